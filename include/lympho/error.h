@@ -1,0 +1,30 @@
+/* lympho — error reporting contract.
+ *
+ * A fallible function takes `lympho_error_t *err`, returns a negative value on
+ * failure and fills `err` with an errno-style status and a one-line message.
+ * Callers add context with lympho_error_prefix() as the error travels up; only
+ * the top level (a main, a control reply, a history entry) prints it.
+ * The struct is fixed-size so that filling it never allocates and never leaks.
+ * See docs/error-handling.md. */
+#ifndef LYMPHO_ERROR_H
+#define LYMPHO_ERROR_H
+
+#include <stdarg.h>
+
+typedef struct lympho_error
+{
+  int status;     /* errno value (EIO, ENOENT, EINVAL, ...) or 0 */
+  char msg[512];  /* one line, no trailing newline */
+} lympho_error_t;
+
+#define LYMPHO_PRINTF(a, b) __attribute__ ((format (printf, a, b)))
+
+/* Fill err (if non-NULL) and return -status (or -EIO when status is 0). */
+int lympho_error_set (lympho_error_t *err, int status, const char *fmt, ...) LYMPHO_PRINTF (3, 4);
+/* Same, appending ": strerror(errno_value)". */
+int lympho_error_set_errno (lympho_error_t *err, int errno_value, const char *fmt, ...) LYMPHO_PRINTF (3, 4);
+/* Prepend "context: " to the message; returns -status. */
+int lympho_error_prefix (lympho_error_t *err, const char *fmt, ...) LYMPHO_PRINTF (2, 3);
+void lympho_error_clear (lympho_error_t *err);
+
+#endif

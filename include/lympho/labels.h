@@ -1,0 +1,76 @@
+/* lympho — the protection policy a container asks for through its labels
+ * (INTERFACE.md, "Container labels"), and durations. Parsing is strict: a
+ * label with a bad value makes the whole policy invalid and the message names
+ * the label and what was wrong. */
+#ifndef LYMPHO_LABELS_H
+#define LYMPHO_LABELS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lympho/error.h"
+#include "lympho/runtime.h"
+
+#define LABEL_ENABLE "lympho.enable"
+#define LABEL_TTL "lympho.ttl"
+#define LABEL_JITTER "lympho.jitter"
+#define LABEL_GROUP "lympho.group"
+#define LABEL_STRATEGY "lympho.strategy"
+#define LABEL_THRESHOLD "lympho.threshold"
+#define LABEL_EXEC_ALLOW "lympho.exec.allow"
+#define LABEL_DRIFT_ALLOW "lympho.drift.allow"
+#define LABEL_DRIFT_INTERVAL "lympho.drift.interval"
+#define LABEL_QUARANTINE "lympho.quarantine"
+/* Set by lympho on every container it creates. */
+#define LABEL_GENERATION "lympho.generation"
+/* Internal: the protected name a generation belongs to, and the regeneration
+ * (journal transaction) that created it, so recovery can find it. */
+#define LABEL_NAME "lympho.name"
+#define LABEL_TXN "lympho.txn"
+
+enum strategy { STRATEGY_AUTO = 0, STRATEGY_REPLACE, STRATEGY_SWAP };
+const char *strategy_name (enum strategy s);
+
+enum quarantine_flags
+{
+  QUARANTINE_NETWORK = 1u << 0,
+  QUARANTINE_PAUSE = 1u << 1,
+  QUARANTINE_FORENSICS = 1u << 2,
+};
+
+struct policy
+{
+  bool enabled;               /* lympho.enable=true */
+  uint64_t ttl_ms;            /* default 1h */
+  unsigned jitter_pct;        /* default 10, 0..50 */
+  char *group;                /* NULL: none */
+  enum strategy strategy;     /* default auto */
+  unsigned threshold;         /* default 3, >= 1 */
+  bool exec_allow_set;        /* false: learned */
+  char **exec_allow;          /* absolute paths */
+  size_t n_exec_allow;
+  char **drift_allow;         /* absolute paths */
+  size_t n_drift_allow;
+  uint64_t drift_interval_ms; /* default 30s */
+  unsigned quarantine;        /* QUARANTINE_* bits; default network|forensics */
+};
+
+/* Bounds, documented in lymphd(8). */
+#define TTL_MIN_MS (5ull * 1000)
+#define TTL_MAX_MS (30ull * 24 * 3600 * 1000)
+
+void policy_defaults (struct policy *p);
+/* Fill *out from labels. Containers without lympho.enable=true get
+ * enabled=false and return 0. Any invalid lympho.* label: -EINVAL with a
+ * message such as "label lympho.ttl=\"5x\": unknown unit `x`". */
+int policy_from_labels (const struct rt_labels *labels, struct policy *out, lympho_error_t *err);
+void policy_free (struct policy *p);
+
+/* "90s", "10m", "2h", "1h30m", "250ms", "1d". A bare number is refused (a
+ * unit is required). Overflow, empty, negative: -EINVAL. */
+int duration_parse (const char *s, uint64_t *out_ms, lympho_error_t *err);
+/* Human form, largest units first: "1h30m", "90s" -> "1m30s", "250ms". */
+char *duration_format (uint64_t ms);
+
+#endif

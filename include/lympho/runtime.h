@@ -1,0 +1,196 @@
+/* lympho — the runtime extension point.
+ *
+ * Everything the core needs from a container engine is one table of
+ * asynchronous operations, struct runtime_ops. Nothing outside runtime/ knows
+ * how a backend talks to its engine (HTTP, a plugin's stdin, ...).
+ *
+ * Rules every backend follows:
+ *  - An operation never blocks: it starts the work on the daemon's loop and
+ *    returns. Its callback runs exactly once, from the loop, never before the
+ *    operation has returned (an immediate failure is reported on the next loop
+ *    turn). ret is 0 on success, negative errno-style on failure with err set.
+ *  - ENOENT means "no such container / image"; EEXIST a name conflict;
+ *    ECONNREFUSED / EIO the engine could not be reached or failed.
+ *  - Data handed to a callback is owned by the backend and valid only during
+ *    the callback, except where a callback is said to take ownership.
+ *  - close() cancels what is in flight without calling callbacks.
+ */
+#ifndef LYMPHO_RUNTIME_H
+#define LYMPHO_RUNTIME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lympho/error.h"
+
+struct loop;
+struct runtime; /* one backend instance, opaque to the core */
+
+enum rt_state
+{
+  RT_STATE_UNKNOWN = 0,
+  RT_STATE_CREATED,
+  RT_STATE_RUNNING,
+  RT_STATE_PAUSED,
+  RT_STATE_RESTARTING,
+  RT_STATE_REMOVING,
+  RT_STATE_EXITED,
+  RT_STATE_DEAD,
+};
+const char *rt_state_name (enum rt_state s);
+
+enum rt_health
+{
+  RT_HEALTH_NONE = 0, /* no healthcheck */
+  RT_HEALTH_STARTING,
+  RT_HEALTH_HEALTHY,
+  RT_HEALTH_UNHEALTHY,
+};
+const char *rt_health_name (enum rt_health h);
+
+struct rt_label
+{
+  char *key;
+  char *value;
+};
+struct rt_labels
+{
+  size_t n;
+  struct rt_label *v;
+};
+const char *rt_labels_get (const struct rt_labels *l, const char *key);
+void rt_labels_set (struct rt_labels *l, const char *key, const char *value); /* copies; replaces */
+void rt_labels_copy (struct rt_labels *dst, const struct rt_labels *src);
+void rt_labels_free (struct rt_labels *l);
+
+struct rt_container
+{
+  char *id;          /* full id */
+  char *name;        /* without the leading '/' */
+  char *image_id;    /* "sha256:..." */
+  enum rt_state state;
+  enum rt_health health;
+  struct rt_labels labels;
+  int pid;           /* 0 when not running */
+  int exit_code;
+  bool oom_killed;
+  uint64_t started_at_ms; /* realtime ms, 0 when unknown */
+};
+void rt_container_free (struct rt_container *c); /* frees fields, not c */
+
+/* The golden snapshot of a container: everything needed to create an
+ * identical fresh one. `spec` is the backend's own create specification,
+ * opaque to the core, which only stores it and hands it back to create(). */
+struct rt_snapshot
+{
+  char *id;            /* the container it was taken from */
+  char *name;
+  char *image_id;      /* the image, pinned by id */
+  char *spec;          /* backend-defined text (JSON) */
+  struct rt_labels labels;
+  bool has_healthcheck;
+  char *swap_blocker;  /* NULL when two generations may run side by side; else why not */
+  int stop_timeout_s;  /* -1: the engine's default */
+};
+void rt_snapshot_free (struct rt_snapshot *s); /* frees fields, not s */
+
+struct rt_change
+{
+  char kind;   /* 'A' added, 'C' changed, 'D' deleted */
+  char *path;
+};
+struct rt_process
+{
+  int pid;     /* as the engine reports it (host pid for Docker) */
+  char *user;
+  char *cmd;
+};
+
+enum rt_event_type { RT_EV_CONTAINER = 0, RT_EV_IMAGE, RT_EV_NETWORK, RT_EV_OTHER };
+struct rt_event
+{
+  enum rt_event_type type;
+  const char *action;  /* normalised: "create", "start", "die", "stop", "kill",
+                          "destroy", "rename", "pause", "unpause", "oom",
+                          "health_status: healthy", "health_status: unhealthy", ... */
+  const char *id;
+  const char *name;    /* container name when known */
+  const struct rt_labels *attrs; /* the event's attributes (labels, exitCode, ...) */
+  int exit_code;       /* for "die", else -1 */
+  uint64_t time_nano;
+};
+
+typedef void (*rt_done_cb) (void *ud, int ret, const lympho_error_t *err);
+typedef void (*rt_id_cb) (void *ud, int ret, const lympho_error_t *err, const char *id);
+typedef void (*rt_container_cb) (void *ud, int ret, const lympho_error_t *err, const struct rt_container *c);
+typedef void (*rt_list_cb) (void *ud, int ret, const lympho_error_t *err, const struct rt_container *v, size_t n);
+/* The callback may take ownership of *s by copying it and zeroing it. */
+typedef void (*rt_snapshot_cb) (void *ud, int ret, const lympho_error_t *err, struct rt_snapshot *s);
+typedef void (*rt_changes_cb) (void *ud, int ret, const lympho_error_t *err, const struct rt_change *v, size_t n);
+typedef void (*rt_top_cb) (void *ud, int ret, const lympho_error_t *err, const struct rt_process *v, size_t n);
+typedef void (*rt_event_cb) (void *ud, const struct rt_event *ev);
+/* Called when the event stream (and so the engine) goes up or down. After a
+ * reconnect the backend resumes the stream where it stopped; the core also
+ * re-lists what it protects. */
+typedef void (*rt_conn_cb) (void *ud, bool connected);
+
+struct runtime_ops
+{
+  const char *name;
+
+  int (*open) (struct loop *loop, const char *endpoint, struct runtime **out, lympho_error_t *err);
+  void (*close) (struct runtime *rt);
+
+  void (*ping) (struct runtime *rt, rt_done_cb cb, void *ud);
+
+  /* Containers, all states; label_filter "key=value" or "key" or NULL. The
+   * list carries id, name, image_id, state and labels (not health, pid). */
+  void (*list) (struct runtime *rt, const char *label_filter, rt_list_cb cb, void *ud);
+  void (*inspect) (struct runtime *rt, const char *ref, rt_container_cb cb, void *ud);
+  /* Inspect and translate into a create specification. */
+  void (*snapshot) (struct runtime *rt, const char *ref, rt_snapshot_cb cb, void *ud);
+
+  /* Create a container from a snapshot spec, named `name`, with
+   * extra_labels added to (or replacing) the spec's labels, and attached to
+   * every network of the spec before it is started. On failure nothing is
+   * left behind. Returns the new id. */
+  void (*create) (struct runtime *rt, const char *spec, const char *name, const struct rt_labels *extra_labels,
+                  rt_id_cb cb, void *ud);
+  void (*start) (struct runtime *rt, const char *id, rt_done_cb cb, void *ud);
+  /* timeout_s < 0: the container's own stop timeout. Stopping a stopped
+   * container succeeds. */
+  void (*stop) (struct runtime *rt, const char *id, int timeout_s, rt_done_cb cb, void *ud);
+  void (*kill) (struct runtime *rt, const char *id, const char *signal, rt_done_cb cb, void *ud);
+  /* volumes: also remove the container's anonymous volumes. Removing a
+   * missing container reports ENOENT. */
+  void (*remove) (struct runtime *rt, const char *id, bool force, bool volumes, rt_done_cb cb, void *ud);
+  void (*rename) (struct runtime *rt, const char *id, const char *new_name, rt_done_cb cb, void *ud);
+  void (*pause) (struct runtime *rt, const char *id, rt_done_cb cb, void *ud);
+  void (*unpause) (struct runtime *rt, const char *id, rt_done_cb cb, void *ud);
+
+  /* Image id of ref; ENOENT when missing. */
+  void (*image_inspect) (struct runtime *rt, const char *ref, rt_id_cb cb, void *ud);
+  void (*image_tag) (struct runtime *rt, const char *image_id, const char *repo, const char *tag, rt_done_cb cb,
+                     void *ud);
+  /* Remove a reference (untag); the image stays while others refer to it. */
+  void (*image_remove) (struct runtime *rt, const char *ref, rt_done_cb cb, void *ud);
+  /* Commit the container's writable layer as repo:tag with labels; returns
+   * the image id. The container keeps running (it is paused meanwhile). */
+  void (*commit) (struct runtime *rt, const char *id, const char *repo, const char *tag,
+                  const struct rt_labels *labels, rt_id_cb cb, void *ud);
+  void (*changes) (struct runtime *rt, const char *id, rt_changes_cb cb, void *ud);
+  void (*top) (struct runtime *rt, const char *id, rt_top_cb cb, void *ud);
+  void (*network_disconnect) (struct runtime *rt, const char *id, const char *network, rt_done_cb cb, void *ud);
+
+  /* Stream events until close(); reconnects with backoff and resumes from the
+   * last event seen. Returns at once. */
+  int (*subscribe) (struct runtime *rt, rt_event_cb ev_cb, rt_conn_cb conn_cb, void *ud, lympho_error_t *err);
+};
+
+/* "docker" (and later others); NULL when unknown. */
+const struct runtime_ops *runtime_lookup (const char *name);
+
+extern const struct runtime_ops runtime_docker_ops;
+
+#endif

@@ -1,0 +1,69 @@
+/* lympho — small helpers shared by every module: allocation that aborts on
+ * failure, cleanup attributes for early returns, a growable buffer, time. */
+#ifndef LYMPHO_UTIL_H
+#define LYMPHO_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "lympho/error.h"
+
+void *xmalloc (size_t n);
+void *xmalloc0 (size_t n);
+void *xrealloc (void *p, size_t n);
+char *xstrdup (const char *s);       /* NULL in, NULL out */
+char *xstrndup (const char *s, size_t n);
+char *xasprintf (const char *fmt, ...) LYMPHO_PRINTF (1, 2);
+
+static inline void cleanup_freep (void *p) { free (*(void **) p); }
+static inline void cleanup_closep (int *fd) { if (*fd >= 0) close (*fd); }
+static inline void cleanup_fclosep (FILE **f) { if (*f) fclose (*f); }
+#define cleanup_free __attribute__ ((cleanup (cleanup_freep)))
+#define cleanup_close __attribute__ ((cleanup (cleanup_closep)))
+#define cleanup_fclose __attribute__ ((cleanup (cleanup_fclosep)))
+
+/* Hand ownership on: returns the value and resets the variable. */
+#define steal_pointer(pp) ({ __typeof__ (*(pp)) _p = *(pp); *(pp) = NULL; _p; })
+#define steal_fd(pfd) ({ int _fd = *(pfd); *(pfd) = -1; _fd; })
+
+/* Growable byte buffer, always NUL-terminated. */
+struct buf
+{
+  char *data;
+  size_t len;
+  size_t cap;
+};
+void buf_init (struct buf *b);
+void buf_append (struct buf *b, const void *data, size_t len);
+void buf_appends (struct buf *b, const char *s);
+void buf_printf (struct buf *b, const char *fmt, ...) LYMPHO_PRINTF (2, 3);
+void buf_reset (struct buf *b);
+void buf_free (struct buf *b);
+char *buf_steal (struct buf *b);
+static inline void cleanup_bufp (struct buf *b) { buf_free (b); }
+#define cleanup_buf __attribute__ ((cleanup (cleanup_bufp)))
+
+/* Clocks, in milliseconds. Monotonic for deadlines, realtime for records. */
+uint64_t now_mono_ms (void);
+uint64_t now_real_ms (void);
+
+/* Write a whole file atomically: tmp file in the same dir, fsync, rename,
+ * fsync dir. */
+int write_file_atomic (const char *path, const void *data, size_t len, int mode, lympho_error_t *err);
+/* Read a whole file (max `limit` bytes); *out is NUL-terminated. */
+int read_file (const char *path, size_t limit, char **out, size_t *len, lympho_error_t *err);
+/* mkdir -p with mode for the created components. */
+int mkdir_p (const char *path, int mode, lympho_error_t *err);
+
+/* Uniform random double in [0,1) from getrandom-seeded state. */
+double random_unit (void);
+/* Fill with random bytes from the kernel. */
+int random_bytes (void *buf, size_t len, lympho_error_t *err);
+
+bool str_has_prefix (const char *s, const char *prefix);
+
+#endif

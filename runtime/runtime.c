@@ -1,0 +1,105 @@
+/* lympho — the runtime registry and the plain-data helpers of runtime.h. */
+#include "config.h"
+
+#include <string.h>
+
+#include "lympho/runtime.h"
+#include "lympho/util.h"
+
+const struct runtime_ops *
+runtime_lookup (const char *name)
+{
+  static const struct runtime_ops *const all[] = { &runtime_docker_ops };
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+    if (strcmp (all[i]->name, name) == 0)
+      return all[i];
+  return NULL;
+}
+
+const char *
+rt_state_name (enum rt_state s)
+{
+  static const char *const names[] = { "unknown", "created", "running", "paused",
+                                       "restarting", "removing", "exited", "dead" };
+  return (unsigned) s < sizeof names / sizeof names[0] ? names[s] : "unknown";
+}
+
+const char *
+rt_health_name (enum rt_health h)
+{
+  static const char *const names[] = { "none", "starting", "healthy", "unhealthy" };
+  return (unsigned) h < sizeof names / sizeof names[0] ? names[h] : "none";
+}
+
+const char *
+rt_labels_get (const struct rt_labels *l, const char *key)
+{
+  if (l == NULL)
+    return NULL;
+  for (size_t i = 0; i < l->n; i++)
+    if (strcmp (l->v[i].key, key) == 0)
+      return l->v[i].value;
+  return NULL;
+}
+
+void
+rt_labels_set (struct rt_labels *l, const char *key, const char *value)
+{
+  for (size_t i = 0; i < l->n; i++)
+    if (strcmp (l->v[i].key, key) == 0)
+      {
+        free (l->v[i].value);
+        l->v[i].value = xstrdup (value);
+        return;
+      }
+  l->v = xrealloc (l->v, (l->n + 1) * sizeof *l->v);
+  l->v[l->n].key = xstrdup (key);
+  l->v[l->n].value = xstrdup (value);
+  l->n++;
+}
+
+void
+rt_labels_copy (struct rt_labels *dst, const struct rt_labels *src)
+{
+  for (size_t i = 0; src && i < src->n; i++)
+    rt_labels_set (dst, src->v[i].key, src->v[i].value);
+}
+
+void
+rt_labels_free (struct rt_labels *l)
+{
+  for (size_t i = 0; i < l->n; i++)
+    {
+      free (l->v[i].key);
+      free (l->v[i].value);
+    }
+  free (l->v);
+  l->v = NULL;
+  l->n = 0;
+}
+
+void
+rt_container_free (struct rt_container *c)
+{
+  if (c == NULL)
+    return;
+  free (c->id);
+  free (c->name);
+  free (c->image_id);
+  rt_labels_free (&c->labels);
+  memset (c, 0, sizeof *c);
+}
+
+void
+rt_snapshot_free (struct rt_snapshot *s)
+{
+  if (s == NULL)
+    return;
+  free (s->id);
+  free (s->name);
+  free (s->image_id);
+  free (s->spec);
+  free (s->swap_blocker);
+  rt_labels_free (&s->labels);
+  memset (s, 0, sizeof *s);
+}

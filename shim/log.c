@@ -1,0 +1,68 @@
+/* lympho — logging to stderr. journald adds the time; when stderr is a
+ * terminal we add it ourselves so a user watching lymphd sees when. */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lympho/log.h"
+
+static enum log_level current = LOG_LVL_INFO;
+static const char *const names[] = { "error", "warn", "info", "debug" };
+
+void
+log_set_level (enum log_level lvl)
+{
+  current = lvl;
+}
+
+enum log_level
+log_get_level (void)
+{
+  return current;
+}
+
+int
+log_parse_level (const char *s)
+{
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (strcmp (s, names[i]) == 0)
+      return (int) i;
+  return -1;
+}
+
+void
+log_msg (enum log_level lvl, const char *fmt, ...)
+{
+  if (lvl > current)
+    return;
+  char line[2048];
+  size_t off = 0;
+  if (isatty (2))
+    {
+      time_t t = time (NULL);
+      struct tm tm;
+      localtime_r (&t, &tm);
+      off = strftime (line, sizeof line, "%H:%M:%S ", &tm);
+    }
+  /* <N> prefixes let journald map our levels onto syslog priorities. */
+  static const int prio[] = { 3, 4, 6, 7 };
+  int n = snprintf (line + off, sizeof line - off, "<%d>%s: ", prio[lvl], names[lvl]);
+  if (n > 0)
+    off += (size_t) n;
+  va_list ap;
+  va_start (ap, fmt);
+  if (off < sizeof line)
+    vsnprintf (line + off, sizeof line - off, fmt, ap);
+  va_end (ap);
+  size_t len = strlen (line);
+  if (len + 1 < sizeof line)
+    line[len++] = '\n';
+  else
+    line[sizeof line - 2] = '\n', len = sizeof line - 1;
+  fwrite (line, 1, len, stderr);
+  fflush (stderr);
+}

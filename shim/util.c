@@ -1,0 +1,322 @@
+/* lympho — allocation, buffers, files, clocks and randomness. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "lympho/util.h"
+
+static void
+oom (void)
+{
+  static const char msg[] = "lympho: out of memory\n";
+  if (write (2, msg, sizeof msg - 1) < 0)
+    { /* nothing left to do */ }
+  abort ();
+}
+
+void *
+xmalloc (size_t n)
+{
+  void *p = malloc (n ? n : 1);
+  if (p == NULL)
+    oom ();
+  return p;
+}
+
+void *
+xmalloc0 (size_t n)
+{
+  void *p = calloc (1, n ? n : 1);
+  if (p == NULL)
+    oom ();
+  return p;
+}
+
+void *
+xrealloc (void *p, size_t n)
+{
+  p = realloc (p, n ? n : 1);
+  if (p == NULL)
+    oom ();
+  return p;
+}
+
+char *
+xstrdup (const char *s)
+{
+  if (s == NULL)
+    return NULL;
+  char *r = strdup (s);
+  if (r == NULL)
+    oom ();
+  return r;
+}
+
+char *
+xstrndup (const char *s, size_t n)
+{
+  if (s == NULL)
+    return NULL;
+  char *r = strndup (s, n);
+  if (r == NULL)
+    oom ();
+  return r;
+}
+
+char *
+xasprintf (const char *fmt, ...)
+{
+  char *r;
+  va_list ap;
+  va_start (ap, fmt);
+  int n = vasprintf (&r, fmt, ap);
+  va_end (ap);
+  if (n < 0)
+    oom ();
+  return r;
+}
+
+void
+buf_init (struct buf *b)
+{
+  b->data = NULL;
+  b->len = 0;
+  b->cap = 0;
+}
+
+static void
+buf_reserve (struct buf *b, size_t extra)
+{
+  if (b->len + extra + 1 <= b->cap)
+    return;
+  size_t cap = b->cap ? b->cap : 256;
+  while (cap < b->len + extra + 1)
+    cap *= 2;
+  b->data = xrealloc (b->data, cap);
+  b->cap = cap;
+}
+
+void
+buf_append (struct buf *b, const void *data, size_t len)
+{
+  buf_reserve (b, len);
+  if (len)
+    memcpy (b->data + b->len, data, len);
+  b->len += len;
+  b->data[b->len] = '\0';
+}
+
+void
+buf_appends (struct buf *b, const char *s)
+{
+  buf_append (b, s, strlen (s));
+}
+
+void
+buf_printf (struct buf *b, const char *fmt, ...)
+{
+  va_list ap;
+  va_start (ap, fmt);
+  int n = vsnprintf (NULL, 0, fmt, ap);
+  va_end (ap);
+  if (n < 0)
+    return;
+  buf_reserve (b, (size_t) n);
+  va_start (ap, fmt);
+  vsnprintf (b->data + b->len, (size_t) n + 1, fmt, ap);
+  va_end (ap);
+  b->len += (size_t) n;
+}
+
+void
+buf_reset (struct buf *b)
+{
+  b->len = 0;
+  if (b->data)
+    b->data[0] = '\0';
+}
+
+void
+buf_free (struct buf *b)
+{
+  free (b->data);
+  buf_init (b);
+}
+
+char *
+buf_steal (struct buf *b)
+{
+  char *r = b->data ? b->data : xstrdup ("");
+  buf_init (b);
+  return r;
+}
+
+static uint64_t
+clock_ms (clockid_t id)
+{
+  struct timespec ts;
+  clock_gettime (id, &ts);
+  return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
+}
+
+uint64_t
+now_mono_ms (void)
+{
+  return clock_ms (CLOCK_MONOTONIC);
+}
+
+uint64_t
+now_real_ms (void)
+{
+  return clock_ms (CLOCK_REALTIME);
+}
+
+static int
+fsync_dir_of (const char *path, lympho_error_t *err)
+{
+  cleanup_free char *copy = xstrdup (path);
+  cleanup_close int dfd = open (dirname (copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0)
+    return lympho_error_set_errno (err, errno, "open directory of `%s`", path);
+  if (fsync (dfd) < 0)
+    return lympho_error_set_errno (err, errno, "fsync directory of `%s`", path);
+  return 0;
+}
+
+int
+write_file_atomic (const char *path, const void *data, size_t len, int mode, lympho_error_t *err)
+{
+  cleanup_free char *tmp = xasprintf ("%s.tmp.%d", path, (int) getpid ());
+  cleanup_close int fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0)
+    return lympho_error_set_errno (err, errno, "create `%s`", tmp);
+  const char *p = data;
+  size_t left = len;
+  while (left > 0)
+    {
+      ssize_t n = write (fd, p, left);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        {
+          int e = errno;
+          unlink (tmp);
+          return lympho_error_set_errno (err, e, "write `%s`", tmp);
+        }
+      p += n;
+      left -= (size_t) n;
+    }
+  if (fsync (fd) < 0)
+    {
+      int e = errno;
+      unlink (tmp);
+      return lympho_error_set_errno (err, e, "fsync `%s`", tmp);
+    }
+  if (rename (tmp, path) < 0)
+    {
+      int e = errno;
+      unlink (tmp);
+      return lympho_error_set_errno (err, e, "rename `%s` to `%s`", tmp, path);
+    }
+  return fsync_dir_of (path, err);
+}
+
+int
+read_file (const char *path, size_t limit, char **out, size_t *len, lympho_error_t *err)
+{
+  cleanup_close int fd = open (path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return lympho_error_set_errno (err, errno, "open `%s`", path);
+  struct buf b;
+  buf_init (&b);
+  char chunk[8192];
+  for (;;)
+    {
+      ssize_t n = read (fd, chunk, sizeof chunk);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        {
+          int e = errno;
+          buf_free (&b);
+          return lympho_error_set_errno (err, e, "read `%s`", path);
+        }
+      if (n == 0)
+        break;
+      if (b.len + (size_t) n > limit)
+        {
+          buf_free (&b);
+          return lympho_error_set (err, EFBIG, "`%s` is larger than %zu bytes", path, limit);
+        }
+      buf_append (&b, chunk, (size_t) n);
+    }
+  if (len)
+    *len = b.len;
+  *out = buf_steal (&b);
+  return 0;
+}
+
+int
+mkdir_p (const char *path, int mode, lympho_error_t *err)
+{
+  cleanup_free char *copy = xstrdup (path);
+  for (char *p = copy + 1; *p; p++)
+    {
+      if (*p != '/')
+        continue;
+      *p = '\0';
+      if (mkdir (copy, mode) < 0 && errno != EEXIST)
+        return lympho_error_set_errno (err, errno, "mkdir `%s`", copy);
+      *p = '/';
+    }
+  if (mkdir (copy, mode) < 0 && errno != EEXIST)
+    return lympho_error_set_errno (err, errno, "mkdir `%s`", copy);
+  return 0;
+}
+
+int
+random_bytes (void *buf, size_t len, lympho_error_t *err)
+{
+  unsigned char *p = buf;
+  while (len > 0)
+    {
+      ssize_t n = getrandom (p, len, 0);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        return lympho_error_set_errno (err, errno, "getrandom");
+      p += n;
+      len -= (size_t) n;
+    }
+  return 0;
+}
+
+double
+random_unit (void)
+{
+  /* xorshift64*, seeded once from the kernel: jitter needs spread, not secrecy. */
+  static uint64_t state;
+  if (state == 0)
+    {
+      if (random_bytes (&state, sizeof state, NULL) < 0 || state == 0)
+        state = now_real_ms () | 1;
+    }
+  state ^= state >> 12;
+  state ^= state << 25;
+  state ^= state >> 27;
+  uint64_t r = state * 0x2545F4914F6CDD1DULL;
+  return (double) (r >> 11) / (double) (1ULL << 53);
+}
+
+bool
+str_has_prefix (const char *s, const char *prefix)
+{
+  return strncmp (s, prefix, strlen (prefix)) == 0;
+}

@@ -1,0 +1,36 @@
+/* lympho — the control socket of lymphd (OpenSMTPD control.c is the model).
+ *
+ * A Unix stream socket. Every request is checked with SO_PEERCRED: root and
+ * members of the group `lympho` may act, anyone else gets a clear refusal
+ * (EPERM). Connections per uid are capped. At open, a live daemon already
+ * answering on the path makes it fail (EADDRINUSE); a stale socket left by a
+ * crash is removed. The socket is created under a restrictive umask. */
+#ifndef LYMPHO_CONTROL_H
+#define LYMPHO_CONTROL_H
+
+#include <sys/types.h>
+#include <yajl/yajl_tree.h>
+
+#include "lympho/error.h"
+
+struct loop;
+struct control;
+struct control_request; /* one pending request; reply exactly once */
+
+/* Called for each authorised, well-formed request. `args` is valid only
+ * during the call. The handler replies now or later (e.g. regen, when the new
+ * generation runs); the request stays valid until replied, even if the client
+ * went away (then the reply is dropped). */
+typedef void (*control_handler) (void *ud, struct control_request *req, const char *cmd, yajl_val args);
+
+int control_open (struct loop *loop, const char *path, control_handler handler, void *ud, struct control **out,
+                  lympho_error_t *err);
+/* Closes the listener and all connections; pending requests are answered
+ * with an error ("daemon shutting down"), then freed. Removes the socket. */
+void control_close (struct control *c);
+
+void control_reply_ok (struct control_request *req, const char *result_json);
+void control_reply_error (struct control_request *req, int status, const char *msg);
+uid_t control_request_uid (const struct control_request *req);
+
+#endif

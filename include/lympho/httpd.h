@@ -1,0 +1,41 @@
+/* lympho — the HTTP listener for alerts, metrics and health, on
+ * libmicrohttpd, driven from the daemon's one epoll loop (MHD's epoll fd is
+ * watched like any other fd; MHD_run is called when it is ready or its
+ * timeout expires). */
+#ifndef LYMPHO_HTTPD_H
+#define LYMPHO_HTTPD_H
+
+#include <stdbool.h>
+
+#include "lympho/alerts.h"
+#include "lympho/error.h"
+
+struct loop;
+struct httpd;
+
+struct httpd_callbacks
+{
+  /* Apply one parsed, authenticated alert. Return 0, or -ENOENT for an
+   * unknown container (-> 404), or another negative value (-> 500). Called
+   * for every alert of a payload only after the whole payload parsed and
+   * every container in it was resolved with `known`. */
+  int (*alert) (void *ud, const struct alert *a, lympho_error_t *err);
+  /* true when the container (name or id or id prefix) is protected. */
+  bool (*known) (void *ud, const char *container);
+  /* Prometheus text exposition; returns a malloc'd string. */
+  char *(*metrics) (void *ud);
+  /* true when the engine is reachable. */
+  bool (*healthy) (void *ud);
+  void *ud;
+};
+
+/* listen: "ADDR:PORT" ("[::1]:9797" for IPv6). token: the bearer token. */
+int httpd_open (struct loop *loop, const char *listen, const char *token, const struct httpd_callbacks *cb,
+                struct httpd **out, lympho_error_t *err);
+void httpd_close (struct httpd *h);
+
+/* Read the token file, or create it (32 random bytes, hex, mode 0600) when
+ * absent. A file readable by group or others is refused. */
+int httpd_load_token (const char *path, char **token, lympho_error_t *err);
+
+#endif

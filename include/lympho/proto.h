@@ -1,0 +1,45 @@
+/* lympho — the control protocol between lymphctl and lymphd.
+ *
+ * One request per line, one reply per line, JSON, versioned:
+ *   request:  {"v":1,"cmd":"ls","args":{...}}
+ *   reply:    {"v":1,"ok":true,"result":<any JSON>}
+ *             {"v":1,"ok":false,"status":<errno>,"error":"one line"}
+ * A line is at most PROTO_MAX_LINE bytes. Unknown versions, unknown keys at
+ * the top level, or trailing bytes are refused whole.
+ *
+ * Commands and their args / results:
+ *   status  {}                                  -> {"version","uptime_s","runtime","engine":"connected"|"disconnected",
+ *                                                   "protected","regenerating","regenerations","failures"}
+ *   ls      {}                                  -> [ {"name","id","image_id","generation","ttl_s","next_regen_in_s",
+ *                                                     "threat_level","state","group","strategy",...}, ... ]
+ *   regen   {"name":S,"reason":S?}              -> {"name","id","generation","duration_ms"} (sent when done)
+ *   alert   {"name":S,"severity":N,"reason":S?} -> {"name","threat_level","action"}
+ *   history {"name":S?,"limit":N?}              -> [ {...}, ... ] newest first
+ */
+#ifndef LYMPHO_PROTO_H
+#define LYMPHO_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <yajl/yajl_tree.h>
+
+#include "lympho/error.h"
+
+#define PROTO_VERSION 1
+#define PROTO_MAX_LINE (1024 * 1024)
+
+/* args_json: JSON object text or NULL for {}. Returns a line ending in '\n'. */
+char *proto_request_encode (const char *cmd, const char *args_json);
+/* Parse one request line (without '\n'). *cmd and *args are owned by *tree;
+ * *args is an object (empty when absent). */
+int proto_request_decode (const char *line, size_t len, yajl_val *tree, const char **cmd, yajl_val *args,
+                          lympho_error_t *err);
+
+/* result_json: any JSON text, or NULL for null. Lines end in '\n'. */
+char *proto_reply_ok (const char *result_json);
+char *proto_reply_error (int status, const char *msg);
+/* Parse a reply line. On ok: *result points into *tree. On a refusal from
+ * the daemon, returns -status with err holding its message. */
+int proto_reply_decode (const char *line, size_t len, yajl_val *tree, yajl_val *result, lympho_error_t *err);
+
+#endif

@@ -1,0 +1,1261 @@
+/* lympho — the daemon core (see daemon.h). One loop; every engine call is
+ * asynchronous; each protected name is an `entry`. */
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+
+#include "lympho/control.h"
+#include "lympho/daemon.h"
+#include "lympho/history.h"
+#include "lympho/journal.h"
+#include "lympho/json.h"
+#include "lympho/labels.h"
+#include "lympho/log.h"
+#include "lympho/loop.h"
+#include "lympho/notify.h"
+#include "lympho/privs.h"
+#include "lympho/regen.h"
+#include "lympho/runtime.h"
+#include "lympho/sched.h"
+#include "lympho/store.h"
+#include "lympho/util.h"
+
+#define SHUTDOWN_GRACE_MS 120000
+
+enum entry_state
+{
+  ES_UNKNOWN = 0,   /* snapshot loaded, engine not asked yet */
+  ES_RUNNING,
+  ES_STOPPED,       /* stopped on purpose through the engine: left stopped */
+  ES_REGENERATING,
+  ES_BROKEN,        /* a regeneration could not roll back; recovery pending */
+};
+static const char *const entry_state_names[] = { "unknown", "running", "stopped", "regenerating", "broken" };
+
+struct waiter
+{
+  struct control_request *req;
+  struct waiter *next;
+};
+
+struct daemon;
+struct entry
+{
+  struct daemon *d;
+  char *name;
+  struct golden golden;
+  struct policy policy;
+  char *id;                 /* container holding the name */
+  unsigned generation;
+  enum entry_state state;
+  uint64_t due_mono;        /* next regeneration, 0 when none is planned */
+  uint64_t timer;
+  unsigned failures;
+  bool queued;              /* due, waiting for admission */
+  char *queued_reason;
+  struct regen *regen;
+  struct waiter *waiters;
+  bool busy;                /* adoption in flight */
+  bool recover_blocked;     /* recovery failed; retried on reconnect */
+  struct entry *next;
+};
+
+struct daemon
+{
+  struct config *cfg;
+  struct loop *loop;
+  const struct runtime_ops *ops;
+  struct runtime *rt;
+  struct journal *journal;
+  struct control *control;
+  struct entry *entries;
+  int sigfd;
+  bool connected;
+  bool ready_sent;
+  bool syncing;
+  bool shutting_down;
+  unsigned in_flight;       /* regenerations, recoveries included */
+  unsigned recovering;      /* recoveries in flight */
+  uint64_t started_mono;
+  uint64_t regenerations, failures;
+  uint64_t watchdog_timer;
+  uint64_t shutdown_deadline;
+  char **refused_ids;       /* containers whose bad labels were reported */
+  size_t n_refused;
+};
+
+static void schedule (struct daemon *d, struct entry *e);
+static void request_regen (struct daemon *d, struct entry *e, const char *reason, struct control_request *req);
+static void sync_engine (struct daemon *d);
+static void maybe_exit (struct daemon *d);
+
+/* --- entries --------------------------------------------------------- */
+
+static struct entry *
+entry_find (struct daemon *d, const char *name)
+{
+  for (struct entry *e = d->entries; e; e = e->next)
+    if (strcmp (e->name, name) == 0)
+      return e;
+  return NULL;
+}
+
+/* By name, full id, or an id prefix of at least 12 characters. */
+static struct entry *
+entry_lookup (struct daemon *d, const char *ref)
+{
+  struct entry *e = entry_find (d, ref);
+  if (e)
+    return e;
+  size_t len = strlen (ref);
+  if (len < 12)
+    return NULL;
+  for (e = d->entries; e; e = e->next)
+    if (e->id && strncmp (e->id, ref, len) == 0)
+      return e;
+  return NULL;
+}
+
+static struct entry *
+entry_by_id (struct daemon *d, const char *id)
+{
+  for (struct entry *e = d->entries; e; e = e->next)
+    if (e->id && strcmp (e->id, id) == 0)
+      return e;
+  return NULL;
+}
+
+static struct entry *
+entry_new (struct daemon *d, const char *name)
+{
+  struct entry *e = xmalloc0 (sizeof *e);
+  e->d = d;
+  e->name = xstrdup (name);
+  policy_defaults (&e->policy);
+  e->next = d->entries;
+  d->entries = e;
+  return e;
+}
+
+static void
+reply_waiters (struct entry *e, bool ok, const char *result, int status, const char *msg)
+{
+  struct waiter *w = e->waiters;
+  e->waiters = NULL;
+  while (w)
+    {
+      struct waiter *n = w->next;
+      if (ok)
+        control_reply_ok (w->req, result);
+      else
+        control_reply_error (w->req, status, msg);
+      free (w);
+      w = n;
+    }
+}
+
+static void
+add_waiter (struct entry *e, struct control_request *req)
+{
+  if (req == NULL)
+    return;
+  struct waiter *w = xmalloc0 (sizeof *w);
+  w->req = req;
+  w->next = e->waiters;
+  e->waiters = w;
+}
+
+static void
+entry_free (struct daemon *d, struct entry *e)
+{
+  if (e->timer)
+    loop_cancel_timer (d->loop, e->timer);
+  reply_waiters (e, false, NULL, ENOENT, "the container is no longer protected");
+  golden_free (&e->golden);
+  policy_free (&e->policy);
+  free (e->name);
+  free (e->id);
+  free (e->queued_reason);
+  free (e);
+}
+
+static void
+entry_remove (struct daemon *d, struct entry *e)
+{
+  for (struct entry **pe = &d->entries; *pe; pe = &(*pe)->next)
+    if (*pe == e)
+      {
+        *pe = e->next;
+        break;
+      }
+  entry_free (d, e);
+}
+
+static void
+record (struct daemon *d, const struct history_entry *h)
+{
+  lympho_error_t err = { 0 };
+  if (history_append (d->cfg->state_dir, h, &err) < 0)
+    log_error ("history: %s", err.msg);
+}
+
+static unsigned
+count_entries (struct daemon *d, enum entry_state only, bool any)
+{
+  unsigned n = 0;
+  for (struct entry *e = d->entries; e; e = e->next)
+    if (any || e->state == only)
+      n++;
+  return n;
+}
+
+static void
+update_status (struct daemon *d)
+{
+  notify_status ("protecting %u containers, %u regenerating, engine %s", count_entries (d, 0, true),
+                 d->in_flight, d->connected ? "connected" : "unreachable");
+}
+
+/* --- scheduling ------------------------------------------------------ */
+
+static void
+on_due (struct loop *l, void *ud)
+{
+  struct entry *e = ud;
+  e->timer = 0;
+  e->due_mono = 0;
+  request_regen (e->d, e, e->failures ? "retry" : "ttl", NULL);
+}
+
+static void
+arm (struct daemon *d, struct entry *e, uint64_t delay_ms)
+{
+  if (e->timer)
+    loop_cancel_timer (d->loop, e->timer);
+  e->due_mono = now_mono_ms () + delay_ms;
+  e->timer = loop_add_timer (d->loop, delay_ms, on_due, e);
+}
+
+/* Plan the next TTL regeneration of a running entry, counted from when the
+ * current generation started, so that a restart of lymphd does not push
+ * every container's end further away. */
+static void
+schedule_from (struct daemon *d, struct entry *e, uint64_t started_real_ms)
+{
+  if (e->state != ES_RUNNING || d->shutting_down)
+    return;
+  uint64_t ttl = sched_jittered_ttl (e->policy.ttl_ms, e->policy.jitter_pct, random_unit ());
+  uint64_t now = now_real_ms ();
+  uint64_t age = started_real_ms && started_real_ms < now ? now - started_real_ms : 0;
+  arm (d, e, age >= ttl ? 0 : ttl - age);
+}
+
+static void
+schedule (struct daemon *d, struct entry *e)
+{
+  schedule_from (d, e, now_real_ms ());
+}
+
+static enum strategy
+resolve_strategy (struct entry *e)
+{
+  if (e->policy.strategy == STRATEGY_REPLACE)
+    return STRATEGY_REPLACE;
+  if (e->golden.swap_blocker)
+    {
+      if (e->policy.strategy == STRATEGY_SWAP)
+        log_warn ("%s: swap not possible (%s), replacing instead", e->name, e->golden.swap_blocker);
+      return STRATEGY_REPLACE;
+    }
+  return STRATEGY_SWAP;
+}
+
+static bool
+admit (struct daemon *d, struct entry *e)
+{
+  size_t n = 0;
+  for (struct entry *x = d->entries; x; x = x->next)
+    n++;
+  struct sched_slot *slots = xmalloc0 ((n ? n : 1) * sizeof *slots);
+  size_t i = 0;
+  for (struct entry *x = d->entries; x; x = x->next, i++)
+    {
+      slots[i].group = x->policy.group;
+      slots[i].running = x->regen != NULL;
+    }
+  bool ok = sched_admit (e->policy.group, slots, n, d->cfg->max_concurrent) && d->recovering == 0;
+  free (slots);
+  return ok;
+}
+
+static void start_queued (struct daemon *d);
+
+static char *
+regen_result_json (const struct regen_result *res)
+{
+  cleanup_jgen yajl_gen g = json_gen_new (false);
+  yajl_gen_map_open (g);
+  json_gen_kstr (g, "name", res->name);
+  json_gen_kstr (g, "id", res->new_id);
+  json_gen_kint (g, "generation", res->generation);
+  json_gen_kint (g, "duration_ms", (int64_t) res->duration_ms);
+  json_gen_kstr (g, "strategy", strategy_name (res->strategy));
+  yajl_gen_map_close (g);
+  return json_gen_text (g);
+}
+
+static void
+on_regen_done (void *ud, const struct regen_result *res)
+{
+  struct entry *e = ud;
+  struct daemon *d = e->d;
+  e->regen = NULL;
+  d->in_flight--;
+  if (res->recovered && d->recovering > 0)
+    d->recovering--;
+
+  struct history_entry h = {
+    .name = e->name,
+    .kind = res->recovered ? "recover" : "regen",
+    .generation = res->generation,
+    .new_id = res->new_id,
+    .reason = e->queued_reason,
+    .duration_ms = (int64_t) res->duration_ms,
+    .strategy = strategy_name (res->strategy),
+  };
+  switch (res->outcome)
+    {
+    case REGEN_OK:
+      {
+        d->regenerations++;
+        free (e->id);
+        e->id = xstrdup (res->new_id);
+        e->generation = res->generation;
+        e->state = ES_RUNNING;
+        e->failures = 0;
+        h.result = "ok";
+        if (res->err.status)
+          h.error = res->err.msg; /* e.g. the old one could not be removed */
+        record (d, &h);
+        cleanup_free char *json = regen_result_json (res);
+        reply_waiters (e, true, json, 0, NULL);
+        schedule (d, e);
+        break;
+      }
+    case REGEN_REFUSED:
+    case REGEN_ROLLED_BACK:
+      d->failures++;
+      e->failures++;
+      h.result = res->outcome == REGEN_REFUSED ? "refused" : "failed";
+      h.error = res->err.msg;
+      if (res->new_id)
+        {
+          free (e->id);
+          e->id = xstrdup (res->new_id);
+        }
+      e->state = e->id ? ES_RUNNING : ES_UNKNOWN;
+      record (d, &h);
+      reply_waiters (e, false, NULL, res->err.status ? res->err.status : EIO, res->err.msg);
+      if (e->id && !d->shutting_down)
+        {
+          uint64_t delay = sched_backoff (e->failures, d->cfg->backoff_min_ms, d->cfg->backoff_max_ms,
+                                          random_unit ());
+          log_warn ("%s: regeneration %s (%s); retry in %llu ms", e->name, h.result, res->err.msg,
+                    (unsigned long long) delay);
+          arm (d, e, delay);
+        }
+      break;
+    case REGEN_BROKEN:
+      d->failures++;
+      e->failures++;
+      e->state = ES_BROKEN;
+      e->recover_blocked = true;
+      h.result = "failed";
+      h.error = res->err.msg;
+      record (d, &h);
+      reply_waiters (e, false, NULL, res->err.status ? res->err.status : EIO, res->err.msg);
+      /* The journal keeps the transaction open; the next sync recovers it. */
+      break;
+    }
+  free (e->queued_reason);
+  e->queued_reason = NULL;
+  update_status (d);
+  if (d->in_flight == 0 && !d->shutting_down)
+    {
+      bool broken = false;
+      for (struct entry *x = d->entries; x; x = x->next)
+        broken |= x->state == ES_BROKEN;
+      lympho_error_t err = { 0 };
+      if (!broken && journal_compact (d->journal, &err) < 0)
+        log_warn ("journal: %s", err.msg);
+    }
+  if (d->recovering == 0 && d->syncing)
+    {
+      d->syncing = false;
+      sync_engine (d);
+    }
+  start_queued (d);
+  maybe_exit (d);
+}
+
+static void
+launch (struct daemon *d, struct entry *e, const char *reason)
+{
+  struct regen_params p = {
+    .golden = &e->golden,
+    .old_id = e->id,
+    .old_generation = e->generation,
+    .strategy = resolve_strategy (e),
+    .reason = reason,
+  };
+  if (e->timer)
+    {
+      loop_cancel_timer (d->loop, e->timer);
+      e->timer = 0;
+    }
+  e->queued = false;
+  free (e->queued_reason);
+  e->queued_reason = xstrdup (reason);
+  struct regen_env env = { d->loop, d->ops, d->rt, d->journal, d->cfg };
+  lympho_error_t err = { 0 };
+  if (regen_start (&env, &p, on_regen_done, e, &e->regen, &err) < 0)
+    {
+      reply_waiters (e, false, NULL, err.status, err.msg);
+      return;
+    }
+  e->state = ES_REGENERATING;
+  d->in_flight++;
+  update_status (d);
+}
+
+static void
+request_regen (struct daemon *d, struct entry *e, const char *reason, struct control_request *req)
+{
+  if (d->shutting_down)
+    {
+      if (req)
+        control_reply_error (req, ECANCELED, "lymphd is shutting down");
+      return;
+    }
+  if (e->regen)
+    {
+      /* Join the regeneration in flight: its result is the answer. */
+      add_waiter (e, req);
+      return;
+    }
+  if (e->state != ES_RUNNING || e->id == NULL || e->busy)
+    {
+      if (req)
+        control_reply_error (req, EBUSY, e->state == ES_STOPPED ? "the container is stopped; start it first"
+                                             : "the container is not ready for regeneration yet");
+      return;
+    }
+  add_waiter (e, req);
+  if (!d->connected || !admit (d, e))
+    {
+      e->queued = true;
+      free (e->queued_reason);
+      e->queued_reason = xstrdup (reason);
+      log_debug ("%s: regeneration queued (%s)", e->name, reason);
+      return;
+    }
+  launch (d, e, reason);
+}
+
+static void
+start_queued (struct daemon *d)
+{
+  if (!d->connected || d->shutting_down)
+    return;
+  for (struct entry *e = d->entries; e; e = e->next)
+    if (e->queued && e->regen == NULL && e->state == ES_RUNNING && admit (d, e))
+      {
+        cleanup_free char *reason = xstrdup (e->queued_reason ? e->queued_reason : "ttl");
+        launch (d, e, reason);
+      }
+}
+
+/* --- adoption -------------------------------------------------------- */
+
+struct adopt_ctx
+{
+  struct daemon *d;
+  char *name;
+  char *id;
+  char *image_id;
+  struct policy policy;
+  unsigned generation;
+  enum rt_state state;
+  uint64_t started_at_ms;
+  struct golden golden;
+};
+
+static void
+adopt_ctx_free (struct adopt_ctx *a)
+{
+  free (a->name);
+  free (a->id);
+  free (a->image_id);
+  policy_free (&a->policy);
+  golden_free (&a->golden);
+  free (a);
+}
+
+static void
+adopt_failed (struct adopt_ctx *a, const char *step, const lympho_error_t *err)
+{
+  struct daemon *d = a->d;
+  log_error ("%s step=adopt-%s id=%.12s: %s", a->name, step, a->id, err->msg);
+  struct history_entry h = { .name = a->name, .kind = "adopt", .result = "failed", .generation = a->generation,
+                             .new_id = a->id, .error = err->msg, .duration_ms = -1 };
+  record (d, &h);
+  struct entry *e = entry_find (d, a->name);
+  if (e)
+    {
+      e->busy = false;
+      if (e->golden.name == NULL)
+        entry_remove (d, e);
+    }
+  adopt_ctx_free (a);
+}
+
+static void
+untag_done (void *ud, int ret, const lympho_error_t *err)
+{
+  char *ref = ud;
+  if (ret < 0 && ret != -ENOENT)
+    log_warn ("untag %s: %s", ref, err->msg);
+  free (ref);
+}
+
+static void
+untag (struct daemon *d, const char *ref)
+{
+  if (ref)
+    d->ops->image_remove (d->rt, ref, untag_done, xstrdup (ref));
+}
+
+static void
+adopt_tagged (void *ud, int ret, const lympho_error_t *err)
+{
+  struct adopt_ctx *a = ud;
+  struct daemon *d = a->d;
+  if (ret < 0)
+    {
+      adopt_failed (a, "pin", err);
+      return;
+    }
+  struct entry *e = entry_find (d, a->name);
+  if (e == NULL)
+    e = entry_new (d, a->name);
+  /* Keep earlier pins up to the retention, newest first; drop the rest. */
+  if (e->golden.pin_ref && strcmp (e->golden.pin_ref, a->golden.pin_ref) != 0)
+    {
+      size_t keep = d->cfg->pin_retention > 1 ? d->cfg->pin_retention - 1 : 0;
+      size_t n = 0;
+      char **pins = xmalloc0 ((e->golden.n_old_pins + 1) * sizeof *pins);
+      pins[n++] = xstrdup (e->golden.pin_ref);
+      for (size_t i = 0; i < e->golden.n_old_pins; i++)
+        if (strcmp (e->golden.old_pins[i], a->golden.pin_ref) != 0)
+          pins[n++] = xstrdup (e->golden.old_pins[i]);
+      for (size_t i = keep; i < n; i++)
+        {
+          untag (d, pins[i]);
+          free (pins[i]);
+        }
+      a->golden.old_pins = pins;
+      a->golden.n_old_pins = n < keep ? n : keep;
+    }
+  else if (e->golden.pin_ref)
+    {
+      a->golden.old_pins = e->golden.old_pins;
+      a->golden.n_old_pins = e->golden.n_old_pins;
+      e->golden.old_pins = NULL;
+      e->golden.n_old_pins = 0;
+    }
+  lympho_error_t serr = { 0 };
+  if (store_save (d->cfg->state_dir, &a->golden, &serr) < 0)
+    {
+      adopt_failed (a, "store", &serr);
+      return;
+    }
+  golden_free (&e->golden);
+  e->golden = a->golden;
+  memset (&a->golden, 0, sizeof a->golden);
+  policy_free (&e->policy);
+  e->policy = a->policy;
+  memset (&a->policy, 0, sizeof a->policy);
+  free (e->id);
+  e->id = xstrdup (a->id);
+  e->generation = a->generation;
+  e->state = a->state == RT_STATE_RUNNING || a->state == RT_STATE_PAUSED ? ES_RUNNING : ES_STOPPED;
+  e->failures = 0;
+  e->busy = false;
+  cleanup_free char *ttl = duration_format (e->policy.ttl_ms);
+  log_info ("%s gen=%u step=adopt id=%.12s image=%.19s ttl=%s strategy=%s%s%s", e->name, e->generation, e->id,
+            e->golden.image_id, ttl, strategy_name (e->policy.strategy), e->golden.swap_blocker ? " swap-blocker=" : "",
+            e->golden.swap_blocker ? e->golden.swap_blocker : "");
+  struct history_entry h = { .name = e->name, .kind = "adopt", .result = "ok", .generation = e->generation,
+                             .new_id = e->id, .duration_ms = -1 };
+  record (d, &h);
+  schedule_from (d, e, a->started_at_ms);
+  update_status (d);
+  adopt_ctx_free (a);
+}
+
+static void
+adopt_snapshot (void *ud, int ret, const lympho_error_t *err, struct rt_snapshot *s)
+{
+  struct adopt_ctx *a = ud;
+  struct daemon *d = a->d;
+  if (ret < 0)
+    {
+      adopt_failed (a, "snapshot", err);
+      return;
+    }
+  golden_from_snapshot (&a->golden, s);
+  /* The snapshot must describe the protected name even when it was taken
+   * from a generation of ours. */
+  free (a->golden.name);
+  a->golden.name = xstrdup (a->name);
+  char *repo = store_pin_repo (a->name);
+  const char *hex = str_has_prefix (a->golden.image_id, "sha256:") ? a->golden.image_id + 7 : a->golden.image_id;
+  char tag[13];
+  snprintf (tag, sizeof tag, "%.12s", hex);
+  a->golden.pin_ref = xasprintf ("%s:%s", repo, tag);
+  d->ops->image_tag (d->rt, a->golden.image_id, repo, tag, adopt_tagged, a);
+  free (repo);
+}
+
+static void
+adopt (struct daemon *d, const struct rt_container *c, const char *name, struct policy *policy, unsigned generation)
+{
+  struct entry *e = entry_find (d, name);
+  if (e == NULL)
+    e = entry_new (d, name);
+  e->busy = true;
+  struct adopt_ctx *a = xmalloc0 (sizeof *a);
+  a->d = d;
+  a->name = xstrdup (name);
+  a->id = xstrdup (c->id);
+  a->image_id = xstrdup (c->image_id);
+  a->policy = *policy;
+  memset (policy, 0, sizeof *policy);
+  a->generation = generation;
+  a->state = c->state;
+  a->started_at_ms = c->started_at_ms;
+  log_debug ("%s step=adopt-snapshot id=%.12s", name, c->id);
+  d->ops->snapshot (d->rt, c->id, adopt_snapshot, a);
+}
+
+static bool
+refused_before (struct daemon *d, const char *id)
+{
+  for (size_t i = 0; i < d->n_refused; i++)
+    if (strcmp (d->refused_ids[i], id) == 0)
+      return true;
+  d->refused_ids = xrealloc (d->refused_ids, (d->n_refused + 1) * sizeof *d->refused_ids);
+  d->refused_ids[d->n_refused++] = xstrdup (id);
+  return false;
+}
+
+static void
+leftover_removed (void *ud, int ret, const lympho_error_t *err)
+{
+  char *what = ud;
+  if (ret < 0 && ret != -ENOENT)
+    log_warn ("%s: removing leftover failed: %s", what, err->msg);
+  free (what);
+}
+
+static unsigned
+generation_of (const struct rt_container *c)
+{
+  const char *g = rt_labels_get (&c->labels, LABEL_GENERATION);
+  if (g == NULL)
+    return 0;
+  char *end;
+  unsigned long v = strtoul (g, &end, 10);
+  return (*end || v > 1000000000ul) ? 0 : (unsigned) v;
+}
+
+static void
+refresh (struct daemon *d, struct entry *e, const struct rt_container *c)
+{
+  free (e->id);
+  e->id = xstrdup (c->id);
+  e->generation = generation_of (c);
+  bool running = c->state == RT_STATE_RUNNING || c->state == RT_STATE_PAUSED || c->state == RT_STATE_RESTARTING;
+  enum entry_state before = e->state;
+  e->state = running ? ES_RUNNING : ES_STOPPED;
+  if (!running)
+    {
+      if (e->timer)
+        loop_cancel_timer (d->loop, e->timer);
+      e->timer = 0;
+      e->due_mono = 0;
+      if (before == ES_RUNNING)
+        log_info ("%s gen=%u: stopped outside lympho; left stopped", e->name, e->generation);
+    }
+  else if (e->timer == 0 && !e->queued)
+    schedule_from (d, e, c->started_at_ms);
+}
+
+static void
+handle_container (struct daemon *d, const struct rt_container *c)
+{
+  if (rt_labels_get (&c->labels, LABEL_ENABLE) == NULL)
+    return;
+  const char *ours = rt_labels_get (&c->labels, LABEL_NAME);
+  if (ours)
+    {
+      struct entry *e = entry_find (d, ours);
+      if (e && (e->regen || e->busy))
+        return;
+      if (strcmp (c->name, ours) != 0)
+        {
+          if (d->recovering == 0)
+            {
+              /* A temporary generation no open transaction owns. */
+              log_info ("%s step=cleanup: removing leftover %s (%.12s)", ours, c->name, c->id);
+              d->ops->remove (d->rt, c->id, true, false, leftover_removed, xstrdup (c->name));
+            }
+          return;
+        }
+      if (e && e->golden.name)
+        {
+          refresh (d, e, c);
+          return;
+        }
+    }
+  struct policy p;
+  lympho_error_t err = { 0 };
+  if (policy_from_labels (&c->labels, &p, &err) < 0)
+    {
+      if (!refused_before (d, c->id))
+        {
+          log_error ("%s id=%.12s: not protected: %s", c->name, c->id, err.msg);
+          struct history_entry h = { .name = c->name, .kind = "refuse", .result = "refused", .generation = -1,
+                                     .new_id = c->id, .error = err.msg, .duration_ms = -1 };
+          record (d, &h);
+        }
+      return;
+    }
+  if (!p.enabled)
+    {
+      policy_free (&p);
+      return;
+    }
+  struct entry *e = entry_find (d, c->name);
+  if (e && (e->regen || e->busy))
+    {
+      policy_free (&p);
+      return;
+    }
+  if (e && e->golden.name
+      && ((e->id && strcmp (e->id, c->id) == 0) || strcmp (e->golden.source_id, c->id) == 0 || ours))
+    {
+      /* Known: labels cannot change on a container, so the policy is too. */
+      policy_free (&e->policy);
+      e->policy = p;
+      refresh (d, e, c);
+      return;
+    }
+  if (e && e->golden.name)
+    log_info ("%s: a new container %.12s took the name; adopting it afresh", c->name, c->id);
+  adopt (d, c, c->name, &p, generation_of (c));
+  policy_free (&p);
+}
+
+static void
+on_inspected (void *ud, int ret, const lympho_error_t *err, const struct rt_container *c)
+{
+  struct daemon *d = ud;
+  if (ret < 0)
+    {
+      if (ret != -ENOENT)
+        log_warn ("inspect: %s", err->msg);
+      return;
+    }
+  handle_container (d, c);
+}
+
+static void
+release (struct daemon *d, struct entry *e, const char *why)
+{
+  log_info ("%s gen=%u: %s; no longer protected", e->name, e->generation, why);
+  struct history_entry h = { .name = e->name, .kind = "release", .result = "ok", .generation = e->generation,
+                             .old_id = e->id, .reason = why, .duration_ms = -1 };
+  record (d, &h);
+  lympho_error_t err = { 0 };
+  if (store_remove (d->cfg->state_dir, e->name, &err) < 0)
+    log_error ("%s: %s", e->name, err.msg);
+  untag (d, e->golden.pin_ref);
+  for (size_t i = 0; i < e->golden.n_old_pins; i++)
+    untag (d, e->golden.old_pins[i]);
+  entry_remove (d, e);
+  update_status (d);
+}
+
+/* --- sync with the engine: recovery first, then what runs ------------ */
+
+static void
+on_listed (void *ud, int ret, const lympho_error_t *err, const struct rt_container *v, size_t n)
+{
+  struct daemon *d = ud;
+  if (ret < 0)
+    {
+      log_warn ("listing protected containers: %s", err->msg);
+      return;
+    }
+  /* Names that vanished while we were away were removed by someone: let
+   * them go. Entries busy or regenerating are left to finish. */
+  for (struct entry *e = d->entries, *next; e; e = next)
+    {
+      next = e->next;
+      if (e->regen || e->busy || e->golden.name == NULL)
+        continue;
+      bool present = false;
+      for (size_t i = 0; i < n && !present; i++)
+        present = strcmp (v[i].name, e->name) == 0;
+      if (!present)
+        release (d, e, "container removed outside lympho");
+    }
+  for (size_t i = 0; i < n; i++)
+    d->ops->inspect (d->rt, v[i].id, on_inspected, d);
+  if (!d->ready_sent)
+    {
+      d->ready_sent = true;
+      notify_ready ();
+      log_info ("ready: %u protected, engine connected", count_entries (d, 0, true));
+    }
+  update_status (d);
+}
+
+static void
+sync_engine (struct daemon *d)
+{
+  if (!d->connected || d->shutting_down)
+    return;
+  struct txn *open = NULL;
+  size_t n = 0;
+  lympho_error_t err = { 0 };
+  if (journal_load (d->cfg->state_dir, &open, &n, &err) < 0)
+    log_error ("journal: %s (recovery skipped)", err.msg);
+  for (size_t i = 0; i < n; i++)
+    {
+      struct entry *e = entry_find (d, open[i].name);
+      if (e && (e->regen || e->recover_blocked))
+        continue; /* in flight in this process, or waiting for the engine */
+      if (e == NULL)
+        e = entry_new (d, open[i].name);
+      struct regen_env env = { d->loop, d->ops, d->rt, d->journal, d->cfg };
+      log_info ("%s txn=%s step=recover: open since a crash or an unreachable engine", open[i].name, open[i].txn);
+      if (regen_recover (&env, &open[i], e->golden.name ? &e->golden : NULL, on_regen_done, e, &e->regen, &err) == 0)
+        {
+          e->state = ES_REGENERATING;
+          d->in_flight++;
+          d->recovering++;
+        }
+    }
+  for (size_t i = 0; i < n; i++)
+    txn_free (&open[i]);
+  free (open);
+  if (d->recovering > 0)
+    {
+      d->syncing = true; /* on_regen_done calls us again when all are done */
+      return;
+    }
+  char filter[] = LABEL_ENABLE;
+  /* Our own generations carry the enable label too, temporary ones
+   * included, so one list finds leftovers as well. */
+  d->ops->list (d->rt, filter, on_listed, d);
+}
+
+/* --- engine events --------------------------------------------------- */
+
+static void
+on_event (void *ud, const struct rt_event *ev)
+{
+  struct daemon *d = ud;
+  if (ev->type != RT_EV_CONTAINER || ev->id == NULL || ev->action == NULL || d->shutting_down)
+    return;
+  log_debug ("event %s %.12s %s", ev->action, ev->id, ev->name ? ev->name : "");
+  struct entry *e = entry_by_id (d, ev->id);
+  if (e && (e->regen || e->busy))
+    return; /* our own steps; the regeneration knows what it did */
+  const char *a = ev->action;
+  if (strcmp (a, "destroy") == 0)
+    {
+      if (e)
+        release (d, e, "container removed outside lympho");
+      return;
+    }
+  if (strcmp (a, "die") == 0 || strcmp (a, "stop") == 0)
+    {
+      if (e && e->state == ES_RUNNING)
+        {
+          e->state = ES_STOPPED;
+          if (e->timer)
+            loop_cancel_timer (d->loop, e->timer);
+          e->timer = 0;
+          e->due_mono = 0;
+          e->queued = false;
+          log_info ("%s gen=%u: stopped outside lympho (exit code %d); left stopped", e->name, e->generation,
+                    ev->exit_code);
+        }
+      return;
+    }
+  if (strcmp (a, "create") == 0 || strcmp (a, "start") == 0 || strcmp (a, "rename") == 0
+      || strcmp (a, "unpause") == 0 || strcmp (a, "restart") == 0)
+    {
+      const char *enable = ev->attrs ? rt_labels_get (ev->attrs, LABEL_ENABLE) : NULL;
+      if (e == NULL && enable == NULL)
+        return; /* neither ours nor asking to be */
+      d->ops->inspect (d->rt, ev->id, on_inspected, d);
+    }
+}
+
+static void
+on_conn (void *ud, bool connected)
+{
+  struct daemon *d = ud;
+  if (connected == d->connected)
+    return;
+  d->connected = connected;
+  if (!connected)
+    {
+      log_warn ("engine unreachable; reconnecting");
+      update_status (d);
+      return;
+    }
+  log_info ("engine connected");
+  for (struct entry *e = d->entries; e; e = e->next)
+    e->recover_blocked = false;
+  update_status (d);
+  sync_engine (d);
+  start_queued (d);
+}
+
+/* --- control --------------------------------------------------------- */
+
+static const char *
+entry_state_name (const struct entry *e)
+{
+  return entry_state_names[e->state];
+}
+
+static void
+gen_entry (struct daemon *d, yajl_gen g, struct entry *e)
+{
+  uint64_t now = now_mono_ms ();
+  yajl_gen_map_open (g);
+  json_gen_kstr (g, "name", e->name);
+  json_gen_kstr (g, "id", e->id);
+  json_gen_kstr (g, "image_id", e->golden.image_id);
+  json_gen_kint (g, "generation", e->generation);
+  json_gen_kint (g, "ttl_s", (int64_t) (e->policy.ttl_ms / 1000));
+  json_gen_str (g, "next_regen_in_s");
+  if (e->due_mono)
+    json_gen_int (g, (int64_t) ((e->due_mono > now ? e->due_mono - now : 0) / 1000));
+  else if (e->queued)
+    json_gen_int (g, 0);
+  else
+    yajl_gen_null (g);
+  json_gen_kint (g, "threat_level", 0);
+  json_gen_kstr (g, "state", entry_state_name (e));
+  json_gen_kstr (g, "group", e->policy.group);
+  json_gen_kstr (g, "strategy", strategy_name (e->policy.strategy));
+  json_gen_kstr (g, "effective_strategy", strategy_name (resolve_strategy (e)));
+  json_gen_kstr (g, "swap_blocker", e->golden.swap_blocker);
+  json_gen_kint (g, "jitter_pct", e->policy.jitter_pct);
+  json_gen_kint (g, "failures", e->failures);
+  json_gen_kstr (g, "pinned_image", e->golden.pin_ref);
+  (void) d;
+  yajl_gen_map_close (g);
+}
+
+static void
+cmd_ls (struct daemon *d, struct control_request *req)
+{
+  cleanup_jgen yajl_gen g = json_gen_new (false);
+  yajl_gen_array_open (g);
+  /* Sorted by name for stable output. */
+  size_t n = 0;
+  for (struct entry *e = d->entries; e; e = e->next)
+    n++;
+  struct entry **v = xmalloc0 ((n ? n : 1) * sizeof *v);
+  size_t i = 0;
+  for (struct entry *e = d->entries; e; e = e->next)
+    v[i++] = e;
+  for (size_t a = 1; a < n; a++)
+    for (size_t b = a; b > 0 && strcmp (v[b - 1]->name, v[b]->name) > 0; b--)
+      {
+        struct entry *t = v[b];
+        v[b] = v[b - 1];
+        v[b - 1] = t;
+      }
+  for (i = 0; i < n; i++)
+    if (v[i]->golden.name)
+      gen_entry (d, g, v[i]);
+  free (v);
+  yajl_gen_array_close (g);
+  cleanup_free char *json = json_gen_text (g);
+  control_reply_ok (req, json);
+}
+
+static void
+cmd_status (struct daemon *d, struct control_request *req)
+{
+  cleanup_jgen yajl_gen g = json_gen_new (false);
+  yajl_gen_map_open (g);
+  json_gen_kstr (g, "version", PACKAGE_VERSION);
+  json_gen_kint (g, "uptime_s", (int64_t) ((now_mono_ms () - d->started_mono) / 1000));
+  json_gen_kstr (g, "runtime", d->ops->name);
+  json_gen_kstr (g, "engine", d->connected ? "connected" : "disconnected");
+  json_gen_kint (g, "protected", count_entries (d, 0, true));
+  json_gen_kint (g, "regenerating", d->in_flight);
+  json_gen_kint (g, "regenerations", (int64_t) d->regenerations);
+  json_gen_kint (g, "failures", (int64_t) d->failures);
+  json_gen_kstr (g, "state_dir", d->cfg->state_dir);
+  yajl_gen_map_close (g);
+  cleanup_free char *json = json_gen_text (g);
+  control_reply_ok (req, json);
+}
+
+static const char *
+arg_str (yajl_val args, const char *key)
+{
+  return json_str (json_get (args, key));
+}
+
+static void
+on_control (void *ud, struct control_request *req, const char *cmd, yajl_val args)
+{
+  struct daemon *d = ud;
+  if (strcmp (cmd, "status") == 0)
+    cmd_status (d, req);
+  else if (strcmp (cmd, "ls") == 0)
+    cmd_ls (d, req);
+  else if (strcmp (cmd, "regen") == 0)
+    {
+      const char *name = arg_str (args, "name");
+      if (name == NULL)
+        {
+          control_reply_error (req, EINVAL, "regen: `name` is required");
+          return;
+        }
+      struct entry *e = entry_lookup (d, name);
+      if (e == NULL || e->golden.name == NULL)
+        {
+          cleanup_free char *msg = xasprintf ("no protected container named `%s`", name);
+          control_reply_error (req, ENOENT, msg);
+          return;
+        }
+      const char *reason = arg_str (args, "reason");
+      cleanup_free char *why = xasprintf ("manual%s%s", reason ? ": " : "", reason ? reason : "");
+      log_info ("%s: regeneration requested by uid %u (%s)", e->name, (unsigned) control_request_uid (req), why);
+      request_regen (d, e, why, req);
+    }
+  else if (strcmp (cmd, "history") == 0)
+    {
+      const char *name = arg_str (args, "name");
+      int64_t limit = 0;
+      json_as_int64 (json_get (args, "limit"), &limit);
+      cleanup_free char *json = NULL;
+      lympho_error_t err = { 0 };
+      if (history_read (d->cfg->state_dir, name, limit > 0 ? (size_t) limit : 0, &json, &err) < 0)
+        control_reply_error (req, err.status, err.msg);
+      else
+        control_reply_ok (req, json);
+    }
+  else
+    {
+      cleanup_free char *msg = xasprintf ("unknown command `%s`", cmd);
+      control_reply_error (req, EINVAL, msg);
+    }
+}
+
+/* --- signals, watchdog, shutdown ------------------------------------- */
+
+static void
+maybe_exit (struct daemon *d)
+{
+  if (d->shutting_down && d->in_flight == 0)
+    loop_stop (d->loop);
+}
+
+static void
+on_grace_over (struct loop *l, void *ud)
+{
+  struct daemon *d = ud;
+  log_warn ("shutdown: %u regenerations still in flight after %d s; the journal will finish them", d->in_flight,
+            SHUTDOWN_GRACE_MS / 1000);
+  loop_stop (l);
+}
+
+static void
+begin_shutdown (struct daemon *d, const char *why)
+{
+  if (d->shutting_down)
+    return;
+  d->shutting_down = true;
+  notify_stopping ();
+  log_info ("shutting down (%s); %u regenerations in flight", why, d->in_flight);
+  for (struct entry *e = d->entries; e; e = e->next)
+    {
+      if (e->timer)
+        loop_cancel_timer (d->loop, e->timer);
+      e->timer = 0;
+      if (e->regen)
+        regen_request_stop (e->regen);
+    }
+  loop_add_timer (d->loop, SHUTDOWN_GRACE_MS, on_grace_over, d);
+  maybe_exit (d);
+}
+
+static void
+reload (struct daemon *d)
+{
+  lympho_error_t err = { 0 };
+  if (config_reload (d->cfg, &err) < 0)
+    {
+      log_error ("reload: %s (keeping the running configuration)", err.msg);
+      return;
+    }
+  log_set_level (d->cfg->log_level);
+  log_info ("configuration reloaded (socket, state dir, engine and listener changes need a restart)");
+}
+
+static void
+on_signal (struct loop *l, int fd, uint32_t events, void *ud)
+{
+  struct daemon *d = ud;
+  struct signalfd_siginfo si;
+  while (read (fd, &si, sizeof si) == (ssize_t) sizeof si)
+    {
+      if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+        begin_shutdown (d, si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+      else if (si.ssi_signo == SIGHUP)
+        reload (d);
+    }
+}
+
+static void
+on_watchdog (struct loop *l, void *ud)
+{
+  struct daemon *d = ud;
+  notify_watchdog ();
+  uint64_t usec = notify_watchdog_usec ();
+  d->watchdog_timer = loop_add_timer (l, usec / 2000 ? usec / 2000 : 1, on_watchdog, d);
+}
+
+static void
+bad_snapshot (const char *path, const lympho_error_t *e)
+{
+  log_error ("snapshot %s unreadable, skipped: %s", path, e->msg);
+}
+
+static int
+setup_signals (struct daemon *d, lympho_error_t *err)
+{
+  sigset_t set;
+  sigemptyset (&set);
+  sigaddset (&set, SIGTERM);
+  sigaddset (&set, SIGINT);
+  sigaddset (&set, SIGHUP);
+  if (sigprocmask (SIG_BLOCK, &set, NULL) < 0)
+    return lympho_error_set_errno (err, errno, "sigprocmask");
+  signal (SIGPIPE, SIG_IGN);
+  d->sigfd = signalfd (-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+  if (d->sigfd < 0)
+    return lympho_error_set_errno (err, errno, "signalfd");
+  return loop_add_fd (d->loop, d->sigfd, EPOLLIN, on_signal, d, err);
+}
+
+int
+daemon_run (struct config *cfg, lympho_error_t *err)
+{
+  struct daemon dd = { 0 };
+  struct daemon *d = &dd;
+  int ret;
+  d->cfg = cfg;
+  d->sigfd = -1;
+  d->started_mono = now_mono_ms ();
+  log_set_level (cfg->log_level);
+
+  d->ops = runtime_lookup (cfg->runtime);
+  if (d->ops == NULL)
+    return lympho_error_set (err, ENOTSUP, "runtime `%s` is not available in this build", cfg->runtime);
+  umask (077);
+  if ((ret = mkdir_p (cfg->state_dir, 0700, err)) < 0 || (ret = store_init (cfg->state_dir, err)) < 0)
+    return lympho_error_prefix (err, "state directory");
+  if ((ret = loop_new (&d->loop, err)) < 0)
+    return ret;
+  if ((ret = setup_signals (d, err)) < 0)
+    goto out;
+  if ((ret = journal_open (cfg->state_dir, &d->journal, err)) < 0)
+    goto out;
+  if ((ret = control_open (d->loop, cfg->socket_path, on_control, d, &d->control, err)) < 0)
+    goto out;
+  if ((ret = d->ops->open (d->loop, cfg->docker_host, &d->rt, err)) < 0)
+    {
+      lympho_error_prefix (err, "runtime %s", d->ops->name);
+      goto out;
+    }
+  if ((ret = privs_drop (err)) < 0)
+    goto out;
+
+  struct golden *gs = NULL;
+  size_t ng = 0;
+  if ((ret = store_load_all (cfg->state_dir, &gs, &ng, bad_snapshot, err)) < 0)
+    goto out;
+  for (size_t i = 0; i < ng; i++)
+    {
+      struct entry *e = entry_new (d, gs[i].name);
+      e->golden = gs[i];
+      struct policy p;
+      lympho_error_t perr = { 0 };
+      if (policy_from_labels (&e->golden.labels, &p, &perr) == 0)
+        {
+          policy_free (&e->policy);
+          e->policy = p;
+        }
+    }
+  free (gs);
+  log_info ("lymphd %s starting: runtime %s at %s, state %s, %zu snapshots", PACKAGE_VERSION, d->ops->name,
+            cfg->docker_host, cfg->state_dir, ng);
+
+  if ((ret = d->ops->subscribe (d->rt, on_event, on_conn, d, err)) < 0)
+    goto out;
+  if (notify_watchdog_usec () > 0)
+    on_watchdog (d->loop, d);
+  update_status (d);
+
+  ret = loop_run (d->loop, err);
+  log_info ("stopped");
+
+out:
+  if (d->control)
+    control_close (d->control);
+  if (d->rt)
+    d->ops->close (d->rt);
+  while (d->entries)
+    {
+      struct entry *e = d->entries;
+      d->entries = e->next;
+      entry_free (d, e);
+    }
+  for (size_t i = 0; i < d->n_refused; i++)
+    free (d->refused_ids[i]);
+  free (d->refused_ids);
+  journal_close (d->journal);
+  if (d->sigfd >= 0)
+    close (d->sigfd);
+  loop_free (d->loop);
+  return ret;
+}

@@ -1,0 +1,127 @@
+/* lympho — history as JSON lines. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "lympho/history.h"
+#include "lympho/json.h"
+#include "lympho/util.h"
+
+int
+history_append (const char *state_dir, const struct history_entry *e, lympho_error_t *err)
+{
+  cleanup_free char *path = xasprintf ("%s/history", state_dir);
+  struct stat st;
+  if (stat (path, &st) == 0 && (uint64_t) st.st_size > HISTORY_MAX_BYTES)
+    {
+      cleanup_free char *old = xasprintf ("%s/history.1", state_dir);
+      if (rename (path, old) < 0)
+        return lympho_error_set_errno (err, errno, "rotate `%s`", path);
+    }
+  cleanup_jgen yajl_gen g = json_gen_new (false);
+  yajl_gen_map_open (g);
+  json_gen_kint (g, "time", (int64_t) (e->time_ms ? e->time_ms : now_real_ms ()));
+  json_gen_kstr (g, "name", e->name);
+  json_gen_kstr (g, "kind", e->kind);
+  json_gen_kstr (g, "result", e->result);
+  if (e->generation >= 0)
+    json_gen_kint (g, "generation", e->generation);
+  if (e->old_id)
+    json_gen_kstr (g, "old_id", e->old_id);
+  if (e->new_id)
+    json_gen_kstr (g, "new_id", e->new_id);
+  if (e->reason)
+    json_gen_kstr (g, "reason", e->reason);
+  if (e->error)
+    json_gen_kstr (g, "error", e->error);
+  if (e->duration_ms >= 0)
+    json_gen_kint (g, "duration_ms", e->duration_ms);
+  if (e->strategy)
+    json_gen_kstr (g, "strategy", e->strategy);
+  yajl_gen_map_close (g);
+  cleanup_free char *line = json_gen_text (g);
+  size_t len = strlen (line);
+  line = xrealloc (line, len + 2);
+  line[len] = '\n';
+  line[len + 1] = '\0';
+  cleanup_close int fd = open (path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return lympho_error_set_errno (err, errno, "open `%s`", path);
+  /* One write of a whole line: O_APPEND keeps lines whole. */
+  if (write (fd, line, len + 1) != (ssize_t) (len + 1))
+    return lympho_error_set_errno (err, errno, "write `%s`", path);
+  return 0;
+}
+
+static void
+collect (const char *path, const char *name, struct buf *lines_out, size_t *count)
+{
+  cleanup_free char *text = NULL;
+  size_t len = 0;
+  if (read_file (path, HISTORY_MAX_BYTES * 2, &text, &len, NULL) < 0)
+    return;
+  /* Walk backwards so the newest comes first. */
+  char *end = text + len;
+  while (end > text)
+    {
+      char *start = end;
+      while (start > text && start[-1] != '\n')
+        start--;
+      size_t l = (size_t) (end - start);
+      if (l > 0 && start[l - 1] == '\n')
+        l--;
+      if (l > 0)
+        {
+          yajl_val v = NULL;
+          if (json_parse (start, l, &v, NULL) == 0)
+            {
+              const char *n = json_str (json_get (v, "name"));
+              if (name == NULL || (n && strcmp (n, name) == 0))
+                {
+                  if (*count > 0)
+                    buf_appends (lines_out, ",");
+                  buf_append (lines_out, start, l);
+                  (*count)++;
+                }
+              yajl_tree_free (v);
+            }
+        }
+      end = start > text ? start - 1 : text;
+      if (start == text)
+        break;
+    }
+}
+
+int
+history_read (const char *state_dir, const char *name, size_t limit, char **json, lympho_error_t *err)
+{
+  cleanup_free char *path = xasprintf ("%s/history", state_dir);
+  cleanup_free char *old = xasprintf ("%s/history.1", state_dir);
+  struct buf all;
+  buf_init (&all);
+  size_t count = 0;
+  collect (path, name, &all, &count);
+  collect (old, name, &all, &count);
+  /* Apply the limit by re-parsing: simpler than tracking offsets, and
+   * history reads are rare. */
+  cleanup_free char *arr = xasprintf ("[%s]", all.data ? all.data : "");
+  buf_free (&all);
+  if (limit == 0 || count <= limit)
+    {
+      *json = steal_pointer (&arr);
+      return 0;
+    }
+  cleanup_json yajl_val v = NULL;
+  if (json_parse (arr, strlen (arr), &v, err) < 0)
+    return lympho_error_prefix (err, "history");
+  cleanup_jgen yajl_gen g = json_gen_new (false);
+  yajl_gen_array_open (g);
+  for (size_t i = 0; i < limit && i < json_arr_len (v); i++)
+    json_gen_value (g, v->u.array.values[i]);
+  yajl_gen_array_close (g);
+  *json = json_gen_text (g);
+  return 0;
+}

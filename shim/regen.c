@@ -1,0 +1,861 @@
+/* lympho — the regeneration state machine (see regen.h). */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "lympho/config.h"
+#include "lympho/log.h"
+#include "lympho/loop.h"
+#include "lympho/regen.h"
+#include "lympho/util.h"
+
+#define VERIFY_DELAY_MS 300
+
+enum phase
+{
+  P_CHECK_IMAGE = 0,
+  P_BEGIN,
+  P_CREATE,
+  P_START_SWAP,
+  P_WAIT_READY,
+  P_STOP_OLD,
+  P_RENAME_OLD,
+  P_RENAME_NEW,
+  P_START_NEW,
+  P_VERIFY,
+  P_COMMIT,
+  P_REMOVE_OLD,
+  P_DONE,
+  /* rollback */
+  P_RB_REMOVE_NEW,
+  P_RB_RENAME_OLD,
+  P_RB_START_OLD,
+  P_RB_DONE,
+  /* recovery: observe first */
+  P_OBS_OLD,
+  P_OBS_NEW,
+  P_OBS_DECIDE,
+};
+
+static const char *const phase_names[] = {
+  "check-image", "begin", "create", "start-new", "wait-ready", "stop-old", "rename-old", "rename-new",
+  "start-new", "verify", "commit", "remove-old", "done", "rollback-remove-new", "rollback-rename-old",
+  "rollback-start-old", "rolled-back", "observe-old", "observe-new", "decide",
+};
+
+struct regen
+{
+  struct regen_env env;
+  struct golden golden;
+  bool have_golden;
+  char *name;
+  char *txn;
+  char *old_id;
+  char *new_id;
+  char *new_name;
+  char *old_name;
+  char *reason;
+  unsigned generation;      /* of the new one */
+  unsigned old_generation;
+  enum strategy strategy;
+  enum phase phase;
+  bool recovering;
+  bool stop_requested;
+  bool begun;               /* journal begin written */
+  bool committed;
+  /* facts, for rollback and recovery */
+  bool new_created, new_started, new_named;
+  bool old_stopped, old_renamed, old_exists;
+  uint64_t started_mono;
+  uint64_t ready_deadline;
+  uint64_t running_since;   /* swap without healthcheck: first seen running */
+  uint64_t timer;
+  unsigned remove_tries;
+  bool verify_waited;
+  lympho_error_t failure;   /* first error, kept through rollback */
+  regen_done_cb cb;
+  void *ud;
+};
+
+static void advance (struct regen *r);
+static void fail (struct regen *r, int ret, const lympho_error_t *err);
+
+const char *
+regen_outcome_name (enum regen_outcome o)
+{
+  static const char *const names[] = { "ok", "refused", "rolled-back", "broken" };
+  return (unsigned) o < 4 ? names[o] : "unknown";
+}
+
+const char *
+regen_name (const struct regen *r)
+{
+  return r->name;
+}
+
+const char *
+regen_phase_name (const struct regen *r)
+{
+  return phase_names[r->phase];
+}
+
+char *
+regen_new_name (const char *name, const char *txn)
+{
+  return xasprintf ("%s-lympho-new-%s", name, txn);
+}
+
+char *
+regen_old_name (const char *name, const char *txn)
+{
+  return xasprintf ("%s-lympho-old-%s", name, txn);
+}
+
+enum recover_way
+recover_decide (const struct recover_obs *o, bool committed)
+{
+  if (o->new_exists && (o->new_holds_name || committed || !o->old_exists))
+    return RECOVER_FORWARD;
+  if (o->old_exists)
+    return RECOVER_BACK;
+  return RECOVER_RECREATE;
+}
+
+static void
+regen_free (struct regen *r)
+{
+  if (r->timer)
+    loop_cancel_timer (r->env.loop, r->timer);
+  golden_free (&r->golden);
+  free (r->name);
+  free (r->txn);
+  free (r->old_id);
+  free (r->new_id);
+  free (r->new_name);
+  free (r->old_name);
+  free (r->reason);
+  free (r);
+}
+
+static void
+finish (struct regen *r, enum regen_outcome outcome)
+{
+  const char *result = outcome == REGEN_OK ? "ok" : outcome == REGEN_ROLLED_BACK ? "rolled-back" : "failed";
+  if (r->begun && outcome != REGEN_BROKEN)
+    {
+      lympho_error_t e = { 0 };
+      if (journal_end (r->env.journal, r->txn, result, &e) < 0)
+        log_error ("%s txn=%s: %s", r->name, r->txn, e.msg);
+    }
+  struct regen_result res = {
+    .outcome = outcome,
+    .name = r->name,
+    .txn = r->txn,
+    .strategy = r->strategy,
+    .duration_ms = now_mono_ms () - r->started_mono,
+    .recovered = r->recovering,
+  };
+  if (outcome == REGEN_OK)
+    {
+      res.new_id = r->new_id;
+      res.generation = r->generation;
+    }
+  else
+    {
+      res.err = r->failure;
+      res.new_id = r->old_exists ? r->old_id : NULL;
+      res.generation = r->old_generation;
+    }
+  regen_done_cb cb = r->cb;
+  void *ud = r->ud;
+  cb (ud, &res);
+  regen_free (r);
+}
+
+/* Write the intent of a mutating step; a journal that cannot be written
+ * stops the regeneration before the step is taken. */
+static bool
+intend (struct regen *r, const char *step, const char *id)
+{
+  lympho_error_t e = { 0 };
+  if (journal_step (r->env.journal, r->txn, step, id, &e) < 0)
+    {
+      fail (r, -e.status, &e);
+      return false;
+    }
+  log_info ("%s gen=%u txn=%s step=%s%s%s", r->name, r->generation, r->txn, step, id ? " id=" : "",
+            id ? id : "");
+  return true;
+}
+
+static void
+go (struct regen *r, enum phase p)
+{
+  r->phase = p;
+  advance (r);
+}
+
+static enum phase
+next_forward (struct regen *r, enum phase p)
+{
+  static const enum phase replace[] = { P_CHECK_IMAGE, P_BEGIN, P_CREATE, P_STOP_OLD, P_RENAME_OLD, P_RENAME_NEW,
+                                        P_START_NEW, P_VERIFY, P_COMMIT, P_REMOVE_OLD, P_DONE };
+  static const enum phase swap[] = { P_CHECK_IMAGE, P_BEGIN, P_CREATE, P_START_SWAP, P_WAIT_READY, P_STOP_OLD,
+                                     P_RENAME_OLD, P_RENAME_NEW, P_VERIFY, P_COMMIT, P_REMOVE_OLD, P_DONE };
+  const enum phase *seq = r->strategy == STRATEGY_SWAP && !r->recovering ? swap : replace;
+  size_t n = r->strategy == STRATEGY_SWAP && !r->recovering ? sizeof swap / sizeof swap[0]
+                                                             : sizeof replace / sizeof replace[0];
+  for (size_t i = 0; i + 1 < n; i++)
+    if (seq[i] == p)
+      return seq[i + 1];
+  return P_DONE;
+}
+
+static void
+step_forward (struct regen *r)
+{
+  go (r, next_forward (r, r->phase));
+}
+
+static void
+start_rollback (struct regen *r)
+{
+  log_warn ("%s gen=%u txn=%s step=rollback: %s", r->name, r->generation, r->txn, r->failure.msg);
+  go (r, P_RB_REMOVE_NEW);
+}
+
+static void
+fail (struct regen *r, int ret, const lympho_error_t *err)
+{
+  if (r->failure.status == 0)
+    {
+      if (err)
+        r->failure = *err;
+      else
+        lympho_error_set (&r->failure, -ret, "failed");
+      lympho_error_prefix (&r->failure, "%s", phase_names[r->phase]);
+    }
+  if (r->phase >= P_RB_REMOVE_NEW && r->phase <= P_RB_DONE)
+    {
+      /* Rollback itself failed: leave the transaction open in the journal,
+       * recovery finishes it when the engine answers again. */
+      log_error ("%s txn=%s step=%s: rollback failed: %s", r->name, r->txn, phase_names[r->phase],
+                 err ? err->msg : "?");
+      finish (r, REGEN_BROKEN);
+      return;
+    }
+  if (!r->begun)
+    {
+      finish (r, REGEN_REFUSED);
+      return;
+    }
+  if (r->committed)
+    {
+      /* Past the point of no return the new generation serves; what is left
+       * (removing the old one) is retried, then recorded. */
+      log_error ("%s gen=%u txn=%s step=%s: %s", r->name, r->generation, r->txn, phase_names[r->phase],
+                 r->failure.msg);
+      finish (r, REGEN_OK);
+      return;
+    }
+  start_rollback (r);
+}
+
+/* --- callbacks ------------------------------------------------------- */
+
+static void
+on_image (void *ud, int ret, const lympho_error_t *err, const char *id)
+{
+  struct regen *r = ud;
+  if (ret < 0 || id == NULL || strcmp (id, r->golden.image_id) != 0)
+    {
+      lympho_error_t e = { 0 };
+      if (ret == -ENOENT || (ret >= 0 && id && strcmp (id, r->golden.image_id) != 0))
+        lympho_error_set (&e, ENOENT, "pinned image %s is gone: refusing to start an unknown image",
+                          r->golden.image_id);
+      else
+        e = *err;
+      fail (r, -e.status, &e);
+      return;
+    }
+  step_forward (r);
+}
+
+static void
+on_created (void *ud, int ret, const lympho_error_t *err, const char *id)
+{
+  struct regen *r = ud;
+  if (ret < 0)
+    {
+      fail (r, ret, err);
+      return;
+    }
+  r->new_id = xstrdup (id);
+  r->new_created = true;
+  lympho_error_t e = { 0 };
+  if (journal_step (r->env.journal, r->txn, "created", id, &e) < 0)
+    {
+      fail (r, -e.status, &e);
+      return;
+    }
+  if (r->old_id == NULL)
+    r->new_named = true; /* created under the protected name directly */
+  step_forward (r);
+}
+
+static void
+on_done_forward (void *ud, int ret, const lympho_error_t *err)
+{
+  struct regen *r = ud;
+  if (ret < 0 && !(r->phase == P_REMOVE_OLD && ret == -ENOENT))
+    {
+      if (r->phase == P_REMOVE_OLD && ++r->remove_tries < 3)
+        {
+          advance (r);
+          return;
+        }
+      fail (r, ret, err);
+      return;
+    }
+  switch (r->phase)
+    {
+    case P_START_SWAP:
+    case P_START_NEW:
+      r->new_started = true;
+      break;
+    case P_STOP_OLD:
+      r->old_stopped = true;
+      break;
+    case P_RENAME_OLD:
+      r->old_renamed = true;
+      break;
+    case P_RENAME_NEW:
+      r->new_named = true;
+      break;
+    case P_REMOVE_OLD:
+      r->old_exists = false;
+      break;
+    default:
+      break;
+    }
+  if (r->stop_requested && !r->committed && r->phase < P_COMMIT)
+    {
+      lympho_error_set (&r->failure, ECANCELED, "daemon shutting down");
+      start_rollback (r);
+      return;
+    }
+  step_forward (r);
+}
+
+static void
+on_done_rollback (void *ud, int ret, const lympho_error_t *err)
+{
+  struct regen *r = ud;
+  if (ret < 0 && ret != -ENOENT)
+    {
+      fail (r, ret, err);
+      return;
+    }
+  switch (r->phase)
+    {
+    case P_RB_REMOVE_NEW:
+      r->new_created = false;
+      go (r, P_RB_RENAME_OLD);
+      break;
+    case P_RB_RENAME_OLD:
+      r->old_renamed = false;
+      go (r, P_RB_START_OLD);
+      break;
+    case P_RB_START_OLD:
+      r->old_stopped = false;
+      go (r, P_RB_DONE);
+      break;
+    default:
+      go (r, P_RB_DONE);
+      break;
+    }
+}
+
+static void
+poll_timer (struct loop *l, void *ud)
+{
+  struct regen *r = ud;
+  r->timer = 0;
+  advance (r);
+}
+
+static void
+on_inspect_new (void *ud, int ret, const lympho_error_t *err, const struct rt_container *c)
+{
+  struct regen *r = ud;
+  if (ret < 0)
+    {
+      fail (r, ret, err);
+      return;
+    }
+  uint64_t now = now_mono_ms ();
+  if (c->state != RT_STATE_RUNNING && c->state != RT_STATE_PAUSED)
+    {
+      lympho_error_t e = { 0 };
+      lympho_error_set (&e, EIO, "new generation %.12s is %s (exit code %d%s)", c->id, rt_state_name (c->state),
+                        c->exit_code, c->oom_killed ? ", OOM-killed" : "");
+      fail (r, -EIO, &e);
+      return;
+    }
+  if (r->phase == P_VERIFY)
+    {
+      step_forward (r);
+      return;
+    }
+  /* P_WAIT_READY */
+  bool ready;
+  if (c->health != RT_HEALTH_NONE)
+    {
+      if (c->health == RT_HEALTH_UNHEALTHY)
+        {
+          lympho_error_t e = { 0 };
+          lympho_error_set (&e, EIO, "new generation %.12s is unhealthy", c->id);
+          fail (r, -EIO, &e);
+          return;
+        }
+      ready = c->health == RT_HEALTH_HEALTHY;
+    }
+  else
+    {
+      if (r->running_since == 0)
+        r->running_since = now;
+      ready = now - r->running_since >= r->env.cfg->settle_ms;
+    }
+  if (ready)
+    {
+      step_forward (r);
+      return;
+    }
+  if (now >= r->ready_deadline)
+    {
+      lympho_error_t e = { 0 };
+      lympho_error_set (&e, ETIMEDOUT, "new generation %.12s not healthy within %llu ms", c->id,
+                        (unsigned long long) r->env.cfg->health_timeout_ms);
+      fail (r, -ETIMEDOUT, &e);
+      return;
+    }
+  if (r->stop_requested)
+    {
+      lympho_error_set (&r->failure, ECANCELED, "daemon shutting down");
+      start_rollback (r);
+      return;
+    }
+  r->timer = loop_add_timer (r->env.loop, 200, poll_timer, r);
+}
+
+/* --- recovery observation -------------------------------------------- */
+
+static void
+on_obs_old (void *ud, int ret, const lympho_error_t *err, const struct rt_container *c)
+{
+  struct regen *r = ud;
+  if (ret < 0 && ret != -ENOENT)
+    {
+      fail (r, ret, err);
+      return;
+    }
+  r->old_exists = ret == 0;
+  if (r->old_exists)
+    {
+      r->old_stopped = c->state != RT_STATE_RUNNING && c->state != RT_STATE_PAUSED;
+      r->old_renamed = strcmp (c->name, r->name) != 0;
+    }
+  go (r, P_OBS_NEW);
+}
+
+static void
+on_obs_new (void *ud, int ret, const lympho_error_t *err, const struct rt_container *v, size_t n)
+{
+  struct regen *r = ud;
+  if (ret < 0)
+    {
+      fail (r, ret, err);
+      return;
+    }
+  r->new_created = false;
+  for (size_t i = 0; i < n; i++)
+    {
+      if (r->new_created)
+        {
+          /* Two containers of one transaction cannot be: the create is one
+           * request. Say so rather than guess. */
+          log_warn ("%s txn=%s: more than one new container, keeping %.12s", r->name, r->txn, r->new_id);
+          break;
+        }
+      r->new_created = true;
+      free (r->new_id);
+      r->new_id = xstrdup (v[i].id);
+      r->new_started = v[i].state == RT_STATE_RUNNING || v[i].state == RT_STATE_PAUSED;
+      r->new_named = strcmp (v[i].name, r->name) == 0;
+    }
+  go (r, P_OBS_DECIDE);
+}
+
+static void
+decide (struct regen *r)
+{
+  struct recover_obs o = {
+    .old_exists = r->old_exists,
+    .old_running = r->old_exists && !r->old_stopped,
+    .old_holds_name = r->old_exists && !r->old_renamed,
+    .new_exists = r->new_created,
+    .new_running = r->new_started,
+    .new_holds_name = r->new_named,
+  };
+  enum recover_way way = recover_decide (&o, r->committed);
+  log_info ("%s txn=%s step=recover: old %s%s, new %s%s -> %s", r->name, r->txn,
+            o.old_exists ? (o.old_running ? "running" : "stopped") : "gone",
+            o.old_holds_name ? " holding the name" : "", o.new_exists ? (o.new_running ? "running" : "stopped") : "absent",
+            o.new_holds_name ? " holding the name" : "",
+            way == RECOVER_FORWARD ? "roll forward" : way == RECOVER_BACK ? "roll back" : "recreate");
+  switch (way)
+    {
+    case RECOVER_FORWARD:
+      if (!r->old_exists)
+        {
+          free (r->old_id);
+          r->old_id = NULL;
+        }
+      go (r, P_STOP_OLD);
+      return;
+    case RECOVER_BACK:
+      lympho_error_set (&r->failure, EINTR, "interrupted by a restart of lymphd");
+      go (r, P_RB_REMOVE_NEW);
+      return;
+    case RECOVER_RECREATE:
+    case RECOVER_NOTHING:
+      if (!r->have_golden)
+        {
+          lympho_error_set (&r->failure, ENOENT, "no container and no snapshot left for %s", r->name);
+          finish (r, REGEN_REFUSED);
+          return;
+        }
+      free (r->old_id);
+      r->old_id = NULL;
+      r->recovering = false; /* a fresh creation from the snapshot */
+      r->strategy = STRATEGY_REPLACE;
+      go (r, P_CHECK_IMAGE);
+      return;
+    }
+}
+
+/* --- the engine of the machine --------------------------------------- */
+
+static void
+advance (struct regen *r)
+{
+  const struct runtime_ops *ops = r->env.ops;
+  struct runtime *rt = r->env.rt;
+  lympho_error_t e = { 0 };
+
+  switch (r->phase)
+    {
+    case P_CHECK_IMAGE:
+      ops->image_inspect (rt, r->golden.image_id, on_image, r);
+      return;
+
+    case P_BEGIN:
+      if (!r->begun)
+        {
+          struct txn t = {
+            .txn = r->txn, .name = r->name, .old_id = r->old_id, .new_name = r->new_name,
+            .old_name = r->old_name, .strategy = (char *) strategy_name (r->strategy), .reason = r->reason,
+            .generation = r->generation,
+          };
+          if (journal_begin (r->env.journal, &t, &e) < 0)
+            {
+              fail (r, -e.status, &e);
+              return;
+            }
+          r->begun = true;
+        }
+      step_forward (r);
+      return;
+
+    case P_CREATE:
+      {
+        if (!intend (r, "create", NULL))
+          return;
+        struct rt_labels extra = { 0 };
+        char gen[16];
+        snprintf (gen, sizeof gen, "%u", r->generation);
+        rt_labels_set (&extra, LABEL_GENERATION, gen);
+        rt_labels_set (&extra, LABEL_NAME, r->name);
+        rt_labels_set (&extra, LABEL_TXN, r->txn);
+        ops->create (rt, r->golden.spec, r->old_id ? r->new_name : r->name, &extra, on_created, r);
+        rt_labels_free (&extra);
+        return;
+      }
+
+    case P_START_SWAP:
+      if (!intend (r, "start-new", r->new_id))
+        return;
+      ops->start (rt, r->new_id, on_done_forward, r);
+      return;
+
+    case P_WAIT_READY:
+      if (r->ready_deadline == 0)
+        r->ready_deadline = now_mono_ms () + r->env.cfg->health_timeout_ms;
+      ops->inspect (rt, r->new_id, on_inspect_new, r);
+      return;
+
+    case P_STOP_OLD:
+      if (r->old_id == NULL || r->old_stopped)
+        {
+          step_forward (r);
+          return;
+        }
+      if (!intend (r, "stop-old", r->old_id))
+        return;
+      ops->stop (rt, r->old_id, r->golden.stop_timeout_s, on_done_forward, r);
+      return;
+
+    case P_RENAME_OLD:
+      if (r->old_id == NULL || r->old_renamed)
+        {
+          step_forward (r);
+          return;
+        }
+      if (!intend (r, "rename-old", r->old_id))
+        return;
+      ops->rename (rt, r->old_id, r->old_name, on_done_forward, r);
+      return;
+
+    case P_RENAME_NEW:
+      if (r->new_named)
+        {
+          step_forward (r);
+          return;
+        }
+      if (!intend (r, "rename-new", r->new_id))
+        return;
+      ops->rename (rt, r->new_id, r->name, on_done_forward, r);
+      return;
+
+    case P_START_NEW:
+      if (r->new_started)
+        {
+          step_forward (r);
+          return;
+        }
+      if (!intend (r, "start-new", r->new_id))
+        return;
+      ops->start (rt, r->new_id, on_done_forward, r);
+      return;
+
+    case P_VERIFY:
+      /* Give a generation that dies at once the chance to show it before
+       * the point of no return; this adds nothing to the downtime. */
+      if (!r->verify_waited)
+        {
+          r->verify_waited = true;
+          r->timer = loop_add_timer (r->env.loop, VERIFY_DELAY_MS, poll_timer, r);
+          return;
+        }
+      ops->inspect (rt, r->new_id, on_inspect_new, r);
+      return;
+
+    case P_COMMIT:
+      if (journal_commit (r->env.journal, r->txn, r->new_id, &e) < 0)
+        {
+          fail (r, -e.status, &e);
+          return;
+        }
+      r->committed = true;
+      log_info ("%s gen=%u txn=%s step=commit id=%.12s", r->name, r->generation, r->txn, r->new_id);
+      step_forward (r);
+      return;
+
+    case P_REMOVE_OLD:
+      if (r->old_id == NULL || !r->old_exists)
+        {
+          step_forward (r);
+          return;
+        }
+      if (!intend (r, "remove-old", r->old_id))
+        return;
+      /* Volumes stay: they were re-attached to the new generation. */
+      ops->remove (rt, r->old_id, true, false, on_done_forward, r);
+      return;
+
+    case P_DONE:
+      log_info ("%s gen=%u txn=%s step=done id=%.12s in %llu ms", r->name, r->generation, r->txn, r->new_id,
+                (unsigned long long) (now_mono_ms () - r->started_mono));
+      finish (r, REGEN_OK);
+      return;
+
+    case P_RB_REMOVE_NEW:
+      if (!r->new_created)
+        {
+          go (r, P_RB_RENAME_OLD);
+          return;
+        }
+      if (!intend (r, "rollback-remove-new", r->new_id))
+        return;
+      ops->remove (rt, r->new_id, true, false, on_done_rollback, r);
+      return;
+
+    case P_RB_RENAME_OLD:
+      if (r->old_id == NULL || !r->old_exists || !r->old_renamed)
+        {
+          go (r, P_RB_START_OLD);
+          return;
+        }
+      if (!intend (r, "rollback-rename-old", r->old_id))
+        return;
+      ops->rename (rt, r->old_id, r->name, on_done_rollback, r);
+      return;
+
+    case P_RB_START_OLD:
+      if (r->old_id == NULL || !r->old_exists || !r->old_stopped)
+        {
+          go (r, P_RB_DONE);
+          return;
+        }
+      if (!intend (r, "rollback-start-old", r->old_id))
+        return;
+      ops->start (rt, r->old_id, on_done_rollback, r);
+      return;
+
+    case P_RB_DONE:
+      log_warn ("%s gen=%u txn=%s step=rolled-back: generation %u keeps serving", r->name, r->generation, r->txn,
+                r->old_generation);
+      finish (r, REGEN_ROLLED_BACK);
+      return;
+
+    case P_OBS_OLD:
+      if (r->old_id == NULL)
+        {
+          r->old_exists = false;
+          go (r, P_OBS_NEW);
+          return;
+        }
+      ops->inspect (rt, r->old_id, on_obs_old, r);
+      return;
+
+    case P_OBS_NEW:
+      {
+        cleanup_free char *filter = xasprintf ("%s=%s", LABEL_TXN, r->txn);
+        ops->list (rt, filter, on_obs_new, r);
+        return;
+      }
+
+    case P_OBS_DECIDE:
+      decide (r);
+      return;
+    }
+}
+
+static char *
+new_txn_id (void)
+{
+  unsigned char b[4];
+  if (random_bytes (b, sizeof b, NULL) < 0)
+    {
+      uint64_t t = now_real_ms ();
+      memcpy (b, &t, sizeof b);
+    }
+  return xasprintf ("%02x%02x%02x%02x", b[0], b[1], b[2], b[3]);
+}
+
+static void
+golden_copy (struct golden *dst, const struct golden *src)
+{
+  memset (dst, 0, sizeof *dst);
+  dst->name = xstrdup (src->name);
+  dst->source_id = xstrdup (src->source_id);
+  dst->image_id = xstrdup (src->image_id);
+  dst->pin_ref = xstrdup (src->pin_ref);
+  dst->spec = xstrdup (src->spec);
+  rt_labels_copy (&dst->labels, &src->labels);
+  dst->has_healthcheck = src->has_healthcheck;
+  dst->swap_blocker = xstrdup (src->swap_blocker);
+  dst->stop_timeout_s = src->stop_timeout_s;
+  dst->adopted_at_ms = src->adopted_at_ms;
+}
+
+static void
+kick (struct loop *l, void *ud)
+{
+  struct regen *r = ud;
+  r->timer = 0;
+  advance (r);
+}
+
+int
+regen_start (const struct regen_env *env, const struct regen_params *p, regen_done_cb cb, void *ud,
+             struct regen **out, lympho_error_t *err)
+{
+  struct regen *r = xmalloc0 (sizeof *r);
+  r->env = *env;
+  golden_copy (&r->golden, p->golden);
+  r->have_golden = true;
+  r->name = xstrdup (p->golden->name);
+  r->txn = new_txn_id ();
+  r->old_id = xstrdup (p->old_id);
+  r->old_exists = p->old_id != NULL;
+  r->old_generation = p->old_generation;
+  r->generation = p->old_id ? p->old_generation + 1 : p->old_generation;
+  r->new_name = regen_new_name (r->name, r->txn);
+  r->old_name = regen_old_name (r->name, r->txn);
+  r->reason = xstrdup (p->reason ? p->reason : "");
+  r->strategy = p->strategy == STRATEGY_SWAP ? STRATEGY_SWAP : STRATEGY_REPLACE;
+  r->phase = P_CHECK_IMAGE;
+  r->started_mono = now_mono_ms ();
+  r->cb = cb;
+  r->ud = ud;
+  log_info ("%s gen=%u txn=%s step=begin strategy=%s reason=%s", r->name, r->generation, r->txn,
+            strategy_name (r->strategy), r->reason);
+  /* Callbacks never run before the call returns: start on the next turn. */
+  r->timer = loop_add_timer (env->loop, 0, kick, r);
+  if (out)
+    *out = r;
+  (void) err;
+  return 0;
+}
+
+int
+regen_recover (const struct regen_env *env, const struct txn *t, const struct golden *golden, regen_done_cb cb,
+               void *ud, struct regen **out, lympho_error_t *err)
+{
+  struct regen *r = xmalloc0 (sizeof *r);
+  r->env = *env;
+  if (golden)
+    {
+      golden_copy (&r->golden, golden);
+      r->have_golden = true;
+    }
+  r->name = xstrdup (t->name);
+  r->txn = xstrdup (t->txn);
+  r->old_id = xstrdup (t->old_id);
+  r->new_name = xstrdup (t->new_name);
+  r->old_name = xstrdup (t->old_name);
+  r->reason = xstrdup (t->reason);
+  r->generation = t->generation;
+  r->old_generation = t->generation > 0 ? t->generation - 1 : 0;
+  r->strategy = STRATEGY_REPLACE;
+  r->recovering = true;
+  r->begun = true;
+  r->committed = t->committed;
+  r->phase = P_OBS_OLD;
+  r->started_mono = now_mono_ms ();
+  r->cb = cb;
+  r->ud = ud;
+  r->timer = loop_add_timer (env->loop, 0, kick, r);
+  if (out)
+    *out = r;
+  (void) err;
+  return 0;
+}
+
+void
+regen_request_stop (struct regen *r)
+{
+  r->stop_requested = true;
+}

@@ -1,0 +1,222 @@
+/* lympho — golden snapshots on disk. */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <string.h>
+
+#include "lympho/json.h"
+#include "lympho/store.h"
+#include "lympho/util.h"
+
+void
+golden_free (struct golden *g)
+{
+  if (g == NULL)
+    return;
+  free (g->name);
+  free (g->source_id);
+  free (g->image_id);
+  free (g->pin_ref);
+  for (size_t i = 0; i < g->n_old_pins; i++)
+    free (g->old_pins[i]);
+  free (g->old_pins);
+  free (g->spec);
+  rt_labels_free (&g->labels);
+  free (g->swap_blocker);
+  memset (g, 0, sizeof *g);
+}
+
+void
+golden_from_snapshot (struct golden *g, struct rt_snapshot *s)
+{
+  memset (g, 0, sizeof *g);
+  g->name = steal_pointer (&s->name);
+  g->source_id = steal_pointer (&s->id);
+  g->image_id = steal_pointer (&s->image_id);
+  g->spec = steal_pointer (&s->spec);
+  g->labels = s->labels;
+  s->labels.n = 0;
+  s->labels.v = NULL;
+  g->has_healthcheck = s->has_healthcheck;
+  g->swap_blocker = steal_pointer (&s->swap_blocker);
+  g->stop_timeout_s = s->stop_timeout_s;
+  g->adopted_at_ms = now_real_ms ();
+}
+
+char *
+golden_to_json (const struct golden *g)
+{
+  cleanup_jgen yajl_gen gen = json_gen_new (true);
+  yajl_gen_map_open (gen);
+  json_gen_kint (gen, "version", 1);
+  json_gen_kstr (gen, "name", g->name);
+  json_gen_kstr (gen, "source_id", g->source_id);
+  json_gen_kstr (gen, "image_id", g->image_id);
+  json_gen_kstr (gen, "pin_ref", g->pin_ref);
+  json_gen_str (gen, "old_pins");
+  yajl_gen_array_open (gen);
+  for (size_t i = 0; i < g->n_old_pins; i++)
+    json_gen_str (gen, g->old_pins[i]);
+  yajl_gen_array_close (gen);
+  json_gen_kstr (gen, "spec", g->spec);
+  json_gen_str (gen, "labels");
+  yajl_gen_map_open (gen);
+  for (size_t i = 0; i < g->labels.n; i++)
+    json_gen_kstr (gen, g->labels.v[i].key, g->labels.v[i].value);
+  yajl_gen_map_close (gen);
+  json_gen_kbool (gen, "has_healthcheck", g->has_healthcheck);
+  json_gen_kstr (gen, "swap_blocker", g->swap_blocker);
+  json_gen_kint (gen, "stop_timeout_s", g->stop_timeout_s);
+  json_gen_kint (gen, "adopted_at_ms", (int64_t) g->adopted_at_ms);
+  yajl_gen_map_close (gen);
+  return json_gen_text (gen);
+}
+
+static int
+req_str (yajl_val root, const char *key, char **out, bool nullable, lympho_error_t *err)
+{
+  yajl_val v = json_get (root, key);
+  if (nullable && (v == NULL || YAJL_IS_NULL (v)))
+    {
+      *out = NULL;
+      return 0;
+    }
+  if (json_str (v) == NULL)
+    return lympho_error_set (err, EINVAL, "snapshot: `%s` missing or not a string", key);
+  *out = xstrdup (json_str (v));
+  return 0;
+}
+
+int
+golden_from_json (const char *text, size_t len, struct golden *g, lympho_error_t *err)
+{
+  cleanup_json yajl_val root = NULL;
+  memset (g, 0, sizeof *g);
+  if (json_parse (text, len, &root, err) < 0)
+    return lympho_error_prefix (err, "snapshot");
+  int64_t version = 0;
+  if (!json_as_int64 (json_get (root, "version"), &version) || version != 1)
+    return lympho_error_set (err, EINVAL, "snapshot: unsupported version");
+  int ret = 0;
+  if ((ret = req_str (root, "name", &g->name, false, err)) < 0
+      || (ret = req_str (root, "source_id", &g->source_id, false, err)) < 0
+      || (ret = req_str (root, "image_id", &g->image_id, false, err)) < 0
+      || (ret = req_str (root, "pin_ref", &g->pin_ref, true, err)) < 0
+      || (ret = req_str (root, "spec", &g->spec, false, err)) < 0
+      || (ret = req_str (root, "swap_blocker", &g->swap_blocker, true, err)) < 0)
+    goto fail;
+  yajl_val pins = json_get (root, "old_pins");
+  for (size_t i = 0; i < json_arr_len (pins); i++)
+    {
+      const char *p = json_str (pins->u.array.values[i]);
+      if (p == NULL)
+        {
+          ret = lympho_error_set (err, EINVAL, "snapshot: old_pins holds a non-string");
+          goto fail;
+        }
+      g->old_pins = xrealloc (g->old_pins, (g->n_old_pins + 1) * sizeof *g->old_pins);
+      g->old_pins[g->n_old_pins++] = xstrdup (p);
+    }
+  yajl_val labels = json_get (root, "labels");
+  if (labels == NULL || !YAJL_IS_OBJECT (labels))
+    {
+      ret = lympho_error_set (err, EINVAL, "snapshot: `labels` missing");
+      goto fail;
+    }
+  for (size_t i = 0; i < labels->u.object.len; i++)
+    {
+      const char *v = json_str (labels->u.object.values[i]);
+      if (v == NULL)
+        {
+          ret = lympho_error_set (err, EINVAL, "snapshot: label `%s` is not a string", labels->u.object.keys[i]);
+          goto fail;
+        }
+      rt_labels_set (&g->labels, labels->u.object.keys[i], v);
+    }
+  g->has_healthcheck = json_is_true (json_get (root, "has_healthcheck"));
+  int64_t n = -1;
+  json_as_int64 (json_get (root, "stop_timeout_s"), &n);
+  g->stop_timeout_s = (int) n;
+  if (json_as_int64 (json_get (root, "adopted_at_ms"), &n))
+    g->adopted_at_ms = (uint64_t) n;
+  return 0;
+fail:
+  golden_free (g);
+  return ret;
+}
+
+static char *
+snapshot_path (const char *state_dir, const char *name)
+{
+  return xasprintf ("%s/snapshots/%s.json", state_dir, name);
+}
+
+int
+store_init (const char *state_dir, lympho_error_t *err)
+{
+  cleanup_free char *dir = xasprintf ("%s/snapshots", state_dir);
+  return mkdir_p (dir, 0700, err);
+}
+
+int
+store_save (const char *state_dir, const struct golden *g, lympho_error_t *err)
+{
+  cleanup_free char *path = snapshot_path (state_dir, g->name);
+  cleanup_free char *text = golden_to_json (g);
+  return write_file_atomic (path, text, strlen (text), 0600, err);
+}
+
+int
+store_remove (const char *state_dir, const char *name, lympho_error_t *err)
+{
+  cleanup_free char *path = snapshot_path (state_dir, name);
+  if (unlink (path) < 0 && errno != ENOENT)
+    return lympho_error_set_errno (err, errno, "remove `%s`", path);
+  return 0;
+}
+
+int
+store_load_all (const char *state_dir, struct golden **out, size_t *n,
+                void (*bad) (const char *path, const lympho_error_t *e), lympho_error_t *err)
+{
+  cleanup_free char *dirpath = xasprintf ("%s/snapshots", state_dir);
+  *out = NULL;
+  *n = 0;
+  DIR *d = opendir (dirpath);
+  if (d == NULL)
+    return errno == ENOENT ? 0 : lympho_error_set_errno (err, errno, "open `%s`", dirpath);
+  struct dirent *de;
+  while ((de = readdir (d)) != NULL)
+    {
+      size_t len = strlen (de->d_name);
+      if (len < 6 || strcmp (de->d_name + len - 5, ".json") != 0)
+        continue;
+      cleanup_free char *path = xasprintf ("%s/%s", dirpath, de->d_name);
+      cleanup_free char *text = NULL;
+      size_t tlen = 0;
+      lympho_error_t e = { 0 };
+      struct golden g;
+      if (read_file (path, 64 << 20, &text, &tlen, &e) < 0 || golden_from_json (text, tlen, &g, &e) < 0)
+        {
+          if (bad)
+            bad (path, &e);
+          continue;
+        }
+      *out = xrealloc (*out, (*n + 1) * sizeof **out);
+      (*out)[(*n)++] = g;
+    }
+  closedir (d);
+  return 0;
+}
+
+char *
+store_pin_repo (const char *name)
+{
+  /* Repository names are lower case; container names may not be. */
+  char *r = xasprintf ("lympho-pin/%s", name);
+  for (char *p = r; *p; p++)
+    if (*p >= 'A' && *p <= 'Z')
+      *p = (char) (*p - 'A' + 'a');
+  return r;
+}

@@ -1,0 +1,50 @@
+/* lympho — the intent journal. Before every mutating step of a regeneration
+ * a record is appended and fsync'd to <state-dir>/journal:
+ *   {"op":"begin","txn":..,"name":..,"old_id":..,"gen":N,"new_name":..,"old_name":..,"strategy":..,"reason":..}
+ *   {"op":"step","txn":..,"step":"create|start-new|stop-old|rename-old|rename-new|remove-old|...","id":..}
+ *   {"op":"commit","txn":..,"new_id":..}   the new generation holds the name and runs
+ *   {"op":"end","txn":..,"result":"ok|failed|rolled-back"}
+ * At start-up the transactions without an end are replayed against what the
+ * engine reports (see recover_decide in regen.h). A torn last line (a crash
+ * in the middle of a write) is ignored; anything else malformed is an error. */
+#ifndef LYMPHO_JOURNAL_H
+#define LYMPHO_JOURNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "lympho/error.h"
+
+struct txn
+{
+  char *txn;
+  char *name;      /* the protected name */
+  char *old_id;    /* NULL when there was no old container */
+  char *new_name;  /* temporary name of the new generation */
+  char *old_name;  /* name the old one is moved to before the swap of names */
+  char *strategy;
+  char *reason;
+  char *new_id;    /* from the create step or the commit, when recorded */
+  char *last_step;
+  unsigned generation;
+  bool committed;
+};
+void txn_free (struct txn *t);
+
+struct journal;
+
+int journal_open (const char *state_dir, struct journal **out, lympho_error_t *err);
+void journal_close (struct journal *j);
+int journal_begin (struct journal *j, const struct txn *t, lympho_error_t *err);
+int journal_step (struct journal *j, const char *txn, const char *step, const char *id, lympho_error_t *err);
+int journal_commit (struct journal *j, const char *txn, const char *new_id, lympho_error_t *err);
+int journal_end (struct journal *j, const char *txn, const char *result, lympho_error_t *err);
+/* Truncate once nothing is open (called when the last transaction ends). */
+int journal_compact (struct journal *j, lympho_error_t *err);
+
+/* Pure: the transactions of a journal text that have no end record. */
+int journal_replay (const char *text, size_t len, struct txn **open, size_t *n, lympho_error_t *err);
+/* Read and replay the journal file of a state dir. */
+int journal_load (const char *state_dir, struct txn **open, size_t *n, lympho_error_t *err);
+
+#endif

@@ -1,0 +1,98 @@
+/* lympho — one regeneration as an asynchronous state machine on the loop.
+ *
+ * Forward, replace:  check image, create (temporary name), stop old,
+ *                    rename old away, rename new to the name, start new,
+ *                    verify it runs, commit, remove old.
+ * Forward, swap:     check image, create, start new, wait healthy (or running
+ *                    for the settle period), stop old, rename old away,
+ *                    rename new, verify, commit, remove old.
+ * Before commit any failure rolls back: remove new, rename old back, start
+ * old if it was stopped — the old generation keeps serving. Every mutating
+ * step is journalled (fsync) before it is taken.
+ *
+ * Crash recovery replays an open journal transaction against what the engine
+ * reports, with recover_decide(): roll forward when the new generation exists
+ * and holds the name (or the old one is gone), else roll back. */
+#ifndef LYMPHO_REGEN_H
+#define LYMPHO_REGEN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lympho/error.h"
+#include "lympho/journal.h"
+#include "lympho/labels.h"
+#include "lympho/runtime.h"
+#include "lympho/store.h"
+
+struct loop;
+struct config;
+struct regen;
+
+struct regen_env
+{
+  struct loop *loop;
+  const struct runtime_ops *ops;
+  struct runtime *rt;
+  struct journal *journal;
+  const struct config *cfg;
+};
+
+enum regen_outcome
+{
+  REGEN_OK = 0,      /* the new generation holds the name and runs */
+  REGEN_REFUSED,     /* nothing was touched (e.g. the pinned image is gone) */
+  REGEN_ROLLED_BACK, /* failed, and the old generation serves again */
+  REGEN_BROKEN,      /* failed and could not roll back; the journal keeps it open for recovery */
+};
+const char *regen_outcome_name (enum regen_outcome o);
+
+struct regen_result
+{
+  enum regen_outcome outcome;
+  lympho_error_t err;        /* why, when not OK */
+  const char *name;
+  const char *txn;
+  const char *new_id;        /* the container that holds the name now (new or old) */
+  unsigned generation;       /* of the container holding the name */
+  enum strategy strategy;
+  uint64_t duration_ms;
+  bool recovered;            /* this was a crash recovery */
+};
+typedef void (*regen_done_cb) (void *ud, const struct regen_result *res);
+
+struct regen_params
+{
+  const struct golden *golden; /* copied */
+  const char *old_id;          /* NULL: nothing runs under the name */
+  unsigned old_generation;
+  enum strategy strategy;      /* REPLACE or SWAP (auto resolved by the caller) */
+  const char *reason;
+};
+
+/* Start a regeneration. The callback runs once, from the loop. */
+int regen_start (const struct regen_env *env, const struct regen_params *p, regen_done_cb cb, void *ud,
+                 struct regen **out, lympho_error_t *err);
+/* Recover an open journal transaction; golden may be NULL (then a missing
+ * container cannot be recreated). */
+int regen_recover (const struct regen_env *env, const struct txn *t, const struct golden *golden, regen_done_cb cb,
+                   void *ud, struct regen **out, lympho_error_t *err);
+/* Shutdown: finish when committed, else roll back after the step in flight. */
+void regen_request_stop (struct regen *r);
+const char *regen_name (const struct regen *r);
+const char *regen_phase_name (const struct regen *r);
+
+/* Pure decision for recovery. */
+struct recover_obs
+{
+  bool old_exists, old_running, old_holds_name;
+  bool new_exists, new_running, new_holds_name;
+};
+enum recover_way { RECOVER_NOTHING = 0, RECOVER_FORWARD, RECOVER_BACK, RECOVER_RECREATE };
+enum recover_way recover_decide (const struct recover_obs *o, bool committed);
+
+/* Temporary names: "<name>-lympho-new-<txn>", "<name>-lympho-old-<txn>". */
+char *regen_new_name (const char *name, const char *txn);
+char *regen_old_name (const char *name, const char *txn);
+
+#endif

@@ -1,7 +1,107 @@
+/* The yajl wrapper: strict parsing, typed access, generation round trip,
+ * and the golden snapshot's on-disk form. */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <setjmp.h>
 #include <stdint.h>
+#include <string.h>
 #include <cmocka.h>
-static void placeholder (void **s) { (void) s; skip (); }
-int main (void) { const struct CMUnitTest t[] = { cmocka_unit_test (placeholder) }; return cmocka_run_group_tests (t, NULL, NULL); }
+
+#include "lympho/json.h"
+#include "lympho/store.h"
+#include "lympho/util.h"
+
+static void
+test_parse_strict (void **state)
+{
+  (void) state;
+  yajl_val v = NULL;
+  lympho_error_t err = { 0 };
+  assert_true (json_parse ("{\"a\":", 5, &v, &err) < 0);
+  assert_non_null (strstr (err.msg, "malformed JSON"));
+  assert_null (strchr (err.msg, '\n'));
+  assert_true (json_parse ("{} x", 4, &v, &err) < 0);
+  const char with_nul[] = "{\"a\":1}\0garbage";
+  assert_true (json_parse (with_nul, sizeof with_nul - 1, &v, &err) < 0);
+  assert_int_equal (json_parse ("{\"a\":{\"b\":[1,\"x\"]}}", 19, &v, &err), 0);
+  yajl_val b = json_path (v, "a", "b", NULL);
+  assert_int_equal (json_arr_len (b), 2);
+  int64_t n = 0;
+  assert_true (json_as_int64 (b->u.array.values[0], &n));
+  assert_int_equal (n, 1);
+  assert_string_equal (json_str (b->u.array.values[1]), "x");
+  assert_null (json_str (b->u.array.values[0]));
+  assert_null (json_path (v, "a", "missing", NULL));
+  assert_null (json_get (b, "a"));
+  yajl_tree_free (v);
+}
+
+static void
+test_roundtrip_keeps_numbers (void **state)
+{
+  (void) state;
+  const char *text = "{\"big\":1.50,\"i\":-3,\"t\":true,\"n\":null,\"s\":\"q\\\"\",\"arr\":[{},[]]}";
+  yajl_val v = NULL;
+  lympho_error_t err = { 0 };
+  assert_int_equal (json_parse (text, strlen (text), &v, &err), 0);
+  char *out = json_to_string (v);
+  assert_string_equal (out, "{\"big\":1.50,\"i\":-3,\"t\":true,\"n\":null,\"s\":\"q\\\"\",\"arr\":[{},[]]}");
+  free (out);
+  yajl_tree_free (v);
+}
+
+static void
+test_golden_roundtrip (void **state)
+{
+  (void) state;
+  struct golden g = { 0 };
+  g.name = xstrdup ("web");
+  g.source_id = xstrdup ("0123456789ab0123456789ab0123456789ab0123456789ab0123456789abcdef");
+  g.image_id = xstrdup ("sha256:feedfacefeedface");
+  g.pin_ref = xstrdup ("lympho-pin/web:feedfacefeed");
+  g.spec = xstrdup ("{\"Create\":{\"Image\":\"sha256:feedfacefeedface\"}}");
+  rt_labels_set (&g.labels, "lympho.enable", "true");
+  rt_labels_set (&g.labels, "lympho.ttl", "10m");
+  g.swap_blocker = xstrdup ("publishes host port 8080/tcp");
+  g.stop_timeout_s = 7;
+  g.adopted_at_ms = 1700000000000ull;
+  char *text = golden_to_json (&g);
+  struct golden h;
+  lympho_error_t err = { 0 };
+  assert_int_equal (golden_from_json (text, strlen (text), &h, &err), 0);
+  assert_string_equal (h.name, "web");
+  assert_string_equal (h.image_id, g.image_id);
+  assert_string_equal (h.spec, g.spec);
+  assert_string_equal (h.swap_blocker, g.swap_blocker);
+  assert_string_equal (rt_labels_get (&h.labels, "lympho.ttl"), "10m");
+  assert_int_equal (h.stop_timeout_s, 7);
+  assert_int_equal (h.adopted_at_ms, 1700000000000ull);
+  golden_free (&h);
+  /* A snapshot missing its spec is refused whole. */
+  const char *bad = "{\"version\":1,\"name\":\"x\",\"source_id\":\"y\",\"image_id\":\"z\",\"labels\":{}}";
+  assert_true (golden_from_json (bad, strlen (bad), &h, &err) < 0);
+  assert_non_null (strstr (err.msg, "spec"));
+  free (text);
+  golden_free (&g);
+}
+
+static void
+test_pin_repo_lowercase (void **state)
+{
+  (void) state;
+  char *r = store_pin_repo ("My_Web.1");
+  assert_string_equal (r, "lympho-pin/my_web.1");
+  free (r);
+}
+
+int
+main (void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test (test_parse_strict),
+    cmocka_unit_test (test_roundtrip_keeps_numbers),
+    cmocka_unit_test (test_golden_roundtrip),
+    cmocka_unit_test (test_pin_repo_lowercase),
+  };
+  return cmocka_run_group_tests (tests, NULL, NULL);
+}

@@ -1,0 +1,204 @@
+#!/bin/bash
+# lympho — the one test runner: a sanitizer build (ASan + UBSan, -Werror),
+# the cmocka unit tests (`make check`), the integration tests against the
+# real engine (`make integration`) and a short fuzzing run of every fuzz
+# target (tests/fuzz/run.sh), then one closing line counting every test:
+#
+#   N passed, N failed, N skipped
+#
+# Counted: each cmocka test case (its "[ RUN ]" line and the result after
+# it), each "PASS: name" / "FAIL: name" / "SKIP: name" line printed by
+# tests/integration/run.sh and tests/fuzz/run.sh. A step that fails without
+# naming a failed test (a build error, a crash before the first case, a leak
+# report at exit, a timeout) counts as one failure of its own. Exits 1 when
+# anything failed.
+#
+# Usage: tests/run-all.sh [--build-dir DIR] [--fuzz-seconds N]
+#                         [--no-integration] [--no-fuzz]
+# Needs the build dependencies (contrib/deps.sh) and, for the integration
+# tests, a running engine (contrib/engine.sh); contrib/test.sh does both.
+set -uo pipefail
+
+src=$(cd "$(dirname "$0")/.." && pwd)
+build=$src/build-asan
+fuzz_seconds=10
+do_integration=yes
+do_fuzz=yes
+while [ $# -gt 0 ]; do
+  case $1 in
+    --build-dir) build=$(mkdir -p "$2" && cd "$2" && pwd); shift ;;
+    --fuzz-seconds) fuzz_seconds=$2; shift ;;
+    --no-integration) do_integration=no ;;
+    --no-fuzz) do_fuzz=no ;;
+    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "run-all: unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+# Time limits per step, so that a hang still ends in a counted failure and a
+# closing line, well inside CI's budget.
+t_build=${LYMPHO_TIMEOUT_BUILD:-20m}
+t_check=${LYMPHO_TIMEOUT_CHECK:-15m}
+t_integration=${LYMPHO_TIMEOUT_INTEGRATION:-40m}
+t_fuzz=${LYMPHO_TIMEOUT_FUZZ:-10m}
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export DOCKER_API_VERSION=${DOCKER_API_VERSION:-1.41}
+
+passed=0 failed=0 skipped=0
+failures=()
+
+fail () { failed=$((failed + 1)); failures+=("$1"); }
+section () { printf '\n== %s\n' "$*"; }
+
+finish ()
+{
+  if [ ${#failures[@]} -gt 0 ]; then
+    section "failed"
+    printf '  %s\n' "${failures[@]}"
+  fi
+  echo
+  echo "$passed passed, $failed failed, $skipped skipped"
+  [ "$failed" -eq 0 ]
+  exit $?
+}
+
+# Count PASS:/FAIL:/SKIP: lines of a log; adds to the totals.
+count_lines ()
+{
+  local what=$1 log=$2 p f s line
+  p=$(grep -c -E '^PASS: ' "$log")
+  f=$(grep -c -E '^FAIL: ' "$log")
+  s=$(grep -c -E '^SKIP: ' "$log")
+  passed=$((passed + p)) skipped=$((skipped + s))
+  while IFS= read -r line; do
+    fail "$what: ${line#FAIL: }"
+  done < <(grep -E '^FAIL: ' "$log")
+  printf '   %s: passed %d, failed %d, skipped %d\n' "$what" "$p" "$f" "$s"
+  COUNTED_FAILS=$f
+}
+
+# ---------------------------------------------------------------- build
+section "sanitizer build in ${build#"$src"/}"
+mkdir -p "$build"
+blog=$build/build.log
+: > "$blog"
+# shellcheck disable=SC2016 # expanded by the inner shell
+SRC=$src BUILD=$build timeout -k 30s "$t_build" bash -ec '
+  cd "$SRC"
+  if [ ! -x configure ] || [ configure.ac -nt configure ] || [ Makefile.am -nt Makefile.in ]; then
+    autoreconf -fi
+  fi
+  cd "$BUILD"
+  if [ ! -f Makefile ] || [ "$SRC/configure" -nt config.status ]; then
+    "$SRC/configure" --enable-sanitizers --enable-werror
+  fi
+  make -j"$(nproc)"
+' >>"$blog" 2>&1
+rc=$?
+if [ "$rc" -ne 0 ]; then
+  grep -E 'error:' "$blog" | head -n 30
+  tail -n 20 "$blog"
+  if [ "$rc" -eq 124 ]; then
+    fail "build timed out after $t_build (log: $blog)"
+  else
+    fail "build (log: $blog)"
+  fi
+  finish
+fi
+echo "   built: lymphd, lymphctl"
+
+# ---------------------------------------------------------------- unit
+section "unit tests (make check)"
+clog=$build/check.log
+timeout -k 30s "$t_check" make -C "$build" -j"$(nproc)" check >"$clog" 2>&1
+rc=$?
+grep -E '^(PASS|FAIL|SKIP|XFAIL|XPASS|ERROR): ' "$clog" | sed 's/^/   /'
+if [ "$rc" -eq 124 ]; then
+  fail "make check timed out after $t_check"
+fi
+u_pass=0 u_fail=0 u_skip=0 n_trs=0
+while IFS= read -r -d '' trs; do
+  n_trs=$((n_trs + 1))
+  log=${trs%.trs}.log
+  prog=${trs#"$build"/}; prog=${prog%.trs}
+  result=$(sed -n 's/^:test-result: //p' "$trs" | head -n 1)
+  # One result line after each "[ RUN ]" line; later lines (the summary
+  # repeats names) are not counted. A case left without a result crashed.
+  counts=$(awk '
+    /^\[ RUN      \] / { if (pending) { print "CRASH " name }; pending = 1; name = substr ($0, 14); next }
+    pending && /^\[       OK \] / { print "OK"; pending = 0; next }
+    pending && /^\[  FAILED  \] / { print "FAIL " substr ($0, 14); pending = 0; next }
+    pending && /^\[  SKIPPED \] / { print "SKIP"; pending = 0; next }
+    pending && /^\[  ERROR   \] / && !/^\[  ERROR   \] --- / { print "FAIL " substr ($0, 14); pending = 0; next }
+    END { if (pending) print "CRASH " name }
+  ' "$log" 2>/dev/null)
+  ok=$(grep -c '^OK' <<<"$counts")
+  sk=$(grep -c '^SKIP' <<<"$counts")
+  nf=0
+  while IFS= read -r line; do
+    case $line in
+      FAIL\ *) fail "$prog: ${line#FAIL }"; nf=$((nf + 1)) ;;
+      CRASH\ *) fail "$prog: ${line#CRASH } (crashed; see $log)"; nf=$((nf + 1)) ;;
+    esac
+  done <<<"$counts"
+  case $result in
+    FAIL|ERROR|XPASS)
+      if [ $nf -eq 0 ]; then
+        fail "$prog: exited with failure outside any test case (see $log)"
+        nf=1
+      fi ;;
+  esac
+  u_pass=$((u_pass + ok)) u_skip=$((u_skip + sk)) u_fail=$((u_fail + nf))
+done < <(find "$build" -name '*.trs' -print0 | sort -z)
+passed=$((passed + u_pass)) skipped=$((skipped + u_skip))
+if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && [ $u_fail -eq 0 ]; then
+  tail -n 30 "$clog"
+  fail "make check failed before running its tests (log: $clog)"
+fi
+printf '   unit: %d programs; passed %d, failed %d, skipped %d\n' "$n_trs" "$u_pass" "$u_fail" "$u_skip"
+
+# ---------------------------------------------------------------- integration
+section "integration tests (make integration)"
+if [ "$do_integration" = no ]; then
+  echo "   not run (--no-integration)"
+elif [ ! -f "$src/tests/integration/run.sh" ]; then
+  echo "   tests/integration/run.sh is not there yet"
+else
+  ilog=$build/integration.log
+  # Shown as it runs (these take a while); counted from the log.
+  timeout -k 30s "$t_integration" make -C "$build" -s integration 2>&1 | tee "$ilog" | sed -u 's/^/   /'
+  rc=${PIPESTATUS[0]}
+  count_lines integration "$ilog"
+  if [ "$rc" -eq 124 ]; then
+    fail "integration timed out after $t_integration"
+  elif [ "$rc" -eq 77 ]; then
+    skipped=$((skipped + 1))
+    echo "   integration suite skipped itself (no engine?)"
+  elif [ "$rc" -ne 0 ] && [ "$COUNTED_FAILS" -eq 0 ]; then
+    fail "integration: run.sh exited $rc without a FAIL line (log: $ilog)"
+  fi
+fi
+
+# ---------------------------------------------------------------- fuzz
+section "fuzzing (${fuzz_seconds}s per target)"
+if [ "$do_fuzz" = no ]; then
+  echo "   not run (--no-fuzz)"
+elif [ ! -f "$src/tests/fuzz/run.sh" ]; then
+  echo "   tests/fuzz/run.sh is not there yet"
+else
+  flog=$build/fuzz.log
+  (cd "$src" && LYMPHO_SRCDIR=$src LYMPHO_BUILDDIR=$build \
+     timeout -k 30s "$t_fuzz" bash tests/fuzz/run.sh "$fuzz_seconds") 2>&1 | tee "$flog" | sed -u 's/^/   /'
+  rc=${PIPESTATUS[0]}
+  count_lines fuzz "$flog"
+  if [ "$rc" -eq 124 ]; then
+    fail "fuzz timed out after $t_fuzz"
+  elif [ "$rc" -ne 0 ] && [ "$COUNTED_FAILS" -eq 0 ]; then
+    fail "fuzz: run.sh exited $rc without a FAIL line (log: $flog)"
+  fi
+fi
+
+finish

@@ -1,0 +1,143 @@
+/* lympho — immune memory (see memory.h). */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+
+#include "lympho/json.h"
+#include "lympho/memory.h"
+#include "lympho/util.h"
+
+static void
+cell_free (struct memory_cell *c)
+{
+  free (c->signature);
+  free (c->name);
+  free (c->group);
+}
+
+static char *
+cell_line (const struct memory_cell *c)
+{
+  cleanup_jgen yajl_gen g = json_gen_new (false);
+  yajl_gen_map_open (g);
+  json_gen_kstr (g, "signature", c->signature);
+  json_gen_kstr (g, "name", c->name);
+  json_gen_kstr (g, "group", c->group);
+  json_gen_kint (g, "time", (int64_t) c->time_ms);
+  yajl_gen_map_close (g);
+  cleanup_free char *t = json_gen_text (g);
+  return xasprintf ("%s\n", t);
+}
+
+int
+memory_open (const char *state_dir, uint64_t window_ms, uint64_t now_ms, struct memory *m, lympho_error_t *err)
+{
+  memset (m, 0, sizeof *m);
+  m->path = xasprintf ("%s/memory", state_dir);
+  cleanup_free char *text = NULL;
+  size_t len = 0;
+  lympho_error_t e = { 0 };
+  if (read_file (m->path, 16 << 20, &text, &len, &e) < 0)
+    {
+      if (e.status == ENOENT)
+        return 0;
+      *err = e;
+      return -e.status;
+    }
+  size_t dropped = 0;
+  for (char *line = text, *nl; line < text + len; line = nl + 1)
+    {
+      nl = memchr (line, '\n', (size_t) (text + len - line));
+      if (nl == NULL)
+        break; /* torn last line */
+      yajl_val v = NULL;
+      if (json_parse (line, (size_t) (nl - line), &v, NULL) < 0)
+        {
+          dropped++;
+          continue;
+        }
+      const char *sig = json_str (json_get (v, "signature"));
+      const char *name = json_str (json_get (v, "name"));
+      int64_t t = 0;
+      if (sig && name && json_as_int64 (json_get (v, "time"), &t) && t > 0
+          && (uint64_t) t + window_ms >= now_ms)
+        {
+          m->v = xrealloc (m->v, (m->n + 1) * sizeof *m->v);
+          m->v[m->n].signature = xstrdup (sig);
+          m->v[m->n].name = xstrdup (name);
+          m->v[m->n].group = xstrdup (json_str (json_get (v, "group")));
+          m->v[m->n].time_ms = (uint64_t) t;
+          m->n++;
+        }
+      else
+        dropped++;
+      yajl_tree_free (v);
+    }
+  if (dropped > 0)
+    {
+      /* Forget what fell out of the window. */
+      struct buf b;
+      buf_init (&b);
+      for (size_t i = 0; i < m->n; i++)
+        {
+          cleanup_free char *l = cell_line (&m->v[i]);
+          buf_appends (&b, l);
+        }
+      int ret = write_file_atomic (m->path, b.data ? b.data : "", b.len, 0600, err);
+      buf_free (&b);
+      if (ret < 0)
+        return ret;
+    }
+  return 0;
+}
+
+void
+memory_close (struct memory *m)
+{
+  for (size_t i = 0; i < m->n; i++)
+    cell_free (&m->v[i]);
+  free (m->v);
+  free (m->path);
+  memset (m, 0, sizeof *m);
+}
+
+int
+memory_remember (struct memory *m, const char *signature, const char *name, const char *group, uint64_t now_ms,
+                 lympho_error_t *err)
+{
+  struct memory_cell c = { .signature = (char *) signature, .name = (char *) name, .group = (char *) group,
+                           .time_ms = now_ms };
+  cleanup_free char *line = cell_line (&c);
+  cleanup_close int fd = open (m->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return lympho_error_set_errno (err, errno, "open `%s`", m->path);
+  size_t len = strlen (line);
+  if (write (fd, line, len) != (ssize_t) len || fdatasync (fd) < 0)
+    return lympho_error_set_errno (err, errno ? errno : EIO, "write `%s`", m->path);
+  m->v = xrealloc (m->v, (m->n + 1) * sizeof *m->v);
+  m->v[m->n].signature = xstrdup (signature);
+  m->v[m->n].name = xstrdup (name);
+  m->v[m->n].group = xstrdup (group);
+  m->v[m->n].time_ms = now_ms;
+  m->n++;
+  return 0;
+}
+
+bool
+memory_recall (const struct memory *m, const char *signature, const char *name, const char *group,
+               uint64_t now_ms, uint64_t window_ms)
+{
+  for (size_t i = 0; i < m->n; i++)
+    {
+      const struct memory_cell *c = &m->v[i];
+      if (c->time_ms + window_ms < now_ms || strcmp (c->signature, signature) != 0)
+        continue;
+      if (strcmp (c->name, name) == 0)
+        return true;
+      if (group && c->group && strcmp (c->group, group) == 0)
+        return true;
+    }
+  return false;
+}

@@ -1,0 +1,113 @@
+/* Threat decay, effective TTL, threshold, and immune memory. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "lympho/memory.h"
+#include "lympho/threat.h"
+#include "lympho/util.h"
+
+#define HL (10 * 60 * 1000ull)
+
+static void
+test_decay_half_life (void **state)
+{
+  (void) state;
+  struct threat t = { 0 };
+  assert_true (threat_add (&t, 2, 1000, HL) == 2.0);
+  /* One half-life later half remains; two, a quarter. */
+  double l1 = threat_level (&t, 1000 + HL, HL);
+  double l2 = threat_level (&t, 1000 + 2 * HL, HL);
+  assert_true (l1 > 0.999 && l1 < 1.001);
+  assert_true (l2 > 0.499 && l2 < 0.501);
+  /* Contributions add on top of what is left. */
+  double l = threat_add (&t, 1, 1000 + HL, HL);
+  assert_true (l > 1.999 && l < 2.001);
+  /* Far in the future it is zero, not a tiny positive. */
+  assert_true (threat_level (&t, 1000 + 100 * HL, HL) == 0.0);
+  threat_reset (&t);
+  assert_true (threat_level (&t, 5000, HL) == 0.0);
+}
+
+static void
+test_threshold (void **state)
+{
+  (void) state;
+  struct threat t = { 0 };
+  threat_add (&t, 1.5, 0, HL);
+  assert_false (threat_reached (threat_level (&t, 0, HL), 3));
+  threat_add (&t, 1.5, 0, HL);
+  assert_true (threat_reached (threat_level (&t, 0, HL), 3));
+  /* Decay takes it back under. */
+  assert_false (threat_reached (threat_level (&t, HL / 2, HL), 3));
+  assert_true (threat_reached (3, 3));
+  assert_false (threat_reached (2.99, 3));
+}
+
+static void
+test_effective_ttl (void **state)
+{
+  (void) state;
+  assert_int_equal (threat_effective_ttl (3600000, 0), 3600000);
+  assert_int_equal (threat_effective_ttl (3600000, 1), 1800000);
+  assert_int_equal (threat_effective_ttl (3600000, 2), 1200000);
+  assert_int_equal (threat_effective_ttl (6000, 100), THREAT_TTL_FLOOR_MS);
+  /* Never longer than the TTL itself. */
+  assert_int_equal (threat_effective_ttl (2000, 0.5), 2000);
+}
+
+static void
+test_memory (void **state)
+{
+  (void) state;
+  char dir[] = "/tmp/lympho-memory-XXXXXX";
+  assert_non_null (mkdtemp (dir));
+  const uint64_t week = 7 * 24 * 3600 * 1000ull;
+  struct memory m;
+  lympho_error_t err = { 0 };
+  assert_int_equal (memory_open (dir, week, 1000, &m, &err), 0);
+  assert_false (memory_recall (&m, "falco|Shell in container", "web", NULL, 1000, week));
+  assert_int_equal (memory_remember (&m, "falco|Shell in container", "web", "front", 1000, &err), 0);
+  assert_true (memory_recall (&m, "falco|Shell in container", "web", NULL, 2000, week));
+  /* A group member remembers what happened to a neighbour. */
+  assert_true (memory_recall (&m, "falco|Shell in container", "api", "front", 2000, week));
+  assert_false (memory_recall (&m, "falco|Shell in container", "api", "back", 2000, week));
+  assert_false (memory_recall (&m, "falco|other", "web", NULL, 2000, week));
+  /* Past the window it is forgotten. */
+  assert_false (memory_recall (&m, "falco|Shell in container", "web", NULL, 1001 + week, week));
+  memory_close (&m);
+  /* It survives a restart, and a reopen past the window drops it from disk. */
+  assert_int_equal (memory_open (dir, week, 5000, &m, &err), 0);
+  assert_int_equal (m.n, 1);
+  assert_true (memory_recall (&m, "falco|Shell in container", "web", NULL, 5000, week));
+  memory_close (&m);
+  assert_int_equal (memory_open (dir, week, 2 * week, &m, &err), 0);
+  assert_int_equal (m.n, 0);
+  memory_close (&m);
+  char *path = xasprintf ("%s/memory", dir);
+  char *text = NULL;
+  size_t len = 99;
+  assert_int_equal (read_file (path, 1 << 20, &text, &len, &err), 0);
+  assert_int_equal (len, 0);
+  free (text);
+  unlink (path);
+  free (path);
+  rmdir (dir);
+}
+
+int
+main (void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test (test_decay_half_life),
+    cmocka_unit_test (test_threshold),
+    cmocka_unit_test (test_effective_ttl),
+    cmocka_unit_test (test_memory),
+  };
+  return cmocka_run_group_tests (tests, NULL, NULL);
+}

@@ -50,7 +50,7 @@ step "dependencies"
 
 step "build (in build/)"
 cd "$src"
-if [ ! -x configure ] || [ configure.ac -nt configure ]; then
+if [ ! -x configure ] || [ ! -f build-aux/install-sh ] || [ configure.ac -nt configure ]; then
   autoreconf -fi
 fi
 mkdir -p "$build"

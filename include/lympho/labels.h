@@ -38,6 +38,8 @@ enum quarantine_flags
   QUARANTINE_PAUSE = 1u << 1,
   QUARANTINE_FORENSICS = 1u << 2,
 };
+/* "network,forensics" (flags in a fixed order) or "none"; caller frees. */
+char *quarantine_format (unsigned flags);
 
 struct policy
 {
@@ -63,7 +65,11 @@ struct policy
 void policy_defaults (struct policy *p);
 /* Fill *out from labels. Containers without lympho.enable=true get
  * enabled=false and return 0. Any invalid lympho.* label: -EINVAL with a
- * message such as "label lympho.ttl=\"5x\": unknown unit `x`". */
+ * message such as "label lympho.ttl=\"5x\": unknown unit \"x\"", and *out
+ * holds the defaults (nothing to free) with `enabled` telling whether the
+ * container asked for protection, so the caller can record why it is left
+ * alone. Unknown lympho.* labels are errors; lympho.generation, lympho.name
+ * and lympho.txn are ours and ignored. */
 int policy_from_labels (const struct rt_labels *labels, struct policy *out, lympho_error_t *err);
 void policy_free (struct policy *p);
 

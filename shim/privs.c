@@ -1,0 +1,130 @@
+/* lympho — the capabilities lymphd keeps, and dropping everything else.
+ * This array is the only list; the systemd unit's CapabilityBoundingSet and
+ * AmbientCapabilities must match privs_capability_names(). */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/capability.h>
+#include <sys/prctl.h>
+
+#include "lympho/log.h"
+#include "lympho/privs.h"
+#include "lympho/util.h"
+
+static const struct
+{
+  cap_value_t cap;
+  const char *name;
+} kept[] = {
+  /* Isolate an infected container's network (netlink route/link changes)
+   * and subscribe to kernel process events (proc connector). */
+  { CAP_NET_ADMIN, "CAP_NET_ADMIN" },
+  /* setns() into a container's network namespace to find its veth peer. */
+  { CAP_SYS_ADMIN, "CAP_SYS_ADMIN" },
+  /* Open /proc/PID/ns/net of a container process we did not start. */
+  { CAP_SYS_PTRACE, "CAP_SYS_PTRACE" },
+};
+#define N_KEPT (sizeof kept / sizeof kept[0])
+
+const char *
+privs_capability_names (void)
+{
+  static char names[128];
+  if (names[0] == '\0')
+    {
+      size_t off = 0;
+      for (size_t i = 0; i < N_KEPT; i++)
+        off += (size_t) snprintf (names + off, sizeof names - off, "%s%s", i ? " " : "", kept[i].name);
+    }
+  return names;
+}
+
+const int *
+privs_capabilities (size_t *n)
+{
+  static int values[N_KEPT];
+  for (size_t i = 0; i < N_KEPT; i++)
+    values[i] = kept[i].cap;
+  *n = N_KEPT;
+  return values;
+}
+
+static bool
+is_kept (cap_value_t c)
+{
+  for (size_t i = 0; i < N_KEPT; i++)
+    if (kept[i].cap == c)
+      return true;
+  return false;
+}
+
+static void
+cleanup_capp (cap_t *c)
+{
+  if (*c)
+    cap_free (*c);
+}
+#define cleanup_cap __attribute__ ((cleanup (cleanup_capp)))
+
+int
+privs_drop (lympho_error_t *err)
+{
+  cleanup_cap cap_t cur = cap_get_proc ();
+  if (cur == NULL)
+    return lympho_error_set_errno (err, errno, "read capabilities");
+
+  /* Keep only what we hold: without root there is nothing to keep, and that
+   * is fine for tests and unprivileged trial runs. */
+  cap_value_t keep[N_KEPT];
+  int n_keep = 0;
+  for (size_t i = 0; i < N_KEPT; i++)
+    {
+      cap_flag_value_t v = CAP_CLEAR;
+      if (cap_get_flag (cur, kept[i].cap, CAP_PERMITTED, &v) == 0 && v == CAP_SET)
+        keep[n_keep++] = kept[i].cap;
+      else
+        log_debug ("privileges: %s not held, continuing without it", kept[i].name);
+    }
+
+  /* The bounding set needs CAP_SETPCAP, so it goes before we drop that. */
+  cap_flag_value_t setpcap = CAP_CLEAR;
+  cap_get_flag (cur, CAP_SETPCAP, CAP_EFFECTIVE, &setpcap);
+  if (setpcap == CAP_SET)
+    {
+      for (cap_value_t c = 0; CAP_IS_SUPPORTED (c); c++)
+        {
+          if (is_kept (c) || cap_get_bound (c) != 1)
+            continue;
+          if (cap_drop_bound (c) < 0)
+            return lympho_error_set_errno (err, errno, "drop capability %d from the bounding set", (int) c);
+        }
+    }
+  else
+    log_debug ("privileges: no CAP_SETPCAP, bounding set left as it is");
+
+  /* Clearing the ambient set needs no privilege; EINVAL means a kernel
+   * older than ambient capabilities, which has none to clear. */
+  if (prctl (PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+    return lympho_error_set_errno (err, errno, "clear ambient capabilities");
+
+  cleanup_cap cap_t want = cap_init ();
+  if (want == NULL)
+    return lympho_error_set_errno (err, errno, "cap_init");
+  for (int i = 0; i < n_keep; i++)
+    {
+      if (cap_set_flag (want, CAP_PERMITTED, 1, &keep[i], CAP_SET) < 0
+          || cap_set_flag (want, CAP_EFFECTIVE, 1, &keep[i], CAP_SET) < 0)
+        return lympho_error_set_errno (err, errno, "build capability set");
+      /* The kernel refuses an inheritable cap outside the bounding set. */
+      if (cap_get_bound (keep[i]) == 1 && cap_set_flag (want, CAP_INHERITABLE, 1, &keep[i], CAP_SET) < 0)
+        return lympho_error_set_errno (err, errno, "build capability set");
+    }
+  if (cap_set_proc (want) < 0)
+    return lympho_error_set_errno (err, errno, "set capabilities");
+
+  if (prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+    return lympho_error_set_errno (err, errno, "set no_new_privs");
+  log_debug ("privileges: kept %d of: %s", n_keep, privs_capability_names ());
+  return 0;
+}

@@ -319,6 +319,7 @@ on_regen_done (void *ud, const struct regen_result *res)
     d->recovering--;
 
   struct history_entry h = {
+    HISTORY_NO_INCIDENT,
     .name = e->name,
     .kind = res->recovered ? "recover" : "regen",
     .generation = res->generation,
@@ -510,7 +511,7 @@ adopt_failed (struct adopt_ctx *a, const char *step, const lympho_error_t *err)
 {
   struct daemon *d = a->d;
   log_error ("%s step=adopt-%s id=%.12s: %s", a->name, step, a->id, err->msg);
-  struct history_entry h = { .name = a->name, .kind = "adopt", .result = "failed", .generation = a->generation,
+  struct history_entry h = { HISTORY_NO_INCIDENT, .name = a->name, .kind = "adopt", .result = "failed", .generation = a->generation,
                              .new_id = a->id, .error = err->msg, .duration_ms = -1 };
   record (d, &h);
   struct entry *e = entry_find (d, a->name);
@@ -599,7 +600,7 @@ adopt_tagged (void *ud, int ret, const lympho_error_t *err)
   log_info ("%s gen=%u step=adopt id=%.12s image=%.19s ttl=%s strategy=%s%s%s", e->name, e->generation, e->id,
             e->golden.image_id, ttl, strategy_name (e->policy.strategy), e->golden.swap_blocker ? " swap-blocker=" : "",
             e->golden.swap_blocker ? e->golden.swap_blocker : "");
-  struct history_entry h = { .name = e->name, .kind = "adopt", .result = "ok", .generation = e->generation,
+  struct history_entry h = { HISTORY_NO_INCIDENT, .name = e->name, .kind = "adopt", .result = "ok", .generation = e->generation,
                              .new_id = e->id, .duration_ms = -1 };
   record (d, &h);
   schedule_from (d, e, a->started_at_ms);
@@ -739,7 +740,7 @@ handle_container (struct daemon *d, const struct rt_container *c)
       if (!refused_before (d, c->id))
         {
           log_error ("%s id=%.12s: not protected: %s", c->name, c->id, err.msg);
-          struct history_entry h = { .name = c->name, .kind = "refuse", .result = "refused", .generation = -1,
+          struct history_entry h = { HISTORY_NO_INCIDENT, .name = c->name, .kind = "refuse", .result = "refused", .generation = -1,
                                      .new_id = c->id, .error = err.msg, .duration_ms = -1 };
           record (d, &h);
         }
@@ -788,7 +789,7 @@ static void
 release (struct daemon *d, struct entry *e, const char *why)
 {
   log_info ("%s gen=%u: %s; no longer protected", e->name, e->generation, why);
-  struct history_entry h = { .name = e->name, .kind = "release", .result = "ok", .generation = e->generation,
+  struct history_entry h = { HISTORY_NO_INCIDENT, .name = e->name, .kind = "release", .result = "ok", .generation = e->generation,
                              .old_id = e->id, .reason = why, .duration_ms = -1 };
   record (d, &h);
   lympho_error_t err = { 0 };

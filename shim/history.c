@@ -41,6 +41,37 @@ history_append (const char *state_dir, const struct history_entry *e, lympho_err
     json_gen_kint (g, "duration_ms", e->duration_ms);
   if (e->strategy)
     json_gen_kstr (g, "strategy", e->strategy);
+  if (e->source)
+    json_gen_kstr (g, "source", e->source);
+  if (e->severity >= 0)
+    json_gen_kint (g, "severity", e->severity);
+  if (e->threat_level >= 0)
+    {
+      json_gen_str (g, "threat_level");
+      json_gen_double (g, e->threat_level);
+    }
+  if (e->signature)
+    json_gen_kstr (g, "signature", e->signature);
+  if (e->action)
+    json_gen_kstr (g, "action", e->action);
+  if (e->cut_ms >= 0)
+    json_gen_kint (g, "cut_ms", e->cut_ms);
+  if (e->replaced_ms >= 0)
+    json_gen_kint (g, "replaced_ms", e->replaced_ms);
+  if (e->forensic_image)
+    json_gen_kstr (g, "forensic_image", e->forensic_image);
+  if (e->detail_json)
+    {
+      yajl_val v = NULL;
+      json_gen_str (g, "detail");
+      if (json_parse (e->detail_json, strlen (e->detail_json), &v, NULL) == 0)
+        {
+          json_gen_value (g, v);
+          yajl_tree_free (v);
+        }
+      else
+        yajl_gen_null (g);
+    }
   yajl_gen_map_close (g);
   cleanup_free char *line = json_gen_text (g);
   size_t len = strlen (line);

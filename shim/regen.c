@@ -73,6 +73,8 @@ struct regen
   uint64_t timer;
   unsigned remove_tries;
   bool verify_waited;
+  bool keep_old_down;
+  uint64_t running_mono;
   lympho_error_t failure;   /* first error, kept through rollback */
   regen_done_cb cb;
   void *ud;
@@ -155,6 +157,7 @@ finish (struct regen *r, enum regen_outcome outcome)
     .strategy = r->strategy,
     .duration_ms = now_mono_ms () - r->started_mono,
     .recovered = r->recovering,
+    .running_mono_ms = r->running_mono,
   };
   if (outcome == REGEN_OK)
     {
@@ -323,6 +326,7 @@ on_done_forward (void *ud, int ret, const lympho_error_t *err)
     case P_START_SWAP:
     case P_START_NEW:
       r->new_started = true;
+      r->running_mono = now_mono_ms ();
       break;
     case P_STOP_OLD:
       r->old_stopped = true;
@@ -713,7 +717,7 @@ advance (struct regen *r)
       return;
 
     case P_RB_START_OLD:
-      if (r->old_id == NULL || !r->old_exists || !r->old_stopped)
+      if (r->old_id == NULL || !r->old_exists || !r->old_stopped || r->keep_old_down)
         {
           go (r, P_RB_DONE);
           return;
@@ -806,6 +810,7 @@ regen_start (const struct regen_env *env, const struct regen_params *p, regen_do
   r->old_name = regen_old_name (r->name, r->txn);
   r->reason = xstrdup (p->reason ? p->reason : "");
   r->strategy = p->strategy == STRATEGY_SWAP ? STRATEGY_SWAP : STRATEGY_REPLACE;
+  r->keep_old_down = p->keep_old_down;
   r->phase = P_CHECK_IMAGE;
   r->started_mono = now_mono_ms ();
   r->cb = cb;

@@ -23,7 +23,20 @@ struct history_entry
   const char *error;
   int64_t duration_ms;  /* -1 when not applicable */
   const char *strategy;
+  /* incidents */
+  const char *source;         /* alertmanager, falco, generic, cli, exec, drift, health, ... */
+  int severity;               /* -1 when not applicable */
+  double threat_level;        /* after the incident; < 0 when not applicable */
+  const char *signature;
+  const char *action;         /* none, shortened-ttl, regenerate, memory, duplicate */
+  int64_t cut_ms;             /* alert received -> network cut; -1 when none */
+  int64_t replaced_ms;        /* alert received -> new generation running; -1 when none */
+  const char *forensic_image;
+  const char *detail_json;    /* raw JSON (changes, processes, paths), or NULL */
 };
+
+/* Designated initialiser fields for an entry that is not an incident. */
+#define HISTORY_NO_INCIDENT .severity = -1, .threat_level = -1, .cut_ms = -1, .replaced_ms = -1
 
 int history_append (const char *state_dir, const struct history_entry *e, lympho_error_t *err);
 /* JSON array text, newest first; name NULL for all; limit 0 for no limit. */

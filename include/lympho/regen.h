@@ -57,6 +57,7 @@ struct regen_result
   unsigned generation;       /* of the container holding the name */
   enum strategy strategy;
   uint64_t duration_ms;
+  uint64_t running_mono_ms;  /* when the new generation was started (0 if never) */
   bool recovered;            /* this was a crash recovery */
 };
 typedef void (*regen_done_cb) (void *ud, const struct regen_result *res);
@@ -68,6 +69,7 @@ struct regen_params
   unsigned old_generation;
   enum strategy strategy;      /* REPLACE or SWAP (auto resolved by the caller) */
   const char *reason;
+  bool keep_old_down;          /* infected: a rollback renames the old one back but never restarts it */
 };
 
 /* Start a regeneration. The callback runs once, from the loop. */

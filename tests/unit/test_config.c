@@ -640,6 +640,48 @@ test_privs (void **state)
     run_in_child (true); /* no capabilities at all: still succeeds */
 }
 
+/* The shipped example lists every key with its default, commented out:
+ * uncommented, it must load and give exactly the built-in defaults. */
+static void
+test_example_file (void **state)
+{
+  (void) state;
+  cleanup_free char *example = NULL;
+  if (read_file (TEST_DATA_DIR "/../../contrib/lymphd.conf.example", 1 << 20, &example, NULL, NULL) < 0)
+    skip ();
+  struct buf b;
+  buf_init (&b);
+  size_t keys = 0;
+  for (char *line = example; *line;)
+    {
+      char *nl = strchrnul (line, '\n');
+      /* "#key = value" is a default; "# text" is prose. */
+      bool setting = line[0] == '#' && line[1] >= 'a' && line[1] <= 'z';
+      if (setting)
+        keys++;
+      buf_append (&b, line + setting, (size_t) (nl - line - setting));
+      buf_appends (&b, "\n");
+      line = *nl ? nl + 1 : nl;
+    }
+  cleanup_free char *path = write_conf ("example.conf", b.data);
+  buf_free (&b);
+  assert_true (keys >= 18);
+
+  /* Load the example, then reload with no file (built-in defaults): every
+   * setting is compared, so any difference shows in the changed bits. */
+  struct config c;
+  lympho_error_t err = { 0 };
+  config_init (&c);
+  assert_int_equal (parse (&c, &err, "--config", path, NULL), 0);
+  if (config_load (&c, &err) < 0)
+    fail_msg ("%s", err.msg);
+  free (c.config_path);
+  c.config_path = xasprintf ("%s/absent.conf", tmpdir);
+  c.config_explicit = false;
+  assert_int_equal (config_reload (&c, &err), 0);
+  config_free (&c);
+}
+
 int
 main (void)
 {
@@ -649,7 +691,7 @@ main (void)
     cmocka_unit_test (test_file_and_precedence), cmocka_unit_test (test_file_errors),
     cmocka_unit_test (test_cross_and_env_errors), cmocka_unit_test (test_reload),
     cmocka_unit_test (test_notify),        cmocka_unit_test (test_watchdog_usec),
-    cmocka_unit_test (test_privs),
+    cmocka_unit_test (test_privs),         cmocka_unit_test (test_example_file),
   };
   return cmocka_run_group_tests (tests, setup, teardown);
 }

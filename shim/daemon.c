@@ -11,6 +11,7 @@
 #include "lympho/control.h"
 #include "lympho/daemon.h"
 #include "lympho/history.h"
+#include "lympho/httpd.h"
 #include "lympho/journal.h"
 #include "lympho/json.h"
 #include "lympho/labels.h"
@@ -24,72 +25,11 @@
 #include "lympho/store.h"
 #include "lympho/util.h"
 
-#define SHUTDOWN_GRACE_MS 120000
+#include "daemon-int.h"
 
-enum entry_state
-{
-  ES_UNKNOWN = 0,   /* snapshot loaded, engine not asked yet */
-  ES_RUNNING,
-  ES_STOPPED,       /* stopped on purpose through the engine: left stopped */
-  ES_REGENERATING,
-  ES_BROKEN,        /* a regeneration could not roll back; recovery pending */
-};
 static const char *const entry_state_names[] = { "unknown", "running", "stopped", "regenerating", "broken" };
 
-struct waiter
-{
-  struct control_request *req;
-  struct waiter *next;
-};
-
-struct daemon;
-struct entry
-{
-  struct daemon *d;
-  char *name;
-  struct golden golden;
-  struct policy policy;
-  char *id;                 /* container holding the name */
-  unsigned generation;
-  enum entry_state state;
-  uint64_t due_mono;        /* next regeneration, 0 when none is planned */
-  uint64_t timer;
-  unsigned failures;
-  bool queued;              /* due, waiting for admission */
-  char *queued_reason;
-  struct regen *regen;
-  struct waiter *waiters;
-  bool busy;                /* adoption in flight */
-  bool recover_blocked;     /* recovery failed; retried on reconnect */
-  struct entry *next;
-};
-
-struct daemon
-{
-  struct config *cfg;
-  struct loop *loop;
-  const struct runtime_ops *ops;
-  struct runtime *rt;
-  struct journal *journal;
-  struct control *control;
-  struct entry *entries;
-  int sigfd;
-  bool connected;
-  bool ready_sent;
-  bool syncing;
-  bool shutting_down;
-  unsigned in_flight;       /* regenerations, recoveries included */
-  unsigned recovering;      /* recoveries in flight */
-  uint64_t started_mono;
-  uint64_t regenerations, failures;
-  uint64_t watchdog_timer;
-  uint64_t shutdown_deadline;
-  char **refused_ids;       /* containers whose bad labels were reported */
-  size_t n_refused;
-};
-
 static void schedule (struct daemon *d, struct entry *e);
-static void request_regen (struct daemon *d, struct entry *e, const char *reason, struct control_request *req);
 static void sync_engine (struct daemon *d);
 static void maybe_exit (struct daemon *d);
 
@@ -105,8 +45,8 @@ entry_find (struct daemon *d, const char *name)
 }
 
 /* By name, full id, or an id prefix of at least 12 characters. */
-static struct entry *
-entry_lookup (struct daemon *d, const char *ref)
+struct entry *
+daemon_entry_lookup (struct daemon *d, const char *ref)
 {
   struct entry *e = entry_find (d, ref);
   if (e)
@@ -175,6 +115,7 @@ entry_free (struct daemon *d, struct entry *e)
   if (e->timer)
     loop_cancel_timer (d->loop, e->timer);
   reply_waiters (e, false, NULL, ENOENT, "the container is no longer protected");
+  incident_entry_free (e);
   golden_free (&e->golden);
   policy_free (&e->policy);
   free (e->name);
@@ -195,8 +136,8 @@ entry_remove (struct daemon *d, struct entry *e)
   entry_free (d, e);
 }
 
-static void
-record (struct daemon *d, const struct history_entry *h)
+void
+daemon_record (struct daemon *d, const struct history_entry *h)
 {
   lympho_error_t err = { 0 };
   if (history_append (d->cfg->state_dir, h, &err) < 0)
@@ -228,11 +169,11 @@ on_due (struct loop *l, void *ud)
   struct entry *e = ud;
   e->timer = 0;
   e->due_mono = 0;
-  request_regen (e->d, e, e->failures ? "retry" : "ttl", NULL);
+  daemon_request_regen (e->d, e, e->failures ? "retry" : "ttl", e->keep_old_down, NULL);
 }
 
-static void
-arm (struct daemon *d, struct entry *e, uint64_t delay_ms)
+void
+daemon_arm (struct daemon *d, struct entry *e, uint64_t delay_ms)
 {
   if (e->timer)
     loop_cancel_timer (d->loop, e->timer);
@@ -248,10 +189,13 @@ schedule_from (struct daemon *d, struct entry *e, uint64_t started_real_ms)
 {
   if (e->state != ES_RUNNING || d->shutting_down)
     return;
-  uint64_t ttl = sched_jittered_ttl (e->policy.ttl_ms, e->policy.jitter_pct, random_unit ());
+  e->started_real_ms = started_real_ms;
+  double level = threat_level (&e->threat, now_real_ms (), d->cfg->threat_half_life_ms);
+  uint64_t ttl = sched_jittered_ttl (threat_effective_ttl (e->policy.ttl_ms, level), e->policy.jitter_pct,
+                                     random_unit ());
   uint64_t now = now_real_ms ();
   uint64_t age = started_real_ms && started_real_ms < now ? now - started_real_ms : 0;
-  arm (d, e, age >= ttl ? 0 : ttl - age);
+  daemon_arm (d, e, age >= ttl ? 0 : ttl - age);
 }
 
 static void
@@ -315,6 +259,20 @@ on_regen_done (void *ud, const struct regen_result *res)
   struct daemon *d = e->d;
   e->regen = NULL;
   d->in_flight--;
+  if (res->outcome == REGEN_OK)
+    e->keep_old_down = false;
+  incident_regen_done (d, e, res);
+  metrics_observe (&d->metrics.regen_seconds, (double) res->duration_ms / 1000.0);
+  {
+    const char *why = e->queued_reason ? e->queued_reason : "";
+    const char *kind = res->recovered                    ? "recovery"
+                       : str_has_prefix (why, "manual")  ? "manual"
+                       : str_has_prefix (why, "ttl")     ? "ttl"
+                       : str_has_prefix (why, "retry")   ? "retry"
+                                                         : "incident";
+    metrics_inc (&d->metrics, "lympho_regenerations_total", "container", e->name, "reason", kind, "result",
+                 regen_outcome_name (res->outcome), NULL);
+  }
   if (res->recovered && d->recovering > 0)
     d->recovering--;
 
@@ -338,10 +296,11 @@ on_regen_done (void *ud, const struct regen_result *res)
         e->generation = res->generation;
         e->state = ES_RUNNING;
         e->failures = 0;
+        threat_reset (&e->threat);
         h.result = "ok";
         if (res->err.status)
           h.error = res->err.msg; /* e.g. the old one could not be removed */
-        record (d, &h);
+        daemon_record (d, &h);
         cleanup_free char *json = regen_result_json (res);
         reply_waiters (e, true, json, 0, NULL);
         schedule (d, e);
@@ -359,7 +318,7 @@ on_regen_done (void *ud, const struct regen_result *res)
           e->id = xstrdup (res->new_id);
         }
       e->state = e->id ? ES_RUNNING : ES_UNKNOWN;
-      record (d, &h);
+      daemon_record (d, &h);
       reply_waiters (e, false, NULL, res->err.status ? res->err.status : EIO, res->err.msg);
       if (e->id && !d->shutting_down)
         {
@@ -367,7 +326,7 @@ on_regen_done (void *ud, const struct regen_result *res)
                                           random_unit ());
           log_warn ("%s: regeneration %s (%s); retry in %llu ms", e->name, h.result, res->err.msg,
                     (unsigned long long) delay);
-          arm (d, e, delay);
+          daemon_arm (d, e, delay);
         }
       break;
     case REGEN_BROKEN:
@@ -377,7 +336,7 @@ on_regen_done (void *ud, const struct regen_result *res)
       e->recover_blocked = true;
       h.result = "failed";
       h.error = res->err.msg;
-      record (d, &h);
+      daemon_record (d, &h);
       reply_waiters (e, false, NULL, res->err.status ? res->err.status : EIO, res->err.msg);
       /* The journal keeps the transaction open; the next sync recovers it. */
       break;
@@ -412,6 +371,7 @@ launch (struct daemon *d, struct entry *e, const char *reason)
     .old_generation = e->generation,
     .strategy = resolve_strategy (e),
     .reason = reason,
+    .keep_old_down = e->keep_old_down,
   };
   if (e->timer)
     {
@@ -433,8 +393,9 @@ launch (struct daemon *d, struct entry *e, const char *reason)
   update_status (d);
 }
 
-static void
-request_regen (struct daemon *d, struct entry *e, const char *reason, struct control_request *req)
+void
+daemon_request_regen (struct daemon *d, struct entry *e, const char *reason, bool keep_old_down,
+                      struct control_request *req)
 {
   if (d->shutting_down)
     {
@@ -456,6 +417,7 @@ request_regen (struct daemon *d, struct entry *e, const char *reason, struct con
       return;
     }
   add_waiter (e, req);
+  e->keep_old_down = keep_old_down;
   if (!d->connected || !admit (d, e))
     {
       e->queued = true;
@@ -513,7 +475,7 @@ adopt_failed (struct adopt_ctx *a, const char *step, const lympho_error_t *err)
   log_error ("%s step=adopt-%s id=%.12s: %s", a->name, step, a->id, err->msg);
   struct history_entry h = { HISTORY_NO_INCIDENT, .name = a->name, .kind = "adopt", .result = "failed", .generation = a->generation,
                              .new_id = a->id, .error = err->msg, .duration_ms = -1 };
-  record (d, &h);
+  daemon_record (d, &h);
   struct entry *e = entry_find (d, a->name);
   if (e)
     {
@@ -602,7 +564,7 @@ adopt_tagged (void *ud, int ret, const lympho_error_t *err)
             e->golden.swap_blocker ? e->golden.swap_blocker : "");
   struct history_entry h = { HISTORY_NO_INCIDENT, .name = e->name, .kind = "adopt", .result = "ok", .generation = e->generation,
                              .new_id = e->id, .duration_ms = -1 };
-  record (d, &h);
+  daemon_record (d, &h);
   schedule_from (d, e, a->started_at_ms);
   update_status (d);
   adopt_ctx_free (a);
@@ -690,6 +652,7 @@ refresh (struct daemon *d, struct entry *e, const struct rt_container *c)
   free (e->id);
   e->id = xstrdup (c->id);
   e->generation = generation_of (c);
+  e->pid = c->pid;
   bool running = c->state == RT_STATE_RUNNING || c->state == RT_STATE_PAUSED || c->state == RT_STATE_RESTARTING;
   enum entry_state before = e->state;
   e->state = running ? ES_RUNNING : ES_STOPPED;
@@ -742,7 +705,7 @@ handle_container (struct daemon *d, const struct rt_container *c)
           log_error ("%s id=%.12s: not protected: %s", c->name, c->id, err.msg);
           struct history_entry h = { HISTORY_NO_INCIDENT, .name = c->name, .kind = "refuse", .result = "refused", .generation = -1,
                                      .new_id = c->id, .error = err.msg, .duration_ms = -1 };
-          record (d, &h);
+          daemon_record (d, &h);
         }
       return;
     }
@@ -791,7 +754,7 @@ release (struct daemon *d, struct entry *e, const char *why)
   log_info ("%s gen=%u: %s; no longer protected", e->name, e->generation, why);
   struct history_entry h = { HISTORY_NO_INCIDENT, .name = e->name, .kind = "release", .result = "ok", .generation = e->generation,
                              .old_id = e->id, .reason = why, .duration_ms = -1 };
-  record (d, &h);
+  daemon_record (d, &h);
   lympho_error_t err = { 0 };
   if (store_remove (d->cfg->state_dir, e->name, &err) < 0)
     log_error ("%s: %s", e->name, err.msg);
@@ -967,7 +930,8 @@ gen_entry (struct daemon *d, yajl_gen g, struct entry *e)
     json_gen_int (g, 0);
   else
     yajl_gen_null (g);
-  json_gen_kint (g, "threat_level", 0);
+  json_gen_str (g, "threat_level");
+  json_gen_double (g, threat_level (&e->threat, now_real_ms (), d->cfg->threat_half_life_ms));
   json_gen_kstr (g, "state", entry_state_name (e));
   json_gen_kstr (g, "group", e->policy.group);
   json_gen_kstr (g, "strategy", strategy_name (e->policy.strategy));
@@ -975,8 +939,8 @@ gen_entry (struct daemon *d, yajl_gen g, struct entry *e)
   json_gen_kstr (g, "swap_blocker", e->golden.swap_blocker);
   json_gen_kint (g, "jitter_pct", e->policy.jitter_pct);
   json_gen_kint (g, "failures", e->failures);
+  json_gen_kint (g, "threshold", e->policy.threshold);
   json_gen_kstr (g, "pinned_image", e->golden.pin_ref);
-  (void) d;
   yajl_gen_map_close (g);
 }
 
@@ -1050,7 +1014,7 @@ on_control (void *ud, struct control_request *req, const char *cmd, yajl_val arg
           control_reply_error (req, EINVAL, "regen: `name` is required");
           return;
         }
-      struct entry *e = entry_lookup (d, name);
+      struct entry *e = daemon_entry_lookup (d, name);
       if (e == NULL || e->golden.name == NULL)
         {
           cleanup_free char *msg = xasprintf ("no protected container named `%s`", name);
@@ -1060,7 +1024,36 @@ on_control (void *ud, struct control_request *req, const char *cmd, yajl_val arg
       const char *reason = arg_str (args, "reason");
       cleanup_free char *why = xasprintf ("manual%s%s", reason ? ": " : "", reason ? reason : "");
       log_info ("%s: regeneration requested by uid %u (%s)", e->name, (unsigned) control_request_uid (req), why);
-      request_regen (d, e, why, req);
+      daemon_request_regen (d, e, why, false, req);
+    }
+  else if (strcmp (cmd, "alert") == 0)
+    {
+      const char *name = arg_str (args, "name");
+      int64_t sev = -1;
+      if (name == NULL || !json_as_int64 (json_get (args, "severity"), &sev) || sev < 0 || sev > 10)
+        {
+          control_reply_error (req, EINVAL, "alert: `name` and an integer `severity` 0..10 are required");
+          return;
+        }
+      struct alert a = { .source = ALERT_SRC_CLI, .container = (char *) name, .severity = (int) sev,
+                         .reason = (char *) arg_str (args, "reason") };
+      cleanup_free char *action = NULL;
+      lympho_error_t err = { 0 };
+      if (incident_alert (d, &a, now_mono_ms (), &action, &err) < 0)
+        {
+          control_reply_error (req, err.status, err.msg);
+          return;
+        }
+      struct entry *e = daemon_entry_lookup (d, name);
+      cleanup_jgen yajl_gen g = json_gen_new (false);
+      yajl_gen_map_open (g);
+      json_gen_kstr (g, "name", e ? e->name : name);
+      json_gen_str (g, "threat_level");
+      json_gen_double (g, e ? threat_level (&e->threat, now_real_ms (), d->cfg->threat_half_life_ms) : 0.0);
+      json_gen_kstr (g, "action", action);
+      yajl_gen_map_close (g);
+      cleanup_free char *json = json_gen_text (g);
+      control_reply_ok (req, json);
     }
   else if (strcmp (cmd, "history") == 0)
     {
@@ -1082,6 +1075,44 @@ on_control (void *ud, struct control_request *req, const char *cmd, yajl_val arg
 }
 
 /* --- signals, watchdog, shutdown ------------------------------------- */
+
+uint64_t
+daemon_remaining_ms (struct daemon *d, struct entry *e)
+{
+  uint64_t now = now_mono_ms ();
+  return e->due_mono > now ? e->due_mono - now : 0;
+}
+
+/* --- HTTP listener glue ---------------------------------------------- */
+
+static int
+http_alert (void *ud, const struct alert *a, lympho_error_t *err)
+{
+  struct daemon *d = ud;
+  cleanup_free char *action = NULL;
+  return incident_alert (d, a, now_mono_ms (), &action, err);
+}
+
+static bool
+http_known (void *ud, const char *container)
+{
+  struct daemon *d = ud;
+  struct entry *e = daemon_entry_lookup (d, container);
+  return e != NULL && e->golden.name != NULL;
+}
+
+static char *
+http_metrics (void *ud)
+{
+  return incident_metrics (ud);
+}
+
+static bool
+http_healthy (void *ud)
+{
+  struct daemon *d = ud;
+  return d->connected;
+}
 
 static void
 maybe_exit (struct daemon *d)
@@ -1208,6 +1239,26 @@ daemon_run (struct config *cfg, lympho_error_t *err)
       lympho_error_prefix (err, "runtime %s", d->ops->name);
       goto out;
     }
+  if (cfg->listen)
+    {
+      cleanup_free char *token = NULL;
+      if ((ret = httpd_load_token (cfg->token_file, &token, err)) < 0)
+        {
+          lympho_error_prefix (err, "token file");
+          goto out;
+        }
+      struct httpd_callbacks cb = { http_alert, http_known, http_metrics, http_healthy, d };
+      if ((ret = httpd_open (d->loop, cfg->listen, token, &cb, &d->httpd, err)) < 0)
+        {
+          lympho_error_prefix (err, "listener %s", cfg->listen);
+          goto out;
+        }
+    }
+  if ((ret = memory_open (cfg->state_dir, cfg->memory_window_ms, now_real_ms (), &d->memory, err)) < 0)
+    {
+      lympho_error_prefix (err, "immune memory");
+      goto out;
+    }
   if ((ret = privs_drop (err)) < 0)
     goto out;
 
@@ -1241,6 +1292,8 @@ daemon_run (struct config *cfg, lympho_error_t *err)
   log_info ("stopped");
 
 out:
+  if (d->httpd)
+    httpd_close (d->httpd);
   if (d->control)
     control_close (d->control);
   if (d->rt)
@@ -1255,6 +1308,8 @@ out:
     free (d->refused_ids[i]);
   free (d->refused_ids);
   journal_close (d->journal);
+  memory_close (&d->memory);
+  metrics_free (&d->metrics);
   if (d->sigfd >= 0)
     close (d->sigfd);
   loop_free (d->loop);

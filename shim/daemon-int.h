@@ -1,0 +1,117 @@
+/* lympho — the daemon's internal state, shared by daemon.c (entries,
+ * schedule, adoption, recovery, control) and incident.c (alerts, threat,
+ * quarantine, forensics, memory). Not a public header. */
+#ifndef LYMPHO_DAEMON_INT_H
+#define LYMPHO_DAEMON_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lympho/alerts.h"
+#include "lympho/config.h"
+#include "lympho/control.h"
+#include "lympho/history.h"
+#include "lympho/journal.h"
+#include "lympho/labels.h"
+#include "lympho/memory.h"
+#include "lympho/metrics.h"
+#include "lympho/regen.h"
+#include "lympho/runtime.h"
+#include "lympho/store.h"
+#include "lympho/threat.h"
+
+struct httpd;
+struct incident;
+
+#define SHUTDOWN_GRACE_MS 120000
+
+enum entry_state
+{
+  ES_UNKNOWN = 0,   /* snapshot loaded, engine not asked yet */
+  ES_RUNNING,
+  ES_STOPPED,       /* stopped on purpose through the engine: left stopped */
+  ES_REGENERATING,
+  ES_BROKEN,        /* a regeneration could not roll back; recovery pending */
+};
+
+struct waiter
+{
+  struct control_request *req;
+  struct waiter *next;
+};
+
+struct daemon;
+struct entry
+{
+  struct daemon *d;
+  char *name;
+  struct golden golden;
+  struct policy policy;
+  char *id;                 /* container holding the name */
+  unsigned generation;
+  enum entry_state state;
+  uint64_t due_mono;        /* next regeneration, 0 when none is planned */
+  uint64_t timer;
+  unsigned failures;
+  bool queued;              /* due, waiting for admission */
+  char *queued_reason;
+  struct regen *regen;
+  struct waiter *waiters;
+  bool busy;                /* adoption in flight */
+  bool recover_blocked;     /* recovery failed; retried on reconnect */
+  bool keep_old_down;       /* the queued regeneration replaces an infected generation */
+  uint64_t started_real_ms; /* when the current generation started */
+  int pid;                  /* its main process on the host, 0 when unknown */
+  /* incidents */
+  struct threat threat;
+  char **firing;            /* Alertmanager fingerprints firing now */
+  size_t n_firing;
+  struct incident *incident; /* quarantine + forensics in flight */
+  struct entry *next;
+};
+
+struct daemon
+{
+  struct config *cfg;
+  struct loop *loop;
+  const struct runtime_ops *ops;
+  struct runtime *rt;
+  struct journal *journal;
+  struct control *control;
+  struct entry *entries;
+  int sigfd;
+  bool connected;
+  bool ready_sent;
+  bool syncing;
+  bool shutting_down;
+  unsigned in_flight;       /* regenerations, recoveries included */
+  unsigned recovering;      /* recoveries in flight */
+  uint64_t started_mono;
+  uint64_t regenerations, failures;
+  uint64_t watchdog_timer;
+  uint64_t shutdown_deadline;
+  char **refused_ids;       /* containers whose bad labels were reported */
+  size_t n_refused;
+  struct memory memory;
+  struct metrics metrics;
+  struct httpd *httpd;
+};
+
+
+/* daemon.c */
+struct entry *daemon_entry_lookup (struct daemon *d, const char *ref);
+void daemon_record (struct daemon *d, const struct history_entry *h);
+void daemon_arm (struct daemon *d, struct entry *e, uint64_t delay_ms);
+/* Regenerate now (or join the one in flight / queue it); req may be NULL. */
+void daemon_request_regen (struct daemon *d, struct entry *e, const char *reason, bool keep_old_down,
+                           struct control_request *req);
+uint64_t daemon_remaining_ms (struct daemon *d, struct entry *e);
+
+/* incident.c */
+int incident_alert (struct daemon *d, const struct alert *a, uint64_t received_mono, char **action,
+                    lympho_error_t *err);
+void incident_regen_done (struct daemon *d, struct entry *e, const struct regen_result *res);
+void incident_entry_free (struct entry *e);
+char *incident_metrics (struct daemon *d);
+
+#endif

@@ -1,0 +1,544 @@
+/* lympho — incidents: alerts from any source raise a container's threat
+ * level; at its threshold (or at once, for a signature immune memory knows)
+ * the container is quarantined — cut off the network, frozen, its writable
+ * layer kept for forensics — and replaced by a fresh generation. Neighbours
+ * in its group are warned with a share of the severity. */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "daemon-int.h"
+#include "lympho/json.h"
+#include "lympho/log.h"
+#if __has_include("lympho/quarantine.h")
+#include "lympho/quarantine.h"
+#else
+/* TEMPORARY while the netlink module lands: no cut, the pause fallback acts. */
+static int
+quarantine_cut_network (int pid, char **names, lympho_error_t *err)
+{
+  (void) pid;
+  (void) names;
+  (void) err;
+  return 0;
+}
+#endif
+#include "lympho/util.h"
+
+struct incident
+{
+  struct daemon *d;
+  struct entry *e;
+  char *reason;          /* of the regeneration */
+  char *source;
+  char *signature;
+  char *alert_reason;
+  char *old_id;
+  int severity;
+  double level;
+  const char *action;
+  unsigned generation;
+  unsigned flags;        /* QUARANTINE_* applied */
+  uint64_t received_mono;
+  int64_t cut_ms;
+  char *cut_detail;
+  char *forensic_image;
+  char *changes_json;
+  char *top_json;
+  unsigned pending;
+  bool cancelled;        /* the entry went away while we worked */
+};
+
+static void
+incident_free (struct incident *inc)
+{
+  free (inc->reason);
+  free (inc->source);
+  free (inc->signature);
+  free (inc->alert_reason);
+  free (inc->old_id);
+  free (inc->cut_detail);
+  free (inc->forensic_image);
+  free (inc->changes_json);
+  free (inc->top_json);
+  free (inc);
+}
+
+static char *
+detail_json (const struct incident *inc)
+{
+  cleanup_jgen yajl_gen g = json_gen_new (false);
+  yajl_gen_map_open (g);
+  if (inc->cut_detail)
+    json_gen_kstr (g, "quarantine", inc->cut_detail);
+  if (inc->changes_json)
+    {
+      yajl_val v = NULL;
+      if (json_parse (inc->changes_json, strlen (inc->changes_json), &v, NULL) == 0)
+        {
+          json_gen_str (g, "changes");
+          json_gen_value (g, v);
+          yajl_tree_free (v);
+        }
+    }
+  if (inc->top_json)
+    {
+      yajl_val v = NULL;
+      if (json_parse (inc->top_json, strlen (inc->top_json), &v, NULL) == 0)
+        {
+          json_gen_str (g, "processes");
+          json_gen_value (g, v);
+          yajl_tree_free (v);
+        }
+    }
+  yajl_gen_map_close (g);
+  return json_gen_text (g);
+}
+
+static void
+record_incident (struct incident *inc, const char *result, const char *error, const char *new_id, int64_t replaced_ms)
+{
+  cleanup_free char *detail = detail_json (inc);
+  struct history_entry h = {
+    .name = inc->e->name,
+    .kind = "incident",
+    .result = result,
+    .generation = inc->generation,
+    .old_id = inc->old_id,
+    .new_id = new_id,
+    .reason = inc->alert_reason,
+    .error = error,
+    .duration_ms = -1,
+    .source = inc->source,
+    .severity = inc->severity,
+    .threat_level = inc->level,
+    .signature = inc->signature,
+    .action = inc->action,
+    .cut_ms = inc->cut_ms,
+    .replaced_ms = replaced_ms,
+    .forensic_image = inc->forensic_image,
+    .detail_json = detail,
+  };
+  daemon_record (inc->d, &h);
+}
+
+void
+incident_regen_done (struct daemon *d, struct entry *e, const struct regen_result *res)
+{
+  struct incident *inc = e->incident;
+  if (inc == NULL)
+    return;
+  if (res->outcome != REGEN_OK)
+    {
+      /* The retry (with backoff) keeps the old generation quarantined; the
+       * incident stays open until a generation replaces it. */
+      log_warn ("%s: replacement after incident failed (%s); the infected generation stays quarantined",
+                e->name, res->err.msg);
+      record_incident (inc, "failed", res->err.msg, NULL, -1);
+      return;
+    }
+  int64_t replaced = -1;
+  if (res->running_mono_ms >= inc->received_mono)
+    {
+      replaced = (int64_t) (res->running_mono_ms - inc->received_mono);
+      metrics_observe (&d->metrics.alert_to_replaced_seconds, (double) replaced / 1000.0);
+    }
+  record_incident (inc, "ok", NULL, res->new_id, replaced);
+  log_info ("%s gen=%u: incident closed: cut after %lld ms, new generation running after %lld ms", e->name,
+            res->generation, (long long) inc->cut_ms, (long long) replaced);
+  e->incident = NULL;
+  incident_free (inc);
+}
+
+void
+incident_entry_free (struct entry *e)
+{
+  for (size_t i = 0; i < e->n_firing; i++)
+    free (e->firing[i]);
+  free (e->firing);
+  e->firing = NULL;
+  e->n_firing = 0;
+  if (e->incident)
+    {
+      /* Callbacks still in flight find it cancelled and free it. */
+      e->incident->cancelled = true;
+      if (e->incident->pending == 0)
+        incident_free (e->incident);
+      e->incident = NULL;
+    }
+}
+
+/* --- quarantine, forensics, then regeneration ------------------------ */
+
+static void
+replace_now (struct incident *inc)
+{
+  struct daemon *d = inc->d;
+  struct entry *e = inc->e;
+  daemon_request_regen (d, e, inc->reason, true, NULL);
+  if (e->regen == NULL && !e->queued)
+    {
+      record_incident (inc, "failed", "the container could not be regenerated now", NULL, -1);
+      e->incident = NULL;
+      incident_free (inc);
+    }
+}
+
+/* One asynchronous piece of quarantine finished. */
+static bool
+piece_done (struct incident *inc)
+{
+  inc->pending--;
+  if (inc->cancelled)
+    {
+      if (inc->pending == 0)
+        incident_free (inc);
+      return false;
+    }
+  return inc->pending == 0;
+}
+
+static void
+on_committed (void *ud, int ret, const lympho_error_t *err, const char *id)
+{
+  struct incident *inc = ud;
+  if (!inc->cancelled)
+    {
+      if (ret < 0)
+        log_error ("%s step=forensics: commit failed: %s", inc->e->name, err->msg);
+      else
+        log_info ("%s gen=%u step=forensics image=%s (%.19s)", inc->e->name, inc->generation, inc->forensic_image,
+                  id);
+      if (ret < 0)
+        {
+          free (inc->forensic_image);
+          inc->forensic_image = NULL;
+        }
+    }
+  if (piece_done (inc))
+    replace_now (inc);
+}
+
+static void
+on_changes (void *ud, int ret, const lympho_error_t *err, const struct rt_change *v, size_t n)
+{
+  struct incident *inc = ud;
+  if (!inc->cancelled && ret == 0)
+    {
+      cleanup_jgen yajl_gen g = json_gen_new (false);
+      yajl_gen_array_open (g);
+      for (size_t i = 0; i < n && i < 1000; i++)
+        {
+          char kind[2] = { v[i].kind, 0 };
+          yajl_gen_map_open (g);
+          json_gen_kstr (g, "kind", kind);
+          json_gen_kstr (g, "path", v[i].path);
+          yajl_gen_map_close (g);
+        }
+      yajl_gen_array_close (g);
+      inc->changes_json = json_gen_text (g);
+    }
+  if (piece_done (inc))
+    replace_now (inc);
+}
+
+static void
+on_top (void *ud, int ret, const lympho_error_t *err, const struct rt_process *v, size_t n)
+{
+  struct incident *inc = ud;
+  if (!inc->cancelled && ret == 0)
+    {
+      cleanup_jgen yajl_gen g = json_gen_new (false);
+      yajl_gen_array_open (g);
+      for (size_t i = 0; i < n && i < 1000; i++)
+        {
+          yajl_gen_map_open (g);
+          json_gen_kint (g, "pid", v[i].pid);
+          json_gen_kstr (g, "user", v[i].user);
+          json_gen_kstr (g, "cmd", v[i].cmd);
+          yajl_gen_map_close (g);
+        }
+      yajl_gen_array_close (g);
+      inc->top_json = json_gen_text (g);
+    }
+  if (piece_done (inc))
+    replace_now (inc);
+}
+
+static void
+untagged (void *ud, int ret, const lympho_error_t *err)
+{
+  char *ref = ud;
+  if (ret < 0 && ret != -ENOENT)
+    log_warn ("forensics retention: untag %s: %s", ref, err->msg);
+  free (ref);
+}
+
+static void
+forensics (struct incident *inc)
+{
+  struct daemon *d = inc->d;
+  /* Processes and changes first (they need the container as it is), the
+   * commit alongside: the engine pauses it for the commit itself. */
+  cleanup_free char *repo = xasprintf ("lympho-forensics/%s", inc->e->name);
+  for (char *p = repo; *p; p++)
+    if (*p >= 'A' && *p <= 'Z')
+      *p = (char) (*p - 'A' + 'a');
+  cleanup_free char *tag = xasprintf ("gen-%u", inc->generation);
+  inc->forensic_image = xasprintf ("%s:%s", repo, tag);
+  struct rt_labels labels = { 0 };
+  char when[32];
+  snprintf (when, sizeof when, "%llu", (unsigned long long) now_real_ms ());
+  rt_labels_set (&labels, "lympho.forensics.container", inc->e->name);
+  rt_labels_set (&labels, "lympho.forensics.reason", inc->alert_reason ? inc->alert_reason : "");
+  rt_labels_set (&labels, "lympho.forensics.time_ms", when);
+  rt_labels_set (&labels, "lympho.forensics.source", inc->source);
+  inc->pending += 3;
+  d->ops->top (d->rt, inc->old_id, on_top, inc);
+  d->ops->changes (d->rt, inc->old_id, on_changes, inc);
+  d->ops->commit (d->rt, inc->old_id, repo, tag, &labels, on_committed, inc);
+  rt_labels_free (&labels);
+  /* Keep the last few: drop the tag that falls out of the window. */
+  unsigned keep = d->cfg->forensics_keep;
+  if (inc->generation >= keep)
+    {
+      char *old = xasprintf ("%s:gen-%u", repo, inc->generation - keep);
+      d->ops->image_remove (d->rt, old, untagged, old);
+    }
+}
+
+static void
+on_paused (void *ud, int ret, const lympho_error_t *err)
+{
+  struct incident *inc = ud;
+  if (!inc->cancelled && ret < 0)
+    log_error ("%s step=quarantine-pause: %s", inc->e->name, err->msg);
+  if (inc->cancelled)
+    {
+      if (--inc->pending == 0)
+        incident_free (inc);
+      return;
+    }
+  inc->pending--;
+  if (inc->flags & QUARANTINE_FORENSICS)
+    forensics (inc);
+  if (inc->pending == 0)
+    replace_now (inc);
+}
+
+static void
+respond (struct daemon *d, struct entry *e, const char *reason, const char *source, const char *signature,
+         const char *alert_reason, int severity, double level, const char *action, uint64_t received_mono)
+{
+  if (e->incident || e->state != ES_RUNNING || e->id == NULL)
+    return; /* already being replaced, or nothing running to replace */
+  struct incident *inc = xmalloc0 (sizeof *inc);
+  inc->d = d;
+  inc->e = e;
+  inc->reason = xstrdup (reason);
+  inc->source = xstrdup (source);
+  inc->signature = xstrdup (signature);
+  inc->alert_reason = xstrdup (alert_reason);
+  inc->old_id = xstrdup (e->id);
+  inc->severity = severity;
+  inc->level = level;
+  inc->action = action;
+  inc->generation = e->generation;
+  inc->received_mono = received_mono;
+  inc->cut_ms = -1;
+  inc->flags = e->policy.quarantine;
+  e->incident = inc;
+
+  lympho_error_t err = { 0 };
+  if (signature && memory_remember (&d->memory, signature, e->name, e->policy.group, now_real_ms (), &err) < 0)
+    log_error ("%s: immune memory: %s", e->name, err.msg);
+
+  if ((inc->flags & QUARANTINE_NETWORK) && e->regen == NULL)
+    {
+      char *names = NULL;
+      int n = e->pid > 0 ? quarantine_cut_network (e->pid, &names, &err) : 0;
+      if (n > 0)
+        {
+          inc->cut_ms = (int64_t) (now_mono_ms () - received_mono);
+          metrics_observe (&d->metrics.alert_to_cut_seconds, (double) inc->cut_ms / 1000.0);
+          inc->cut_detail = xasprintf ("network cut: %s set down", names);
+          log_info ("%s gen=%u step=quarantine-network cut=%s after %lld ms", e->name, e->generation, names,
+                    (long long) inc->cut_ms);
+        }
+      else
+        {
+          /* No veth to cut (host or none network, or the cut failed): freeze
+           * it instead, so it cannot act until it is replaced. */
+          inc->cut_detail = n == 0 ? xstrdup ("no veth to cut (host or none network): paused instead")
+                                   : xasprintf ("network cut failed (%s): paused instead", err.msg);
+          log_warn ("%s gen=%u step=quarantine-network: %s", e->name, e->generation, inc->cut_detail);
+          inc->flags |= QUARANTINE_PAUSE;
+        }
+      free (names);
+    }
+  if (e->regen)
+    {
+      /* A regeneration is already replacing it; remember the incident with it. */
+      return;
+    }
+  if (inc->flags & QUARANTINE_PAUSE)
+    {
+      inc->pending++;
+      d->ops->pause (d->rt, inc->old_id, on_paused, inc);
+      return;
+    }
+  if (inc->flags & QUARANTINE_FORENSICS)
+    {
+      forensics (inc);
+      return;
+    }
+  replace_now (inc);
+}
+
+/* --- alerts ---------------------------------------------------------- */
+
+static bool
+firing_add (struct entry *e, const char *fp)
+{
+  for (size_t i = 0; i < e->n_firing; i++)
+    if (strcmp (e->firing[i], fp) == 0)
+      return false;
+  /* Bounded: a flood of distinct fingerprints forgets the oldest. */
+  if (e->n_firing == 256)
+    {
+      free (e->firing[0]);
+      memmove (e->firing, e->firing + 1, 255 * sizeof *e->firing);
+      e->n_firing--;
+    }
+  e->firing = xrealloc (e->firing, (e->n_firing + 1) * sizeof *e->firing);
+  e->firing[e->n_firing++] = xstrdup (fp);
+  return true;
+}
+
+static void
+shorten (struct daemon *d, struct entry *e, double level)
+{
+  if (e->state != ES_RUNNING || e->regen || e->queued)
+    return;
+  uint64_t eff = threat_effective_ttl (e->policy.ttl_ms, level);
+  uint64_t now = now_real_ms ();
+  uint64_t age = e->started_real_ms && e->started_real_ms < now ? now - e->started_real_ms : 0;
+  uint64_t left = eff > age ? eff - age : 0;
+  if (e->due_mono == 0 || left < daemon_remaining_ms (d, e))
+    daemon_arm (d, e, left);
+}
+
+static void
+record_only (struct daemon *d, struct entry *e, const struct alert *a, const char *sig, double level,
+             const char *action)
+{
+  struct history_entry h = {
+    .name = e->name, .kind = "incident", .result = "ok", .generation = e->generation, .new_id = e->id,
+    .reason = a->reason, .duration_ms = -1, .source = alert_source_name (a->source), .severity = a->severity,
+    .threat_level = level, .signature = sig, .action = action, .cut_ms = -1, .replaced_ms = -1,
+  };
+  daemon_record (d, &h);
+}
+
+/* Raise one container's level; respond when it reaches the threshold. */
+static const char *
+raise_level (struct daemon *d, struct entry *e, const struct alert *a, const char *sig, double severity,
+             bool remembered, uint64_t received_mono, const char *why)
+{
+  uint64_t now = now_real_ms ();
+  double level = threat_add (&e->threat, severity, now, d->cfg->threat_half_life_ms);
+  const char *action;
+  if (remembered || threat_reached (level, e->policy.threshold))
+    {
+      action = remembered ? "memory" : "regenerate";
+      cleanup_free char *reason = xasprintf ("%s: %s%s%s", why, alert_source_name (a->source),
+                                             a->reason ? ": " : "", a->reason ? a->reason : "");
+      log_warn ("%s gen=%u: %s (level %.2f, threshold %u) -> quarantine and regenerate", e->name, e->generation,
+                reason, level, e->policy.threshold);
+      if (e->incident == NULL && e->state == ES_RUNNING)
+        respond (d, e, reason, alert_source_name (a->source), sig, a->reason, a->severity, level, action,
+                 received_mono);
+      else
+        record_only (d, e, a, sig, level, action);
+    }
+  else
+    {
+      action = level > 0 ? "shortened-ttl" : "none";
+      shorten (d, e, level);
+      record_only (d, e, a, sig, level, action);
+    }
+  return action;
+}
+
+int
+incident_alert (struct daemon *d, const struct alert *a, uint64_t received_mono, char **action, lympho_error_t *err)
+{
+  const char *src = alert_source_name (a->source);
+  struct entry *e = daemon_entry_lookup (d, a->container);
+  if (e == NULL || e->golden.name == NULL)
+    {
+      metrics_inc (&d->metrics, "lympho_alerts_total", "source", src, "result", "unknown-container", NULL);
+      return lympho_error_set (err, ENOENT, "no protected container `%s`", a->container);
+    }
+  if (a->fingerprint && !firing_add (e, a->fingerprint))
+    {
+      metrics_inc (&d->metrics, "lympho_alerts_total", "source", src, "result", "duplicate", NULL);
+      *action = xstrdup ("duplicate");
+      return 0;
+    }
+  metrics_inc (&d->metrics, "lympho_alerts_total", "source", src, "result", "accepted", NULL);
+  cleanup_free char *sig = alert_signature (a);
+  bool remembered = memory_recall (&d->memory, sig, e->name, e->policy.group, now_real_ms (),
+                                   d->cfg->memory_window_ms);
+  const char *act = raise_level (d, e, a, sig, a->severity, remembered, received_mono, remembered ? "immune memory" : "alert");
+  metrics_inc (&d->metrics, "lympho_incidents_total", "container", e->name, "source", src, "action", act, NULL);
+  *action = xstrdup (act);
+
+  /* Warn the group: a share of the severity, no further echo. */
+  if (e->policy.group && a->severity > 0 && d->cfg->group_share > 0)
+    for (struct entry *x = d->entries; x; x = x->next)
+      {
+        if (x == e || x->golden.name == NULL || x->policy.group == NULL || strcmp (x->policy.group, e->policy.group) != 0)
+          continue;
+        cleanup_free char *why = xasprintf ("group warning from %s", e->name);
+        raise_level (d, x, a, sig, d->cfg->group_share * a->severity, false, received_mono, why);
+      }
+  return 0;
+}
+
+char *
+incident_metrics (struct daemon *d)
+{
+  struct buf b;
+  buf_init (&b);
+  unsigned n = 0;
+  for (struct entry *e = d->entries; e; e = e->next)
+    n += e->golden.name != NULL;
+  buf_printf (&b, "# HELP lympho_protected_containers Containers under protection.\n"
+                  "# TYPE lympho_protected_containers gauge\nlympho_protected_containers %u\n", n);
+  buf_printf (&b, "# HELP lympho_engine_up Whether the container engine answers.\n"
+                  "# TYPE lympho_engine_up gauge\nlympho_engine_up %d\n", d->connected ? 1 : 0);
+  buf_appends (&b, "# HELP lympho_threat_level Current threat level by container.\n"
+                   "# TYPE lympho_threat_level gauge\n");
+  uint64_t now = now_real_ms ();
+  for (struct entry *e = d->entries; e; e = e->next)
+    {
+      if (e->golden.name == NULL)
+        continue;
+      buf_appends (&b, "lympho_threat_level{container=\"");
+      metrics_escape (&b, e->name);
+      buf_printf (&b, "\"} %g\n", threat_level (&e->threat, now, d->cfg->threat_half_life_ms));
+    }
+  buf_appends (&b, "# HELP lympho_generation Current generation by container.\n# TYPE lympho_generation gauge\n");
+  for (struct entry *e = d->entries; e; e = e->next)
+    {
+      if (e->golden.name == NULL)
+        continue;
+      buf_appends (&b, "lympho_generation{container=\"");
+      metrics_escape (&b, e->name);
+      buf_printf (&b, "\"} %u\n", e->generation);
+    }
+  metrics_render (&d->metrics, &b);
+  return buf_steal (&b);
+}

@@ -682,6 +682,23 @@ test_example_file (void **state)
   config_free (&c);
 }
 
+/* The unit may grant no more than the code keeps, and the code must not
+ * rely on more than the unit grants: the two lists are one. */
+static void
+test_unit_capabilities (void **state)
+{
+  (void) state;
+  cleanup_free char *unit = NULL;
+  if (read_file (TEST_DATA_DIR "/../../systemd/lymphd.service.in", 1 << 20, &unit, NULL, NULL) < 0)
+    skip ();
+  const char *key = "\nCapabilityBoundingSet=";
+  const char *p = strstr (unit, key);
+  assert_non_null (p);
+  p += strlen (key);
+  cleanup_free char *value = xstrndup (p, strcspn (p, "\n"));
+  assert_string_equal (value, privs_capability_names ());
+}
+
 int
 main (void)
 {
@@ -692,6 +709,7 @@ main (void)
     cmocka_unit_test (test_cross_and_env_errors), cmocka_unit_test (test_reload),
     cmocka_unit_test (test_notify),        cmocka_unit_test (test_watchdog_usec),
     cmocka_unit_test (test_privs),         cmocka_unit_test (test_example_file),
+    cmocka_unit_test (test_unit_capabilities),
   };
   return cmocka_run_group_tests (tests, setup, teardown);
 }

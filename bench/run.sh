@@ -12,6 +12,8 @@
 # (c) lymphd's resident memory and CPU over BENCH_IDLE_S (default 60) idle
 #     seconds with 20 protected containers, and 200 with BENCH_FULL=1;
 #     target < 10 MiB and < 1 % CPU.
+# make runs this with $(SHELL), which may be dash.
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 export LYT_TEST=bench

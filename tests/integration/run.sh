@@ -7,6 +7,8 @@
 # Prints one PASS/FAIL/SKIP line per case, the full output of any test that
 # failed, and "integration: N passed, N failed". Exit 77 when no engine can be
 # started, 1 when anything failed. LYT_TIMEOUT (default 300 s) per test.
+# make runs this with $(SHELL), which may be dash.
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)

@@ -14,7 +14,7 @@ PACKAGES=(
   # tests: unit tests, fuzzing (libFuzzer ships in libclang-rt)
   libcmocka-dev clang libclang-rt-14-dev
   # the engine, the demo and integration tests
-  docker.io busybox-static iproute2 curl ca-certificates
+  docker.io busybox-static iproute2 curl ca-certificates jq
 )
 if [ $# -gt 0 ]; then
   PACKAGES=("$@")

@@ -700,7 +700,8 @@ handle_container (struct daemon *d, const struct rt_container *c)
   lympho_error_t err = { 0 };
   if (policy_from_labels (&c->labels, &p, &err) < 0)
     {
-      if (!refused_before (d, c->id))
+      /* Only containers that asked for protection hear why they lack it. */
+      if (p.enabled && !refused_before (d, c->id))
         {
           log_error ("%s id=%.12s: not protected: %s", c->name, c->id, err.msg);
           struct history_entry h = { HISTORY_NO_INCIDENT, .name = c->name, .kind = "refuse", .result = "refused", .generation = -1,

@@ -1,0 +1,597 @@
+/* lympho — inspect JSON -> create specification for the Docker backend.
+ *
+ * Policy, in short: the new container runs the very image the old one ran
+ * (by id); everything the user configured comes back; everything that
+ * belonged to the old instance (its id as hostname and alias, its
+ * container-id file) does not. Volumes are never lost: every volume the old
+ * container had, anonymous ones included, is attached by name at the same
+ * place. What is lost is the writable layer, which is the point. */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "lympho/json.h"
+#include "lympho/util.h"
+#include "docker-spec.h"
+
+/* ---- small helpers ---- */
+
+static bool
+key_in (const char *key, const char *const *set)
+{
+  for (; *set; set++)
+    if (strcmp (key, *set) == 0)
+      return true;
+  return false;
+}
+
+static bool
+is_obj_or_null (yajl_val v)
+{
+  return v == NULL || YAJL_IS_NULL (v) || YAJL_IS_OBJECT (v);
+}
+
+static bool
+is_arr_or_null (yajl_val v)
+{
+  return v == NULL || YAJL_IS_NULL (v) || YAJL_IS_ARRAY (v);
+}
+
+static bool
+str_nonempty (yajl_val v)
+{
+  const char *s = json_str (v);
+  return s && s[0];
+}
+
+/* Destination of a "src:dst[:opts]" bind; NULL when malformed. */
+static char *
+bind_dest (const char *bind)
+{
+  const char *a = strchr (bind, ':');
+  if (a == NULL)
+    return xstrdup (bind); /* "/dst": an anonymous volume */
+  const char *b = strchr (a + 1, ':');
+  return b ? xstrndup (a + 1, b - a - 1) : xstrdup (a + 1);
+}
+
+struct inspect
+{
+  yajl_val root, config, host, mounts, networks;
+  const char *id, *name, *image_id, *net_mode;
+  char short_id[13];
+  const char *hostname;
+  /* The entry of NetworkSettings.Networks that is the primary network. */
+  yajl_val primary;
+  const char *primary_key;
+  bool netns_shared; /* host, none or container:X: no endpoints of our own */
+  bool uts_shared;   /* host or container:X: the hostname comes from there */
+};
+
+static int
+inspect_check (yajl_val root, struct inspect *in, lympho_error_t *err)
+{
+  memset (in, 0, sizeof *in);
+  in->root = root;
+  if (!YAJL_IS_OBJECT (root))
+    return lympho_error_set (err, EINVAL, "inspect answer is not an object");
+  in->id = json_str (json_get (root, "Id"));
+  in->name = json_str (json_get (root, "Name"));
+  in->image_id = json_str (json_get (root, "Image"));
+  in->config = json_get (root, "Config");
+  in->host = json_get (root, "HostConfig");
+  in->mounts = json_get (root, "Mounts");
+  yajl_val ns = json_get (root, "NetworkSettings");
+  in->networks = json_get (ns, "Networks");
+  if (in->id == NULL || strlen (in->id) < 12)
+    return lympho_error_set (err, EINVAL, "inspect answer without a valid Id");
+  if (in->name == NULL || in->name[0] == '\0')
+    return lympho_error_set (err, EINVAL, "inspect answer without a Name");
+  if (in->image_id == NULL || !str_has_prefix (in->image_id, "sha256:"))
+    return lympho_error_set (err, EINVAL, "inspect answer without an image id");
+  if (in->config == NULL || !YAJL_IS_OBJECT (in->config))
+    return lympho_error_set (err, EINVAL, "inspect answer without Config");
+  if (in->host == NULL || !YAJL_IS_OBJECT (in->host))
+    return lympho_error_set (err, EINVAL, "inspect answer without HostConfig");
+  if (ns == NULL || !YAJL_IS_OBJECT (ns) || !is_obj_or_null (in->networks))
+    return lympho_error_set (err, EINVAL, "inspect answer without NetworkSettings");
+  if (!is_arr_or_null (in->mounts))
+    return lympho_error_set (err, EINVAL, "inspect answer: Mounts is not an array");
+  in->net_mode = json_str (json_get (in->host, "NetworkMode"));
+  if (in->net_mode == NULL || in->net_mode[0] == '\0')
+    return lympho_error_set (err, EINVAL, "inspect answer without HostConfig.NetworkMode");
+  memcpy (in->short_id, in->id, 12);
+  in->short_id[12] = '\0';
+  in->hostname = json_str (json_get (in->config, "Hostname"));
+
+  yajl_val labels = json_get (in->config, "Labels");
+  if (!is_obj_or_null (labels))
+    return lympho_error_set (err, EINVAL, "inspect answer: Config.Labels is not an object");
+  for (size_t i = 0; i < json_obj_len (labels); i++)
+    if (json_str (labels->u.object.values[i]) == NULL)
+      return lympho_error_set (err, EINVAL, "inspect answer: label %s is not a string", labels->u.object.keys[i]);
+
+  for (size_t i = 0; i < json_arr_len (in->mounts); i++)
+    {
+      yajl_val m = in->mounts->u.array.values[i];
+      if (!YAJL_IS_OBJECT (m) || json_str (json_get (m, "Type")) == NULL
+          || json_str (json_get (m, "Destination")) == NULL)
+        return lympho_error_set (err, EINVAL, "inspect answer: malformed mount %zu", i);
+      if (strcmp (json_str (json_get (m, "Type")), "volume") == 0 && !str_nonempty (json_get (m, "Name")))
+        return lympho_error_set (err, EINVAL, "inspect answer: volume mount without a name");
+    }
+  for (size_t i = 0; i < json_obj_len (in->networks); i++)
+    {
+      yajl_val n = in->networks->u.object.values[i];
+      if (!YAJL_IS_OBJECT (n) || !is_arr_or_null (json_get (n, "Aliases"))
+          || !is_obj_or_null (json_get (n, "IPAMConfig")))
+        return lympho_error_set (err, EINVAL, "inspect answer: malformed network %s",
+                                 in->networks->u.object.keys[i]);
+    }
+  yajl_val binds = json_get (in->host, "Binds");
+  if (!is_arr_or_null (binds))
+    return lympho_error_set (err, EINVAL, "inspect answer: HostConfig.Binds is not an array");
+  for (size_t i = 0; i < json_arr_len (binds); i++)
+    if (json_str (binds->u.array.values[i]) == NULL)
+      return lympho_error_set (err, EINVAL, "inspect answer: malformed bind %zu", i);
+  if (!is_obj_or_null (json_get (in->host, "PortBindings")) || !is_arr_or_null (json_get (in->host, "Mounts"))
+      || !is_arr_or_null (json_get (in->host, "Links")))
+    return lympho_error_set (err, EINVAL, "inspect answer: malformed HostConfig");
+
+  const char *m = in->net_mode;
+  if (strcmp (m, "host") == 0 || strcmp (m, "none") == 0 || str_has_prefix (m, "container:"))
+    in->netns_shared = true;
+  in->uts_shared = strcmp (m, "host") == 0 || str_has_prefix (m, "container:");
+  if (!in->netns_shared)
+    {
+      const char *want = strcmp (m, "default") == 0 ? "bridge" : m;
+      for (size_t i = 0; i < json_obj_len (in->networks); i++)
+        if (strcmp (in->networks->u.object.keys[i], want) == 0)
+          in->primary_key = in->networks->u.object.keys[i];
+      /* Created with --network <id>: the mode is (a prefix of) the id. */
+      for (size_t i = 0; in->primary_key == NULL && i < json_obj_len (in->networks); i++)
+        {
+          const char *nid = json_str (json_get (in->networks->u.object.values[i], "NetworkID"));
+          if (nid && str_has_prefix (nid, want))
+            in->primary_key = in->networks->u.object.keys[i];
+        }
+      if (in->primary_key)
+        in->primary = json_get (in->networks, in->primary_key);
+    }
+  return 0;
+}
+
+/* ---- the swap decision ---- */
+
+static char *
+swap_blocker (const struct inspect *in)
+{
+  const char *m = in->net_mode;
+  if (strcmp (m, "host") == 0)
+    return xstrdup ("uses the host network");
+  if (str_has_prefix (m, "container:"))
+    return xasprintf ("shares the network of %s", m + strlen ("container:"));
+  yajl_val pb = json_get (in->host, "PortBindings");
+  for (size_t i = 0; i < json_obj_len (pb); i++)
+    {
+      yajl_val arr = pb->u.object.values[i];
+      for (size_t j = 0; j < json_arr_len (arr); j++)
+        {
+          const char *hp = json_str (json_get (arr->u.array.values[j], "HostPort"));
+          if (hp && hp[0])
+            return xasprintf ("publishes host port %s (%s)", hp, pb->u.object.keys[i]);
+        }
+    }
+  if (json_is_true (json_get (in->host, "PublishAllPorts")))
+    return xstrdup ("publishes all exposed ports");
+  for (size_t i = 0; i < json_obj_len (in->networks); i++)
+    {
+      yajl_val ipam = json_get (in->networks->u.object.values[i], "IPAMConfig");
+      const char *ip4 = json_str (json_get (ipam, "IPv4Address"));
+      const char *ip6 = json_str (json_get (ipam, "IPv6Address"));
+      if ((ip4 && ip4[0]) || (ip6 && ip6[0]))
+        return xasprintf ("has the static address %s on %s", ip4 && ip4[0] ? ip4 : ip6,
+                          in->networks->u.object.keys[i]);
+    }
+  if (str_nonempty (json_get (in->config, "MacAddress")))
+    return xstrdup ("has a static MAC address");
+  for (size_t i = 0; i < json_arr_len (in->mounts); i++)
+    {
+      yajl_val mt = in->mounts->u.array.values[i];
+      if (strcmp (json_str (json_get (mt, "Type")), "volume") == 0 && json_is_true (json_get (mt, "RW")))
+        return xasprintf ("mounts the writable volume %s at %s", json_str (json_get (mt, "Name")),
+                          json_str (json_get (mt, "Destination")));
+    }
+  return NULL;
+}
+
+static bool
+healthcheck_active (yajl_val config)
+{
+  yajl_val test = json_path (config, "Healthcheck", "Test", NULL);
+  if (json_arr_len (test) == 0)
+    return false;
+  const char *first = json_str (test->u.array.values[0]);
+  return first && strcmp (first, "NONE") != 0;
+}
+
+/* ---- generating the create body ---- */
+
+static void
+gen_config (yajl_gen g, const struct inspect *in)
+{
+  /* Config keys the create endpoint does not take or that describe the old
+   * instance only. */
+  static const char *const drop[] = { "Image", "Hostname", "OnBuild", "ArgsEscaped", NULL };
+  yajl_val c = in->config;
+  for (size_t i = 0; i < c->u.object.len; i++)
+    {
+      const char *k = c->u.object.keys[i];
+      if (key_in (k, drop))
+        continue;
+      if (strcmp (k, "Domainname") == 0 && in->uts_shared)
+        continue;
+      json_gen_str (g, k);
+      json_gen_value (g, c->u.object.values[i]);
+    }
+  json_gen_kstr (g, "Image", in->image_id);
+  /* The engine sets the hostname to the short id when none was given;
+   * keep only one the user chose. host and container:X take theirs from
+   * the namespace they join. */
+  if (in->hostname && in->hostname[0] && strcmp (in->hostname, in->short_id) != 0 && !in->uts_shared)
+    json_gen_kstr (g, "Hostname", in->hostname);
+}
+
+/* Name of the volume mounted at dest, if any. */
+static const char *
+volume_at (const struct inspect *in, const char *dest)
+{
+  for (size_t i = 0; i < json_arr_len (in->mounts); i++)
+    {
+      yajl_val m = in->mounts->u.array.values[i];
+      if (strcmp (json_str (json_get (m, "Type")), "volume") == 0
+          && strcmp (json_str (json_get (m, "Destination")), dest) == 0)
+        return json_str (json_get (m, "Name"));
+    }
+  return NULL;
+}
+
+static void
+gen_binds (yajl_gen g, const struct inspect *in)
+{
+  yajl_val binds = json_get (in->host, "Binds");
+  yajl_val hmounts = json_get (in->host, "Mounts");
+  json_gen_str (g, "Binds");
+  yajl_gen_array_open (g);
+  for (size_t i = 0; i < json_arr_len (binds); i++)
+    {
+      const char *b = json_str (binds->u.array.values[i]);
+      if (strchr (b, ':') == NULL)
+        {
+          /* "/dst" alone would make a fresh anonymous volume: name it. */
+          const char *vol = volume_at (in, b);
+          if (vol)
+            {
+              cleanup_free char *nb = xasprintf ("%s:%s", vol, b);
+              json_gen_str (g, nb);
+              continue;
+            }
+        }
+      json_gen_str (g, b);
+    }
+  /* Volumes not named by a bind or a --mount: anonymous ones (from -v /dst,
+   * Config.Volumes or the image's VOLUME). Attach them by name. */
+  for (size_t i = 0; i < json_arr_len (in->mounts); i++)
+    {
+      yajl_val m = in->mounts->u.array.values[i];
+      if (strcmp (json_str (json_get (m, "Type")), "volume") != 0)
+        continue;
+      const char *dest = json_str (json_get (m, "Destination"));
+      bool covered = false;
+      for (size_t j = 0; !covered && j < json_arr_len (binds); j++)
+        {
+          cleanup_free char *d = bind_dest (json_str (binds->u.array.values[j]));
+          covered = strcmp (d, dest) == 0;
+        }
+      for (size_t j = 0; !covered && j < json_arr_len (hmounts); j++)
+        {
+          const char *t = json_str (json_get (hmounts->u.array.values[j], "Target"));
+          covered = t && strcmp (t, dest) == 0;
+        }
+      if (covered)
+        continue;
+      cleanup_free char *nb = xasprintf ("%s:%s%s", json_str (json_get (m, "Name")), dest,
+                                         json_is_true (json_get (m, "RW")) ? "" : ":ro");
+      json_gen_str (g, nb);
+    }
+  yajl_gen_array_close (g);
+}
+
+static void
+gen_host_mounts (yajl_gen g, const struct inspect *in, yajl_val hmounts)
+{
+  json_gen_str (g, "Mounts");
+  yajl_gen_array_open (g);
+  for (size_t i = 0; i < json_arr_len (hmounts); i++)
+    {
+      yajl_val m = hmounts->u.array.values[i];
+      const char *type = json_str (json_get (m, "Type"));
+      const char *target = json_str (json_get (m, "Target"));
+      const char *vol = target ? volume_at (in, target) : NULL;
+      if (!YAJL_IS_OBJECT (m) || type == NULL || strcmp (type, "volume") != 0
+          || str_nonempty (json_get (m, "Source")) || vol == NULL)
+        {
+          json_gen_value (g, m);
+          continue;
+        }
+      /* --mount type=volume without a source: an anonymous volume. */
+      yajl_gen_map_open (g);
+      for (size_t j = 0; j < m->u.object.len; j++)
+        if (strcmp (m->u.object.keys[j], "Source") != 0)
+          {
+            json_gen_str (g, m->u.object.keys[j]);
+            json_gen_value (g, m->u.object.values[j]);
+          }
+      json_gen_kstr (g, "Source", vol);
+      yajl_gen_map_close (g);
+    }
+  yajl_gen_array_close (g);
+}
+
+static void
+gen_host_config (yajl_gen g, const struct inspect *in)
+{
+  yajl_val h = in->host;
+  yajl_gen_map_open (g);
+  for (size_t i = 0; i < h->u.object.len; i++)
+    {
+      const char *k = h->u.object.keys[i];
+      yajl_val v = h->u.object.values[i];
+      if (strcmp (k, "ContainerIDFile") == 0 || strcmp (k, "Binds") == 0)
+        continue;
+      if (strcmp (k, "Mounts") == 0)
+        {
+          gen_host_mounts (g, in, v);
+          continue;
+        }
+      if (strcmp (k, "Links") == 0 && json_arr_len (v) > 0)
+        {
+          /* Inspect shows legacy links as "/target:/self/alias"; create
+           * wants "target:alias". */
+          json_gen_str (g, k);
+          yajl_gen_array_open (g);
+          for (size_t j = 0; j < v->u.array.len; j++)
+            {
+              const char *l = json_str (v->u.array.values[j]);
+              if (l == NULL)
+                continue;
+              const char *colon = strchr (l, ':');
+              if (colon == NULL)
+                {
+                  json_gen_str (g, l);
+                  continue;
+                }
+              const char *target = l[0] == '/' ? l + 1 : l;
+              const char *alias = strrchr (colon, '/');
+              alias = alias ? alias + 1 : colon + 1;
+              cleanup_free char *nl = xasprintf ("%.*s:%s", (int) (colon - target), target, alias);
+              json_gen_str (g, nl);
+            }
+          yajl_gen_array_close (g);
+          continue;
+        }
+      json_gen_str (g, k);
+      json_gen_value (g, v);
+    }
+  gen_binds (g, in);
+  yajl_gen_map_close (g);
+}
+
+static void
+gen_endpoint (yajl_gen g, const struct inspect *in, yajl_val ep)
+{
+  yajl_gen_map_open (g);
+  yajl_val ipam = json_get (ep, "IPAMConfig");
+  if (json_obj_len (ipam) > 0)
+    {
+      json_gen_str (g, "IPAMConfig");
+      json_gen_value (g, ipam);
+    }
+  yajl_val links = json_get (ep, "Links");
+  if (json_arr_len (links) > 0)
+    {
+      json_gen_str (g, "Links");
+      json_gen_value (g, links);
+    }
+  /* The engine adds the short id and the hostname by itself; an old short
+   * id would even point at nothing. */
+  yajl_val aliases = json_get (ep, "Aliases");
+  size_t kept = 0;
+  for (size_t i = 0; i < json_arr_len (aliases); i++)
+    {
+      const char *a = json_str (aliases->u.array.values[i]);
+      if (a == NULL || strcmp (a, in->short_id) == 0 || (in->hostname && strcmp (a, in->hostname) == 0))
+        continue;
+      if (kept++ == 0)
+        {
+          json_gen_str (g, "Aliases");
+          yajl_gen_array_open (g);
+        }
+      json_gen_str (g, a);
+    }
+  if (kept)
+    yajl_gen_array_close (g);
+  yajl_val opts = json_get (ep, "DriverOpts");
+  if (json_obj_len (opts) > 0)
+    {
+      json_gen_str (g, "DriverOpts");
+      json_gen_value (g, opts);
+    }
+  yajl_gen_map_close (g);
+}
+
+static char *
+gen_spec (const struct inspect *in)
+{
+  cleanup_jgen yajl_gen g = json_gen_new (false);
+  yajl_gen_map_open (g);
+  json_gen_kint (g, "Version", DOCKER_SPEC_VERSION);
+  json_gen_str (g, "Create");
+  yajl_gen_map_open (g);
+  gen_config (g, in);
+  json_gen_str (g, "HostConfig");
+  gen_host_config (g, in);
+  if (in->primary)
+    {
+      json_gen_str (g, "NetworkingConfig");
+      yajl_gen_map_open (g);
+      json_gen_str (g, "EndpointsConfig");
+      yajl_gen_map_open (g);
+      json_gen_str (g, in->net_mode);
+      gen_endpoint (g, in, in->primary);
+      yajl_gen_map_close (g);
+      yajl_gen_map_close (g);
+    }
+  yajl_gen_map_close (g);
+  json_gen_str (g, "Networks");
+  yajl_gen_array_open (g);
+  for (size_t i = 0; !in->netns_shared && i < json_obj_len (in->networks); i++)
+    {
+      if (in->networks->u.object.values[i] == in->primary)
+        continue;
+      yajl_gen_map_open (g);
+      json_gen_kstr (g, "Name", in->networks->u.object.keys[i]);
+      json_gen_str (g, "EndpointConfig");
+      gen_endpoint (g, in, in->networks->u.object.values[i]);
+      yajl_gen_map_close (g);
+    }
+  yajl_gen_array_close (g);
+  yajl_gen_map_close (g);
+  return json_gen_text (g);
+}
+
+int
+docker_spec_from_inspect (const char *json, size_t len, struct rt_snapshot *out, lympho_error_t *err)
+{
+  memset (out, 0, sizeof *out);
+  cleanup_json yajl_val root = NULL;
+  int ret = json_parse (json, len, &root, err);
+  if (ret < 0)
+    return ret;
+  struct inspect in;
+  ret = inspect_check (root, &in, err);
+  if (ret < 0)
+    return ret;
+  out->id = xstrdup (in.id);
+  out->name = xstrdup (in.name[0] == '/' ? in.name + 1 : in.name);
+  out->image_id = xstrdup (in.image_id);
+  out->spec = gen_spec (&in);
+  yajl_val labels = json_get (in.config, "Labels");
+  for (size_t i = 0; i < json_obj_len (labels); i++)
+    rt_labels_set (&out->labels, labels->u.object.keys[i], json_str (labels->u.object.values[i]));
+  out->has_healthcheck = healthcheck_active (in.config);
+  out->swap_blocker = swap_blocker (&in);
+  int64_t t;
+  out->stop_timeout_s = json_as_int64 (json_get (in.config, "StopTimeout"), &t) && t >= 0 && t < 1000000 ? (int) t : -1;
+  return 0;
+}
+
+/* ---- spec -> requests ---- */
+
+void
+docker_spec_plan_free (struct docker_spec_plan *p)
+{
+  if (p == NULL)
+    return;
+  free (p->create_body);
+  for (size_t i = 0; i < p->n_nets; i++)
+    {
+      free (p->nets[i].name);
+      free (p->nets[i].body);
+    }
+  free (p->nets);
+  memset (p, 0, sizeof *p);
+}
+
+int
+docker_spec_plan (const char *spec, const struct rt_labels *extra_labels, struct docker_spec_plan *out,
+                  lympho_error_t *err)
+{
+  memset (out, 0, sizeof *out);
+  cleanup_json yajl_val root = NULL;
+  if (spec == NULL)
+    return lympho_error_set (err, EINVAL, "no create specification");
+  int ret = json_parse (spec, strlen (spec), &root, err);
+  if (ret < 0)
+    return lympho_error_prefix (err, "create specification");
+  int64_t version = 0;
+  if (!json_as_int64 (json_get (root, "Version"), &version) || version != DOCKER_SPEC_VERSION)
+    return lympho_error_set (err, EINVAL, "create specification: unknown version");
+  yajl_val create = json_get (root, "Create");
+  yajl_val nets = json_get (root, "Networks");
+  if (create == NULL || !YAJL_IS_OBJECT (create) || !str_nonempty (json_get (create, "Image")))
+    return lympho_error_set (err, EINVAL, "create specification: no Create body with an Image");
+  if (nets == NULL || !YAJL_IS_ARRAY (nets))
+    return lympho_error_set (err, EINVAL, "create specification: no Networks list");
+  yajl_val labels = json_get (create, "Labels");
+  if (!is_obj_or_null (labels))
+    return lympho_error_set (err, EINVAL, "create specification: Labels is not an object");
+  for (size_t i = 0; i < nets->u.array.len; i++)
+    {
+      yajl_val n = nets->u.array.values[i];
+      yajl_val ep = json_get (n, "EndpointConfig");
+      if (!str_nonempty (json_get (n, "Name")) || ep == NULL || !YAJL_IS_OBJECT (ep))
+        return lympho_error_set (err, EINVAL, "create specification: malformed network %zu", i);
+    }
+
+  struct rt_labels merged = { 0 };
+  for (size_t i = 0; i < json_obj_len (labels); i++)
+    {
+      const char *v = json_str (labels->u.object.values[i]);
+      if (v == NULL)
+        {
+          rt_labels_free (&merged);
+          return lympho_error_set (err, EINVAL, "create specification: label %s is not a string",
+                                   labels->u.object.keys[i]);
+        }
+      rt_labels_set (&merged, labels->u.object.keys[i], v);
+    }
+  rt_labels_copy (&merged, extra_labels);
+
+  cleanup_jgen yajl_gen g = json_gen_new (false);
+  yajl_gen_map_open (g);
+  for (size_t i = 0; i < create->u.object.len; i++)
+    if (strcmp (create->u.object.keys[i], "Labels") != 0)
+      {
+        json_gen_str (g, create->u.object.keys[i]);
+        json_gen_value (g, create->u.object.values[i]);
+      }
+  json_gen_str (g, "Labels");
+  yajl_gen_map_open (g);
+  for (size_t i = 0; i < merged.n; i++)
+    json_gen_kstr (g, merged.v[i].key, merged.v[i].value);
+  yajl_gen_map_close (g);
+  yajl_gen_map_close (g);
+  rt_labels_free (&merged);
+  out->create_body = json_gen_text (g);
+
+  out->n_nets = nets->u.array.len;
+  out->nets = out->n_nets ? xmalloc0 (out->n_nets * sizeof *out->nets) : NULL;
+  for (size_t i = 0; i < out->n_nets; i++)
+    {
+      yajl_val n = nets->u.array.values[i];
+      out->nets[i].name = xstrdup (json_str (json_get (n, "Name")));
+      out->nets[i].body = json_to_string (json_get (n, "EndpointConfig"));
+    }
+  return 0;
+}
+
+char *
+docker_spec_connect_body (const struct docker_spec_net *net, const char *id)
+{
+  cleanup_jgen yajl_gen g = json_gen_new (false);
+  json_gen_str (g, id);
+  cleanup_free char *qid = json_gen_text (g);
+  return xasprintf ("{\"Container\":%s,\"EndpointConfig\":%s}", qid, net->body);
+}

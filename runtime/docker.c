@@ -1,0 +1,1087 @@
+/* lympho — the Docker Engine backend (API v1.41): runtime_ops over
+ * docker-http, with the create specification from docker-spec.
+ *
+ * Every operation is a struct op in flight: one or more engine requests,
+ * then the caller's callback exactly once. Failures found before any request
+ * is sent are delivered from a 0 ms loop timer, never from inside the call. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "lympho/json.h"
+#include "lympho/log.h"
+#include "lympho/loop.h"
+#include "lympho/runtime.h"
+#include "lympho/util.h"
+#include "docker-http.h"
+#include "docker-spec.h"
+
+#define EVENTS_BACKOFF_MIN_MS 100
+#define EVENTS_BACKOFF_MAX_MS 5000
+#define EVENTS_MAX_LINE (1u << 20)
+
+struct op;
+typedef void (*op_resp_fn) (struct op *op, int ret, const lympho_error_t *err, long status, const char *body,
+                            size_t len);
+
+struct runtime
+{
+  struct loop *loop;
+  struct dhttp *http;
+  struct op *ops;
+
+  /* The event stream. */
+  bool subscribed;
+  rt_event_cb ev_cb;
+  rt_conn_cb conn_cb;
+  void *ev_ud;
+  struct dhttp_req *ev_req;
+  uint64_t ev_timer;
+  uint64_t backoff_ms;
+  int conn_state;       /* -1 not reported yet, 0 down, 1 up */
+  uint64_t last_nano;   /* newest event delivered */
+  uint64_t replay_upto; /* after a reconnect, skip what was delivered already */
+  struct buf ev_line;
+  int cb_depth;         /* inside events_on_data: close() defers the free */
+  bool closed;
+};
+
+struct op
+{
+  struct runtime *rt;
+  struct op *prev, *next;
+  op_resp_fn resp;
+  union
+  {
+    rt_done_cb done;
+    rt_id_cb id;
+    rt_container_cb container;
+    rt_list_cb list;
+    rt_snapshot_cb snapshot;
+    rt_changes_cb changes;
+    rt_top_cb top;
+  } cb;
+  void *ud;
+  char *what;            /* context of error messages: "start web" */
+  int conflict;          /* errno for a 409 */
+  struct dhttp_req *req;
+  uint64_t timer;
+  int later_ret;
+  lympho_error_t later_err;
+
+  /* create */
+  struct docker_spec_plan plan;
+  size_t net_i;
+  char *new_id;
+  int first_ret;
+  lympho_error_t first_err;
+};
+
+/* ---- op plumbing ---- */
+
+static struct op *
+op_new (struct runtime *rt, void *ud, int conflict, const char *fmt, ...) LYMPHO_PRINTF (4, 5);
+
+static struct op *
+op_new (struct runtime *rt, void *ud, int conflict, const char *fmt, ...)
+{
+  struct op *op = xmalloc0 (sizeof *op);
+  op->rt = rt;
+  op->ud = ud;
+  op->conflict = conflict;
+  va_list ap;
+  va_start (ap, fmt);
+  if (vasprintf (&op->what, fmt, ap) < 0)
+    abort ();
+  va_end (ap);
+  op->next = rt->ops;
+  if (rt->ops)
+    rt->ops->prev = op;
+  rt->ops = op;
+  return op;
+}
+
+static void
+op_unlink (struct op *op)
+{
+  if (op->rt == NULL)
+    return;
+  if (op->prev)
+    op->prev->next = op->next;
+  else
+    op->rt->ops = op->next;
+  if (op->next)
+    op->next->prev = op->prev;
+  op->prev = op->next = NULL;
+}
+
+static void
+op_free (struct op *op)
+{
+  dhttp_cancel (op->req);
+  if (op->timer && op->rt)
+    loop_cancel_timer (op->rt->loop, op->timer);
+  docker_spec_plan_free (&op->plan);
+  free (op->new_id);
+  free (op->what);
+  free (op);
+}
+
+static void
+op_on_http (void *ud, int ret, const lympho_error_t *err, long status, const char *body, size_t len)
+{
+  struct op *op = ud;
+  op->req = NULL;
+  op->resp (op, ret, err, status, body, len);
+}
+
+static void
+op_send (struct op *op, const char *method, const char *path, const char *body, long timeout_ms, op_resp_fn resp)
+{
+  op->resp = resp;
+  op->req = dhttp_request (op->rt->http, method, path, body, timeout_ms > 0 ? timeout_ms : DHTTP_DEFAULT_TIMEOUT_MS,
+                           op_on_http, op);
+}
+
+static void
+op_on_timer (struct loop *l, void *ud)
+{
+  struct op *op = ud;
+  op->timer = 0;
+  lympho_error_t err = op->later_err;
+  op->resp (op, op->later_ret, &err, 0, "", 0);
+}
+
+/* Report a failure found before any request: from the loop, as promised. */
+static void
+op_fail_later (struct op *op, const lympho_error_t *err, op_resp_fn resp)
+{
+  op->resp = resp;
+  op->later_err = *err;
+  op->later_ret = err->status ? -err->status : -EIO;
+  op->timer = loop_add_timer (op->rt->loop, 0, op_on_timer, op);
+}
+
+/* The answer's error, if any, with the op's context: ret < 0 from the
+ * transfer, or a status outside 2xx (304 counts as success: "already"). */
+static int
+op_check (struct op *op, int ret, const lympho_error_t *in, long status, const char *body, size_t len,
+          lympho_error_t *out)
+{
+  if (ret < 0)
+    {
+      *out = *in;
+      return lympho_error_prefix (out, "%s", op->what);
+    }
+  if ((status >= 200 && status < 300) || status == 304)
+    return 0;
+  dhttp_status_error (status, body, len, op->conflict, out);
+  return lympho_error_prefix (out, "%s", op->what);
+}
+
+/* Parse an answer that must be JSON. */
+static int
+op_parse (struct op *op, const char *body, size_t len, yajl_val *out, lympho_error_t *err)
+{
+  if (json_parse (body, len, out, err) < 0)
+    return lympho_error_prefix (err, "%s: engine answer", op->what);
+  return 0;
+}
+
+static void
+resp_done (struct op *op, int ret, const lympho_error_t *in, long status, const char *body, size_t len)
+{
+  lympho_error_t err = { 0 };
+  ret = op_check (op, ret, in, status, body, len, &err);
+  op_unlink (op);
+  op->cb.done (op->ud, ret, ret < 0 ? &err : NULL);
+  op_free (op);
+}
+
+static void
+finish_id (struct op *op, int ret, const lympho_error_t *err, const char *id)
+{
+  op_unlink (op);
+  op->cb.id (op->ud, ret, ret < 0 ? err : NULL, ret < 0 ? NULL : id);
+  op_free (op);
+}
+
+/* A plain request whose answer only matters as success or failure. */
+static void
+simple (struct runtime *rt, const char *method, const char *path, const char *body, long timeout_ms, int conflict,
+        const char *what, rt_done_cb cb, void *ud)
+{
+  struct op *op = op_new (rt, ud, conflict, "%s", what);
+  op->cb.done = cb;
+  op_send (op, method, path, body, timeout_ms, resp_done);
+}
+
+/* ---- parsing engine objects ---- */
+
+static enum rt_state
+parse_state (const char *s)
+{
+  static const struct
+  {
+    const char *name;
+    enum rt_state st;
+  } map[] = { { "created", RT_STATE_CREATED }, { "running", RT_STATE_RUNNING }, { "paused", RT_STATE_PAUSED },
+              { "restarting", RT_STATE_RESTARTING }, { "removing", RT_STATE_REMOVING },
+              { "exited", RT_STATE_EXITED }, { "dead", RT_STATE_DEAD } };
+  for (size_t i = 0; s && i < sizeof map / sizeof map[0]; i++)
+    if (strcmp (s, map[i].name) == 0)
+      return map[i].st;
+  return RT_STATE_UNKNOWN;
+}
+
+static enum rt_health
+parse_health (const char *s)
+{
+  if (s == NULL)
+    return RT_HEALTH_NONE;
+  if (strcmp (s, "starting") == 0)
+    return RT_HEALTH_STARTING;
+  if (strcmp (s, "healthy") == 0)
+    return RT_HEALTH_HEALTHY;
+  if (strcmp (s, "unhealthy") == 0)
+    return RT_HEALTH_UNHEALTHY;
+  return RT_HEALTH_NONE;
+}
+
+/* RFC 3339 as the engine writes it ("2024-05-01T10:00:00.123456789Z"),
+ * to realtime ms; 0 for the zero time or anything unparsable. */
+static uint64_t
+parse_time_ms (const char *s)
+{
+  struct tm tm = { 0 };
+  int n = 0;
+  if (s == NULL
+      || sscanf (s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+                 &tm.tm_sec, &n)
+             != 6
+      || tm.tm_year < 1970)
+    return 0;
+  const char *p = s + n;
+  uint64_t ms = 0;
+  if (*p == '.')
+    {
+      int digits = 0;
+      for (p++; *p >= '0' && *p <= '9'; p++)
+        if (digits++ < 3)
+          ms = ms * 10 + (uint64_t) (*p - '0');
+      for (; digits < 3; digits++)
+        ms *= 10;
+    }
+  long off = 0;
+  if (*p == '+' || *p == '-')
+    {
+      int hh = 0, mm = 0;
+      if (sscanf (p + 1, "%2d:%2d", &hh, &mm) != 2)
+        return 0;
+      off = (hh * 3600L + mm * 60L) * (*p == '+' ? 1 : -1);
+    }
+  else if (*p != 'Z')
+    return 0;
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  time_t t = timegm (&tm);
+  if (t == (time_t) -1)
+    return 0;
+  return (uint64_t) (t - off) * 1000 + ms;
+}
+
+static void
+parse_labels (yajl_val obj, struct rt_labels *out)
+{
+  for (size_t i = 0; i < json_obj_len (obj); i++)
+    {
+      const char *v = json_str (obj->u.object.values[i]);
+      if (v)
+        rt_labels_set (out, obj->u.object.keys[i], v);
+    }
+}
+
+static int
+parse_inspect (yajl_val v, struct rt_container *c, lympho_error_t *err)
+{
+  memset (c, 0, sizeof *c);
+  const char *id = json_str (json_get (v, "Id"));
+  const char *name = json_str (json_get (v, "Name"));
+  yajl_val state = json_get (v, "State");
+  if (id == NULL || name == NULL || state == NULL || !YAJL_IS_OBJECT (state))
+    return lympho_error_set (err, EINVAL, "malformed inspect answer");
+  c->id = xstrdup (id);
+  c->name = xstrdup (name[0] == '/' ? name + 1 : name);
+  c->image_id = xstrdup (json_str (json_get (v, "Image")));
+  c->state = parse_state (json_str (json_get (state, "Status")));
+  c->health = parse_health (json_str (json_path (state, "Health", "Status", NULL)));
+  parse_labels (json_path (v, "Config", "Labels", NULL), &c->labels);
+  int64_t n;
+  c->pid = json_as_int64 (json_get (state, "Pid"), &n) ? (int) n : 0;
+  c->exit_code = json_as_int64 (json_get (state, "ExitCode"), &n) ? (int) n : 0;
+  c->oom_killed = json_is_true (json_get (state, "OOMKilled"));
+  c->started_at_ms = parse_time_ms (json_str (json_get (state, "StartedAt")));
+  return 0;
+}
+
+/* ---- ping, list, inspect, snapshot ---- */
+
+static void
+docker_ping (struct runtime *rt, rt_done_cb cb, void *ud)
+{
+  simple (rt, "GET", "/_ping", NULL, 10000, EBUSY, "ping engine", cb, ud);
+}
+
+static void
+resp_list (struct op *op, int ret, const lympho_error_t *in, long status, const char *body, size_t len)
+{
+  lympho_error_t err = { 0 };
+  cleanup_json yajl_val v = NULL;
+  struct rt_container *cs = NULL;
+  size_t n = 0;
+  ret = op_check (op, ret, in, status, body, len, &err);
+  if (ret == 0)
+    ret = op_parse (op, body, len, &v, &err);
+  if (ret == 0 && !YAJL_IS_ARRAY (v))
+    ret = lympho_error_set (&err, EIO, "%s: engine answer is not a list", op->what);
+  if (ret == 0)
+    {
+      cs = xmalloc0 ((v->u.array.len + 1) * sizeof *cs);
+      for (size_t i = 0; i < v->u.array.len; i++)
+        {
+          yajl_val e = v->u.array.values[i];
+          const char *id = json_str (json_get (e, "Id"));
+          if (id == NULL)
+            continue;
+          struct rt_container *c = &cs[n++];
+          c->id = xstrdup (id);
+          /* Names also lists legacy link names ("/other/alias"); the
+           * container's own is the one without a second slash. */
+          yajl_val names = json_get (e, "Names");
+          for (size_t j = 0; j < json_arr_len (names) && c->name == NULL; j++)
+            {
+              const char *nm = json_str (names->u.array.values[j]);
+              if (nm && strchr (nm + 1, '/') == NULL)
+                c->name = xstrdup (nm[0] == '/' ? nm + 1 : nm);
+            }
+          c->image_id = xstrdup (json_str (json_get (e, "ImageID")));
+          c->state = parse_state (json_str (json_get (e, "State")));
+          parse_labels (json_get (e, "Labels"), &c->labels);
+        }
+    }
+  op_unlink (op);
+  op->cb.list (op->ud, ret, ret < 0 ? &err : NULL, cs, n);
+  for (size_t i = 0; i < n; i++)
+    rt_container_free (&cs[i]);
+  free (cs);
+  op_free (op);
+}
+
+static void
+docker_list (struct runtime *rt, const char *label_filter, rt_list_cb cb, void *ud)
+{
+  struct op *op = op_new (rt, ud, EBUSY, "list containers");
+  op->cb.list = cb;
+  cleanup_free char *path = NULL;
+  if (label_filter)
+    {
+      cleanup_jgen yajl_gen g = json_gen_new (false);
+      yajl_gen_map_open (g);
+      json_gen_str (g, "label");
+      yajl_gen_array_open (g);
+      json_gen_str (g, label_filter);
+      yajl_gen_array_close (g);
+      yajl_gen_map_close (g);
+      cleanup_free char *f = json_gen_text (g);
+      cleanup_free char *fe = dhttp_escape (f);
+      path = xasprintf ("/containers/json?all=1&filters=%s", fe);
+    }
+  else
+    path = xstrdup ("/containers/json?all=1");
+  op_send (op, "GET", path, NULL, 0, resp_list);
+}
+
+static void
+resp_inspect (struct op *op, int ret, const lympho_error_t *in, long status, const char *body, size_t len)
+{
+  lympho_error_t err = { 0 };
+  cleanup_json yajl_val v = NULL;
+  struct rt_container c = { 0 };
+  ret = op_check (op, ret, in, status, body, len, &err);
+  if (ret == 0)
+    ret = op_parse (op, body, len, &v, &err);
+  if (ret == 0 && parse_inspect (v, &c, &err) < 0)
+    ret = lympho_error_prefix (&err, "%s", op->what);
+  op_unlink (op);
+  op->cb.container (op->ud, ret, ret < 0 ? &err : NULL, ret < 0 ? NULL : &c);
+  rt_container_free (&c);
+  op_free (op);
+}
+
+static char *
+container_path (const char *ref, const char *suffix)
+{
+  cleanup_free char *e = dhttp_escape (ref);
+  return xasprintf ("/containers/%s%s", e, suffix);
+}
+
+static void
+docker_inspect (struct runtime *rt, const char *ref, rt_container_cb cb, void *ud)
+{
+  struct op *op = op_new (rt, ud, EBUSY, "inspect %s", ref);
+  op->cb.container = cb;
+  cleanup_free char *path = container_path (ref, "/json");
+  op_send (op, "GET", path, NULL, 0, resp_inspect);
+}
+
+static void
+resp_snapshot (struct op *op, int ret, const lympho_error_t *in, long status, const char *body, size_t len)
+{
+  lympho_error_t err = { 0 };
+  struct rt_snapshot s = { 0 };
+  ret = op_check (op, ret, in, status, body, len, &err);
+  if (ret == 0 && docker_spec_from_inspect (body, len, &s, &err) < 0)
+    ret = lympho_error_prefix (&err, "%s", op->what);
+  op_unlink (op);
+  op->cb.snapshot (op->ud, ret, ret < 0 ? &err : NULL, ret < 0 ? NULL : &s);
+  rt_snapshot_free (&s);
+  op_free (op);
+}
+
+static void
+docker_snapshot (struct runtime *rt, const char *ref, rt_snapshot_cb cb, void *ud)
+{
+  struct op *op = op_new (rt, ud, EBUSY, "snapshot %s", ref);
+  op->cb.snapshot = cb;
+  cleanup_free char *path = container_path (ref, "/json");
+  op_send (op, "GET", path, NULL, 0, resp_snapshot);
+}
+
+/* ---- create: create, connect the further networks, or undo ---- */
+
+static void create_connect_next (struct op *op);
+
+static void
+resp_create_undone (struct op *op, int ret, const lympho_error_t *in, long status, const char *body, size_t len)
+{
+  if (ret < 0 || (status >= 300 && status != 404))
+    log_warn ("docker: %s: could not remove the half-made container %s", op->what, op->new_id);
+  lympho_error_t err = op->first_err;
+  finish_id (op, op->first_ret, &err, NULL);
+}
+
+static void
+create_undo (struct op *op, int ret, const lympho_error_t *err)
+{
+  op->first_ret = ret;
+  op->first_err = *err;
+  /* Not v=1: the volumes are the protected container's, attached by name. */
+  cleanup_free char *path = container_path (op->new_id, "?force=1");
+  op_send (op, "DELETE", path, NULL, 0, resp_create_undone);
+}
+
+static void
+resp_create_connected (struct op *op, int ret, const lympho_error_t *in, long status, const char *body,
+                       size_t len)
+{
+  lympho_error_t err = { 0 };
+  ret = op_check (op, ret, in, status, body, len, &err);
+  if (ret < 0)
+    {
+      lympho_error_prefix (&err, "connect to network %s", op->plan.nets[op->net_i].name);
+      create_undo (op, ret, &err);
+      return;
+    }
+  op->net_i++;
+  create_connect_next (op);
+}
+
+static void
+create_connect_next (struct op *op)
+{
+  if (op->net_i == op->plan.n_nets)
+    {
+      cleanup_free char *id = steal_pointer (&op->new_id);
+      finish_id (op, 0, NULL, id);
+      return;
+    }
+  const struct docker_spec_net *net = &op->plan.nets[op->net_i];
+  cleanup_free char *e = dhttp_escape (net->name);
+  cleanup_free char *path = xasprintf ("/networks/%s/connect", e);
+  cleanup_free char *body = docker_spec_connect_body (net, op->new_id);
+  op_send (op, "POST", path, body, 0, resp_create_connected);
+}
+
+static void
+resp_create (struct op *op, int ret, const lympho_error_t *in, long status, const char *body, size_t len)
+{
+  lympho_error_t err = { 0 };
+  cleanup_json yajl_val v = NULL;
+  ret = op_check (op, ret, in, status, body, len, &err);
+  if (ret == 0)
+    ret = op_parse (op, body, len, &v, &err);
+  const char *id = json_str (json_get (v, "Id"));
+  if (ret == 0 && id == NULL)
+    ret = lympho_error_set (&err, EIO, "%s: engine answer without an Id", op->what);
+  if (ret < 0)
+    {
+      finish_id (op, ret, &err, NULL);
+      return;
+    }
+  op->new_id = xstrdup (id);
+  create_connect_next (op);
+}
+
+static void
+resp_fail_id (struct op *op, int ret, const lympho_error_t *in, long status, const char *body, size_t len)
+{
+  lympho_error_t err = *in;
+  lympho_error_prefix (&err, "%s", op->what);
+  finish_id (op, ret, &err, NULL);
+}
+
+static void
+docker_create (struct runtime *rt, const char *spec, const char *name, const struct rt_labels *extra_labels,
+               rt_id_cb cb, void *ud)
+{
+  struct op *op = op_new (rt, ud, EEXIST, "create %s", name);
+  op->cb.id = cb;
+  lympho_error_t err = { 0 };
+  if (docker_spec_plan (spec, extra_labels, &op->plan, &err) < 0)
+    {
+      op_fail_later (op, &err, resp_fail_id);
+      return;
+    }
+  cleanup_free char *e = dhttp_escape (name);
+  cleanup_free char *path = xasprintf ("/containers/create?name=%s", e);
+  op_send (op, "POST", path, op->plan.create_body, 0, resp_create);
+}
+
+/* ---- lifecycle ---- */
+
+static void
+docker_start (struct runtime *rt, const char *id, rt_done_cb cb, void *ud)
+{
+  cleanup_free char *path = container_path (id, "/start");
+  cleanup_free char *what = xasprintf ("start %s", id);
+  simple (rt, "POST", path, NULL, 0, EBUSY, what, cb, ud);
+}
+
+static void
+docker_stop (struct runtime *rt, const char *id, int timeout_s, rt_done_cb cb, void *ud)
+{
+  cleanup_free char *path = NULL;
+  long limit_ms;
+  if (timeout_s >= 0)
+    {
+      cleanup_free char *q = xasprintf ("/stop?t=%d", timeout_s);
+      path = container_path (id, q);
+      limit_ms = (timeout_s + 30L) * 1000L;
+    }
+  else
+    {
+      /* The container's own timeout, unknown here: be generous. */
+      path = container_path (id, "/stop");
+      limit_ms = 600L * 1000L;
+    }
+  cleanup_free char *what = xasprintf ("stop %s", id);
+  simple (rt, "POST", path, NULL, limit_ms, EBUSY, what, cb, ud);
+}
+
+static void
+docker_kill (struct runtime *rt, const char *id, const char *signal, rt_done_cb cb, void *ud)
+{
+  cleanup_free char *path = NULL;
+  if (signal)
+    {
+      cleanup_free char *s = dhttp_escape (signal);
+      cleanup_free char *q = xasprintf ("/kill?signal=%s", s);
+      path = container_path (id, q);
+    }
+  else
+    path = container_path (id, "/kill");
+  cleanup_free char *what = xasprintf ("kill %s", id);
+  simple (rt, "POST", path, NULL, 0, EBUSY, what, cb, ud);
+}
+
+static void
+docker_remove (struct runtime *rt, const char *id, bool force, bool volumes, rt_done_cb cb, void *ud)
+{
+  cleanup_free char *q = xasprintf ("?force=%d&v=%d", force ? 1 : 0, volumes ? 1 : 0);
+  cleanup_free char *path = container_path (id, q);
+  cleanup_free char *what = xasprintf ("remove %s", id);
+  simple (rt, "DELETE", path, NULL, 0, EBUSY, what, cb, ud);
+}
+
+static void
+docker_rename (struct runtime *rt, const char *id, const char *new_name, rt_done_cb cb, void *ud)
+{
+  cleanup_free char *n = dhttp_escape (new_name);
+  cleanup_free char *q = xasprintf ("/rename?name=%s", n);
+  cleanup_free char *path = container_path (id, q);
+  cleanup_free char *what = xasprintf ("rename %s to %s", id, new_name);
+  simple (rt, "POST", path, NULL, 0, EEXIST, what, cb, ud);
+}
+
+static void
+docker_pause (struct runtime *rt, const char *id, rt_done_cb cb, void *ud)
+{
+  cleanup_free char *path = container_path (id, "/pause");
+  cleanup_free char *what = xasprintf ("pause %s", id);
+  simple (rt, "POST", path, NULL, 0, EBUSY, what, cb, ud);
+}
+
+static void
+docker_unpause (struct runtime *rt, const char *id, rt_done_cb cb, void *ud)
+{
+  cleanup_free char *path = container_path (id, "/unpause");
+  cleanup_free char *what = xasprintf ("unpause %s", id);
+  simple (rt, "POST", path, NULL, 0, EBUSY, what, cb, ud);
+}
+
+/* ---- images ---- */
+
+static void
+resp_id (struct op *op, int ret, const lympho_error_t *in, long status, const char *body, size_t len)
+{
+  lympho_error_t err = { 0 };
+  cleanup_json yajl_val v = NULL;
+  ret = op_check (op, ret, in, status, body, len, &err);
+  if (ret == 0)
+    ret = op_parse (op, body, len, &v, &err);
+  const char *id = json_str (json_get (v, "Id"));
+  if (ret == 0 && id == NULL)
+    ret = lympho_error_set (&err, EIO, "%s: engine answer without an Id", op->what);
+  finish_id (op, ret, &err, id);
+}
+
+static void
+docker_image_inspect (struct runtime *rt, const char *ref, rt_id_cb cb, void *ud)
+{
+  struct op *op = op_new (rt, ud, EBUSY, "inspect image %s", ref);
+  op->cb.id = cb;
+  cleanup_free char *e = dhttp_escape (ref);
+  cleanup_free char *path = xasprintf ("/images/%s/json", e);
+  op_send (op, "GET", path, NULL, 0, resp_id);
+}
+
+static void
+docker_image_tag (struct runtime *rt, const char *image_id, const char *repo, const char *tag, rt_done_cb cb,
+                  void *ud)
+{
+  cleanup_free char *ei = dhttp_escape (image_id);
+  cleanup_free char *er = dhttp_escape (repo);
+  cleanup_free char *et = dhttp_escape (tag ? tag : "latest");
+  cleanup_free char *path = xasprintf ("/images/%s/tag?repo=%s&tag=%s", ei, er, et);
+  cleanup_free char *what = xasprintf ("tag image %s as %s:%s", image_id, repo, tag ? tag : "latest");
+  simple (rt, "POST", path, NULL, 0, EBUSY, what, cb, ud);
+}
+
+static void
+docker_image_remove (struct runtime *rt, const char *ref, rt_done_cb cb, void *ud)
+{
+  cleanup_free char *e = dhttp_escape (ref);
+  cleanup_free char *path = xasprintf ("/images/%s?noprune=1", e);
+  cleanup_free char *what = xasprintf ("remove image %s", ref);
+  simple (rt, "DELETE", path, NULL, 0, EBUSY, what, cb, ud);
+}
+
+static void
+docker_commit (struct runtime *rt, const char *id, const char *repo, const char *tag,
+               const struct rt_labels *labels, rt_id_cb cb, void *ud)
+{
+  struct op *op = op_new (rt, ud, EBUSY, "commit %s", id);
+  op->cb.id = cb;
+  cleanup_free char *ec = dhttp_escape (id);
+  cleanup_free char *er = dhttp_escape (repo);
+  cleanup_free char *et = dhttp_escape (tag ? tag : "latest");
+  cleanup_free char *path = xasprintf ("/commit?container=%s&repo=%s&tag=%s&pause=1", ec, er, et);
+  /* The body is a container config the engine merges over the container's
+   * own; only the labels are ours. */
+  cleanup_jgen yajl_gen g = json_gen_new (false);
+  yajl_gen_map_open (g);
+  json_gen_str (g, "Labels");
+  yajl_gen_map_open (g);
+  for (size_t i = 0; labels && i < labels->n; i++)
+    json_gen_kstr (g, labels->v[i].key, labels->v[i].value);
+  yajl_gen_map_close (g);
+  yajl_gen_map_close (g);
+  cleanup_free char *body = json_gen_text (g);
+  /* Committing a large layer takes a while. */
+  op_send (op, "POST", path, body, 300L * 1000L, resp_id);
+}
+
+/* ---- changes, top ---- */
+
+static void
+resp_changes (struct op *op, int ret, const lympho_error_t *in, long status, const char *body, size_t len)
+{
+  lympho_error_t err = { 0 };
+  cleanup_json yajl_val v = NULL;
+  struct rt_change *cs = NULL;
+  size_t n = 0;
+  ret = op_check (op, ret, in, status, body, len, &err);
+  if (ret == 0)
+    ret = op_parse (op, body, len, &v, &err);
+  if (ret == 0 && !YAJL_IS_NULL (v) && !YAJL_IS_ARRAY (v))
+    ret = lympho_error_set (&err, EIO, "%s: engine answer is not a list", op->what);
+  if (ret == 0)
+    {
+      size_t total = json_arr_len (v);
+      cs = xmalloc0 ((total + 1) * sizeof *cs);
+      for (size_t i = 0; i < total; i++)
+        {
+          const char *path = json_str (json_get (v->u.array.values[i], "Path"));
+          int64_t kind = -1;
+          json_as_int64 (json_get (v->u.array.values[i], "Kind"), &kind);
+          if (path == NULL || kind < 0 || kind > 2)
+            continue;
+          cs[n].kind = "CAD"[kind];
+          cs[n].path = (char *) path; /* borrowed from the tree for the callback */
+          n++;
+        }
+    }
+  op_unlink (op);
+  op->cb.changes (op->ud, ret, ret < 0 ? &err : NULL, cs, n);
+  free (cs);
+  op_free (op);
+}
+
+static void
+docker_changes (struct runtime *rt, const char *id, rt_changes_cb cb, void *ud)
+{
+  struct op *op = op_new (rt, ud, EBUSY, "changes of %s", id);
+  op->cb.changes = cb;
+  cleanup_free char *path = container_path (id, "/changes");
+  op_send (op, "GET", path, NULL, 0, resp_changes);
+}
+
+static int
+title_index (yajl_val titles, const char *const *names)
+{
+  for (size_t i = 0; i < json_arr_len (titles); i++)
+    {
+      const char *t = json_str (titles->u.array.values[i]);
+      for (const char *const *n = names; t && *n; n++)
+        if (strcmp (t, *n) == 0)
+          return (int) i;
+    }
+  return -1;
+}
+
+static void
+resp_top (struct op *op, int ret, const lympho_error_t *in, long status, const char *body, size_t len)
+{
+  static const char *const pid_names[] = { "PID", NULL };
+  static const char *const user_names[] = { "USER", "UID", NULL };
+  static const char *const cmd_names[] = { "COMMAND", "CMD", "ARGS", NULL };
+  lympho_error_t err = { 0 };
+  cleanup_json yajl_val v = NULL;
+  struct rt_process *ps = NULL;
+  size_t n = 0;
+  ret = op_check (op, ret, in, status, body, len, &err);
+  if (ret == 0)
+    ret = op_parse (op, body, len, &v, &err);
+  yajl_val titles = json_get (v, "Titles");
+  yajl_val procs = json_get (v, "Processes");
+  int ipid = title_index (titles, pid_names), iuser = title_index (titles, user_names),
+      icmd = title_index (titles, cmd_names);
+  if (ret == 0 && (ipid < 0 || icmd < 0))
+    ret = lympho_error_set (&err, EIO, "%s: engine answer without PID and command columns", op->what);
+  if (ret == 0)
+    {
+      size_t total = json_arr_len (procs);
+      ps = xmalloc0 ((total + 1) * sizeof *ps);
+      for (size_t i = 0; i < total; i++)
+        {
+          yajl_val row = procs->u.array.values[i];
+          size_t cols = json_arr_len (row);
+          if ((size_t) ipid >= cols || (size_t) icmd >= cols)
+            continue;
+          const char *pid = json_str (row->u.array.values[ipid]);
+          if (pid == NULL)
+            continue;
+          ps[n].pid = atoi (pid);
+          ps[n].cmd = (char *) json_str (row->u.array.values[icmd]);
+          ps[n].user = iuser >= 0 && (size_t) iuser < cols ? (char *) json_str (row->u.array.values[iuser]) : NULL;
+          if (ps[n].cmd)
+            n++;
+        }
+    }
+  op_unlink (op);
+  op->cb.top (op->ud, ret, ret < 0 ? &err : NULL, ps, n);
+  free (ps);
+  op_free (op);
+}
+
+static void
+docker_top (struct runtime *rt, const char *id, rt_top_cb cb, void *ud)
+{
+  struct op *op = op_new (rt, ud, EBUSY, "top of %s", id);
+  op->cb.top = cb;
+  /* The engine runs ps on the host and keeps the container's rows; it needs
+   * a PID column. args is the full command line. */
+  cleanup_free char *path = container_path (id, "/top?ps_args=-eo%20pid%2Cuser%2Cargs");
+  op_send (op, "GET", path, NULL, 0, resp_top);
+}
+
+static void
+docker_network_disconnect (struct runtime *rt, const char *id, const char *network, rt_done_cb cb, void *ud)
+{
+  cleanup_free char *e = dhttp_escape (network);
+  cleanup_free char *path = xasprintf ("/networks/%s/disconnect", e);
+  cleanup_jgen yajl_gen g = json_gen_new (false);
+  yajl_gen_map_open (g);
+  json_gen_kstr (g, "Container", id);
+  json_gen_kbool (g, "Force", true);
+  yajl_gen_map_close (g);
+  cleanup_free char *body = json_gen_text (g);
+  cleanup_free char *what = xasprintf ("disconnect %s from %s", id, network);
+  simple (rt, "POST", path, body, 0, EBUSY, what, cb, ud);
+}
+
+/* ---- events ---- */
+
+static void events_connect (struct runtime *rt);
+
+static void
+events_report (struct runtime *rt, bool up)
+{
+  if (rt->conn_state == (up ? 1 : 0))
+    return;
+  rt->conn_state = up ? 1 : 0;
+  if (rt->conn_cb)
+    rt->conn_cb (rt->ev_ud, up);
+}
+
+static void
+events_line (struct runtime *rt, const char *line, size_t len)
+{
+  cleanup_json yajl_val v = NULL;
+  lympho_error_t err = { 0 };
+  if (len == 0)
+    return;
+  if (json_parse (line, len, &v, &err) < 0)
+    {
+      log_warn ("docker: event stream: %s", err.msg);
+      return;
+    }
+  int64_t nano = 0;
+  if (!json_as_int64 (json_get (v, "timeNano"), &nano) || nano <= 0)
+    {
+      int64_t sec = 0;
+      if (json_as_int64 (json_get (v, "time"), &sec))
+        nano = sec * 1000000000LL;
+    }
+  if (rt->replay_upto && (uint64_t) nano <= rt->replay_upto)
+    return; /* delivered before the reconnect */
+  rt->replay_upto = 0;
+
+  const char *type = json_str (json_get (v, "Type"));
+  const char *action = json_str (json_get (v, "Action"));
+  if (action == NULL)
+    action = json_str (json_get (v, "status"));
+  yajl_val actor = json_get (v, "Actor");
+  const char *id = json_str (json_get (actor, "ID"));
+  if (id == NULL)
+    id = json_str (json_get (v, "id"));
+  if (type == NULL || action == NULL || id == NULL)
+    return;
+
+  struct rt_labels attrs = { 0 };
+  parse_labels (json_get (actor, "Attributes"), &attrs);
+  struct rt_event ev = { 0 };
+  ev.type = strcmp (type, "container") == 0 ? RT_EV_CONTAINER
+            : strcmp (type, "image") == 0   ? RT_EV_IMAGE
+            : strcmp (type, "network") == 0 ? RT_EV_NETWORK
+                                            : RT_EV_OTHER;
+  /* Podman's compat API says "died". */
+  ev.action = strcmp (action, "died") == 0 ? "die" : action;
+  ev.id = id;
+  ev.name = rt_labels_get (&attrs, "name");
+  ev.attrs = &attrs;
+  ev.exit_code = -1;
+  const char *code = rt_labels_get (&attrs, "exitCode");
+  if (strcmp (ev.action, "die") == 0 && code)
+    ev.exit_code = atoi (code);
+  ev.time_nano = (uint64_t) nano;
+  if ((uint64_t) nano > rt->last_nano)
+    rt->last_nano = (uint64_t) nano;
+  rt->ev_cb (rt->ev_ud, &ev);
+  rt_labels_free (&attrs);
+}
+
+static void
+events_on_open (void *ud, long status)
+{
+  struct runtime *rt = ud;
+  if (status != 200)
+    return; /* done follows with the engine's message */
+  rt->backoff_ms = EVENTS_BACKOFF_MIN_MS;
+  events_report (rt, true);
+}
+
+static void
+events_on_data (void *ud, const char *data, size_t len)
+{
+  struct runtime *rt = ud;
+  buf_append (&rt->ev_line, data, len);
+  size_t start = 0;
+  char *nl;
+  /* ev_cb may call close(): stop as soon as that happened. */
+  rt->cb_depth++;
+  while (!rt->closed && (nl = memchr (rt->ev_line.data + start, '\n', rt->ev_line.len - start)) != NULL)
+    {
+      size_t end = (size_t) (nl - rt->ev_line.data);
+      cleanup_free char *line = xstrndup (rt->ev_line.data + start, end - start);
+      start = end + 1;
+      events_line (rt, line, strlen (line));
+    }
+  rt->cb_depth--;
+  if (rt->closed)
+    {
+      if (rt->cb_depth == 0)
+        free (rt);
+      return;
+    }
+  if (start > 0)
+    {
+      size_t rest = rt->ev_line.len - start;
+      memmove (rt->ev_line.data, rt->ev_line.data + start, rest);
+      rt->ev_line.len = rest;
+      rt->ev_line.data[rest] = '\0';
+    }
+  if (rt->ev_line.len > EVENTS_MAX_LINE)
+    {
+      log_warn ("docker: event stream: dropping an event longer than %u bytes", EVENTS_MAX_LINE);
+      buf_reset (&rt->ev_line);
+    }
+}
+
+static void
+events_on_timer (struct loop *l, void *ud)
+{
+  struct runtime *rt = ud;
+  rt->ev_timer = 0;
+  events_connect (rt);
+}
+
+static void
+events_on_done (void *ud, int ret, const lympho_error_t *err, long status, const char *body, size_t len)
+{
+  struct runtime *rt = ud;
+  rt->ev_req = NULL;
+  buf_reset (&rt->ev_line);
+  lympho_error_t e = { 0 };
+  if (ret < 0)
+    e = *err;
+  else
+    dhttp_status_error (status, body, len, EIO, &e);
+  log_debug ("docker: event stream down (%s), retrying in %llu ms", e.msg, (unsigned long long) rt->backoff_ms);
+  rt->ev_timer = loop_add_timer (rt->loop, rt->backoff_ms, events_on_timer, rt);
+  rt->backoff_ms = rt->backoff_ms * 2 > EVENTS_BACKOFF_MAX_MS ? EVENTS_BACKOFF_MAX_MS : rt->backoff_ms * 2;
+  /* Last: the callback may close the runtime. */
+  events_report (rt, false);
+}
+
+static void
+events_connect (struct runtime *rt)
+{
+  cleanup_free char *filters = dhttp_escape ("{\"type\":[\"container\",\"image\"]}");
+  cleanup_free char *path = NULL;
+  if (rt->last_nano)
+    {
+      path = xasprintf ("/events?filters=%s&since=%llu.%09llu", filters,
+                        (unsigned long long) (rt->last_nano / 1000000000ULL),
+                        (unsigned long long) (rt->last_nano % 1000000000ULL));
+      rt->replay_upto = rt->last_nano;
+    }
+  else
+    path = xasprintf ("/events?filters=%s", filters);
+  rt->ev_req = dhttp_stream (rt->http, path, events_on_open, events_on_data, events_on_done, rt);
+}
+
+static int
+docker_subscribe (struct runtime *rt, rt_event_cb ev_cb, rt_conn_cb conn_cb, void *ud, lympho_error_t *err)
+{
+  if (rt->subscribed)
+    return lympho_error_set (err, EBUSY, "already subscribed to engine events");
+  rt->subscribed = true;
+  rt->ev_cb = ev_cb;
+  rt->conn_cb = conn_cb;
+  rt->ev_ud = ud;
+  rt->backoff_ms = EVENTS_BACKOFF_MIN_MS;
+  events_connect (rt);
+  return 0;
+}
+
+/* ---- open, close ---- */
+
+static int
+docker_open (struct loop *loop, const char *endpoint, struct runtime **out, lympho_error_t *err)
+{
+  struct runtime *rt = xmalloc0 (sizeof *rt);
+  rt->loop = loop;
+  rt->conn_state = -1;
+  buf_init (&rt->ev_line);
+  int ret = dhttp_new (loop, endpoint, &rt->http, err);
+  if (ret < 0)
+    {
+      free (rt);
+      return ret;
+    }
+  *out = rt;
+  return 0;
+}
+
+static void
+docker_close (struct runtime *rt)
+{
+  if (rt == NULL || rt->closed)
+    return;
+  while (rt->ops)
+    {
+      struct op *op = rt->ops;
+      op_unlink (op);
+      op_free (op);
+    }
+  dhttp_cancel (rt->ev_req);
+  rt->ev_req = NULL;
+  loop_cancel_timer (rt->loop, rt->ev_timer);
+  buf_free (&rt->ev_line);
+  dhttp_free (rt->http);
+  rt->http = NULL;
+  rt->closed = true;
+  if (rt->cb_depth == 0)
+    free (rt);
+}
+
+const struct runtime_ops runtime_docker_ops = {
+  .name = "docker",
+  .open = docker_open,
+  .close = docker_close,
+  .ping = docker_ping,
+  .list = docker_list,
+  .inspect = docker_inspect,
+  .snapshot = docker_snapshot,
+  .create = docker_create,
+  .start = docker_start,
+  .stop = docker_stop,
+  .kill = docker_kill,
+  .remove = docker_remove,
+  .rename = docker_rename,
+  .pause = docker_pause,
+  .unpause = docker_unpause,
+  .image_inspect = docker_image_inspect,
+  .image_tag = docker_image_tag,
+  .image_remove = docker_image_remove,
+  .commit = docker_commit,
+  .changes = docker_changes,
+  .top = docker_top,
+  .network_disconnect = docker_network_disconnect,
+  .subscribe = docker_subscribe,
+};

@@ -1,0 +1,779 @@
+/* lympho — the control socket (OpenSMTPD control.c is the model).
+ *
+ * Everything runs on the daemon's loop: the listener and every connection are
+ * non-blocking fds, idle connections are reaped by a timer. A connection
+ * carries a FIFO of requests; replies leave in request order, so a deferred
+ * answer (regen) holds back the replies queued behind it. A request outlives
+ * its connection: when the client goes away, unanswered requests move to an
+ * orphan list and their answer is dropped. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <libgen.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include "lympho/control.h"
+#include "lympho/json.h"
+#include "lympho/log.h"
+#include "lympho/loop.h"
+#include "lympho/proto.h"
+#include "lympho/util.h"
+
+#define CONTROL_MAX_CONN 256
+#define CONTROL_MAX_CONN_PER_UID 16
+/* Root's scripts may fan out more, but still not without bound. */
+#define CONTROL_MAX_CONN_ROOT 64
+/* Requests a connection may have in flight before we stop reading from it. */
+#define CONTROL_MAX_PENDING 32
+#define CONTROL_READ_CHUNK 65536
+#define CONTROL_ACCEPT_PAUSE_MS 1000
+
+struct conn;
+
+struct control_request
+{
+  struct control *c;
+  struct conn *conn;             /* NULL once the client went away */
+  struct control_request *next;  /* in the connection's FIFO or the orphan list */
+  char *reply;                   /* the encoded answer, once there is one */
+  uid_t uid;
+};
+
+struct conn
+{
+  struct control *c;
+  struct conn *next;
+  int fd;
+  struct ucred cred;
+  struct buf in;
+  size_t in_off;
+  struct buf out;
+  size_t out_off;
+  struct control_request *head, *tail;
+  size_t unanswered;
+  bool eof;      /* the client sent its last byte */
+  bool closing;  /* no more requests: close once everything is answered and sent */
+  uint32_t events;
+  uint64_t timer;
+  uint64_t last_activity;
+};
+
+struct control
+{
+  struct loop *loop;
+  int fd;
+  char *path;
+  dev_t dev;
+  ino_t ino;
+  control_handler handler;
+  void *ud;
+  struct conn *conns;
+  size_t nconns;
+  struct control_request *orphans;
+  char *group;
+  uint64_t idle_ms;
+  uint64_t accept_timer;
+};
+
+static void conn_update_events (struct conn *k);
+
+/* --- authorisation ----------------------------------------------------- */
+
+static bool
+gid_in_list (gid_t gid, const gid_t *list, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    if (list[i] == gid)
+      return true;
+  return false;
+}
+
+/* The supplementary groups of the peer process, from /proc. Returns 1 when
+ * `gid` is among them, 0 when not, -1 when /proc cannot tell (the process
+ * is gone, or the pid now names someone else). */
+static int
+proc_has_group (const struct ucred *cr, gid_t gid)
+{
+  if (cr->pid <= 0)
+    return -1;
+  char path[64];
+  snprintf (path, sizeof path, "/proc/%d/status", (int) cr->pid);
+  cleanup_free char *text = NULL;
+  size_t len = 0;
+  if (read_file (path, 65536, &text, &len, NULL) < 0)
+    return -1;
+  bool uid_ok = false, gid_ok = false;
+  int found = -1;
+  char *save = NULL;
+  for (char *line = strtok_r (text, "\n", &save); line; line = strtok_r (NULL, "\n", &save))
+    {
+      unsigned long real, eff;
+      if (sscanf (line, "Uid: %lu %lu", &real, &eff) == 2)
+        uid_ok = eff == (unsigned long) cr->uid;
+      else if (sscanf (line, "Gid: %lu %lu", &real, &eff) == 2)
+        gid_ok = eff == (unsigned long) cr->gid;
+      else if (str_has_prefix (line, "Groups:"))
+        {
+          found = 0;
+          char *p = line + strlen ("Groups:");
+          for (;;)
+            {
+              char *end;
+              while (*p == ' ' || *p == '\t')
+                p++;
+              if (*p < '0' || *p > '9')
+                break;
+              unsigned long g = strtoul (p, &end, 10);
+              if (g == (unsigned long) gid)
+                found = 1;
+              p = end;
+            }
+        }
+    }
+  /* SO_PEERCRED is from connect time; trust /proc only while it still
+   * describes the same identity. */
+  if (!uid_ok || !gid_ok)
+    return -1;
+  return found;
+}
+
+static bool
+passwd_has_group (uid_t uid, gid_t gid)
+{
+  struct passwd *pw = getpwuid (uid);
+  if (pw == NULL)
+    return false;
+  int n = 64;
+  for (int tries = 0; tries < 4; tries++)
+    {
+      cleanup_free gid_t *groups = xmalloc ((size_t) n * sizeof *groups);
+      int want = n;
+      if (getgrouplist (pw->pw_name, pw->pw_gid, groups, &want) >= 0)
+        return gid_in_list (gid, groups, (size_t) want);
+      n = want > n ? want : n * 2;
+    }
+  return false;
+}
+
+static bool
+peer_allowed (struct control *c, const struct ucred *cr)
+{
+  if (cr->uid == 0)
+    return true;
+  /* Looked up now, not at start: the admin may create the group later. */
+  struct group *gr = getgrnam (c->group);
+  if (gr == NULL)
+    return false;
+  gid_t gid = gr->gr_gid;
+  if (cr->gid == gid)
+    return true;
+  int r = proc_has_group (cr, gid);
+  if (r >= 0)
+    return r == 1;
+  return passwd_has_group (cr->uid, gid);
+}
+
+/* --- requests and replies ---------------------------------------------- */
+
+static void
+request_free (struct control_request *r)
+{
+  free (r->reply);
+  free (r);
+}
+
+static void
+orphan_remove (struct control *c, struct control_request *r)
+{
+  for (struct control_request **p = &c->orphans; *p; p = &(*p)->next)
+    if (*p == r)
+      {
+        *p = r->next;
+        return;
+      }
+}
+
+/* Move the answered requests at the head of the FIFO to the output. */
+static void
+conn_collect_replies (struct conn *k)
+{
+  while (k->head && k->head->reply)
+    {
+      struct control_request *r = k->head;
+      k->head = r->next;
+      if (k->head == NULL)
+        k->tail = NULL;
+      buf_appends (&k->out, r->reply);
+      request_free (r);
+    }
+}
+
+static void
+reply_line (struct control_request *req, char *line)
+{
+  struct conn *k = req->conn;
+  if (k == NULL)
+    {
+      /* The client left; the answer has nobody to go to. */
+      orphan_remove (req->c, req);
+      free (line);
+      request_free (req);
+      return;
+    }
+  if (req->reply)
+    {
+      log_error ("control: a request was answered twice; the second answer is dropped");
+      free (line);
+      return;
+    }
+  req->reply = line;
+  k->unanswered--;
+  k->last_activity = now_mono_ms ();
+  conn_collect_replies (k);
+  /* Sent from the connection's own callback, never from here: the caller
+   * may be in the middle of that connection's dispatch. */
+  conn_update_events (k);
+}
+
+void
+control_reply_ok (struct control_request *req, const char *result_json)
+{
+  reply_line (req, proto_reply_ok (result_json));
+}
+
+void
+control_reply_error (struct control_request *req, int status, const char *msg)
+{
+  reply_line (req, proto_reply_error (status, msg));
+}
+
+uid_t
+control_request_uid (const struct control_request *req)
+{
+  return req->uid;
+}
+
+static struct control_request *
+conn_push_request (struct conn *k)
+{
+  struct control_request *r = xmalloc0 (sizeof *r);
+  r->c = k->c;
+  r->conn = k;
+  r->uid = k->cred.uid;
+  if (k->tail)
+    k->tail->next = r;
+  else
+    k->head = r;
+  k->tail = r;
+  k->unanswered++;
+  return r;
+}
+
+/* --- connections ------------------------------------------------------- */
+
+static void
+conn_update_events (struct conn *k)
+{
+  uint32_t want = 0;
+  if (!k->eof && !k->closing && k->unanswered < CONTROL_MAX_PENDING)
+    want |= EPOLLIN;
+  if (k->out.len > k->out_off)
+    want |= EPOLLOUT;
+  if (want == k->events)
+    return;
+  lympho_error_t err = { 0 };
+  if (loop_mod_fd (k->c->loop, k->fd, want, &err) < 0)
+    log_error ("control: %s", err.msg);
+  else
+    k->events = want;
+}
+
+static void
+conn_close (struct conn *k)
+{
+  struct control *c = k->c;
+  for (struct conn **p = &c->conns; *p; p = &(*p)->next)
+    if (*p == k)
+      {
+        *p = k->next;
+        break;
+      }
+  c->nconns--;
+  loop_del_fd (c->loop, k->fd);
+  close (k->fd);
+  loop_cancel_timer (c->loop, k->timer);
+  struct control_request *r = k->head;
+  while (r)
+    {
+      struct control_request *n = r->next;
+      if (r->reply)
+        request_free (r);
+      else
+        {
+          r->conn = NULL;
+          r->next = c->orphans;
+          c->orphans = r;
+        }
+      r = n;
+    }
+  buf_free (&k->in);
+  buf_free (&k->out);
+  free (k);
+}
+
+/* Write what we can. Returns -1 when the peer is gone. */
+static int
+conn_flush (struct conn *k)
+{
+  while (k->out.len > k->out_off)
+    {
+      ssize_t n = send (k->fd, k->out.data + k->out_off, k->out.len - k->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return 0;
+      if (n < 0)
+        return -1;
+      k->out_off += (size_t) n;
+      k->last_activity = now_mono_ms ();
+    }
+  buf_reset (&k->out);
+  k->out_off = 0;
+  return 0;
+}
+
+/* A reply that is not the answer to a handled request (malformed line, too
+ * long, refused) still takes its place in the FIFO, so order holds. */
+static void
+conn_refuse (struct conn *k, int status, const char *msg)
+{
+  struct control_request *r = conn_push_request (k);
+  control_reply_error (r, status, msg);
+}
+
+static void
+conn_dispatch (struct conn *k, const char *line, size_t len)
+{
+  struct control *c = k->c;
+  k->last_activity = now_mono_ms ();
+  if (!peer_allowed (c, &k->cred))
+    {
+      cleanup_free char *msg = xasprintf ("permission denied: uid %u is neither root nor in group %s",
+                                          (unsigned) k->cred.uid, c->group);
+      log_warn ("control: refused a request from uid %u pid %d: not root and not in group %s",
+                (unsigned) k->cred.uid, (int) k->cred.pid, c->group);
+      conn_refuse (k, EPERM, msg);
+      return;
+    }
+  cleanup_json yajl_val tree = NULL;
+  const char *cmd = NULL;
+  yajl_val args = NULL;
+  lympho_error_t err = { 0 };
+  if (proto_request_decode (line, len, &tree, &cmd, &args, &err) < 0)
+    {
+      log_debug ("control: bad request from uid %u: %s", (unsigned) k->cred.uid, err.msg);
+      conn_refuse (k, err.status, err.msg);
+      return;
+    }
+  log_debug ("control: uid %u pid %d: %s", (unsigned) k->cred.uid, (int) k->cred.pid, cmd);
+  struct control_request *r = conn_push_request (k);
+  c->handler (c->ud, r, cmd, args);
+}
+
+static void
+conn_process_lines (struct conn *k)
+{
+  while (!k->closing && k->unanswered < CONTROL_MAX_PENDING)
+    {
+      char *start = k->in.data + k->in_off;
+      size_t avail = k->in.len - k->in_off;
+      char *nl = avail > 0 ? memchr (start, '\n', avail) : NULL;
+      size_t len = nl ? (size_t) (nl - start) : avail;
+      if (len >= PROTO_MAX_LINE)
+        {
+          cleanup_free char *msg = xasprintf ("request line too long (at most %d bytes)", PROTO_MAX_LINE);
+          conn_refuse (k, EMSGSIZE, msg);
+          k->closing = true;
+          break;
+        }
+      if (nl == NULL)
+        {
+          if (k->eof && avail > 0)
+            {
+              conn_refuse (k, EINVAL, "incomplete request: the connection ended before the end of line");
+              k->closing = true;
+            }
+          break;
+        }
+      k->in_off += len + 1;
+      conn_dispatch (k, start, len);
+    }
+  /* Compact, so the buffer holds at most one line plus one read. */
+  if (k->in_off > 0)
+    {
+      memmove (k->in.data, k->in.data + k->in_off, k->in.len - k->in_off);
+      k->in.len -= k->in_off;
+      k->in.data[k->in.len] = '\0';
+      k->in_off = 0;
+    }
+  if (k->eof)
+    k->closing = true;
+}
+
+/* Reads one chunk. Returns -1 when the connection is broken. */
+static int
+conn_read (struct conn *k)
+{
+  char chunk[CONTROL_READ_CHUNK];
+  ssize_t n;
+  do
+    n = read (k->fd, chunk, sizeof chunk);
+  while (n < 0 && errno == EINTR);
+  if (n < 0)
+    return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -1;
+  if (n == 0)
+    k->eof = true;
+  else
+    buf_append (&k->in, chunk, (size_t) n);
+  return 0;
+}
+
+static void
+conn_cb (struct loop *l, int fd, uint32_t events, void *ud)
+{
+  struct conn *k = ud;
+  if (events & EPOLLERR)
+    goto gone;
+  if ((events & EPOLLOUT) && conn_flush (k) < 0)
+    goto gone;
+  if ((events & (EPOLLIN | EPOLLHUP)) && !k->eof && !k->closing && conn_read (k) < 0)
+    goto gone;
+  conn_process_lines (k);
+  if (events & EPOLLHUP)
+    goto gone;
+  if (conn_flush (k) < 0)
+    goto gone;
+  if (k->closing && k->head == NULL && k->out.len == 0)
+    {
+      conn_close (k);
+      return;
+    }
+  conn_update_events (k);
+  return;
+
+gone:
+  /* The peer is gone: its unanswered requests become orphans. */
+  conn_close (k);
+}
+
+static void
+conn_timer_cb (struct loop *l, void *ud)
+{
+  struct conn *k = ud;
+  struct control *c = k->c;
+  k->timer = 0;
+  uint64_t now = now_mono_ms ();
+  uint64_t idle = now - k->last_activity;
+  /* A client waiting for a deferred answer is not idle. */
+  if (k->unanswered > 0)
+    k->timer = loop_add_timer (l, c->idle_ms, conn_timer_cb, k);
+  else if (idle >= c->idle_ms)
+    {
+      log_debug ("control: closing idle connection of uid %u", (unsigned) k->cred.uid);
+      conn_close (k);
+    }
+  else
+    k->timer = loop_add_timer (l, c->idle_ms - idle, conn_timer_cb, k);
+}
+
+/* --- the listener -------------------------------------------------------- */
+
+static void
+refuse_connection (int fd, int status, const char *msg)
+{
+  cleanup_free char *line = proto_reply_error (status, msg);
+  /* A fresh socket has room for one short line; if not, the close says it. */
+  if (send (fd, line, strlen (line), MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+    log_debug ("control: could not send a refusal: %s", strerror (errno));
+  close (fd);
+}
+
+static size_t
+conns_of_uid (struct control *c, uid_t uid)
+{
+  size_t n = 0;
+  for (struct conn *k = c->conns; k; k = k->next)
+    if (k->cred.uid == uid)
+      n++;
+  return n;
+}
+
+static void accept_cb (struct loop *l, int fd, uint32_t events, void *ud);
+
+static void
+accept_resume_cb (struct loop *l, void *ud)
+{
+  struct control *c = ud;
+  c->accept_timer = 0;
+  lympho_error_t err = { 0 };
+  if (loop_mod_fd (l, c->fd, EPOLLIN, &err) < 0)
+    log_error ("control: %s", err.msg);
+}
+
+static void
+accept_one (struct control *c, int fd)
+{
+  struct ucred cred;
+  socklen_t sl = sizeof cred;
+  if (getsockopt (fd, SOL_SOCKET, SO_PEERCRED, &cred, &sl) < 0)
+    {
+      log_warn ("control: SO_PEERCRED: %s", strerror (errno));
+      close (fd);
+      return;
+    }
+  size_t cap = cred.uid == 0 ? CONTROL_MAX_CONN_ROOT : CONTROL_MAX_CONN_PER_UID;
+  if (c->nconns >= CONTROL_MAX_CONN || conns_of_uid (c, cred.uid) >= cap)
+    {
+      cleanup_free char *msg = xasprintf ("too many control connections%s%u; try again later",
+                                          c->nconns >= CONTROL_MAX_CONN ? " (all users); uid " : " from uid ",
+                                          (unsigned) cred.uid);
+      log_warn ("control: %s", msg);
+      refuse_connection (fd, EAGAIN, msg);
+      return;
+    }
+  struct conn *k = xmalloc0 (sizeof *k);
+  k->c = c;
+  k->fd = fd;
+  k->cred = cred;
+  buf_init (&k->in);
+  buf_init (&k->out);
+  k->events = EPOLLIN;
+  k->last_activity = now_mono_ms ();
+  lympho_error_t err = { 0 };
+  if (loop_add_fd (c->loop, fd, EPOLLIN, conn_cb, k, &err) < 0)
+    {
+      log_error ("control: %s", err.msg);
+      buf_free (&k->in);
+      buf_free (&k->out);
+      free (k);
+      close (fd);
+      return;
+    }
+  k->timer = loop_add_timer (c->loop, c->idle_ms, conn_timer_cb, k);
+  k->next = c->conns;
+  c->conns = k;
+  c->nconns++;
+}
+
+static void
+accept_cb (struct loop *l, int lfd, uint32_t events, void *ud)
+{
+  struct control *c = ud;
+  /* A bounded batch, so a flood cannot hold the loop. */
+  for (int i = 0; i < 32; i++)
+    {
+      int fd = accept4 (lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd >= 0)
+        {
+          accept_one (c, fd);
+          continue;
+        }
+      if (errno == EINTR || errno == ECONNABORTED)
+        continue;
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+        {
+          /* Level-triggered: retrying now would spin. Pause a moment. */
+          log_warn ("control: accept: %s; pausing new connections", strerror (errno));
+          lympho_error_t err = { 0 };
+          if (loop_mod_fd (l, lfd, 0, &err) < 0)
+            log_error ("control: %s", err.msg);
+          if (c->accept_timer == 0)
+            c->accept_timer = loop_add_timer (l, CONTROL_ACCEPT_PAUSE_MS, accept_resume_cb, c);
+        }
+      else if (errno != EAGAIN && errno != EWOULDBLOCK)
+        log_warn ("control: accept: %s", strerror (errno));
+      return;
+    }
+}
+
+/* Is a daemon answering on `path`? Removes a stale socket. */
+static int
+claim_path (const char *path, lympho_error_t *err)
+{
+  struct stat st;
+  if (lstat (path, &st) < 0)
+    {
+      if (errno == ENOENT)
+        return 0;
+      return lympho_error_set_errno (err, errno, "stat `%s`", path);
+    }
+  if (!S_ISSOCK (st.st_mode))
+    return lympho_error_set (err, EEXIST, "`%s` exists and is not a socket; refusing to replace it", path);
+  cleanup_close int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return lympho_error_set_errno (err, errno, "socket");
+  struct sockaddr_un sa = { .sun_family = AF_UNIX };
+  memcpy (sa.sun_path, path, strlen (path) + 1);
+  /* Non-blocking: a full backlog (EAGAIN) still means someone listens. */
+  if (connect (fd, (struct sockaddr *) &sa, sizeof sa) == 0 || errno == EAGAIN)
+    return lympho_error_set (err, EADDRINUSE, "another lymphd is running on %s", path);
+  if (errno != ECONNREFUSED)
+    return lympho_error_set_errno (err, errno, "probe `%s`", path);
+  if (unlink (path) < 0 && errno != ENOENT)
+    return lympho_error_set_errno (err, errno, "remove stale socket `%s`", path);
+  log_info ("control: removed stale socket %s", path);
+  return 0;
+}
+
+static int
+ensure_parent (const char *path, lympho_error_t *err)
+{
+  cleanup_free char *copy = xstrdup (path);
+  const char *dir = dirname (copy);
+  struct stat st;
+  if (stat (dir, &st) == 0)
+    return 0;
+  if (errno != ENOENT)
+    return lympho_error_set_errno (err, errno, "stat `%s`", dir);
+  int ret = mkdir_p (dir, 0755, err);
+  if (ret < 0)
+    return ret;
+  /* The daemon runs under umask 077; peers must reach the socket to be told
+   * whether they may act. */
+  if (chmod (dir, 0755) < 0)
+    return lympho_error_set_errno (err, errno, "chmod `%s`", dir);
+  return 0;
+}
+
+static int
+bind_listener (struct control *c, lympho_error_t *err)
+{
+  struct sockaddr_un sa = { .sun_family = AF_UNIX };
+  memcpy (sa.sun_path, c->path, strlen (c->path) + 1);
+  c->fd = socket (AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (c->fd < 0)
+    return lympho_error_set_errno (err, errno, "socket");
+  /* No window in which the socket exists with looser permissions. */
+  mode_t old = umask (077);
+  int r = bind (c->fd, (struct sockaddr *) &sa, sizeof sa);
+  int e = errno;
+  umask (old);
+  if (r < 0)
+    return lympho_error_set_errno (err, e, "bind `%s`", c->path);
+  struct stat st;
+  if (stat (c->path, &st) < 0)
+    return lympho_error_set_errno (err, errno, "stat `%s`", c->path);
+  c->dev = st.st_dev;
+  c->ino = st.st_ino;
+  /* Authorisation is by peer credentials on every request: anyone may
+   * connect and get a clear answer. */
+  if (chmod (c->path, 0666) < 0)
+    return lympho_error_set_errno (err, errno, "chmod `%s`", c->path);
+  if (listen (c->fd, 128) < 0)
+    return lympho_error_set_errno (err, errno, "listen `%s`", c->path);
+  return 0;
+}
+
+/* Unlink the path only while it is still our socket. */
+static void
+unlink_own (struct control *c)
+{
+  struct stat st;
+  if (c->ino != 0 && lstat (c->path, &st) == 0 && st.st_dev == c->dev && st.st_ino == c->ino)
+    unlink (c->path);
+}
+
+int
+control_open (struct loop *loop, const char *path, control_handler handler, void *ud, struct control **out,
+              lympho_error_t *err)
+{
+  *out = NULL;
+  struct sockaddr_un sa;
+  if (path == NULL || path[0] == '\0')
+    return lympho_error_set (err, EINVAL, "control socket: empty path");
+  if (strlen (path) >= sizeof sa.sun_path)
+    return lympho_error_set (err, ENAMETOOLONG, "control socket `%s`: path longer than %zu bytes", path,
+                             sizeof sa.sun_path - 1);
+  int ret = claim_path (path, err);
+  if (ret < 0)
+    return ret;
+  if ((ret = ensure_parent (path, err)) < 0)
+    return lympho_error_prefix (err, "control socket");
+  struct control *c = xmalloc0 (sizeof *c);
+  c->loop = loop;
+  c->fd = -1;
+  c->path = xstrdup (path);
+  c->handler = handler;
+  c->ud = ud;
+  c->group = xstrdup (CONTROL_GROUP);
+  c->idle_ms = CONTROL_IDLE_TIMEOUT_MS;
+  if ((ret = bind_listener (c, err)) < 0 || (ret = loop_add_fd (loop, c->fd, EPOLLIN, accept_cb, c, err)) < 0)
+    {
+      if (c->fd >= 0)
+        close (c->fd);
+      unlink_own (c);
+      free (c->group);
+      free (c->path);
+      free (c);
+      return ret;
+    }
+  log_debug ("control: listening on %s", path);
+  *out = c;
+  return 0;
+}
+
+void
+control_set_group (struct control *c, const char *group)
+{
+  free (c->group);
+  c->group = xstrdup (group);
+}
+
+void
+control_set_idle_timeout (struct control *c, unsigned ms)
+{
+  c->idle_ms = ms;
+}
+
+void
+control_close (struct control *c)
+{
+  if (c == NULL)
+    return;
+  loop_del_fd (c->loop, c->fd);
+  close (c->fd);
+  loop_cancel_timer (c->loop, c->accept_timer);
+  while (c->conns)
+    {
+      struct conn *k = c->conns;
+      for (struct control_request *r = k->head; r; r = r->next)
+        if (r->reply == NULL)
+          {
+            r->reply = proto_reply_error (ECANCELED, "daemon shutting down");
+            k->unanswered--;
+          }
+      conn_collect_replies (k);
+      /* Best effort: the loop will not turn again for this connection. */
+      if (conn_flush (k) < 0)
+        log_debug ("control: could not send the last replies to uid %u", (unsigned) k->cred.uid);
+      conn_close (k);
+    }
+  /* Their clients are gone; nobody is left to tell. */
+  while (c->orphans)
+    {
+      struct control_request *r = c->orphans;
+      c->orphans = r->next;
+      request_free (r);
+    }
+  unlink_own (c);
+  free (c->group);
+  free (c->path);
+  free (c);
+}

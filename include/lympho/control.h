@@ -33,4 +33,12 @@ void control_reply_ok (struct control_request *req, const char *result_json);
 void control_reply_error (struct control_request *req, int status, const char *msg);
 uid_t control_request_uid (const struct control_request *req);
 
+/* Tuning, mostly for tests. The group whose members may act (default
+ * CONTROL_GROUP, looked up at every request), and how long a connection may
+ * stay without a complete request line while nothing is pending. */
+#define CONTROL_GROUP "lympho"
+#define CONTROL_IDLE_TIMEOUT_MS 60000
+void control_set_group (struct control *c, const char *group);
+void control_set_idle_timeout (struct control *c, unsigned ms);
+
 #endif

@@ -27,6 +27,10 @@ struct alert_list
 {
   size_t n;
   struct alert *v;
+  /* Well-formed alerts that concern no container lympho could act on:
+   * resolved ones, Alertmanager alerts without a container label, Falco
+   * events on the host. Counted so the listener can report them. */
+  size_t ignored;
 };
 void alert_list_free (struct alert_list *l);
 

@@ -106,16 +106,26 @@ if [ "$rc" -ne 0 ]; then
   else
     fail "build (log: $blog)"
   fi
-  finish
+  # Without a Makefile nothing can run; otherwise the unit tests may still
+  # build on their own (they do not need lymphd), and say more than one line.
+  [ -f "$build/Makefile" ] || finish
+  built=no
+else
+  built=yes
+  echo "   built: lymphd, lymphctl"
 fi
-echo "   built: lymphd, lymphctl"
 
 # ---------------------------------------------------------------- unit
 section "unit tests (make check)"
 clog=$build/check.log
 # Results of an earlier run must not be counted again.
 find "$build" \( -name '*.trs' -o -name 'test-suite.log' \) -delete
-timeout -k 30s "$t_check" make -C "$build" -j"$(nproc)" check >"$clog" 2>&1
+# check-TESTS builds each test program through its log rule, without
+# `all`: after a failed build the unit tests still run.
+target=check
+[ "$built" = yes ] || target="-k check-TESTS"
+# shellcheck disable=SC2086
+timeout -k 30s "$t_check" make -C "$build" -j"$(nproc)" $target >"$clog" 2>&1
 rc=$?
 grep -E '^(PASS|FAIL|SKIP|XFAIL|XPASS|ERROR): ' "$clog" | sed 's/^/   /'
 if [ "$rc" -eq 124 ]; then
@@ -167,6 +177,8 @@ printf '   unit: %d programs; passed %d, failed %d, skipped %d\n' "$n_trs" "$u_p
 section "integration tests (make integration)"
 if [ "$do_integration" = no ]; then
   echo "   not run (--no-integration)"
+elif [ "$built" = no ]; then
+  echo "   not run: the build failed"
 elif [ ! -f "$src/tests/integration/run.sh" ]; then
   echo "   tests/integration/run.sh is not there yet"
 else

@@ -79,7 +79,7 @@ if [ -n "$old" ]; then
   "$docker" rm -f $old >/dev/null
   echo "removed the earlier demo container(s)"
 fi
-"$docker" run -d --name "$name" \
+if ! "$docker" run -d --name "$name" \
   --label lympho.enable=true \
   --label lympho.ttl=30s \
   --label lympho-demo=1 \
@@ -87,7 +87,12 @@ fi
   --health-cmd 'wget -q -O /dev/null http://127.0.0.1/ || exit 1' \
   --health-interval 5s --health-timeout 3s --health-retries 3 --health-start-period 2s \
   --restart unless-stopped \
-  "$image" >/dev/null
+  "$image" >/dev/null; then
+  "$docker" rm -f "$name" >/dev/null 2>&1 || true
+  echo "setup: the demo container did not start; if port $port is taken," \
+    "choose another: LYMPHO_DEMO_PORT=8081 $0" >&2
+  exit 1
+fi
 echo "started $name on http://localhost:$port/ (labels lympho.enable=true, lympho.ttl=30s)"
 
 ctl=$build/lymphctl

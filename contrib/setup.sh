@@ -120,7 +120,7 @@ MSG
   ctl=lymphctl
 fi
 
-if "$ctl" --socket "$socket" status >/dev/null 2>&1; then
+if [ -S "$socket" ] && "$ctl" --socket "$socket" status >/dev/null 2>&1; then
   echo "setup: a lymphd already answers on $socket; stop it first (Ctrl-C in its terminal)" >&2
   exit 1
 fi

@@ -1,1 +1,527 @@
-int main (void) { return 0; }
+/* lymphctl — the command-line client of lymphd. It only speaks the control
+ * protocol over the Unix socket: one request, one reply, then prints it for a
+ * human or (--json) as the daemon's JSON. Exit: 0 success, 1 failure, 2 usage. */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <time.h>
+
+#include "lympho/json.h"
+#include "lympho/proto.h"
+#include "lympho/util.h"
+
+#define DEFAULT_SOCKET "/run/lympho/lymphd.sock"
+#define CONNECT_TIMEOUT_S 5
+/* Everything but regen answers at once; regen waits for the new generation. */
+#define REPLY_TIMEOUT_S 60
+#define HISTORY_LIMIT 1000
+
+enum { EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
+static const char usage_text[] =
+  "Usage: lymphctl [--socket PATH] [--json] COMMAND\n"
+  "\n"
+  "Commands:\n"
+  "  status                         daemon version, uptime, runtime, counts\n"
+  "  ls                             protected containers\n"
+  "  regen NAME [--reason TEXT]     regenerate now; waits until done, prints the new id\n"
+  "  alert NAME --severity N [--reason TEXT]\n"
+  "                                 report an incident (severity 0..10)\n"
+  "  history [NAME]                 past regenerations and incidents, newest first\n"
+  "\n"
+  "Options:\n"
+  "  --socket PATH   control socket (default $LYMPHO_SOCKET, else " DEFAULT_SOCKET ")\n"
+  "  --json          print the daemon's answer as JSON\n"
+  "  --help          show this help\n"
+  "  --version       show the version\n";
+
+static int __attribute__ ((noreturn)) LYMPHO_PRINTF (1, 2)
+usage_error (const char *fmt, ...)
+{
+  va_list ap;
+  fputs ("lymphctl: ", stderr);
+  va_start (ap, fmt);
+  vfprintf (stderr, fmt, ap);
+  va_end (ap);
+  fputs ("\nTry 'lymphctl --help' for more information.\n", stderr);
+  exit (EXIT_USAGE);
+}
+
+static int
+fail (const char *msg)
+{
+  fprintf (stderr, "lymphctl: %s\n", msg);
+  return EXIT_FAIL;
+}
+
+/* --- talking to lymphd --------------------------------------------------- */
+
+static int
+connect_daemon (const char *path, lympho_error_t *err)
+{
+  struct sockaddr_un sa = { .sun_family = AF_UNIX };
+  if (strlen (path) >= sizeof sa.sun_path)
+    return lympho_error_set (err, ENAMETOOLONG, "socket path `%s` is too long", path);
+  memcpy (sa.sun_path, path, strlen (path) + 1);
+  cleanup_close int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return lympho_error_set_errno (err, errno, "socket");
+  /* A Unix connect() waits for backlog room up to the send timeout. */
+  struct timeval tv = { .tv_sec = CONNECT_TIMEOUT_S };
+  setsockopt (fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  if (connect (fd, (struct sockaddr *) &sa, sizeof sa) < 0)
+    {
+      int e = errno;
+      if (e == EAGAIN || e == EINPROGRESS)
+        return lympho_error_set (err, ETIMEDOUT, "cannot connect to lymphd at %s: timed out after %d s", path,
+                                 CONNECT_TIMEOUT_S);
+      if (e == ENOENT || e == ECONNREFUSED)
+        return lympho_error_set (err, e, "cannot connect to lymphd at %s: %s (is lymphd running?)", path,
+                                 strerror (e));
+      return lympho_error_set_errno (err, e, "cannot connect to lymphd at %s", path);
+    }
+  tv.tv_sec = 0;
+  setsockopt (fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  return steal_fd (&fd);
+}
+
+static int
+write_all (int fd, const char *data, size_t len, lympho_error_t *err)
+{
+  while (len > 0)
+    {
+      ssize_t n = send (fd, data, len, MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        return lympho_error_set_errno (err, errno, "sending the request to lymphd");
+      data += n;
+      len -= (size_t) n;
+    }
+  return 0;
+}
+
+/* Reads exactly one reply line into *out (without its newline). */
+static int
+read_reply (int fd, bool wait_forever, struct buf *out, lympho_error_t *err)
+{
+  struct timeval tv = { .tv_sec = wait_forever ? 0 : REPLY_TIMEOUT_S };
+  setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  char chunk[65536];
+  for (;;)
+    {
+      ssize_t n = read (fd, chunk, sizeof chunk);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return lympho_error_set (err, ETIMEDOUT, "lymphd did not answer within %d s", REPLY_TIMEOUT_S);
+      if (n < 0)
+        return lympho_error_set_errno (err, errno, "reading the reply from lymphd");
+      if (n == 0)
+        return lympho_error_set (err, EPROTO, "lymphd closed the connection without a complete answer");
+      buf_append (out, chunk, (size_t) n);
+      char *nl = memchr (out->data, '\n', out->len);
+      if (nl)
+        {
+          /* One request, one reply: anything after it is a protocol error. */
+          if ((size_t) (nl - out->data) + 1 != out->len)
+            return lympho_error_set (err, EPROTO, "lymphd sent more than one reply");
+          out->len--;
+          out->data[out->len] = '\0';
+          return 0;
+        }
+      if (out->len > PROTO_MAX_LINE)
+        return lympho_error_set (err, EMSGSIZE, "the reply from lymphd is too long");
+    }
+}
+
+/* Sends one request and returns the reply's tree; *result points into it. */
+static int
+call (const char *socket_path, const char *cmd, const char *args_json, bool wait_forever, yajl_val *tree,
+      yajl_val *result, lympho_error_t *err)
+{
+  cleanup_close int fd = connect_daemon (socket_path, err);
+  if (fd < 0)
+    return fd;
+  cleanup_free char *line = proto_request_encode (cmd, args_json);
+  if (line == NULL)
+    return lympho_error_set (err, EINVAL, "internal error: bad arguments for `%s`", cmd);
+  int ret = write_all (fd, line, strlen (line), err);
+  if (ret < 0)
+    return ret;
+  cleanup_buf struct buf reply;
+  buf_init (&reply);
+  if ((ret = read_reply (fd, wait_forever, &reply, err)) < 0)
+    return ret;
+  return proto_reply_decode (reply.data, reply.len, tree, result, err);
+}
+
+/* --- printing ------------------------------------------------------------ */
+
+/* A scalar as text; "-" for missing or null. */
+static char *
+value_text (yajl_val v)
+{
+  if (v == NULL || YAJL_IS_NULL (v))
+    return xstrdup ("-");
+  if (YAJL_IS_STRING (v))
+    return xstrdup (v->u.string[0] ? v->u.string : "-");
+  if (YAJL_IS_INTEGER (v))
+    return xasprintf ("%lld", (long long) v->u.number.i);
+  if (YAJL_IS_NUMBER (v))
+    return xstrdup (v->u.number.r);
+  if (YAJL_IS_TRUE (v))
+    return xstrdup ("true");
+  if (YAJL_IS_FALSE (v))
+    return xstrdup ("false");
+  return json_to_string (v);
+}
+
+/* Seconds as people read them: 45s, 4m12s, 1h, 2h30m, 3d4h. */
+static char *
+duration_text (yajl_val v)
+{
+  int64_t s;
+  if (!json_as_int64 (v, &s) || s < 0)
+    return value_text (v);
+  static const struct { char unit; int64_t secs; } units[] = {
+    { 'd', 86400 }, { 'h', 3600 }, { 'm', 60 }, { 's', 1 },
+  };
+  if (s == 0)
+    return xstrdup ("0s");
+  for (size_t i = 0; i < 4; i++)
+    if (s >= units[i].secs)
+      {
+        int64_t major = s / units[i].secs;
+        int64_t minor = i + 1 < 4 ? (s % units[i].secs) / units[i + 1].secs : 0;
+        if (minor > 0)
+          return xasprintf ("%" PRId64 "%c%" PRId64 "%c", major, units[i].unit, minor, units[i + 1].unit);
+        return xasprintf ("%" PRId64 "%c", major, units[i].unit);
+      }
+  return xstrdup ("0s");
+}
+
+/* A table: cells are owned strings, printed with columns padded to fit. */
+struct table
+{
+  size_t ncols, nrows;
+  char **cells;
+};
+
+static void
+table_init (struct table *t, const char *const *header, size_t ncols)
+{
+  t->ncols = ncols;
+  t->nrows = 0;
+  t->cells = NULL;
+  for (size_t i = 0; i < ncols; i++)
+    {
+      t->cells = xrealloc (t->cells, (t->nrows * ncols + i + 1) * sizeof *t->cells);
+      t->cells[i] = xstrdup (header[i]);
+    }
+  t->nrows = 1;
+}
+
+static void
+table_add (struct table *t, char **row)
+{
+  t->cells = xrealloc (t->cells, (t->nrows + 1) * t->ncols * sizeof *t->cells);
+  for (size_t i = 0; i < t->ncols; i++)
+    t->cells[t->nrows * t->ncols + i] = row[i];
+  t->nrows++;
+}
+
+static void
+table_print_free (struct table *t)
+{
+  size_t *w = xmalloc0 (t->ncols * sizeof *w);
+  for (size_t r = 0; r < t->nrows; r++)
+    for (size_t i = 0; i < t->ncols; i++)
+      {
+        size_t l = strlen (t->cells[r * t->ncols + i]);
+        if (l > w[i])
+          w[i] = l;
+      }
+  for (size_t r = 0; r < t->nrows; r++)
+    {
+      for (size_t i = 0; i < t->ncols; i++)
+        {
+          const char *cell = t->cells[r * t->ncols + i];
+          if (i + 1 < t->ncols)
+            printf ("%-*s   ", (int) w[i], cell);
+          else
+            printf ("%s\n", cell);
+          free (t->cells[r * t->ncols + i]);
+        }
+    }
+  free (w);
+  free (t->cells);
+}
+
+static char *
+short_id (yajl_val v)
+{
+  const char *s = json_str (v);
+  if (s == NULL || s[0] == '\0')
+    return xstrdup ("-");
+  if (str_has_prefix (s, "sha256:"))
+    s += strlen ("sha256:");
+  return xstrndup (s, 12);
+}
+
+static void
+print_ls (yajl_val result)
+{
+  static const char *const header[] = { "NAME", "GEN", "ID", "IMAGE", "TTL", "NEXT", "THREAT", "STATE" };
+  struct table t;
+  table_init (&t, header, 8);
+  for (size_t i = 0; i < json_arr_len (result); i++)
+    {
+      yajl_val e = result->u.array.values[i];
+      int64_t next = 0;
+      bool due = json_as_int64 (json_get (e, "next_regen_in_s"), &next) && next <= 0;
+      char *row[8] = {
+        value_text (json_get (e, "name")),
+        value_text (json_get (e, "generation")),
+        short_id (json_get (e, "id")),
+        short_id (json_get (e, "image_id")),
+        duration_text (json_get (e, "ttl_s")),
+        due ? xstrdup ("now") : duration_text (json_get (e, "next_regen_in_s")),
+        value_text (json_get (e, "threat_level")),
+        value_text (json_get (e, "state")),
+      };
+      table_add (&t, row);
+    }
+  table_print_free (&t);
+}
+
+static void
+print_status (yajl_val result)
+{
+  static const char *const keys[] = { "version", "uptime_s", "runtime", "engine", "protected",
+                                      "regenerating", "regenerations", "failures", NULL };
+  for (size_t i = 0; keys[i]; i++)
+    {
+      cleanup_free char *v = strcmp (keys[i], "uptime_s") == 0 ? duration_text (json_get (result, keys[i]))
+                                                              : value_text (json_get (result, keys[i]));
+      printf ("%s: %s\n", strcmp (keys[i], "uptime_s") == 0 ? "uptime" : keys[i], v);
+    }
+  /* Whatever else the daemon reports, after the fixed fields. */
+  for (size_t i = 0; i < json_obj_len (result); i++)
+    {
+      const char *k = result->u.object.keys[i];
+      bool known = false;
+      for (size_t j = 0; keys[j]; j++)
+        if (strcmp (keys[j], k) == 0)
+          known = true;
+      if (known)
+        continue;
+      cleanup_free char *v = value_text (result->u.object.values[i]);
+      printf ("%s: %s\n", k, v);
+    }
+}
+
+static char *
+time_text (yajl_val v)
+{
+  int64_t ms;
+  if (!json_as_int64 (v, &ms))
+    return value_text (v);
+  time_t t = (time_t) (ms / 1000);
+  struct tm tm;
+  char out[64];
+  if (localtime_r (&t, &tm) == NULL || strftime (out, sizeof out, "%Y-%m-%d %H:%M:%S", &tm) == 0)
+    return value_text (v);
+  return xstrdup (out);
+}
+
+static char *
+history_detail (yajl_val e)
+{
+  const char *reason = json_str (json_get (e, "reason"));
+  const char *error = json_str (json_get (e, "error"));
+  if (reason && error)
+    return xasprintf ("%s: %s", reason, error);
+  if (reason || error)
+    return xstrdup (reason ? reason : error);
+  if (json_str (json_get (e, "new_id")))
+    {
+      cleanup_free char *id = short_id (json_get (e, "new_id"));
+      return xasprintf ("new id %s", id);
+    }
+  return xstrdup ("-");
+}
+
+static void
+print_history (yajl_val result)
+{
+  static const char *const header[] = { "TIME", "KIND", "NAME", "GEN", "RESULT", "DETAIL" };
+  struct table t;
+  table_init (&t, header, 6);
+  for (size_t i = 0; i < json_arr_len (result); i++)
+    {
+      yajl_val e = result->u.array.values[i];
+      char *row[6] = {
+        time_text (json_get (e, "time")),        value_text (json_get (e, "kind")),
+        value_text (json_get (e, "name")),       value_text (json_get (e, "generation")),
+        value_text (json_get (e, "result")),     history_detail (e),
+      };
+      table_add (&t, row);
+    }
+  table_print_free (&t);
+}
+
+static void
+print_json (yajl_val result)
+{
+  cleanup_jgen yajl_gen g = json_gen_new (true);
+  json_gen_value (g, result);
+  cleanup_free char *text = json_gen_text (g);
+  size_t len = strlen (text);
+  fputs (text, stdout);
+  if (len == 0 || text[len - 1] != '\n')
+    putchar ('\n');
+}
+
+/* --- main ---------------------------------------------------------------- */
+
+static bool
+parse_severity (const char *s, int64_t *out)
+{
+  char *end;
+  errno = 0;
+  long v = strtol (s, &end, 10);
+  if (errno != 0 || end == s || *end != '\0' || v < 0 || v > 10)
+    return false;
+  *out = v;
+  return true;
+}
+
+int
+main (int argc, char **argv)
+{
+  enum { OPT_SOCKET = 256, OPT_JSON, OPT_REASON, OPT_SEVERITY, OPT_HELP, OPT_VERSION };
+  static const struct option opts[] = {
+    { "socket", required_argument, NULL, OPT_SOCKET }, { "json", no_argument, NULL, OPT_JSON },
+    { "reason", required_argument, NULL, OPT_REASON }, { "severity", required_argument, NULL, OPT_SEVERITY },
+    { "help", no_argument, NULL, OPT_HELP },           { "version", no_argument, NULL, OPT_VERSION },
+    { NULL, 0, NULL, 0 },
+  };
+  const char *socket_path = getenv ("LYMPHO_SOCKET");
+  if (socket_path == NULL || socket_path[0] == '\0')
+    socket_path = DEFAULT_SOCKET;
+  const char *reason = NULL, *severity_text = NULL;
+  bool json = false;
+
+  opterr = 0;
+  int opt;
+  /* GNU getopt permutes, so options may follow the command. */
+  while ((opt = getopt_long (argc, argv, "h", opts, NULL)) != -1)
+    switch (opt)
+      {
+      case OPT_SOCKET:
+        if (optarg[0] == '\0')
+          usage_error ("--socket needs a path");
+        socket_path = optarg;
+        break;
+      case OPT_JSON:
+        json = true;
+        break;
+      case OPT_REASON:
+        reason = optarg;
+        break;
+      case OPT_SEVERITY:
+        severity_text = optarg;
+        break;
+      case 'h':
+      case OPT_HELP:
+        fputs (usage_text, stdout);
+        return 0;
+      case OPT_VERSION:
+        printf ("lymphctl %s\n", PACKAGE_VERSION);
+        return 0;
+      default:
+        if (optopt >= OPT_SOCKET)
+          usage_error ("option `%s` needs a value", argv[optind - 1]);
+        if (optopt > 0 && optopt < 256)
+          usage_error ("unknown option `-%c`", optopt);
+        usage_error ("unknown option `%s`", argv[optind - 1]);
+      }
+
+  if (optind >= argc)
+    usage_error ("no command given");
+  const char *cmd = argv[optind++];
+  const char *name = optind < argc ? argv[optind] : NULL;
+  int nargs = argc - optind;
+  bool takes_name = strcmp (cmd, "regen") == 0 || strcmp (cmd, "alert") == 0;
+
+  if (strcmp (cmd, "status") != 0 && strcmp (cmd, "ls") != 0 && strcmp (cmd, "history") != 0 && !takes_name)
+    usage_error ("unknown command `%s`", cmd);
+  if (takes_name && nargs < 1)
+    usage_error ("%s: a container NAME is required", cmd);
+  if (nargs > (takes_name || strcmp (cmd, "history") == 0 ? 1 : 0))
+    usage_error ("%s: unexpected argument `%s`", cmd, argv[optind + (takes_name || strcmp (cmd, "history") == 0)]);
+  if (reason && !takes_name)
+    usage_error ("%s: --reason applies only to regen and alert", cmd);
+  if (severity_text && strcmp (cmd, "alert") != 0)
+    usage_error ("%s: --severity applies only to alert", cmd);
+  int64_t severity = 0;
+  if (strcmp (cmd, "alert") == 0)
+    {
+      if (severity_text == NULL)
+        usage_error ("alert: --severity N is required");
+      if (!parse_severity (severity_text, &severity))
+        usage_error ("alert: --severity must be an integer from 0 to 10, not `%s`", severity_text);
+    }
+  if (name && name[0] == '\0')
+    usage_error ("%s: empty container name", cmd);
+
+  cleanup_jgen yajl_gen g = json_gen_new (false);
+  yajl_gen_map_open (g);
+  if (name)
+    json_gen_kstr (g, "name", name);
+  if (strcmp (cmd, "alert") == 0)
+    json_gen_kint (g, "severity", severity);
+  if (reason)
+    json_gen_kstr (g, "reason", reason);
+  if (strcmp (cmd, "history") == 0)
+    json_gen_kint (g, "limit", HISTORY_LIMIT);
+  yajl_gen_map_close (g);
+  cleanup_free char *args = json_gen_text (g);
+
+  yajl_val tree = NULL, result = NULL;
+  lympho_error_t err = { 0 };
+  if (call (socket_path, cmd, args, strcmp (cmd, "regen") == 0, &tree, &result, &err) < 0)
+    return fail (err.msg);
+
+  if (json)
+    print_json (result);
+  else if (strcmp (cmd, "status") == 0)
+    print_status (result);
+  else if (strcmp (cmd, "ls") == 0)
+    print_ls (result);
+  else if (strcmp (cmd, "history") == 0)
+    print_history (result);
+  else if (strcmp (cmd, "regen") == 0)
+    {
+      cleanup_free char *id = value_text (json_get (result, "id"));
+      printf ("%s\n", id);
+    }
+  else
+    {
+      cleanup_free char *level = value_text (json_get (result, "threat_level"));
+      cleanup_free char *action = value_text (json_get (result, "action"));
+      printf ("%s: threat level %s, action %s\n", name, level, action);
+    }
+  yajl_tree_free (tree);
+  if (fflush (stdout) != 0 || ferror (stdout))
+    return fail ("cannot write the output");
+  return 0;
+}

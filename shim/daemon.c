@@ -1295,16 +1295,18 @@ daemon_run (struct config *cfg, lympho_error_t *err)
 out:
   if (d->httpd)
     httpd_close (d->httpd);
-  if (d->control)
-    control_close (d->control);
   if (d->rt)
     d->ops->close (d->rt);
+  /* Entries answer their waiting requests as they go; the control socket
+   * closes after them so those answers are still sent. */
   while (d->entries)
     {
       struct entry *e = d->entries;
       d->entries = e->next;
       entry_free (d, e);
     }
+  if (d->control)
+    control_close (d->control);
   for (size_t i = 0; i < d->n_refused; i++)
     free (d->refused_ids[i]);
   free (d->refused_ids);

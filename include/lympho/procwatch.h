@@ -1,0 +1,86 @@
+/* lympho — the kernel's process-events connector (netlink, CN_IDX_PROC),
+ * mapping each exec to its container.
+ *
+ * One non-blocking netlink socket on the daemon's loop; no thread, no
+ * polling. For every exec the kernel reports, /proc/<pid>/cgroup is read
+ * first and the event dropped at once when it names no container, so
+ * processes outside containers cost one small read. For a container process
+ * the executable (readlink /proc/<pid>/exe, a path inside the container's
+ * mount namespace) and argv[0] are read and handed to on_exec.
+ *
+ * Needs: the host's pid namespace and procfs, CAP_NET_ADMIN (to subscribe),
+ * CAP_SYS_PTRACE (to read /proc/<pid>/exe of container processes whose
+ * capabilities are not a subset of ours).
+ *
+ * What it cannot see: a process that exits and is reaped before its /proc
+ * entry is read (a few tens of microseconds after the exec) is counted in
+ * stats.unattributed and not reported; a lost burst (ENOBUFS) is reported
+ * through on_overrun, and the daemon rescans through the engine. */
+#ifndef LYMPHO_PROCWATCH_H
+#define LYMPHO_PROCWATCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "lympho/error.h"
+#include "lympho/loop.h"
+
+#define PROCWATCH_ID_LEN 64
+
+struct proc_exec
+{
+  pid_t pid;                  /* thread group id, in the host pid namespace */
+  char container_id[PROCWATCH_ID_LEN + 1]; /* full id, lower-case hex */
+  /* Both NULL when unreadable (the process already exited); valid only during
+   * the callback. busybox applets all resolve to the same exe: argv0 says
+   * which applet ran. */
+  const char *exe;
+  const char *argv0;
+  uint64_t exec_ns;           /* the kernel's CLOCK_MONOTONIC stamp of the exec */
+  uint64_t read_ns;           /* CLOCK_MONOTONIC when lympho read the event */
+};
+
+struct procwatch_callbacks
+{
+  void (*on_exec) (void *ud, const struct proc_exec *ev);
+  /* Events were lost (receive buffer overrun, socket error and reopen):
+   * rescan the protected containers' processes through the engine. */
+  void (*on_overrun) (void *ud);
+  void *ud;
+};
+
+struct procwatch_stats
+{
+  uint64_t messages;        /* connector messages received */
+  uint64_t execs;           /* exec events */
+  uint64_t container_execs; /* of which in a container (reported) */
+  uint64_t unattributed;    /* /proc/<pid> gone before it could be read */
+  uint64_t overruns;        /* ENOBUFS seen */
+  uint64_t reopens;         /* socket reopened after an error */
+  uint64_t other_events;    /* not exec: 0 where the kernel filters (>= 6.6) */
+};
+
+struct procwatch;
+
+/* Open the socket, subscribe and register on l. Fails with -EPERM without
+ * CAP_NET_ADMIN. cb is copied. */
+int procwatch_open (struct loop *l, const struct procwatch_callbacks *cb, struct procwatch **out,
+                    lympho_error_t *err);
+/* Unsubscribe, unregister from the loop and free. NULL is harmless. */
+void procwatch_close (struct procwatch *pw);
+void procwatch_get_stats (const struct procwatch *pw, struct procwatch_stats *out);
+
+/* Pure: the container named by the text of a /proc/<pid>/cgroup file.
+ * Returns 1 and fills out_id (64 hex + NUL) when a line's path has a
+ * component that is a container id: a bare 64-hex component
+ * ("/docker/<id>", "/kubepods/.../pod<uid>/<id>") or one of docker-, libpod-,
+ * cri-containerd-, crio-, containerd- followed by 64 hex, with or without a
+ * ".scope" suffix. Conmon's "libpod-conmon-<id>.scope" is not a container.
+ * The unified ("0::") line wins over v1 lines; within a path the outermost
+ * id wins (the one the node's engine knows when engines nest).
+ * Returns 0 when no line names a container, -EINVAL when a line is not
+ * "<hierarchy>:<controllers>:/<path>". */
+int procwatch_container_of_cgroup (const char *cgroup_text, char out_id[PROCWATCH_ID_LEN + 1]);
+
+#endif

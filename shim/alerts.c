@@ -174,8 +174,8 @@ parse_object (const char *body, size_t len, yajl_val *out, lympho_error_t *err)
 
 /* ---- generic: {"container": NAME_OR_ID, "severity": N, "reason": TEXT} ---- */
 
-int
-alerts_parse_generic (const char *body, size_t len, struct alert_list *out, lympho_error_t *err)
+static int
+parse_generic (const char *body, size_t len, struct alert_list *out, lympho_error_t *err)
 {
   cleanup_json yajl_val root = NULL;
   if (parse_object (body, len, &root, err) < 0)
@@ -337,8 +337,8 @@ am_alert (yajl_val v, size_t idx, struct alert_list *l, lympho_error_t *err)
   return 0;
 }
 
-int
-alerts_parse_alertmanager (const char *body, size_t len, struct alert_list *out, lympho_error_t *err)
+static int
+parse_alertmanager (const char *body, size_t len, struct alert_list *out, lympho_error_t *err)
 {
   cleanup_json yajl_val root = NULL;
   if (parse_object (body, len, &root, err) < 0)
@@ -409,8 +409,8 @@ is_hex (const char *s, size_t n)
   return true;
 }
 
-int
-alerts_parse_falco (const char *body, size_t len, struct alert_list *out, lympho_error_t *err)
+static int
+parse_falco (const char *body, size_t len, struct alert_list *out, lympho_error_t *err)
 {
   cleanup_json yajl_val root = NULL;
   if (json_parse (body, len, &root, err) < 0)
@@ -486,6 +486,36 @@ alerts_parse_falco (const char *body, size_t len, struct alert_list *out, lympho
   list_push (&l, &a);
   *out = l;
   return 0;
+}
+
+/* Messages quote what the sender wrote (keys, label values); keep them one
+ * line whatever it holds, as the listener answers them verbatim. */
+static int
+one_line (int ret, lympho_error_t *err)
+{
+  if (ret < 0 && err)
+    for (char *p = err->msg; *p; p++)
+      if ((unsigned char) *p < ' ' || *p == 0x7f)
+        *p = '?';
+  return ret;
+}
+
+int
+alerts_parse_generic (const char *body, size_t len, struct alert_list *out, lympho_error_t *err)
+{
+  return one_line (parse_generic (body, len, out, err), err);
+}
+
+int
+alerts_parse_alertmanager (const char *body, size_t len, struct alert_list *out, lympho_error_t *err)
+{
+  return one_line (parse_alertmanager (body, len, out, err), err);
+}
+
+int
+alerts_parse_falco (const char *body, size_t len, struct alert_list *out, lympho_error_t *err)
+{
+  return one_line (parse_falco (body, len, out, err), err);
 }
 
 char *

@@ -1,0 +1,671 @@
+/* lympho — the HTTP listener; the contract is in include/lympho/httpd.h and
+ * INTERFACE.md "HTTP listener".
+ *
+ * libmicrohttpd runs without threads of its own (MHD_USE_EPOLL, external
+ * polling): its epoll fd is one more fd in the daemon's loop, MHD_run is
+ * called when that fd is readable, and a loop timer follows MHD_get_timeout
+ * so that idle connections time out and already-buffered work is finished.
+ *
+ * Answers: errors are text/plain, one line ending in "\n" (what curl and an
+ * operator's terminal show best); 202 carries {"accepted":N,"ignored":M}. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include "lympho/alerts.h"
+#include "lympho/httpd.h"
+#include "lympho/json.h"
+#include "lympho/log.h"
+#include "lympho/loop.h"
+#include "lympho/util.h"
+
+#define BODY_MAX (1024 * 1024)
+/* MHD renamed its constant for 413 across versions; the number is stable. */
+#define HTTP_TOO_LARGE 413
+#define TOKEN_MAX 256
+/* A slow client (slowloris) can only hold a bounded number of connections
+ * for a bounded idle time; MHD never blocks the loop on any of them. */
+#define CONN_LIMIT 64
+#define CONN_PER_IP 32
+#define CONN_TIMEOUT_S 10
+
+enum route
+{
+  ROUTE_ALERTS = 0, /* index = enum alert_source for the three POST routes */
+  ROUTE_ALERTMANAGER,
+  ROUTE_FALCO,
+  ROUTE_METRICS,
+  ROUTE_HEALTHZ,
+};
+
+static const struct
+{
+  const char *path;
+  bool post;
+} routes[] = {
+  [ROUTE_ALERTS] = { "/v1/alerts", true },   [ROUTE_ALERTMANAGER] = { "/v1/alerts/alertmanager", true },
+  [ROUTE_FALCO] = { "/v1/alerts/falco", true }, [ROUTE_METRICS] = { "/metrics", false },
+  [ROUTE_HEALTHZ] = { "/healthz", false },
+};
+#define N_POST 3
+
+/* HTTP answers to alert POSTs, counted per route for /metrics. */
+static const unsigned int counted_codes[] = { 202, 400, 401, 404, 405, 413, 500 };
+#define N_CODES (sizeof counted_codes / sizeof counted_codes[0])
+
+struct httpd
+{
+  struct loop *loop;
+  struct MHD_Daemon *mhd;
+  int epfd;
+  int listen_fd; /* owned by MHD once started; kept for the port */
+  uint64_t timer;
+  char *token;
+  size_t token_len;
+  struct httpd_callbacks cb;
+  uint64_t requests[N_POST][N_CODES];
+  uint64_t alerts_accepted[N_POST];
+  uint64_t alerts_ignored[N_POST];
+};
+
+struct request
+{
+  int route;
+  bool answered; /* a response was queued before the body was read */
+  bool overflow;
+  struct buf body;
+};
+
+/* ---- token ---- */
+
+/* Constant time over the expected token's length, whatever the presented
+ * one is: copy it into a fixed buffer first, so neither the position of the
+ * first difference nor the presented length shows in the timing. */
+static bool
+token_equal (const struct httpd *h, const char *given, size_t given_len)
+{
+  unsigned char pad[TOKEN_MAX] = { 0 };
+  size_t n = given_len < TOKEN_MAX ? given_len : TOKEN_MAX;
+  memcpy (pad, given, n);
+  unsigned char diff = (unsigned char) (given_len != h->token_len);
+  for (size_t i = 0; i < TOKEN_MAX; i++)
+    diff |= (unsigned char) (pad[i] ^ (i < h->token_len ? (unsigned char) h->token[i] : 0));
+  return diff == 0;
+}
+
+static bool
+authorized (const struct httpd *h, struct MHD_Connection *c)
+{
+  const char *v = MHD_lookup_connection_value (c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+  /* The scheme is case-insensitive (RFC 7235); the token is not. */
+  if (v == NULL || strncasecmp (v, "Bearer ", 7) != 0)
+    return false;
+  v += 7;
+  while (*v == ' ')
+    v++;
+  size_t len = strlen (v);
+  while (len > 0 && v[len - 1] == ' ')
+    len--;
+  return token_equal (h, v, len);
+}
+
+static bool
+token_chars_ok (const char *t)
+{
+  for (; *t; t++)
+    if ((unsigned char) *t <= ' ' || (unsigned char) *t >= 0x7f)
+      return false;
+  return true;
+}
+
+static int
+token_create (const char *path, char **token, lympho_error_t *err)
+{
+  cleanup_free char *dir = xstrdup (path);
+  char *slash = strrchr (dir, '/');
+  if (slash && slash != dir)
+    {
+      *slash = '\0';
+      if (mkdir_p (dir, 0700, err) < 0)
+        return lympho_error_prefix (err, "create token file `%s`", path);
+    }
+  unsigned char raw[32];
+  if (random_bytes (raw, sizeof raw, err) < 0)
+    return -EIO;
+  char hex[2 * sizeof raw + 2];
+  for (size_t i = 0; i < sizeof raw; i++)
+    snprintf (hex + 2 * i, 3, "%02x", raw[i]);
+  hex[2 * sizeof raw] = '\n';
+  hex[2 * sizeof raw + 1] = '\0';
+
+  /* O_EXCL: never truncate a token another process just wrote. */
+  cleanup_close int fd = open (path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0)
+    return lympho_error_set_errno (err, errno, "create token file `%s`", path);
+  size_t len = 2 * sizeof raw + 1;
+  if (write (fd, hex, len) != (ssize_t) len || fsync (fd) < 0)
+    {
+      int e = errno;
+      unlink (path);
+      return lympho_error_set_errno (err, e ? e : EIO, "write token file `%s`", path);
+    }
+  hex[2 * sizeof raw] = '\0';
+  *token = xstrdup (hex);
+  return 0;
+}
+
+int
+httpd_load_token (const char *path, char **token, lympho_error_t *err)
+{
+  cleanup_close int fd = open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0 && errno == ENOENT)
+    {
+      int ret = token_create (path, token, err);
+      if (ret != -EEXIST)
+        return ret;
+      /* Lost a race with another creator: read theirs. */
+      fd = open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    }
+  if (fd < 0)
+    return lympho_error_set_errno (err, errno, "open token file `%s`", path);
+  struct stat st;
+  if (fstat (fd, &st) < 0)
+    return lympho_error_set_errno (err, errno, "stat token file `%s`", path);
+  if (!S_ISREG (st.st_mode))
+    return lympho_error_set (err, EINVAL, "token file `%s` is not a regular file", path);
+  if (st.st_mode & 077)
+    return lympho_error_set (err, EPERM, "token file `%s` is accessible by group or others (mode %03o): chmod 600 it",
+                             path, (unsigned) (st.st_mode & 0777));
+  char data[TOKEN_MAX + 3];
+  size_t len = 0;
+  for (;;)
+    {
+      ssize_t n = read (fd, data + len, sizeof data - 1 - len);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        return lympho_error_set_errno (err, errno, "read token file `%s`", path);
+      if (n == 0)
+        break;
+      len += (size_t) n;
+      if (len == sizeof data - 1)
+        return lympho_error_set (err, EINVAL, "token file `%s` is longer than %d bytes", path, TOKEN_MAX);
+    }
+  data[len] = '\0';
+  if (len > 0 && data[len - 1] == '\n')
+    data[--len] = '\0';
+  if (len > 0 && data[len - 1] == '\r')
+    data[--len] = '\0';
+  if (len == 0)
+    return lympho_error_set (err, EINVAL, "token file `%s` is empty", path);
+  if (strlen (data) != len || !token_chars_ok (data))
+    return lympho_error_set (err, EINVAL, "token file `%s` holds characters other than printable ASCII", path);
+  *token = xstrdup (data);
+  return 0;
+}
+
+/* ---- answers ---- */
+
+static enum MHD_Result
+reply (struct MHD_Connection *c, unsigned int code, const char *ctype, const char *body, const char *hk,
+       const char *hv)
+{
+  struct MHD_Response *resp = MHD_create_response_from_buffer (strlen (body), (void *) body, MHD_RESPMEM_MUST_COPY);
+  if (resp == NULL)
+    return MHD_NO;
+  MHD_add_response_header (resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+  if (hk)
+    MHD_add_response_header (resp, hk, hv);
+  enum MHD_Result ret = MHD_queue_response (c, code, resp);
+  MHD_destroy_response (resp);
+  return ret;
+}
+
+/* One line of text; whatever came from the client is stripped of control
+ * characters so the answer (and the log) stays one line. */
+static enum MHD_Result
+reply_text (struct MHD_Connection *c, unsigned int code, const char *hk, const char *hv, const char *fmt, ...)
+  LYMPHO_PRINTF (5, 6);
+
+static enum MHD_Result
+reply_text (struct MHD_Connection *c, unsigned int code, const char *hk, const char *hv, const char *fmt, ...)
+{
+  char line[640];
+  va_list ap;
+  va_start (ap, fmt);
+  vsnprintf (line, sizeof line - 1, fmt, ap);
+  va_end (ap);
+  for (char *p = line; *p; p++)
+    if ((unsigned char) *p < ' ' || *p == 0x7f)
+      *p = '?';
+  strcat (line, "\n");
+  return reply (c, code, "text/plain; charset=utf-8", line, hk, hv);
+}
+
+static void
+count (struct httpd *h, int route, unsigned int code)
+{
+  if (route < 0 || route >= N_POST)
+    return;
+  for (size_t i = 0; i < N_CODES; i++)
+    if (counted_codes[i] == code)
+      h->requests[route][i]++;
+}
+
+/* ---- routes ---- */
+
+static enum MHD_Result
+serve_get (struct httpd *h, struct MHD_Connection *c, int route)
+{
+  if (route == ROUTE_HEALTHZ)
+    {
+      bool ok = h->cb.healthy ? h->cb.healthy (h->cb.ud) : true;
+      return ok ? reply_text (c, MHD_HTTP_OK, NULL, NULL, "ok")
+                : reply_text (c, MHD_HTTP_SERVICE_UNAVAILABLE, NULL, NULL, "engine unreachable");
+    }
+
+  struct buf b;
+  buf_init (&b);
+  if (h->cb.metrics)
+    {
+      cleanup_free char *m = h->cb.metrics (h->cb.ud);
+      if (m)
+        buf_appends (&b, m);
+    }
+  /* Only the listener sees refused requests, so it counts them itself. */
+  buf_appends (&b, "# HELP lympho_http_alert_requests_total Alert POSTs by route and HTTP answer.\n"
+                   "# TYPE lympho_http_alert_requests_total counter\n");
+  for (int r = 0; r < N_POST; r++)
+    for (size_t i = 0; i < N_CODES; i++)
+      buf_printf (&b, "lympho_http_alert_requests_total{source=\"%s\",code=\"%u\"} %llu\n",
+                  alert_source_name ((enum alert_source) r), counted_codes[i],
+                  (unsigned long long) h->requests[r][i]);
+  buf_appends (&b, "# HELP lympho_http_alerts_total Alerts received over HTTP: accepted, or ignored (resolved, "
+                   "no container).\n"
+                   "# TYPE lympho_http_alerts_total counter\n");
+  for (int r = 0; r < N_POST; r++)
+    {
+      const char *s = alert_source_name ((enum alert_source) r);
+      buf_printf (&b, "lympho_http_alerts_total{source=\"%s\",result=\"accepted\"} %llu\n", s,
+                  (unsigned long long) h->alerts_accepted[r]);
+      buf_printf (&b, "lympho_http_alerts_total{source=\"%s\",result=\"ignored\"} %llu\n", s,
+                  (unsigned long long) h->alerts_ignored[r]);
+    }
+  enum MHD_Result ret = reply (c, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", b.data, NULL, NULL);
+  buf_free (&b);
+  return ret;
+}
+
+static enum MHD_Result
+serve_post (struct httpd *h, struct MHD_Connection *c, struct request *r)
+{
+  static int (*const parsers[N_POST]) (const char *, size_t, struct alert_list *, lympho_error_t *) = {
+    alerts_parse_generic, alerts_parse_alertmanager, alerts_parse_falco
+  };
+  const char *path = routes[r->route].path;
+  lympho_error_t err = { 0 };
+  struct alert_list l = { 0 };
+  enum MHD_Result ret;
+
+  if (parsers[r->route](r->body.data ? r->body.data : "", r->body.len, &l, &err) < 0)
+    {
+      log_info ("http: %s: refused malformed body: %s", path, err.msg);
+      count (h, r->route, 400);
+      return reply_text (c, MHD_HTTP_BAD_REQUEST, NULL, NULL, "%s", err.msg);
+    }
+
+  /* Resolve every container before applying any alert: a payload naming one
+   * unknown container changes nothing at all. */
+  for (size_t i = 0; i < l.n; i++)
+    if (h->cb.known == NULL || !h->cb.known (h->cb.ud, l.v[i].container))
+      {
+        log_info ("http: %s: refused alert for unknown container %s", path, l.v[i].container);
+        count (h, r->route, 404);
+        ret = reply_text (c, MHD_HTTP_NOT_FOUND, NULL, NULL, "unknown container `%s`", l.v[i].container);
+        alert_list_free (&l);
+        return ret;
+      }
+
+  size_t applied = 0;
+  for (size_t i = 0; i < l.n; i++)
+    {
+      int rc = h->cb.alert ? h->cb.alert (h->cb.ud, &l.v[i], &err) : 0;
+      if (rc < 0)
+        {
+          /* Only a container that vanished between `known` and here, or
+           * an internal failure; what was applied before stays applied. */
+          unsigned int code = rc == -ENOENT ? MHD_HTTP_NOT_FOUND : MHD_HTTP_INTERNAL_SERVER_ERROR;
+          log_warn ("http: %s: alert for %s failed after %zu applied: %s", path, l.v[i].container, applied,
+                    err.msg);
+          h->alerts_accepted[r->route] += applied;
+          count (h, r->route, code);
+          ret = code == MHD_HTTP_NOT_FOUND
+                    ? reply_text (c, code, NULL, NULL, "unknown container `%s`", l.v[i].container)
+                    : reply_text (c, code, NULL, NULL, "%s", err.msg[0] ? err.msg : "internal error");
+          alert_list_free (&l);
+          return ret;
+        }
+      applied++;
+    }
+
+  h->alerts_accepted[r->route] += applied;
+  h->alerts_ignored[r->route] += l.ignored;
+  count (h, r->route, 202);
+  if (l.ignored)
+    log_debug ("http: %s: %zu alert(s) accepted, %zu ignored", path, applied, l.ignored);
+  char json[96];
+  snprintf (json, sizeof json, "{\"accepted\":%zu,\"ignored\":%zu}\n", applied, l.ignored);
+  alert_list_free (&l);
+  return reply (c, MHD_HTTP_ACCEPTED, "application/json", json, NULL, NULL);
+}
+
+static int
+find_route (const char *url)
+{
+  for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+    if (strcmp (url, routes[i].path) == 0)
+      return (int) i;
+  return -1;
+}
+
+/* The first call for a request (headers only) decides everything that does
+ * not need the body, so that a refused request is never read. */
+static enum MHD_Result
+on_headers (struct httpd *h, struct MHD_Connection *c, struct request *r, const char *url, const char *method)
+{
+  r->route = find_route (url);
+  if (r->route < 0)
+    {
+      r->answered = true;
+      return reply_text (c, MHD_HTTP_NOT_FOUND, NULL, NULL, "no such path");
+    }
+  if (!routes[r->route].post)
+    {
+      if (strcmp (method, MHD_HTTP_METHOD_GET) != 0 && strcmp (method, MHD_HTTP_METHOD_HEAD) != 0)
+        {
+          r->answered = true;
+          return reply_text (c, MHD_HTTP_METHOD_NOT_ALLOWED, MHD_HTTP_HEADER_ALLOW, "GET, HEAD",
+                             "method not allowed");
+        }
+      return MHD_YES;
+    }
+  if (strcmp (method, MHD_HTTP_METHOD_POST) != 0)
+    {
+      r->answered = true;
+      count (h, r->route, 405);
+      return reply_text (c, MHD_HTTP_METHOD_NOT_ALLOWED, MHD_HTTP_HEADER_ALLOW, "POST", "method not allowed");
+    }
+  if (!authorized (h, c))
+    {
+      r->answered = true;
+      log_warn ("http: %s: refused POST without a valid bearer token", routes[r->route].path);
+      count (h, r->route, 401);
+      return reply_text (c, MHD_HTTP_UNAUTHORIZED, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"lympho\"",
+                         "missing or wrong bearer token");
+    }
+  const char *cl = MHD_lookup_connection_value (c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+  if (cl != NULL)
+    {
+      char *end;
+      errno = 0;
+      unsigned long long n = strtoull (cl, &end, 10);
+      if (errno != 0 || end == cl || n > BODY_MAX)
+        {
+          r->answered = true;
+          count (h, r->route, 413);
+          return reply_text (c, HTTP_TOO_LARGE, NULL, NULL, "body larger than %d bytes", BODY_MAX);
+        }
+    }
+  return MHD_YES;
+}
+
+static enum MHD_Result
+on_request (void *cls, struct MHD_Connection *c, const char *url, const char *method, const char *version,
+            const char *upload_data, size_t *upload_data_size, void **con_cls)
+{
+  (void) version;
+  struct httpd *h = cls;
+  struct request *r = *con_cls;
+  if (r == NULL)
+    {
+      r = xmalloc0 (sizeof *r);
+      buf_init (&r->body);
+      *con_cls = r;
+      return on_headers (h, c, r, url, method);
+    }
+  if (r->answered)
+    {
+      *upload_data_size = 0;
+      return MHD_YES;
+    }
+  if (*upload_data_size > 0)
+    {
+      /* Chunked bodies have no Content-Length: stop at the cap while
+       * receiving, never buffer past it. */
+      if (r->overflow || r->body.len + *upload_data_size > BODY_MAX)
+        {
+          if (!r->overflow)
+            count (h, r->route, 413);
+          r->overflow = true;
+          buf_free (&r->body);
+          buf_init (&r->body);
+          *upload_data_size = 0;
+          return MHD_YES;
+        }
+      buf_append (&r->body, upload_data, *upload_data_size);
+      *upload_data_size = 0;
+      return MHD_YES;
+    }
+  if (r->overflow)
+    return reply_text (c, HTTP_TOO_LARGE, NULL, NULL, "body larger than %d bytes", BODY_MAX);
+  if (!routes[r->route].post)
+    return serve_get (h, c, r->route);
+  return serve_post (h, c, r);
+}
+
+static void
+on_completed (void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+  (void) cls;
+  (void) c;
+  (void) toe;
+  struct request *r = *con_cls;
+  if (r == NULL)
+    return;
+  buf_free (&r->body);
+  free (r);
+  *con_cls = NULL;
+}
+
+static void
+on_mhd_log (void *cls, const char *fmt, va_list ap)
+{
+  (void) cls;
+  char line[512];
+  vsnprintf (line, sizeof line, fmt, ap);
+  line[strcspn (line, "\n")] = '\0';
+  log_debug ("http: libmicrohttpd: %s", line);
+}
+
+/* ---- driving MHD from the loop ---- */
+
+static void drive (struct httpd *h);
+
+static void
+on_timer (struct loop *l, void *ud)
+{
+  (void) l;
+  struct httpd *h = ud;
+  h->timer = 0;
+  drive (h);
+}
+
+static void
+drive (struct httpd *h)
+{
+  MHD_run (h->mhd);
+  if (h->timer)
+    loop_cancel_timer (h->loop, h->timer);
+  h->timer = 0;
+  MHD_UNSIGNED_LONG_LONG ms;
+  if (MHD_get_timeout (h->mhd, &ms) == MHD_YES)
+    h->timer = loop_add_timer (h->loop, ms, on_timer, h);
+}
+
+static void
+on_ready (struct loop *l, int fd, uint32_t events, void *ud)
+{
+  (void) l;
+  (void) fd;
+  (void) events;
+  drive (ud);
+}
+
+/* "ADDR:PORT" or "[V6ADDR]:PORT"; numeric, or a host name resolved once. */
+static int
+parse_listen (const char *addr, struct sockaddr_storage *ss, socklen_t *sslen, lympho_error_t *err)
+{
+  cleanup_free char *copy = xstrdup (addr);
+  char *host = copy, *port;
+  if (host[0] == '[')
+    {
+      char *close = strchr (host, ']');
+      if (close == NULL || close[1] != ':')
+        return lympho_error_set (err, EINVAL, "listen address `%s`: want [ADDR]:PORT", addr);
+      *close = '\0';
+      host++;
+      port = close + 2;
+    }
+  else
+    {
+      port = strrchr (host, ':');
+      if (port == NULL || strchr (host, ':') != port)
+        return lympho_error_set (err, EINVAL, "listen address `%s`: want ADDR:PORT or [ADDR]:PORT", addr);
+      *port++ = '\0';
+    }
+  char *end;
+  errno = 0;
+  unsigned long p = strtoul (port, &end, 10);
+  if (host[0] == '\0' || port[0] < '0' || port[0] > '9' || *end != '\0' || errno != 0 || p > 65535)
+    return lympho_error_set (err, EINVAL, "listen address `%s`: bad address or port", addr);
+
+  struct addrinfo hints = { .ai_flags = AI_NUMERICSERV, .ai_socktype = SOCK_STREAM }, *res = NULL;
+  int rc = getaddrinfo (host, port, &hints, &res);
+  if (rc != 0)
+    return lympho_error_set (err, EINVAL, "listen address `%s`: %s", addr, gai_strerror (rc));
+  memcpy (ss, res->ai_addr, res->ai_addrlen);
+  *sslen = res->ai_addrlen;
+  freeaddrinfo (res);
+  return 0;
+}
+
+int
+httpd_open (struct loop *loop, const char *addr, const char *token, const struct httpd_callbacks *cb,
+            struct httpd **out, lympho_error_t *err)
+{
+  *out = NULL;
+  if (strcmp (addr, "none") == 0)
+    return 0;
+  size_t tlen = strlen (token);
+  if (tlen == 0 || tlen > TOKEN_MAX || !token_chars_ok (token))
+    return lympho_error_set (err, EINVAL, "bearer token must be 1..%d printable characters", TOKEN_MAX);
+
+  struct sockaddr_storage ss;
+  socklen_t sslen = 0;
+  if (parse_listen (addr, &ss, &sslen, err) < 0)
+    return -EINVAL;
+  cleanup_close int fd = socket (ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return lympho_error_set_errno (err, errno, "listen on %s: socket", addr);
+  int one = 1;
+  setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (ss.ss_family == AF_INET6)
+    setsockopt (fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  /* Bind it ourselves: MHD_start_daemon only says NULL, and an operator
+   * wants to read "Address already in use". */
+  if (bind (fd, (struct sockaddr *) &ss, sslen) < 0)
+    return lympho_error_set_errno (err, errno, "listen on %s: bind", addr);
+  if (listen (fd, 64) < 0)
+    return lympho_error_set_errno (err, errno, "listen on %s: listen", addr);
+
+  struct httpd *h = xmalloc0 (sizeof *h);
+  h->loop = loop;
+  h->token = xstrdup (token);
+  h->token_len = tlen;
+  h->cb = *cb;
+  h->epfd = -1;
+  h->listen_fd = fd;
+  unsigned int flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+  h->mhd = MHD_start_daemon (flags, 0, NULL, NULL, on_request, h, MHD_OPTION_LISTEN_SOCKET, fd,
+                             MHD_OPTION_CONNECTION_LIMIT, (unsigned int) CONN_LIMIT,
+                             MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int) CONN_PER_IP,
+                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) CONN_TIMEOUT_S,
+                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
+                             h, MHD_OPTION_END);
+  if (h->mhd == NULL)
+    {
+      /* MHD may already have closed the socket on its failure path; leave
+       * it rather than risk closing a reused fd number. */
+      fd = -1;
+      free (h->token);
+      free (h);
+      return lympho_error_set (err, EIO, "listen on %s: libmicrohttpd failed to start", addr);
+    }
+  fd = -1; /* MHD_stop_daemon closes it */
+
+  const union MHD_DaemonInfo *info = MHD_get_daemon_info (h->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+  if (info == NULL || info->epoll_fd < 0)
+    {
+      httpd_close (h);
+      return lympho_error_set (err, EIO, "listen on %s: libmicrohttpd has no epoll fd", addr);
+    }
+  if (loop_add_fd (loop, info->epoll_fd, EPOLLIN, on_ready, h, err) < 0)
+    {
+      httpd_close (h);
+      return lympho_error_prefix (err, "listen on %s", addr);
+    }
+  h->epfd = info->epoll_fd;
+  drive (h);
+  log_info ("http: listening on %s (port %d)", addr, httpd_port (h));
+  *out = h;
+  return 0;
+}
+
+int
+httpd_port (struct httpd *h)
+{
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  if (h == NULL || getsockname (h->listen_fd, (struct sockaddr *) &ss, &len) < 0)
+    return -1;
+  if (ss.ss_family == AF_INET)
+    return ntohs (((struct sockaddr_in *) &ss)->sin_port);
+  if (ss.ss_family == AF_INET6)
+    return ntohs (((struct sockaddr_in6 *) &ss)->sin6_port);
+  return -1;
+}
+
+void
+httpd_close (struct httpd *h)
+{
+  if (h == NULL)
+    return;
+  if (h->epfd >= 0)
+    loop_del_fd (h->loop, h->epfd);
+  if (h->timer)
+    loop_cancel_timer (h->loop, h->timer);
+  MHD_stop_daemon (h->mhd);
+  explicit_bzero (h->token, h->token_len);
+  free (h->token);
+  free (h);
+}

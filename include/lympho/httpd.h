@@ -29,13 +29,25 @@ struct httpd_callbacks
   void *ud;
 };
 
-/* listen: "ADDR:PORT" ("[::1]:9797" for IPv6). token: the bearer token. */
+/* listen: "ADDR:PORT" ("[::1]:9797" for IPv6; port 0 picks a free one);
+ * "none" succeeds with *out = NULL (listener disabled). token: the bearer
+ * token, copied. Bind failures name the address and the errno.
+ * Answers: errors are text/plain, one line; 202 is
+ * {"accepted":N,"ignored":M} (ignored: resolved alerts, alerts without a
+ * container, Falco host events). /metrics appends the listener's own
+ * counters (lympho_http_alert_requests_total{source,code} and
+ * lympho_http_alerts_total{source,result}) to callbacks->metrics' text. */
 int httpd_open (struct loop *loop, const char *listen, const char *token, const struct httpd_callbacks *cb,
                 struct httpd **out, lympho_error_t *err);
+/* NULL is harmless. */
 void httpd_close (struct httpd *h);
+/* The bound TCP port (useful with port 0), or -1. */
+int httpd_port (struct httpd *h);
 
-/* Read the token file, or create it (32 random bytes, hex, mode 0600) when
- * absent. A file readable by group or others is refused. */
+/* Read the token file (one trailing newline stripped), or create it (32
+ * random bytes, hex, mode 0600, parent made 0700 if missing) when absent.
+ * A file accessible by group or others, empty, or not printable ASCII is
+ * refused. */
 int httpd_load_token (const char *path, char **token, lympho_error_t *err);
 
 #endif

@@ -129,6 +129,7 @@ test_generic_bad (void **state)
   parse_bad (alerts_parse_generic, "{\"container\":\"a\",\"severity\":99999999999999999999}", "must be an integer");
   parse_bad (alerts_parse_generic, "{\"container\":\"a\",\"severity\":1,\"reason\":null}", "`reason` must be a string");
   parse_bad (alerts_parse_generic, "{\"container\":\"a\",\"severity\":1,\"why\":\"x\"}", "unknown key `why`");
+  parse_bad (alerts_parse_generic, "{\"container\":\"a\",\"severity\":1,\"w\\r\\ny\":\"x\"}", "unknown key `w??y`");
   parse_bad (alerts_parse_generic, "{\"container\":\"a\",\"severity\":1,\"severity\":9}", "duplicate key `severity`");
 
   /* Embedded NUL: refused, not silently parsed up to it. */

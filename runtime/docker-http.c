@@ -95,8 +95,10 @@ dhttp_status_error (long status, const char *body, size_t len, int conflict_errn
     e = conflict_errno;
   else if (status == 400)
     e = EINVAL;
-  else if (status == 401 || status == 403)
+  else if (status == 401)
     e = EACCES;
+  else if (status == 403)
+    e = EPERM; /* the engine's "not allowed in this state or config" */
   else
     e = EIO;
   return lympho_error_set (err, e, "engine answered %ld: %s", status, msg[0] ? msg : "(no message)");
@@ -358,6 +360,12 @@ dispatch (struct dhttp *h)
         curl_easy_getinfo (r->easy, CURLINFO_RESPONSE_CODE, &r->status);
       if (r->stream && r->status != 200 && r->headers_done && rc == CURLE_OK)
         ret = 0; /* let the caller map the engine's status */
+      if (log_get_level () >= LOG_LVL_DEBUG)
+        {
+          char *url = NULL;
+          curl_easy_getinfo (r->easy, CURLINFO_EFFECTIVE_URL, &url);
+          log_debug ("docker: %s -> %ld%s%s", url ? url : "?", r->status, ret < 0 ? ": " : "", ret < 0 ? err.msg : "");
+        }
       r->done (r->ud, ret, ret < 0 ? &err : NULL, r->status, r->resp.data ? r->resp.data : "", r->resp.len);
       req_free (r);
     }

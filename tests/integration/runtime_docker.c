@@ -1,0 +1,875 @@
+/* The Docker backend against the real engine: every operation of
+ * runtime_docker_ops through a struct loop, checked by what the engine then
+ * reports (through the backend and through the docker CLI).
+ *
+ * Needs a Docker Engine on $DOCKER_HOST (default unix:///var/run/docker.sock),
+ * the docker CLI and /bin/busybox; exits 77 (skip) without them. Everything
+ * it creates is named lrt-it-<pid>-... and removed at the end. */
+#include "config.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <cmocka.h>
+
+#include "lympho/json.h"
+#include "lympho/loop.h"
+#include "lympho/runtime.h"
+#include "lympho/util.h"
+
+static const struct runtime_ops *ops = &runtime_docker_ops;
+static struct loop *loop;
+static struct runtime *rt;
+static const char *endpoint;
+static const char *docker_cli;
+static char prefix[64];
+static char image[128];
+static int host_port;
+static char *anon_volumes; /* the source's volumes, removed at the end */
+
+/* ---- the docker CLI, for setting up and for a second opinion ---- */
+
+static int
+run (const char *fmt, ...) LYMPHO_PRINTF (1, 2);
+static int
+run (const char *fmt, ...)
+{
+  va_list ap;
+  va_start (ap, fmt);
+  cleanup_free char *cmd = NULL;
+  if (vasprintf (&cmd, fmt, ap) < 0)
+    abort ();
+  va_end (ap);
+  cleanup_free char *full = xasprintf ("DOCKER_API_VERSION=1.41 %s %s >/dev/null 2>&1", docker_cli, cmd);
+  return system (full);
+}
+
+static char *
+capture (const char *fmt, ...) LYMPHO_PRINTF (1, 2);
+static char *
+capture (const char *fmt, ...)
+{
+  va_list ap;
+  va_start (ap, fmt);
+  cleanup_free char *cmd = NULL;
+  if (vasprintf (&cmd, fmt, ap) < 0)
+    abort ();
+  va_end (ap);
+  cleanup_free char *full = xasprintf ("DOCKER_API_VERSION=1.41 %s %s 2>/dev/null", docker_cli, cmd);
+  FILE *f = popen (full, "r");
+  assert_non_null (f);
+  struct buf b;
+  buf_init (&b);
+  char chunk[4096];
+  size_t n;
+  while ((n = fread (chunk, 1, sizeof chunk, f)) > 0)
+    buf_append (&b, chunk, n);
+  pclose (f);
+  return buf_steal (&b);
+}
+
+/* `docker inspect NAME` as a tree (the first element). */
+static yajl_val
+cli_inspect (const char *name, yajl_val *root)
+{
+  cleanup_free char *out = capture ("inspect %s", name);
+  lympho_error_t err = { 0 };
+  assert_int_equal (json_parse (out, strlen (out), root, &err), 0);
+  assert_int_equal (json_arr_len (*root), 1);
+  return (*root)->u.array.values[0];
+}
+
+static bool
+arr_has (yajl_val arr, const char *s)
+{
+  for (size_t i = 0; i < json_arr_len (arr); i++)
+    if (json_str (arr->u.array.values[i]) && strcmp (json_str (arr->u.array.values[i]), s) == 0)
+      return true;
+  return false;
+}
+
+/* ---- calling an op and running the loop until its callback ---- */
+
+struct res
+{
+  bool done;
+  bool returned;     /* the op had returned when the callback ran */
+  int ret;
+  lympho_error_t err;
+  char *id;
+  struct rt_container c;
+  struct rt_snapshot s;
+  size_t n;
+  bool found;
+  char kind;
+};
+static struct res r;
+
+static void
+res_reset (void)
+{
+  free (r.id);
+  rt_container_free (&r.c);
+  rt_snapshot_free (&r.s);
+  memset (&r, 0, sizeof r);
+}
+
+static void
+got (int ret, const lympho_error_t *err)
+{
+  assert_false (r.done); /* exactly once */
+  assert_true (r.returned);
+  r.done = true;
+  r.ret = ret;
+  if (ret < 0)
+    {
+      assert_non_null (err);
+      r.err = *err;
+    }
+}
+
+static void
+wait_done (void)
+{
+  lympho_error_t err = { 0 };
+  uint64_t deadline = now_mono_ms () + 60000;
+  while (!r.done && now_mono_ms () < deadline)
+    assert_int_equal (loop_run_once (loop, 200, &err), 0);
+  assert_true (r.done);
+}
+
+#define CALL(expr)                                                                                                   \
+  do                                                                                                                 \
+    {                                                                                                                \
+      res_reset ();                                                                                                  \
+      expr;                                                                                                          \
+      assert_false (r.done);                                                                                         \
+      r.returned = true;                                                                                             \
+      wait_done ();                                                                                                  \
+    }                                                                                                                \
+  while (0)
+#define OK(expr)                                                                                                     \
+  do                                                                                                                 \
+    {                                                                                                                \
+      CALL (expr);                                                                                                   \
+      if (r.ret != 0)                                                                                                \
+        fail_msg ("%s: %s", #expr, r.err.msg);                                                                       \
+    }                                                                                                                \
+  while (0)
+#define FAILS(expr, e)                                                                                               \
+  do                                                                                                                 \
+    {                                                                                                                \
+      CALL (expr);                                                                                                   \
+      assert_int_equal (r.ret, -(e));                                                                                \
+      assert_int_equal (r.err.status, (e));                                                                          \
+      assert_true (r.err.msg[0] != '\0');                                                                            \
+    }                                                                                                                \
+  while (0)
+
+static void
+on_done (void *ud, int ret, const lympho_error_t *err)
+{
+  got (ret, err);
+}
+
+static void
+on_id (void *ud, int ret, const lympho_error_t *err, const char *id)
+{
+  got (ret, err);
+  if (ret == 0)
+    {
+      assert_non_null (id);
+      r.id = xstrdup (id);
+    }
+}
+
+static void
+on_container (void *ud, int ret, const lympho_error_t *err, const struct rt_container *c)
+{
+  got (ret, err);
+  if (ret < 0)
+    return;
+  r.c = *c;
+  r.c.id = xstrdup (c->id);
+  r.c.name = xstrdup (c->name);
+  r.c.image_id = xstrdup (c->image_id);
+  memset (&r.c.labels, 0, sizeof r.c.labels);
+  rt_labels_copy (&r.c.labels, &c->labels);
+}
+
+static const char *want_name;
+
+static void
+on_list (void *ud, int ret, const lympho_error_t *err, const struct rt_container *v, size_t n)
+{
+  got (ret, err);
+  r.n = n;
+  for (size_t i = 0; i < n; i++)
+    if (strcmp (v[i].name, want_name) == 0)
+      {
+        r.found = true;
+        r.c.state = v[i].state;
+        r.id = xstrdup (v[i].id);
+        assert_true (str_has_prefix (v[i].image_id, "sha256:"));
+      }
+}
+
+static void
+on_snapshot (void *ud, int ret, const lympho_error_t *err, struct rt_snapshot *s)
+{
+  got (ret, err);
+  if (ret == 0)
+    {
+      r.s = *s;
+      memset (s, 0, sizeof *s); /* taking ownership, as allowed */
+    }
+}
+
+static const char *want_path;
+
+static void
+on_changes (void *ud, int ret, const lympho_error_t *err, const struct rt_change *v, size_t n)
+{
+  got (ret, err);
+  r.n = n;
+  for (size_t i = 0; i < n; i++)
+    if (strcmp (v[i].path, want_path) == 0)
+      {
+        r.found = true;
+        r.kind = v[i].kind;
+      }
+}
+
+static void
+on_top (void *ud, int ret, const lympho_error_t *err, const struct rt_process *v, size_t n)
+{
+  got (ret, err);
+  r.n = n;
+  for (size_t i = 0; i < n; i++)
+    if (v[i].pid > 0 && strstr (v[i].cmd, "httpd") && v[i].user && strcmp (v[i].user, "root") == 0)
+      r.found = true;
+}
+
+/* ---- events ---- */
+
+static char *watch_id;
+static struct buf seen; /* "start die:137 " for watch_id */
+static int ups, downs;
+
+static void
+on_event (void *ud, const struct rt_event *ev)
+{
+  if (watch_id == NULL || ev->type != RT_EV_CONTAINER || strcmp (ev->id, watch_id) != 0)
+    return;
+  assert_true (ev->time_nano > 0);
+  if (strcmp (ev->action, "die") == 0)
+    buf_printf (&seen, "die:%d ", ev->exit_code);
+  else
+    buf_printf (&seen, "%s ", ev->action);
+}
+
+static void
+on_conn (void *ud, bool up)
+{
+  if (up)
+    ups++;
+  else
+    downs++;
+}
+
+static void
+wait_seen (const char *what)
+{
+  lympho_error_t err = { 0 };
+  uint64_t deadline = now_mono_ms () + 20000;
+  while ((seen.data == NULL || strstr (seen.data, what) == NULL) && now_mono_ms () < deadline)
+    assert_int_equal (loop_run_once (loop, 200, &err), 0);
+  if (seen.data == NULL || strstr (seen.data, what) == NULL)
+    fail_msg ("event %s not seen (saw: %s)", what, seen.data ? seen.data : "");
+}
+
+/* ---- setup ---- */
+
+static int
+free_port (void)
+{
+  int fd = socket (AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+  socklen_t len = sizeof a;
+  if (fd < 0 || bind (fd, (struct sockaddr *) &a, sizeof a) < 0 || getsockname (fd, (struct sockaddr *) &a, &len) < 0)
+    abort ();
+  close (fd);
+  return ntohs (a.sin_port);
+}
+
+static void
+cleanup_engine (void)
+{
+  if (prefix[0] == '\0')
+    return;
+  cleanup_free char *ids = capture ("ps -aq --filter label=lrt.test=%s", prefix);
+  for (char *p = strtok (ids, "\n"); p; p = strtok (NULL, "\n"))
+    run ("rm -f %s", p);
+  run ("rm -f %s-src %s-src-old %s-copy %s-bad %s-ev", prefix, prefix, prefix, prefix, prefix);
+  run ("network rm %s-n1 %s-n2", prefix, prefix);
+  run ("volume rm -f %s-vol", prefix);
+  for (char *p = anon_volumes ? strtok (anon_volumes, " \n") : NULL; p; p = strtok (NULL, " \n"))
+    if (strlen (p) == 64) /* anonymous ones only */
+      run ("volume rm -f %s", p);
+  run ("rmi %s/commit:t1 %s/copy:t2 %s", prefix, prefix, image);
+}
+
+static struct res ping_res;
+
+static void
+on_ping (void *ud, int ret, const lympho_error_t *err)
+{
+  ping_res.done = true;
+  ping_res.ret = ret;
+}
+
+static int
+setup (void **state)
+{
+  endpoint = getenv ("DOCKER_HOST");
+  if (endpoint == NULL || endpoint[0] == '\0')
+    endpoint = "unix:///var/run/docker.sock";
+  docker_cli = access ("/usr/bin/docker", X_OK) == 0 ? "/usr/bin/docker" : "docker";
+  lympho_error_t err = { 0 };
+  if (loop_new (&loop, &err) < 0 || ops->open (loop, endpoint, &rt, &err) < 0)
+    {
+      fprintf (stderr, "SKIP: %s\n", err.msg);
+      exit (77);
+    }
+  ops->ping (rt, on_ping, NULL);
+  uint64_t deadline = now_mono_ms () + 5000;
+  while (!ping_res.done && now_mono_ms () < deadline)
+    loop_run_once (loop, 200, &err);
+  if (!ping_res.done || ping_res.ret != 0 || access ("/bin/busybox", X_OK) != 0)
+    {
+      fprintf (stderr, "SKIP: no Docker Engine at %s (or no /bin/busybox)\n", endpoint);
+      exit (77);
+    }
+
+  snprintf (prefix, sizeof prefix, "lrt-it-%d", (int) getpid ());
+  snprintf (image, sizeof image, "%s/img:1", prefix);
+  host_port = free_port ();
+  cleanup_free char *mk = xasprintf (
+      "set -e; d=$(mktemp -d); mkdir -p $d/bin $d/www $d/tmp; cp /bin/busybox $d/bin/; "
+      "for c in sh httpd sleep wget cat echo touch; do ln -s busybox $d/bin/$c; done; echo hi > $d/www/index.html; "
+      "tar -C $d -c . | DOCKER_API_VERSION=1.41 %s import -c 'CMD [\"/bin/httpd\",\"-f\",\"-p\",\"80\",\"-h\",\"/www\"]' "
+      "- %s >/dev/null; rm -rf $d",
+      docker_cli, image);
+  assert_int_equal (system (mk), 0);
+  assert_int_equal (run ("network create --label lrt.test=%s %s-n1", prefix, prefix), 0);
+  assert_int_equal (run ("network create --label lrt.test=%s %s-n2", prefix, prefix), 0);
+  assert_int_equal (run ("volume create --label lrt.test=%s %s-vol", prefix, prefix), 0);
+  assert_int_equal (run ("run -d --name %s-src --label lrt.test=%s --label lrt.enable=true -e FOO=bar "
+                         "-p 127.0.0.1:%d:80 -v %s-vol:/vol -v /anon --network %s-n1 --network-alias web "
+                         "--health-cmd 'wget -q -O- http://127.0.0.1/ || exit 1' --health-interval 1s %s",
+                         prefix, prefix, host_port, prefix, prefix, image),
+                    0);
+  assert_int_equal (run ("network connect --alias api %s-n2 %s-src", prefix, prefix), 0);
+  anon_volumes = capture ("inspect -f '{{range .Mounts}}{{.Name}} {{end}}' %s-src", prefix);
+  assert_int_equal (ops->subscribe (rt, on_event, on_conn, NULL, &err), 0);
+  assert_int_equal (ops->subscribe (rt, on_event, on_conn, NULL, &err), -EBUSY);
+  OK (ops->ping (rt, on_done, NULL));
+  return 0;
+}
+
+static int
+teardown (void **state)
+{
+  res_reset ();
+  cleanup_engine ();
+  if (rt)
+    ops->close (rt);
+  loop_free (loop);
+  free (watch_id);
+  free (anon_volumes);
+  buf_free (&seen);
+  return 0;
+}
+
+/* ---- the tests, in order ---- */
+
+static char *src_id;
+static char *copy_id;
+static char *src_image;
+
+static void
+test_list_inspect (void **state)
+{
+  cleanup_free char *filter = xasprintf ("lrt.test=%s", prefix);
+  cleanup_free char *name = xasprintf ("%s-src", prefix);
+  want_name = name;
+  OK (ops->list (rt, filter, on_list, NULL));
+  assert_true (r.found);
+  assert_int_equal (r.n, 1);
+  assert_int_equal (r.c.state, RT_STATE_RUNNING);
+  src_id = xstrdup (r.id);
+
+  OK (ops->inspect (rt, name, on_container, NULL));
+  assert_string_equal (r.c.id, src_id);
+  assert_string_equal (r.c.name, name);
+  assert_int_equal (r.c.state, RT_STATE_RUNNING);
+  assert_true (r.c.health != RT_HEALTH_NONE);
+  assert_true (r.c.pid > 0);
+  assert_string_equal (rt_labels_get (&r.c.labels, "lrt.enable"), "true");
+  uint64_t now = now_real_ms ();
+  assert_true (r.c.started_at_ms > now - 120000 && r.c.started_at_ms <= now + 1000);
+  src_image = xstrdup (r.c.image_id);
+
+  FAILS (ops->inspect (rt, "lrt-it-no-such-container", on_container, NULL), ENOENT);
+  FAILS (ops->snapshot (rt, "lrt-it-no-such-container", on_snapshot, NULL), ENOENT);
+  FAILS (ops->start (rt, "lrt-it-no-such-container", on_done, NULL), ENOENT);
+  FAILS (ops->remove (rt, "lrt-it-no-such-container", true, false, on_done, NULL), ENOENT);
+  FAILS (ops->image_inspect (rt, "lrt-it-no-such-image:none", on_id, NULL), ENOENT);
+}
+
+static void
+test_changes_top_commit_images (void **state)
+{
+  assert_int_equal (run ("exec %s-src sh -c 'echo x > /tmp/planted && echo keep > /anon/f'", prefix), 0);
+  want_path = "/tmp/planted";
+  OK (ops->changes (rt, src_id, on_changes, NULL));
+  assert_true (r.found);
+  assert_int_equal (r.kind, 'A');
+
+  OK (ops->top (rt, src_id, on_top, NULL));
+  assert_true (r.n >= 1);
+  assert_true (r.found);
+
+  cleanup_free char *repo = xasprintf ("%s/commit", prefix);
+  cleanup_free char *ref = xasprintf ("%s/commit:t1", prefix);
+  struct rt_labels labels = { 0 };
+  rt_labels_set (&labels, "lrt.test", prefix);
+  rt_labels_set (&labels, "lympho.forensics", "yes");
+  OK (ops->commit (rt, src_id, repo, "t1", &labels, on_id, NULL));
+  rt_labels_free (&labels);
+  cleanup_free char *commit_id = xstrdup (r.id);
+  assert_true (str_has_prefix (commit_id, "sha256:"));
+  OK (ops->image_inspect (rt, ref, on_id, NULL));
+  assert_string_equal (r.id, commit_id);
+  cleanup_free char *lbl = capture ("image inspect -f '{{index .Config.Labels \"lympho.forensics\"}}' %s", ref);
+  assert_string_equal (lbl, "yes\n");
+  /* The container kept running through the commit. */
+  OK (ops->inspect (rt, src_id, on_container, NULL));
+  assert_int_equal (r.c.state, RT_STATE_RUNNING);
+
+  cleanup_free char *repo2 = xasprintf ("%s/copy", prefix);
+  cleanup_free char *ref2 = xasprintf ("%s/copy:t2", prefix);
+  OK (ops->image_tag (rt, commit_id, repo2, "t2", on_done, NULL));
+  OK (ops->image_inspect (rt, ref2, on_id, NULL));
+  assert_string_equal (r.id, commit_id);
+  OK (ops->image_remove (rt, ref2, on_done, NULL));
+  FAILS (ops->image_inspect (rt, ref2, on_id, NULL), ENOENT);
+  /* Untagging one name left the image and its other name alone. */
+  OK (ops->image_inspect (rt, ref, on_id, NULL));
+  assert_string_equal (r.id, commit_id);
+  OK (ops->image_remove (rt, ref, on_done, NULL));
+  FAILS (ops->image_remove (rt, ref, on_done, NULL), ENOENT);
+}
+
+static void
+test_snapshot_and_copy (void **state)
+{
+  cleanup_free char *name = xasprintf ("%s-src", prefix);
+  cleanup_free char *old = xasprintf ("%s-src-old", prefix);
+  OK (ops->snapshot (rt, name, on_snapshot, NULL));
+  struct rt_snapshot snap = r.s;
+  memset (&r.s, 0, sizeof r.s);
+  assert_string_equal (snap.id, src_id);
+  assert_string_equal (snap.name, name);
+  assert_string_equal (snap.image_id, src_image);
+  assert_true (snap.has_healthcheck);
+  assert_non_null (snap.swap_blocker);
+  assert_non_null (strstr (snap.swap_blocker, "host port"));
+  assert_int_equal (snap.stop_timeout_s, -1);
+
+  /* Name conflict: nothing is created. */
+  FAILS (ops->create (rt, snap.spec, name, NULL, on_id, NULL), EEXIST);
+  /* A spec that is not one: refused, from the loop. */
+  FAILS (ops->create (rt, "{\"Version\":1}", name, NULL, on_id, NULL), EINVAL);
+  /* A further network the engine refuses (a static address on a network
+   * without a configured subnet; an unknown network it would accept until
+   * start): the half-made container is removed. */
+  {
+    cleanup_free char *bad_name = xasprintf ("%s-bad", prefix);
+    char *p = strstr (snap.spec, "\"Networks\":[");
+    assert_non_null (p);
+    cleanup_free char *bad
+        = xasprintf ("%.*s\"Networks\":[{\"Name\":\"%s-n2\",\"EndpointConfig\":{\"IPAMConfig\":{\"IPv4Address\":"
+                     "\"10.254.0.5\"}}}]}",
+                     (int) (p - snap.spec), snap.spec, prefix);
+    CALL (ops->create (rt, bad, bad_name, NULL, on_id, NULL));
+    assert_true (r.ret < 0);
+    assert_null (r.id);
+    assert_non_null (strstr (r.err.msg, "-n2"));
+    FAILS (ops->inspect (rt, bad_name, on_container, NULL), ENOENT);
+  }
+
+  /* Replace: stop and rename the source, create the copy under its name. */
+  OK (ops->stop (rt, src_id, 1, on_done, NULL));
+  OK (ops->stop (rt, src_id, 1, on_done, NULL)); /* stopping a stopped one succeeds */
+  OK (ops->rename (rt, src_id, old, on_done, NULL));
+  struct rt_labels extra = { 0 };
+  rt_labels_set (&extra, "lympho.generation", "1");
+  OK (ops->create (rt, snap.spec, name, &extra, on_id, NULL));
+  rt_labels_free (&extra);
+  copy_id = xstrdup (r.id);
+  watch_id = xstrdup (copy_id);
+  FAILS (ops->rename (rt, copy_id, old, on_done, NULL), EEXIST);
+
+  OK (ops->start (rt, copy_id, on_done, NULL));
+  OK (ops->start (rt, copy_id, on_done, NULL)); /* already started */
+  wait_seen ("start");
+
+  OK (ops->inspect (rt, name, on_container, NULL));
+  assert_string_equal (r.c.id, copy_id);
+  assert_int_equal (r.c.state, RT_STATE_RUNNING);
+  assert_string_equal (r.c.image_id, src_image);
+  assert_string_equal (rt_labels_get (&r.c.labels, "lympho.generation"), "1");
+  assert_string_equal (rt_labels_get (&r.c.labels, "lrt.enable"), "true");
+
+  /* A second opinion from the CLI on everything that must have come back. */
+  yajl_val root_src = NULL, root = NULL;
+  yajl_val s = cli_inspect (old, &root_src);
+  yajl_val c = cli_inspect (name, &root);
+  assert_true (arr_has (json_path (c, "Config", "Env", NULL), "FOO=bar"));
+  yajl_val pb = json_path (c, "HostConfig", "PortBindings", "80/tcp", NULL);
+  assert_int_equal (json_arr_len (pb), 1);
+  char port[16];
+  snprintf (port, sizeof port, "%d", host_port);
+  assert_string_equal (json_str (json_get (pb->u.array.values[0], "HostPort")), port);
+  assert_string_equal (json_str (json_path (c, "Config", "Healthcheck", "Test", NULL)->u.array.values[1]),
+                       "wget -q -O- http://127.0.0.1/ || exit 1");
+  cleanup_free char *n1 = xasprintf ("%s-n1", prefix);
+  cleanup_free char *n2 = xasprintf ("%s-n2", prefix);
+  yajl_val nets = json_path (c, "NetworkSettings", "Networks", NULL);
+  assert_int_equal (json_obj_len (nets), 2);
+  yajl_val a1 = json_path (nets, n1, "Aliases", NULL);
+  yajl_val a2 = json_path (nets, n2, "Aliases", NULL);
+  assert_true (arr_has (a1, "web"));
+  assert_true (arr_has (a2, "api"));
+  char old_short[13];
+  memcpy (old_short, src_id, 12);
+  old_short[12] = '\0';
+  assert_false (arr_has (a1, old_short));
+  /* Same volumes, the anonymous one included. */
+  yajl_val sm = json_get (s, "Mounts"), cm = json_get (c, "Mounts");
+  assert_int_equal (json_arr_len (cm), json_arr_len (sm));
+  for (size_t i = 0; i < json_arr_len (sm); i++)
+    {
+      const char *vn = json_str (json_get (sm->u.array.values[i], "Name"));
+      const char *dst = json_str (json_get (sm->u.array.values[i], "Destination"));
+      bool found = false;
+      for (size_t j = 0; j < json_arr_len (cm); j++)
+        found |= strcmp (json_str (json_get (cm->u.array.values[j], "Name")), vn) == 0
+                 && strcmp (json_str (json_get (cm->u.array.values[j], "Destination")), dst) == 0;
+      if (!found)
+        fail_msg ("volume %s at %s did not come back", vn, dst);
+    }
+  yajl_tree_free (root_src);
+  yajl_tree_free (root);
+
+  /* Volume data kept, writable layer gone. */
+  cleanup_free char *kept = capture ("exec %s cat /anon/f", name);
+  assert_string_equal (kept, "keep\n");
+  want_path = "/tmp/planted";
+  OK (ops->changes (rt, copy_id, on_changes, NULL));
+  assert_false (r.found);
+
+  rt_snapshot_free (&snap);
+}
+
+static void
+test_lifecycle (void **state)
+{
+  OK (ops->pause (rt, copy_id, on_done, NULL));
+  OK (ops->inspect (rt, copy_id, on_container, NULL));
+  assert_int_equal (r.c.state, RT_STATE_PAUSED);
+  FAILS (ops->pause (rt, copy_id, on_done, NULL), EBUSY);
+  OK (ops->unpause (rt, copy_id, on_done, NULL));
+  OK (ops->inspect (rt, copy_id, on_container, NULL));
+  assert_int_equal (r.c.state, RT_STATE_RUNNING);
+
+  cleanup_free char *n2 = xasprintf ("%s-n2", prefix);
+  OK (ops->network_disconnect (rt, copy_id, n2, on_done, NULL));
+  cleanup_free char *nets = capture ("inspect -f '{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}' %s",
+                                     copy_id);
+  assert_null (strstr (nets, n2));
+  assert_non_null (strstr (nets, "-n1"));
+
+  OK (ops->kill (rt, copy_id, "SIGKILL", on_done, NULL));
+  wait_seen ("die:137");
+  OK (ops->inspect (rt, copy_id, on_container, NULL));
+  assert_int_equal (r.c.state, RT_STATE_EXITED);
+  assert_int_equal (r.c.exit_code, 137);
+  assert_int_equal (r.c.pid, 0);
+  FAILS (ops->kill (rt, copy_id, "SIGKILL", on_done, NULL), EBUSY);
+
+  OK (ops->remove (rt, copy_id, true, false, on_done, NULL));
+  wait_seen ("destroy");
+  FAILS (ops->remove (rt, copy_id, true, false, on_done, NULL), ENOENT);
+  FAILS (ops->inspect (rt, copy_id, on_container, NULL), ENOENT);
+  assert_true (ups >= 1);
+}
+
+
+/* ---- an engine that goes away and comes back ----
+ * A relay on a Unix socket in front of the real engine: closing it (and
+ * its connections) is, for the backend, the engine vanishing. */
+
+struct relay_pair
+{
+  int a, b;
+  bool used;
+};
+static struct relay_pair pairs[64];
+static int relay_fd = -1;
+static char relay_path[108];
+
+static void
+pair_close (struct relay_pair *p)
+{
+  loop_del_fd (loop, p->a);
+  loop_del_fd (loop, p->b);
+  close (p->a);
+  close (p->b);
+  p->used = false;
+}
+
+static void
+on_relay_data (struct loop *l, int fd, uint32_t events, void *ud)
+{
+  struct relay_pair *p = ud;
+  int to = fd == p->a ? p->b : p->a;
+  char chunk[65536];
+  ssize_t n = read (fd, chunk, sizeof chunk);
+  if (n <= 0)
+    {
+      pair_close (p);
+      return;
+    }
+  for (ssize_t off = 0; off < n;)
+    {
+      ssize_t w = write (to, chunk + off, (size_t) (n - off));
+      if (w <= 0)
+        {
+          pair_close (p);
+          return;
+        }
+      off += w;
+    }
+}
+
+static void
+on_relay_accept (struct loop *l, int fd, uint32_t events, void *ud)
+{
+  int a = accept (fd, NULL, NULL);
+  if (a < 0)
+    return;
+  const char *engine = str_has_prefix (endpoint, "unix://") ? endpoint + strlen ("unix://") : endpoint;
+  int b = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_un sa = { .sun_family = AF_UNIX };
+  snprintf (sa.sun_path, sizeof sa.sun_path, "%s", engine);
+  if (b < 0 || connect (b, (struct sockaddr *) &sa, sizeof sa) < 0)
+    fail_msg ("relay: cannot reach the engine at %s", engine);
+  for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++)
+    if (!pairs[i].used)
+      {
+        pairs[i] = (struct relay_pair) { .a = a, .b = b, .used = true };
+        lympho_error_t err = { 0 };
+        assert_int_equal (loop_add_fd (loop, a, EPOLLIN, on_relay_data, &pairs[i], &err), 0);
+        assert_int_equal (loop_add_fd (loop, b, EPOLLIN, on_relay_data, &pairs[i], &err), 0);
+        return;
+      }
+  fail_msg ("relay: too many connections");
+}
+
+static void
+relay_up (void)
+{
+  relay_fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_un sa = { .sun_family = AF_UNIX };
+  snprintf (sa.sun_path, sizeof sa.sun_path, "%s", relay_path);
+  unlink (relay_path);
+  assert_true (relay_fd >= 0);
+  assert_int_equal (bind (relay_fd, (struct sockaddr *) &sa, sizeof sa), 0);
+  assert_int_equal (listen (relay_fd, 16), 0);
+  lympho_error_t err = { 0 };
+  assert_int_equal (loop_add_fd (loop, relay_fd, EPOLLIN, on_relay_accept, NULL, &err), 0);
+}
+
+static void
+relay_down (void)
+{
+  loop_del_fd (loop, relay_fd);
+  close (relay_fd);
+  relay_fd = -1;
+  unlink (relay_path);
+  for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++)
+    if (pairs[i].used)
+      pair_close (&pairs[i]);
+}
+
+static int r2_ups, r2_downs;
+static struct buf r2_seen;
+static char *r2_watch;
+
+static void
+on_event2 (void *ud, const struct rt_event *ev)
+{
+  if (r2_watch && ev->type == RT_EV_CONTAINER && strcmp (ev->id, r2_watch) == 0)
+    buf_printf (&r2_seen, "%s ", ev->action);
+}
+
+static void
+on_conn2 (void *ud, bool up)
+{
+  if (up)
+    r2_ups++;
+  else
+    r2_downs++;
+}
+
+static void
+run_until (bool (*cond) (void), int ms)
+{
+  lympho_error_t err = { 0 };
+  uint64_t deadline = now_mono_ms () + (uint64_t) ms;
+  while (!cond () && now_mono_ms () < deadline)
+    assert_int_equal (loop_run_once (loop, 100, &err), 0);
+}
+
+static bool
+r2_up_once (void)
+{
+  return r2_ups == 1;
+}
+static bool
+r2_down_once (void)
+{
+  return r2_downs == 1;
+}
+static bool
+r2_up_twice (void)
+{
+  return r2_ups == 2;
+}
+static bool
+r2_saw_start (void)
+{
+  return r2_seen.data && strstr (r2_seen.data, "start");
+}
+static bool
+r2_saw_all (void)
+{
+  return r2_seen.data && strstr (r2_seen.data, "die") && strstr (r2_seen.data, "destroy");
+}
+
+static size_t
+count (const char *hay, const char *needle)
+{
+  size_t n = 0;
+  for (const char *p = hay; p && (p = strstr (p, needle)) != NULL; p += strlen (needle))
+    n++;
+  return n;
+}
+
+static void
+test_events_resume (void **state)
+{
+  if (!str_has_prefix (endpoint, "unix://"))
+    skip ();
+  snprintf (relay_path, sizeof relay_path, "/tmp/%s-relay.sock", prefix);
+  relay_up ();
+  cleanup_free char *ep = xasprintf ("unix://%s", relay_path);
+  struct runtime *rt2 = NULL;
+  lympho_error_t err = { 0 };
+  assert_int_equal (ops->open (loop, ep, &rt2, &err), 0);
+  assert_int_equal (ops->subscribe (rt2, on_event2, on_conn2, NULL, &err), 0);
+  run_until (r2_up_once, 10000);
+  assert_int_equal (r2_ups, 1);
+  assert_int_equal (r2_downs, 0);
+
+  /* An event seen live, so that the stream has a point to resume from. */
+  cleanup_free char *out = capture ("run -d --name %s-ev --label lrt.test=%s %s /bin/sleep 600", prefix, prefix,
+                                    image);
+  assert_true (strlen (out) >= 64);
+  r2_watch = xstrndup (out, 64);
+  run_until (r2_saw_start, 10000);
+  assert_true (r2_saw_start ());
+
+  /* The engine goes away; what happens meanwhile must not be lost. */
+  relay_down ();
+  run_until (r2_down_once, 10000);
+  assert_int_equal (r2_downs, 1);
+  assert_int_equal (run ("rm -f %s-ev", prefix), 0);
+  /* Let a few reconnects fail against the missing socket. */
+  run_until (r2_up_twice, 1500);
+  assert_int_equal (r2_ups, 1);
+  assert_int_equal (r2_downs, 1); /* reported once, not per attempt */
+
+  relay_up ();
+  run_until (r2_up_twice, 10000);
+  assert_int_equal (r2_ups, 2);
+  run_until (r2_saw_all, 10000);
+  assert_true (r2_saw_all ());
+  /* Resumed with since=: each event once, none replayed twice. */
+  assert_int_equal (count (r2_seen.data, "start"), 1);
+  assert_int_equal (count (r2_seen.data, "destroy"), 1);
+
+  /* The backend also works through the new connection. */
+  OK (ops->ping (rt2, on_done, NULL));
+  ops->close (rt2);
+  relay_down ();
+  free (r2_watch);
+  r2_watch = NULL;
+  buf_free (&r2_seen);
+}
+
+static void
+never_called (void *ud, int ret, const lympho_error_t *err, const struct rt_container *c)
+{
+  fail_msg ("callback after close");
+}
+
+static void
+test_close_cancels (void **state)
+{
+  /* close() with work in flight: no callback, no leak (ASan says). */
+  ops->inspect (rt, src_id, never_called, NULL);
+  ops->inspect (rt, "lrt-it-no-such-container", never_called, NULL);
+  ops->close (rt);
+  rt = NULL;
+  lympho_error_t err = { 0 };
+  for (int i = 0; i < 5; i++)
+    assert_int_equal (loop_run_once (loop, 50, &err), 0);
+}
+
+int
+main (void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test (test_list_inspect),
+    cmocka_unit_test (test_changes_top_commit_images),
+    cmocka_unit_test (test_snapshot_and_copy),
+    cmocka_unit_test (test_lifecycle),
+    cmocka_unit_test (test_events_resume),
+    cmocka_unit_test (test_close_cancels),
+  };
+  int ret = cmocka_run_group_tests (tests, setup, teardown);
+  free (src_id);
+  free (copy_id);
+  free (src_image);
+  return ret;
+}

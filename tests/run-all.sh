@@ -208,8 +208,26 @@ else
   (cd "$src" && LYMPHO_SRCDIR=$src LYMPHO_BUILDDIR=$build \
      timeout -k 30s "$t_fuzz" bash tests/fuzz/run.sh "$fuzz_seconds") 2>&1 | tee "$flog" | sed -u 's/^/   /'
   rc=${PIPESTATUS[0]}
-  count_lines fuzz "$flog"
-  if [ "$rc" -eq 124 ]; then
+  if grep -qE '^(PASS|FAIL|SKIP): ' "$flog"; then
+    count_lines fuzz "$flog"
+  else
+    # run.sh's own lines: "fuzz: fuzz_NAME for Ns", "fuzz: fuzz_NAME FAILED",
+    # "fuzz: building fuzz_NAME failed". One test per target.
+    f_run=$(grep -cE '^fuzz: fuzz_[A-Za-z0-9_]+ for ' "$flog")
+    f_bad=0
+    while IFS= read -r t; do
+      fail "fuzz: $t"
+      f_bad=$((f_bad + 1))
+    done < <(sed -nE 's/^fuzz: (fuzz_[A-Za-z0-9_]+) FAILED.*/\1 crashed/p; s/^fuzz: building (fuzz_[A-Za-z0-9_]+) failed.*/\1 did not build/p' "$flog")
+    f_runbad=$(grep -cE '^fuzz: fuzz_[A-Za-z0-9_]+ FAILED' "$flog")
+    passed=$((passed + f_run - f_runbad))
+    printf '   fuzz: passed %d, failed %d, skipped 0\n' "$((f_run - f_runbad))" "$f_bad"
+    COUNTED_FAILS=$f_bad
+  fi
+  if [ "$rc" -eq 77 ]; then
+    skipped=$((skipped + 1))
+    echo "   fuzzing skipped itself (no clang?)"
+  elif [ "$rc" -eq 124 ]; then
     fail "fuzz timed out after $t_fuzz"
   elif [ "$rc" -ne 0 ] && [ "$COUNTED_FAILS" -eq 0 ]; then
     fail "fuzz: run.sh exited $rc without a FAIL line (log: $flog)"

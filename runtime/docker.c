@@ -325,6 +325,12 @@ parse_inspect (yajl_val v, struct rt_container *c, lympho_error_t *err)
   c->exit_code = json_as_int64 (json_get (state, "ExitCode"), &n) ? (int) n : 0;
   c->oom_killed = json_is_true (json_get (state, "OOMKilled"));
   c->started_at_ms = parse_time_ms (json_str (json_get (state, "StartedAt")));
+  yajl_val nets = json_path (v, "NetworkSettings", "Networks", NULL);
+  for (size_t i = 0; i < json_obj_len (nets); i++)
+    {
+      c->networks = xrealloc (c->networks, (c->n_networks + 1) * sizeof *c->networks);
+      c->networks[c->n_networks++] = xstrdup (nets->u.object.keys[i]);
+    }
   return 0;
 }
 

@@ -87,6 +87,9 @@ rt_container_free (struct rt_container *c)
   free (c->name);
   free (c->image_id);
   rt_labels_free (&c->labels);
+  for (size_t i = 0; i < c->n_networks; i++)
+    free (c->networks[i]);
+  free (c->networks);
   memset (c, 0, sizeof *c);
 }
 

@@ -62,6 +62,8 @@ struct entry
   bool keep_old_down;       /* the queued regeneration replaces an infected generation */
   uint64_t started_real_ms; /* when the current generation started */
   int pid;                  /* its main process on the host, 0 when unknown */
+  char **networks;          /* its networks, for the engine-side quarantine */
+  size_t n_networks;
   /* incidents */
   struct threat threat;
   char **firing;            /* Alertmanager fingerprints firing now */

@@ -32,6 +32,7 @@ static const char *const entry_state_names[] = { "unknown", "running", "stopped"
 static void schedule (struct daemon *d, struct entry *e);
 static void sync_engine (struct daemon *d);
 static void maybe_exit (struct daemon *d);
+static void on_inspected (void *ud, int ret, const lympho_error_t *err, const struct rt_container *c);
 
 /* --- entries --------------------------------------------------------- */
 
@@ -116,6 +117,9 @@ entry_free (struct daemon *d, struct entry *e)
     loop_cancel_timer (d->loop, e->timer);
   reply_waiters (e, false, NULL, ENOENT, "the container is no longer protected");
   incident_entry_free (e);
+  for (size_t i = 0; i < e->n_networks; i++)
+    free (e->networks[i]);
+  free (e->networks);
   golden_free (&e->golden);
   policy_free (&e->policy);
   free (e->name);
@@ -304,6 +308,8 @@ on_regen_done (void *ud, const struct regen_result *res)
         cleanup_free char *json = regen_result_json (res);
         reply_waiters (e, true, json, 0, NULL);
         schedule (d, e);
+        /* Learn the new generation's pid and networks for quarantine. */
+        d->ops->inspect (d->rt, e->id, on_inspected, d);
         break;
       }
     case REGEN_REFUSED:
@@ -567,6 +573,7 @@ adopt_tagged (void *ud, int ret, const lympho_error_t *err)
   daemon_record (d, &h);
   schedule_from (d, e, a->started_at_ms);
   update_status (d);
+  d->ops->inspect (d->rt, e->id, on_inspected, d);
   adopt_ctx_free (a);
 }
 
@@ -653,6 +660,13 @@ refresh (struct daemon *d, struct entry *e, const struct rt_container *c)
   e->id = xstrdup (c->id);
   e->generation = generation_of (c);
   e->pid = c->pid;
+  for (size_t i = 0; i < e->n_networks; i++)
+    free (e->networks[i]);
+  free (e->networks);
+  e->networks = xmalloc0 ((c->n_networks ? c->n_networks : 1) * sizeof *e->networks);
+  e->n_networks = c->n_networks;
+  for (size_t i = 0; i < c->n_networks; i++)
+    e->networks[i] = xstrdup (c->networks[i]);
   bool running = c->state == RT_STATE_RUNNING || c->state == RT_STATE_PAUSED || c->state == RT_STATE_RESTARTING;
   enum entry_state before = e->state;
   e->state = running ? ES_RUNNING : ES_STOPPED;

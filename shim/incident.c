@@ -11,19 +11,7 @@
 #include "daemon-int.h"
 #include "lympho/json.h"
 #include "lympho/log.h"
-#if __has_include("lympho/quarantine.h")
 #include "lympho/quarantine.h"
-#else
-/* TEMPORARY while the netlink module lands: no cut, the pause fallback acts. */
-static int
-quarantine_cut_network (int pid, char **names, lympho_error_t *err)
-{
-  (void) pid;
-  (void) names;
-  (void) err;
-  return 0;
-}
-#endif
 #include "lympho/util.h"
 
 struct incident
@@ -308,23 +296,31 @@ forensics (struct incident *inc)
     }
 }
 
+/* The first stage of quarantine (pause, engine disconnects) is done: keep
+ * the evidence, then replace. */
 static void
-on_paused (void *ud, int ret, const lympho_error_t *err)
+first_stage_done (struct incident *inc)
 {
-  struct incident *inc = ud;
-  if (!inc->cancelled && ret < 0)
-    log_error ("%s step=quarantine-pause: %s", inc->e->name, err->msg);
-  if (inc->cancelled)
-    {
-      if (--inc->pending == 0)
-        incident_free (inc);
-      return;
-    }
-  inc->pending--;
   if (inc->flags & QUARANTINE_FORENSICS)
     forensics (inc);
   if (inc->pending == 0)
     replace_now (inc);
+}
+
+static void
+on_first_stage (void *ud, int ret, const lympho_error_t *err)
+{
+  struct incident *inc = ud;
+  if (!inc->cancelled && ret < 0)
+    log_error ("%s step=quarantine: %s", inc->e->name, err->msg);
+  if (piece_done (inc))
+    first_stage_done (inc);
+}
+
+static bool
+engine_can_disconnect (const char *net)
+{
+  return strcmp (net, "host") != 0 && strcmp (net, "none") != 0 && !str_has_prefix (net, "container:");
 }
 
 static void
@@ -368,12 +364,25 @@ respond (struct daemon *d, struct entry *e, const char *reason, const char *sour
         }
       else
         {
-          /* No veth to cut (host or none network, or the cut failed): freeze
-           * it instead, so it cannot act until it is replaced. */
-          inc->cut_detail = n == 0 ? xstrdup ("no veth to cut (host or none network): paused instead")
-                                   : xasprintf ("network cut failed (%s): paused instead", err.msg);
+          /* No veth to cut (host or none network, macvlan, or the cut
+           * failed): disconnect it through the engine where it has networks
+           * the engine can take away, and freeze it as well, so it cannot act
+           * until it is replaced. */
+          size_t nd = 0;
+          for (size_t i = 0; i < e->n_networks; i++)
+            nd += engine_can_disconnect (e->networks[i]);
+          const char *why = n == 0 ? "no veth to cut" : err.msg;
+          inc->cut_detail = nd > 0 ? xasprintf ("%s: disconnected through the engine and paused", why)
+                                   : xasprintf ("%s (host or none network): paused instead", why);
           log_warn ("%s gen=%u step=quarantine-network: %s", e->name, e->generation, inc->cut_detail);
           inc->flags |= QUARANTINE_PAUSE;
+          if (e->regen == NULL)
+            for (size_t i = 0; i < e->n_networks; i++)
+              if (engine_can_disconnect (e->networks[i]))
+                {
+                  inc->pending++;
+                  d->ops->network_disconnect (d->rt, inc->old_id, e->networks[i], on_first_stage, inc);
+                }
         }
       free (names);
     }
@@ -385,15 +394,10 @@ respond (struct daemon *d, struct entry *e, const char *reason, const char *sour
   if (inc->flags & QUARANTINE_PAUSE)
     {
       inc->pending++;
-      d->ops->pause (d->rt, inc->old_id, on_paused, inc);
-      return;
+      d->ops->pause (d->rt, inc->old_id, on_first_stage, inc);
     }
-  if (inc->flags & QUARANTINE_FORENSICS)
-    {
-      forensics (inc);
-      return;
-    }
-  replace_now (inc);
+  if (inc->pending == 0)
+    first_stage_done (inc);
 }
 
 /* --- alerts ---------------------------------------------------------- */

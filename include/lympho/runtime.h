@@ -76,6 +76,8 @@ struct rt_container
   int exit_code;
   bool oom_killed;
   uint64_t started_at_ms; /* realtime ms, 0 when unknown */
+  char **networks;   /* names of the networks it is attached to (inspect only) */
+  size_t n_networks;
 };
 void rt_container_free (struct rt_container *c); /* frees fields, not c */
 

@@ -2,9 +2,11 @@
  * mapping each exec to its container.
  *
  * One non-blocking netlink socket on the daemon's loop; no thread, no
- * polling. For every exec the kernel reports, /proc/<pid>/cgroup is read
- * first and the event dropped at once when it names no container, so
- * processes outside containers cost one small read. For a container process
+ * polling. For every exec the kernel reports, the process's mount namespace
+ * is compared with pid 1's (one readlink): host processes stop there. Others
+ * have /proc/<pid>/cgroup read and are dropped when it names no container.
+ * Under a storm the socket is left unwatched for 4 ms after each batch so
+ * events are read in batches, not one wake-up each. For a container process
  * the executable (readlink /proc/<pid>/exe, a path inside the container's
  * mount namespace) and argv[0] are read and handed to on_exec.
  *
@@ -54,10 +56,12 @@ struct procwatch_stats
 {
   uint64_t messages;        /* connector messages received */
   uint64_t execs;           /* exec events */
+  uint64_t host_execs;      /* of which in pid 1's mount namespace (skipped) */
   uint64_t container_execs; /* of which in a container (reported) */
   uint64_t unattributed;    /* /proc/<pid> gone before it could be read */
   uint64_t overruns;        /* ENOBUFS seen */
   uint64_t reopens;         /* socket reopened after an error */
+  uint64_t wakeups;         /* times the loop called us */
   uint64_t other_events;    /* not exec: 0 where the kernel filters (>= 6.6) */
 };
 

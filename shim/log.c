@@ -4,6 +4,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -41,16 +42,24 @@ log_msg (enum log_level lvl, const char *fmt, ...)
     return;
   char line[2048];
   size_t off = 0;
-  if (isatty (2))
+  /* journald stamps its lines itself (it sets JOURNAL_STREAM); anywhere
+   * else say when, to the millisecond, so step timings can be read. */
+  static int stamp = -1;
+  if (stamp < 0)
+    stamp = getenv ("JOURNAL_STREAM") == NULL;
+  if (stamp)
     {
-      time_t t = time (NULL);
+      struct timespec ts;
+      clock_gettime (CLOCK_REALTIME, &ts);
       struct tm tm;
-      localtime_r (&t, &tm);
-      off = strftime (line, sizeof line, "%H:%M:%S ", &tm);
+      localtime_r (&ts.tv_sec, &tm);
+      off = strftime (line, sizeof line, "%H:%M:%S", &tm);
+      off += (size_t) snprintf (line + off, sizeof line - off, ".%03ld ", ts.tv_nsec / 1000000);
     }
   /* <N> prefixes let journald map our levels onto syslog priorities. */
   static const int prio[] = { 3, 4, 6, 7 };
-  int n = snprintf (line + off, sizeof line - off, "<%d>%s: ", prio[lvl], names[lvl]);
+  int n = stamp ? snprintf (line + off, sizeof line - off, "%s: ", names[lvl])
+                : snprintf (line + off, sizeof line - off, "<%d>%s: ", prio[lvl], names[lvl]);
   if (n > 0)
     off += (size_t) n;
   va_list ap;

@@ -202,10 +202,13 @@ go (struct regen *r, enum phase p)
 static enum phase
 next_forward (struct regen *r, enum phase p)
 {
-  static const enum phase replace[] = { P_CHECK_IMAGE, P_BEGIN, P_CREATE, P_STOP_OLD, P_RENAME_OLD, P_RENAME_NEW,
+  /* Names move while the old generation still serves (a rename does not
+   * touch a running container), so the window without service is only
+   * stop + start. */
+  static const enum phase replace[] = { P_CHECK_IMAGE, P_BEGIN, P_CREATE, P_RENAME_OLD, P_RENAME_NEW, P_STOP_OLD,
                                         P_START_NEW, P_VERIFY, P_COMMIT, P_REMOVE_OLD, P_DONE };
-  static const enum phase swap[] = { P_CHECK_IMAGE, P_BEGIN, P_CREATE, P_START_SWAP, P_WAIT_READY, P_STOP_OLD,
-                                     P_RENAME_OLD, P_RENAME_NEW, P_VERIFY, P_COMMIT, P_REMOVE_OLD, P_DONE };
+  static const enum phase swap[] = { P_CHECK_IMAGE, P_BEGIN, P_CREATE, P_START_SWAP, P_WAIT_READY, P_RENAME_OLD,
+                                     P_RENAME_NEW, P_STOP_OLD, P_VERIFY, P_COMMIT, P_REMOVE_OLD, P_DONE };
   const enum phase *seq = r->strategy == STRATEGY_SWAP && !r->recovering ? swap : replace;
   size_t n = r->strategy == STRATEGY_SWAP && !r->recovering ? sizeof swap / sizeof swap[0]
                                                              : sizeof replace / sizeof replace[0];
@@ -526,7 +529,7 @@ decide (struct regen *r)
           free (r->old_id);
           r->old_id = NULL;
         }
-      go (r, P_STOP_OLD);
+      go (r, P_RENAME_OLD); /* each step of the replace order skips what is done */
       return;
     case RECOVER_BACK:
       lympho_error_set (&r->failure, EINTR, "interrupted by a restart of lymphd");

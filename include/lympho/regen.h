@@ -1,11 +1,11 @@
 /* lympho — one regeneration as an asynchronous state machine on the loop.
  *
- * Forward, replace:  check image, create (temporary name), stop old,
- *                    rename old away, rename new to the name, start new,
- *                    verify it runs, commit, remove old.
+ * Forward, replace:  check image, create (temporary name), rename old away,
+ *                    rename new to the name, stop old, start new, verify it
+ *                    runs, commit, remove old.
  * Forward, swap:     check image, create, start new, wait healthy (or running
- *                    for the settle period), stop old, rename old away,
- *                    rename new, verify, commit, remove old.
+ *                    for the settle period), rename old away, rename new,
+ *                    stop old, verify, commit, remove old.
  * Before commit any failure rolls back: remove new, rename old back, start
  * old if it was stopped — the old generation keeps serving. Every mutating
  * step is journalled (fsync) before it is taken.

@@ -83,6 +83,7 @@ struct request
   int route;
   bool answered; /* a response was queued before the body was read */
   bool overflow;
+  size_t discarded; /* bytes read past the cap, chunked bodies only */
   struct buf body;
 };
 
@@ -459,6 +460,11 @@ on_request (void *cls, struct MHD_Connection *c, const char *url, const char *me
           r->overflow = true;
           buf_free (&r->body);
           buf_init (&r->body);
+          /* Read on a little so the client can get its 413, but a body
+           * that never ends only gets the connection closed. */
+          r->discarded += *upload_data_size;
+          if (r->discarded > 4 * (size_t) BODY_MAX)
+            return MHD_NO;
           *upload_data_size = 0;
           return MHD_YES;
         }

@@ -33,6 +33,14 @@ alert_source_name (enum alert_source s)
       return "falco";
     case ALERT_SRC_CLI:
       return "cli";
+    case ALERT_SRC_EXEC:
+      return "exec";
+    case ALERT_SRC_DRIFT:
+      return "drift";
+    case ALERT_SRC_HEALTH:
+      return "health";
+    case ALERT_SRC_EXIT:
+      return "exit";
     }
   return "unknown";
 }

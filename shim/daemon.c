@@ -1265,8 +1265,7 @@ daemon_run (struct config *cfg, lympho_error_t *err)
       struct httpd_callbacks cb = { http_alert, http_known, http_metrics, http_healthy, d };
       if ((ret = httpd_open (d->loop, cfg->listen, token, &cb, &d->httpd, err)) < 0)
         {
-          lympho_error_prefix (err, "listener %s", cfg->listen);
-          goto out;
+          goto out; /* the message names the address */
         }
     }
   if ((ret = memory_open (cfg->state_dir, cfg->memory_window_ms, now_real_ms (), &d->memory, err)) < 0)

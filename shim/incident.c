@@ -115,6 +115,14 @@ void
 incident_regen_done (struct daemon *d, struct entry *e, const struct regen_result *res)
 {
   struct incident *inc = e->incident;
+  if (res->outcome == REGEN_OK)
+    {
+      /* A fresh generation starts clean: an alert still firing against it
+       * counts again at its next notification. */
+      for (size_t i = 0; i < e->n_firing; i++)
+        free (e->firing[i]);
+      e->n_firing = 0;
+    }
   if (inc == NULL)
     return;
   if (res->outcome != REGEN_OK)

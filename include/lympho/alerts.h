@@ -8,7 +8,18 @@
 
 #include "lympho/error.h"
 
-enum alert_source { ALERT_SRC_GENERIC = 0, ALERT_SRC_ALERTMANAGER, ALERT_SRC_FALCO, ALERT_SRC_CLI };
+enum alert_source
+{
+  ALERT_SRC_GENERIC = 0,
+  ALERT_SRC_ALERTMANAGER,
+  ALERT_SRC_FALCO,
+  ALERT_SRC_CLI,
+  /* lymphd's own detectors */
+  ALERT_SRC_EXEC,
+  ALERT_SRC_DRIFT,
+  ALERT_SRC_HEALTH,
+  ALERT_SRC_EXIT,
+};
 const char *alert_source_name (enum alert_source s);
 
 struct alert

@@ -1,0 +1,114 @@
+/* lympho — allow lists for programs and paths (see allow.h). */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "lympho/allow.h"
+#include "lympho/json.h"
+#include "lympho/util.h"
+
+void
+allow_list_free (struct allow_list *l)
+{
+  for (size_t i = 0; i < l->n; i++)
+    free (l->v[i]);
+  free (l->v);
+  memset (l, 0, sizeof *l);
+}
+
+bool
+allow_list_has (const struct allow_list *l, const char *path)
+{
+  for (size_t i = 0; path && i < l->n; i++)
+    if (strcmp (l->v[i], path) == 0)
+      return true;
+  return false;
+}
+
+bool
+allow_list_add (struct allow_list *l, const char *path)
+{
+  if (path == NULL || allow_list_has (l, path))
+    return false;
+  l->v = xrealloc (l->v, (l->n + 1) * sizeof *l->v);
+  l->v[l->n++] = xstrdup (path);
+  return true;
+}
+
+bool
+path_is_under (const char *path, char *const *v, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    {
+      const char *p = v[i];
+      size_t len = strlen (p);
+      while (len > 1 && p[len - 1] == '/')
+        len--;
+      if (len == 1 && p[0] == '/')
+        return true;
+      /* "/var/log" covers "/var/log" and "/var/log/x", not "/var/logs". */
+      if (strncmp (path, p, len) == 0 && (path[len] == '\0' || path[len] == '/'))
+        return true;
+    }
+  return false;
+}
+
+static char *
+learned_path (const char *state_dir, const char *image_id)
+{
+  const char *hex = str_has_prefix (image_id, "sha256:") ? image_id + 7 : image_id;
+  return xasprintf ("%s/learned/%s.json", state_dir, hex);
+}
+
+int
+allow_learned_load (const char *state_dir, const char *image_id, struct allow_list *out, lympho_error_t *err)
+{
+  memset (out, 0, sizeof *out);
+  cleanup_free char *path = learned_path (state_dir, image_id);
+  cleanup_free char *text = NULL;
+  size_t len = 0;
+  if (read_file (path, 4 << 20, &text, &len, err) < 0)
+    return -err->status;
+  cleanup_json yajl_val v = NULL;
+  if (json_parse (text, len, &v, err) < 0)
+    return lympho_error_prefix (err, "learned programs `%s`", path);
+  yajl_val progs = json_get (v, "programs");
+  int64_t at = 0;
+  if (progs == NULL || !YAJL_IS_ARRAY (progs) || !json_as_int64 (json_get (v, "learned_at_ms"), &at))
+    return lympho_error_set (err, EINVAL, "learned programs `%s`: missing `programs` or `learned_at_ms`", path);
+  for (size_t i = 0; i < progs->u.array.len; i++)
+    {
+      const char *p = json_str (progs->u.array.values[i]);
+      if (p == NULL || p[0] != '/')
+        {
+          allow_list_free (out);
+          return lympho_error_set (err, EINVAL, "learned programs `%s`: entry %zu is not an absolute path", path, i);
+        }
+      allow_list_add (out, p);
+    }
+  out->frozen = true;
+  out->learned_at_ms = (uint64_t) at;
+  return 0;
+}
+
+int
+allow_learned_save (const char *state_dir, const char *image_id, const struct allow_list *l, lympho_error_t *err)
+{
+  cleanup_free char *dir = xasprintf ("%s/learned", state_dir);
+  if (mkdir_p (dir, 0700, err) < 0)
+    return -err->status;
+  cleanup_free char *path = learned_path (state_dir, image_id);
+  cleanup_jgen yajl_gen g = json_gen_new (true);
+  yajl_gen_map_open (g);
+  json_gen_kstr (g, "image_id", image_id);
+  json_gen_kint (g, "learned_at_ms", (int64_t) (l->learned_at_ms ? l->learned_at_ms : now_real_ms ()));
+  json_gen_str (g, "programs");
+  yajl_gen_array_open (g);
+  for (size_t i = 0; i < l->n; i++)
+    json_gen_str (g, l->v[i]);
+  yajl_gen_array_close (g);
+  yajl_gen_map_close (g);
+  cleanup_free char *text = json_gen_text (g);
+  return write_file_atomic (path, text, strlen (text), 0600, err);
+}

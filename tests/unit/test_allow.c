@@ -1,0 +1,95 @@
+/* Allow lists: path prefixes, learned lists on disk. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "lympho/allow.h"
+#include "lympho/util.h"
+
+static void
+test_path_is_under (void **state)
+{
+  (void) state;
+  char *v[] = { "/var/log", "/tmp/", "/run/app.pid" };
+  assert_true (path_is_under ("/var/log", v, 3));
+  assert_true (path_is_under ("/var/log/nginx/access.log", v, 3));
+  assert_false (path_is_under ("/var/logs", v, 3));
+  assert_false (path_is_under ("/var", v, 3));
+  assert_true (path_is_under ("/tmp", v, 3));
+  assert_true (path_is_under ("/tmp/x", v, 3));
+  assert_true (path_is_under ("/run/app.pid", v, 3));
+  assert_false (path_is_under ("/run/app.pid2", v, 3));
+  assert_false (path_is_under ("/etc/passwd", v, 3));
+  assert_false (path_is_under ("/etc/passwd", NULL, 0));
+  char *root[] = { "/" };
+  assert_true (path_is_under ("/anything/at/all", root, 1));
+}
+
+static void
+test_list (void **state)
+{
+  (void) state;
+  struct allow_list l = { 0 };
+  assert_true (allow_list_add (&l, "/bin/busybox"));
+  assert_false (allow_list_add (&l, "/bin/busybox"));
+  assert_true (allow_list_add (&l, "/usr/sbin/nginx"));
+  assert_false (allow_list_add (&l, NULL));
+  assert_true (allow_list_has (&l, "/usr/sbin/nginx"));
+  assert_false (allow_list_has (&l, "/usr/sbin/nginx2"));
+  assert_false (allow_list_has (&l, NULL));
+  assert_int_equal (l.n, 2);
+  allow_list_free (&l);
+}
+
+static void
+test_learned_roundtrip (void **state)
+{
+  (void) state;
+  char dir[] = "/tmp/lympho-allow-XXXXXX";
+  assert_non_null (mkdtemp (dir));
+  lympho_error_t err = { 0 };
+  struct allow_list l = { 0 };
+  assert_int_equal (allow_learned_load (dir, "sha256:abcd", &l, &err), -ENOENT);
+  allow_list_add (&l, "/bin/busybox");
+  allow_list_add (&l, "/bin/httpd");
+  l.learned_at_ms = 1234;
+  assert_int_equal (allow_learned_save (dir, "sha256:abcd", &l, &err), 0);
+  allow_list_free (&l);
+  assert_int_equal (allow_learned_load (dir, "sha256:abcd", &l, &err), 0);
+  assert_int_equal (l.n, 2);
+  assert_true (l.frozen);
+  assert_int_equal (l.learned_at_ms, 1234);
+  assert_true (allow_list_has (&l, "/bin/httpd"));
+  allow_list_free (&l);
+  /* A corrupt file is refused whole, never half-read. */
+  char *path = xasprintf ("%s/learned/abcd.json", dir);
+  FILE *f = fopen (path, "w");
+  fputs ("{\"learned_at_ms\":1,\"programs\":[\"/bin/ok\",\"relative\"]}", f);
+  fclose (f);
+  assert_true (allow_learned_load (dir, "sha256:abcd", &l, &err) < 0);
+  assert_non_null (strstr (err.msg, "not an absolute path"));
+  assert_int_equal (l.n, 0);
+  unlink (path);
+  free (path);
+  char *sub = xasprintf ("%s/learned", dir);
+  rmdir (sub);
+  free (sub);
+  rmdir (dir);
+}
+
+int
+main (void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test (test_path_is_under),
+    cmocka_unit_test (test_list),
+    cmocka_unit_test (test_learned_roundtrip),
+  };
+  return cmocka_run_group_tests (tests, NULL, NULL);
+}

@@ -69,6 +69,12 @@ struct entry
   char **firing;            /* Alertmanager fingerprints firing now */
   size_t n_firing;
   struct incident *incident; /* quarantine + forensics in flight */
+  /* detectors */
+  uint64_t stop_asked_mono; /* the engine was asked to stop or kill it */
+  bool oom_seen;
+  unsigned crashes;         /* young generations that died in a row */
+  uint64_t drift_timer;
+  bool drift_in_flight;
   struct entry *next;
 };
 
@@ -97,6 +103,9 @@ struct daemon
   struct memory memory;
   struct metrics metrics;
   struct httpd *httpd;
+  struct procwatch *procwatch;
+  struct learned *learned;  /* program lists per image */
+  bool rescan_in_flight;
 };
 
 
@@ -108,6 +117,17 @@ void daemon_arm (struct daemon *d, struct entry *e, uint64_t delay_ms);
 void daemon_request_regen (struct daemon *d, struct entry *e, const char *reason, bool keep_old_down,
                            struct control_request *req);
 uint64_t daemon_remaining_ms (struct daemon *d, struct entry *e);
+
+/* detect.c */
+int detect_open (struct daemon *d, lympho_error_t *err);
+void detect_close (struct daemon *d);
+/* A generation of e started running (adopted or regenerated). */
+void detect_generation_started (struct daemon *d, struct entry *e);
+void detect_entry_free (struct daemon *d, struct entry *e);
+/* Engine events about a protected container; true when handled. */
+bool detect_event (struct daemon *d, struct entry *e, const struct rt_event *ev);
+/* Programs of one image, for lymphctl. */
+char *detect_programs_json (struct daemon *d, struct entry *e);
 
 /* incident.c */
 int incident_alert (struct daemon *d, const struct alert *a, uint64_t received_mono, char **action,

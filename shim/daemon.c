@@ -117,6 +117,7 @@ entry_free (struct daemon *d, struct entry *e)
     loop_cancel_timer (d->loop, e->timer);
   reply_waiters (e, false, NULL, ENOENT, "the container is no longer protected");
   incident_entry_free (e);
+  detect_entry_free (d, e);
   for (size_t i = 0; i < e->n_networks; i++)
     free (e->networks[i]);
   free (e->networks);
@@ -194,6 +195,7 @@ schedule_from (struct daemon *d, struct entry *e, uint64_t started_real_ms)
   if (e->state != ES_RUNNING || d->shutting_down)
     return;
   e->started_real_ms = started_real_ms;
+  detect_generation_started (d, e);
   double level = threat_level (&e->threat, now_real_ms (), d->cfg->threat_half_life_ms);
   uint64_t ttl = sched_jittered_ttl (threat_effective_ttl (e->policy.ttl_ms, level), e->policy.jitter_pct,
                                      random_unit ());
@@ -867,6 +869,8 @@ on_event (void *ud, const struct rt_event *ev)
   struct entry *e = entry_by_id (d, ev->id);
   if (e && (e->regen || e->busy))
     return; /* our own steps; the regeneration knows what it did */
+  if (e && e->golden.name && detect_event (d, e, ev))
+    return;
   const char *a = ev->action;
   if (strcmp (a, "destroy") == 0)
     {
@@ -956,6 +960,18 @@ gen_entry (struct daemon *d, yajl_gen g, struct entry *e)
   json_gen_kint (g, "failures", e->failures);
   json_gen_kint (g, "threshold", e->policy.threshold);
   json_gen_kstr (g, "pinned_image", e->golden.pin_ref);
+  {
+    cleanup_free char *programs = detect_programs_json (d, e);
+    yajl_val v = NULL;
+    json_gen_str (g, "exec_allow");
+    if (json_parse (programs, strlen (programs), &v, NULL) == 0)
+      {
+        json_gen_value (g, v);
+        yajl_tree_free (v);
+      }
+    else
+      yajl_gen_null (g);
+  }
   yajl_gen_map_close (g);
 }
 
@@ -1268,6 +1284,8 @@ daemon_run (struct config *cfg, lympho_error_t *err)
           goto out; /* the message names the address */
         }
     }
+  if ((ret = detect_open (d, err)) < 0)
+    goto out;
   if ((ret = memory_open (cfg->state_dir, cfg->memory_window_ms, now_real_ms (), &d->memory, err)) < 0)
     {
       lympho_error_prefix (err, "immune memory");
@@ -1308,6 +1326,7 @@ daemon_run (struct config *cfg, lympho_error_t *err)
 out:
   if (d->httpd)
     httpd_close (d->httpd);
+  detect_close (d);
   if (d->rt)
     d->ops->close (d->rt);
   /* Entries answer their waiting requests as they go; the control socket

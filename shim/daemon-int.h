@@ -75,6 +75,8 @@ struct entry
   unsigned crashes;         /* young generations that died in a row */
   uint64_t drift_timer;
   bool drift_in_flight;
+  uint64_t stopped_mono;    /* when it was last seen stopping */
+  bool engine_took;         /* running (or just stopped) when the engine went away */
   struct entry *next;
 };
 

@@ -671,6 +671,17 @@ refresh (struct daemon *d, struct entry *e, const struct rt_container *c)
     e->networks[i] = xstrdup (c->networks[i]);
   bool running = c->state == RT_STATE_RUNNING || c->state == RT_STATE_PAUSED || c->state == RT_STATE_RESTARTING;
   enum entry_state before = e->state;
+  if (!running && e->engine_took && e->golden.name)
+    {
+      /* It served when the engine went away and the engine's restart
+       * stopped it: bring the service back, as a fresh generation. */
+      e->engine_took = false;
+      e->state = ES_RUNNING;
+      log_info ("%s gen=%u: stopped by the engine's restart; regenerating", e->name, e->generation);
+      daemon_request_regen (d, e, "engine restart", false, NULL);
+      return;
+    }
+  e->engine_took = false;
   e->state = running ? ES_RUNNING : ES_STOPPED;
   if (!running)
     {
@@ -883,6 +894,7 @@ on_event (void *ud, const struct rt_event *ev)
       if (e && e->state == ES_RUNNING)
         {
           e->state = ES_STOPPED;
+          e->stopped_mono = now_mono_ms ();
           if (e->timer)
             loop_cancel_timer (d->loop, e->timer);
           e->timer = 0;
@@ -912,6 +924,12 @@ on_conn (void *ud, bool connected)
   d->connected = connected;
   if (!connected)
     {
+      /* What serves now (or stopped in the moments before, as an engine
+       * shutting down stops its containers) should serve again after. */
+      uint64_t now = now_mono_ms ();
+      for (struct entry *e = d->entries; e; e = e->next)
+        e->engine_took = e->state == ES_RUNNING || e->state == ES_REGENERATING
+                         || (e->state == ES_STOPPED && now - e->stopped_mono < 30000);
       log_warn ("engine unreachable; reconnecting");
       update_status (d);
       return;

@@ -342,9 +342,47 @@ time_text (yajl_val v)
   return xstrdup (out);
 }
 
+/* An incident says where it came from, how bad, what was done and how
+ * fast: "exec sev 3 -> regenerate, cut 4 ms, replaced 1287 ms, forensics
+ * lympho-forensics/web:gen-0: unexpected program /tmp/go". */
+static char *
+incident_detail (yajl_val e)
+{
+  struct buf b;
+  buf_init (&b);
+  const char *source = json_str (json_get (e, "source"));
+  int64_t n;
+  buf_appends (&b, source ? source : "?");
+  if (json_as_int64 (json_get (e, "severity"), &n))
+    buf_printf (&b, " sev %lld", (long long) n);
+  yajl_val level = json_get (e, "threat_level");
+  if (level && YAJL_IS_NUMBER (level))
+    buf_printf (&b, " level %.2f", YAJL_GET_DOUBLE (level));
+  const char *action = json_str (json_get (e, "action"));
+  if (action)
+    buf_printf (&b, " -> %s", action);
+  if (json_as_int64 (json_get (e, "cut_ms"), &n))
+    buf_printf (&b, ", cut %lld ms", (long long) n);
+  if (json_as_int64 (json_get (e, "replaced_ms"), &n))
+    buf_printf (&b, ", replaced %lld ms", (long long) n);
+  const char *img = json_str (json_get (e, "forensic_image"));
+  if (img)
+    buf_printf (&b, ", forensics %s", img);
+  const char *reason = json_str (json_get (e, "reason"));
+  const char *error = json_str (json_get (e, "error"));
+  if (reason)
+    buf_printf (&b, ": %s", reason);
+  if (error)
+    buf_printf (&b, " (%s)", error);
+  return buf_steal (&b);
+}
+
 static char *
 history_detail (yajl_val e)
 {
+  const char *kind = json_str (json_get (e, "kind"));
+  if (kind && strcmp (kind, "incident") == 0)
+    return incident_detail (e);
   const char *reason = json_str (json_get (e, "reason"));
   const char *error = json_str (json_get (e, "error"));
   if (reason && error)

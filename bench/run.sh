@@ -57,9 +57,9 @@ pa=$(free_port) || die "no free port"
 pb=$(free_port) || die "no free port"
 A="${LYT_PFX}regen"
 B="${LYT_PFX}restart"
-dk run -d --name "$A" --label lympho.enable=true --label lympho.ttl=24h -p "127.0.0.1:$pa:80" "$LYT_IMAGE" >/dev/null ||
+dk run -d --name "$A" --network "$LYT_NET" --label lympho.enable=true --label lympho.ttl=24h -p "127.0.0.1:$pa:80" "$LYT_IMAGE" >/dev/null ||
   die "run $A"
-dk run -d --name "$B" -p "127.0.0.1:$pb:80" "$LYT_IMAGE" >/dev/null || die "run $B"
+dk run -d --name "$B" --network "$LYT_NET" -p "127.0.0.1:$pb:80" "$LYT_IMAGE" >/dev/null || die "run $B"
 lymphd_start || die "lymphd does not start"
 wait_for "in_ls $A" 15 || die "$A not adopted"
 wait_for "http_ok $pa && http_ok $pb" 15 || die "ports do not answer"
@@ -101,7 +101,7 @@ dk run -d --name "$S" --label lympho.enable=true --label lympho.ttl=24h --networ
 wait_for "in_ls $S" 15 || die "$S not adopted"
 wait_for '[ "$(c_health "$S")" = healthy ]' 20 || die "$S not healthy"
 dk run -d --name "$cl" --network "$net" "$LYT_IMAGE" sh -c \
-  'while :; do if wget -q -T 2 -O /dev/null http://web/; then echo ok; else echo FAIL; fi; usleep 10000; done' \
+  'while :; do if timeout 3 wget -q -O /dev/null http://web/; then echo ok; else echo FAIL; fi; usleep 10000; done' \
   >/dev/null || die "run client"
 wait_for "[ \$(\"$DOCKER\" logs $cl 2>&1 | grep -c ok) -ge 10 ]" 15 || die "client gets no answers"
 total_fail=0
@@ -129,7 +129,7 @@ idle_measure () # COUNT
   lymphd_stop
   local have
   have=$("$DOCKER" ps -q --filter "name=${LYT_PFX}idle-" | grep -c .)
-  seq $((have + 1)) "$n" | xargs -P 4 -I{} "$DOCKER" run -d --name "${LYT_PFX}idle-{}" \
+  seq $((have + 1)) "$n" | xargs -P 4 -I{} "$DOCKER" run -d --name "${LYT_PFX}idle-{}" --network "$LYT_NET" \
     --label lympho.enable=true --label lympho.ttl=24h "$LYT_IMAGE" sleep 100000000 >/dev/null ||
     die "cannot start $n idle containers"
   t0=$(now_ms)

@@ -48,7 +48,9 @@ LYT_NPASS=0
 LYT_PORTS=" "
 
 say () { printf '  %s\n' "$*"; }
-vsay () { [ "${LYT_VERBOSE:-0}" = 1 ] && say "$@"; return 0; }
+# On fd 3 (the test's stderr): callers capture stdout and stderr of dk and ctl.
+exec 3>&2
+vsay () { [ "${LYT_VERBOSE:-0}" = 1 ] && say "$@" >&3; return 0; }
 
 # ---------------------------------------------------------------- results
 
@@ -188,6 +190,40 @@ engine_up ()
   engine_ping || return 77
 }
 
+# A dockerd of our own (no default bridge, no iptables: user networks and the
+# userland proxy for published ports still work), for shared machines.
+LYT_ENGINE_PID=
+private_engine_up ()
+{
+  local d="$LYT_TMP/engine"
+  mkdir -p "$d"
+  LYT_DOCKER_HOST="unix://$d/docker.sock"
+  setsid dockerd --host "$LYT_DOCKER_HOST" --data-root "$d/data" --exec-root "$d/exec" \
+    --pidfile "$d/docker.pid" --bridge none --iptables=false \
+    --containerd-namespace "${LYT_RUN}" --containerd-plugins-namespace "${LYT_RUN}p" \
+    </dev/null >"$d/dockerd.log" 2>&1 3>&- &
+  LYT_ENGINE_PID=$!
+  # test-engine-restart finds (and replaces) the engine through its pidfile.
+  export LYT_ENGINE_PIDFILE="$d/docker.pid"
+  export LYT_DOCKER_HOST DOCKER_HOST="$LYT_DOCKER_HOST"
+  wait_for engine_ping 60 || { tail -n 20 "$d/dockerd.log" >&2; return 1; }
+  say "private engine: pid $LYT_ENGINE_PID at $LYT_DOCKER_HOST"
+}
+private_engine_down ()
+{
+  [ -n "$LYT_ENGINE_PID" ] || return 0
+  # A restart test may have replaced the process we started.
+  [ -s "$LYT_ENGINE_PIDFILE" ] && LYT_ENGINE_PID=$(cat "$LYT_ENGINE_PIDFILE")
+  kill -TERM "$LYT_ENGINE_PID" 2>/dev/null
+  for ((i = 0; i < 300; i++)); do kill -0 "$LYT_ENGINE_PID" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$LYT_ENGINE_PID" 2>/dev/null
+  wait "$LYT_ENGINE_PID" 2>/dev/null
+  # Its data root holds overlay mounts until dockerd has gone.
+  umount -R "$LYT_TMP/engine/data" 2>/dev/null
+  umount -R "$LYT_TMP/engine/exec" 2>/dev/null
+  LYT_ENGINE_PID=
+}
+
 dk () { vsay "docker $*"; "$DOCKER" "$@"; }
 
 # ---------------------------------------------------------------- image
@@ -202,7 +238,7 @@ build_image () # TAG
   mkdir -p "$root/bin" "$root/www" "$root/tmp" "$root/etc" "$root/data"
   chmod 1777 "$root/tmp"
   cp "$(command -v busybox)" "$root/bin/busybox"
-  for a in sh httpd sleep wget cat touch ls test usleep echo mkdir rm seq kill date printf grep true false env; do
+  for a in sh httpd sleep wget cat touch ls test usleep echo mkdir rm seq kill date printf grep true false env timeout; do
     ln -s busybox "$root/bin/$a"
   done
   # PID 1 gets no default signal actions: without the trap, SIGTERM would be
@@ -257,7 +293,7 @@ lymphd_start ()
   mkdir -p "$LYT_STATE"
   echo "===== lymphd start $(date +%T.%N) $*" >>"$LYMPHD_LOG"
   "$LYMPHD" --config "$LYT_CONFIG" --socket "$LYT_SOCK" --state-dir "$LYT_STATE" --listen none \
-    --docker-host "$LYT_DOCKER_HOST" --log-level debug "$@" >>"$LYMPHD_LOG" 2>&1 &
+    --docker-host "$LYT_DOCKER_HOST" --log-level debug "$@" >>"$LYMPHD_LOG" 2>&1 3>&- &
   LYMPHD_PID=$!
   LYT_PIDS+=("$LYMPHD_PID")
   [ -n "${LYT_PIDLOG:-}" ] && echo "$LYMPHD_PID" >>"$LYT_PIDLOG"
@@ -411,6 +447,7 @@ lyt_cleanup ()
     ids=$("$DOCKER" image inspect -f '{{.Id}}' "$LYT_IMAGE" 2>/dev/null)
     [ -n "$ids" ] && "$DOCKER" rmi -f "$ids" >/dev/null 2>&1
   fi
+  private_engine_down
   if [ "$rc" -ne 0 ] || [ "$LYT_NFAIL" -ne 0 ]; then
     lymphd_log_dump
     echo "  (kept $LYT_TMP)"
@@ -435,9 +472,14 @@ lyt_init ()
   fi
   lyt_bins || { echo "FAIL: $LYT_TEST: setup: binaries not found"; exit 1; }
   image_up || { echo "FAIL: $LYT_TEST: setup: cannot build the test image"; exit 1; }
+  # Containers that need no particular network go on this one rather than
+  # the default bridge: the tests then do not depend on docker0 (which
+  # another engine user can break) and stay apart from others' containers.
+  LYT_NET="${LYT_PFX}default"
+  "$DOCKER" network create "$LYT_NET" >/dev/null || { echo "FAIL: $LYT_TEST: setup: network create $LYT_NET"; exit 1; }
   # Another lymphd on this engine adopts our containers too and races ours.
-  local others
-  others=$(pgrep -x lymphd 2>/dev/null | tr '\n' ' ')
-  [ -n "$others" ] && say "warning: other lymphd processes run on this host ($others); they may act on the test containers"
+  local others=
+  [ -z "${LYT_ENGINE_PIDFILE:-}" ] && others=$(pgrep -x lymphd 2>/dev/null | tr '\n' ' ')
+  [ -n "$others" ] && say "warning: other lymphd processes share this engine ($others); they act on the test containers too (LYT_PRIVATE_ENGINE=1 avoids that)"
   return 0
 }

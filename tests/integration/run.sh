@@ -27,6 +27,12 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 need_cmd jq jq || { echo "integration: jq is missing and cannot be installed"; exit 1; }
+# On a machine where other lymphd processes share the engine they adopt the
+# test containers too and race the lymphd under test: LYT_PRIVATE_ENGINE=1
+# runs the tests against a dockerd of their own, stopped at the end.
+if [ "${LYT_PRIVATE_ENGINE:-0}" = 1 ]; then
+  private_engine_up || { echo "integration: cannot start a private engine"; exit 1; }
+fi
 engine_up
 if [ $? -ne 0 ]; then
   echo "integration: no Docker Engine answers and none could be started: skipped"

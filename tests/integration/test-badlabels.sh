@@ -14,14 +14,14 @@ off="${LYT_PFX}off"
 good="${LYT_PFX}good"
 
 case_begin setup
-dk run -d --name "$bad1" --label lympho.enable=true --label lympho.ttl=banana "$LYT_IMAGE" >/dev/null || die "run $bad1"
-dk run -d --name "$plain" --label lympho.ttl=5s "$LYT_IMAGE" >/dev/null || die "run $plain"
-dk run -d --name "$off" --label lympho.enable=false --label lympho.ttl=5s --label lympho.jitter=0 "$LYT_IMAGE" >/dev/null ||
+dk run -d --name "$bad1" --network "$LYT_NET" --label lympho.enable=true --label lympho.ttl=banana "$LYT_IMAGE" >/dev/null || die "run $bad1"
+dk run -d --name "$plain" --network "$LYT_NET" --label lympho.ttl=5s "$LYT_IMAGE" >/dev/null || die "run $plain"
+dk run -d --name "$off" --network "$LYT_NET" --label lympho.enable=false --label lympho.ttl=5s --label lympho.jitter=0 "$LYT_IMAGE" >/dev/null ||
   die "run $off"
-dk run -d --name "$good" --label lympho.enable=true --label lympho.ttl=6s --label lympho.jitter=0 "$LYT_IMAGE" >/dev/null ||
+dk run -d --name "$good" --network "$LYT_NET" --label lympho.enable=true --label lympho.ttl=6s --label lympho.jitter=0 "$LYT_IMAGE" >/dev/null ||
   die "run $good"
 lymphd_start || die "lymphd does not start"
-dk run -d --name "$bad2" --label lympho.enable=true --label lympho.ttl=6s --label lympho.strategy=sideways "$LYT_IMAGE" \
+dk run -d --name "$bad2" --network "$LYT_NET" --label lympho.enable=true --label lympho.ttl=6s --label lympho.strategy=sideways "$LYT_IMAGE" \
   >/dev/null || die "run $bad2"
 declare -A id0
 for x in "$bad1" "$bad2" "$plain" "$off" "$good"; do id0[$x]=$(c_id "$x"); done

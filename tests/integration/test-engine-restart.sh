@@ -8,7 +8,8 @@
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
-if [ "${LYMPHO_TEST_ENGINE_RESTART:-0}" != 1 ]; then
+# A private engine of run.sh (LYT_PRIVATE_ENGINE=1) is ours to restart.
+if [ "${LYMPHO_TEST_ENGINE_RESTART:-0}" != 1 ] && [ -z "${LYT_ENGINE_PIDFILE:-}" ]; then
   echo "SKIP: $LYT_TEST: set LYMPHO_TEST_ENGINE_RESTART=1 to restart the engine"
   rm -rf "$LYT_TMP"
   exit 77
@@ -24,7 +25,11 @@ port=$(free_port) || die "no free port"
 engine_restart ()
 {
   local pid cmd i
-  pid=$(pidof dockerd | awk '{print $1}')
+  if [ -n "${LYT_ENGINE_PIDFILE:-}" ]; then
+    pid=$(cat "$LYT_ENGINE_PIDFILE")
+  else
+    pid=$(pidof dockerd | awk '{print $1}')
+  fi
   [ -n "$pid" ] || return 1
   mapfile -d '' cmd <"/proc/$pid/cmdline"
   say "engine: stopping dockerd $pid (${cmd[*]})"
@@ -35,7 +40,9 @@ engine_restart ()
   # Leave it down a moment so lymphd sees the stream end and a failed connect.
   sleep 2
   say "engine: starting ${cmd[*]}"
-  setsid "${cmd[@]}" </dev/null >>/var/log/lyt-dockerd.log 2>&1 &
+  local log=/var/log/lyt-dockerd.log
+  [ -n "${LYT_ENGINE_PIDFILE:-}" ] && log="$(dirname "$LYT_ENGINE_PIDFILE")/dockerd.log"
+  setsid "${cmd[@]}" </dev/null >>"$log" 2>&1 3>&- &
   wait_for engine_ping 60
 }
 
@@ -43,7 +50,7 @@ case_begin setup
 dk volume create "$vol" >/dev/null || die "volume create"
 # restart=always: the engine brings the container back itself after it
 # restarts, as in production; lymphd must cope with that.
-dk run -d --name "$c" --restart always --label lympho.enable=true --label lympho.ttl=6s --label lympho.jitter=0 \
+dk run -d --name "$c" --network "$LYT_NET" --restart always --label lympho.enable=true --label lympho.ttl=6s --label lympho.jitter=0 \
   -p "127.0.0.1:$port:80" -v "$vol:/data" "$LYT_IMAGE" >/dev/null || die "run $c"
 dk exec "$c" sh -c 'echo engine-data >/data/keep' || die "write"
 lymphd_start || die "lymphd does not start"
@@ -58,7 +65,11 @@ engine_restart || die "could not restart the engine"
 ok "engine answers again"
 assert_true "lymphd still runs" kill -0 "$LYMPHD_PID"
 assert_true "lymphctl ls works" ctl_alive
+# The engine restarts the container itself (restart=always); read its
+# generation once it runs again.
+wait_for "c_running $c" 30 || _afail "$c not running 30 s after the engine restart"
 g=$(c_gen "$c")
+g=${g:-0}
 id=$(c_id "$c")
 say "after the restart: generation $g, id $id"
 if wait_for "c_running $c && [ \"\$(c_id $c)\" != \"$id\" ] && [ \"\$(c_gen $c)\" -gt $g ]" 45; then
@@ -67,7 +78,7 @@ else
   _afail "no regeneration within 45 s of the engine restart (gen '$(c_gen "$c")')"
 fi
 # The event stream resumed: a container that appears now is adopted.
-dk run -d --name "${c}2" --label lympho.enable=true --label lympho.ttl=1h "$LYT_IMAGE" >/dev/null || _afail "run ${c}2"
+dk run -d --name "${c}2" --network "$LYT_NET" --label lympho.enable=true --label lympho.ttl=1h "$LYT_IMAGE" >/dev/null || _afail "run ${c}2"
 if wait_for "in_ls ${c}2" 20; then ok "a new container is adopted after the restart"; else _afail "${c}2 not adopted within 20 s"; fi
 lymphd_stop
 assert_eq 0 "$LYMPHD_RC" "lymphd exits 0 on SIGTERM"

@@ -10,7 +10,7 @@ c="${LYT_PFX}app"
 
 case_begin adopt-on-appear
 lymphd_start || die "lymphd does not start"
-dk run -d --name "$c" --label lympho.enable=true --label lympho.ttl=1h -e LYT=1 "$LYT_IMAGE" >/dev/null ||
+dk run -d --name "$c" --network "$LYT_NET" --label lympho.enable=true --label lympho.ttl=1h -e LYT=1 "$LYT_IMAGE" >/dev/null ||
   die "run $c"
 id0=$(c_id "$c")
 if wait_for "in_ls $c" 15; then ok "$c appears in ls"; else _afail "$c not in ls after 15 s: $(ls_json)"; fi
@@ -53,7 +53,7 @@ assert_eq 0 $? "lymphctl regen --reason exit status"
 assert_eq "$(c_id "$c")" "$(c_id "$out")" "printed id names the container holding $c"
 assert_eq 2 "$(c_gen "$c")" "label lympho.generation"
 h=$(history_json "$c" | jq -c '.[0]')
-assert_eq "lyt reason 42" "$(printf '%s' "$h" | jq -r .reason)" "history reason"
+assert_match "lyt reason 42" "$(printf '%s' "$h" | jq -r .reason)" "history reason carries the text given"
 assert_eq 2 "$(printf '%s' "$h" | jq -r .generation)" "history generation"
 # Newest first, over all names too.
 all=$(history_json)

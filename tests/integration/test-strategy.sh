@@ -26,9 +26,9 @@ dk run -d --name "$sw" --label lympho.enable=true --label lympho.ttl=1h --label 
   --network "$net" --network-alias web "${hc[@]}" "$LYT_IMAGE" >/dev/null || die "run $sw"
 dk run -d --name "$auto" --label lympho.enable=true --label lympho.ttl=1h \
   --network "$net" --network-alias autoweb "${hc[@]}" "$LYT_IMAGE" >/dev/null || die "run $auto"
-dk run -d --name "$rp" --label lympho.enable=true --label lympho.ttl=1h --label lympho.strategy=replace \
+dk run -d --name "$rp" --network "$LYT_NET" --label lympho.enable=true --label lympho.ttl=1h --label lympho.strategy=replace \
   -p "127.0.0.1:$port1:80" "$LYT_IMAGE" >/dev/null || die "run $rp"
-dk run -d --name "$swp" --label lympho.enable=true --label lympho.ttl=1h --label lympho.strategy=swap \
+dk run -d --name "$swp" --network "$LYT_NET" --label lympho.enable=true --label lympho.ttl=1h --label lympho.strategy=swap \
   -p "127.0.0.1:$port2:80" "${hc[@]}" "$LYT_IMAGE" >/dev/null || die "run $swp"
 lymphd_start || die "lymphd does not start"
 wait_for "in_ls $sw && in_ls $auto && in_ls $rp && in_ls $swp" 15 || die "not all adopted: $(ls_json)"
@@ -44,7 +44,7 @@ swap_no_failures ()
   id0=$(c_id "$n")
   dk rm -f "$cl" >/dev/null 2>&1
   dk run -d --name "$cl" --network "$net" "$LYT_IMAGE" sh -c \
-    "while :; do if wget -q -T 2 -O /dev/null http://$alias/; then echo ok; else echo FAIL; fi; usleep 20000; done" \
+    "while :; do if timeout 3 wget -q -O /dev/null http://$alias/; then echo ok; else echo FAIL; fi; usleep 20000; done" \
     >/dev/null || die "run client"
   wait_for "[ \$(\"$DOCKER\" logs $cl 2>&1 | grep -c ok) -ge 10 ]" 15 || die "client gets no answers: $("$DOCKER" logs "$cl" 2>&1 | tail -3)"
   before=$("$DOCKER" logs "$cl" 2>&1 | grep -c .)

@@ -41,7 +41,11 @@ cat > /www/index.html <<HTML
 <p>Protected by lymphd: this container is regenerated from a clean snapshot on its TTL.</p>
 HTML
 echo "demo: serving on port 80 as $(hostname)"
-exec httpd -f -p 80 -h /www
+# As PID 1 httpd would ignore SIGTERM and every stop would wait for the
+# engine's kill timeout; the shell ends it at once.
+httpd -f -p 80 -h /www &
+trap 'kill $!; exit 0' TERM INT
+wait
 SCRIPT
 chmod 755 "$root"/start.sh
 

@@ -79,7 +79,13 @@ if [ -n "$old" ]; then
   "$docker" rm -f $old >/dev/null
   echo "removed the earlier demo container(s)"
 fi
+# Its own network, with an alias, so the demo also shows that networks and
+# aliases come back with every generation.
+if ! "$docker" network inspect "$name" >/dev/null 2>&1; then
+  "$docker" network create "$name" >/dev/null
+fi
 if ! "$docker" run -d --name "$name" \
+  --network "$name" --network-alias web \
   --label lympho.enable=true \
   --label lympho.ttl=30s \
   --label lympho-demo=1 \

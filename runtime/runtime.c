@@ -10,10 +10,18 @@ const struct runtime_ops *
 runtime_lookup (const char *name)
 {
   static const struct runtime_ops *const all[] = { &runtime_docker_ops };
+  if (str_has_prefix (name, "exec:"))
+    return name[5] == '/' ? &runtime_exec_ops : NULL;
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
     if (strcmp (all[i]->name, name) == 0)
       return all[i];
   return NULL;
+}
+
+const char *
+runtime_endpoint (const char *name, const char *engine_address)
+{
+  return str_has_prefix (name, "exec:") ? name + 5 : engine_address;
 }
 
 const char *

@@ -1283,7 +1283,7 @@ daemon_run (struct config *cfg, lympho_error_t *err)
     goto out;
   if ((ret = control_open (d->loop, cfg->socket_path, on_control, d, &d->control, err)) < 0)
     goto out;
-  if ((ret = d->ops->open (d->loop, cfg->docker_host, &d->rt, err)) < 0)
+  if ((ret = d->ops->open (d->loop, runtime_endpoint (cfg->runtime, cfg->docker_host), &d->rt, err)) < 0)
     {
       lympho_error_prefix (err, "runtime %s", d->ops->name);
       goto out;

@@ -190,9 +190,14 @@ struct runtime_ops
   int (*subscribe) (struct runtime *rt, rt_event_cb ev_cb, rt_conn_cb conn_cb, void *ud, lympho_error_t *err);
 };
 
-/* "docker" (and later others); NULL when unknown. */
+/* "docker" (and later others), or "exec:/abs/path" for an external plugin
+ * (docs/lympho-runtime-plugin.7); NULL when unknown. */
 const struct runtime_ops *runtime_lookup (const char *name);
+/* What open() takes for the runtime `name`: the plugin's path for
+ * "exec:PATH", else the engine's address. */
+const char *runtime_endpoint (const char *name, const char *engine_address);
 
 extern const struct runtime_ops runtime_docker_ops;
+extern const struct runtime_ops runtime_exec_ops;
 
 #endif

@@ -1,0 +1,378 @@
+/* The containerd plugin (contrib/runtimes/lympho-containerd) driven through
+ * runtime_exec_ops, as lymphd drives it, against a real standalone
+ * containerd that this test starts with its own root, state and socket
+ * (never the one dockerd uses), in the plugin's namespace `lympho`.
+ *
+ * Needs root, containerd, ctr, python3 and /bin/busybox; exits 77 (skip)
+ * without them. Everything lives under /tmp/lct-<pid>-*, removed at the end. */
+#include "config.h"
+
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <cmocka.h>
+
+#include "lympho/loop.h"
+#include "lympho/runtime.h"
+#include "lympho/util.h"
+
+#define SRCDIR TEST_DATA_DIR "/../.."
+#define PLUGIN SRCDIR "/contrib/runtimes/lympho-containerd"
+#define IMAGE "docker.io/library/lctbox:1"
+
+static const struct runtime_ops *ops = &runtime_exec_ops;
+static struct loop *loop;
+static struct runtime *rt;
+static char dir[64];
+static char sock[128];
+static pid_t containerd_pid;
+
+static int
+sh (const char *fmt, ...) LYMPHO_PRINTF (1, 2);
+static int
+sh (const char *fmt, ...)
+{
+  va_list ap;
+  va_start (ap, fmt);
+  cleanup_free char *cmd = NULL;
+  if (vasprintf (&cmd, fmt, ap) < 0)
+    abort ();
+  va_end (ap);
+  cleanup_free char *full = xasprintf ("%s >/dev/null 2>&1", cmd);
+  return system (full);
+}
+
+struct res
+{
+  bool done, returned;
+  int ret;
+  lympho_error_t err;
+  char *id;
+  struct rt_container c;
+  struct rt_snapshot s;
+  size_t n;
+};
+static struct res r;
+
+static void
+reset (void)
+{
+  free (r.id);
+  rt_container_free (&r.c);
+  rt_snapshot_free (&r.s);
+  memset (&r, 0, sizeof r);
+}
+
+static void
+got (int ret, const lympho_error_t *err)
+{
+  assert_true (r.returned);
+  r.done = true;
+  r.ret = ret;
+  if (err)
+    r.err = *err;
+}
+static void
+on_done (void *ud, int ret, const lympho_error_t *err)
+{
+  got (ret, err);
+}
+static void
+on_id (void *ud, int ret, const lympho_error_t *err, const char *id)
+{
+  got (ret, err);
+  r.id = xstrdup (id);
+}
+static void
+on_container (void *ud, int ret, const lympho_error_t *err, const struct rt_container *c)
+{
+  got (ret, err);
+  if (c)
+    {
+      r.c.id = xstrdup (c->id);
+      r.c.name = xstrdup (c->name);
+      r.c.image_id = xstrdup (c->image_id);
+      r.c.state = c->state;
+      r.c.pid = c->pid;
+      rt_labels_copy (&r.c.labels, &c->labels);
+    }
+}
+static void
+on_list (void *ud, int ret, const lympho_error_t *err, const struct rt_container *v, size_t n)
+{
+  got (ret, err);
+  r.n = n;
+  if (n > 0)
+    r.c.name = xstrdup (v[0].name);
+}
+static void
+on_snapshot (void *ud, int ret, const lympho_error_t *err, struct rt_snapshot *s)
+{
+  got (ret, err);
+  if (s)
+    {
+      r.s = *s;
+      memset (s, 0, sizeof *s);
+    }
+}
+
+/* Run the loop until the callback of the op just started. */
+static void
+wait_op (void)
+{
+  r.returned = true;
+  lympho_error_t err = { 0 };
+  uint64_t end = now_mono_ms () + 60000;
+  while (!r.done && now_mono_ms () < end)
+    assert_int_equal (loop_run_once (loop, 100, &err), 0);
+  assert_true (r.done);
+}
+
+#define OP(call)                                                                                                      \
+  do                                                                                                                  \
+    {                                                                                                                 \
+      reset ();                                                                                                       \
+      call;                                                                                                           \
+      wait_op ();                                                                                                     \
+    }                                                                                                                 \
+  while (0)
+
+static void
+expect_ok (const char *what)
+{
+  if (r.ret != 0)
+    fail_msg ("%s: %s", what, r.err.msg);
+}
+
+static char evlog[4096];
+static int conn_up = -1;
+
+static void
+on_event (void *ud, const struct rt_event *ev)
+{
+  char one[160];
+  snprintf (one, sizeof one, "%s:%s ", ev->action, ev->name ? ev->name : "?");
+  strncat (evlog, one, sizeof evlog - strlen (evlog) - 1);
+}
+static void
+on_conn (void *ud, bool up)
+{
+  conn_up = up;
+}
+
+static void
+spin_until (const char *needle, int max_ms)
+{
+  lympho_error_t err = { 0 };
+  uint64_t end = now_mono_ms () + (uint64_t) max_ms;
+  while (strstr (evlog, needle) == NULL && now_mono_ms () < end)
+    loop_run_once (loop, 100, &err);
+  if (strstr (evlog, needle) == NULL)
+    fail_msg ("no event %s in: %s", needle, evlog);
+}
+
+static void
+test_containerd (void **state)
+{
+  lympho_error_t err = { 0 };
+  assert_int_equal (ops->subscribe (rt, on_event, on_conn, NULL, &err), 0);
+
+  /* A source container made with ctr itself, as a user would. */
+  cleanup_free char *ctr = xasprintf ("ctr --address %s --namespace lympho", sock);
+  assert_int_equal (sh ("%s containers create --label lympho.name=lct-src --label lympho.enable=true "
+                        "--env LCT=1 %s lct-src-id /bin/sleep 3600",
+                        ctr, IMAGE),
+                    0);
+  OP (ops->ping (rt, on_done, NULL));
+  expect_ok ("ping");
+  OP (ops->start (rt, "lct-src", on_done, NULL));
+  expect_ok ("start source");
+  OP (ops->inspect (rt, "lct-src", on_container, NULL));
+  expect_ok ("inspect source");
+  assert_int_equal (r.c.state, RT_STATE_RUNNING);
+  assert_true (r.c.pid > 0);
+  assert_string_equal (r.c.id, "lct-src-id");
+  assert_true (str_has_prefix (r.c.image_id, "sha256:"));
+
+  OP (ops->snapshot (rt, "lct-src", on_snapshot, NULL));
+  expect_ok ("snapshot");
+  struct rt_snapshot snap = r.s;
+  memset (&r.s, 0, sizeof r.s);
+  assert_string_equal (snap.name, "lct-src");
+  assert_string_equal (rt_labels_get (&snap.labels, "lympho.enable"), "true");
+  assert_non_null (strstr (snap.spec, "LCT=1"));
+
+  struct rt_labels extra = { 0 };
+  rt_labels_set (&extra, "lympho.generation", "2");
+  OP (ops->create (rt, snap.spec, "lct-gen2", &extra, on_id, NULL));
+  expect_ok ("create");
+  cleanup_free char *id = xstrdup (r.id);
+  OP (ops->create (rt, snap.spec, "lct-gen2", &extra, on_id, NULL));
+  assert_int_equal (r.ret, -EEXIST);
+  rt_labels_free (&extra);
+
+  OP (ops->inspect (rt, "lct-gen2", on_container, NULL));
+  expect_ok ("inspect new");
+  assert_string_equal (r.c.id, id);
+  assert_int_equal (r.c.state, RT_STATE_CREATED);
+  assert_string_equal (rt_labels_get (&r.c.labels, "lympho.generation"), "2");
+  assert_string_equal (rt_labels_get (&r.c.labels, "lympho.enable"), "true");
+  assert_string_equal (r.c.image_id, snap.image_id);
+
+  OP (ops->start (rt, id, on_done, NULL));
+  expect_ok ("start new");
+  OP (ops->inspect (rt, id, on_container, NULL));
+  assert_int_equal (r.c.state, RT_STATE_RUNNING);
+  /* The fresh generation runs the snapshot's process and environment. */
+  cleanup_free char *envcmd = xasprintf ("grep -qz '^LCT=1$' /proc/%d/environ", r.c.pid);
+  assert_int_equal (sh ("%s", envcmd), 0);
+  spin_until ("start:lct-gen2", 20000);
+  assert_int_equal (conn_up, 1);
+
+  OP (ops->list (rt, "lympho.generation=2", on_list, NULL));
+  expect_ok ("list");
+  assert_int_equal (r.n, 1);
+  assert_string_equal (r.c.name, "lct-gen2");
+
+  /* Rename: a label, the id stays; names stay unique. */
+  OP (ops->rename (rt, id, "lct-src", on_done, NULL));
+  assert_int_equal (r.ret, -EEXIST);
+  OP (ops->rename (rt, id, "lct-renamed", on_done, NULL));
+  expect_ok ("rename");
+  OP (ops->inspect (rt, "lct-renamed", on_container, NULL));
+  expect_ok ("inspect renamed");
+  assert_string_equal (r.c.id, id);
+  OP (ops->inspect (rt, "lct-gen2", on_container, NULL));
+  assert_int_equal (r.ret, -ENOENT);
+  spin_until ("rename:lct-renamed", 20000);
+
+  /* sleep as pid 1 ignores SIGTERM: stop must kill after the timeout. */
+  OP (ops->stop (rt, id, 1, on_done, NULL));
+  expect_ok ("stop");
+  OP (ops->inspect (rt, id, on_container, NULL));
+  assert_int_equal (r.c.state, RT_STATE_CREATED);
+  assert_int_equal (r.c.pid, 0);
+  spin_until ("die:lct-renamed", 20000);
+  OP (ops->stop (rt, id, 1, on_done, NULL));
+  expect_ok ("stop a stopped container");
+
+  OP (ops->remove (rt, id, true, false, on_done, NULL));
+  expect_ok ("remove");
+  OP (ops->inspect (rt, id, on_container, NULL));
+  assert_int_equal (r.ret, -ENOENT);
+  OP (ops->remove (rt, id, true, false, on_done, NULL));
+  assert_int_equal (r.ret, -ENOENT);
+  spin_until ("destroy:lct-renamed", 20000);
+
+  /* Images: pin by id, untag. */
+  OP (ops->image_inspect (rt, IMAGE, on_id, NULL));
+  expect_ok ("image inspect");
+  assert_string_equal (r.id, snap.image_id);
+  OP (ops->image_tag (rt, snap.image_id, "lympho-pin/lct-src", "g1", on_done, NULL));
+  expect_ok ("image tag");
+  OP (ops->image_inspect (rt, "lympho-pin/lct-src:g1", on_id, NULL));
+  expect_ok ("inspect pin");
+  assert_string_equal (r.id, snap.image_id);
+  OP (ops->image_remove (rt, "lympho-pin/lct-src:g1", on_done, NULL));
+  expect_ok ("image remove");
+  OP (ops->image_inspect (rt, "lympho-pin/lct-src:g1", on_id, NULL));
+  assert_int_equal (r.ret, -ENOENT);
+
+  OP (ops->commit (rt, "lct-src", "x", "y", NULL, on_id, NULL));
+  assert_int_equal (r.ret, -ENOTSUP);
+
+  OP (ops->remove (rt, "lct-src", true, false, on_done, NULL));
+  expect_ok ("remove source");
+  rt_snapshot_free (&snap);
+  reset ();
+}
+
+static bool
+have (const char *prog)
+{
+  cleanup_free char *cmd = xasprintf ("command -v %s", prog);
+  return sh ("%s", cmd) == 0;
+}
+
+static int
+setup (void **state)
+{
+  lympho_error_t err = { 0 };
+  snprintf (dir, sizeof dir, "/tmp/lct-%d", (int) getpid ());
+  snprintf (sock, sizeof sock, "%s/c.sock", dir);
+  assert_int_equal (mkdir_p (dir, 0700, &err), 0);
+  cleanup_free char *conf = xasprintf ("version = 2\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n"
+                                       "[grpc]\n  address = \"%s\"\n[ttrpc]\n  address = \"%s.ttrpc\"\n"
+                                       "[debug]\n  address = \"\"\n",
+                                       sock, sock);
+  cleanup_free char *confpath = xasprintf ("%s/config.toml", dir);
+  assert_int_equal (write_file_atomic (confpath, conf, strlen (conf), 0600, &err), 0);
+  containerd_pid = fork ();
+  assert_true (containerd_pid >= 0);
+  if (containerd_pid == 0)
+    {
+      cleanup_free char *root = xasprintf ("%s/root", dir);
+      cleanup_free char *st = xasprintf ("%s/state", dir);
+      cleanup_free char *log = xasprintf ("%s/containerd.log", dir);
+      if (freopen (log, "w", stderr) == NULL || freopen ("/dev/null", "w", stdout) == NULL)
+        _exit (127);
+      execlp ("containerd", "containerd", "--config", confpath, "--root", root, "--state", st, "--address", sock,
+              (char *) NULL);
+      _exit (127);
+    }
+  cleanup_free char *ctr = xasprintf ("ctr --address %s", sock);
+  int up = -1;
+  for (int i = 0; i < 100 && up != 0; i++)
+    {
+      usleep (100000);
+      up = sh ("%s version", ctr);
+    }
+  if (up != 0)
+    fail_msg ("containerd did not come up; see %s/containerd.log", dir);
+  assert_int_equal (sh ("%s/contrib/runtimes/oci-busybox.sh %s/img.tar %s", SRCDIR, dir, IMAGE), 0);
+  assert_int_equal (sh ("%s --namespace lympho image import %s/img.tar", ctr, dir), 0);
+  setenv ("LYMPHO_CONTAINERD_ADDRESS", sock, 1);
+  setenv ("LYMPHO_PLUGIN_POLL_MS", "300", 1);
+  assert_int_equal (loop_new (&loop, &err), 0);
+  assert_int_equal (ops->open (loop, PLUGIN, &rt, &err), 0);
+  return 0;
+}
+
+static int
+teardown (void **state)
+{
+  if (rt)
+    ops->close (rt);
+  lympho_error_t err = { 0 };
+  for (int i = 0; i < 5; i++)
+    loop_run_once (loop, 20, &err);
+  loop_free (loop);
+  cleanup_free char *ctr = xasprintf ("ctr --address %s --namespace lympho", sock);
+  /* Whatever a failed run left. */
+  sh ("for c in $(%s c ls -q); do %s t delete -f $c; %s c delete $c; done", ctr, ctr, ctr);
+  if (containerd_pid > 0)
+    {
+      kill (containerd_pid, SIGTERM);
+      waitpid (containerd_pid, NULL, 0);
+    }
+  sh ("umount -R %s/state/* %s/root/* 2>/dev/null; rm -rf %s", dir, dir, dir);
+  return 0;
+}
+
+int
+main (void)
+{
+  if (geteuid () != 0 || !have ("containerd") || !have ("ctr") || !have ("python3") || access ("/bin/busybox", X_OK))
+    {
+      fprintf (stderr, "runtime_containerd: needs root, containerd, ctr, python3 and /bin/busybox; skipped\n");
+      return 77;
+    }
+  const struct CMUnitTest tests[] = { cmocka_unit_test_setup_teardown (test_containerd, setup, teardown) };
+  return cmocka_run_group_tests (tests, NULL, NULL);
+}

@@ -256,7 +256,7 @@ test_containerd (void **state)
   OP (ops->stop (rt, id, 1, on_done, NULL));
   expect_ok ("stop");
   OP (ops->inspect (rt, id, on_container, NULL));
-  assert_int_equal (r.c.state, RT_STATE_CREATED);
+  assert_int_equal (r.c.state, RT_STATE_EXITED);
   assert_int_equal (r.c.pid, 0);
   spin_until ("die:lct-renamed", 20000);
   OP (ops->stop (rt, id, 1, on_done, NULL));

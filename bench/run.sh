@@ -39,9 +39,10 @@ measure ()
   pp=$!
   sleep 0.5
   t0=$(now_ms)
-  "$@" >/dev/null 2>"$LYT_TMP/cmd.err" || say "command failed: $* ($(cat "$LYT_TMP/cmd.err"))"
+  # Diagnostics to stderr: stdout is the measurement.
+  "$@" >/dev/null 2>"$LYT_TMP/cmd.err" || say "command failed: $* ($(cat "$LYT_TMP/cmd.err"))" >&2
   t1=$(now_ms)
-  wait_for "http_ok $port" 15 || say "port $port still down 15 s after: $*"
+  wait_for "http_ok $port" 15 || say "port $port still down 15 s after: $*" >&2
   sleep 0.3
   touch "$stop"
   wait "$pp"
@@ -108,15 +109,23 @@ total_fail=0
 for ((i = 1; i <= N; i++)); do
   before=$("$DOCKER" logs "$cl" 2>&1 | grep -c FAIL)
   nb=$("$DOCKER" logs "$cl" 2>&1 | grep -c .)
-  t0=$(now_ms)
-  out=$(ctl regen "$S" 2>&1) || say "regen failed: $out"
-  t1=$(now_ms)
+  # A generation that has just started may not be regenerated at once
+  # ("not ready"): retry that (nothing is touched) rather than count it.
+  for ((k = 0; k < 30; k++)); do
+    t0=$(now_ms)
+    out=$(ctl regen "$S" 2>&1)
+    rrc=$?
+    t1=$(now_ms)
+    [ $rrc -eq 0 ] || ! printf '%s' "$out" | grep -q 'not ready' || { sleep 1; continue; }
+    break
+  done
+  [ $rrc -eq 0 ] || { say "regen failed: $out"; LYT_KEEP=1; }
   sleep 2
   after=$("$DOCKER" logs "$cl" 2>&1 | grep -c FAIL)
   na=$("$DOCKER" logs "$cl" 2>&1 | grep -c .)
   total_fail=$((total_fail + after - before))
   strat=$(history_json "$S" | jq -r '.[0].strategy // "?"')
-  echo "  run $i: $((after - before)) failed of $((na - nb)) requests, regen $((t1 - t0)) ms, strategy $strat"
+  echo "  run $i: $((after - before)) failed of $((na - nb)) requests, regen status $rrc in $((t1 - t0)) ms, strategy $strat"
 done
 echo "  failed requests in total: $total_fail (target 0)"
 dk rm -f "$cl" "$S" >/dev/null
@@ -161,4 +170,5 @@ else
 fi
 lymphd_stop
 echo
+[ "${LYT_KEEP:-0}" = 1 ] && echo "bench: something failed; lymphd log kept in $LYMPHD_LOG"
 echo "bench: done"

@@ -1,0 +1,101 @@
+#!/bin/bash
+# Quarantine before replacement: right after the alert POST returns, the
+# infected container's address no longer answers from the host while the
+# old generation still holds the name; cut_ms < replaced_ms; the forensic
+# image exists, is labelled, holds the file an intruder planted, and only
+# the last --forensics-keep images are kept. A container without a veth
+# (network none) is paused instead and the incident says so.
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib-incident.sh"
+inc_init
+
+q="${LYT_PFX}q"
+n="${LYT_PFX}nonet"
+fimg () { echo "lympho-forensics/$q:gen-$1"; }
+img_exists () { "$DOCKER" image inspect "$1" >/dev/null 2>&1; }
+
+case_begin setup
+dk run -d --name "$q" --network "$LYT_NET" "${INC_QUIET[@]}" "$LYT_IMAGE" >/dev/null || die "run $q"
+dk run -d --name "$n" --network none "${INC_QUIET[@]}" "$LYT_IMAGE" >/dev/null || die "run $n"
+inc_start --forensics-keep 2 || die "lymphd does not start"
+wait_for "in_ls $q && in_ls $n" 15 || die "not adopted: $(ls_json)"
+ip=$(c_ip "$q" "$LYT_NET")
+say "$q at $ip"
+[ -n "$ip" ] || die "no address for $q on $LYT_NET"
+if wait_for "[ \"\$(curl -s --max-time 1 http://$ip/)\" = lyt-ok ]" 10; then ok "$q answers at $ip from the host"; else die "$q does not answer at $ip"; fi
+case_end
+
+case_begin network-cut-before-replacement
+dk exec "$q" sh -c 'echo lyt-intruder-was-here >/planted; mkdir -p /www/x; echo evil >/www/x/shell' || die "plant"
+id0=$(c_id "$q")
+out=$(post /v1/alerts "$(generic_body "$q" 3 "lyt intruder")")
+t_post=$(now_ms)
+# The old generation still holds the name when the probe starts, and the
+# probe (0.5 s) ends well before a replacement would be running.
+id_at_probe=$(c_id "$q")
+gen_at_probe=$(c_gen "$q")
+probe=$(curl -s -o /dev/null -w '%{http_code}' --max-time 0.5 "http://$ip/")
+t_probe=$(now_ms)
+say "POST: $out; probe of $ip after $((t_probe - t_post)) ms: '$probe'; name held by ${id_at_probe:0:12} gen '$gen_at_probe'"
+assert_eq 202 "${out%% *}" "alert accepted"
+assert_ne 200 "$probe" "old address no longer answers right after the POST returned"
+assert_eq "$id0" "$id_at_probe" "the infected generation still held the name when the probe started"
+if wait_gen "$q" 1 20; then ok "generation 1 runs"; else _afail "generation of $q is '$(c_gen "$q")'"; fi
+wait_replaced "$q" generic 10
+inc=$(last_incident "$q" generic)
+say "incident: $(jq -c 'del(.detail.processes)' <<<"$inc")"
+cut=$(jq -r '.cut_ms // -1' <<<"$inc")
+rep=$(jq -r '.replaced_ms // -1' <<<"$inc")
+assert_ge 0 "$cut" "cut_ms recorded"
+assert_true "cut_ms ($cut) < replaced_ms ($rep)" [ "$cut" -ge 0 -a "$cut" -lt "$rep" ]
+assert_match "network cut|veth" "$(jq -r '.detail.quarantine // ""' <<<"$inc")" "detail says how it was cut"
+assert_true "the old container is gone" sh -c '! "$1" inspect "$2" >/dev/null 2>&1' _ "$DOCKER" "$id0"
+ip1=$(c_ip "$q" "$LYT_NET")
+if wait_for "[ \"\$(curl -s --max-time 1 http://$ip1/)\" = lyt-ok ]" 10; then ok "the new generation answers at $ip1"; else _afail "the new generation does not answer at $ip1"; fi
+case_end
+
+case_begin forensic-image
+img=$(fimg 0)
+assert_eq "$img" "$(jq -r .forensic_image <<<"$inc")" "incident names the image"
+assert_true "image $img exists" img_exists "$img"
+assert_eq lyt-intruder-was-here "$(dk run --rm --network none "$img" cat /planted 2>&1)" "the planted file is in the image"
+assert_eq evil "$(dk run --rm --network none "$img" cat /www/x/shell 2>&1)" "the planted web shell is in the image"
+labels=$("$DOCKER" image inspect -f '{{json .Config.Labels}}' "$img")
+say "labels: $labels"
+assert_match "lyt intruder" "$(jq -r '."lympho.forensics.reason" // ""' <<<"$labels")" "image labelled with the reason"
+assert_match '^[0-9]{13}$' "$(jq -r '."lympho.forensics.time_ms" // ""' <<<"$labels")" "image labelled with the time"
+assert_eq true "$(jq '[.detail.changes[]? | select(.path == "/planted")] | length == 1' <<<"$inc")" "change list names /planted"
+assert_match "httpd" "$(jq -c '.detail.processes // []' <<<"$inc")" "process list kept"
+assert_eq "" "$(dk exec "$q" cat /planted 2>/dev/null)" "the new generation has no /planted"
+case_end
+
+case_begin forensics-retention
+# Two more incidents (immune memory answers "generic" at once now): with
+# --forensics-keep 2 the image of generation 0 goes.
+for g in 1 2; do
+  post /v1/alerts "$(generic_body "$q" 1 "lyt again $g")" >/dev/null
+  wait_gen "$q" $((g + 1)) 20 || _afail "generation $((g + 1)) of $q does not come (saw '$(c_gen "$q")')"
+  wait_replaced "$q" generic 10
+  assert_eq "$(fimg "$g")" "$(last_incident "$q" generic | jq -r .forensic_image)" "incident $g image"
+done
+sleep 1
+assert_true "$(fimg 1) kept" img_exists "$(fimg 1)"
+assert_true "$(fimg 2) kept" img_exists "$(fimg 2)"
+assert_true "$(fimg 0) removed" eval '! img_exists "$(fimg 0)"' 
+case_end
+
+case_begin no-veth-paused
+id0=$(c_id "$n")
+out=$(post /v1/alerts "$(generic_body "$n" 3 "lyt no network")")
+assert_eq 202 "${out%% *}" "alert accepted"
+st=$("$DOCKER" inspect -f '{{.State.Status}}' "$id0" 2>/dev/null)
+say "old container right after the POST: '$st'"
+if wait_gen "$n" 1 20; then ok "regenerated"; else _afail "generation of $n is '$(c_gen "$n")'"; fi
+wait_replaced "$n" generic 10
+inc=$(last_incident "$n" generic)
+assert_match "no veth|paused|disconnect" "$(jq -r '.detail.quarantine // ""' <<<"$inc")" "incident says the network could not be cut and what was done"
+assert_true "the old container is gone" sh -c '! "$1" inspect "$2" >/dev/null 2>&1' _ "$DOCKER" "$id0"
+case_end
+
+lymphd_stop
+finish

@@ -380,6 +380,8 @@ launch (struct daemon *d, struct entry *e, const char *reason)
     .strategy = resolve_strategy (e),
     .reason = reason,
     .keep_old_down = e->keep_old_down,
+    .old_networks = e->networks,
+    .n_old_networks = e->n_networks,
   };
   if (e->timer)
     {

@@ -25,6 +25,7 @@ enum phase
   P_START_NEW,
   P_VERIFY,
   P_COMMIT,
+  P_DRAIN_OLD,
   P_REMOVE_OLD,
   P_DONE,
   /* rollback */
@@ -40,7 +41,7 @@ enum phase
 
 static const char *const phase_names[] = {
   "check-image", "begin", "create", "start-new", "wait-ready", "stop-old", "rename-old", "rename-new",
-  "start-new", "verify", "commit", "remove-old", "done", "rollback-remove-new", "rollback-rename-old",
+  "start-new", "verify", "commit", "drain-old", "remove-old", "done", "rollback-remove-new", "rollback-rename-old",
   "rollback-start-old", "rolled-back", "observe-old", "observe-new", "decide",
 };
 
@@ -75,6 +76,8 @@ struct regen
   bool verify_waited;
   bool keep_old_down;
   uint64_t running_mono;
+  char **drain;             /* swap: networks the old one leaves before it stops */
+  size_t n_drain, drain_i;
   lympho_error_t failure;   /* first error, kept through rollback */
   regen_done_cb cb;
   void *ud;
@@ -137,6 +140,9 @@ regen_free (struct regen *r)
   free (r->new_name);
   free (r->old_name);
   free (r->reason);
+  for (size_t i = 0; i < r->n_drain; i++)
+    free (r->drain[i]);
+  free (r->drain);
   free (r);
 }
 
@@ -207,8 +213,9 @@ next_forward (struct regen *r, enum phase p)
    * stop + start. */
   static const enum phase replace[] = { P_CHECK_IMAGE, P_BEGIN, P_CREATE, P_RENAME_OLD, P_RENAME_NEW, P_STOP_OLD,
                                         P_START_NEW, P_VERIFY, P_COMMIT, P_REMOVE_OLD, P_DONE };
-  static const enum phase swap[] = { P_CHECK_IMAGE, P_BEGIN, P_CREATE, P_START_SWAP, P_WAIT_READY, P_RENAME_OLD,
-                                     P_RENAME_NEW, P_STOP_OLD, P_VERIFY, P_COMMIT, P_REMOVE_OLD, P_DONE };
+  static const enum phase swap[] = { P_CHECK_IMAGE, P_BEGIN,      P_CREATE,  P_START_SWAP, P_WAIT_READY,
+                                     P_RENAME_OLD,  P_RENAME_NEW, P_VERIFY,  P_COMMIT,     P_DRAIN_OLD,
+                                     P_STOP_OLD,    P_REMOVE_OLD, P_DONE };
   const enum phase *seq = r->strategy == STRATEGY_SWAP && !r->recovering ? swap : replace;
   size_t n = r->strategy == STRATEGY_SWAP && !r->recovering ? sizeof swap / sizeof swap[0]
                                                              : sizeof replace / sizeof replace[0];
@@ -314,6 +321,20 @@ static void
 on_done_forward (void *ud, int ret, const lympho_error_t *err)
 {
   struct regen *r = ud;
+  if (ret < 0 && r->committed && (r->phase == P_DRAIN_OLD || r->phase == P_STOP_OLD))
+    {
+      /* The new generation serves; the old one goes with the forced
+       * removal whatever this step left. */
+      log_warn ("%s gen=%u txn=%s step=%s: %s (going on)", r->name, r->generation, r->txn, phase_names[r->phase],
+                err ? err->msg : "?");
+      ret = 0;
+    }
+  if (r->phase == P_DRAIN_OLD)
+    {
+      r->drain_i++;
+      advance (r);
+      return;
+    }
   if (ret < 0 && !(r->phase == P_REMOVE_OLD && ret == -ENOENT))
     {
       if (r->phase == P_REMOVE_OLD && ++r->remove_tries < 3)
@@ -679,6 +700,17 @@ advance (struct regen *r)
       step_forward (r);
       return;
 
+    case P_DRAIN_OLD:
+      if (r->old_id == NULL || r->drain_i >= r->n_drain)
+        {
+          step_forward (r);
+          return;
+        }
+      if (r->drain_i == 0 && !intend (r, "drain-old", r->old_id))
+        return;
+      ops->network_disconnect (rt, r->old_id, r->drain[r->drain_i], on_done_forward, r);
+      return;
+
     case P_REMOVE_OLD:
       if (r->old_id == NULL || !r->old_exists)
         {
@@ -814,6 +846,14 @@ regen_start (const struct regen_env *env, const struct regen_params *p, regen_do
   r->reason = xstrdup (p->reason ? p->reason : "");
   r->strategy = p->strategy == STRATEGY_SWAP ? STRATEGY_SWAP : STRATEGY_REPLACE;
   r->keep_old_down = p->keep_old_down;
+  for (size_t i = 0; r->strategy == STRATEGY_SWAP && i < p->n_old_networks; i++)
+    {
+      const char *n = p->old_networks[i];
+      if (strcmp (n, "host") == 0 || strcmp (n, "none") == 0 || str_has_prefix (n, "container:"))
+        continue;
+      r->drain = xrealloc (r->drain, (r->n_drain + 1) * sizeof *r->drain);
+      r->drain[r->n_drain++] = xstrdup (n);
+    }
   r->phase = P_CHECK_IMAGE;
   r->started_mono = now_mono_ms ();
   r->cb = cb;

@@ -5,7 +5,8 @@
  *                    runs, commit, remove old.
  * Forward, swap:     check image, create, start new, wait healthy (or running
  *                    for the settle period), rename old away, rename new,
- *                    stop old, verify, commit, remove old.
+ *                    verify, commit, drain old (leave its networks), stop
+ *                    old, remove old.
  * Before commit any failure rolls back: remove new, rename old back, start
  * old if it was stopped — the old generation keeps serving. Every mutating
  * step is journalled (fsync) before it is taken.
@@ -70,6 +71,8 @@ struct regen_params
   enum strategy strategy;      /* REPLACE or SWAP (auto resolved by the caller) */
   const char *reason;
   bool keep_old_down;          /* infected: a rollback renames the old one back but never restarts it */
+  char *const *old_networks;   /* swap: networks the old one leaves before it stops, so that */
+  size_t n_old_networks;       /* name resolution stops handing out its address first */
 };
 
 /* Start a regeneration. The callback runs once, from the loop. */

@@ -58,8 +58,10 @@ bind_dest (const char *bind)
 
 struct inspect
 {
+  enum docker_spec_dialect dialect;
   yajl_val root, config, host, mounts, networks;
   const char *id, *name, *image_id, *net_mode;
+  const char *mode_out; /* NetworkMode to create with, when not net_mode */
   char short_id[13];
   const char *hostname;
   /* The entry of NetworkSettings.Networks that is the primary network. */
@@ -70,9 +72,10 @@ struct inspect
 };
 
 static int
-inspect_check (yajl_val root, struct inspect *in, lympho_error_t *err)
+inspect_check (yajl_val root, enum docker_spec_dialect dialect, struct inspect *in, lympho_error_t *err)
 {
   memset (in, 0, sizeof *in);
+  in->dialect = dialect;
   in->root = root;
   if (!YAJL_IS_OBJECT (root))
     return lympho_error_set (err, EINVAL, "inspect answer is not an object");
@@ -156,6 +159,15 @@ inspect_check (yajl_val root, struct inspect *in, lympho_error_t *err)
           if (nid && str_has_prefix (nid, want))
             in->primary_key = in->networks->u.object.keys[i];
         }
+      /* Podman says "bridge" for any container on bridge networks, its
+       * default one being "podman": take that, else the first, and name it
+       * at create. The others are connected before start as usual. */
+      if (in->primary_key == NULL && dialect == DOCKER_SPEC_PODMAN && strcmp (want, "bridge") == 0
+          && json_obj_len (in->networks) > 0)
+        {
+          in->primary_key = json_get (in->networks, "podman") ? "podman" : in->networks->u.object.keys[0];
+          in->mode_out = in->primary_key;
+        }
       if (in->primary_key)
         in->primary = json_get (in->networks, in->primary_key);
     }
@@ -218,6 +230,29 @@ healthcheck_active (yajl_val config)
 
 /* ---- generating the create body ---- */
 
+/* Podman writes the old instance's hostname into the environment
+ * (HOSTNAME=<short id>); the new instance gets its own. */
+static void
+gen_podman_env (yajl_gen g, const struct inspect *in, yajl_val env)
+{
+  json_gen_str (g, "Env");
+  if (!YAJL_IS_ARRAY (env))
+    {
+      json_gen_value (g, env);
+      return;
+    }
+  cleanup_free char *stale = xasprintf ("HOSTNAME=%s", in->short_id);
+  yajl_gen_array_open (g);
+  for (size_t i = 0; i < env->u.array.len; i++)
+    {
+      const char *e = json_str (env->u.array.values[i]);
+      if (e && strcmp (e, stale) == 0)
+        continue;
+      json_gen_value (g, env->u.array.values[i]);
+    }
+  yajl_gen_array_close (g);
+}
+
 static void
 gen_config (yajl_gen g, const struct inspect *in)
 {
@@ -232,6 +267,11 @@ gen_config (yajl_gen g, const struct inspect *in)
         continue;
       if (strcmp (k, "Domainname") == 0 && in->uts_shared)
         continue;
+      if (strcmp (k, "Env") == 0 && in->dialect == DOCKER_SPEC_PODMAN)
+        {
+          gen_podman_env (g, in, c->u.object.values[i]);
+          continue;
+        }
       json_gen_str (g, k);
       json_gen_value (g, c->u.object.values[i]);
     }
@@ -350,6 +390,11 @@ gen_host_config (yajl_gen g, const struct inspect *in)
       yajl_val v = h->u.object.values[i];
       if (strcmp (k, "ContainerIDFile") == 0 || strcmp (k, "Binds") == 0)
         continue;
+      if (strcmp (k, "NetworkMode") == 0 && in->mode_out)
+        {
+          json_gen_kstr (g, k, in->mode_out);
+          continue;
+        }
       if (strcmp (k, "Mounts") == 0)
         {
           gen_host_mounts (g, in, v);
@@ -448,7 +493,7 @@ gen_spec (const struct inspect *in)
       yajl_gen_map_open (g);
       json_gen_str (g, "EndpointsConfig");
       yajl_gen_map_open (g);
-      json_gen_str (g, in->net_mode);
+      json_gen_str (g, in->mode_out ? in->mode_out : in->net_mode);
       gen_endpoint (g, in, in->primary);
       yajl_gen_map_close (g);
       yajl_gen_map_close (g);
@@ -474,13 +519,20 @@ gen_spec (const struct inspect *in)
 int
 docker_spec_from_inspect (const char *json, size_t len, struct rt_snapshot *out, lympho_error_t *err)
 {
+  return docker_spec_from_inspect_as (DOCKER_SPEC_DOCKER, json, len, out, err);
+}
+
+int
+docker_spec_from_inspect_as (enum docker_spec_dialect dialect, const char *json, size_t len,
+                             struct rt_snapshot *out, lympho_error_t *err)
+{
   memset (out, 0, sizeof *out);
   cleanup_json yajl_val root = NULL;
   int ret = json_parse (json, len, &root, err);
   if (ret < 0)
     return ret;
   struct inspect in;
-  ret = inspect_check (root, &in, err);
+  ret = inspect_check (root, dialect, &in, err);
   if (ret < 0)
     return ret;
   out->id = xstrdup (in.id);
@@ -594,4 +646,92 @@ docker_spec_connect_body (const struct docker_spec_net *net, const char *id)
   json_gen_str (g, id);
   cleanup_free char *qid = json_gen_text (g);
   return xasprintf ("{\"Container\":%s,\"EndpointConfig\":%s}", qid, net->body);
+}
+
+/* ---- Podman's create ---- */
+
+static void
+gen_podman_ulimits (yajl_gen g, yajl_val ulimits)
+{
+  json_gen_str (g, "Ulimits");
+  yajl_gen_array_open (g);
+  if (json_arr_len (ulimits) == 0)
+    {
+      /* What ../shared/ENGINE.md found to work; the source ran with
+       * whatever it had, a spec without any is from elsewhere. */
+      static const char *const names[] = { "nofile", "nproc" };
+      for (size_t i = 0; i < 2; i++)
+        {
+          yajl_gen_map_open (g);
+          json_gen_kstr (g, "Name", names[i]);
+          json_gen_kint (g, "Soft", 1024);
+          json_gen_kint (g, "Hard", 1024);
+          yajl_gen_map_close (g);
+        }
+    }
+  for (size_t i = 0; i < json_arr_len (ulimits); i++)
+    {
+      yajl_val u = ulimits->u.array.values[i];
+      yajl_gen_map_open (g);
+      for (size_t j = 0; j < json_obj_len (u); j++)
+        {
+          const char *k = u->u.object.keys[j];
+          const char *name = json_str (u->u.object.values[j]);
+          if (strcmp (k, "Name") == 0 && name && str_has_prefix (name, "RLIMIT_"))
+            {
+              cleanup_free char *low = xstrdup (name + strlen ("RLIMIT_"));
+              for (char *p = low; *p; p++)
+                *p = (char) (*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
+              json_gen_kstr (g, k, low);
+              continue;
+            }
+          json_gen_str (g, k);
+          json_gen_value (g, u->u.object.values[j]);
+        }
+      yajl_gen_map_close (g);
+    }
+  yajl_gen_array_close (g);
+}
+
+int
+docker_spec_podman_create (char **create_body, lympho_error_t *err)
+{
+  cleanup_json yajl_val root = NULL;
+  int ret = json_parse (*create_body, strlen (*create_body), &root, err);
+  if (ret < 0)
+    return lympho_error_prefix (err, "create body");
+  yajl_val host = json_get (root, "HostConfig");
+  yajl_val ulimits = json_get (host, "Ulimits");
+  if (!YAJL_IS_OBJECT (root) || !is_obj_or_null (host) || !is_arr_or_null (ulimits))
+    return lympho_error_set (err, EINVAL, "create body: malformed HostConfig");
+  for (size_t i = 0; i < json_arr_len (ulimits); i++)
+    if (!YAJL_IS_OBJECT (ulimits->u.array.values[i]))
+      return lympho_error_set (err, EINVAL, "create body: malformed ulimit %zu", i);
+
+  cleanup_jgen yajl_gen g = json_gen_new (false);
+  yajl_gen_map_open (g);
+  for (size_t i = 0; i < root->u.object.len; i++)
+    {
+      const char *k = root->u.object.keys[i];
+      if (strcmp (k, "HostConfig") == 0)
+        continue;
+      json_gen_str (g, k);
+      json_gen_value (g, root->u.object.values[i]);
+    }
+  json_gen_str (g, "HostConfig");
+  yajl_gen_map_open (g);
+  for (size_t i = 0; i < json_obj_len (host); i++)
+    {
+      const char *k = host->u.object.keys[i];
+      if (strcmp (k, "Ulimits") == 0)
+        continue;
+      json_gen_str (g, k);
+      json_gen_value (g, host->u.object.values[i]);
+    }
+  gen_podman_ulimits (g, ulimits);
+  yajl_gen_map_close (g);
+  yajl_gen_map_close (g);
+  free (*create_body);
+  *create_body = json_gen_text (g);
+  return 0;
 }

@@ -22,6 +22,24 @@
  * nothing filled, when the input is not a well-formed inspect answer. */
 int docker_spec_from_inspect (const char *json, size_t len, struct rt_snapshot *out, lympho_error_t *err);
 
+/* Whose inspect answer it is. Podman's compat API reports NetworkMode
+ * "bridge" whatever bridge networks the container is on, and puts the old
+ * hostname in Env: the spec names the primary network and drops it. */
+enum docker_spec_dialect
+{
+  DOCKER_SPEC_DOCKER = 0,
+  DOCKER_SPEC_PODMAN,
+};
+int docker_spec_from_inspect_as (enum docker_spec_dialect dialect, const char *json, size_t len,
+                                 struct rt_snapshot *out, lympho_error_t *err);
+
+/* Podman's create, from a plan's create body (replaced on success):
+ * HostConfig.Ulimits named as Podman's create parses them ("nofile", where
+ * its inspect says "RLIMIT_NOFILE"), and nofile/nproc 1024:1024 added when
+ * there are none at all, as runc on these machines cannot start a container
+ * with the rlimits Podman would otherwise give it. */
+int docker_spec_podman_create (char **create_body, lympho_error_t *err);
+
 struct docker_spec_net
 {
   char *name;

@@ -1,5 +1,8 @@
 /* lympho — the Docker Engine backend (API v1.41): runtime_ops over
- * docker-http, with the create specification from docker-spec.
+ * docker-http, with the create specification from docker-spec. The same code
+ * is the Podman backend (runtime_podman_ops, Podman's Docker-compatible API):
+ * what Podman does differently is a struct docker_quirks chosen at open, so
+ * the two tables share every operation.
  *
  * Every operation is a struct op in flight: one or more engine requests,
  * then the caller's callback exactly once. Failures found before any request
@@ -12,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "lympho/config.h"
 #include "lympho/json.h"
 #include "lympho/log.h"
 #include "lympho/loop.h"
@@ -24,12 +28,71 @@
 #define EVENTS_BACKOFF_MAX_MS 5000
 #define EVENTS_MAX_LINE (1u << 20)
 
+/* What sets an engine that speaks the Docker API apart from Docker. */
+struct docker_quirks
+{
+  const char *name;             /* in log lines */
+  const char *default_endpoint; /* taken instead of DEFAULT_DOCKER_HOST; NULL: as given */
+  /* Create bodies go through docker_spec_podman_create: ulimits named as
+   * Podman parses them, nofile/nproc added where the spec has none. */
+  bool podman_create;
+  /* The event stream ends by itself now and then while the engine is fine:
+   * reconnect quietly while /_ping answers. */
+  bool stream_ends;
+  /* Inspect answers are translated with DOCKER_SPEC_PODMAN. */
+  bool podman_inspect;
+  /* Conflicts come as 500 with a "cause": those causes are a 409. */
+  const char *const *conflict_causes;
+  /* Image ids may come without "sha256:" (Podman's /commit). */
+  bool bare_image_ids;
+  /* /commit ignores the body's Labels: pass them as changes=LABEL. */
+  bool commit_label_changes;
+  /* Event actions renamed to Docker's: pairs of {theirs, ours}, NULL-ended. */
+  const char *const (*actions)[2];
+  /* ps_args of /top (escaped), giving a host PID column. */
+  const char *top_args;
+};
+
+static const char *const podman_conflicts[] = { "container state improper", "that name is already in use",
+                                                "container already exists", NULL };
+
+static const char *const podman_actions[][2] = { { "died", "die" }, { "remove", "destroy" },
+                                                  { "exec_died", "exec_die" }, { NULL, NULL } };
+
+static const struct docker_quirks docker_quirks = {
+  .name = "docker",
+  /* The engine runs ps on the host and keeps the container's rows; it needs
+   * a PID column. args is the full command line. */
+  .top_args = "-eo%20pid%2Cuser%2Cargs",
+};
+
+/* Podman 4.3 (Debian 12), from ../shared/ENGINE.md and what its compat API
+ * answers here. */
+static const struct docker_quirks podman_quirks = {
+  .name = "podman",
+  .default_endpoint = "unix:///run/podman/podman.sock",
+  /* Podman hands runc the rlimits of its own process unless told; on these
+   * machines (containers, reduced hard limits) runc then fails with "error
+   * setting rlimits". Docker takes dockerd's, which work. */
+  .podman_create = true,
+  .stream_ends = true,
+  .podman_inspect = true,
+  .conflict_causes = podman_conflicts,
+  .bare_image_ids = true,
+  .commit_label_changes = true,
+  .actions = podman_actions,
+  /* Podman's top takes ps(1)-like descriptors, not ps options ("-eo ..."
+   * answers 200 with an empty body); hpid is the host's PID, like Docker's. */
+  .top_args = "hpid%2Cuser%2Cargs",
+};
+
 struct op;
 typedef void (*op_resp_fn) (struct op *op, int ret, const lympho_error_t *err, long status, const char *body,
                             size_t len);
 
 struct runtime
 {
+  const struct docker_quirks *q;
   struct loop *loop;
   struct dhttp *http;
   struct op *ops;
@@ -44,6 +107,8 @@ struct runtime
   uint64_t backoff_ms;
   int conn_state;       /* -1 not reported yet, 0 down, 1 up */
   uint64_t last_nano;   /* newest event delivered */
+  uint64_t open_nano;   /* realtime when the stream last opened (stream_ends) */
+  uint64_t open_ms;     /* monotonic, the same */
   uint64_t replay_upto; /* after a reconnect, skip what was delivered already */
   struct buf ev_line;
   int cb_depth;         /* inside events_on_data: close() defers the free */
@@ -179,6 +244,15 @@ op_check (struct op *op, int ret, const lympho_error_t *in, long status, const c
     }
   if ((status >= 200 && status < 300) || status == 304)
     return 0;
+  if (status == 500 && op->rt->q->conflict_causes)
+    {
+      cleanup_json yajl_val v = NULL;
+      lympho_error_t ignored = { 0 };
+      const char *cause = json_parse (body, len, &v, &ignored) == 0 ? json_str (json_get (v, "cause")) : NULL;
+      for (const char *const *c = op->rt->q->conflict_causes; cause && *c; c++)
+        if (strcmp (cause, *c) == 0)
+          status = 409;
+    }
   dhttp_status_error (status, body, len, op->conflict, out);
   return lympho_error_prefix (out, "%s", op->what);
 }
@@ -450,7 +524,8 @@ resp_snapshot (struct op *op, int ret, const lympho_error_t *in, long status, co
   lympho_error_t err = { 0 };
   struct rt_snapshot s = { 0 };
   ret = op_check (op, ret, in, status, body, len, &err);
-  if (ret == 0 && docker_spec_from_inspect (body, len, &s, &err) < 0)
+  enum docker_spec_dialect d = op->rt->q->podman_inspect ? DOCKER_SPEC_PODMAN : DOCKER_SPEC_DOCKER;
+  if (ret == 0 && docker_spec_from_inspect_as (d, body, len, &s, &err) < 0)
     ret = lympho_error_prefix (&err, "%s", op->what);
   op_unlink (op);
   op->cb.snapshot (op->ud, ret, ret < 0 ? &err : NULL, ret < 0 ? NULL : &s);
@@ -475,7 +550,7 @@ static void
 resp_create_undone (struct op *op, int ret, const lympho_error_t *in, long status, const char *body, size_t len)
 {
   if (ret < 0 || (status >= 300 && status != 404))
-    log_warn ("docker: %s: could not remove the half-made container %s", op->what, op->new_id);
+    log_warn ("%s: %s: could not remove the half-made container %s", op->rt->q->name, op->what, op->new_id);
   lympho_error_t err = op->first_err;
   finish_id (op, op->first_ret, &err, NULL);
 }
@@ -557,7 +632,8 @@ docker_create (struct runtime *rt, const char *spec, const char *name, const str
   struct op *op = op_new (rt, ud, EEXIST, "create %s", name);
   op->cb.id = cb;
   lympho_error_t err = { 0 };
-  if (docker_spec_plan (spec, extra_labels, &op->plan, &err) < 0)
+  if (docker_spec_plan (spec, extra_labels, &op->plan, &err) < 0
+      || (rt->q->podman_create && docker_spec_podman_create (&op->plan.create_body, &err) < 0))
     {
       op_fail_later (op, &err, resp_fail_id);
       return;
@@ -662,6 +738,10 @@ resp_id (struct op *op, int ret, const lympho_error_t *in, long status, const ch
   const char *id = json_str (json_get (v, "Id"));
   if (ret == 0 && id == NULL)
     ret = lympho_error_set (&err, EIO, "%s: engine answer without an Id", op->what);
+  /* Image ids are "sha256:..." for the core, whoever answers. */
+  cleanup_free char *full = NULL;
+  if (ret == 0 && op->rt->q->bare_image_ids && strlen (id) == 64 && strspn (id, "0123456789abcdef") == 64)
+    id = full = xasprintf ("sha256:%s", id);
   finish_id (op, ret, &err, id);
 }
 
@@ -706,6 +786,26 @@ docker_commit (struct runtime *rt, const char *id, const char *repo, const char 
   cleanup_free char *er = dhttp_escape (repo);
   cleanup_free char *et = dhttp_escape (tag ? tag : "latest");
   cleanup_free char *path = xasprintf ("/commit?container=%s&repo=%s&tag=%s&pause=1", ec, er, et);
+  if (rt->q->commit_label_changes)
+    {
+      for (size_t i = 0; labels && i < labels->n; i++)
+        {
+          /* Its LABEL parser keeps backslashes: refuse what it would alter. */
+          if (strpbrk (labels->v[i].key, "\"\\\n") || strpbrk (labels->v[i].value, "\"\\\n"))
+            {
+              lympho_error_t err = { 0 };
+              lympho_error_set (&err, EINVAL, "label %s: quotes, backslashes and newlines cannot be committed here",
+                                labels->v[i].key);
+              op_fail_later (op, &err, resp_fail_id);
+              return;
+            }
+          cleanup_free char *change = xasprintf ("LABEL \"%s\"=\"%s\"", labels->v[i].key, labels->v[i].value);
+          cleanup_free char *ce = dhttp_escape (change);
+          cleanup_free char *longer = xasprintf ("%s&changes=%s", path, ce);
+          free (path);
+          path = steal_pointer (&longer);
+        }
+    }
   /* The body is a container config the engine merges over the container's
    * own; only the labels are ours. */
   cleanup_jgen yajl_gen g = json_gen_new (false);
@@ -782,7 +882,7 @@ title_index (yajl_val titles, const char *const *names)
 static void
 resp_top (struct op *op, int ret, const lympho_error_t *in, long status, const char *body, size_t len)
 {
-  static const char *const pid_names[] = { "PID", NULL };
+  static const char *const pid_names[] = { "PID", "HPID", NULL };
   static const char *const user_names[] = { "USER", "UID", NULL };
   static const char *const cmd_names[] = { "COMMAND", "CMD", "ARGS", NULL };
   lympho_error_t err = { 0 };
@@ -829,9 +929,8 @@ docker_top (struct runtime *rt, const char *id, rt_top_cb cb, void *ud)
 {
   struct op *op = op_new (rt, ud, EBUSY, "top of %s", id);
   op->cb.top = cb;
-  /* The engine runs ps on the host and keeps the container's rows; it needs
-   * a PID column. args is the full command line. */
-  cleanup_free char *path = container_path (id, "/top?ps_args=-eo%20pid%2Cuser%2Cargs");
+  cleanup_free char *q = xasprintf ("/top?ps_args=%s", rt->q->top_args);
+  cleanup_free char *path = container_path (id, q);
   op_send (op, "GET", path, NULL, 0, resp_top);
 }
 
@@ -873,7 +972,7 @@ events_line (struct runtime *rt, const char *line, size_t len)
     return;
   if (json_parse (line, len, &v, &err) < 0)
     {
-      log_warn ("docker: event stream: %s", err.msg);
+      log_warn ("%s: event stream: %s", rt->q->name, err.msg);
       return;
     }
   int64_t nano = 0;
@@ -905,8 +1004,10 @@ events_line (struct runtime *rt, const char *line, size_t len)
             : strcmp (type, "image") == 0   ? RT_EV_IMAGE
             : strcmp (type, "network") == 0 ? RT_EV_NETWORK
                                             : RT_EV_OTHER;
-  /* Podman's compat API says "died". */
-  ev.action = strcmp (action, "died") == 0 ? "die" : action;
+  ev.action = action;
+  for (size_t i = 0; rt->q->actions && rt->q->actions[i][0]; i++)
+    if (strcmp (action, rt->q->actions[i][0]) == 0)
+      ev.action = rt->q->actions[i][1];
   ev.id = id;
   ev.name = rt_labels_get (&attrs, "name");
   ev.attrs = &attrs;
@@ -927,7 +1028,12 @@ events_on_open (void *ud, long status)
   struct runtime *rt = ud;
   if (status != 200)
     return; /* done follows with the engine's message */
-  rt->backoff_ms = EVENTS_BACKOFF_MIN_MS;
+  rt->open_ms = now_mono_ms ();
+  rt->open_nano = now_real_ms () * 1000000ULL;
+  /* Where streams end by themselves, one that opens and ends at once must
+   * still back off: events_on_ping resets the backoff instead. */
+  if (!rt->q->stream_ends)
+    rt->backoff_ms = EVENTS_BACKOFF_MIN_MS;
   events_report (rt, true);
 }
 
@@ -963,7 +1069,7 @@ events_on_data (void *ud, const char *data, size_t len)
     }
   if (rt->ev_line.len > EVENTS_MAX_LINE)
     {
-      log_warn ("docker: event stream: dropping an event longer than %u bytes", EVENTS_MAX_LINE);
+      log_warn ("%s: event stream: dropping an event longer than %u bytes", rt->q->name, EVENTS_MAX_LINE);
       buf_reset (&rt->ev_line);
     }
 }
@@ -977,21 +1083,66 @@ events_on_timer (struct loop *l, void *ud)
 }
 
 static void
+events_backoff (struct runtime *rt)
+{
+  rt->ev_timer = loop_add_timer (rt->loop, rt->backoff_ms, events_on_timer, rt);
+  rt->backoff_ms = rt->backoff_ms * 2 > EVENTS_BACKOFF_MAX_MS ? EVENTS_BACKOFF_MAX_MS : rt->backoff_ms * 2;
+}
+
+static void
+events_down (struct runtime *rt, const lympho_error_t *e)
+{
+  log_debug ("%s: event stream down (%s), retrying in %llu ms", rt->q->name, e->msg,
+             (unsigned long long) rt->backoff_ms);
+  events_backoff (rt);
+  /* Last: the callback may close the runtime. */
+  events_report (rt, false);
+}
+
+/* stream_ends: the stream that was up has ended; the engine answered /_ping
+ * (or not). */
+static void
+events_on_ping (void *ud, int ret, const lympho_error_t *err, long status, const char *body, size_t len)
+{
+  struct runtime *rt = ud;
+  rt->ev_req = NULL;
+  lympho_error_t e = { 0 };
+  if (ret < 0)
+    e = *err;
+  else if (status != 200)
+    dhttp_status_error (status, body, len, EIO, &e);
+  if (e.msg[0])
+    {
+      events_down (rt, &e);
+      return;
+    }
+  /* A closed stream is not an unreachable engine: resume with since=,
+   * without telling the core. At once after a stream that lived a while;
+   * backing off when streams keep ending as soon as they open. */
+  if (now_mono_ms () - rt->open_ms >= 10000)
+    rt->backoff_ms = EVENTS_BACKOFF_MIN_MS;
+  log_debug ("%s: event stream ended, engine answers; resuming in %llu ms", rt->q->name,
+             (unsigned long long) rt->backoff_ms);
+  events_backoff (rt);
+}
+
+static void
 events_on_done (void *ud, int ret, const lympho_error_t *err, long status, const char *body, size_t len)
 {
   struct runtime *rt = ud;
   rt->ev_req = NULL;
   buf_reset (&rt->ev_line);
+  if (rt->q->stream_ends && rt->conn_state == 1)
+    {
+      rt->ev_req = dhttp_request (rt->http, "GET", "/_ping", NULL, 10000, events_on_ping, rt);
+      return;
+    }
   lympho_error_t e = { 0 };
   if (ret < 0)
     e = *err;
   else
     dhttp_status_error (status, body, len, EIO, &e);
-  log_debug ("docker: event stream down (%s), retrying in %llu ms", e.msg, (unsigned long long) rt->backoff_ms);
-  rt->ev_timer = loop_add_timer (rt->loop, rt->backoff_ms, events_on_timer, rt);
-  rt->backoff_ms = rt->backoff_ms * 2 > EVENTS_BACKOFF_MAX_MS ? EVENTS_BACKOFF_MAX_MS : rt->backoff_ms * 2;
-  /* Last: the callback may close the runtime. */
-  events_report (rt, false);
+  events_down (rt, &e);
 }
 
 static void
@@ -999,12 +1150,14 @@ events_connect (struct runtime *rt)
 {
   cleanup_free char *filters = dhttp_escape ("{\"type\":[\"container\",\"image\"]}");
   cleanup_free char *path = NULL;
-  if (rt->last_nano)
+  /* Where streams end by themselves, even a stream that delivered nothing
+   * resumes from when it opened, so that nothing falls in the gap. */
+  uint64_t since = rt->last_nano ? rt->last_nano : rt->q->stream_ends ? rt->open_nano : 0;
+  if (since)
     {
-      path = xasprintf ("/events?filters=%s&since=%llu.%09llu", filters,
-                        (unsigned long long) (rt->last_nano / 1000000000ULL),
-                        (unsigned long long) (rt->last_nano % 1000000000ULL));
-      rt->replay_upto = rt->last_nano;
+      path = xasprintf ("/events?filters=%s&since=%llu.%09llu", filters, (unsigned long long) (since / 1000000000ULL),
+                        (unsigned long long) (since % 1000000000ULL));
+      rt->replay_upto = since;
     }
   else
     path = xasprintf ("/events?filters=%s", filters);
@@ -1028,9 +1181,15 @@ docker_subscribe (struct runtime *rt, rt_event_cb ev_cb, rt_conn_cb conn_cb, voi
 /* ---- open, close ---- */
 
 static int
-docker_open (struct loop *loop, const char *endpoint, struct runtime **out, lympho_error_t *err)
+open_with (const struct docker_quirks *q, struct loop *loop, const char *endpoint, struct runtime **out,
+           lympho_error_t *err)
 {
+  /* The configuration falls back to Docker's socket when no endpoint was
+   * given; another engine has its own default. */
+  if (q->default_endpoint && strcmp (endpoint, DEFAULT_DOCKER_HOST) == 0)
+    endpoint = q->default_endpoint;
   struct runtime *rt = xmalloc0 (sizeof *rt);
+  rt->q = q;
   rt->loop = loop;
   rt->conn_state = -1;
   buf_init (&rt->ev_line);
@@ -1042,6 +1201,18 @@ docker_open (struct loop *loop, const char *endpoint, struct runtime **out, lymp
     }
   *out = rt;
   return 0;
+}
+
+static int
+docker_open (struct loop *loop, const char *endpoint, struct runtime **out, lympho_error_t *err)
+{
+  return open_with (&docker_quirks, loop, endpoint, out, err);
+}
+
+static int
+podman_open (struct loop *loop, const char *endpoint, struct runtime **out, lympho_error_t *err)
+{
+  return open_with (&podman_quirks, loop, endpoint, out, err);
 }
 
 static void
@@ -1069,6 +1240,34 @@ docker_close (struct runtime *rt)
 const struct runtime_ops runtime_docker_ops = {
   .name = "docker",
   .open = docker_open,
+  .close = docker_close,
+  .ping = docker_ping,
+  .list = docker_list,
+  .inspect = docker_inspect,
+  .snapshot = docker_snapshot,
+  .create = docker_create,
+  .start = docker_start,
+  .stop = docker_stop,
+  .kill = docker_kill,
+  .remove = docker_remove,
+  .rename = docker_rename,
+  .pause = docker_pause,
+  .unpause = docker_unpause,
+  .image_inspect = docker_image_inspect,
+  .image_tag = docker_image_tag,
+  .image_remove = docker_image_remove,
+  .commit = docker_commit,
+  .changes = docker_changes,
+  .top = docker_top,
+  .network_disconnect = docker_network_disconnect,
+  .subscribe = docker_subscribe,
+};
+
+/* Podman's Docker-compatible API (`podman system service`): the same
+ * operations, Podman's quirks chosen at open. */
+const struct runtime_ops runtime_podman_ops = {
+  .name = "podman",
+  .open = podman_open,
   .close = docker_close,
   .ping = docker_ping,
   .list = docker_list,

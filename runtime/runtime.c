@@ -9,7 +9,7 @@
 const struct runtime_ops *
 runtime_lookup (const char *name)
 {
-  static const struct runtime_ops *const all[] = { &runtime_docker_ops };
+  static const struct runtime_ops *const all[] = { &runtime_docker_ops, &runtime_podman_ops };
   if (str_has_prefix (name, "exec:"))
     return name[5] == '/' ? &runtime_exec_ops : NULL;
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)

@@ -198,6 +198,9 @@ const struct runtime_ops *runtime_lookup (const char *name);
 const char *runtime_endpoint (const char *name, const char *engine_address);
 
 extern const struct runtime_ops runtime_docker_ops;
+/* The Docker backend with Podman's quirks, for `podman system service`;
+ * its default endpoint is unix:///run/podman/podman.sock. */
+extern const struct runtime_ops runtime_podman_ops;
 extern const struct runtime_ops runtime_exec_ops;
 
 #endif

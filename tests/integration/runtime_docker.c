@@ -719,7 +719,9 @@ on_relay_data (struct loop *l, int fd, uint32_t events, void *ud)
 static void
 on_relay_accept (struct loop *l, int fd, uint32_t events, void *ud)
 {
-  int a = accept (fd, NULL, NULL);
+  /* CLOEXEC: a CLI run meanwhile must not keep the engine's side open
+   * (podman leaves conmon behind, holding what it inherited). */
+  int a = accept4 (fd, NULL, NULL, SOCK_CLOEXEC);
   if (a < 0)
     return;
   const char *engine = str_has_prefix (endpoint, "unix://") ? endpoint + strlen ("unix://") : endpoint;

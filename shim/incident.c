@@ -442,12 +442,12 @@ shorten (struct daemon *d, struct entry *e, double level)
 }
 
 static void
-record_only (struct daemon *d, struct entry *e, const struct alert *a, const char *sig, double level,
-             const char *action)
+record_only (struct daemon *d, struct entry *e, const struct alert *a, const char *reason, const char *sig,
+             double level, const char *action)
 {
   struct history_entry h = {
     .name = e->name, .kind = "incident", .result = "ok", .generation = e->generation, .new_id = e->id,
-    .reason = a->reason, .duration_ms = -1, .source = alert_source_name (a->source), .severity = a->severity,
+    .reason = reason, .duration_ms = -1, .source = alert_source_name (a->source), .severity = a->severity,
     .threat_level = level, .signature = sig, .action = action, .cut_ms = -1, .replaced_ms = -1,
   };
   daemon_record (d, &h);
@@ -461,7 +461,18 @@ raise_level (struct daemon *d, struct entry *e, const struct alert *a, const cha
   uint64_t now = now_real_ms ();
   double level = threat_add (&e->threat, severity, now, d->cfg->threat_half_life_ms);
   const char *action;
-  if (remembered || threat_reached (level, e->policy.threshold))
+  /* Says where it came from when it is not this container's own alert. */
+  bool own = strcmp (why, "alert") == 0 || strcmp (why, "immune memory") == 0;
+  cleanup_free char *told = own ? xstrdup (a->reason)
+                                : xasprintf ("%s%s%s", why, a->reason ? ": " : "", a->reason ? a->reason : "");
+  if (e->incident || e->regen)
+    {
+      /* A fresh generation is already on its way: the alert most likely
+       * describes the one being replaced. Recorded, not acted on twice. */
+      action = "absorbed";
+      record_only (d, e, a, told, sig, level, action);
+    }
+  else if (remembered || threat_reached (level, e->policy.threshold))
     {
       action = remembered ? "memory" : "regenerate";
       cleanup_free char *reason = xasprintf ("%s: %s%s%s", why, alert_source_name (a->source),
@@ -469,16 +480,16 @@ raise_level (struct daemon *d, struct entry *e, const struct alert *a, const cha
       log_warn ("%s gen=%u: %s (level %.2f, threshold %u) -> quarantine and regenerate", e->name, e->generation,
                 reason, level, e->policy.threshold);
       if (e->incident == NULL && e->state == ES_RUNNING)
-        respond (d, e, reason, alert_source_name (a->source), sig, a->reason, a->severity, level, action,
+        respond (d, e, reason, alert_source_name (a->source), sig, told, a->severity, level, action,
                  received_mono);
       else
-        record_only (d, e, a, sig, level, action);
+        record_only (d, e, a, told, sig, level, action);
     }
   else
     {
       action = level > 0 ? "shortened-ttl" : "none";
       shorten (d, e, level);
-      record_only (d, e, a, sig, level, action);
+      record_only (d, e, a, told, sig, level, action);
     }
   return action;
 }

@@ -197,6 +197,51 @@ else
   fi
 fi
 
+# ---------------------------------------------------------------- engine checks
+# Programs that drive each backend and kernel interface against the real
+# thing (the Docker backend's every operation, the netlink network cut, the
+# exec-event watcher, the containerd plugin), and the CLI's usage checks.
+# Each exits 77 when what it needs is not here. cmocka cases are counted one
+# by one; a program without cases counts once.
+section "engine and kernel checks"
+if [ "$built" = no ]; then
+  echo "   not run: the build failed"
+else
+  for prog in tests/integration/runtime_docker tests/integration/quarantine_check \
+              tests/integration/procwatch_check tests/integration/runtime_containerd \
+              tests/unit/lymphctl-usage.sh; do
+    name=${prog##*/}
+    elog=$build/check-$name.log
+    case $prog in
+      *.sh) cmd=(bash "$src/$prog" "$build/lymphctl") ;;
+      *)
+        if ! make -C "$build" -s "$prog" >"$elog" 2>&1; then
+          fail "$name: does not build (log: $elog)"
+          continue
+        fi
+        cmd=("$build/$prog") ;;
+    esac
+    (cd "$build" && timeout -k 10s "$t_check" "${cmd[@]}") >"$elog" 2>&1
+    rc=$?
+    cases=$(grep -c '^\[       OK \] ' "$elog")
+    nfail=$(grep -c '^\[  FAILED  \] [^0-9]' "$elog")
+    if [ "$rc" -eq 77 ]; then
+      skipped=$((skipped + 1))
+      echo "   $name: skipped ($(tail -n 1 "$elog"))"
+    elif [ "$rc" -eq 0 ]; then
+      n=$((cases > 0 ? cases : 1))
+      passed=$((passed + n))
+      echo "   $name: passed $n"
+    else
+      passed=$((passed + cases))
+      [ "$nfail" -gt 0 ] || nfail=1
+      fail "$name: exit $rc, $nfail failed (log: $elog)"
+      failed=$((failed + nfail - 1))
+      tail -n 15 "$elog" | sed 's/^/     /'
+    fi
+  done
+fi
+
 # ---------------------------------------------------------------- fuzz
 section "fuzzing (${fuzz_seconds}s per target)"
 if [ "$do_fuzz" = no ]; then

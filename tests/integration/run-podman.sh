@@ -1,0 +1,32 @@
+#!/bin/bash
+# lympho — the black-box integration tests (run.sh) against Podman: lymphd
+# runs with --runtime podman on Podman's Docker-compatible API, and the tests'
+# engine CLI is podman. Nothing in run.sh or lib.sh knows about Podman; this
+# only sets what they already take from the environment:
+#
+#   LYT_DOCKER_HOST   Podman's socket (contrib/podman.sh starts the service)
+#   DOCKER            tests/integration/podman-cli.sh: podman, with the ulimits
+#                     runc needs on these machines added to run/create
+#   LYMPHD            a wrapper adding --runtime podman
+#   LYT_ENGINE_PIDFILE  the service's pid, so that test-engine-restart
+#                     restarts Podman's service, not dockerd
+#
+#   LYMPHD=... LYMPHCTL=... tests/integration/run-podman.sh [test-NAME ...]
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+sock=${LYMPHO_PODMAN_SOCK:-/run/podman/podman.sock}
+if ! LYMPHO_PODMAN_SOCK="$sock" "$here/../../contrib/podman.sh" >&2; then
+  echo "integration: no Podman service answers and none could be started: skipped"
+  exit 77
+fi
+: "${LYMPHD:?set LYMPHD and LYMPHCTL to the built binaries}"
+tmp=$(mktemp -d /tmp/lyt-podman-XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+printf '#!/bin/sh\nexec %q --runtime podman "$@"\n' "$(readlink -f "$LYMPHD")" >"$tmp/lymphd"
+chmod 755 "$tmp/lymphd"
+pid=$(pgrep -o -f "^podman system service .*unix://$sock\$")
+[ -n "$pid" ] && echo "$pid" >"$tmp/podman.pid" && export LYT_ENGINE_PIDFILE="$tmp/podman.pid"
+export LYT_DOCKER_HOST="unix://$sock" DOCKER="$here/podman-cli.sh" LYMPHD="$tmp/lymphd"
+"$here/run.sh" "$@"

@@ -1,0 +1,141 @@
+/* The Podman side of the create specification, fed with an inspect answer
+ * recorded from Podman 4.3's compat API (tests/data/inspect-podman.json: two
+ * user networks with aliases, a named and an anonymous volume, a published
+ * port, healthcheck, --ulimit nofile/nproc 1024), and Podman's create body
+ * fixups (ulimit names, defaults where there are none). */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "lympho/json.h"
+#include "lympho/util.h"
+#include "runtime/docker-spec.h"
+
+static yajl_val
+parse_or_fail (const char *text)
+{
+  yajl_val v = NULL;
+  lympho_error_t err = { 0 };
+  if (json_parse (text, strlen (text), &v, &err) < 0)
+    fail_msg ("%s", err.msg);
+  return v;
+}
+
+static bool
+arr_has (yajl_val arr, const char *s)
+{
+  for (size_t i = 0; i < json_arr_len (arr); i++)
+    if (json_str (arr->u.array.values[i]) && strcmp (json_str (arr->u.array.values[i]), s) == 0)
+      return true;
+  return false;
+}
+
+static void
+test_podman_inspect (void **state)
+{
+  cleanup_free char *path = xasprintf ("%s/inspect-podman.json", TEST_DATA_DIR);
+  cleanup_free char *text = NULL;
+  size_t len = 0;
+  lympho_error_t err = { 0 };
+  assert_int_equal (read_file (path, 1 << 24, &text, &len, &err), 0);
+  struct rt_snapshot s = { 0 };
+  assert_int_equal (docker_spec_from_inspect_as (DOCKER_SPEC_PODMAN, text, len, &s, &err), 0);
+  cleanup_json yajl_val spec = parse_or_fail (s.spec);
+  yajl_val create = json_get (spec, "Create");
+  /* "bridge" named the network it stands for, with its alias, at create. */
+  const char *mode = json_str (json_path (create, "HostConfig", "NetworkMode", NULL));
+  assert_non_null (mode);
+  assert_true (strcmp (mode, "lpd-n1") == 0 || strcmp (mode, "lpd-n2") == 0);
+  yajl_val eps = json_path (create, "NetworkingConfig", "EndpointsConfig", NULL);
+  assert_int_equal (json_obj_len (eps), 1);
+  assert_string_equal (eps->u.object.keys[0], mode);
+  yajl_val aliases = json_get (eps->u.object.values[0], "Aliases");
+  assert_int_equal (json_arr_len (aliases), 1);
+  assert_true (arr_has (aliases, strcmp (mode, "lpd-n1") == 0 ? "web" : "api"));
+  /* The other one is connected before start, not "bridge" nor the same. */
+  yajl_val nets = json_get (spec, "Networks");
+  assert_int_equal (json_arr_len (nets), 1);
+  assert_string_not_equal (json_str (json_get (nets->u.array.values[0], "Name")), mode);
+  /* The old hostname left the environment; the rest stayed. */
+  yajl_val env = json_path (create, "Env", NULL);
+  assert_true (arr_has (env, "FOO=bar"));
+  for (size_t i = 0; i < json_arr_len (env); i++)
+    assert_false (str_has_prefix (json_str (env->u.array.values[i]), "HOSTNAME="));
+  /* Docker's reading of the same answer knows no primary network. */
+  struct rt_snapshot d = { 0 };
+  assert_int_equal (docker_spec_from_inspect (text, len, &d, &err), 0);
+  cleanup_json yajl_val dspec = parse_or_fail (d.spec);
+  assert_null (json_path (dspec, "Create", "NetworkingConfig", NULL));
+  rt_snapshot_free (&d);
+
+  /* The plan's create body, through Podman's create: names it parses. */
+  struct docker_spec_plan plan = { 0 };
+  assert_int_equal (docker_spec_plan (s.spec, NULL, &plan, &err), 0);
+  assert_int_equal (docker_spec_podman_create (&plan.create_body, &err), 0);
+  cleanup_json yajl_val body = parse_or_fail (plan.create_body);
+  yajl_val ul = json_path (body, "HostConfig", "Ulimits", NULL);
+  assert_int_equal (json_arr_len (ul), 2);
+  assert_string_equal (json_str (json_get (ul->u.array.values[0], "Name")), "nofile");
+  assert_string_equal (json_str (json_get (ul->u.array.values[1], "Name")), "nproc");
+  int64_t n = 0;
+  assert_true (json_as_int64 (json_get (ul->u.array.values[0], "Hard"), &n));
+  assert_int_equal (n, 1024);
+  assert_string_equal (json_str (json_path (body, "HostConfig", "NetworkMode", NULL)), mode);
+  docker_spec_plan_free (&plan);
+  rt_snapshot_free (&s);
+}
+
+static void
+test_podman_create_defaults (void **state)
+{
+  lympho_error_t err = { 0 };
+  /* No HostConfig at all, and an empty Ulimits: both get the defaults. */
+  const char *bodies[] = { "{\"Image\":\"sha256:x\"}", "{\"Image\":\"sha256:x\",\"HostConfig\":{\"Ulimits\":[]}}",
+                           "{\"Image\":\"sha256:x\",\"HostConfig\":{\"Ulimits\":null,\"Memory\":5}}" };
+  for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++)
+    {
+      char *b = xstrdup (bodies[i]);
+      assert_int_equal (docker_spec_podman_create (&b, &err), 0);
+      cleanup_json yajl_val v = parse_or_fail (b);
+      assert_string_equal (json_str (json_get (v, "Image")), "sha256:x");
+      yajl_val ul = json_path (v, "HostConfig", "Ulimits", NULL);
+      assert_int_equal (json_arr_len (ul), 2);
+      assert_string_equal (json_str (json_get (ul->u.array.values[0], "Name")), "nofile");
+      assert_string_equal (json_str (json_get (ul->u.array.values[1], "Name")), "nproc");
+      if (i == 2)
+        assert_non_null (json_path (v, "HostConfig", "Memory", NULL));
+      free (b);
+    }
+  /* The user's own limits are kept as they are, only named for Podman. */
+  char *b = xstrdup ("{\"HostConfig\":{\"Ulimits\":[{\"Name\":\"RLIMIT_CORE\",\"Soft\":0,\"Hard\":0}]}}");
+  assert_int_equal (docker_spec_podman_create (&b, &err), 0);
+  cleanup_json yajl_val v = parse_or_fail (b);
+  yajl_val ul = json_path (v, "HostConfig", "Ulimits", NULL);
+  assert_int_equal (json_arr_len (ul), 1);
+  assert_string_equal (json_str (json_get (ul->u.array.values[0], "Name")), "core");
+  free (b);
+  /* Malformed: refused, the body left alone. */
+  const char *bad[] = { "[1]", "{\"HostConfig\":[]}", "{\"HostConfig\":{\"Ulimits\":{}}}",
+                        "{\"HostConfig\":{\"Ulimits\":[1]}}", "{" };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    {
+      char *x = xstrdup (bad[i]);
+      assert_true (docker_spec_podman_create (&x, &err) < 0);
+      assert_string_equal (x, bad[i]);
+      free (x);
+    }
+}
+
+int
+main (void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test (test_podman_inspect),
+    cmocka_unit_test (test_podman_create_defaults),
+  };
+  return cmocka_run_group_tests (tests, NULL, NULL);
+}

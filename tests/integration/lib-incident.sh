@@ -131,9 +131,11 @@ c_ip () # NAME NET
 # An image whose init is a shell loop that runs /tmp/go when it appears, so
 # the workload's own process tree (not an engine exec) runs a program.
 # Busybox is its only program otherwise.
-build_exec_image () # TAG
+# bench/incident.sh passes its own line to run instead (a lasting process
+# the engine's process list can show).
+build_exec_image () # TAG [RUN-LINE]
 {
-  local tag=$1 root
+  local tag=$1 run=${2:-'[ -x /tmp/go ] && /tmp/go true'} root a
   need_cmd busybox busybox-static || return 1
   root=$(mktemp -d)
   mkdir -p "$root/bin" "$root/tmp" "$root/etc" "$root/data"
@@ -142,13 +144,13 @@ build_exec_image () # TAG
   for a in sh sleep cat touch ls test echo mkdir rm kill cp true false env wget; do
     ln -s busybox "$root/bin/$a"
   done
-  cat >"$root/bin/init" <<'EOF'
+  cat >"$root/bin/init" <<EOF
 #!/bin/sh
 trap "exit 0" TERM
 while true; do
-  [ -x /tmp/go ] && /tmp/go true
+  $run
   sleep 1 &
-  wait $!
+  wait \$!
 done
 EOF
   chmod 755 "$root/bin/init"
@@ -161,15 +163,21 @@ EOF
 }
 
 INC_EXEC_IMAGE=
-exec_image_up ()
+exec_image_up () # [RUN-LINE]
 {
   INC_EXEC_IMAGE="${LYT_PFX}exec:1"
-  build_exec_image "$INC_EXEC_IMAGE" || return 1
+  build_exec_image "$INC_EXEC_IMAGE" "$@" || return 1
 }
 # Also removes the exec image and forensic images of this test's containers.
 inc_cleanup_images ()
 {
   local ids
+  # Containers first (as lyt_cleanup does, which runs after): an image a
+  # container still uses is not removed.
+  ids=$("$DOCKER" ps -aq --filter "name=$LYT_PFX" 2>/dev/null)
+  ids="$ids $("$DOCKER" ps -a --filter label=lympho.name --format '{{.ID}} {{.Label "lympho.name"}}' 2>/dev/null |
+    awk -v p="$LYT_PFX" 'index($2, p) == 1 {print $1}')"
+  [ -n "${ids// /}" ] && "$DOCKER" rm -f -v $ids >/dev/null 2>&1
   if [ -n "$INC_EXEC_IMAGE" ]; then
     ids=$("$DOCKER" image inspect -f '{{.Id}}' "$INC_EXEC_IMAGE" 2>/dev/null)
     [ -n "$ids" ] && "$DOCKER" rmi -f "$ids" >/dev/null 2>&1

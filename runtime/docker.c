@@ -28,6 +28,12 @@
 #define EVENTS_BACKOFF_MAX_MS 5000
 #define EVENTS_MAX_LINE (1u << 20)
 
+struct docker_cause
+{
+  const char *cause;
+  long status;
+};
+
 /* What sets an engine that speaks the Docker API apart from Docker. */
 struct docker_quirks
 {
@@ -41,8 +47,8 @@ struct docker_quirks
   bool stream_ends;
   /* Inspect answers are translated with DOCKER_SPEC_PODMAN. */
   bool podman_inspect;
-  /* Conflicts come as 500 with a "cause": those causes are a 409. */
-  const char *const *conflict_causes;
+  /* Some answers come as 500 with a "cause": {cause, status}, NULL-ended. */
+  const struct docker_cause *causes;
   /* Image ids may come without "sha256:" (Podman's /commit). */
   bool bare_image_ids;
   /* /commit ignores the body's Labels: pass them as changes=LABEL. */
@@ -50,16 +56,19 @@ struct docker_quirks
   /* Event actions renamed to Docker's: pairs of {theirs, ours}, NULL-ended. */
   const char *const (*actions)[2];
   /* /changes lists the directories it made mount points in (/etc for
-   * hosts and resolv.conf, every volume's destination) as changed; Docker
-   * keeps those in a hidden init layer. Drop 'C' entries with nothing
-   * listed below them: a real change inside a directory is listed itself. */
+   * hosts and resolv.conf, every mount's destination) as added or changed;
+   * Docker keeps those in a hidden init layer. Drop the container's mount
+   * destinations (inspected first), and 'C' entries with nothing listed
+   * below them: a real change inside a directory is listed itself. */
   bool changes_lone_dirs;
   /* ps_args of /top (escaped), giving a host PID column. */
   const char *top_args;
 };
 
-static const char *const podman_conflicts[] = { "container state improper", "that name is already in use",
-                                                "container already exists", NULL };
+static const struct docker_cause podman_causes[] = {
+  { "container state improper", 409 }, { "that name is already in use", 409 },
+  { "container already exists", 409 }, { "no such container", 404 }, { NULL, 0 },
+};
 
 static const char *const podman_actions[][2] = { { "died", "die" }, { "remove", "destroy" },
                                                   { "exec_died", "exec_die" }, { NULL, NULL } };
@@ -82,7 +91,7 @@ static const struct docker_quirks podman_quirks = {
   .podman_create = true,
   .stream_ends = true,
   .podman_inspect = true,
-  .conflict_causes = podman_conflicts,
+  .causes = podman_causes,
   .bare_image_ids = true,
   .commit_label_changes = true,
   .changes_lone_dirs = true,
@@ -144,12 +153,14 @@ struct op
   int later_ret;
   lympho_error_t later_err;
 
-  /* create, publish */
+  /* changes (changes_lone_dirs): the mount destinations */
+  char **mounts;
+  size_t n_mounts;
+
+  /* create */
   struct docker_spec_plan plan;
   size_t net_i;
   char *new_id;
-  struct docker_spec_net *pub;
-  size_t n_pub, pub_step;
   int first_ret;
   lympho_error_t first_err;
 };
@@ -199,7 +210,9 @@ op_free (struct op *op)
   if (op->timer && op->rt)
     loop_cancel_timer (op->rt->loop, op->timer);
   docker_spec_plan_free (&op->plan);
-  docker_spec_nets_free (op->pub, op->n_pub);
+  for (size_t i = 0; i < op->n_mounts; i++)
+    free (op->mounts[i]);
+  free (op->mounts);
   free (op->new_id);
   free (op->what);
   free (op);
@@ -253,14 +266,14 @@ op_check (struct op *op, int ret, const lympho_error_t *in, long status, const c
     }
   if ((status >= 200 && status < 300) || status == 304)
     return 0;
-  if (status == 500 && op->rt->q->conflict_causes)
+  if (status == 500 && op->rt->q->causes)
     {
       cleanup_json yajl_val v = NULL;
       lympho_error_t ignored = { 0 };
       const char *cause = json_parse (body, len, &v, &ignored) == 0 ? json_str (json_get (v, "cause")) : NULL;
-      for (const char *const *c = op->rt->q->conflict_causes; cause && *c; c++)
-        if (strcmp (cause, *c) == 0)
-          status = 409;
+      for (const struct docker_cause *c = op->rt->q->causes; cause && c->cause; c++)
+        if (strcmp (cause, c->cause) == 0)
+          status = c->status;
     }
   dhttp_status_error (status, body, len, op->conflict, out);
   return lympho_error_prefix (out, "%s", op->what);
@@ -635,14 +648,13 @@ resp_fail_id (struct op *op, int ret, const lympho_error_t *in, long status, con
 }
 
 static void
-create_as (struct runtime *rt, const char *spec, const char *name, const struct rt_labels *extra_labels, bool hidden,
-           rt_id_cb cb, void *ud)
+docker_create (struct runtime *rt, const char *spec, const char *name, const struct rt_labels *extra_labels,
+               rt_id_cb cb, void *ud)
 {
   struct op *op = op_new (rt, ud, EEXIST, "create %s", name);
   op->cb.id = cb;
   lympho_error_t err = { 0 };
   if (docker_spec_plan (spec, extra_labels, &op->plan, &err) < 0
-      || (hidden && docker_spec_hide (&op->plan, &op->pub, &op->n_pub, &err) < 0)
       || (rt->q->podman_create && docker_spec_podman_create (&op->plan.create_body, &err) < 0))
     {
       op_fail_later (op, &err, resp_fail_id);
@@ -651,114 +663,6 @@ create_as (struct runtime *rt, const char *spec, const char *name, const struct 
   cleanup_free char *e = dhttp_escape (name);
   cleanup_free char *path = xasprintf ("/containers/create?name=%s", e);
   op_send (op, "POST", path, op->plan.create_body, 0, resp_create);
-}
-
-static void
-docker_create (struct runtime *rt, const char *spec, const char *name, const struct rt_labels *extra_labels,
-               rt_id_cb cb, void *ud)
-{
-  create_as (rt, spec, name, extra_labels, false, cb, ud);
-}
-
-/* Attached to its networks without their aliases: nobody who looks the
- * service up by an alias finds it before publish. */
-static void
-docker_create_hidden (struct runtime *rt, const char *spec, const char *name, const struct rt_labels *extra_labels,
-                      rt_id_cb cb, void *ud)
-{
-  create_as (rt, spec, name, extra_labels, true, cb, ud);
-}
-
-/* ---- publish: rejoin the aliased networks with their aliases ---- */
-
-static void publish_next (struct op *op);
-
-static void
-finish_done (struct op *op, int ret, const lympho_error_t *err)
-{
-  op_unlink (op);
-  op->cb.done (op->ud, ret, ret < 0 ? err : NULL);
-  op_free (op);
-}
-
-static void
-resp_publish (struct op *op, int ret, const lympho_error_t *in, long status, const char *body, size_t len)
-{
-  lympho_error_t err = { 0 };
-  ret = op_check (op, ret, in, status, body, len, &err);
-  if (ret < 0)
-    {
-      finish_done (op, ret, &err);
-      return;
-    }
-  op->pub_step++;
-  publish_next (op);
-}
-
-static void
-resp_fail_done (struct op *op, int ret, const lympho_error_t *in, long status, const char *body, size_t len)
-{
-  lympho_error_t err = *in;
-  lympho_error_prefix (&err, "%s", op->what);
-  finish_done (op, ret, &err);
-}
-
-static void
-resp_publish_nothing (struct op *op, int ret, const lympho_error_t *in, long status, const char *body, size_t len)
-{
-  finish_done (op, 0, NULL);
-}
-
-static void
-publish_next (struct op *op)
-{
-  size_t i = op->pub_step / 2;
-  if (i >= op->n_pub)
-    {
-      finish_done (op, 0, NULL);
-      return;
-    }
-  const struct docker_spec_net *net = &op->pub[i];
-  cleanup_free char *e = dhttp_escape (net->name);
-  if (op->pub_step % 2 == 0)
-    {
-      /* An endpoint's aliases are fixed when it joins: leave, then join
-       * again with them. The container is not serving anyone yet. */
-      cleanup_free char *path = xasprintf ("/networks/%s/disconnect", e);
-      cleanup_jgen yajl_gen g = json_gen_new (false);
-      yajl_gen_map_open (g);
-      json_gen_kstr (g, "Container", op->new_id);
-      json_gen_kbool (g, "Force", true);
-      yajl_gen_map_close (g);
-      cleanup_free char *body = json_gen_text (g);
-      op_send (op, "POST", path, body, 0, resp_publish);
-      return;
-    }
-  cleanup_free char *path = xasprintf ("/networks/%s/connect", e);
-  cleanup_free char *body = docker_spec_connect_body (net, op->new_id);
-  op_send (op, "POST", path, body, 0, resp_publish);
-}
-
-static void
-docker_publish (struct runtime *rt, const char *id, const char *spec, rt_done_cb cb, void *ud)
-{
-  struct op *op = op_new (rt, ud, EBUSY, "publish %s", id);
-  op->cb.done = cb;
-  op->new_id = xstrdup (id);
-  lympho_error_t err = { 0 };
-  if (docker_spec_plan (spec, NULL, &op->plan, &err) < 0
-      || docker_spec_hide (&op->plan, &op->pub, &op->n_pub, &err) < 0)
-    {
-      op_fail_later (op, &err, resp_fail_done);
-      return;
-    }
-  if (op->n_pub == 0)
-    {
-      lympho_error_t none = { 0 };
-      op_fail_later (op, &none, resp_publish_nothing);
-      return;
-    }
-  publish_next (op);
 }
 
 /* ---- lifecycle ---- */
@@ -973,6 +877,11 @@ resp_changes (struct op *op, int ret, const lympho_error_t *in, long status, con
           size_t kept = 0;
           for (size_t i = 0; i < n; i++)
             {
+              bool mount = false;
+              for (size_t m = 0; m < op->n_mounts && !mount; m++)
+                mount = cs[i].kind != 'D' && strcmp (cs[i].path, op->mounts[m]) == 0;
+              if (mount)
+                continue;
               bool lone = cs[i].kind == 'C';
               size_t plen = strlen (cs[i].path);
               for (size_t j = 0; lone && j < n; j++)
@@ -991,10 +900,45 @@ resp_changes (struct op *op, int ret, const lympho_error_t *in, long status, con
 }
 
 static void
+resp_changes_inspect (struct op *op, int ret, const lympho_error_t *in, long status, const char *body, size_t len)
+{
+  lympho_error_t err = { 0 };
+  cleanup_json yajl_val v = NULL;
+  ret = op_check (op, ret, in, status, body, len, &err);
+  if (ret == 0)
+    ret = op_parse (op, body, len, &v, &err);
+  const char *id = json_str (json_get (v, "Id"));
+  if (ret == 0 && id == NULL)
+    ret = lympho_error_set (&err, EIO, "%s: engine answer without an Id", op->what);
+  if (ret < 0)
+    {
+      /* Reported by resp_changes, from the loop, like a failed /changes. */
+      op_fail_later (op, &err, resp_changes);
+      return;
+    }
+  yajl_val mounts = json_get (v, "Mounts");
+  op->mounts = xmalloc0 ((json_arr_len (mounts) + 1) * sizeof *op->mounts);
+  for (size_t i = 0; i < json_arr_len (mounts); i++)
+    {
+      const char *dst = json_str (json_get (mounts->u.array.values[i], "Destination"));
+      if (dst)
+        op->mounts[op->n_mounts++] = xstrdup (dst);
+    }
+  cleanup_free char *path = container_path (id, "/changes");
+  op_send (op, "GET", path, NULL, 0, resp_changes);
+}
+
+static void
 docker_changes (struct runtime *rt, const char *id, rt_changes_cb cb, void *ud)
 {
   struct op *op = op_new (rt, ud, EBUSY, "changes of %s", id);
   op->cb.changes = cb;
+  if (rt->q->changes_lone_dirs)
+    {
+      cleanup_free char *path = container_path (id, "/json");
+      op_send (op, "GET", path, NULL, 0, resp_changes_inspect);
+      return;
+    }
   cleanup_free char *path = container_path (id, "/changes");
   op_send (op, "GET", path, NULL, 0, resp_changes);
 }
@@ -1379,8 +1323,6 @@ const struct runtime_ops runtime_docker_ops = {
   .inspect = docker_inspect,
   .snapshot = docker_snapshot,
   .create = docker_create,
-  .create_hidden = docker_create_hidden,
-  .publish = docker_publish,
   .start = docker_start,
   .stop = docker_stop,
   .kill = docker_kill,
@@ -1409,8 +1351,6 @@ const struct runtime_ops runtime_podman_ops = {
   .inspect = docker_inspect,
   .snapshot = docker_snapshot,
   .create = docker_create,
-  .create_hidden = docker_create_hidden,
-  .publish = docker_publish,
   .start = docker_start,
   .stop = docker_stop,
   .kill = docker_kill,

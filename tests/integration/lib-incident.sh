@@ -115,11 +115,13 @@ wait_gen ()
 {
   wait_for "[ \"\$(c_gen $1)\" = $2 ] && c_running $1" "$3"
 }
-# wait_incident NAME SOURCE TIMEOUT: an incident of SOURCE whose replacement
-# ran (replaced_ms set) is in the history.
+# wait_replaced NAME SOURCE TIMEOUT: the newest incident of SOURCE is the one
+# that made the container now holding NAME, and its replacement ran
+# (replaced_ms set). The engine shows the new generation before lymphd
+# records the incident, and an older incident must not be taken for it.
 wait_replaced ()
 {
-  wait_for "[ \"\$(last_incident $1 $2 | jq -r '.replaced_ms // -1')\" -ge 0 ]" "$3"
+  wait_for "[ \"\$(last_incident $1 $2 | jq -r --arg id \"\$(c_id $1)\" 'if .new_id == \$id then .replaced_ms // -1 else -1 end')\" -ge 0 ]" "$3"
 }
 
 # The container's address on network NET.

@@ -639,6 +639,117 @@ docker_spec_plan (const char *spec, const struct rt_labels *extra_labels, struct
   return 0;
 }
 
+void
+docker_spec_nets_free (struct docker_spec_net *v, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    {
+      free (v[i].name);
+      free (v[i].body);
+    }
+  free (v);
+}
+
+/* An endpoint config without its Aliases; NULL when it had none. */
+static char *
+without_aliases (yajl_val ep)
+{
+  if (json_arr_len (json_get (ep, "Aliases")) == 0)
+    return NULL;
+  cleanup_jgen yajl_gen g = json_gen_new (false);
+  yajl_gen_map_open (g);
+  for (size_t i = 0; i < json_obj_len (ep); i++)
+    if (strcmp (ep->u.object.keys[i], "Aliases") != 0)
+      {
+        json_gen_str (g, ep->u.object.keys[i]);
+        json_gen_value (g, ep->u.object.values[i]);
+      }
+  yajl_gen_map_close (g);
+  return json_gen_text (g);
+}
+
+static void
+publish_add (struct docker_spec_net **v, size_t *n, const char *name, yajl_val ep)
+{
+  *v = xrealloc (*v, (*n + 1) * sizeof **v);
+  (*v)[*n].name = xstrdup (name);
+  (*v)[*n].body = json_to_string (ep);
+  (*n)++;
+}
+
+int
+docker_spec_hide (struct docker_spec_plan *plan, struct docker_spec_net **publish, size_t *n_publish,
+                  lympho_error_t *err)
+{
+  *publish = NULL;
+  *n_publish = 0;
+  cleanup_json yajl_val body = NULL;
+  if (json_parse (plan->create_body, strlen (plan->create_body), &body, err) < 0)
+    return lympho_error_prefix (err, "create body");
+  /* The primary network's endpoint sits in the create body. */
+  yajl_val eps = json_path (body, "NetworkingConfig", "EndpointsConfig", NULL);
+  cleanup_jgen yajl_gen g = json_gen_new (false);
+  yajl_gen_map_open (g);
+  for (size_t i = 0; i < json_obj_len (body); i++)
+    {
+      const char *k = body->u.object.keys[i];
+      json_gen_str (g, k);
+      if (strcmp (k, "NetworkingConfig") != 0 || eps == NULL || !YAJL_IS_OBJECT (eps))
+        {
+          json_gen_value (g, body->u.object.values[i]);
+          continue;
+        }
+      yajl_gen_map_open (g);
+      json_gen_str (g, "EndpointsConfig");
+      yajl_gen_map_open (g);
+      for (size_t j = 0; j < eps->u.object.len; j++)
+        {
+          yajl_val ep = eps->u.object.values[j];
+          cleanup_free char *hidden = without_aliases (ep);
+          json_gen_str (g, eps->u.object.keys[j]);
+          if (hidden == NULL)
+            {
+              json_gen_value (g, ep);
+              continue;
+            }
+          yajl_val h = NULL;
+          if (json_parse (hidden, strlen (hidden), &h, err) < 0)
+            {
+              docker_spec_nets_free (*publish, *n_publish);
+              *publish = NULL;
+              *n_publish = 0;
+              return -err->status;
+            }
+          json_gen_value (g, h);
+          yajl_tree_free (h);
+          publish_add (publish, n_publish, eps->u.object.keys[j], ep);
+        }
+      yajl_gen_map_close (g);
+      yajl_gen_map_close (g);
+    }
+  yajl_gen_map_close (g);
+  for (size_t i = 0; i < plan->n_nets; i++)
+    {
+      cleanup_json yajl_val ep = NULL;
+      if (json_parse (plan->nets[i].body, strlen (plan->nets[i].body), &ep, err) < 0)
+        {
+          docker_spec_nets_free (*publish, *n_publish);
+          *publish = NULL;
+          *n_publish = 0;
+          return -err->status;
+        }
+      char *hidden = without_aliases (ep);
+      if (hidden == NULL)
+        continue;
+      publish_add (publish, n_publish, plan->nets[i].name, ep);
+      free (plan->nets[i].body);
+      plan->nets[i].body = hidden;
+    }
+  free (plan->create_body);
+  plan->create_body = json_gen_text (g);
+  return 0;
+}
+
 char *
 docker_spec_connect_body (const struct docker_spec_net *net, const char *id)
 {

@@ -58,6 +58,14 @@ int docker_spec_plan (const char *spec, const struct rt_labels *extra_labels, st
                       lympho_error_t *err);
 void docker_spec_plan_free (struct docker_spec_plan *p);
 
+/* Swap without a window: the plan's create body and further networks lose
+ * their Aliases (the new generation starts unseen), and *publish lists the
+ * networks, primary included, whose endpoint has aliases, with the full
+ * endpoint config to reconnect with once it is ready. */
+int docker_spec_hide (struct docker_spec_plan *plan, struct docker_spec_net **publish, size_t *n_publish,
+                      lympho_error_t *err);
+void docker_spec_nets_free (struct docker_spec_net *v, size_t n);
+
 /* The body of POST /networks/{name}/connect for container id. */
 char *docker_spec_connect_body (const struct docker_spec_net *net, const char *id);
 

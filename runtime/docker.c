@@ -157,10 +157,12 @@ struct op
   char **mounts;
   size_t n_mounts;
 
-  /* create */
+  /* create, publish */
   struct docker_spec_plan plan;
   size_t net_i;
   char *new_id;
+  struct docker_spec_net *pub;
+  size_t n_pub, pub_step;
   int first_ret;
   lympho_error_t first_err;
 };
@@ -213,6 +215,7 @@ op_free (struct op *op)
   for (size_t i = 0; i < op->n_mounts; i++)
     free (op->mounts[i]);
   free (op->mounts);
+  docker_spec_nets_free (op->pub, op->n_pub);
   free (op->new_id);
   free (op->what);
   free (op);
@@ -426,6 +429,22 @@ parse_inspect (yajl_val v, struct rt_container *c, lympho_error_t *err)
     {
       c->networks = xrealloc (c->networks, (c->n_networks + 1) * sizeof *c->networks);
       c->networks[c->n_networks++] = xstrdup (nets->u.object.keys[i]);
+    }
+  yajl_val mounts = json_get (v, "Mounts");
+  for (size_t i = 0; i < json_arr_len (mounts); i++)
+    {
+      const char *dst = json_str (json_get (mounts->u.array.values[i], "Destination"));
+      if (dst == NULL)
+        continue;
+      c->mounts = xrealloc (c->mounts, (c->n_mounts + 1) * sizeof *c->mounts);
+      c->mounts[c->n_mounts++] = xstrdup (dst);
+    }
+  /* tmpfs mounts are listed in HostConfig only. */
+  yajl_val tmpfs = json_path (v, "HostConfig", "Tmpfs", NULL);
+  for (size_t i = 0; i < json_obj_len (tmpfs); i++)
+    {
+      c->mounts = xrealloc (c->mounts, (c->n_mounts + 1) * sizeof *c->mounts);
+      c->mounts[c->n_mounts++] = xstrdup (tmpfs->u.object.keys[i]);
     }
   return 0;
 }
@@ -648,13 +667,14 @@ resp_fail_id (struct op *op, int ret, const lympho_error_t *in, long status, con
 }
 
 static void
-docker_create (struct runtime *rt, const char *spec, const char *name, const struct rt_labels *extra_labels,
-               rt_id_cb cb, void *ud)
+create_as (struct runtime *rt, const char *spec, const char *name, const struct rt_labels *extra_labels, bool hidden,
+           rt_id_cb cb, void *ud)
 {
   struct op *op = op_new (rt, ud, EEXIST, "create %s", name);
   op->cb.id = cb;
   lympho_error_t err = { 0 };
   if (docker_spec_plan (spec, extra_labels, &op->plan, &err) < 0
+      || (hidden && docker_spec_hide (&op->plan, &op->pub, &op->n_pub, &err) < 0)
       || (rt->q->podman_create && docker_spec_podman_create (&op->plan.create_body, &err) < 0))
     {
       op_fail_later (op, &err, resp_fail_id);
@@ -663,6 +683,114 @@ docker_create (struct runtime *rt, const char *spec, const char *name, const str
   cleanup_free char *e = dhttp_escape (name);
   cleanup_free char *path = xasprintf ("/containers/create?name=%s", e);
   op_send (op, "POST", path, op->plan.create_body, 0, resp_create);
+}
+
+static void
+docker_create (struct runtime *rt, const char *spec, const char *name, const struct rt_labels *extra_labels,
+               rt_id_cb cb, void *ud)
+{
+  create_as (rt, spec, name, extra_labels, false, cb, ud);
+}
+
+/* Attached to its networks without their aliases: nobody who looks the
+ * service up by an alias finds it before publish. */
+static void
+docker_create_hidden (struct runtime *rt, const char *spec, const char *name, const struct rt_labels *extra_labels,
+                      rt_id_cb cb, void *ud)
+{
+  create_as (rt, spec, name, extra_labels, true, cb, ud);
+}
+
+/* ---- publish: rejoin the aliased networks with their aliases ---- */
+
+static void publish_next (struct op *op);
+
+static void
+finish_done (struct op *op, int ret, const lympho_error_t *err)
+{
+  op_unlink (op);
+  op->cb.done (op->ud, ret, ret < 0 ? err : NULL);
+  op_free (op);
+}
+
+static void
+resp_publish (struct op *op, int ret, const lympho_error_t *in, long status, const char *body, size_t len)
+{
+  lympho_error_t err = { 0 };
+  ret = op_check (op, ret, in, status, body, len, &err);
+  if (ret < 0)
+    {
+      finish_done (op, ret, &err);
+      return;
+    }
+  op->pub_step++;
+  publish_next (op);
+}
+
+static void
+resp_fail_done (struct op *op, int ret, const lympho_error_t *in, long status, const char *body, size_t len)
+{
+  lympho_error_t err = *in;
+  lympho_error_prefix (&err, "%s", op->what);
+  finish_done (op, ret, &err);
+}
+
+static void
+resp_publish_nothing (struct op *op, int ret, const lympho_error_t *in, long status, const char *body, size_t len)
+{
+  finish_done (op, 0, NULL);
+}
+
+static void
+publish_next (struct op *op)
+{
+  size_t i = op->pub_step / 2;
+  if (i >= op->n_pub)
+    {
+      finish_done (op, 0, NULL);
+      return;
+    }
+  const struct docker_spec_net *net = &op->pub[i];
+  cleanup_free char *e = dhttp_escape (net->name);
+  if (op->pub_step % 2 == 0)
+    {
+      /* An endpoint's aliases are fixed when it joins: leave, then join
+       * again with them. The container is not serving anyone yet. */
+      cleanup_free char *path = xasprintf ("/networks/%s/disconnect", e);
+      cleanup_jgen yajl_gen g = json_gen_new (false);
+      yajl_gen_map_open (g);
+      json_gen_kstr (g, "Container", op->new_id);
+      json_gen_kbool (g, "Force", true);
+      yajl_gen_map_close (g);
+      cleanup_free char *body = json_gen_text (g);
+      op_send (op, "POST", path, body, 0, resp_publish);
+      return;
+    }
+  cleanup_free char *path = xasprintf ("/networks/%s/connect", e);
+  cleanup_free char *body = docker_spec_connect_body (net, op->new_id);
+  op_send (op, "POST", path, body, 0, resp_publish);
+}
+
+static void
+docker_publish (struct runtime *rt, const char *id, const char *spec, rt_done_cb cb, void *ud)
+{
+  struct op *op = op_new (rt, ud, EBUSY, "publish %s", id);
+  op->cb.done = cb;
+  op->new_id = xstrdup (id);
+  lympho_error_t err = { 0 };
+  if (docker_spec_plan (spec, NULL, &op->plan, &err) < 0
+      || docker_spec_hide (&op->plan, &op->pub, &op->n_pub, &err) < 0)
+    {
+      op_fail_later (op, &err, resp_fail_done);
+      return;
+    }
+  if (op->n_pub == 0)
+    {
+      lympho_error_t none = { 0 };
+      op_fail_later (op, &none, resp_publish_nothing);
+      return;
+    }
+  publish_next (op);
 }
 
 /* ---- lifecycle ---- */
@@ -1323,6 +1451,8 @@ const struct runtime_ops runtime_docker_ops = {
   .inspect = docker_inspect,
   .snapshot = docker_snapshot,
   .create = docker_create,
+  .create_hidden = docker_create_hidden,
+  .publish = docker_publish,
   .start = docker_start,
   .stop = docker_stop,
   .kill = docker_kill,
@@ -1351,6 +1481,8 @@ const struct runtime_ops runtime_podman_ops = {
   .inspect = docker_inspect,
   .snapshot = docker_snapshot,
   .create = docker_create,
+  .create_hidden = docker_create_hidden,
+  .publish = docker_publish,
   .start = docker_start,
   .stop = docker_stop,
   .kill = docker_kill,

@@ -19,6 +19,7 @@ enum phase
   P_CREATE,
   P_START_SWAP,
   P_WAIT_READY,
+  P_PUBLISH,
   P_STOP_OLD,
   P_RENAME_OLD,
   P_RENAME_NEW,
@@ -40,10 +41,11 @@ enum phase
 };
 
 static const char *const phase_names[] = {
-  "check-image", "begin", "create", "start-new", "wait-ready", "stop-old", "rename-old", "rename-new",
+  "check-image", "begin", "create", "start-new", "wait-ready", "publish", "stop-old", "rename-old", "rename-new",
   "start-new", "verify", "commit", "drain-old", "remove-old", "done", "rollback-remove-new", "rollback-rename-old",
   "rollback-start-old", "rolled-back", "observe-old", "observe-new", "decide",
 };
+_Static_assert (sizeof phase_names / sizeof phase_names[0] == P_OBS_DECIDE + 1, "a name for every phase");
 
 struct regen
 {
@@ -213,9 +215,9 @@ next_forward (struct regen *r, enum phase p)
    * stop + start. */
   static const enum phase replace[] = { P_CHECK_IMAGE, P_BEGIN, P_CREATE, P_RENAME_OLD, P_RENAME_NEW, P_STOP_OLD,
                                         P_START_NEW, P_VERIFY, P_COMMIT, P_REMOVE_OLD, P_DONE };
-  static const enum phase swap[] = { P_CHECK_IMAGE, P_BEGIN,      P_CREATE,  P_START_SWAP, P_WAIT_READY,
-                                     P_RENAME_OLD,  P_RENAME_NEW, P_VERIFY,  P_COMMIT,     P_DRAIN_OLD,
-                                     P_STOP_OLD,    P_REMOVE_OLD, P_DONE };
+  static const enum phase swap[] = { P_CHECK_IMAGE, P_BEGIN,     P_CREATE,     P_START_SWAP, P_WAIT_READY,
+                                     P_PUBLISH,     P_RENAME_OLD, P_RENAME_NEW, P_VERIFY,     P_COMMIT,
+                                     P_DRAIN_OLD,   P_STOP_OLD,   P_REMOVE_OLD, P_DONE };
   const enum phase *seq = r->strategy == STRATEGY_SWAP && !r->recovering ? swap : replace;
   size_t n = r->strategy == STRATEGY_SWAP && !r->recovering ? sizeof swap / sizeof swap[0]
                                                              : sizeof replace / sizeof replace[0];
@@ -616,7 +618,10 @@ advance (struct regen *r)
         rt_labels_set (&extra, LABEL_GENERATION, gen);
         rt_labels_set (&extra, LABEL_NAME, r->name);
         rt_labels_set (&extra, LABEL_TXN, r->txn);
-        ops->create (rt, r->golden.spec, r->old_id ? r->new_name : r->name, &extra, on_created, r);
+        if (r->strategy == STRATEGY_SWAP && !r->recovering && ops->create_hidden && ops->publish)
+          ops->create_hidden (rt, r->golden.spec, r->new_name, &extra, on_created, r);
+        else
+          ops->create (rt, r->golden.spec, r->old_id ? r->new_name : r->name, &extra, on_created, r);
         rt_labels_free (&extra);
         return;
       }
@@ -631,6 +636,17 @@ advance (struct regen *r)
       if (r->ready_deadline == 0)
         r->ready_deadline = now_mono_ms () + r->env.cfg->health_timeout_ms;
       ops->inspect (rt, r->new_id, on_inspect_new, r);
+      return;
+
+    case P_PUBLISH:
+      if (ops->publish == NULL || ops->create_hidden == NULL)
+        {
+          step_forward (r);
+          return;
+        }
+      if (!intend (r, "publish", r->new_id))
+        return;
+      ops->publish (rt, r->new_id, r->golden.spec, on_done_forward, r);
       return;
 
     case P_STOP_OLD:

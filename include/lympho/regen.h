@@ -3,10 +3,11 @@
  * Forward, replace:  check image, create (temporary name), rename old away,
  *                    rename new to the name, stop old, start new, verify it
  *                    runs, commit, remove old.
- * Forward, swap:     check image, create, start new, wait healthy (or running
- *                    for the settle period), rename old away, rename new,
- *                    verify, commit, drain old (leave its networks), stop
- *                    old, remove old.
+ * Forward, swap:     check image, create hidden (no network aliases), start
+ *                    new, wait healthy (or running for the settle period),
+ *                    publish (join the aliases), rename old away, rename
+ *                    new, verify, commit, drain old (leave its networks),
+ *                    stop old, remove old.
  * Before commit any failure rolls back: remove new, rename old back, start
  * old if it was stopped — the old generation keeps serving. Every mutating
  * step is journalled (fsync) before it is taken.

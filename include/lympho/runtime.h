@@ -78,6 +78,8 @@ struct rt_container
   uint64_t started_at_ms; /* realtime ms, 0 when unknown */
   char **networks;   /* names of the networks it is attached to (inspect only) */
   size_t n_networks;
+  char **mounts;     /* mount destinations: volumes, binds, tmpfs (inspect only) */
+  size_t n_mounts;
 };
 void rt_container_free (struct rt_container *c); /* frees fields, not c */
 
@@ -159,6 +161,13 @@ struct runtime_ops
    * left behind. Returns the new id. */
   void (*create) (struct runtime *rt, const char *spec, const char *name, const struct rt_labels *extra_labels,
                   rt_id_cb cb, void *ud);
+  /* Optional, both or neither (NULL where the engine cannot): create like
+   * create(), but unreachable under the spec's network aliases until
+   * publish() joins them. A swap starts its new generation hidden and
+   * publishes it once it is ready, so nobody reaches it before it serves. */
+  void (*create_hidden) (struct runtime *rt, const char *spec, const char *name,
+                         const struct rt_labels *extra_labels, rt_id_cb cb, void *ud);
+  void (*publish) (struct runtime *rt, const char *id, const char *spec, rt_done_cb cb, void *ud);
   void (*start) (struct runtime *rt, const char *id, rt_done_cb cb, void *ud);
   /* timeout_s < 0: the container's own stop timeout. Stopping a stopped
    * container succeeds. */

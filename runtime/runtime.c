@@ -98,6 +98,9 @@ rt_container_free (struct rt_container *c)
   for (size_t i = 0; i < c->n_networks; i++)
     free (c->networks[i]);
   free (c->networks);
+  for (size_t i = 0; i < c->n_mounts; i++)
+    free (c->mounts[i]);
+  free (c->mounts);
   memset (c, 0, sizeof *c);
 }
 

@@ -64,6 +64,8 @@ struct entry
   int pid;                  /* its main process on the host, 0 when unknown */
   char **networks;          /* its networks, for the engine-side quarantine */
   size_t n_networks;
+  char **mounts;            /* its mount destinations: not drift */
+  size_t n_mounts;
   /* incidents */
   struct threat threat;
   char **firing;            /* Alertmanager fingerprints firing now */

@@ -283,6 +283,18 @@ struct drift_check
   char *id;
 };
 
+/* The engine makes the directories a mount needs in the writable layer
+ * ("A /srv" for a volume at /srv/data): those are not the workload's. */
+static bool
+leads_to_mount (const struct entry *e, const char *path)
+{
+  size_t len = strlen (path);
+  for (size_t i = 0; i < e->n_mounts; i++)
+    if (strncmp (e->mounts[i], path, len) == 0 && e->mounts[i][len] == '/')
+      return true;
+  return false;
+}
+
 static void
 on_changes (void *ud, int ret, const lympho_error_t *err, const struct rt_change *v, size_t n)
 {
@@ -303,7 +315,8 @@ on_changes (void *ud, int ret, const lympho_error_t *err, const struct rt_change
       const char *first = NULL;
       for (size_t i = 0; i < n; i++)
         {
-          if (path_is_under (v[i].path, e->policy.drift_allow, e->policy.n_drift_allow))
+          if (path_is_under (v[i].path, e->policy.drift_allow, e->policy.n_drift_allow)
+              || path_is_under (v[i].path, e->mounts, e->n_mounts) || leads_to_mount (e, v[i].path))
             continue;
           if (bad < 5)
             buf_printf (&paths, "%s%c %s", bad ? ", " : "", v[i].kind, v[i].path);

@@ -121,6 +121,9 @@ entry_free (struct daemon *d, struct entry *e)
   for (size_t i = 0; i < e->n_networks; i++)
     free (e->networks[i]);
   free (e->networks);
+  for (size_t i = 0; i < e->n_mounts; i++)
+    free (e->mounts[i]);
+  free (e->mounts);
   golden_free (&e->golden);
   policy_free (&e->policy);
   free (e->name);
@@ -377,7 +380,10 @@ launch (struct daemon *d, struct entry *e, const char *reason)
     .golden = &e->golden,
     .old_id = e->id,
     .old_generation = e->generation,
-    .strategy = resolve_strategy (e),
+    /* An infected generation is cut off already: overlapping it with the
+     * new one (swap) gains nothing and waits for readiness; replace brings
+     * the service back soonest. */
+    .strategy = e->keep_old_down ? STRATEGY_REPLACE : resolve_strategy (e),
     .reason = reason,
     .keep_old_down = e->keep_old_down,
     .old_networks = e->networks,
@@ -671,6 +677,13 @@ refresh (struct daemon *d, struct entry *e, const struct rt_container *c)
   e->n_networks = c->n_networks;
   for (size_t i = 0; i < c->n_networks; i++)
     e->networks[i] = xstrdup (c->networks[i]);
+  for (size_t i = 0; i < e->n_mounts; i++)
+    free (e->mounts[i]);
+  free (e->mounts);
+  e->mounts = xmalloc0 ((c->n_mounts ? c->n_mounts : 1) * sizeof *e->mounts);
+  e->n_mounts = c->n_mounts;
+  for (size_t i = 0; i < c->n_mounts; i++)
+    e->mounts[i] = xstrdup (c->mounts[i]);
   bool running = c->state == RT_STATE_RUNNING || c->state == RT_STATE_PAUSED || c->state == RT_STATE_RESTARTING;
   enum entry_state before = e->state;
   if (!running && e->engine_took && e->golden.name)
@@ -970,7 +983,7 @@ gen_entry (struct daemon *d, yajl_gen g, struct entry *e)
   else
     yajl_gen_null (g);
   json_gen_str (g, "threat_level");
-  json_gen_double (g, threat_level (&e->threat, now_real_ms (), d->cfg->threat_half_life_ms));
+  json_gen_fixed (g, threat_level (&e->threat, now_real_ms (), d->cfg->threat_half_life_ms), 2);
   json_gen_kstr (g, "state", entry_state_name (e));
   json_gen_kstr (g, "group", e->policy.group);
   json_gen_kstr (g, "strategy", strategy_name (e->policy.strategy));
@@ -1100,7 +1113,7 @@ on_control (void *ud, struct control_request *req, const char *cmd, yajl_val arg
       yajl_gen_map_open (g);
       json_gen_kstr (g, "name", e ? e->name : name);
       json_gen_str (g, "threat_level");
-      json_gen_double (g, e ? threat_level (&e->threat, now_real_ms (), d->cfg->threat_half_life_ms) : 0.0);
+      json_gen_fixed (g, e ? threat_level (&e->threat, now_real_ms (), d->cfg->threat_half_life_ms) : 0.0, 2);
       json_gen_kstr (g, "action", action);
       yajl_gen_map_close (g);
       cleanup_free char *json = json_gen_text (g);

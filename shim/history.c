@@ -48,7 +48,7 @@ history_append (const char *state_dir, const struct history_entry *e, lympho_err
   if (e->threat_level >= 0)
     {
       json_gen_str (g, "threat_level");
-      json_gen_double (g, e->threat_level);
+      json_gen_fixed (g, e->threat_level, 2);
     }
   if (e->signature)
     json_gen_kstr (g, "signature", e->signature);

@@ -120,6 +120,17 @@ json_gen_double (yajl_gen g, double d)
 }
 
 void
+json_gen_fixed (yajl_gen g, double d, int decimals)
+{
+  char buf[64];
+  int n = snprintf (buf, sizeof buf, "%.*f", decimals, d);
+  if (n <= 0 || (size_t) n >= sizeof buf)
+    yajl_gen_double (g, d);
+  else
+    yajl_gen_number (g, buf, (size_t) n);
+}
+
+void
 json_gen_bool (yajl_gen g, bool b)
 {
   yajl_gen_bool (g, b);

@@ -48,6 +48,8 @@ threat_effective_ttl (uint64_t ttl_ms, double level)
 bool
 threat_reached (double level, unsigned threshold)
 {
-  /* A hair of slack so 1.5 + 1.5 reaches 3 despite float rounding. */
-  return level + 1e-9 >= (double) threshold;
+  /* Within THREAT_SLACK: alerts seconds apart have barely decayed (three
+   * severity-1 alerts a second apart make 2.995, not 3), and an operator
+   * counting them expects the third to fire. */
+  return level + THREAT_SLACK >= (double) threshold;
 }

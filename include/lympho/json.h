@@ -35,6 +35,9 @@ static inline void cleanup_gen (yajl_gen *g) { if (*g) yajl_gen_free (*g); }
 void json_gen_str (yajl_gen g, const char *s);     /* NULL -> null */
 void json_gen_int (yajl_gen g, int64_t n);
 void json_gen_double (yajl_gen g, double d);
+/* A number with `decimals` digits after the point ("2.99", not
+ * "2.9900000000000002131"). */
+void json_gen_fixed (yajl_gen g, double d, int decimals);
 void json_gen_bool (yajl_gen g, bool b);
 void json_gen_kstr (yajl_gen g, const char *key, const char *s);
 void json_gen_kint (yajl_gen g, const char *key, int64_t n);

@@ -4,7 +4,8 @@
  * with a half-life (default 10 min), so the level at time t is
  *     L(t) = sum_i s_i * 2^(-(t - t_i) / half_life).
  * It is kept as one (level, time) pair and decayed on every read.
- * At or above the container's threshold it is regenerated at once. While the
+ * At or above the container's threshold (within THREAT_SLACK) it is
+ * regenerated at once. While the
  * level is above zero its TTL shrinks:
  *     ttl_eff = ttl / (1 + L)
  * (level 1 halves the lifetime, level 2 leaves a third), never below
@@ -16,6 +17,9 @@
 #include <stdint.h>
 
 #define THREAT_TTL_FLOOR_MS 5000
+/* The threshold is reached within this much, so that alerts close together
+ * add up as an operator counts them despite a few seconds of decay. */
+#define THREAT_SLACK 0.05
 /* Below this a level counts as zero (it would take ages to decay to 0). */
 #define THREAT_EPSILON 0.01
 

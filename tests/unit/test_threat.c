@@ -46,7 +46,13 @@ test_threshold (void **state)
   /* Decay takes it back under. */
   assert_false (threat_reached (threat_level (&t, HL / 2, HL), 3));
   assert_true (threat_reached (3, 3));
-  assert_false (threat_reached (2.99, 3));
+  /* Three severity-1 alerts a second apart: 2.995 reaches 3. */
+  struct threat u = { 0 };
+  threat_add (&u, 1, 0, HL);
+  threat_add (&u, 1, 1000, HL);
+  assert_true (threat_reached (threat_add (&u, 1, 2000, HL), 3));
+  assert_true (threat_reached (2.96, 3));
+  assert_false (threat_reached (2.9, 3));
 }
 
 static void

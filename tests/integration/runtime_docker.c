@@ -215,6 +215,9 @@ on_container (void *ud, int ret, const lympho_error_t *err, const struct rt_cont
   r.c.networks = c->n_networks ? xmalloc0 (c->n_networks * sizeof *r.c.networks) : NULL;
   for (size_t i = 0; i < c->n_networks; i++)
     r.c.networks[i] = xstrdup (c->networks[i]);
+  r.c.mounts = c->n_mounts ? xmalloc0 (c->n_mounts * sizeof *r.c.mounts) : NULL;
+  for (size_t i = 0; i < c->n_mounts; i++)
+    r.c.mounts[i] = xstrdup (c->mounts[i]);
 }
 
 static const char *want_name;

@@ -22,8 +22,10 @@ id0=$(c_id "$c")
 dk exec "$c" touch /tmp/sick || die "touch /tmp/sick"
 if wait_gen "$c" 1 30; then ok "regenerated"; else _afail "generation of $c is '$(c_gen "$c")' 30 s after it was made sick (health '$(c_health "$c")')"; fi
 assert_ne "$id0" "$(c_id "$c")" "a new container, not a restart"
-assert_true "the sick container is gone" sh -c '! "$1" inspect "$2" >/dev/null 2>&1' _ "$DOCKER" "$id0"
+# The name moves to the new generation before the old one is stopped and
+# removed (swap): wait for lymphd to finish before looking for it.
 wait_for "c_settled $c" 20
+assert_true "the sick container is gone" sh -c '! "$1" inspect "$2" >/dev/null 2>&1' _ "$DOCKER" "$id0"
 assert_single "$c"
 inc=$(last_incident "$c" health)
 say "incident: $inc"

@@ -1442,60 +1442,26 @@ docker_close (struct runtime *rt)
     free (rt);
 }
 
+/* Every operation but open is shared: the quirks chosen at open make the
+ * difference between the engines. */
+#define DOCKER_COMPATIBLE_OPS                                                                                \
+  .close = docker_close, .ping = docker_ping, .list = docker_list, .inspect = docker_inspect,                \
+  .snapshot = docker_snapshot, .create = docker_create, .create_hidden = docker_create_hidden,              \
+  .publish = docker_publish, .start = docker_start, .stop = docker_stop, .kill = docker_kill,               \
+  .remove = docker_remove, .rename = docker_rename, .pause = docker_pause, .unpause = docker_unpause,       \
+  .image_inspect = docker_image_inspect, .image_tag = docker_image_tag, .image_remove = docker_image_remove, \
+  .commit = docker_commit, .changes = docker_changes, .top = docker_top,                                    \
+  .network_disconnect = docker_network_disconnect, .subscribe = docker_subscribe
+
 const struct runtime_ops runtime_docker_ops = {
   .name = "docker",
   .open = docker_open,
-  .close = docker_close,
-  .ping = docker_ping,
-  .list = docker_list,
-  .inspect = docker_inspect,
-  .snapshot = docker_snapshot,
-  .create = docker_create,
-  .create_hidden = docker_create_hidden,
-  .publish = docker_publish,
-  .start = docker_start,
-  .stop = docker_stop,
-  .kill = docker_kill,
-  .remove = docker_remove,
-  .rename = docker_rename,
-  .pause = docker_pause,
-  .unpause = docker_unpause,
-  .image_inspect = docker_image_inspect,
-  .image_tag = docker_image_tag,
-  .image_remove = docker_image_remove,
-  .commit = docker_commit,
-  .changes = docker_changes,
-  .top = docker_top,
-  .network_disconnect = docker_network_disconnect,
-  .subscribe = docker_subscribe,
+  DOCKER_COMPATIBLE_OPS,
 };
 
-/* Podman's Docker-compatible API (`podman system service`): the same
- * operations, Podman's quirks chosen at open. */
+/* Podman's Docker-compatible API (`podman system service`). */
 const struct runtime_ops runtime_podman_ops = {
   .name = "podman",
   .open = podman_open,
-  .close = docker_close,
-  .ping = docker_ping,
-  .list = docker_list,
-  .inspect = docker_inspect,
-  .snapshot = docker_snapshot,
-  .create = docker_create,
-  .create_hidden = docker_create_hidden,
-  .publish = docker_publish,
-  .start = docker_start,
-  .stop = docker_stop,
-  .kill = docker_kill,
-  .remove = docker_remove,
-  .rename = docker_rename,
-  .pause = docker_pause,
-  .unpause = docker_unpause,
-  .image_inspect = docker_image_inspect,
-  .image_tag = docker_image_tag,
-  .image_remove = docker_image_remove,
-  .commit = docker_commit,
-  .changes = docker_changes,
-  .top = docker_top,
-  .network_disconnect = docker_network_disconnect,
-  .subscribe = docker_subscribe,
+  DOCKER_COMPATIBLE_OPS,
 };

@@ -95,12 +95,8 @@ rt_container_free (struct rt_container *c)
   free (c->name);
   free (c->image_id);
   rt_labels_free (&c->labels);
-  for (size_t i = 0; i < c->n_networks; i++)
-    free (c->networks[i]);
-  free (c->networks);
-  for (size_t i = 0; i < c->n_mounts; i++)
-    free (c->mounts[i]);
-  free (c->mounts);
+  strv_free (c->networks, c->n_networks);
+  strv_free (c->mounts, c->n_mounts);
   memset (c, 0, sizeof *c);
 }
 

@@ -11,9 +11,7 @@
 void
 allow_list_free (struct allow_list *l)
 {
-  for (size_t i = 0; i < l->n; i++)
-    free (l->v[i]);
-  free (l->v);
+  strv_free (l->v, l->n);
   memset (l, 0, sizeof *l);
 }
 

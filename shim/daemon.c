@@ -118,12 +118,8 @@ entry_free (struct daemon *d, struct entry *e)
   reply_waiters (e, false, NULL, ENOENT, "the container is no longer protected");
   incident_entry_free (e);
   detect_entry_free (d, e);
-  for (size_t i = 0; i < e->n_networks; i++)
-    free (e->networks[i]);
-  free (e->networks);
-  for (size_t i = 0; i < e->n_mounts; i++)
-    free (e->mounts[i]);
-  free (e->mounts);
+  strv_free (e->networks, e->n_networks);
+  strv_free (e->mounts, e->n_mounts);
   golden_free (&e->golden);
   policy_free (&e->policy);
   free (e->name);
@@ -670,20 +666,12 @@ refresh (struct daemon *d, struct entry *e, const struct rt_container *c)
   e->id = xstrdup (c->id);
   e->generation = generation_of (c);
   e->pid = c->pid;
-  for (size_t i = 0; i < e->n_networks; i++)
-    free (e->networks[i]);
-  free (e->networks);
-  e->networks = xmalloc0 ((c->n_networks ? c->n_networks : 1) * sizeof *e->networks);
+  strv_free (e->networks, e->n_networks);
+  e->networks = strv_dup (c->networks, c->n_networks);
   e->n_networks = c->n_networks;
-  for (size_t i = 0; i < c->n_networks; i++)
-    e->networks[i] = xstrdup (c->networks[i]);
-  for (size_t i = 0; i < e->n_mounts; i++)
-    free (e->mounts[i]);
-  free (e->mounts);
-  e->mounts = xmalloc0 ((c->n_mounts ? c->n_mounts : 1) * sizeof *e->mounts);
+  strv_free (e->mounts, e->n_mounts);
+  e->mounts = strv_dup (c->mounts, c->n_mounts);
   e->n_mounts = c->n_mounts;
-  for (size_t i = 0; i < c->n_mounts; i++)
-    e->mounts[i] = xstrdup (c->mounts[i]);
   bool running = c->state == RT_STATE_RUNNING || c->state == RT_STATE_PAUSED || c->state == RT_STATE_RESTARTING;
   enum entry_state before = e->state;
   if (!running && e->engine_took && e->golden.name)

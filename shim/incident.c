@@ -150,9 +150,7 @@ incident_regen_done (struct daemon *d, struct entry *e, const struct regen_resul
 void
 incident_entry_free (struct entry *e)
 {
-  for (size_t i = 0; i < e->n_firing; i++)
-    free (e->firing[i]);
-  free (e->firing);
+  strv_free (e->firing, e->n_firing);
   e->firing = NULL;
   e->n_firing = 0;
   if (e->incident)

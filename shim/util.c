@@ -320,3 +320,20 @@ str_has_prefix (const char *s, const char *prefix)
 {
   return strncmp (s, prefix, strlen (prefix)) == 0;
 }
+
+char **
+strv_dup (char *const *v, size_t n)
+{
+  char **r = xmalloc0 ((n ? n : 1) * sizeof *r);
+  for (size_t i = 0; i < n; i++)
+    r[i] = xstrdup (v[i]);
+  return r;
+}
+
+void
+strv_free (char **v, size_t n)
+{
+  for (size_t i = 0; v && i < n; i++)
+    free (v[i]);
+  free (v);
+}

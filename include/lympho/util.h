@@ -66,4 +66,8 @@ int random_bytes (void *buf, size_t len, lympho_error_t *err);
 
 bool str_has_prefix (const char *s, const char *prefix);
 
+/* Arrays of n strings: a deep copy (never NULL), and freeing one. */
+char **strv_dup (char *const *v, size_t n);
+void strv_free (char **v, size_t n);
+
 #endif

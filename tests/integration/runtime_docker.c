@@ -212,12 +212,8 @@ on_container (void *ud, int ret, const lympho_error_t *err, const struct rt_cont
   r.c.image_id = xstrdup (c->image_id);
   memset (&r.c.labels, 0, sizeof r.c.labels);
   rt_labels_copy (&r.c.labels, &c->labels);
-  r.c.networks = c->n_networks ? xmalloc0 (c->n_networks * sizeof *r.c.networks) : NULL;
-  for (size_t i = 0; i < c->n_networks; i++)
-    r.c.networks[i] = xstrdup (c->networks[i]);
-  r.c.mounts = c->n_mounts ? xmalloc0 (c->n_mounts * sizeof *r.c.mounts) : NULL;
-  for (size_t i = 0; i < c->n_mounts; i++)
-    r.c.mounts[i] = xstrdup (c->mounts[i]);
+  r.c.networks = strv_dup (c->networks, c->n_networks);
+  r.c.mounts = strv_dup (c->mounts, c->n_mounts);
 }
 
 static const char *want_name;

@@ -48,7 +48,7 @@ else
   mkdir -p "$(dirname "$log")"
   # setsid and no inherited descriptors: the engine must outlive this script
   # and a Ctrl-C in the terminal, and must not hold a CI pipe open.
-  setsid dockerd --host "unix://$sock" </dev/null >>"$log" 2>&1 &
+  "$here/detach.sh" "$log" dockerd --host "unix://$sock" >/dev/null
 fi
 
 for ((i = 0; i < wait_s * 2; i++)); do

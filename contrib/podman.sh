@@ -55,7 +55,7 @@ else
   [ -S "$sock" ] && rm -f "$sock"
   # --time=0: never exit when idle. setsid and no inherited descriptors: the
   # service must outlive this script and not hold a CI pipe open.
-  setsid podman system service --time=0 "unix://$sock" </dev/null >>"$log" 2>&1 &
+  "$here/detach.sh" "$log" podman system service --time=0 "unix://$sock" >/dev/null
 fi
 
 for ((i = 0; i < wait_s * 2; i++)); do

@@ -182,7 +182,7 @@ engine_up ()
   if [ -x "$LYT_SRCDIR/contrib/engine.sh" ]; then
     "$LYT_SRCDIR/contrib/engine.sh" >&2 || return 77
   elif command -v dockerd >/dev/null && [ "$(id -u)" -eq 0 ]; then
-    setsid dockerd --host "$LYT_DOCKER_HOST" </dev/null >>/var/log/lyt-dockerd.log 2>&1 &
+    "$LYT_SRCDIR/contrib/detach.sh" /var/log/lyt-dockerd.log dockerd --host "$LYT_DOCKER_HOST" >/dev/null
     wait_for engine_ping 60 || return 77
   else
     return 77

@@ -42,7 +42,7 @@ engine_restart ()
   say "engine: starting ${cmd[*]}"
   local log=/var/log/lyt-dockerd.log
   [ -n "${LYT_ENGINE_PIDFILE:-}" ] && log="$(dirname "$LYT_ENGINE_PIDFILE")/dockerd.log"
-  setsid "${cmd[@]}" </dev/null >>"$log" 2>&1 3>&- &
+  "$LYT_SRCDIR/contrib/detach.sh" "$log" "${cmd[@]}" >/dev/null
   wait_for engine_ping 60
 }
 

@@ -435,6 +435,17 @@ on_inspect_new (void *ud, int ret, const lympho_error_t *err, const struct rt_co
     }
   if (r->phase == P_VERIFY)
     {
+      /* An engine may acknowledge a rename it did not do; committing then
+       * would leave the service without its name, and then without a
+       * container once the old one is removed. */
+      if (c->name == NULL || strcmp (c->name, r->name) != 0)
+        {
+          lympho_error_t e = { 0 };
+          lympho_error_set (&e, EIO, "new generation %.12s is named %s, not %s", c->id, c->name ? c->name : "(none)",
+                            r->name);
+          fail (r, -EIO, &e);
+          return;
+        }
       step_forward (r);
       return;
     }

@@ -96,6 +96,7 @@ struct daemon
   bool ready_sent;
   bool syncing;
   bool shutting_down;
+  bool no_changes;          /* the runtime cannot list changes: drift checks are off */
   unsigned in_flight;       /* regenerations, recoveries included */
   unsigned recovering;      /* recoveries in flight */
   uint64_t started_mono;

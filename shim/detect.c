@@ -333,6 +333,13 @@ on_changes (void *ud, int ret, const lympho_error_t *err, const struct rt_change
         }
       buf_free (&paths);
     }
+  else if (ret == -ENOTSUP)
+    {
+      /* Said once, not once per container per interval. */
+      if (!d->no_changes)
+        log_warn ("drift checks are off: the runtime cannot list a container's changes (%s)", err->msg);
+      d->no_changes = true;
+    }
   else if (e && ret < 0 && ret != -ENOENT)
     log_warn ("%s: drift check: %s", e->name, err->msg);
   if (e && e->drift_timer == 0)
@@ -366,7 +373,7 @@ drift_arm (struct daemon *d, struct entry *e, uint64_t delay)
 {
   if (e->drift_timer)
     loop_cancel_timer (d->loop, e->drift_timer);
-  e->drift_timer = d->shutting_down ? 0 : loop_add_timer (d->loop, delay, on_drift_timer, e);
+  e->drift_timer = d->shutting_down || d->no_changes ? 0 : loop_add_timer (d->loop, delay, on_drift_timer, e);
 }
 
 /* --- life cycle ------------------------------------------------------ */

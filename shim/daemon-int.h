@@ -58,7 +58,9 @@ struct entry
   struct regen *regen;
   struct waiter *waiters;
   bool busy;                /* adoption in flight */
-  bool recover_blocked;     /* recovery failed; retried on reconnect */
+  bool recover_blocked;     /* recovery failed; retried on reconnect or recover_timer */
+  uint64_t recover_timer;   /* retries a failed recovery while the engine stays up */
+  unsigned recover_tries;   /* failed recoveries in a row, for its backoff */
   bool keep_old_down;       /* the queued regeneration replaces an infected generation */
   uint64_t started_real_ms; /* when the current generation started */
   int pid;                  /* its main process on the host, 0 when unknown */

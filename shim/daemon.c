@@ -115,6 +115,8 @@ entry_free (struct daemon *d, struct entry *e)
 {
   if (e->timer)
     loop_cancel_timer (d->loop, e->timer);
+  if (e->recover_timer)
+    loop_cancel_timer (d->loop, e->recover_timer);
   reply_waiters (e, false, NULL, ENOENT, "the container is no longer protected");
   incident_entry_free (e);
   detect_entry_free (d, e);
@@ -257,6 +259,19 @@ regen_result_json (const struct regen_result *res)
   return json_gen_text (g);
 }
 
+/* A recovery failed while the engine stayed connected: try it again. */
+static void
+on_recover_due (struct loop *l, void *ud)
+{
+  (void) l;
+  struct entry *e = ud;
+  struct daemon *d = e->d;
+  e->recover_timer = 0;
+  e->recover_blocked = false;
+  if (d->connected && !d->shutting_down && !d->syncing && e->regen == NULL)
+    sync_engine (d);
+}
+
 static void
 on_regen_done (void *ud, const struct regen_result *res)
 {
@@ -264,6 +279,8 @@ on_regen_done (void *ud, const struct regen_result *res)
   struct daemon *d = e->d;
   e->regen = NULL;
   d->in_flight--;
+  if (res->outcome != REGEN_BROKEN)
+    e->recover_tries = 0;
   if (res->outcome == REGEN_OK)
     e->keep_old_down = false;
   incident_regen_done (d, e, res);
@@ -345,7 +362,20 @@ on_regen_done (void *ud, const struct regen_result *res)
       h.error = res->err.msg;
       daemon_record (d, &h);
       reply_waiters (e, false, NULL, res->err.status ? res->err.status : EIO, res->err.msg);
-      /* The journal keeps the transaction open; the next sync recovers it. */
+      /* The journal keeps the transaction open; the next sync recovers it.
+       * That is the next reconnect when the engine went away, but an engine
+       * still connected (a start that hangs, say) may never reconnect: try
+       * again on a backoff of its own, or the service stays down. */
+      if (!d->shutting_down)
+        {
+          uint64_t delay = sched_backoff (++e->recover_tries, d->cfg->backoff_min_ms, d->cfg->backoff_max_ms,
+                                          random_unit ());
+          if (e->recover_timer)
+            loop_cancel_timer (d->loop, e->recover_timer);
+          e->recover_timer = loop_add_timer (d->loop, delay, on_recover_due, e);
+          log_warn ("%s: could not roll back (%s); recovery again in %llu ms", e->name, res->err.msg,
+                    (unsigned long long) delay);
+        }
       break;
     }
   free (e->queued_reason);
@@ -702,7 +732,8 @@ refresh (struct daemon *d, struct entry *e, const struct rt_container *c)
 static void
 handle_container (struct daemon *d, const struct rt_container *c)
 {
-  if (rt_labels_get (&c->labels, LABEL_ENABLE) == NULL)
+  /* A container the engine is removing may come without a name. */
+  if (rt_labels_get (&c->labels, LABEL_ENABLE) == NULL || c->name == NULL || c->name[0] == '\0')
     return;
   const char *ours = rt_labels_get (&c->labels, LABEL_NAME);
   if (ours)
@@ -816,12 +847,14 @@ on_listed (void *ud, int ret, const lympho_error_t *err, const struct rt_contain
         continue;
       bool present = false;
       for (size_t i = 0; i < n && !present; i++)
-        present = strcmp (v[i].name, e->name) == 0;
+        present = v[i].name && strcmp (v[i].name, e->name) == 0;
       if (!present)
         release (d, e, "container removed outside lympho");
     }
+  /* A container being removed is listed without a name: nothing to adopt. */
   for (size_t i = 0; i < n; i++)
-    d->ops->inspect (d->rt, v[i].id, on_inspected, d);
+    if (v[i].name && v[i].name[0])
+      d->ops->inspect (d->rt, v[i].id, on_inspected, d);
   if (!d->ready_sent)
     {
       d->ready_sent = true;

@@ -230,8 +230,12 @@ healthcheck_active (yajl_val config)
 
 /* ---- generating the create body ---- */
 
-/* Podman writes the old instance's hostname into the environment
- * (HOSTNAME=<short id>); the new instance gets its own. */
+/* Podman writes the instance's hostname into its environment at create
+ * (HOSTNAME=<short id>, or the one given with --hostname) unless the create
+ * has one. Kept, it would give the new instance the old one's name (a
+ * stale short id): drop HOSTNAME=<old short id> and HOSTNAME=<old
+ * hostname>; Podman writes the new instance's own. A HOSTNAME the user set
+ * apart from the hostname stays. */
 static void
 gen_podman_env (yajl_gen g, const struct inspect *in, yajl_val env)
 {
@@ -242,11 +246,12 @@ gen_podman_env (yajl_gen g, const struct inspect *in, yajl_val env)
       return;
     }
   cleanup_free char *stale = xasprintf ("HOSTNAME=%s", in->short_id);
+  cleanup_free char *named = in->hostname && in->hostname[0] ? xasprintf ("HOSTNAME=%s", in->hostname) : NULL;
   yajl_gen_array_open (g);
   for (size_t i = 0; i < env->u.array.len; i++)
     {
       const char *e = json_str (env->u.array.values[i]);
-      if (e && strcmp (e, stale) == 0)
+      if (e && (strcmp (e, stale) == 0 || (named && strcmp (e, named) == 0)))
         continue;
       json_gen_value (g, env->u.array.values[i]);
     }

@@ -130,12 +130,95 @@ test_podman_create_defaults (void **state)
     }
 }
 
+/* text with every `from` replaced by `to`. */
+static char *
+replace_all (const char *text, const char *from, const char *to)
+{
+  struct buf b;
+  buf_init (&b);
+  const char *p = text, *q;
+  while ((q = strstr (p, from)) != NULL)
+    {
+      buf_append (&b, p, (size_t) (q - p));
+      buf_appends (&b, to);
+      p = q + strlen (from);
+    }
+  buf_appends (&b, p);
+  return buf_steal (&b);
+}
+
+/* The HOSTNAME entries of the spec's create Env, space-separated. */
+static char *
+spec_hostname_env (enum docker_spec_dialect d, const char *text, const char **hostname)
+{
+  lympho_error_t err = { 0 };
+  struct rt_snapshot s = { 0 };
+  assert_int_equal (docker_spec_from_inspect_as (d, text, strlen (text), &s, &err), 0);
+  cleanup_json yajl_val spec = parse_or_fail (s.spec);
+  yajl_val env = json_path (spec, "Create", "Env", NULL);
+  struct buf b;
+  buf_init (&b);
+  buf_appends (&b, "");
+  for (size_t i = 0; i < json_arr_len (env); i++)
+    if (str_has_prefix (json_str (env->u.array.values[i]), "HOSTNAME="))
+      buf_printf (&b, "%s ", json_str (env->u.array.values[i]));
+  static char host[64];
+  const char *h = json_str (json_path (spec, "Create", "Hostname", NULL));
+  snprintf (host, sizeof host, "%s", h ? h : "");
+  *hostname = host;
+  rt_snapshot_free (&s);
+  return buf_steal (&b);
+}
+
+/* Podman puts HOSTNAME=<hostname> in every container's Env; a new
+ * generation must get its own hostname, not the old one's in its env. */
+static void
+test_podman_hostname_env (void **state)
+{
+  cleanup_free char *path = xasprintf ("%s/inspect-podman.json", TEST_DATA_DIR);
+  cleanup_free char *text = NULL;
+  size_t len = 0;
+  lympho_error_t err = { 0 };
+  assert_int_equal (read_file (path, 1 << 24, &text, &len, &err), 0);
+  assert_non_null (strstr (text, "\"HOSTNAME=dc429b0e82b7\""));
+  const char *host = NULL;
+
+  /* The engine's hostname (the short id): neither it nor its env entry. */
+  cleanup_free char *env = spec_hostname_env (DOCKER_SPEC_PODMAN, text, &host);
+  assert_string_equal (env, "");
+  assert_string_equal (host, "");
+
+  /* A hostname of the user's: kept as the hostname, Podman writes the env. */
+  cleanup_free char *named0 = replace_all (text, "\"Hostname\": \"dc429b0e82b7\"", "\"Hostname\": \"web\"");
+  cleanup_free char *named = replace_all (named0, "\"HOSTNAME=dc429b0e82b7\"", "\"HOSTNAME=web\"");
+  assert_string_not_equal (named, named0);
+  cleanup_free char *env2 = spec_hostname_env (DOCKER_SPEC_PODMAN, named, &host);
+  assert_string_equal (env2, "");
+  assert_string_equal (host, "web");
+
+  /* A HOSTNAME the user set apart from the hostname stays. */
+  cleanup_free char *own = replace_all (text, "\"HOSTNAME=dc429b0e82b7\"", "\"HOSTNAME=mine\"");
+  cleanup_free char *env3 = spec_hostname_env (DOCKER_SPEC_PODMAN, own, &host);
+  assert_string_equal (env3, "HOSTNAME=mine ");
+
+  /* The short id of another container (the one this was made from) is not
+   * this one's: only the user can have put it there. */
+  cleanup_free char *other = replace_all (text, "\"HOSTNAME=dc429b0e82b7\"", "\"HOSTNAME=0123456789ab\"");
+  cleanup_free char *env4 = spec_hostname_env (DOCKER_SPEC_PODMAN, other, &host);
+  assert_string_equal (env4, "HOSTNAME=0123456789ab ");
+
+  /* Docker's dialect leaves the environment as it is. */
+  cleanup_free char *env5 = spec_hostname_env (DOCKER_SPEC_DOCKER, text, &host);
+  assert_string_equal (env5, "HOSTNAME=dc429b0e82b7 ");
+}
+
 int
 main (void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_podman_inspect),
     cmocka_unit_test (test_podman_create_defaults),
+    cmocka_unit_test (test_podman_hostname_env),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -11,8 +11,16 @@
 # these machines are set by lympho's Podman backend on each create (see
 # runtime/docker.c), and scripts that use the podman CLI pass --ulimit.
 #
+# The OCI runtime: Debian's podman takes crun, which refuses to run anything
+# on a host with cgroups in hybrid mode (v1 controllers, and a cgroup2 mount
+# at /sys/fs/cgroup/unified with a controller): "cgroups in hybrid mode not
+# supported". There the service is started with runc. Containers keep the
+# runtime they were created with, so the podman CLI only needs it on
+# run/create (tests/integration/podman-cli.sh asks the service which).
+#
 # Environment: LYMPHO_PODMAN_SOCK (default /run/podman/podman.sock),
 #              LYMPHO_PODMAN_LOG (default /var/log/lympho-podman.log),
+#              LYMPHO_PODMAN_RUNTIME (default: podman's own, runc as above),
 #              LYMPHO_ENGINE_WAIT seconds (default 60).
 set -euo pipefail
 
@@ -45,7 +53,14 @@ if ! command -v podman >/dev/null || ! command -v curl >/dev/null; then
   fi
 fi
 
-if pgrep -f "^podman system service .*unix://$sock\$" >/dev/null; then
+runtime=${LYMPHO_PODMAN_RUNTIME:-}
+if [ -z "$runtime" ] && [ "$(stat -f -c %T /sys/fs/cgroup 2>/dev/null)" != cgroup2fs ] \
+  && [ "$(stat -f -c %T /sys/fs/cgroup/unified 2>/dev/null)" = cgroup2fs ] \
+  && [ -n "$(cat /sys/fs/cgroup/unified/cgroup.controllers 2>/dev/null)" ] && command -v runc >/dev/null; then
+  runtime=runc
+fi
+
+if pgrep -f "^podman (--runtime [^ ]+ )?system service .*unix://$sock\$" >/dev/null; then
   # Started already (still coming up): only wait for it.
   echo "podman: the service is running, waiting for $sock"
 else
@@ -55,7 +70,7 @@ else
   [ -S "$sock" ] && rm -f "$sock"
   # --time=0: never exit when idle. setsid and no inherited descriptors: the
   # service must outlive this script and not hold a CI pipe open.
-  "$here/detach.sh" "$log" podman system service --time=0 "unix://$sock" >/dev/null
+  "$here/detach.sh" "$log" podman ${runtime:+--runtime "$runtime"} system service --time=0 "unix://$sock" >/dev/null
 fi
 
 for ((i = 0; i < wait_s * 2; i++)); do

@@ -26,7 +26,7 @@ tmp=$(mktemp -d /tmp/lyt-podman-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 printf '#!/bin/sh\nexec %q --runtime podman "$@"\n' "$(readlink -f "$LYMPHD")" >"$tmp/lymphd"
 chmod 755 "$tmp/lymphd"
-pid=$(pgrep -o -f "^podman system service .*unix://$sock\$")
+pid=$(pgrep -o -f "^podman (--runtime [^ ]+ )?system service .*unix://$sock\$")
 [ -n "$pid" ] && echo "$pid" >"$tmp/podman.pid" && export LYT_ENGINE_PIDFILE="$tmp/podman.pid"
 export LYT_DOCKER_HOST="unix://$sock" DOCKER="$here/podman-cli.sh" LYMPHD="$tmp/lymphd"
 "$here/run.sh" "$@"

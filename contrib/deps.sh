@@ -15,6 +15,9 @@ PACKAGES=(
   libcmocka-dev clang libclang-rt-14-dev
   # the engine, the demo and integration tests
   docker.io busybox-static iproute2 curl ca-certificates jq
+  # the other runtimes of the conformance suite: Podman's Docker-compatible
+  # service, containerd through the plugin (python3), the fault injector
+  podman crun containerd python3
 )
 if [ $# -gt 0 ]; then
   PACKAGES=("$@")

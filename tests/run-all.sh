@@ -1,14 +1,18 @@
 #!/bin/bash
 # lympho — the one test runner: a sanitizer build (ASan + UBSan, -Werror),
 # the cmocka unit tests (`make check`), the integration tests against the
-# real engine (`make integration`) and a short fuzzing run of every fuzz
-# target (tests/fuzz/run.sh), then one closing line counting every test:
+# real engine (`make integration`), the conformance suite against every
+# runtime backend (tests/conformance; LYMPHO_TEST_BACKENDS, default "docker
+# podman containerd"), the engine and kernel check programs, and a short
+# fuzzing run of every fuzz target (tests/fuzz/run.sh), then one closing
+# line counting every test:
 #
 #   N passed, N failed, N skipped
 #
 # Counted: each cmocka test case (its "[ RUN ]" line and the result after
 # it), each "PASS: name" / "FAIL: name" / "SKIP: name" line printed by
-# tests/integration/run.sh and tests/fuzz/run.sh. A step that fails without
+# tests/integration/run.sh, tests/conformance/conformance.sh and
+# tests/fuzz/run.sh. A step that fails without
 # naming a failed test (a build error, a crash before the first case, a leak
 # report at exit, a timeout) counts as one failure of its own. Exits 1 when
 # anything failed.
@@ -30,7 +34,7 @@ while [ $# -gt 0 ]; do
     --fuzz-seconds) fuzz_seconds=$2; shift ;;
     --no-integration) do_integration=no ;;
     --no-fuzz) do_fuzz=no ;;
-    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run-all: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -42,6 +46,8 @@ t_build=${LYMPHO_TIMEOUT_BUILD:-20m}
 t_check=${LYMPHO_TIMEOUT_CHECK:-15m}
 t_integration=${LYMPHO_TIMEOUT_INTEGRATION:-40m}
 t_fuzz=${LYMPHO_TIMEOUT_FUZZ:-10m}
+t_conformance=${LYMPHO_TIMEOUT_CONFORMANCE:-20m}
+read -r -a backends <<<"${LYMPHO_TEST_BACKENDS:-docker podman containerd}"
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
@@ -173,28 +179,50 @@ if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && [ $u_fail -eq 0 ]; then
 fi
 printf '   unit: %d programs; passed %d, failed %d, skipped %d\n' "$n_trs" "$u_pass" "$u_fail" "$u_skip"
 
+# Run one suite that prints PASS:/FAIL:/SKIP: lines, shown as it runs and
+# counted from its log. A timeout, or an exit without a FAIL line, is a
+# failure of its own; exit 77 means the suite could not run here (skipped).
+# run_suite NAME LOG TIMEOUT CMD...
+run_suite ()
+{
+  local what=$1 log=$2 limit=$3 rc
+  shift 3
+  timeout -k 30s "$limit" "$@" 2>&1 | tee "$log" | sed -u 's/^/   /'
+  rc=${PIPESTATUS[0]}
+  count_lines "$what" "$log"
+  if [ "$rc" -eq 124 ]; then
+    fail "$what timed out after $limit (log: $log)"
+  elif [ "$rc" -eq 77 ]; then
+    skipped=$((skipped + 1))
+    echo "   $what: skipped itself ($(grep -E '^SKIP: ' "$log" | tail -n 1))"
+  elif [ "$rc" -ne 0 ] && [ "$COUNTED_FAILS" -eq 0 ]; then
+    fail "$what: exited $rc without a FAIL line (log: $log)"
+  fi
+}
+
 # ---------------------------------------------------------------- integration
 section "integration tests (make integration)"
 if [ "$do_integration" = no ]; then
   echo "   not run (--no-integration)"
 elif [ "$built" = no ]; then
   echo "   not run: the build failed"
-elif [ ! -f "$src/tests/integration/run.sh" ]; then
-  echo "   tests/integration/run.sh is not there yet"
 else
-  ilog=$build/integration.log
-  # Shown as it runs (these take a while); counted from the log.
-  timeout -k 30s "$t_integration" make -C "$build" -s integration 2>&1 | tee "$ilog" | sed -u 's/^/   /'
-  rc=${PIPESTATUS[0]}
-  count_lines integration "$ilog"
-  if [ "$rc" -eq 124 ]; then
-    fail "integration timed out after $t_integration"
-  elif [ "$rc" -eq 77 ]; then
-    skipped=$((skipped + 1))
-    echo "   integration suite skipped itself (no engine?)"
-  elif [ "$rc" -ne 0 ] && [ "$COUNTED_FAILS" -eq 0 ]; then
-    fail "integration: run.sh exited $rc without a FAIL line (log: $ilog)"
-  fi
+  run_suite integration "$build/integration.log" "$t_integration" make -C "$build" -s integration
+fi
+
+# ---------------------------------------------------------------- conformance
+# The same cases against every runtime backend (tests/conformance): Docker,
+# Podman's Docker-compatible service, and containerd through the plugin.
+section "conformance (${backends[*]})"
+if [ "$do_integration" = no ]; then
+  echo "   not run (--no-integration)"
+elif [ "$built" = no ]; then
+  echo "   not run: the build failed"
+else
+  for be in "${backends[@]}"; do
+    run_suite "conformance-$be" "$build/conformance-$be.log" "$t_conformance" \
+      env LYMPHD="$build/lymphd" LYMPHCTL="$build/lymphctl" bash "$src/tests/conformance/conformance.sh" "$be"
+  done
 fi
 
 # ---------------------------------------------------------------- engine checks

@@ -25,6 +25,7 @@
 #include "lympho/json.h"
 #include "lympho/log.h"
 #include "lympho/loop.h"
+#include "lympho/privs.h"
 #include "lympho/runtime.h"
 #include "lympho/util.h"
 #include "exec-proto.h"
@@ -620,7 +621,11 @@ spawn (struct call *c, const char *path, lympho_error_t *err)
   posix_spawnattr_setsigmask (&attr, &none);
   posix_spawnattr_setsigdefault (&attr, &def);
   char *argv[] = { (char *) path, (char *) c->sub, NULL };
+  /* The plugin gets lymphd's capabilities and the ones kept for it
+   * (privs.c), whether or not lymphd runs as root. */
+  privs_plugin_ambient (true);
   int e = posix_spawn (&c->pid, path, &fa, &attr, argv, environ);
+  privs_plugin_ambient (false);
   posix_spawn_file_actions_destroy (&fa);
   posix_spawnattr_destroy (&attr);
   if (e != 0)
@@ -1192,6 +1197,8 @@ exec_open (struct loop *loop, const char *endpoint, struct runtime **out, lympho
   rt->conn_state = -1;
   rt->timeout_ms = env_ms ("LYMPHO_PLUGIN_TIMEOUT_MS", CALL_TIMEOUT_MS);
   rt->poll_ms = env_ms ("LYMPHO_PLUGIN_POLL_MS", POLL_MS);
+  /* Plugins need capabilities lymphd itself does not use (privs.c). */
+  privs_for_plugins ();
   *out = rt;
   return 0;
 }

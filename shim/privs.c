@@ -1,6 +1,7 @@
 /* lympho — the capabilities lymphd keeps, and dropping everything else.
- * This array is the only list; the systemd unit's CapabilityBoundingSet and
- * AmbientCapabilities must match privs_capability_names(). */
+ * These arrays are the only lists; the systemd unit's CapabilityBoundingSet
+ * must match privs_capability_names(), and its comment names the drop-in
+ * that adds privs_plugin_capability_names() for runtime plugins. */
 #include "config.h"
 
 #include <errno.h>
@@ -27,6 +28,21 @@ static const struct
 };
 #define N_KEPT (sizeof kept / sizeof kept[0])
 
+/* Only with an exec: runtime, and only for its plugins: lymphd holds these
+ * permitted and inheritable but never effective, so that the plugin it
+ * spawns gets them (lympho-runtime-plugin(7), PRIVILEGES). */
+static const struct
+{
+  cap_value_t cap;
+  const char *name;
+} for_plugins[] = {
+  /* ctr mounts the image's snapshot on every container create, and the
+   * containerd plugin reads containers' writable layers for `changes`. */
+  { CAP_DAC_OVERRIDE, "CAP_DAC_OVERRIDE" },
+};
+#define N_PLUGINS (sizeof for_plugins / sizeof for_plugins[0])
+static bool plugins;
+
 const char *
 privs_capability_names (void)
 {
@@ -50,11 +66,33 @@ privs_capabilities (size_t *n)
   return values;
 }
 
+const char *
+privs_plugin_capability_names (void)
+{
+  static char names[128];
+  if (names[0] == '\0')
+    {
+      size_t off = 0;
+      for (size_t i = 0; i < N_PLUGINS; i++)
+        off += (size_t) snprintf (names + off, sizeof names - off, "%s%s", i ? " " : "", for_plugins[i].name);
+    }
+  return names;
+}
+
+void
+privs_for_plugins (void)
+{
+  plugins = true;
+}
+
 static bool
 is_kept (cap_value_t c)
 {
   for (size_t i = 0; i < N_KEPT; i++)
     if (kept[i].cap == c)
+      return true;
+  for (size_t i = 0; plugins && i < N_PLUGINS; i++)
+    if (for_plugins[i].cap == c)
       return true;
   return false;
 }
@@ -76,15 +114,22 @@ privs_drop (lympho_error_t *err)
 
   /* Keep only what we hold: without root there is nothing to keep, and that
    * is fine for tests and unprivileged trial runs. */
-  cap_value_t keep[N_KEPT];
+  cap_value_t keep[N_KEPT + N_PLUGINS];
+  bool effective[N_KEPT + N_PLUGINS];
   int n_keep = 0;
-  for (size_t i = 0; i < N_KEPT; i++)
+  for (size_t i = 0; i < N_KEPT + (plugins ? N_PLUGINS : 0); i++)
     {
+      bool own = i < N_KEPT;
+      cap_value_t c = own ? kept[i].cap : for_plugins[i - N_KEPT].cap;
       cap_flag_value_t v = CAP_CLEAR;
-      if (cap_get_flag (cur, kept[i].cap, CAP_PERMITTED, &v) == 0 && v == CAP_SET)
-        keep[n_keep++] = kept[i].cap;
+      if (cap_get_flag (cur, c, CAP_PERMITTED, &v) == 0 && v == CAP_SET)
+        {
+          effective[n_keep] = own;
+          keep[n_keep++] = c;
+        }
       else
-        log_debug ("privileges: %s not held, continuing without it", kept[i].name);
+        log_debug ("privileges: %s not held, continuing without it",
+                   own ? kept[i].name : for_plugins[i - N_KEPT].name);
     }
 
   /* The bounding set needs CAP_SETPCAP, so it goes before we drop that. */
@@ -114,7 +159,7 @@ privs_drop (lympho_error_t *err)
   for (int i = 0; i < n_keep; i++)
     {
       if (cap_set_flag (want, CAP_PERMITTED, 1, &keep[i], CAP_SET) < 0
-          || cap_set_flag (want, CAP_EFFECTIVE, 1, &keep[i], CAP_SET) < 0)
+          || (effective[i] && cap_set_flag (want, CAP_EFFECTIVE, 1, &keep[i], CAP_SET) < 0))
         return lympho_error_set_errno (err, errno, "build capability set");
       /* The kernel refuses an inheritable cap outside the bounding set. */
       if (cap_get_bound (keep[i]) == 1 && cap_set_flag (want, CAP_INHERITABLE, 1, &keep[i], CAP_SET) < 0)
@@ -125,6 +170,34 @@ privs_drop (lympho_error_t *err)
 
   if (prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
     return lympho_error_set_errno (err, errno, "set no_new_privs");
-  log_debug ("privileges: kept %d of: %s", n_keep, privs_capability_names ());
+  log_debug ("privileges: kept %d of: %s%s%s", n_keep, privs_capability_names (),
+             plugins ? "; for plugins, not effective: " : "", plugins ? privs_plugin_capability_names () : "");
   return 0;
+}
+
+void
+privs_plugin_ambient (bool raise)
+{
+  /* Root's children get the bounding set on exec anyway; a lymphd that
+   * runs as another user passes capabilities on only through the ambient
+   * set, which needs them permitted and inheritable. Capabilities are per
+   * thread and posix_spawn runs the child from the calling one. */
+  if (!raise)
+    {
+      prctl (PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+      return;
+    }
+  cleanup_cap cap_t cur = cap_get_proc ();
+  if (cur == NULL)
+    return;
+  for (cap_value_t c = 0; CAP_IS_SUPPORTED (c); c++)
+    {
+      cap_flag_value_t p = CAP_CLEAR, i = CAP_CLEAR;
+      if (!is_kept (c) || cap_get_flag (cur, c, CAP_PERMITTED, &p) < 0 || cap_get_flag (cur, c, CAP_INHERITABLE, &i) < 0
+          || p != CAP_SET || i != CAP_SET)
+        continue;
+      /* EINVAL: a kernel without ambient capabilities; nothing to do. */
+      if (prctl (PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0) < 0 && errno != EINVAL)
+        log_debug ("privileges: cannot pass capability %d to plugins: %s", (int) c, strerror (errno));
+    }
 }

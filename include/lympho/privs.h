@@ -5,6 +5,7 @@
 #ifndef LYMPHO_PRIVS_H
 #define LYMPHO_PRIVS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "lympho/error.h"
@@ -15,10 +16,24 @@ const char *privs_capability_names (void);
 /* The kept capabilities as libcap values (cap_value_t is an int). */
 const int *privs_capabilities (size_t *n);
 
+/* "CAP_DAC_OVERRIDE": what an exec: runtime's plugins need beyond the
+ * list (ctr mounts image snapshots). Static storage. */
+const char *privs_plugin_capability_names (void);
+/* The runtime is an exec: plugin (called before privs_drop): also keep the
+ * plugin capabilities, permitted and inheritable but not effective, so
+ * that plugins get them and lymphd itself does not use them. */
+void privs_for_plugins (void);
+
 /* Reduce the bounding set to the list, set permitted, effective and
  * inheritable to the list, clear the ambient set and set no_new_privs.
  * Without privileges (not root, or some caps not held) keep whatever subset
  * is held and do not fail; that is logged at debug. */
 int privs_drop (lympho_error_t *err);
+
+/* Around spawning a plugin: raise (true) what lymphd keeps, with the plugin
+ * capabilities, into the calling thread's ambient set, so that the plugin
+ * gets them also when lymphd does not run as root; clear it again (false).
+ * Best effort: a plugin without them fails with its own message. */
+void privs_plugin_ambient (bool raise);
 
 #endif

@@ -568,20 +568,67 @@ cap_in (cap_t c, cap_value_t v, cap_flag_t which)
   return f == CAP_SET;
 }
 
+/* The effective capabilities of a program lymphd runs as it runs a plugin:
+ * the CapEff line of /bin/cat's own /proc/self/status. */
+static uint64_t
+exec_child_caps (void)
+{
+  int p[2];
+  if (pipe (p) < 0)
+    return UINT64_MAX;
+  privs_plugin_ambient (true);
+  pid_t pid = fork ();
+  if (pid == 0)
+    {
+      dup2 (p[1], 1);
+      execl ("/bin/cat", "cat", "/proc/self/status", (char *) NULL);
+      _exit (127);
+    }
+  privs_plugin_ambient (false);
+  close (p[1]);
+  char buf[8192];
+  size_t len = 0;
+  ssize_t k;
+  while (len < sizeof buf - 1 && (k = read (p[0], buf + len, sizeof buf - 1 - len)) > 0)
+    len += (size_t) k;
+  buf[len] = '\0';
+  close (p[0]);
+  waitpid (pid, NULL, 0);
+  const char *eff = strstr (buf, "\nCapEff:");
+  return eff ? strtoull (eff + 8, NULL, 16) : UINT64_MAX;
+}
+
+enum drop_mode
+{
+  DROP_ROOT,          /* lymphd as root, Docker or Podman */
+  DROP_NOBODY,        /* no capabilities at all */
+  DROP_ROOT_PLUGINS,  /* lymphd as root with an exec: runtime */
+  DROP_USER_PLUGINS,  /* as another user that was given capabilities */
+};
+
 /* In a child (the drop is irreversible): what privs_drop must leave. Exit
  * status 0 when right, else 1 after naming the failed check on stderr. */
 #define FAILED() (fprintf (stderr, "privs check at line %d failed\n", __LINE__), 1)
 static int
-check_drop_in_child (bool become_nobody)
+check_drop_in_child (enum drop_mode mode)
 {
   size_t n_kept;
   const int *kept = privs_capabilities (&n_kept);
+  bool plugins = mode == DROP_ROOT_PLUGINS || mode == DROP_USER_PLUGINS;
   cap_t before = cap_get_proc ();
   bool had_setpcap = cap_in (before, CAP_SETPCAP, CAP_EFFECTIVE);
-  if (become_nobody && setresuid (65534, 65534, 65534) < 0)
+  if (mode == DROP_NOBODY && setresuid (65534, 65534, 65534) < 0)
     return FAILED ();
+  if (mode == DROP_USER_PLUGINS)
+    {
+      /* As systemd's User= with capabilities: permitted ones survive. */
+      if (prctl (PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0 || setresuid (65534, 65534, 65534) < 0)
+        return FAILED ();
+    }
   cap_free (before);
   before = cap_get_proc ();
+  if (plugins)
+    privs_for_plugins ();
   lympho_error_t err = { 0 };
   if (privs_drop (&err) < 0)
     {
@@ -594,36 +641,60 @@ check_drop_in_child (bool become_nobody)
       bool is_kept = false;
       for (size_t i = 0; i < n_kept; i++)
         is_kept |= kept[i] == v;
+      bool for_plugins = plugins && v == CAP_DAC_OVERRIDE;
       bool held = cap_in (before, v, CAP_PERMITTED);
-      if (!is_kept && (cap_in (after, v, CAP_PERMITTED) || cap_in (after, v, CAP_EFFECTIVE)
-                       || cap_in (after, v, CAP_INHERITABLE)))
+      if (!is_kept && !for_plugins
+          && (cap_in (after, v, CAP_PERMITTED) || cap_in (after, v, CAP_EFFECTIVE) || cap_in (after, v, CAP_INHERITABLE)))
         return FAILED ();
       if (is_kept && held && !(cap_in (after, v, CAP_PERMITTED) && cap_in (after, v, CAP_EFFECTIVE)))
         return FAILED ();
-      if (!is_kept && !become_nobody && had_setpcap && cap_get_bound (v) != 0)
+      /* Kept for plugins, never used by lymphd itself. */
+      if (for_plugins && held
+          && !(cap_in (after, v, CAP_PERMITTED) && cap_in (after, v, CAP_INHERITABLE) && !cap_in (after, v, CAP_EFFECTIVE)))
+        return FAILED ();
+      if (!is_kept && !for_plugins && mode != DROP_USER_PLUGINS && mode != DROP_NOBODY && had_setpcap
+          && cap_get_bound (v) != 0)
+        return FAILED ();
+      if (for_plugins && had_setpcap && cap_get_bound (v) != 1)
         return FAILED ();
       if (prctl (PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, v, 0, 0) == 1)
         return FAILED ();
     }
   if (prctl (PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1)
     return FAILED ();
+
+  /* What a plugin started now gets: lymphd's capabilities, and
+   * CAP_DAC_OVERRIDE only with an exec: runtime. */
+  uint64_t child = exec_child_caps ();
+  uint64_t dac = 1ull << CAP_DAC_OVERRIDE, admin = 1ull << CAP_SYS_ADMIN;
+  if (child == UINT64_MAX)
+    return FAILED ();
+  if (!plugins && (child & dac))
+    return FAILED ();
+  if (plugins && cap_in (before, CAP_DAC_OVERRIDE, CAP_PERMITTED) && (child & (dac | admin)) != (dac | admin))
+    return FAILED ();
+  if (mode == DROP_NOBODY && child != 0)
+    return FAILED ();
+  for (cap_value_t v = 0; CAP_IS_SUPPORTED (v); v++)
+    if (prctl (PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, v, 0, 0) == 1)
+      return FAILED ();
   cap_free (before);
   cap_free (after);
   return 0;
 }
 
 static void
-run_in_child (bool become_nobody)
+run_in_child (enum drop_mode mode)
 {
   pid_t pid = fork ();
   assert_true (pid >= 0);
   if (pid == 0)
-    _exit (check_drop_in_child (become_nobody));
+    _exit (check_drop_in_child (mode));
   int status;
   assert_int_equal (waitpid (pid, &status, 0), pid);
   assert_true (WIFEXITED (status));
   if (WEXITSTATUS (status) != 0)
-    fail_msg ("privs check failed in the child (see above)");
+    fail_msg ("privs check (mode %d) failed in the child (see above)", (int) mode);
 }
 
 static void
@@ -631,13 +702,18 @@ test_privs (void **state)
 {
   (void) state;
   assert_string_equal (privs_capability_names (), "CAP_NET_ADMIN CAP_SYS_ADMIN CAP_SYS_PTRACE");
+  assert_string_equal (privs_plugin_capability_names (), "CAP_DAC_OVERRIDE");
   size_t n;
   const int *caps = privs_capabilities (&n);
   assert_int_equal (n, 3);
   assert_int_equal (caps[0], CAP_NET_ADMIN);
-  run_in_child (false);
+  run_in_child (DROP_ROOT);
+  run_in_child (DROP_ROOT_PLUGINS);
   if (geteuid () == 0)
-    run_in_child (true); /* no capabilities at all: still succeeds */
+    {
+      run_in_child (DROP_NOBODY); /* no capabilities at all: still succeeds */
+      run_in_child (DROP_USER_PLUGINS);
+    }
 }
 
 /* The shipped example lists every key with its default, commented out:
@@ -697,6 +773,9 @@ test_unit_capabilities (void **state)
   p += strlen (key);
   cleanup_free char *value = xstrndup (p, strcspn (p, "\n"));
   assert_string_equal (value, privs_capability_names ());
+  /* The comment shows plugin users the drop-in line that adds the rest. */
+  cleanup_free char *dropin = xasprintf ("\n#   CapabilityBoundingSet=%s\n", privs_plugin_capability_names ());
+  assert_non_null (strstr (unit, dropin));
 }
 
 int

@@ -1,7 +1,9 @@
 /* The containerd plugin (contrib/runtimes/lympho-containerd) driven through
  * runtime_exec_ops, as lymphd drives it, against a real standalone
  * containerd that this test starts with its own root, state and socket
- * (never the one dockerd uses), in the plugin's namespace `lympho`.
+ * (never the one dockerd uses), in the plugin's namespace `lympho`. Once
+ * containerd runs, the test drops its privileges as lymphd does with an
+ * exec: runtime, so that the plugin runs with what lymphd would give it.
  *
  * Needs root, containerd, ctr, python3 and /bin/busybox; exits 77 (skip)
  * without them. Everything lives under /tmp/lct-<pid>-*, removed at the end. */
@@ -19,12 +21,16 @@
 #include <cmocka.h>
 
 #include "lympho/loop.h"
+#include "lympho/privs.h"
 #include "lympho/runtime.h"
 #include "lympho/util.h"
 
 #define SRCDIR TEST_DATA_DIR "/../.."
 #define PLUGIN SRCDIR "/contrib/runtimes/lympho-containerd"
 #define IMAGE "docker.io/library/lctbox:1"
+#define NAME_LABEL "io.lympho.containerd.name"
+/* Stops at once on SIGTERM; the flags are the command's, not ctr's. */
+#define LOOP_CMD "sh -c 'trap \"exit 0\" TERM; while :; do sleep 1; done'"
 
 static const struct runtime_ops *ops = &runtime_exec_ops;
 static struct loop *loop;
@@ -57,6 +63,8 @@ struct res
   struct rt_container c;
   struct rt_snapshot s;
   size_t n;
+  char names[1024]; /* list: "name=id " for every container */
+  char changes[4096]; /* changes: "K path\n" for every change */
 };
 static struct res r;
 
@@ -101,7 +109,27 @@ on_container (void *ud, int ret, const lympho_error_t *err, const struct rt_cont
       r.c.state = c->state;
       r.c.pid = c->pid;
       rt_labels_copy (&r.c.labels, &c->labels);
+      r.c.mounts = strv_dup (c->mounts, c->n_mounts);
+      r.c.n_mounts = c->n_mounts;
     }
+}
+
+static bool
+has_mount (const char *dest)
+{
+  for (size_t i = 0; i < r.c.n_mounts; i++)
+    if (strcmp (r.c.mounts[i], dest) == 0)
+      return true;
+  return false;
+}
+
+/* No label of the plugin's own ever shows. */
+static void
+no_private_labels (const struct rt_labels *l)
+{
+  for (size_t i = 0; i < l->n; i++)
+    if (str_has_prefix (l->v[i].key, "io.lympho.containerd."))
+      fail_msg ("the plugin's label %s leaked", l->v[i].key);
 }
 static void
 on_list (void *ud, int ret, const lympho_error_t *err, const struct rt_container *v, size_t n)
@@ -110,6 +138,22 @@ on_list (void *ud, int ret, const lympho_error_t *err, const struct rt_container
   r.n = n;
   if (n > 0)
     r.c.name = xstrdup (v[0].name);
+  for (size_t i = 0; i < n; i++)
+    {
+      no_private_labels (&v[i].labels);
+      size_t used = strlen (r.names);
+      snprintf (r.names + used, sizeof r.names - used, "%s=%s ", v[i].name, v[i].id);
+    }
+}
+static void
+on_changes (void *ud, int ret, const lympho_error_t *err, const struct rt_change *v, size_t n)
+{
+  got (ret, err);
+  for (size_t i = 0; i < n; i++)
+    {
+      size_t used = strlen (r.changes);
+      snprintf (r.changes + used, sizeof r.changes - used, "%c %s\n", v[i].kind, v[i].path);
+    }
 }
 static void
 on_snapshot (void *ud, int ret, const lympho_error_t *err, struct rt_snapshot *s)
@@ -177,17 +221,20 @@ spin_until (const char *needle, int max_ms)
     fail_msg ("no event %s in: %s", needle, evlog);
 }
 
+static char *ctr_cmd; /* "ctr --address ... --namespace lympho" */
+
 static void
 test_containerd (void **state)
 {
   lympho_error_t err = { 0 };
   assert_int_equal (ops->subscribe (rt, on_event, on_conn, NULL, &err), 0);
 
-  /* A source container made with ctr itself, as a user would. */
-  cleanup_free char *ctr = xasprintf ("ctr --address %s --namespace lympho", sock);
-  assert_int_equal (sh ("%s containers create --label lympho.name=lct-src --label lympho.enable=true "
-                        "--env LCT=1 %s lct-src-id /bin/sleep 3600",
-                        ctr, IMAGE),
+  /* A source container made with ctr itself, as a user would, with a bind
+   * mount and a command whose flags are its own. */
+  assert_int_equal (sh ("mkdir -p %s/vol && %s containers create --label " NAME_LABEL "=lct-src "
+                        "--label lympho.enable=true --env LCT=1 "
+                        "--mount type=bind,src=%s/vol,dst=/vol,options=rbind:rw -- %s lct-src-id " LOOP_CMD,
+                        dir, ctr_cmd, dir, IMAGE),
                     0);
   OP (ops->ping (rt, on_done, NULL));
   expect_ok ("ping");
@@ -197,8 +244,15 @@ test_containerd (void **state)
   expect_ok ("inspect source");
   assert_int_equal (r.c.state, RT_STATE_RUNNING);
   assert_true (r.c.pid > 0);
-  assert_string_equal (r.c.id, "lct-src-id");
+  /* Not made by the plugin: its id is marked so that it equals no name. */
+  assert_string_equal (r.c.id, "ctr:lct-src-id");
+  assert_string_equal (r.c.name, "lct-src");
   assert_true (str_has_prefix (r.c.image_id, "sha256:"));
+  no_private_labels (&r.c.labels);
+  /* Mount destinations, for drift: the bind and what runc mounts. */
+  assert_true (has_mount ("/vol"));
+  assert_true (has_mount ("/proc"));
+  assert_true (has_mount ("/run"));
 
   OP (ops->snapshot (rt, "lct-src", on_snapshot, NULL));
   expect_ok ("snapshot");
@@ -206,10 +260,14 @@ test_containerd (void **state)
   memset (&r.s, 0, sizeof r.s);
   assert_string_equal (snap.name, "lct-src");
   assert_string_equal (rt_labels_get (&snap.labels, "lympho.enable"), "true");
+  assert_null (rt_labels_get (&snap.labels, NAME_LABEL));
   assert_non_null (strstr (snap.spec, "LCT=1"));
 
+  /* As lymphd creates a generation: lympho.name is lymphd's own label (the
+   * protected name), not the container's name. */
   struct rt_labels extra = { 0 };
   rt_labels_set (&extra, "lympho.generation", "2");
+  rt_labels_set (&extra, "lympho.name", "lct-src");
   OP (ops->create (rt, snap.spec, "lct-gen2", &extra, on_id, NULL));
   expect_ok ("create");
   cleanup_free char *id = xstrdup (r.id);
@@ -220,10 +278,17 @@ test_containerd (void **state)
   OP (ops->inspect (rt, "lct-gen2", on_container, NULL));
   expect_ok ("inspect new");
   assert_string_equal (r.c.id, id);
+  assert_string_equal (r.c.name, "lct-gen2");
   assert_int_equal (r.c.state, RT_STATE_CREATED);
   assert_string_equal (rt_labels_get (&r.c.labels, "lympho.generation"), "2");
   assert_string_equal (rt_labels_get (&r.c.labels, "lympho.enable"), "true");
+  assert_string_equal (rt_labels_get (&r.c.labels, "lympho.name"), "lct-src");
+  no_private_labels (&r.c.labels);
   assert_string_equal (r.c.image_id, snap.image_id);
+  assert_true (has_mount ("/vol"));
+  /* The source is still the only lct-src. */
+  OP (ops->inspect (rt, "lct-src", on_container, NULL));
+  assert_string_equal (r.c.id, "ctr:lct-src-id");
 
   OP (ops->start (rt, id, on_done, NULL));
   expect_ok ("start new");
@@ -232,6 +297,8 @@ test_containerd (void **state)
   /* The fresh generation runs the snapshot's process and environment. */
   cleanup_free char *envcmd = xasprintf ("grep -qz '^LCT=1$' /proc/%d/environ", r.c.pid);
   assert_int_equal (sh ("%s", envcmd), 0);
+  cleanup_free char *argcmd = xasprintf ("tr '\\0' ' ' </proc/%d/cmdline | grep -q '^sh -c trap'", r.c.pid);
+  assert_int_equal (sh ("%s", argcmd), 0);
   spin_until ("start:lct-gen2", 20000);
   assert_int_equal (conn_up, 1);
 
@@ -239,6 +306,9 @@ test_containerd (void **state)
   expect_ok ("list");
   assert_int_equal (r.n, 1);
   assert_string_equal (r.c.name, "lct-gen2");
+  OP (ops->list (rt, NAME_LABEL, on_list, NULL));
+  expect_ok ("list by a private label");
+  assert_int_equal (r.n, 0);
 
   /* Rename: a label, the id stays; names stay unique. */
   OP (ops->rename (rt, id, "lct-src", on_done, NULL));
@@ -252,8 +322,7 @@ test_containerd (void **state)
   assert_int_equal (r.ret, -ENOENT);
   spin_until ("rename:lct-renamed", 20000);
 
-  /* sleep as pid 1 ignores SIGTERM: stop must kill after the timeout. */
-  OP (ops->stop (rt, id, 1, on_done, NULL));
+  OP (ops->stop (rt, id, 5, on_done, NULL));
   expect_ok ("stop");
   OP (ops->inspect (rt, id, on_container, NULL));
   assert_int_equal (r.c.state, RT_STATE_EXITED);
@@ -289,7 +358,148 @@ test_containerd (void **state)
 
   OP (ops->remove (rt, "lct-src", true, false, on_done, NULL));
   expect_ok ("remove source");
+
+  /* sleep as pid 1 ignores SIGTERM: stop must kill after the timeout. */
+  assert_int_equal (sh ("%s containers create -- %s lct-stubborn /bin/sleep 3600", ctr_cmd, IMAGE), 0);
+  OP (ops->start (rt, "lct-stubborn", on_done, NULL));
+  expect_ok ("start stubborn");
+  OP (ops->stop (rt, "lct-stubborn", 1, on_done, NULL));
+  expect_ok ("stop stubborn");
+  OP (ops->inspect (rt, "lct-stubborn", on_container, NULL));
+  assert_int_equal (r.c.state, RT_STATE_EXITED);
+  OP (ops->remove (rt, "lct-stubborn", false, false, on_done, NULL));
+  expect_ok ("remove stubborn");
   rt_snapshot_free (&snap);
+  reset ();
+}
+
+/* A container made with ctr under the id lct-web and no name label is named
+ * lct-web. Regenerated, the old one is renamed and a new one takes the
+ * name: the name is free for it, and the old one's id still means the old
+ * one, so that lymphd removes the right container. */
+static void
+test_foreign_id (void **state)
+{
+  assert_int_equal (sh ("%s containers create --label lympho.enable=true -- %s lct-web " LOOP_CMD, ctr_cmd, IMAGE),
+                    0);
+  OP (ops->inspect (rt, "lct-web", on_container, NULL));
+  expect_ok ("inspect by id");
+  assert_string_equal (r.c.name, "lct-web");
+  cleanup_free char *old = xstrdup (r.c.id);
+  assert_string_equal (old, "ctr:lct-web");
+  OP (ops->snapshot (rt, old, on_snapshot, NULL));
+  expect_ok ("snapshot");
+  struct rt_snapshot snap = r.s;
+  memset (&r.s, 0, sizeof r.s);
+
+  OP (ops->create (rt, snap.spec, "lct-web", NULL, on_id, NULL));
+  assert_int_equal (r.ret, -EEXIST);
+  OP (ops->rename (rt, old, "lct-web-old", on_done, NULL));
+  expect_ok ("rename the original");
+  OP (ops->create (rt, snap.spec, "lct-web", NULL, on_id, NULL));
+  expect_ok ("create under the original's id");
+  cleanup_free char *fresh = xstrdup (r.id);
+  OP (ops->inspect (rt, "lct-web", on_container, NULL));
+  expect_ok ("inspect by name");
+  assert_string_equal (r.c.id, fresh);
+  OP (ops->inspect (rt, old, on_container, NULL));
+  assert_string_equal (r.c.name, "lct-web-old");
+  /* Names never take the form of ids. */
+  OP (ops->rename (rt, fresh, "ctr:lct-x", on_done, NULL));
+  assert_int_equal (r.ret, -EINVAL);
+
+  OP (ops->remove (rt, old, true, false, on_done, NULL));
+  expect_ok ("remove the original by its id");
+  OP (ops->inspect (rt, "lct-web", on_container, NULL));
+  expect_ok ("the new one stays");
+  assert_string_equal (r.c.id, fresh);
+  OP (ops->remove (rt, fresh, true, false, on_done, NULL));
+  expect_ok ("remove the new one");
+  rt_snapshot_free (&snap);
+  reset ();
+}
+
+/* lymphd removes containers while other calls walk the list: a container
+ * gone between `ctr c ls` and `ctr c info` is skipped, not an error. A ctr
+ * in front of the real one deletes lct-vanish just before info asks. */
+static void
+test_vanish (void **state)
+{
+  cleanup_free char *wrapper = xasprintf ("%s/ctr-vanish", dir);
+  cleanup_free char *script = xasprintf ("#!/bin/sh\n"
+                                         "case \"$*\" in *'containers info lct-vanish'*)\n"
+                                         "  %s containers delete lct-vanish >/dev/null 2>&1;; esac\n"
+                                         "exec ctr \"$@\"\n",
+                                         ctr_cmd);
+  lympho_error_t err = { 0 };
+  assert_int_equal (write_file_atomic (wrapper, script, strlen (script), 0755, &err), 0);
+  for (int i = 0; i < 2; i++)
+    {
+      assert_int_equal (sh ("%s containers create --label " NAME_LABEL "=lct-vname -- %s lct-vanish " LOOP_CMD,
+                            ctr_cmd, IMAGE),
+                        0);
+      assert_int_equal (sh ("%s containers create --label " NAME_LABEL "=lct-stays -- %s lct-stays-id " LOOP_CMD,
+                            ctr_cmd, IMAGE),
+                        0);
+      setenv ("LYMPHO_CTR", wrapper, 1);
+      if (i == 0)
+        {
+          OP (ops->list (rt, NULL, on_list, NULL));
+          expect_ok ("list while a container vanishes");
+          assert_int_equal (r.n, 1);
+          assert_string_equal (r.names, "lct-stays=ctr:lct-stays-id ");
+        }
+      else
+        {
+          OP (ops->rename (rt, "lct-stays", "lct-vname", on_done, NULL));
+          expect_ok ("rename to the name of a container that vanishes");
+        }
+      unsetenv ("LYMPHO_CTR");
+      OP (ops->inspect (rt, "lct-vanish", on_container, NULL));
+      assert_int_equal (r.ret, -ENOENT);
+      OP (ops->remove (rt, "ctr:lct-stays-id", true, false, on_done, NULL));
+      expect_ok ("remove");
+    }
+  reset ();
+}
+
+static bool
+has_change (const char *line)
+{
+  cleanup_free char *all = xasprintf ("\n%s", r.changes);
+  cleanup_free char *needle = xasprintf ("\n%s\n", line);
+  return strstr (all, needle) != NULL;
+}
+
+/* changes: the container's overlayfs upper directory against its image,
+ * whiteouts as deletions, directories holding a change as changed. */
+static void
+test_changes (void **state)
+{
+  assert_int_equal (sh ("%s containers create --label " NAME_LABEL "=lct-drift -- %s lct-drift sh -c "
+                        "'mkdir -p /data/x && echo x >/data/x/f && rm /etc/passwd && touch /tmp/t && touch /done; "
+                        "trap \"exit 0\" TERM; while :; do sleep 1; done'",
+                        ctr_cmd, IMAGE),
+                    0);
+  OP (ops->changes (rt, "lct-drift", on_changes, NULL));
+  expect_ok ("changes before start");
+  assert_string_equal (r.changes, "");
+  OP (ops->start (rt, "lct-drift", on_done, NULL));
+  expect_ok ("start");
+  uint64_t end = now_mono_ms () + 20000;
+  do
+    OP (ops->changes (rt, "lct-drift", on_changes, NULL));
+  while (r.ret == 0 && !has_change ("A /done") && now_mono_ms () < end && usleep (100000) == 0);
+  expect_ok ("changes");
+  if (!(has_change ("A /data") && has_change ("A /data/x") && has_change ("A /data/x/f") && has_change ("C /etc")
+        && has_change ("D /etc/passwd") && has_change ("C /tmp") && has_change ("A /tmp/t") && has_change ("A /done")))
+    fail_msg ("changes: %s", r.changes);
+  if (has_change ("C /bin") || has_change ("A /bin/sh"))
+    fail_msg ("unchanged files listed: %s", r.changes);
+  OP (ops->remove (rt, "lct-drift", true, false, on_done, NULL));
+  expect_ok ("remove");
+  OP (ops->changes (rt, "lct-drift", on_changes, NULL));
+  assert_int_equal (r.ret, -ENOENT);
   reset ();
 }
 
@@ -337,10 +547,15 @@ setup (void **state)
     fail_msg ("containerd did not come up; see %s/containerd.log", dir);
   assert_int_equal (sh ("%s/contrib/runtimes/oci-busybox.sh %s/img.tar %s", SRCDIR, dir, IMAGE), 0);
   assert_int_equal (sh ("%s --namespace lympho image import %s/img.tar", ctr, dir), 0);
+  ctr_cmd = xasprintf ("%s --namespace lympho", ctr);
   setenv ("LYMPHO_CONTAINERD_ADDRESS", sock, 1);
   setenv ("LYMPHO_PLUGIN_POLL_MS", "300", 1);
   assert_int_equal (loop_new (&loop, &err), 0);
   assert_int_equal (ops->open (loop, PLUGIN, &rt, &err), 0);
+  /* From here on with lymphd's privileges (the exec: runtime asked for the
+   * plugins' share in open): ctr's mounts must still work. */
+  if (privs_drop (&err) < 0)
+    fail_msg ("privs_drop: %s", err.msg);
   return 0;
 }
 
@@ -353,9 +568,9 @@ teardown (void **state)
   for (int i = 0; i < 5; i++)
     loop_run_once (loop, 20, &err);
   loop_free (loop);
-  cleanup_free char *ctr = xasprintf ("ctr --address %s --namespace lympho", sock);
   /* Whatever a failed run left. */
-  sh ("for c in $(%s c ls -q); do %s t delete -f $c; %s c delete $c; done", ctr, ctr, ctr);
+  sh ("for c in $(%s c ls -q); do %s t delete -f $c; %s c delete $c; done", ctr_cmd, ctr_cmd, ctr_cmd);
+  free (ctr_cmd);
   if (containerd_pid > 0)
     {
       kill (containerd_pid, SIGTERM);
@@ -373,6 +588,12 @@ main (void)
       fprintf (stderr, "runtime_containerd: needs root, containerd, ctr, python3 and /bin/busybox; skipped\n");
       return 77;
     }
-  const struct CMUnitTest tests[] = { cmocka_unit_test_setup_teardown (test_containerd, setup, teardown) };
-  return cmocka_run_group_tests (tests, NULL, NULL);
+  /* One containerd for all: the privileges dropped in setup stay dropped. */
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test (test_containerd),
+    cmocka_unit_test (test_foreign_id),
+    cmocka_unit_test (test_vanish),
+    cmocka_unit_test (test_changes),
+  };
+  return cmocka_run_group_tests (tests, setup, teardown);
 }

@@ -281,6 +281,9 @@ on_event (void *ud, const struct rt_event *ev)
   if (watch_id == NULL || ev->type != RT_EV_CONTAINER || strcmp (ev->id, watch_id) != 0)
     return;
   assert_true (ev->time_nano > 0);
+  /* Docker's carry the command ("exec_create: sh -c kill 1"). */
+  if (str_has_prefix (ev->action, "exec_"))
+    return;
   if (strcmp (ev->action, "die") == 0)
     buf_printf (&seen, "die:%d ", ev->exit_code);
   else
@@ -330,7 +333,7 @@ cleanup_engine (void)
   for (char *p = strtok (ids, "\n"); p; p = strtok (NULL, "\n"))
     run ("rm -f %s", p);
   /* One at a time: podman stops at the first name it does not know. */
-  static const char *const names[] = { "src", "src-old", "copy", "bad", "ev" };
+  static const char *const names[] = { "src", "src-old", "copy", "bad", "ev", "hc", "st", "ps" };
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
     run ("rm -f %s-%s", prefix, names[i]);
   run ("network rm %s-n1", prefix);
@@ -376,7 +379,26 @@ setup (void **state)
     {
       /* The CLI as root works on the same storage as the service. */
       docker_cli = "podman";
-      run_opts = "--ulimit nofile=1024:1024 --ulimit nproc=1024:1024";
+      /* The OCI runtime the service runs too (contrib/podman.sh picks runc
+       * where crun cannot run): the CLI's containers behave as the API's. */
+      cleanup_free char *oci = NULL;
+      cleanup_free char *ask = xasprintf ("podman --remote --url %s info --format '{{.Host.OCIRuntime.Name}}' 2>/dev/null",
+                                          endpoint);
+      FILE *f = popen (ask, "r");
+      char name_buf[64] = "";
+      if (f && fgets (name_buf, sizeof name_buf, f))
+        name_buf[strcspn (name_buf, "\n")] = '\0';
+      if (f)
+        pclose (f);
+      oci = name_buf[0] && strspn (name_buf, "abcdefghijklmnopqrstuvwxyz0123456789-_") == strlen (name_buf)
+                ? xasprintf (" --runtime %s", name_buf)
+                : xstrdup ("");
+      static char opts[128];
+      snprintf (opts, sizeof opts, "--ulimit nofile=1024:1024 --ulimit nproc=1024:1024");
+      run_opts = opts;
+      static char cli[128];
+      snprintf (cli, sizeof cli, "podman%s", oci);
+      docker_cli = cli;
     }
   else
     docker_cli = access ("/usr/bin/docker", X_OK) == 0 ? "/usr/bin/docker" : "docker";
@@ -588,6 +610,15 @@ test_snapshot_and_copy (void **state)
   yajl_val s = cli_inspect (old, &root_src);
   yajl_val c = cli_inspect (name, &root);
   assert_true (arr_has (json_path (c, "Config", "Env", NULL), "FOO=bar"));
+  {
+    /* Its own hostname, in its environment too (Podman writes it there). */
+    cleanup_free char *mine = xasprintf ("HOSTNAME=%.12s", copy_id);
+    cleanup_free char *theirs = xasprintf ("HOSTNAME=%.12s", src_id);
+    assert_false (arr_has (json_path (c, "Config", "Env", NULL), theirs));
+    if (podman)
+      assert_true (arr_has (json_path (c, "Config", "Env", NULL), mine));
+    assert_string_equal (json_str (json_path (c, "Config", "Hostname", NULL)), mine + strlen ("HOSTNAME="));
+  }
   yajl_val pb = json_path (c, "HostConfig", "PortBindings", "80/tcp", NULL);
   assert_int_equal (json_arr_len (pb), 1);
   char port[16];
@@ -671,6 +702,142 @@ test_lifecycle (void **state)
   assert_true (ups >= 1);
 }
 
+/* ---- health, stops and deaths as the core must see them ---- */
+
+static size_t count (const char *hay, const char *needle);
+
+/* Run `run -d ... IMAGE ARGS` with the test's label; watch the new
+ * container's events from now on. Returns its id. */
+static char *
+watch_new (const char *name_suffix, const char *opts, const char *args)
+{
+  cleanup_free char *out = capture ("run -d %s --name %s-%s --label lrt.test=%s %s %s %s", run_opts, prefix,
+                                    name_suffix, prefix, opts, image, args);
+  if (strlen (out) < 64)
+    fail_msg ("run %s-%s: %s", prefix, name_suffix, out);
+  free (watch_id);
+  watch_id = xstrndup (out, 64);
+  buf_reset (&seen);
+  return xstrdup (watch_id);
+}
+
+/* Run the loop for ms, whatever comes. */
+static void
+run_for (int ms)
+{
+  lympho_error_t err = { 0 };
+  uint64_t deadline = now_mono_ms () + (uint64_t) ms;
+  while (now_mono_ms () < deadline)
+    assert_int_equal (loop_run_once (loop, 100, &err), 0);
+}
+
+static const char *
+seen_text (void)
+{
+  return seen.data ? seen.data : "";
+}
+
+/* "health_status: healthy" / "unhealthy" come on a change of health, from
+ * the engine's own checks (Docker) or from the backend's (Podman without
+ * systemd), at the container's interval. */
+static void
+test_health_events (void **state)
+{
+  cleanup_free char *id
+      = watch_new ("hc", "--health-cmd 'test ! -e /tmp/sick' --health-interval 1s --health-retries 1",
+                   "/bin/sh -c 'trap \"exit 0\" TERM; while :; do sleep 1; done'");
+  wait_seen ("health_status: healthy");
+  OK (ops->inspect (rt, id, on_container, NULL));
+  assert_int_equal (r.c.health, RT_HEALTH_HEALTHY);
+  assert_int_equal (run ("exec %s-hc touch /tmp/sick", prefix), 0);
+  wait_seen ("health_status: unhealthy");
+  OK (ops->inspect (rt, id, on_container, NULL));
+  assert_int_equal (r.c.health, RT_HEALTH_UNHEALTHY);
+  assert_int_equal (run ("exec %s-hc busybox rm /tmp/sick", prefix), 0);
+  buf_reset (&seen);
+  wait_seen ("health_status: healthy");
+  /* On a change only: checks go on every second, no further event. */
+  run_for (3000);
+  assert_int_equal (count (seen_text (), "health_status"), 1);
+  /* Checks stop with the container; nothing is left behind (ASan). */
+  assert_int_equal (run ("rm -f %s-hc", prefix), 0);
+  wait_seen ("destroy");
+}
+
+static const char *loop_cmd = "/bin/sh -c 'trap \"exit 0\" TERM; while :; do sleep 1; done'";
+
+/* An operator's stop reaches the core as a "stop" before the "die"
+ * (Podman sends none: the backend tells it from what follows the death);
+ * a death from inside the container as a "die" alone. */
+static void
+test_stop_is_not_a_crash (void **state)
+{
+  cleanup_free char *id = watch_new ("st", "", loop_cmd);
+  wait_seen ("start");
+  assert_int_equal (run ("stop -t 5 %s-st", prefix), 0);
+  wait_seen ("die:0");
+  wait_seen ("stop");
+  /* Podman: the stop comes first, as the core needs it (Docker sends it
+   * after the die; the core takes either). */
+  if (podman)
+    assert_non_null (strstr (seen_text (), "stop die:0"));
+
+  /* Through the backend's own stop: the same. */
+  assert_int_equal (run ("start %s-st", prefix), 0);
+  wait_seen ("start");
+  buf_reset (&seen);
+  OK (ops->stop (rt, id, 5, on_done, NULL));
+  wait_seen ("die:0");
+  wait_seen ("stop");
+
+  /* The init exits by itself: a death, no stop nor kill, even well after
+   * the backend's bound for holding a death. */
+  assert_int_equal (run ("start %s-st", prefix), 0);
+  wait_seen ("start");
+  buf_reset (&seen);
+  assert_int_equal (run ("exec %s-st sh -c 'kill 1'", prefix), 0);
+  wait_seen ("die:0");
+  run_for (4000);
+  assert_null (strstr (seen_text (), "stop"));
+  assert_null (strstr (seen_text (), "kill"));
+  assert_int_equal (count (seen_text (), "die:"), 1);
+
+  /* A kill is announced: "kill" then "die". */
+  assert_int_equal (run ("start %s-st", prefix), 0);
+  wait_seen ("start");
+  buf_reset (&seen);
+  assert_int_equal (run ("kill %s-st", prefix), 0);
+  wait_seen ("die:137");
+  assert_non_null (strstr (seen_text (), "kill"));
+  assert_true (strstr (seen_text (), "kill") < strstr (seen_text (), "die:137"));
+
+  /* Removed while running: the death is the operator's too. */
+  assert_int_equal (run ("start %s-st", prefix), 0);
+  wait_seen ("start");
+  buf_reset (&seen);
+  assert_int_equal (run ("rm -f %s-st", prefix), 0);
+  wait_seen ("destroy");
+  assert_non_null (strstr (seen_text (), "die:"));
+  assert_true (strstr (seen_text (), "kill") != NULL || strstr (seen_text (), "stop") != NULL);
+  assert_true (strstr (seen_text (), "die:") < strstr (seen_text (), "destroy"));
+}
+
+/* Stopping a paused container succeeds (Podman refuses: the backend kills
+ * it), so that a paused or quarantined container can be replaced. */
+static void
+test_stop_paused (void **state)
+{
+  cleanup_free char *id = watch_new ("ps", "", loop_cmd);
+  wait_seen ("start");
+  OK (ops->pause (rt, id, on_done, NULL));
+  OK (ops->inspect (rt, id, on_container, NULL));
+  assert_int_equal (r.c.state, RT_STATE_PAUSED);
+  OK (ops->stop (rt, id, 2, on_done, NULL));
+  OK (ops->inspect (rt, id, on_container, NULL));
+  assert_int_equal (r.c.state, RT_STATE_EXITED);
+  OK (ops->stop (rt, id, 2, on_done, NULL)); /* and again: stopped already */
+  OK (ops->remove (rt, id, false, false, on_done, NULL));
+}
 
 /* ---- an engine that goes away and comes back ----
  * A relay on a Unix socket in front of the real engine: closing it (and
@@ -959,6 +1126,9 @@ main (void)
     cmocka_unit_test (test_changes_top_commit_images),
     cmocka_unit_test (test_snapshot_and_copy),
     cmocka_unit_test (test_lifecycle),
+    cmocka_unit_test (test_health_events),
+    cmocka_unit_test (test_stop_is_not_a_crash),
+    cmocka_unit_test (test_stop_paused),
     cmocka_unit_test (test_events_resume),
     cmocka_unit_test (test_stream_ends_quietly),
     cmocka_unit_test (test_close_cancels),

@@ -51,30 +51,24 @@ case_end
 
 case_begin label-threshold
 id0=$(c_id "$f")
-out=$(ctl alert "$f" --severity 4 --reason "lyt four" 2>&1)
+# Reasons of their own: a reason seen at a regeneration before (above) is
+# answered at once by immune memory, whatever the threshold.
+out=$(ctl alert "$f" --severity 4 --reason "lyt label four" 2>&1)
 assert_eq 0 $? "lymphctl alert [$out]"
 sleep 3
 assert_eq "$id0" "$(c_id "$f")" "severity 4 below threshold 5: engine id unchanged"
-out=$(ctl alert "$f" --severity 1 --reason "lyt one more" 2>&1)
-say "4 then 1: $out"
-sleep 1
-out=$(ctl alert "$f" --severity 2 --reason "lyt two more" 2>&1)
-if wait_gen "$f" 1 20; then ok "level above 5 regenerates"; else _afail "generation of $f is '$(c_gen "$f")' at level $(c_level "$f")"; fi
+out=$(ctl alert "$f" --severity 1 --reason "lyt label one" 2>&1)
+assert_eq 0 $? "lymphctl alert [$out]"
+if wait_gen "$f" 1 20; then ok "4 + 1 reaches threshold 5 and regenerates"; else _afail "generation of $f is '$(c_gen "$f")' at level $(c_level "$f")"; fi
 case_end
 
 case_begin exact-sum
-# Three severity-1 alerts within a second at threshold 3. With decay the
-# sum is a hair under 3 (1 - 2^(-t/10min) per alert), so whether this fires
-# is a property of the model; reported, not asserted.
+# Three severity-1 alerts within a second at threshold 3. With decay the sum
+# is a hair under 3 (each has lost 1 - 2^(-t/10min)); the threshold is
+# reached within 0.05 (docs/lymphd.8), so alerts seconds apart add up.
 id0=$(c_id "$s")
-for i in 1 2 3; do post /v1/alerts "$(generic_body "$s" 1 "lyt one $i")" >/dev/null; done
-sleep 3
-if [ "$id0" = "$(c_id "$s")" ]; then
-  say "NOTE: 1 + 1 + 1 within a second does not reach threshold 3 (level $(c_level "$s")): decay makes an exact sum fall short"
-else
-  say "NOTE: 1 + 1 + 1 within a second reaches threshold 3"
-fi
-ok "reported"
+for i in 1 2 3; do post /v1/alerts "$(generic_body "$s" 1 "lyt sum $i")" >/dev/null; done
+if wait_gen "$s" 1 20; then ok "1 + 1 + 1 within a second reaches threshold 3"; else _afail "generation of $s is '$(c_gen "$s")' at level $(c_level "$s") after 1 + 1 + 1"; fi
 case_end
 
 lymphd_stop

@@ -97,16 +97,18 @@ case_end
 # The TTL restarts after every regeneration, and the state dir carries the
 # protection over a restart of lymphd: the next one comes ~6 s later.
 case_begin ttl-repeats-after-restart
-lymphd_start || die "lymphd does not start again"
+# Read before lymphd starts: generation 1 may already be older than its TTL
+# (the assertions above take seconds) and be replaced at once.
 id1=$(c_id "$c")
 t0=$(now_ms)
-if wait_for '[ "$(c_id "$c")" != "$id1" ] && c_running "$c" && [ "$(c_gen "$c")" = 2 ]' 30; then
-  ok "generation 2 after $(($(now_ms) - t0)) ms"
+lymphd_start || die "lymphd does not start again"
+if wait_for '[ "$(c_id "$c")" != "$id1" ] && c_running "$c" && [ "$(c_gen "$c")" -ge 2 ]' 30; then
+  ok "generation $(c_gen "$c") after $(($(now_ms) - t0)) ms"
 else
   _afail "no generation 2 within 30 s (gen '$(c_gen "$c")', id $(c_id "$c"))"
 fi
 lymphd_stop
-assert_eq 2 "$(c_gen "$c")" "label lympho.generation"
+assert_ge 2 "$(c_gen "$c")" "label lympho.generation"
 assert_single "$c"
 assert_eq named-data "$(dk exec "$c" cat /data/keep 2>&1)" "named volume data"
 assert_eq anon-data "$(dk exec "$c" cat /anon/keep 2>&1)" "anonymous volume data"

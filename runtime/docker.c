@@ -1640,6 +1640,12 @@ events_podman (struct runtime *rt, yajl_val v, const struct rt_event *ev, bool *
       *open = held_release (h, "stop") && events_deliver (rt, ev);
       return true;
     }
+  if (h && (strcmp (a, "stop") == 0 || strcmp (a, "kill") == 0))
+    {
+      /* Announced after all (Docker sends its stop after the die). */
+      *open = held_release (h, a);
+      return true;
+    }
   if (h && strcmp (a, "destroy") == 0)
     {
       *open = held_release (h, "kill") && events_deliver (rt, ev);

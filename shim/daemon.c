@@ -1366,7 +1366,7 @@ daemon_run (struct config *cfg, lympho_error_t *err)
     }
   free (gs);
   log_info ("lymphd %s starting: runtime %s at %s, state %s, %zu snapshots", PACKAGE_VERSION, d->ops->name,
-            cfg->docker_host, cfg->state_dir, ng);
+            runtime_endpoint (cfg->runtime, cfg->docker_host), cfg->state_dir, ng);
 
   if ((ret = d->ops->subscribe (d->rt, on_event, on_conn, d, err)) < 0)
     goto out;

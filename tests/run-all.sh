@@ -210,6 +210,24 @@ else
   run_suite integration "$build/integration.log" "$t_integration" make -C "$build" -s integration
 fi
 
+# ---------------------------------------------------------------- integration on Podman
+# The black-box tests of what Podman does differently (run through
+# run-podman.sh: lymphd --runtime podman, the podman CLI): healthchecks run
+# by the backend, operator stops told from crashes, quarantine's pause and
+# forensic commit. The rest of run.sh is engine-neutral and covered on
+# Podman by the conformance suite below.
+# shellcheck disable=SC2206 # a list of names, split on purpose
+podman_tests=(${LYMPHO_TEST_PODMAN:-test-health test-exits test-quarantine})
+section "integration on Podman (${podman_tests[*]})"
+if [ "$do_integration" = no ]; then
+  echo "   not run (--no-integration)"
+elif [ "$built" = no ]; then
+  echo "   not run: the build failed"
+else
+  run_suite integration-podman "$build/integration-podman.log" "$t_integration" \
+    env LYMPHD="$build/lymphd" LYMPHCTL="$build/lymphctl" bash "$src/tests/integration/run-podman.sh" "${podman_tests[@]}"
+fi
+
 # ---------------------------------------------------------------- conformance
 # The same cases against every runtime backend (tests/conformance): Docker,
 # Podman's Docker-compatible service, and containerd through the plugin.
@@ -235,13 +253,27 @@ section "engine and kernel checks"
 if [ "$built" = no ]; then
   echo "   not run: the build failed"
 else
-  for prog in tests/integration/runtime_docker tests/integration/quarantine_check \
+  # Podman's service for the runtime suite's second run (started by the
+  # sections above already, unless they were skipped).
+  podman_up=no
+  bash "$src/contrib/podman.sh" >"$build/podman-up.log" 2>&1 && podman_up=yes
+  for prog in tests/integration/runtime_docker tests/integration/runtime_docker@podman \
+              tests/integration/quarantine_check \
               tests/integration/procwatch_check tests/integration/runtime_containerd \
               tests/unit/lymphctl-usage.sh; do
     name=${prog##*/}
     elog=$build/check-$name.log
     case $prog in
       *.sh) cmd=(bash "$src/$prog" "$build/lymphctl") ;;
+      *@podman)
+        prog=${prog%@podman}
+        if [ "$podman_up" = no ]; then
+          skipped=$((skipped + 1))
+          echo "   $name: skipped (no Podman service: $(tail -n 1 "$build/podman-up.log"))"
+          continue
+        fi
+        make -C "$build" -s "$prog" >"$elog" 2>&1 || { fail "$name: does not build (log: $elog)"; continue; }
+        cmd=(env LYMPHO_TEST_RUNTIME=podman LYMPHO_TEST_ENDPOINT=unix:///run/podman/podman.sock "$build/$prog") ;;
       *)
         if ! make -C "$build" -s "$prog" >"$elog" 2>&1; then
           fail "$name: does not build (log: $elog)"

@@ -13,11 +13,13 @@
 #include "lympho/privs.h"
 #include "lympho/util.h"
 
-static const struct
+struct kept_cap
 {
   cap_value_t cap;
   const char *name;
-} kept[] = {
+};
+
+static const struct kept_cap kept[] = {
   /* Isolate an infected container's network (netlink route/link changes)
    * and subscribe to kernel process events (proc connector). */
   { CAP_NET_ADMIN, "CAP_NET_ADMIN" },
@@ -31,11 +33,7 @@ static const struct
 /* Only with an exec: runtime, and only for its plugins: lymphd holds these
  * permitted and inheritable but never effective, so that the plugin it
  * spawns gets them (lympho-runtime-plugin(7), PRIVILEGES). */
-static const struct
-{
-  cap_value_t cap;
-  const char *name;
-} for_plugins[] = {
+static const struct kept_cap for_plugins[] = {
   /* ctr mounts the image's snapshot on every container create, and the
    * containerd plugin reads containers' writable layers for `changes`. */
   { CAP_DAC_OVERRIDE, "CAP_DAC_OVERRIDE" },
@@ -43,16 +41,21 @@ static const struct
 #define N_PLUGINS (sizeof for_plugins / sizeof for_plugins[0])
 static bool plugins;
 
+/* "CAP_A CAP_B ...": the names of a table, as the unit file lists them. */
+static void
+join_names (const struct kept_cap *v, size_t n, char *out, size_t size)
+{
+  size_t off = 0;
+  for (size_t i = 0; i < n && off < size; i++)
+    off += (size_t) snprintf (out + off, size - off, "%s%s", i ? " " : "", v[i].name);
+}
+
 const char *
 privs_capability_names (void)
 {
   static char names[128];
   if (names[0] == '\0')
-    {
-      size_t off = 0;
-      for (size_t i = 0; i < N_KEPT; i++)
-        off += (size_t) snprintf (names + off, sizeof names - off, "%s%s", i ? " " : "", kept[i].name);
-    }
+    join_names (kept, N_KEPT, names, sizeof names);
   return names;
 }
 
@@ -71,11 +74,7 @@ privs_plugin_capability_names (void)
 {
   static char names[128];
   if (names[0] == '\0')
-    {
-      size_t off = 0;
-      for (size_t i = 0; i < N_PLUGINS; i++)
-        off += (size_t) snprintf (names + off, sizeof names - off, "%s%s", i ? " " : "", for_plugins[i].name);
-    }
+    join_names (for_plugins, N_PLUGINS, names, sizeof names);
   return names;
 }
 

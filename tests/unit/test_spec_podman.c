@@ -34,14 +34,23 @@ arr_has (yajl_val arr, const char *s)
   return false;
 }
 
+/* The inspect answer recorded from Podman 4.3. */
+static char *
+load_inspect (size_t *len)
+{
+  cleanup_free char *path = xasprintf ("%s/inspect-podman.json", TEST_DATA_DIR);
+  char *text = NULL;
+  lympho_error_t err = { 0 };
+  assert_int_equal (read_file (path, 1 << 24, &text, len, &err), 0);
+  return text;
+}
+
 static void
 test_podman_inspect (void **state)
 {
-  cleanup_free char *path = xasprintf ("%s/inspect-podman.json", TEST_DATA_DIR);
-  cleanup_free char *text = NULL;
   size_t len = 0;
   lympho_error_t err = { 0 };
-  assert_int_equal (read_file (path, 1 << 24, &text, &len, &err), 0);
+  cleanup_free char *text = load_inspect (&len);
   struct rt_snapshot s = { 0 };
   assert_int_equal (docker_spec_from_inspect_as (DOCKER_SPEC_PODMAN, text, len, &s, &err), 0);
   cleanup_json yajl_val spec = parse_or_fail (s.spec);
@@ -175,11 +184,8 @@ spec_hostname_env (enum docker_spec_dialect d, const char *text, const char **ho
 static void
 test_podman_hostname_env (void **state)
 {
-  cleanup_free char *path = xasprintf ("%s/inspect-podman.json", TEST_DATA_DIR);
-  cleanup_free char *text = NULL;
   size_t len = 0;
-  lympho_error_t err = { 0 };
-  assert_int_equal (read_file (path, 1 << 24, &text, &len, &err), 0);
+  cleanup_free char *text = load_inspect (&len);
   assert_non_null (strstr (text, "\"HOSTNAME=dc429b0e82b7\""));
   const char *host = NULL;
 

@@ -16,8 +16,9 @@ PACKAGES=(
   # the engine, the demo and integration tests
   docker.io busybox-static iproute2 curl ca-certificates jq
   # the other runtimes of the conformance suite: Podman's Docker-compatible
-  # service, containerd through the plugin (python3), the fault injector
-  podman crun containerd python3
+  # service (on runc, as dockerd: contrib/podman.sh), containerd through the
+  # plugin (python3), the fault injector
+  podman runc containerd python3
 )
 if [ $# -gt 0 ]; then
   PACKAGES=("$@")

@@ -11,16 +11,17 @@
 # these machines are set by lympho's Podman backend on each create (see
 # runtime/docker.c), and scripts that use the podman CLI pass --ulimit.
 #
-# The OCI runtime: Debian's podman takes crun, which refuses to run anything
-# on a host with cgroups in hybrid mode (v1 controllers, and a cgroup2 mount
-# at /sys/fs/cgroup/unified with a controller): "cgroups in hybrid mode not
-# supported". There the service is started with runc. Containers keep the
-# runtime they were created with, so the podman CLI only needs it on
-# run/create (tests/integration/podman-cli.sh asks the service which).
+# The OCI runtime: runc, the one dockerd runs on this host, whenever it is
+# installed. Debian's podman takes crun, which refuses to run anything on a
+# host with cgroups in hybrid mode (v1 controllers, and a cgroup2 mount at
+# /sys/fs/cgroup/unified with a controller): "cgroups in hybrid mode not
+# supported"; runc runs wherever Docker does. Containers keep the runtime
+# they were created with, so the podman CLI only needs it on run/create
+# (tests/integration/podman-cli.sh asks the service which).
 #
 # Environment: LYMPHO_PODMAN_SOCK (default /run/podman/podman.sock),
 #              LYMPHO_PODMAN_LOG (default /var/log/lympho-podman.log),
-#              LYMPHO_PODMAN_RUNTIME (default: podman's own, runc as above),
+#              LYMPHO_PODMAN_RUNTIME (default runc where installed, else podman's own),
 #              LYMPHO_ENGINE_WAIT seconds (default 60).
 set -euo pipefail
 
@@ -54,9 +55,7 @@ if ! command -v podman >/dev/null || ! command -v curl >/dev/null; then
 fi
 
 runtime=${LYMPHO_PODMAN_RUNTIME:-}
-if [ -z "$runtime" ] && [ "$(stat -f -c %T /sys/fs/cgroup 2>/dev/null)" != cgroup2fs ] \
-  && [ "$(stat -f -c %T /sys/fs/cgroup/unified 2>/dev/null)" = cgroup2fs ] \
-  && [ -n "$(cat /sys/fs/cgroup/unified/cgroup.controllers 2>/dev/null)" ] && command -v runc >/dev/null; then
+if [ -z "$runtime" ] && command -v runc >/dev/null; then
   runtime=runc
 fi
 

@@ -214,10 +214,12 @@ fi
 # The black-box tests of what Podman does differently (run through
 # run-podman.sh: lymphd --runtime podman, the podman CLI): healthchecks run
 # by the backend, operator stops told from crashes, quarantine's pause and
-# forensic commit. The rest of run.sh is engine-neutral and covered on
-# Podman by the conformance suite below.
+# forensic commit, /changes with its mount-point directories, a snapshot
+# that keeps the configuration but Podman's HOSTNAME. The rest of run.sh is
+# engine-neutral and covered on Podman by the conformance suite below (the
+# whole of it passes on Podman too: tests/integration/run-podman.sh).
 # shellcheck disable=SC2206 # a list of names, split on purpose
-podman_tests=(${LYMPHO_TEST_PODMAN:-test-health test-exits test-quarantine})
+podman_tests=(${LYMPHO_TEST_PODMAN:-test-health test-exits test-quarantine test-drift test-ttl})
 section "integration on Podman (${podman_tests[*]})"
 if [ "$do_integration" = no ]; then
   echo "   not run (--no-integration)"

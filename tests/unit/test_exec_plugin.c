@@ -1,8 +1,8 @@
 /* The exec backend against real plugin processes: small sh scripts written
  * for each case. A plugin that hangs is killed with its whole process
  * group and reports ETIMEDOUT without having changed anything; one that
- * answers garbage reports EIO; answers, errors, oversized answers and
- * polled events go through runtime_exec_ops as lymphd sees them. */
+ * answers garbage reports EIO; answers, errors, oversized answers, polled
+ * and streamed events go through runtime_exec_ops as lymphd sees them. */
 #include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -310,6 +310,62 @@ test_poll_events (void **state)
   runtime_exec_ops.close (rt);
 }
 
+/* spin until the event log reads WANT, or MAX_MS went by. */
+static void
+spin_until_log (struct evs *s, const char *want, int max_ms)
+{
+  uint64_t end = now_mono_ms () + (uint64_t) max_ms;
+  lympho_error_t err = { 0 };
+  while (strcmp (s->log, want) != 0 && now_mono_ms () < end)
+    loop_run_once (loop, 20, &err);
+}
+
+/* A plugin that streams: events arrive in order, a malformed line is
+ * skipped, and a stream that ends is started again with since = the newest
+ * time seen, so nothing is delivered twice. */
+static void
+test_stream_events (void **state)
+{
+  (void) state;
+  cleanup_free char *path = plugin (
+      "streamer",
+      "req=$(cat)\n"
+      "case \"$1\" in\n"
+      "capabilities) echo '{\"version\":1,\"ok\":true,\"events\":\"stream\"}';;\n"
+      "events)\n"
+      "  echo \"$req\" >>$D/requests\n"
+      "  echo '{\"version\":1,\"ok\":true}'\n"
+      "  if [ ! -e $D/streamed ]; then\n"
+      "    : >$D/streamed\n"
+      "    echo '{\"version\":1,\"type\":\"container\",\"action\":\"start\",\"id\":\"a\",\"name\":\"web\",\"time_nano\":100}'\n"
+      "    echo 'this is not an event'\n"
+      "    echo '{\"version\":1,\"type\":\"container\",\"action\":\"die\",\"id\":\"a\",\"name\":\"web\",\"exit_code\":137,\"time_nano\":200}'\n"
+      "    exit 0\n"
+      "  fi\n"
+      "  echo '{\"version\":1,\"type\":\"container\",\"action\":\"destroy\",\"id\":\"a\",\"name\":\"web\",\"time_nano\":300}'\n"
+      "  exec sleep 60;;\n"
+      "*) exit 2;;\n"
+      "esac");
+  struct runtime *rt = open_plugin (path);
+  struct evs s = { .up = -1 };
+  lympho_error_t err = { 0 };
+  assert_int_equal (runtime_exec_ops.subscribe (rt, on_event, on_conn, &s, &err), 0);
+  spin_until_log (&s, "start:web die:web destroy:web ", 10000);
+  assert_string_equal (s.log, "start:web die:web destroy:web ");
+  assert_int_equal (s.up, 1);
+  /* The first stream asked from the start, the second from 200 on. */
+  cleanup_free char *reqs_path = xasprintf ("%s/requests", dir);
+  cleanup_free char *reqs = NULL;
+  size_t len = 0;
+  assert_int_equal (read_file (reqs_path, 4096, &reqs, &len, &err), 0);
+  char *second = strchr (reqs, '\n');
+  assert_non_null (second);
+  *second++ = '\0';
+  assert_null (strstr (reqs, "\"since\""));
+  assert_non_null (strstr (second, "\"since\":200"));
+  runtime_exec_ops.close (rt);
+}
+
 static int
 setup (void **state)
 {
@@ -335,7 +391,7 @@ main (void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_lookup), cmocka_unit_test (test_garbage_is_eio), cmocka_unit_test (test_answers),
-    cmocka_unit_test (test_hang_is_killed), cmocka_unit_test (test_poll_events),
+    cmocka_unit_test (test_hang_is_killed), cmocka_unit_test (test_poll_events), cmocka_unit_test (test_stream_events),
   };
   return cmocka_run_group_tests (tests, setup, teardown);
 }

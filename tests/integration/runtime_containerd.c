@@ -196,6 +196,19 @@ expect_ok (const char *what)
 
 static char evlog[4096];
 static int conn_up = -1;
+static bool subscribed;
+
+/* Every event as it reached the callback, for order and latency. */
+struct seen_event
+{
+  char action[32];
+  char id[96];
+  int exit_code;
+  uint64_t time_nano;
+  uint64_t arrived_real_ms;
+};
+static struct seen_event seen[512];
+static size_t n_seen;
 
 static void
 on_event (void *ud, const struct rt_event *ev)
@@ -203,11 +216,31 @@ on_event (void *ud, const struct rt_event *ev)
   char one[160];
   snprintf (one, sizeof one, "%s:%s ", ev->action, ev->name ? ev->name : "?");
   strncat (evlog, one, sizeof evlog - strlen (evlog) - 1);
+  if (n_seen < sizeof seen / sizeof seen[0])
+    {
+      struct seen_event *s = &seen[n_seen++];
+      snprintf (s->action, sizeof s->action, "%s", ev->action);
+      snprintf (s->id, sizeof s->id, "%s", ev->id ? ev->id : "");
+      s->exit_code = ev->exit_code;
+      s->time_nano = ev->time_nano;
+      s->arrived_real_ms = now_real_ms ();
+    }
 }
 static void
 on_conn (void *ud, bool up)
 {
   conn_up = up;
+}
+
+/* One subscription for all cases, whichever runs first. */
+static void
+subscribe_once (void)
+{
+  lympho_error_t err = { 0 };
+  if (subscribed)
+    return;
+  assert_int_equal (ops->subscribe (rt, on_event, on_conn, NULL, &err), 0);
+  subscribed = true;
 }
 
 static void
@@ -226,8 +259,7 @@ static char *ctr_cmd; /* "ctr --address ... --namespace lympho" */
 static void
 test_containerd (void **state)
 {
-  lympho_error_t err = { 0 };
-  assert_int_equal (ops->subscribe (rt, on_event, on_conn, NULL, &err), 0);
+  subscribe_once ();
 
   /* A source container made with ctr itself, as a user would, with a bind
    * mount and a command whose flags are its own. */
@@ -503,6 +535,103 @@ test_changes (void **state)
   reset ();
 }
 
+/* The first event action for id at index from or later; SIZE_MAX when none
+ * came within max_ms. */
+static size_t
+wait_event (const char *action, const char *id, size_t from, int max_ms)
+{
+  lympho_error_t err = { 0 };
+  uint64_t end = now_mono_ms () + (uint64_t) max_ms;
+  for (;;)
+    {
+      for (size_t i = from; i < n_seen; i++)
+        if (strcmp (seen[i].action, action) == 0 && strcmp (seen[i].id, id) == 0)
+          return i;
+      if (now_mono_ms () >= end)
+        return SIZE_MAX;
+      loop_run_once (loop, 20, &err);
+    }
+}
+
+/* An event of a change made at [before, after] (realtime ms): it came
+ * within 1 s of the change (lymphd polled every 2 s before plugins could
+ * stream), stamped with containerd's time of the change. */
+static void
+assert_prompt (size_t i, const char *what, uint64_t before, uint64_t after)
+{
+  if (i == SIZE_MAX)
+    fail_msg ("%s: no event within 1 s; events: %s", what, evlog);
+  if (seen[i].arrived_real_ms > after + 1000)
+    fail_msg ("%s: the event came %llu ms after the change", what,
+              (unsigned long long) (seen[i].arrived_real_ms - after));
+  uint64_t t = seen[i].time_nano / 1000000u;
+  /* Clocks of one host: stamped after the change began and before the
+   * event came, give or take the rounding to ms. */
+  if (t + 5 < before || t > seen[i].arrived_real_ms + 5)
+    fail_msg ("%s: stamped %llu, the change began at %llu, the event came at %llu", what, (unsigned long long) t,
+              (unsigned long long) before, (unsigned long long) seen[i].arrived_real_ms);
+}
+
+/* Events are streamed: a container started with ctr, its task killed with
+ * SIGKILL from outside (as a crash), then removed with ctr, gives start,
+ * die (exit code 137) and destroy, in this order, under the id list
+ * reports, each within 1 s. A process exec'd into it that exits is no
+ * death of the container. */
+static void
+test_stream (void **state)
+{
+  subscribe_once ();
+  const char *id = "ctr:lct-ev-id";
+  uint64_t wait_end = now_mono_ms () + 30000;
+  lympho_error_t err = { 0 };
+  /* The stream answers once subscribed and listed: start from there. */
+  while (conn_up != 1 && now_mono_ms () < wait_end)
+    loop_run_once (loop, 50, &err);
+  assert_int_equal (conn_up, 1);
+  size_t from = n_seen;
+  assert_int_equal (sh ("%s containers create --label " NAME_LABEL "=lct-ev --label lympho.enable=true -- %s "
+                        "lct-ev-id " LOOP_CMD,
+                        ctr_cmd, IMAGE),
+                    0);
+  size_t created = wait_event ("create", id, from, 1000);
+  assert_true (created != SIZE_MAX);
+
+  uint64_t before = now_real_ms ();
+  assert_int_equal (sh ("%s tasks start -d --null-io lct-ev-id", ctr_cmd), 0);
+  uint64_t after = now_real_ms ();
+  size_t started = wait_event ("start", id, created, 1000);
+  assert_prompt (started, "start", before, after);
+
+  OP (ops->inspect (rt, id, on_container, NULL));
+  expect_ok ("inspect");
+  assert_string_equal (r.c.name, "lct-ev");
+  assert_int_equal (r.c.state, RT_STATE_RUNNING);
+  int pid = r.c.pid;
+  assert_true (pid > 1);
+
+  assert_int_equal (sh ("%s tasks exec --exec-id lct-ev-exec lct-ev-id sh -c 'exit 3'", ctr_cmd), 3 << 8);
+  assert_int_equal (wait_event ("die", id, started, 300), SIZE_MAX);
+
+  before = now_real_ms ();
+  assert_int_equal (kill (pid, SIGKILL), 0);
+  after = now_real_ms ();
+  size_t died = wait_event ("die", id, started, 1000);
+  assert_prompt (died, "die", before, after);
+  assert_int_equal (seen[died].exit_code, 137);
+
+  before = now_real_ms ();
+  assert_int_equal (sh ("{ %s tasks delete lct-ev-id && %s containers delete lct-ev-id; }", ctr_cmd, ctr_cmd), 0);
+  after = now_real_ms ();
+  size_t destroyed = wait_event ("destroy", id, died, 1000);
+  assert_prompt (destroyed, "destroy", before, after);
+
+  /* Nothing else of it in between: one start, one die, one destroy. */
+  for (size_t i = created + 1; i < destroyed; i++)
+    if (strcmp (seen[i].id, id) == 0 && i != started && i != died)
+      fail_msg ("an unexpected event %s of %s between create and destroy", seen[i].action, id);
+  reset ();
+}
+
 static bool
 have (const char *prog)
 {
@@ -549,7 +678,6 @@ setup (void **state)
   assert_int_equal (sh ("%s --namespace lympho image import %s/img.tar", ctr, dir), 0);
   ctr_cmd = xasprintf ("%s --namespace lympho", ctr);
   setenv ("LYMPHO_CONTAINERD_ADDRESS", sock, 1);
-  setenv ("LYMPHO_PLUGIN_POLL_MS", "300", 1);
   assert_int_equal (loop_new (&loop, &err), 0);
   assert_int_equal (ops->open (loop, PLUGIN, &rt, &err), 0);
   /* From here on with lymphd's privileges (the exec: runtime asked for the
@@ -594,6 +722,7 @@ main (void)
     cmocka_unit_test (test_foreign_id),
     cmocka_unit_test (test_vanish),
     cmocka_unit_test (test_changes),
+    cmocka_unit_test (test_stream),
   };
   return cmocka_run_group_tests (tests, setup, teardown);
 }

@@ -19,6 +19,8 @@ CF_PLUGIN=$LYT_SRCDIR/contrib/runtimes/lympho-containerd
 CF_NS=lympho
 # Plugin calls are a few ctr runs each; a hang is cut after this.
 CF_PLUGIN_TIMEOUT_MS=${CF_PLUGIN_TIMEOUT_MS:-15000}
+# How the plugin gives lymphd its events: stream (ctr events) or poll.
+CF_CONTAINERD_EVENTS=${CF_CONTAINERD_EVENTS:-stream}
 
 be_ctr () { ctr --address "$CF_CTRD_SOCK" --namespace "$CF_NS" "$@"; }
 
@@ -90,7 +92,7 @@ EOF
   CF_OWN_ENGINE=1
   BE_LYMPHD_ARGS=(--runtime "exec:$CF_PLUGIN")
   BE_LYMPHD_ENV=("LYMPHO_CONTAINERD_ADDRESS=$CF_CTRD_SOCK" "LYMPHO_CONTAINERD_NAMESPACE=$CF_NS"
-    "LYMPHO_PLUGIN_TIMEOUT_MS=$CF_PLUGIN_TIMEOUT_MS")
+    "LYMPHO_PLUGIN_TIMEOUT_MS=$CF_PLUGIN_TIMEOUT_MS" "LYMPHO_CONTAINERD_EVENTS=$CF_CONTAINERD_EVENTS")
 }
 
 be_down ()

@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lympho/json.h"
@@ -119,11 +120,22 @@ struct reaper
   int pidfd;
   uint64_t timer;
   unsigned tries;
+  struct reaper *prev, *next;
 };
+
+/* Every reaper still waiting, so that closing the runtime can finish them
+ * before the loop they wait on goes away. */
+static struct reaper *reapers;
 
 static void
 reaper_free (struct reaper *r)
 {
+  if (r->prev)
+    r->prev->next = r->next;
+  else
+    reapers = r->next;
+  if (r->next)
+    r->next->prev = r->prev;
   if (r->pidfd >= 0)
     {
       loop_del_fd (r->loop, r->pidfd);
@@ -210,6 +222,10 @@ call_detach (struct call *c)
       r->loop = c->loop;
       r->pid = c->pid;
       r->pidfd = -1;
+      r->next = reapers;
+      if (reapers)
+        reapers->prev = r;
+      reapers = r;
       if (c->pidfd >= 0)
         {
           lympho_error_t e = { 0 };
@@ -1223,6 +1239,32 @@ exec_open (struct loop *loop, const char *endpoint, struct runtime **out, lympho
   return 0;
 }
 
+/* The runtime closes and its loop may go with it: wait (a second at most)
+ * for the children killed on that loop, rather than leave their reapers on
+ * a loop nobody runs. */
+static void
+reap_now (struct loop *loop)
+{
+  uint64_t end = now_mono_ms () + 1000;
+  struct reaper *r = reapers;
+  while (r)
+    {
+      struct reaper *next = r->next;
+      if (r->loop == loop)
+        {
+          int st;
+          pid_t p;
+          while ((p = waitpid (r->pid, &st, WNOHANG)) == 0 && now_mono_ms () < end)
+            {
+              struct timespec ts = { 0, 5 * 1000 * 1000 };
+              nanosleep (&ts, NULL);
+            }
+          reaper_free (r);
+        }
+      r = next;
+    }
+}
+
 static void
 exec_close (struct runtime *rt)
 {
@@ -1234,6 +1276,7 @@ exec_close (struct runtime *rt)
       call_unlink (c);
       call_free (c);
     }
+  reap_now (rt->loop);
   rt->stream = NULL;
   loop_cancel_timer (rt->loop, rt->ev_timer);
   for (size_t i = 0; i < rt->n_seen; i++)

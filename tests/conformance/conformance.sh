@@ -8,7 +8,7 @@
 #
 #   LYMPHD=... LYMPHCTL=... tests/conformance/conformance.sh BACKEND [CASE...]
 #
-# Cases: adopt, regen, ttl, crash-recovery, engine-restart, bad-runtime.
+# Cases: adopt, regen, ttl, crash-recovery, engine-restart, bad-runtime, exit.
 # Prints PASS:/FAIL:/SKIP: lines (conformance/BACKEND/CASE); exits 77 when
 # the backend cannot come up here, 1 when a case failed.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
@@ -279,6 +279,19 @@ if cf_want bad-runtime; then
     be_fault_off
     CF_FAULTY=0
   fi
+fi
+
+# ---------------------------------------------------------------- exit
+# SIGTERM: lymphd ends cleanly (status 0: under the sanitizers, no leak),
+# and what it protects keeps running without it.
+if cf_want exit; then
+  case_begin exit
+  [ -n "$LYMPHD_PID" ] || lymphd_start || _afail "lymphd starts"
+  wait_for "in_ls '$A'" 30
+  lymphd_stop
+  assert_eq 0 "$LYMPHD_RC" "lymphd exits 0 on SIGTERM"
+  assert_settled "$A" "$IMG" 5 "without lymphd"
+  case_end
 fi
 
 finish

@@ -706,11 +706,14 @@ refresh (struct daemon *d, struct entry *e, const struct rt_container *c)
   enum entry_state before = e->state;
   if (!running && e->engine_took && e->golden.name)
     {
-      /* It served when the engine went away and the engine's restart
-       * stopped it: bring the service back, as a fresh generation. */
+      /* It served when the connection to the engine was lost and is
+       * stopped now: the engine's restart stopped it, or it died while its
+       * events could not reach us. Bring the service back, as a fresh
+       * generation. */
       e->engine_took = false;
       e->state = ES_RUNNING;
-      log_info ("%s gen=%u: stopped by the engine's restart; regenerating", e->name, e->generation);
+      log_info ("%s gen=%u: found stopped after the engine connection was lost; regenerating", e->name,
+                e->generation);
       daemon_request_regen (d, e, "engine restart", false, NULL);
       return;
     }
@@ -966,7 +969,7 @@ on_conn (void *ud, bool connected)
       for (struct entry *e = d->entries; e; e = e->next)
         e->engine_took = e->state == ES_RUNNING || e->state == ES_REGENERATING
                          || (e->state == ES_STOPPED && now - e->stopped_mono < 30000);
-      log_warn ("engine unreachable; reconnecting");
+      log_warn ("engine connection lost; reconnecting");
       update_status (d);
       return;
     }

@@ -28,21 +28,32 @@
 #   be_fault_off       stop the injector
 # shellcheck shell=bash
 
+# The engine's CLI is $DOCKER; backend-podman.sh reuses all of this with
+# BE_RUNTIME=podman and its own engine, states and restart.
+BE_RUNTIME=${BE_RUNTIME:-docker}
+
 be_sock () { printf '%s' "${LYT_DOCKER_HOST#unix://}"; }
+
+# The part of be_up every engine with a Docker API shares, once it answers.
+be_api_up ()
+{
+  image_up || return 1
+  BE_IMAGE=$LYT_IMAGE
+  BE_LYMPHD_ARGS=(--runtime "$BE_RUNTIME" --docker-host "$LYT_DOCKER_HOST")
+  BE_LYMPHD_ENV=()
+}
 
 be_up ()
 {
   engine_up || return 1
-  image_up || return 1
-  BE_IMAGE=$LYT_IMAGE
-  BE_LYMPHD_ARGS=(--runtime docker --docker-host "$LYT_DOCKER_HOST")
-  BE_LYMPHD_ENV=()
+  be_api_up
 }
 
 be_down ()
 {
   local ids
   ids=$("$DOCKER" ps -aq --filter "name=$CF_PFX" 2>/dev/null)
+  # shellcheck disable=SC2086
   [ -n "$ids" ] && "$DOCKER" rm -f $ids >/dev/null 2>&1
   if [ "$LYT_OWN_IMAGE" = 1 ]; then
     ids=$("$DOCKER" image inspect -f '{{.Id}}' "$LYT_IMAGE" 2>/dev/null)
@@ -62,6 +73,7 @@ be_run ()
 
 be_rm () { "$DOCKER" rm -f "$@" >/dev/null 2>&1; }
 
+# The engine's inspect lines, put in the suite's words by be_ps_words.
 be_ps ()
 {
   local ids
@@ -69,8 +81,9 @@ be_ps ()
   [ -n "$ids" ] || return 0
   # shellcheck disable=SC2086
   "$DOCKER" inspect -f '{{.Name}}	{{.Id}}	{{.State.Status}}	{{.Image}}	{{with index .Config.Labels "lympho.generation"}}{{.}}{{else}}-{{end}}' $ids 2>/dev/null |
-    sed 's|^/||'
+    be_ps_words
 }
+be_ps_words () { sed 's|^/||'; }
 
 be_image_id () { "$DOCKER" image inspect -f '{{.Id}}' "$1" 2>/dev/null; }
 
@@ -93,7 +106,7 @@ be_fault_on ()
     >"$CF_TMP/faulty.log" 2>&1 &
   CF_FAULTY_PID=$!
   wait_for "[ -S '$sock' ]" 10 || return 1
-  BE_FAULT_LYMPHD_ARGS=(--runtime docker --docker-host "unix://$sock")
+  BE_FAULT_LYMPHD_ARGS=(--runtime "$BE_RUNTIME" --docker-host "unix://$sock")
   BE_FAULT_LYMPHD_ENV=()
 }
 

@@ -51,12 +51,7 @@ cf_cleanup ()
   done
   [ "$CF_FAULTY" = 1 ] && be_fault_off
   be_down
-  if [ "$rc" -ne 0 ] || [ "$LYT_NFAIL" -ne 0 ]; then
-    lymphd_log_dump
-    echo "  (kept $LYT_TMP)"
-  elif [ "${LYT_KEEP:-0}" != 1 ]; then
-    rm -rf "$LYT_TMP"
-  fi
+  lyt_tmp_done "$rc"
   exit "$rc"
 }
 trap cf_cleanup EXIT

@@ -414,6 +414,18 @@ http_ok () { [ "$(http_get "$1")" = lyt-ok ]; }
 
 # ---------------------------------------------------------------- cleanup
 
+# The scratch directory goes, unless something failed (then lymphd's log is
+# shown and the directory kept) or LYT_KEEP=1.
+lyt_tmp_done () # RC
+{
+  if [ "$1" -ne 0 ] || [ "$LYT_NFAIL" -ne 0 ]; then
+    lymphd_log_dump
+    echo "  (kept $LYT_TMP)"
+  elif [ "${LYT_KEEP:-0}" != 1 ]; then
+    rm -rf "$LYT_TMP"
+  fi
+}
+
 lyt_cleanup ()
 {
   local rc=$? pid ids
@@ -448,12 +460,7 @@ lyt_cleanup ()
     [ -n "$ids" ] && "$DOCKER" rmi -f "$ids" >/dev/null 2>&1
   fi
   private_engine_down
-  if [ "$rc" -ne 0 ] || [ "$LYT_NFAIL" -ne 0 ]; then
-    lymphd_log_dump
-    echo "  (kept $LYT_TMP)"
-  elif [ "${LYT_KEEP:-0}" != 1 ]; then
-    rm -rf "$LYT_TMP"
-  fi
+  lyt_tmp_done "$rc"
   exit "$rc"
 }
 

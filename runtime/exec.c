@@ -1046,7 +1046,12 @@ stream_line (struct runtime *rt, const char *line, size_t len)
       cleanup_json yajl_val a = NULL;
       if (exec_proto_answer (line, len, &a, &err) < 0)
         {
-          log_warn ("exec: events from %s: %s", rt->path, err.msg);
+          /* An engine that is down is reported once, as the connection
+           * going down, not at every retry. */
+          if (err.status == ECONNREFUSED)
+            log_debug ("exec: events from %s: %s", rt->path, err.msg);
+          else
+            log_warn ("exec: events from %s: %s", rt->path, err.msg);
           if (rt->stream)
             kill (-rt->stream->pid, SIGKILL); /* its exit retries */
           return;

@@ -160,6 +160,33 @@ need_str (yajl_val v, const char *key, const char *what, const char **out, lymph
   return 0;
 }
 
+/* An optional list of strings ("networks", "mounts"): absent or null is
+ * empty; anything but strings in it is garbage. ITEM names one element. */
+static int
+check_str_list (yajl_val v, const char *key, const char *item, lympho_error_t *err)
+{
+  if (v && !YAJL_IS_NULL (v) && !YAJL_IS_ARRAY (v))
+    return garbage (err, "\"%s\" is not a list", key);
+  for (size_t i = 0; i < json_arr_len (v); i++)
+    if (json_str (v->u.array.values[i]) == NULL)
+      return garbage (err, "%s is not a string", item);
+  return 0;
+}
+
+/* A copy of a list check_str_list accepted; NULL when empty. */
+static char **
+copy_str_list (yajl_val v, size_t *n)
+{
+  size_t len = json_arr_len (v);
+  *n = len;
+  if (len == 0)
+    return NULL;
+  char **out = xmalloc0 ((len + 1) * sizeof *out);
+  for (size_t i = 0; i < len; i++)
+    out[i] = xstrdup (json_str (v->u.array.values[i]));
+  return out;
+}
+
 int
 exec_proto_container (yajl_val v, bool full, struct rt_container *c, lympho_error_t *err)
 {
@@ -177,11 +204,10 @@ exec_proto_container (yajl_val v, bool full, struct rt_container *c, lympho_erro
   if (st == RT_STATE_UNKNOWN)
     return garbage (err, "container %s in unknown state \"%s\"", id, state);
   yajl_val nets = json_get (v, "networks");
-  if (nets && !YAJL_IS_NULL (nets) && !YAJL_IS_ARRAY (nets))
-    return garbage (err, "\"networks\" is not a list");
-  for (size_t i = 0; i < json_arr_len (nets); i++)
-    if (json_str (nets->u.array.values[i]) == NULL)
-      return garbage (err, "a network name is not a string");
+  yajl_val mounts = json_get (v, "mounts");
+  if (check_str_list (nets, "networks", "a network name", err) < 0
+      || check_str_list (mounts, "mounts", "a mount destination", err) < 0)
+    return -EIO;
   struct rt_container tmp = { 0 };
   if (parse_labels (json_get (v, "labels"), "labels", &tmp.labels, err) < 0)
     {
@@ -203,11 +229,8 @@ exec_proto_container (yajl_val v, bool full, struct rt_container *c, lympho_erro
       tmp.exit_code = (int) exit_code;
       tmp.oom_killed = json_is_true (json_get (v, "oom_killed"));
       tmp.started_at_ms = started > 0 ? (uint64_t) started : 0;
-      for (size_t i = 0; i < json_arr_len (nets); i++)
-        {
-          tmp.networks = xrealloc (tmp.networks, (tmp.n_networks + 1) * sizeof *tmp.networks);
-          tmp.networks[tmp.n_networks++] = xstrdup (json_str (nets->u.array.values[i]));
-        }
+      tmp.networks = copy_str_list (nets, &tmp.n_networks);
+      tmp.mounts = copy_str_list (mounts, &tmp.n_mounts);
     }
   *c = tmp;
   return 0;

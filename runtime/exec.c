@@ -292,24 +292,6 @@ parse_list (yajl_val a, const char *key, bool full, struct rt_container **out, s
   return 0;
 }
 
-/* inspect's "mounts": the container's mount destinations, which drift
- * checks leave out. Optional; when present, a list of strings. */
-static int
-parse_mounts (yajl_val v, struct rt_container *ct, lympho_error_t *err)
-{
-  if (v == NULL || YAJL_IS_NULL (v))
-    return 0;
-  if (!YAJL_IS_ARRAY (v))
-    return lympho_error_set (err, EIO, "plugin answered garbage: \"mounts\" is not a list");
-  for (size_t i = 0; i < v->u.array.len; i++)
-    if (json_str (v->u.array.values[i]) == NULL)
-      return lympho_error_set (err, EIO, "plugin answered garbage: a mount destination is not a string");
-  ct->mounts = xmalloc0 ((v->u.array.len + 1) * sizeof *ct->mounts);
-  for (size_t i = 0; i < v->u.array.len; i++)
-    ct->mounts[ct->n_mounts++] = xstrdup (json_str (v->u.array.values[i]));
-  return 0;
-}
-
 static void
 deliver (struct call *c, struct runtime *rt, int ret, lympho_error_t *err, yajl_val a)
 {
@@ -343,9 +325,7 @@ deliver (struct call *c, struct runtime *rt, int ret, lympho_error_t *err, yajl_
     case K_CONTAINER:
       {
         struct rt_container ct = { 0 };
-        if (ret == 0
-            && ((ret = exec_proto_container (json_get (a, "container"), true, &ct, err)) < 0
-                || (ret = parse_mounts (json_get (json_get (a, "container"), "mounts"), &ct, err)) < 0))
+        if (ret == 0 && (ret = exec_proto_container (json_get (a, "container"), true, &ct, err)) < 0)
           lympho_error_prefix (err, "%s", c->what);
         c->cb.container (c->ud, ret, ret < 0 ? err : NULL, ret < 0 ? NULL : &ct);
         rt_container_free (&ct);

@@ -126,7 +126,8 @@ test_container (void **state)
   lympho_error_t err = { 0 };
   assert_int_equal (container ("{\"id\":\"c1\",\"name\":\"/web\",\"image_id\":\"sha256:aa\",\"state\":\"running\","
                                "\"labels\":{\"lympho.enable\":\"true\"},\"pid\":42,\"health\":\"healthy\","
-                               "\"networks\":[\"n1\",\"n2\"],\"started_at_ms\":1700000000000}",
+                               "\"networks\":[\"n1\",\"n2\"],\"mounts\":[\"/data\",\"/run\"],"
+                               "\"started_at_ms\":1700000000000}",
                                true, &c, &err),
                     0);
   assert_string_equal (c.id, "c1");
@@ -135,6 +136,9 @@ test_container (void **state)
   assert_int_equal (c.health, RT_HEALTH_HEALTHY);
   assert_int_equal (c.pid, 42);
   assert_int_equal (c.n_networks, 2);
+  assert_int_equal (c.n_mounts, 2);
+  assert_string_equal (c.mounts[0], "/data");
+  assert_string_equal (c.mounts[1], "/run");
   assert_string_equal (rt_labels_get (&c.labels, "lympho.enable"), "true");
   rt_container_free (&c);
 
@@ -153,6 +157,14 @@ test_container (void **state)
   assert_int_equal (container ("{\"id\":\"c1\",\"name\":\"w\",\"state\":\"exited\",\"networks\":\"n\"}", true, &c,
                                &err),
                     -EIO);
+  assert_int_equal (container ("{\"id\":\"c1\",\"name\":\"w\",\"state\":\"exited\",\"mounts\":\"/data\"}", true,
+                               &c, &err),
+                    -EIO);
+  assert_non_null (strstr (err.msg, "\"mounts\" is not a list"));
+  assert_int_equal (container ("{\"id\":\"c1\",\"name\":\"w\",\"state\":\"exited\",\"mounts\":[1]}", true, &c,
+                               &err),
+                    -EIO);
+  assert_non_null (strstr (err.msg, "a mount destination is not a string"));
   assert_int_equal (container ("{\"id\":\"\",\"name\":\"w\",\"state\":\"exited\"}", true, &c, &err), -EIO);
 }
 

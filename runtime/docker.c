@@ -1592,11 +1592,10 @@ announced_take (struct runtime *rt, const char *id)
 
 /* Podman's events before they go to the core. Returns true when ev was
  * dealt with here (held, or delivered with what it stands for); false to
- * deliver it as it is. *open is false when the core closed the runtime. */
+ * deliver it as it is. Nothing of rt is touched once the core closed it. */
 static bool
-events_podman (struct runtime *rt, yajl_val v, const struct rt_event *ev, bool *open)
+events_podman (struct runtime *rt, yajl_val v, const struct rt_event *ev)
 {
-  *open = true;
   if (ev->type != RT_EV_CONTAINER)
     return false;
   const char *a = ev->action;
@@ -1626,7 +1625,7 @@ events_podman (struct runtime *rt, yajl_val v, const struct rt_event *ev, bool *
             return true;
           struct rt_event hev = *ev;
           hev.action = now == RT_HEALTH_HEALTHY ? "health_status: healthy" : "health_status: unhealthy";
-          *open = events_deliver (rt, &hev);
+          events_deliver (rt, &hev);
           return true;
         }
     }
@@ -1637,24 +1636,27 @@ events_podman (struct runtime *rt, yajl_val v, const struct rt_event *ev, bool *
     {
       if (++h->cleanups < 2)
         return false;
-      *open = held_release (h, "stop") && events_deliver (rt, ev);
+      if (held_release (h, "stop"))
+        events_deliver (rt, ev);
       return true;
     }
   if (h && (strcmp (a, "stop") == 0 || strcmp (a, "kill") == 0))
     {
       /* Announced after all (Docker sends its stop after the die). */
-      *open = held_release (h, a);
+      held_release (h, a);
       return true;
     }
   if (h && strcmp (a, "destroy") == 0)
     {
-      *open = held_release (h, "kill") && events_deliver (rt, ev);
+      if (held_release (h, "kill"))
+        events_deliver (rt, ev);
       return true;
     }
   if (h)
     {
       /* Anything else of that container: the death was what it was. */
-      *open = held_release (h, NULL) && events_deliver (rt, ev);
+      if (held_release (h, NULL))
+        events_deliver (rt, ev);
       return true;
     }
   if (strcmp (a, "kill") == 0 || strcmp (a, "stop") == 0)
@@ -1740,10 +1742,8 @@ events_line (struct runtime *rt, const char *line, size_t len)
   ev.time_nano = (uint64_t) nano;
   if ((uint64_t) nano > rt->last_nano)
     rt->last_nano = (uint64_t) nano;
-  bool open = true;
-  if (!events_podman (rt, v, &ev, &open))
-    open = events_deliver (rt, &ev);
-  (void) open; /* nothing of rt is used after the core's callback */
+  if (!events_podman (rt, v, &ev))
+    events_deliver (rt, &ev);
   rt_labels_free (&attrs);
 }
 

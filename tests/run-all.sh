@@ -265,23 +265,25 @@ else
               tests/unit/lymphctl-usage.sh; do
     name=${prog##*/}
     elog=$build/check-$name.log
+    # PROG@podman: the same program, run against Podman's service.
+    run_env=()
+    if [ "${prog%@podman}" != "$prog" ]; then
+      prog=${prog%@podman}
+      if [ "$podman_up" = no ]; then
+        skipped=$((skipped + 1))
+        echo "   $name: skipped (no Podman service: $(tail -n 1 "$build/podman-up.log"))"
+        continue
+      fi
+      run_env=(LYMPHO_TEST_RUNTIME=podman LYMPHO_TEST_ENDPOINT=unix:///run/podman/podman.sock)
+    fi
     case $prog in
       *.sh) cmd=(bash "$src/$prog" "$build/lymphctl") ;;
-      *@podman)
-        prog=${prog%@podman}
-        if [ "$podman_up" = no ]; then
-          skipped=$((skipped + 1))
-          echo "   $name: skipped (no Podman service: $(tail -n 1 "$build/podman-up.log"))"
-          continue
-        fi
-        make -C "$build" -s "$prog" >"$elog" 2>&1 || { fail "$name: does not build (log: $elog)"; continue; }
-        cmd=(env LYMPHO_TEST_RUNTIME=podman LYMPHO_TEST_ENDPOINT=unix:///run/podman/podman.sock "$build/$prog") ;;
       *)
         if ! make -C "$build" -s "$prog" >"$elog" 2>&1; then
           fail "$name: does not build (log: $elog)"
           continue
         fi
-        cmd=("$build/$prog") ;;
+        cmd=(env "${run_env[@]}" "$build/$prog") ;;
     esac
     (cd "$build" && timeout -k 10s "$t_check" "${cmd[@]}") >"$elog" 2>&1
     rc=$?

@@ -4,8 +4,11 @@
 #
 #   contrib/detach.sh LOG CMD [ARG...]
 #
-# The service gets its own session, /dev/null as stdin, LOG as stdout and
-# stderr, and no other inherited descriptor. A service started from a test
+# The service gets its own session, / as its working directory, /dev/null
+# as stdin, LOG as stdout and stderr, and no other inherited descriptor.
+# (A service left in the caller's directory breaks once that directory is
+# removed: Podman's conmon fails "to get working directory" and no
+# container it creates can start.) A service started from a test
 # would otherwise keep the test runner's pipes open (tee, CI's log) and the
 # runner would wait on it for ever. Prints the service's pid.
 set -euo pipefail
@@ -22,6 +25,7 @@ setsid bash -c '
     fd=${fd##*/}
     [ "$fd" -gt 2 ] 2>/dev/null && eval "exec $fd>&-"
   done
+  cd / || exit 1
   exec "$@"
 ' detach "$@" </dev/null >>"$log" 2>&1 &
 echo $!

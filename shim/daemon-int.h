@@ -37,6 +37,7 @@ enum entry_state
 struct waiter
 {
   struct control_request *req;
+  bool joined;              /* asked while the regeneration was already in flight */
   struct waiter *next;
 };
 
@@ -52,7 +53,8 @@ struct entry
   enum entry_state state;
   uint64_t due_mono;        /* next regeneration, 0 when none is planned */
   uint64_t timer;
-  unsigned failures;
+  unsigned failures;         /* failed regenerations in a row; the timer is their retry */
+  char *last_error;          /* why the last regeneration or recovery failed, until one succeeds */
   bool queued;              /* due, waiting for admission */
   char *queued_reason;
   struct regen *regen;
@@ -60,6 +62,7 @@ struct entry
   bool busy;                /* adoption in flight */
   bool recover_blocked;     /* recovery failed; retried on reconnect or recover_timer */
   uint64_t recover_timer;   /* retries a failed recovery while the engine stays up */
+  uint64_t recover_due_mono; /* when it fires, 0 when not armed */
   unsigned recover_tries;   /* failed recoveries in a row, for its backoff */
   bool keep_old_down;       /* the queued regeneration replaces an infected generation */
   uint64_t started_real_ms; /* when the current generation started */

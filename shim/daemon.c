@@ -100,12 +100,13 @@ reply_waiters (struct entry *e, bool ok, const char *result, int status, const c
 }
 
 static void
-add_waiter (struct entry *e, struct control_request *req)
+add_waiter (struct entry *e, struct control_request *req, bool joined)
 {
   if (req == NULL)
     return;
   struct waiter *w = xmalloc0 (sizeof *w);
   w->req = req;
+  w->joined = joined;
   w->next = e->waiters;
   e->waiters = w;
 }
@@ -127,6 +128,7 @@ entry_free (struct daemon *d, struct entry *e)
   free (e->name);
   free (e->id);
   free (e->queued_reason);
+  free (e->last_error);
   free (e);
 }
 
@@ -245,8 +247,10 @@ admit (struct daemon *d, struct entry *e)
 
 static void start_queued (struct daemon *d);
 
+/* The answer to regen: the regeneration's result, and for a request that
+ * joined one already in flight, which one it joined. */
 static char *
-regen_result_json (const struct regen_result *res)
+regen_result_json (const struct regen_result *res, bool joined, const char *reason)
 {
   cleanup_jgen yajl_gen g = json_gen_new (false);
   yajl_gen_map_open (g);
@@ -255,8 +259,41 @@ regen_result_json (const struct regen_result *res)
   json_gen_kint (g, "generation", res->generation);
   json_gen_kint (g, "duration_ms", (int64_t) res->duration_ms);
   json_gen_kstr (g, "strategy", strategy_name (res->strategy));
+  json_gen_kstr (g, "txn", res->txn);
+  json_gen_kstr (g, "reason", reason);
+  json_gen_str (g, "joined");
+  yajl_gen_bool (g, joined);
   yajl_gen_map_close (g);
   return json_gen_text (g);
+}
+
+/* Answer every request waiting on e's regeneration with its result. One that
+ * joined a regeneration already in flight is told which one: its answer is
+ * that regeneration's, which its own request did not start. */
+static void
+reply_regen_waiters (struct entry *e, const struct regen_result *res, const char *reason)
+{
+  struct waiter *w = e->waiters;
+  e->waiters = NULL;
+  while (w)
+    {
+      struct waiter *n = w->next;
+      if (res->outcome == REGEN_OK)
+        {
+          cleanup_free char *json = regen_result_json (res, w->joined, reason);
+          control_reply_ok (w->req, json);
+        }
+      else if (w->joined)
+        {
+          cleanup_free char *msg = xasprintf ("joined the regeneration in flight (txn %s, reason: %s): %s", res->txn,
+                                              reason, res->err.msg);
+          control_reply_error (w->req, res->err.status ? res->err.status : EIO, msg);
+        }
+      else
+        control_reply_error (w->req, res->err.status ? res->err.status : EIO, res->err.msg);
+      free (w);
+      w = n;
+    }
 }
 
 /* A recovery failed while the engine stayed connected: try it again. */
@@ -267,6 +304,7 @@ on_recover_due (struct loop *l, void *ud)
   struct entry *e = ud;
   struct daemon *d = e->d;
   e->recover_timer = 0;
+  e->recover_due_mono = 0;
   e->recover_blocked = false;
   if (d->connected && !d->shutting_down && !d->syncing && e->regen == NULL)
     sync_engine (d);
@@ -285,6 +323,7 @@ on_regen_done (void *ud, const struct regen_result *res)
     e->keep_old_down = false;
   incident_regen_done (d, e, res);
   metrics_observe (&d->metrics.regen_seconds, (double) res->duration_ms / 1000.0);
+  const char *reason = res->recovered ? "recovery" : e->queued_reason ? e->queued_reason : "ttl";
   {
     const char *why = e->queued_reason ? e->queued_reason : "";
     const char *kind = res->recovered                    ? "recovery"
@@ -318,13 +357,14 @@ on_regen_done (void *ud, const struct regen_result *res)
         e->generation = res->generation;
         e->state = ES_RUNNING;
         e->failures = 0;
+        free (e->last_error);
+        e->last_error = NULL;
         threat_reset (&e->threat);
         h.result = "ok";
         if (res->err.status)
           h.error = res->err.msg; /* e.g. the old one could not be removed */
         daemon_record (d, &h);
-        cleanup_free char *json = regen_result_json (res);
-        reply_waiters (e, true, json, 0, NULL);
+        reply_regen_waiters (e, res, reason);
         schedule (d, e);
         /* Learn the new generation's pid and networks for quarantine. */
         d->ops->inspect (d->rt, e->id, on_inspected, d);
@@ -342,8 +382,10 @@ on_regen_done (void *ud, const struct regen_result *res)
           e->id = xstrdup (res->new_id);
         }
       e->state = e->id ? ES_RUNNING : ES_UNKNOWN;
+      free (e->last_error);
+      e->last_error = xstrdup (res->err.msg);
       daemon_record (d, &h);
-      reply_waiters (e, false, NULL, res->err.status ? res->err.status : EIO, res->err.msg);
+      reply_regen_waiters (e, res, reason);
       if (e->id && !d->shutting_down)
         {
           uint64_t delay = sched_backoff (e->failures, d->cfg->backoff_min_ms, d->cfg->backoff_max_ms,
@@ -360,8 +402,10 @@ on_regen_done (void *ud, const struct regen_result *res)
       e->recover_blocked = true;
       h.result = "failed";
       h.error = res->err.msg;
+      free (e->last_error);
+      e->last_error = xstrdup (res->err.msg);
       daemon_record (d, &h);
-      reply_waiters (e, false, NULL, res->err.status ? res->err.status : EIO, res->err.msg);
+      reply_regen_waiters (e, res, reason);
       /* The journal keeps the transaction open; the next sync recovers it.
        * That is the next reconnect when the engine went away, but an engine
        * still connected (a start that hangs, say) may never reconnect: try
@@ -373,6 +417,7 @@ on_regen_done (void *ud, const struct regen_result *res)
           if (e->recover_timer)
             loop_cancel_timer (d->loop, e->recover_timer);
           e->recover_timer = loop_add_timer (d->loop, delay, on_recover_due, e);
+          e->recover_due_mono = now_mono_ms () + delay;
           log_warn ("%s: could not roll back (%s); recovery again in %llu ms", e->name, res->err.msg,
                     (unsigned long long) delay);
         }
@@ -447,8 +492,17 @@ daemon_request_regen (struct daemon *d, struct entry *e, const char *reason, boo
     }
   if (e->regen)
     {
-      /* Join the regeneration in flight: its result is the answer. */
-      add_waiter (e, req);
+      /* Join the regeneration in flight: its result is the answer, and the
+       * caller is told that it joined (a retry of an earlier failure may be
+       * what succeeds or fails). */
+      const char *running = regen_reason (e->regen);
+      if (req)
+        log_info ("%s: %s joins the regeneration in flight (txn=%s, reason %s)", e->name, reason,
+                  regen_txn (e->regen), running);
+      else
+        log_debug ("%s: %s joins the regeneration in flight (txn=%s, reason %s)", e->name, reason,
+                   regen_txn (e->regen), running);
+      add_waiter (e, req, true);
       return;
     }
   if (e->state != ES_RUNNING || e->id == NULL || e->busy)
@@ -458,7 +512,7 @@ daemon_request_regen (struct daemon *d, struct entry *e, const char *reason, boo
                                              : "the container is not ready for regeneration yet");
       return;
     }
-  add_waiter (e, req);
+  add_waiter (e, req, false);
   e->keep_old_down = keep_old_down;
   if (!d->connected || !admit (d, e))
     {
@@ -989,6 +1043,77 @@ entry_state_name (const struct entry *e)
   return entry_state_names[e->state];
 }
 
+/* A retry of a failed regeneration is armed (and not yet started). */
+static bool
+retry_pending (const struct entry *e)
+{
+  return e->failures > 0 && e->timer != 0 && e->regen == NULL;
+}
+
+/* Nothing lymphd will do to e on its own but its next TTL: no regeneration,
+ * recovery, adoption or incident in flight, none queued, no retry or
+ * recovery armed. What a caller waits for before it acts again. */
+static bool
+entry_idle (const struct entry *e)
+{
+  return e->regen == NULL && !e->queued && !e->busy && e->incident == NULL && !retry_pending (e)
+         && e->state != ES_BROKEN && e->state != ES_REGENERATING && e->state != ES_UNKNOWN;
+}
+
+static int64_t
+ms_until (uint64_t due_mono, uint64_t now)
+{
+  return (int64_t) (due_mono > now ? due_mono - now : 0);
+}
+
+/* What is in flight or pending for e, each null when there is none. */
+static void
+gen_pending (yajl_gen g, const struct entry *e, uint64_t now)
+{
+  json_gen_str (g, "regen");
+  if (e->regen)
+    {
+      yajl_gen_map_open (g);
+      json_gen_kstr (g, "txn", regen_txn (e->regen));
+      json_gen_kstr (g, "reason", regen_reason (e->regen));
+      json_gen_kstr (g, "step", regen_phase_name (e->regen));
+      yajl_gen_map_close (g);
+    }
+  else
+    yajl_gen_null (g);
+  json_gen_kstr (g, "queued", e->queued ? (e->queued_reason ? e->queued_reason : "ttl") : NULL);
+  json_gen_str (g, "retry");
+  if (retry_pending (e))
+    {
+      yajl_gen_map_open (g);
+      json_gen_kint (g, "in_ms", ms_until (e->due_mono, now));
+      json_gen_kint (g, "attempt", e->failures + 1);
+      json_gen_kstr (g, "error", e->last_error);
+      yajl_gen_map_close (g);
+    }
+  else
+    yajl_gen_null (g);
+  json_gen_str (g, "recovery");
+  if (e->state == ES_BROKEN)
+    {
+      yajl_gen_map_open (g);
+      /* Unarmed: it waits for the engine to come back. */
+      json_gen_str (g, "in_ms");
+      if (e->recover_timer)
+        json_gen_int (g, ms_until (e->recover_due_mono, now));
+      else
+        yajl_gen_null (g);
+      json_gen_kint (g, "attempt", e->recover_tries + 1);
+      json_gen_kstr (g, "error", e->last_error);
+      yajl_gen_map_close (g);
+    }
+  else
+    yajl_gen_null (g);
+  json_gen_kstr (g, "last_error", e->last_error);
+  json_gen_str (g, "idle");
+  yajl_gen_bool (g, entry_idle (e));
+}
+
 static void
 gen_entry (struct daemon *d, yajl_gen g, struct entry *e)
 {
@@ -1017,6 +1142,7 @@ gen_entry (struct daemon *d, yajl_gen g, struct entry *e)
   json_gen_kint (g, "failures", e->failures);
   json_gen_kint (g, "threshold", e->policy.threshold);
   json_gen_kstr (g, "pinned_image", e->golden.pin_ref);
+  gen_pending (g, e, now);
   {
     cleanup_free char *programs = detect_programs_json (d, e);
     yajl_val v = NULL;
@@ -1072,6 +1198,18 @@ cmd_status (struct daemon *d, struct control_request *req)
   json_gen_kstr (g, "engine", d->connected ? "connected" : "disconnected");
   json_gen_kint (g, "protected", count_entries (d, 0, true));
   json_gen_kint (g, "regenerating", d->in_flight);
+  {
+    int64_t queued = 0, retrying = 0, broken = 0;
+    for (struct entry *e = d->entries; e; e = e->next)
+      {
+        queued += e->queued;
+        retrying += retry_pending (e);
+        broken += e->state == ES_BROKEN;
+      }
+    json_gen_kint (g, "queued", queued);
+    json_gen_kint (g, "retry_pending", retrying);
+    json_gen_kint (g, "recovery_pending", broken);
+  }
   json_gen_kint (g, "regenerations", (int64_t) d->regenerations);
   json_gen_kint (g, "failures", (int64_t) d->failures);
   json_gen_kstr (g, "state_dir", d->cfg->state_dir);

@@ -276,18 +276,60 @@ short_id (yajl_val v)
   return xstrndup (s, 12);
 }
 
+/* Milliseconds from now as "3s" (rounded up), or "?" when unknown. */
+static char *
+in_text (yajl_val v)
+{
+  int64_t ms;
+  if (!json_as_int64 (v, &ms) || ms < 0)
+    return xstrdup ("?");
+  return xasprintf ("%" PRId64 "s", (ms + 999) / 1000);
+}
+
+/* What lymphd has in flight or pending for one entry of ls, in a word or
+ * three: the regeneration running, a queued one, the retry of a failure, a
+ * recovery; "-" when none. */
+static char *
+pending_text (yajl_val e)
+{
+  yajl_val regen = json_get (e, "regen"), queued = json_get (e, "queued");
+  yajl_val retry = json_get (e, "retry"), recovery = json_get (e, "recovery");
+  if (YAJL_IS_OBJECT (regen))
+    {
+      cleanup_free char *txn = value_text (json_get (regen, "txn"));
+      cleanup_free char *reason = value_text (json_get (regen, "reason"));
+      return xasprintf ("regen txn=%s (%s)", txn, reason);
+    }
+  if (json_str (queued))
+    return xasprintf ("queued (%s)", json_str (queued));
+  if (YAJL_IS_OBJECT (retry))
+    {
+      cleanup_free char *in = in_text (json_get (retry, "in_ms"));
+      cleanup_free char *attempt = value_text (json_get (retry, "attempt"));
+      return xasprintf ("retry #%s in %s", attempt, in);
+    }
+  if (YAJL_IS_OBJECT (recovery))
+    {
+      if (YAJL_IS_NULL (json_get (recovery, "in_ms")))
+        return xstrdup ("recovery when the engine is back");
+      cleanup_free char *in = in_text (json_get (recovery, "in_ms"));
+      return xasprintf ("recovery in %s", in);
+    }
+  return xstrdup ("-");
+}
+
 static void
 print_ls (yajl_val result)
 {
-  static const char *const header[] = { "NAME", "GEN", "ID", "IMAGE", "TTL", "NEXT", "THREAT", "STATE" };
+  static const char *const header[] = { "NAME", "GEN", "ID", "IMAGE", "TTL", "NEXT", "THREAT", "STATE", "PENDING" };
   struct table t;
-  table_init (&t, header, 8);
+  table_init (&t, header, 9);
   for (size_t i = 0; i < json_arr_len (result); i++)
     {
       yajl_val e = result->u.array.values[i];
       int64_t next = 0;
       bool due = json_as_int64 (json_get (e, "next_regen_in_s"), &next) && next <= 0;
-      char *row[8] = {
+      char *row[9] = {
         value_text (json_get (e, "name")),
         value_text (json_get (e, "generation")),
         short_id (json_get (e, "id")),
@@ -296,6 +338,7 @@ print_ls (yajl_val result)
         due ? xstrdup ("now") : duration_text (json_get (e, "next_regen_in_s")),
         value_text (json_get (e, "threat_level")),
         value_text (json_get (e, "state")),
+        pending_text (e),
       };
       table_add (&t, row);
     }
@@ -305,8 +348,9 @@ print_ls (yajl_val result)
 static void
 print_status (yajl_val result)
 {
-  static const char *const keys[] = { "version", "uptime_s", "runtime", "engine", "protected",
-                                      "regenerating", "regenerations", "failures", NULL };
+  static const char *const keys[] = { "version", "uptime_s", "runtime", "engine", "protected", "regenerating",
+                                      "queued", "retry_pending", "recovery_pending", "regenerations",
+                                      "failures", NULL };
   for (size_t i = 0; keys[i]; i++)
     {
       cleanup_free char *v = strcmp (keys[i], "uptime_s") == 0 ? duration_text (json_get (result, keys[i]))
@@ -549,6 +593,14 @@ main (int argc, char **argv)
     print_history (result);
   else if (strcmp (cmd, "regen") == 0)
     {
+      /* The id alone on stdout, for scripts; joining is worth knowing:
+       * this request did not start the regeneration whose id it prints. */
+      if (YAJL_IS_TRUE (json_get (result, "joined")))
+        {
+          cleanup_free char *txn = value_text (json_get (result, "txn"));
+          cleanup_free char *why = value_text (json_get (result, "reason"));
+          fprintf (stderr, "lymphctl: joined the regeneration in flight (txn %s, reason: %s)\n", txn, why);
+        }
       cleanup_free char *id = value_text (json_get (result, "id"));
       printf ("%s\n", id);
     }

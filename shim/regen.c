@@ -107,6 +107,18 @@ regen_phase_name (const struct regen *r)
   return phase_names[r->phase];
 }
 
+const char *
+regen_txn (const struct regen *r)
+{
+  return r->txn;
+}
+
+const char *
+regen_reason (const struct regen *r)
+{
+  return r->recovering ? "recovery" : r->reason;
+}
+
 char *
 regen_new_name (const char *name, const char *txn)
 {

@@ -87,6 +87,9 @@ int regen_recover (const struct regen_env *env, const struct txn *t, const struc
 void regen_request_stop (struct regen *r);
 const char *regen_name (const struct regen *r);
 const char *regen_phase_name (const struct regen *r);
+const char *regen_txn (const struct regen *r);
+/* Why it runs, as the caller gave it; "recovery" for a crash recovery. */
+const char *regen_reason (const struct regen *r);
 
 /* Pure decision for recovery. */
 struct recover_obs

@@ -152,6 +152,7 @@ fi
 if cf_want regen; then
   case_begin regen
   wait_for "in_ls '$A'" 30
+  assert_true "lymphd has nothing pending for $A" wait_for "lymphd_idle '$A'" "$CF_REGEN_S"
   before=$(holder "$A" 2)
   gen_before=$(ls_field "$A" generation)
   out=$(ctl regen "$A" 2>&1)
@@ -196,6 +197,9 @@ fi
 if cf_want crash-recovery; then
   for step in create rename-new commit; do
     case_begin "crash-recovery@$step"
+    # The recovery before may still be adopting what it left: a regen now
+    # would be refused as not ready.
+    assert_true "lymphd has nothing pending for $A" wait_for "lymphd_idle '$A'" "$CF_REGEN_S"
     wait_for "settled '$A' '$IMG'" "$CF_REGEN_S"
     mark_log
     ctl regen "$A" >/dev/null 2>&1 &
@@ -227,6 +231,7 @@ if cf_want engine-restart; then
     echo "SKIP: $LYT_TEST/engine-restart: not allowed to restart a shared engine"
     LYT_CASE=
   else
+    assert_true "lymphd has nothing pending for $A" wait_for "lymphd_idle '$A'" "$CF_REGEN_S"
     wait_for "settled '$A' '$IMG'" "$CF_REGEN_S"
     before=$(holder "$A" 2)
     assert_true "the engine restarts" be_engine_restart
@@ -241,9 +246,13 @@ fi
 
 # ---------------------------------------------------------------- bad runtime
 # A runtime that answers garbage, loses answers, hangs or lies. Each time
-# lymphctl regen fails with a message, lymphd keeps running, and while the
-# fault lasts the old generation alone holds the name. Once the runtime is
-# well again, exactly one generation runs, from the pinned image.
+# lymphctl regen fails with a message, lymphd keeps running, reports the
+# retry (or recovery) it armed, and while the fault lasts the old generation
+# alone holds the name. Once the runtime is well again, lymphd's retry runs
+# and exactly one generation runs, from the pinned image. Each case waits
+# for lymphd to report nothing pending before it arms the next fault: the
+# engine shows one generation running while a retry is still to come, and a
+# retry that fires under the next fault would be joined by its regen.
 if cf_want bad-runtime; then
   lymphd_stop
   if ! be_fault_on; then
@@ -256,18 +265,42 @@ if cf_want bad-runtime; then
     wait_for "in_ls '$A'" 30
     for fault in ${CF_FAULTS:-create-garbage create-lost create-exit create-endless create-hang rename-noop start-hang}; do
       case_begin "bad-runtime/$fault"
-      wait_for "settled '$A' '$IMG'" "$CF_REGEN_S"
-      wait_for "[ \"\$(ls_field '$A' state)\" = running ]" "$CF_REGEN_S"
+      assert_true "lymphd has nothing pending for $A" wait_for "lymphd_idle '$A'" $((CF_REGEN_S * 2))
+      assert_settled "$A" "$IMG" "$CF_REGEN_S" "before the fault"
       old=$(holder "$A" 2)
       echo "$fault" >"$CF_FAULT"
-      out=$(ctl regen "$A" 2>&1)
-      rc=$?
+      if [ "$fault" = create-hang ]; then
+        # A second request while the first hangs joins it, and says so.
+        ctl regen "$A" >"$CF_TMP/first.out" 2>&1 &
+        first=$!
+        assert_true "lymphd reports the regeneration in flight" \
+          wait_for "ls_field '$A' regen.reason | grep -q '^manual'" 30
+        txn=$(ls_field "$A" regen.txn)
+        out=$(ctl regen "$A" 2>&1)
+        rc=$?
+        assert_match "joined the regeneration in flight \\(txn $txn, reason: manual" "$out" \
+          "a second regen joins the one in flight ($out)"
+        assert_ne 0 "$rc" "and fails with it"
+        wait "$first"
+        rc=$?
+        out=$(cat "$CF_TMP/first.out")
+        assert_eq "" "$(grep joined "$CF_TMP/first.out")" "the first regen did not join"
+      else
+        out=$(ctl regen "$A" 2>&1)
+        rc=$?
+      fi
       assert_ne 0 "$rc" "lymphctl regen fails"
       assert_match '.' "$out" "with a message ($out)"
       assert_true "lymphd still answers" ctl_alive
+      # While the fault lasts a retry (or recovery) is armed or running, and
+      # lymphd says why.
+      assert_eq false "$(ls_field "$A" idle)" "lymphd reports work pending after the failure"
+      assert_match '.' "$(ls_field "$A" last_error)" "with the failure ($(ls_field "$A" last_error))"
       assert_eq "$old" "$(holder "$A" 2)" "the old generation alone holds the name"
       : >"$CF_FAULT"
-      assert_settled "$A" "$IMG" $((CF_REGEN_S * 2)) "once the runtime is well"
+      assert_true "lymphd's retry has run and nothing is pending" wait_for "lymphd_idle '$A'" $((CF_REGEN_S * 2))
+      assert_settled "$A" "$IMG" "$CF_REGEN_S" "once the runtime is well"
+      assert_eq null "$(ls_field "$A" last_error)" "the failure is cleared by the retry's success"
       case_end
     done
     lymphd_stop

@@ -363,6 +363,11 @@ ls_json () { ctl --json ls 2>/dev/null; }
 # ls_field NAME FIELD: one field of one protected container from `ls --json`.
 ls_field () { ls_json | jq -r --arg n "$1" ".[] | select(.name == \$n) | .$2" 2>/dev/null; }
 in_ls () { [ -n "$(ls_field "$1" name)" ]; }
+# lymphd reports nothing in flight or pending for NAME: no regeneration,
+# queued one, retry, recovery, incident or adoption. What a case waits for
+# before it acts again, since what the engine shows (one generation running)
+# is true already while a retry is pending.
+lymphd_idle () { [ "$(ls_field "$1" idle)" = true ]; }
 # history_json [NAME]
 history_json () { ctl --json history "$@" 2>/dev/null; }
 

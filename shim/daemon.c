@@ -1050,12 +1050,17 @@ retry_pending (const struct entry *e)
   return e->failures > 0 && e->timer != 0 && e->regen == NULL;
 }
 
-/* Nothing lymphd will do to e on its own but its next TTL: no regeneration,
- * recovery, adoption or incident in flight, none queued, no retry or
- * recovery armed. What a caller waits for before it acts again. */
+/* Nothing lymphd will do to e on its own but its next TTL: the engine is
+ * connected and synced, no regeneration, recovery, adoption or incident in
+ * flight, none queued or due, no retry or recovery armed. What a caller
+ * waits for before it acts again. */
 static bool
-entry_idle (const struct entry *e)
+entry_idle (const struct daemon *d, const struct entry *e, uint64_t now)
 {
+  if (!d->connected || d->syncing || e->engine_took)
+    return false; /* what the engine did meanwhile is not known yet */
+  if (e->due_mono != 0 && e->due_mono <= now)
+    return false; /* due, its timer about to fire */
   return e->regen == NULL && !e->queued && !e->busy && e->incident == NULL && !retry_pending (e)
          && e->state != ES_BROKEN && e->state != ES_REGENERATING && e->state != ES_UNKNOWN;
 }
@@ -1068,7 +1073,7 @@ ms_until (uint64_t due_mono, uint64_t now)
 
 /* What is in flight or pending for e, each null when there is none. */
 static void
-gen_pending (yajl_gen g, const struct entry *e, uint64_t now)
+gen_pending (yajl_gen g, const struct daemon *d, const struct entry *e, uint64_t now)
 {
   json_gen_str (g, "regen");
   if (e->regen)
@@ -1111,7 +1116,7 @@ gen_pending (yajl_gen g, const struct entry *e, uint64_t now)
     yajl_gen_null (g);
   json_gen_kstr (g, "last_error", e->last_error);
   json_gen_str (g, "idle");
-  yajl_gen_bool (g, entry_idle (e));
+  yajl_gen_bool (g, entry_idle (d, e, now));
 }
 
 static void
@@ -1142,7 +1147,7 @@ gen_entry (struct daemon *d, yajl_gen g, struct entry *e)
   json_gen_kint (g, "failures", e->failures);
   json_gen_kint (g, "threshold", e->policy.threshold);
   json_gen_kstr (g, "pinned_image", e->golden.pin_ref);
-  gen_pending (g, e, now);
+  gen_pending (g, d, e, now);
   {
     cleanup_free char *programs = detect_programs_json (d, e);
     yajl_val v = NULL;

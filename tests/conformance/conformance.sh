@@ -240,6 +240,7 @@ if cf_want engine-restart; then
     assert_settled "$A" "$IMG" $((CF_REGEN_S * 2)) "after the engine restart"
     assert_true "lymphctl ls follows" wait_for "[ \"\$(ls_field '$A' id)\" = \"\$(holder '$A' 2)\" ]" 30
     assert_ne "$before" "$(holder "$A" 2)" "a fresh generation, not the stopped one started again"
+    assert_true "lymphd has nothing pending for $A" wait_for "lymphd_idle '$A'" "$CF_REGEN_S"
     case_end
   fi
 fi

@@ -45,10 +45,12 @@ case_end
 settle_check ()
 {
   local n=$1 g0=$2 data=$3 g
-  if wait_for "c_settled $n && [ \"\$(ls_field $n generation)\" = \"\$(c_gen $n)\" ]" 60; then
+  # lymphd idle too: a recovery that rolled back arms a retry, which would
+  # otherwise run under the next round's writes and regen.
+  if wait_for "c_settled $n && lymphd_idle $n && [ \"\$(ls_field $n generation)\" = \"\$(c_gen $n)\" ]" 60; then
     ok "$n settled"
   else
-    _afail "$n not settled after 60 s: family [$(echo $(c_family "$n"))], ls generation '$(ls_field "$n" generation)'"
+    _afail "$n not settled after 60 s: family [$(echo $(c_family "$n"))], ls generation '$(ls_field "$n" generation)', pending $(ls_json | jq -c --arg n "$n" '.[] | select(.name == $n) | [.regen, .queued, .retry, .recovery]')"
   fi
   assert_single "$n"
   g=$(c_gen "$n")

@@ -83,10 +83,10 @@ case_end
 case_begin learned-after-restart
 lymphd_stop
 inc_start || die "lymphd does not start again"
-wait_for "in_ls $l" 15 || die "$l not adopted again"
+# idle: synced with the engine, its pid known to the exec detector.
+wait_for "lymphd_idle $l" 15 || die "$l not adopted again"
 assert_eq learned "$(ls_field "$l" exec_allow.source)" "the list is loaded, not learned again"
 assert_match '"/bin/busybox"' "$(ls_field "$l" exec_allow.programs | jq -c .)" "same programs"
-sleep 1
 plant_go "$l" || die "plant /tmp/go"
 if wait_gen "$l" 2 20; then ok "the learned list still holds after the restart"; else _afail "generation of $l is '$(c_gen "$l")' 20 s after /tmp/go appeared"; fi
 wait_replaced "$l" exec 10

@@ -25,7 +25,7 @@ id0=$(c_id "$k")
 dk exec "$k" kill 1
 if wait_gen "$k" 1 20; then ok "regenerated"; else _afail "generation of $k is '$(c_gen "$k")', running $(c_running "$k" && echo yes || echo no), 20 s after its init died"; fi
 assert_ne "$id0" "$(c_id "$k")" "a new container"
-wait_for "c_settled $k" 20
+wait_for "c_settled $k && lymphd_idle $k" 20
 assert_single "$k"
 inc=$(last_incident "$k" exit)
 say "incident: $inc"

@@ -36,7 +36,9 @@ case_begin restart
 lymphd_stop
 assert_eq 0 "$LYMPHD_RC" "lymphd exits 0"
 inc_start || die "lymphd does not start again"
-wait_for "in_ls $m && in_ls $p" 15 || die "not adopted again: $(ls_json)"
+# idle, not only listed: the entries are listed from the state directory
+# before lymphd has synced with the engine.
+wait_for "lymphd_idle $m && lymphd_idle $p" 15 || die "not adopted again: $(ls_json)"
 assert_eq 1 "$(ls_field "$m" generation)" "generation survives"
 case_end
 

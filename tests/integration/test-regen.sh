@@ -24,6 +24,10 @@ assert_eq 0 "$(ls_field "$c" generation)" "ls generation"
 assert_eq 3600 "$(ls_field "$c" ttl_s)" "ls ttl_s"
 next=$(ls_field "$c" next_regen_in_s)
 assert_true "next_regen_in_s in (3000, 3960] (1 h, jitter 10 %; saw $next)" awk -v x="$next" 'BEGIN { exit !(x > 3000 && x <= 3960) }'
+# Nothing in flight or pending, and ls says so.
+assert_true "lymphd reports $c idle" wait_for "lymphd_idle $c" 15
+assert_eq 'null null null null null' "$(ls_json | jq -r --arg n "$c" '.[] | select(.name == $n) |
+  [.regen, .queued, .retry, .recovery, .last_error] | map(tostring) | join(" ")')" "nothing pending, no failure"
 case_end
 
 case_begin regen
@@ -32,6 +36,7 @@ out=$(ctl regen "$c" 2>"$LYT_TMP/err")
 rc=$?
 say "regen took $(($(now_ms) - t0)) ms, printed '$out', stderr '$(cat "$LYT_TMP/err")'"
 assert_eq 0 "$rc" "lymphctl regen exit status"
+assert_eq "" "$(cat "$LYT_TMP/err")" "nothing on stderr: this request started the regeneration"
 id1=$(c_id "$c")
 assert_ne "$id0" "$id1" "engine id changed"
 assert_true "printed id '$out' is the engine's id of $c ($id1)" \
@@ -60,6 +65,38 @@ all=$(history_json)
 assert_eq true "$(printf '%s' "$all" | jq '[.[].time] as $t | $t == ($t | sort | reverse)')" "history is newest first"
 assert_ge 2 "$(printf '%s' "$all" | jq --arg n "$c" '[.[] | select(.name == $n and .kind == "regen")] | length')" \
   "history (all names) holds both regens"
+case_end
+
+# A second regen while one is in flight joins it: one regeneration, both
+# requests get its id, the second says it joined. The swap (no host port)
+# waits the settle period with the new generation running, so the first is
+# in flight for seconds: long enough to be seen in ls.
+case_begin regen-joins
+assert_true "lymphd reports $c idle" wait_for "lymphd_idle $c" 30
+gen0=$(ls_field "$c" generation)
+ctl regen "$c" --reason first >"$LYT_TMP/first" 2>"$LYT_TMP/first.err" &
+first=$!
+if wait_for "ls_field $c regen.reason | grep -q '^manual: first'" 30; then
+  ok "ls shows the regeneration in flight: $(ls_field "$c" regen | jq -c .)"
+  txn=$(ls_field "$c" regen.txn)
+  assert_match '^[0-9a-f]{8}$' "$txn" "with its txn"
+  assert_eq false "$(ls_field "$c" idle)" "and not idle"
+  out=$(ctl regen "$c" --reason second 2>"$LYT_TMP/err")
+  assert_eq 0 $? "the second regen succeeds"
+  assert_eq "lymphctl: joined the regeneration in flight (txn $txn, reason: manual: first)" "$(cat "$LYT_TMP/err")" \
+    "and says on stderr which regeneration it joined"
+  wait "$first"
+  assert_eq 0 $? "the first regen succeeds"
+  assert_eq "" "$(cat "$LYT_TMP/first.err")" "the first did not join"
+  assert_eq "$(cat "$LYT_TMP/first")" "$out" "both print the same id"
+  assert_eq "$(c_id "$c")" "$(c_id "$out")" "the id holds $c"
+  assert_eq "$((gen0 + 1))" "$(ls_field "$c" generation)" "one regeneration, not two"
+  assert_true "lymphd's log says the second joined" grep -q "manual: second joins the regeneration in flight (txn=$txn, reason manual: first)" "$LYMPHD_LOG"
+else
+  _afail "the regeneration never showed in ls: $(ls_json)"
+  wait "$first"
+fi
+assert_single "$c"
 case_end
 
 case_begin regen-unknown

@@ -55,7 +55,10 @@ if wait_for '[ "$(c_id "$c")" != "$old_id" ] && c_running "$c" && [ -n "$(c_gen 
 else
   _afail "no regeneration within 30 s (id still $(c_id "$c"))"
 fi
-# Stop now so nothing moves under the assertions below.
+# Stop once lymphd is done with it (the engine shows the new generation from
+# its start on, before lymphd has verified and committed it), so nothing
+# moves under the assertions below.
+wait_for "lymphd_idle $c && [ \"\$(ls_field $c generation)\" = 1 ]" 30
 lymphd_stop
 assert_eq 0 "$LYMPHD_RC" "lymphd exits 0 on SIGTERM"
 new_id=$(c_id "$c")

@@ -250,7 +250,7 @@ static void start_queued (struct daemon *d);
 /* The answer to regen: the regeneration's result, and for a request that
  * joined one already in flight, which one it joined. */
 static char *
-regen_result_json (const struct regen_result *res, bool joined, const char *reason)
+regen_result_json (const struct regen_result *res, bool joined)
 {
   cleanup_jgen yajl_gen g = json_gen_new (false);
   yajl_gen_map_open (g);
@@ -260,7 +260,7 @@ regen_result_json (const struct regen_result *res, bool joined, const char *reas
   json_gen_kint (g, "duration_ms", (int64_t) res->duration_ms);
   json_gen_kstr (g, "strategy", strategy_name (res->strategy));
   json_gen_kstr (g, "txn", res->txn);
-  json_gen_kstr (g, "reason", reason);
+  json_gen_kstr (g, "reason", res->reason);
   json_gen_str (g, "joined");
   yajl_gen_bool (g, joined);
   yajl_gen_map_close (g);
@@ -271,7 +271,7 @@ regen_result_json (const struct regen_result *res, bool joined, const char *reas
  * joined a regeneration already in flight is told which one: its answer is
  * that regeneration's, which its own request did not start. */
 static void
-reply_regen_waiters (struct entry *e, const struct regen_result *res, const char *reason)
+reply_regen_waiters (struct entry *e, const struct regen_result *res)
 {
   struct waiter *w = e->waiters;
   e->waiters = NULL;
@@ -280,13 +280,13 @@ reply_regen_waiters (struct entry *e, const struct regen_result *res, const char
       struct waiter *n = w->next;
       if (res->outcome == REGEN_OK)
         {
-          cleanup_free char *json = regen_result_json (res, w->joined, reason);
+          cleanup_free char *json = regen_result_json (res, w->joined);
           control_reply_ok (w->req, json);
         }
       else if (w->joined)
         {
           cleanup_free char *msg = xasprintf ("joined the regeneration in flight (txn %s, reason: %s): %s", res->txn,
-                                              reason, res->err.msg);
+                                              res->reason, res->err.msg);
           control_reply_error (w->req, res->err.status ? res->err.status : EIO, msg);
         }
       else
@@ -323,7 +323,6 @@ on_regen_done (void *ud, const struct regen_result *res)
     e->keep_old_down = false;
   incident_regen_done (d, e, res);
   metrics_observe (&d->metrics.regen_seconds, (double) res->duration_ms / 1000.0);
-  const char *reason = res->recovered ? "recovery" : e->queued_reason ? e->queued_reason : "ttl";
   {
     const char *why = e->queued_reason ? e->queued_reason : "";
     const char *kind = res->recovered                    ? "recovery"
@@ -364,7 +363,7 @@ on_regen_done (void *ud, const struct regen_result *res)
         if (res->err.status)
           h.error = res->err.msg; /* e.g. the old one could not be removed */
         daemon_record (d, &h);
-        reply_regen_waiters (e, res, reason);
+        reply_regen_waiters (e, res);
         schedule (d, e);
         /* Learn the new generation's pid and networks for quarantine. */
         d->ops->inspect (d->rt, e->id, on_inspected, d);
@@ -385,7 +384,7 @@ on_regen_done (void *ud, const struct regen_result *res)
       free (e->last_error);
       e->last_error = xstrdup (res->err.msg);
       daemon_record (d, &h);
-      reply_regen_waiters (e, res, reason);
+      reply_regen_waiters (e, res);
       if (e->id && !d->shutting_down)
         {
           uint64_t delay = sched_backoff (e->failures, d->cfg->backoff_min_ms, d->cfg->backoff_max_ms,
@@ -405,7 +404,7 @@ on_regen_done (void *ud, const struct regen_result *res)
       free (e->last_error);
       e->last_error = xstrdup (res->err.msg);
       daemon_record (d, &h);
-      reply_regen_waiters (e, res, reason);
+      reply_regen_waiters (e, res);
       /* The journal keeps the transaction open; the next sync recovers it.
        * That is the next reconnect when the engine went away, but an engine
        * still connected (a start that hangs, say) may never reconnect: try
@@ -495,13 +494,8 @@ daemon_request_regen (struct daemon *d, struct entry *e, const char *reason, boo
       /* Join the regeneration in flight: its result is the answer, and the
        * caller is told that it joined (a retry of an earlier failure may be
        * what succeeds or fails). */
-      const char *running = regen_reason (e->regen);
-      if (req)
-        log_info ("%s: %s joins the regeneration in flight (txn=%s, reason %s)", e->name, reason,
-                  regen_txn (e->regen), running);
-      else
-        log_debug ("%s: %s joins the regeneration in flight (txn=%s, reason %s)", e->name, reason,
-                   regen_txn (e->regen), running);
+      log_msg (req ? LOG_LVL_INFO : LOG_LVL_DEBUG, "%s: %s joins the regeneration in flight (txn=%s, reason %s)",
+               e->name, reason, regen_txn (e->regen), regen_reason (e->regen));
       add_waiter (e, req, true);
       return;
     }
@@ -1204,16 +1198,15 @@ cmd_status (struct daemon *d, struct control_request *req)
   json_gen_kint (g, "protected", count_entries (d, 0, true));
   json_gen_kint (g, "regenerating", d->in_flight);
   {
-    int64_t queued = 0, retrying = 0, broken = 0;
+    int64_t queued = 0, retrying = 0;
     for (struct entry *e = d->entries; e; e = e->next)
       {
         queued += e->queued;
         retrying += retry_pending (e);
-        broken += e->state == ES_BROKEN;
       }
     json_gen_kint (g, "queued", queued);
     json_gen_kint (g, "retry_pending", retrying);
-    json_gen_kint (g, "recovery_pending", broken);
+    json_gen_kint (g, "recovery_pending", count_entries (d, ES_BROKEN, false));
   }
   json_gen_kint (g, "regenerations", (int64_t) d->regenerations);
   json_gen_kint (g, "failures", (int64_t) d->failures);

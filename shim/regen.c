@@ -174,6 +174,7 @@ finish (struct regen *r, enum regen_outcome outcome)
     .outcome = outcome,
     .name = r->name,
     .txn = r->txn,
+    .reason = regen_reason (r),
     .strategy = r->strategy,
     .duration_ms = now_mono_ms () - r->started_mono,
     .recovered = r->recovering,

@@ -55,6 +55,7 @@ struct regen_result
   lympho_error_t err;        /* why, when not OK */
   const char *name;
   const char *txn;
+  const char *reason;         /* regen_reason() */
   const char *new_id;        /* the container that holds the name now (new or old) */
   unsigned generation;       /* of the container holding the name */
   enum strategy strategy;

@@ -193,12 +193,12 @@ daemon_arm (struct daemon *d, struct entry *e, uint64_t delay_ms)
  * current generation started, so that a restart of lymphd does not push
  * every container's end further away. */
 static void
-schedule_from (struct daemon *d, struct entry *e, uint64_t started_real_ms)
+schedule_from (struct daemon *d, struct entry *e, uint64_t started_real_ms, bool fresh)
 {
   if (e->state != ES_RUNNING || d->shutting_down)
     return;
   e->started_real_ms = started_real_ms;
-  detect_generation_started (d, e);
+  detect_generation_started (d, e, fresh);
   double level = threat_level (&e->threat, now_real_ms (), d->cfg->threat_half_life_ms);
   uint64_t ttl = sched_jittered_ttl (threat_effective_ttl (e->policy.ttl_ms, level), e->policy.jitter_pct,
                                      random_unit ());
@@ -210,7 +210,7 @@ schedule_from (struct daemon *d, struct entry *e, uint64_t started_real_ms)
 static void
 schedule (struct daemon *d, struct entry *e)
 {
-  schedule_from (d, e, now_real_ms ());
+  schedule_from (d, e, now_real_ms (), true);
 }
 
 static enum strategy
@@ -655,7 +655,7 @@ adopt_tagged (void *ud, int ret, const lympho_error_t *err)
   struct history_entry h = { HISTORY_NO_INCIDENT, .name = e->name, .kind = "adopt", .result = "ok", .generation = e->generation,
                              .new_id = e->id, .duration_ms = -1 };
   daemon_record (d, &h);
-  schedule_from (d, e, a->started_at_ms);
+  schedule_from (d, e, a->started_at_ms, false);
   update_status (d);
   d->ops->inspect (d->rt, e->id, on_inspected, d);
   adopt_ctx_free (a);
@@ -777,7 +777,7 @@ refresh (struct daemon *d, struct entry *e, const struct rt_container *c)
         log_info ("%s gen=%u: stopped outside lympho; left stopped", e->name, e->generation);
     }
   else if (e->timer == 0 && !e->queued)
-    schedule_from (d, e, c->started_at_ms);
+    schedule_from (d, e, c->started_at_ms, false);
 }
 
 static void
@@ -1142,18 +1142,7 @@ gen_entry (struct daemon *d, yajl_gen g, struct entry *e)
   json_gen_kint (g, "threshold", e->policy.threshold);
   json_gen_kstr (g, "pinned_image", e->golden.pin_ref);
   gen_pending (g, d, e, now);
-  {
-    cleanup_free char *programs = detect_programs_json (d, e);
-    yajl_val v = NULL;
-    json_gen_str (g, "exec_allow");
-    if (json_parse (programs, strlen (programs), &v, NULL) == 0)
-      {
-        json_gen_value (g, v);
-        yajl_tree_free (v);
-      }
-    else
-      yajl_gen_null (g);
-  }
+  detect_gen (d, e, g);
   yajl_gen_map_close (g);
 }
 

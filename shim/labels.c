@@ -322,6 +322,19 @@ parse_drift_interval (const char *v, struct policy *p, lympho_error_t *err)
 }
 
 static int
+parse_drift_learn (const char *v, struct policy *p, lympho_error_t *err)
+{
+  uint64_t ms;
+  if (duration_parse (v, &ms, err) < 0)
+    return -EINVAL;
+  if (ms > DRIFT_LEARN_MAX_MS)
+    return lympho_error_set (err, EINVAL, "must be at most 1h");
+  p->drift_learn_set = true;
+  p->drift_learn_ms = ms;
+  return 0;
+}
+
+static int
 parse_quarantine (const char *v, struct policy *p, lympho_error_t *err)
 {
   if (strcmp (v, "none") == 0)
@@ -371,6 +384,7 @@ static const struct
   { LABEL_EXEC_ALLOW, parse_exec_allow },
   { LABEL_DRIFT_ALLOW, parse_drift_allow },
   { LABEL_DRIFT_INTERVAL, parse_drift_interval },
+  { LABEL_DRIFT_LEARN, parse_drift_learn },
   { LABEL_QUARANTINE, parse_quarantine },
 };
 

@@ -21,6 +21,7 @@
 #define LABEL_EXEC_ALLOW "lympho.exec.allow"
 #define LABEL_DRIFT_ALLOW "lympho.drift.allow"
 #define LABEL_DRIFT_INTERVAL "lympho.drift.interval"
+#define LABEL_DRIFT_LEARN "lympho.drift.learn"
 #define LABEL_QUARANTINE "lympho.quarantine"
 /* Set by lympho on every container it creates. */
 #define LABEL_GENERATION "lympho.generation"
@@ -55,12 +56,15 @@ struct policy
   char **drift_allow;         /* absolute paths */
   size_t n_drift_allow;
   uint64_t drift_interval_ms; /* default 30s */
+  bool drift_learn_set;       /* false: the start-up window follows the health check or the interval */
+  uint64_t drift_learn_ms;    /* lympho.drift.learn; 0: no start-up set, every change is drift */
   unsigned quarantine;        /* QUARANTINE_* bits; default network|forensics */
 };
 
 /* Bounds, documented in lymphd(8). */
 #define TTL_MIN_MS (5ull * 1000)
 #define TTL_MAX_MS (30ull * 24 * 3600 * 1000)
+#define DRIFT_LEARN_MAX_MS (3600ull * 1000)
 
 void policy_defaults (struct policy *p);
 /* Fill *out from labels. Containers without lympho.enable=true get

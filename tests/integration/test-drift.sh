@@ -2,28 +2,41 @@
 # Drift: every lympho.drift.interval the container's changes are read from
 # the engine; a file added or changed outside lympho.drift.allow (and its
 # volumes) regenerates it and the history names the path; writes under the
-# allowed paths and in a volume do not.
+# allowed paths and in a volume do not. $c and $v have no start-up set
+# (lympho.drift.learn=0s): every change is judged from the first check.
+#
+# An application's own start-up writes ($s writes two files when it starts)
+# are learned per image from the first generation lympho starts: before that
+# drift is reported only (an adopted container never teaches), after it the
+# start-up writes are not drift, anything else is, and so is a start-up file
+# rewritten after the start-up window. The set outlives a restart of lymphd.
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib-incident.sh"
 inc_init
 
 c="${LYT_PFX}d"
 v="${LYT_PFX}v"
+s="${LYT_PFX}s"
 vol="${LYT_PFX}vol"
+# The workload of $s writes these at start, then serves.
+startup_cmd='echo "$HOSTNAME" >/www/who; echo 1 >/etc/app.pid; exec /bin/serve'
 
 case_begin setup
 dk volume create "$vol" >/dev/null || die "volume create"
 dk run -d --name "$c" --network "$LYT_NET" --label lympho.enable=true --label lympho.ttl=1h \
   --label lympho.exec.allow=/bin/busybox --label lympho.drift.interval=1s --label lympho.drift.allow=/tmp,/data \
-  "$LYT_IMAGE" >/dev/null || die "run $c"
+  --label lympho.drift.learn=0s "$LYT_IMAGE" >/dev/null || die "run $c"
 # The image has no /vol: the engine makes the mount point in the container's
 # writable layer, and the volume's contents are the container's own.
 dk run -d --name "$v" --network "$LYT_NET" --label lympho.enable=true --label lympho.ttl=1h \
   --label lympho.exec.allow=/bin/busybox --label lympho.drift.interval=1s --label lympho.drift.allow=/tmp \
-  -v "$vol:/vol" "$LYT_IMAGE" >/dev/null || die "run $v"
+  --label lympho.drift.learn=0s -v "$vol:/vol" "$LYT_IMAGE" >/dev/null || die "run $v"
+dk run -d --name "$s" --network "$LYT_NET" --label lympho.enable=true --label lympho.ttl=1h \
+  --label lympho.exec.allow=/bin/busybox --label lympho.drift.interval=1s \
+  "$LYT_IMAGE" sh -c "$startup_cmd" >/dev/null || die "run $s"
 dk exec "$c" true || die "exec into $c"
 inc_start || die "lymphd does not start"
-wait_for "in_ls $c && in_ls $v" 15 || die "not adopted: $(ls_json)"
+wait_for "in_ls $c && in_ls $v && in_ls $s" 15 || die "not adopted: $(ls_json)"
 ok adopted
 case_end
 
@@ -65,6 +78,74 @@ dk exec "$c" rm -f /www/index.html || die "rm"
 if wait_gen "$c" 2 20; then ok "a deleted file regenerates"; else _afail "generation of $c is '$(c_gen "$c")' 20 s after deleting /www/index.html"; fi
 wait_replaced "$c" drift 10
 assert_match "/www/index.html" "$(last_incident "$c" drift | jq -r .reason)" "history names the deleted path"
+case_end
+
+kinds () { history_json "$1" | jq --arg k "$2" '[.[] | select(.kind == $k)]'; }
+
+case_begin adopted-reports-only
+# $s was started by hand, not by lympho: its writes are reported, not acted on.
+wait_for "[ \"\$(kinds $s detect | jq length)\" -ge 1 ]" 20 || _afail "no drift report for $s: $(history_json "$s")"
+det=$(kinds "$s" detect | jq -c '.[-1]')
+say "report: $(jq -c '{reason, action}' <<<"$det")"
+assert_match "detect only" "$(jq -r .reason <<<"$det")" "reported as detect only"
+assert_match "/www/who" "$(jq -r .reason <<<"$det")" "naming its start-up writes"
+assert_eq 0 "$(incident_count "$s")" "no incident"
+assert_eq 0 "$(ls_field "$s" generation)" "still generation 0"
+assert_eq detect "$(ls_field "$s" drift.mode)" "ls: drift mode detect"
+assert_eq not-learned "$(ls_field "$s" drift.startup_source)" "ls: no start-up set"
+assert_eq 0 "$(kinds "$s" learn | jq length)" "an adopted container teaches nothing"
+case_end
+
+case_begin fresh-generation-teaches
+ctl regen "$s" >/dev/null || _afail "regen $s"
+wait_for "[ \"\$(kinds $s learn | jq length)\" -ge 1 ]" 20 || _afail "nothing learned from generation 1: $(history_json "$s")"
+learn=$(kinds "$s" learn | jq -c '.[0]')
+say "learned: $(jq -c '{generation, reason}' <<<"$learn")"
+assert_eq 1 "$(jq .generation <<<"$learn")" "from generation 1"
+assert_eq "C /etc,A /etc/app.pid,C /www,A /www/who" "$(jq -r '.detail.changes | map(.kind + " " + .path) | join(",")' <<<"$learn")" \
+  "the start-up set is what the workload wrote at start"
+assert_eq enforce "$(ls_field "$s" drift.mode)" "ls: drift enforced"
+assert_eq learned "$(ls_field "$s" drift.startup_source)" "ls: learned"
+assert_true "kept in the state directory" sh -c 'ls "$1"/learned/*.drift.json' _ "$LYT_STATE"
+# A second fresh generation writes the same at start: judged, and not drift.
+ctl regen "$s" >/dev/null || _afail "regen $s again"
+wait_for "[ \"\$(ls_field $s drift.startup_window_over)\" = true ] && lymphd_idle $s" 20 ||
+  _afail "generation 2's start-up window did not close: $(ls_json)"
+assert_eq 2 "$(c_gen "$s")" "generation 2 runs"
+assert_eq 0 "$(incident_count "$s")" "its start-up writes are no incident"
+case_end
+
+case_begin outside-the-startup-set
+gen=$(c_gen "$s")
+dk exec "$s" sh -c 'echo evil >/etc/lyt-evil' || die "write /etc/lyt-evil"
+wait_gen "$s" $((gen + 1)) 20 || _afail "not regenerated 20 s after /etc/lyt-evil"
+wait_replaced "$s" drift 10
+reason=$(last_incident "$s" drift | jq -r .reason)
+say "incident: $reason"
+assert_match "A /etc/lyt-evil" "$reason" "the planted file is drift"
+assert_true "the start-up writes are not named" sh -c '! printf "%s" "$1" | grep -q "/www/who\|/etc/app.pid"' _ "$reason"
+case_end
+
+case_begin startup-file-rewritten
+wait_for "[ \"\$(ls_field $s drift.startup_window_over)\" = true ] && lymphd_idle $s" 20 ||
+  _afail "the start-up window did not close: $(ls_json)"
+gen=$(c_gen "$s")
+n0=$(incident_count "$s")
+dk exec "$s" sh -c 'echo 2 >/etc/app.pid' || die "rewrite /etc/app.pid"
+wait_gen "$s" $((gen + 1)) 20 || _afail "not regenerated 20 s after rewriting /etc/app.pid"
+wait_replaced "$s" drift 10
+assert_eq $((n0 + 1)) "$(incident_count "$s")" "one more incident"
+reason=$(last_incident "$s" drift | jq -r .reason)
+say "incident: $reason"
+assert_match "/etc/app.pid \(after start-up\)" "$reason" "a start-up file changed after the window is drift"
+case_end
+
+case_begin learned-set-survives-restart
+lymphd_stop
+inc_start || die "lymphd does not start again"
+wait_for "in_ls $s" 15 || die "$s not adopted again"
+assert_eq enforce "$(ls_field "$s" drift.mode)" "drift enforced at once after a restart"
+assert_eq 1 "$(ls_field "$s" drift.startup.from_generation)" "the set learned from generation 1"
 case_end
 
 lymphd_stop

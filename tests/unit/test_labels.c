@@ -394,6 +394,25 @@ test_drift_interval (void **state)
 }
 
 static void
+test_drift_learn (void **state)
+{
+  (void) state;
+  struct policy p = good (LABEL_DRIFT_INTERVAL, "5s");
+  assert_false (p.drift_learn_set);
+  p = good (LABEL_DRIFT_LEARN, "20s");
+  assert_true (p.drift_learn_set);
+  assert_int_equal (p.drift_learn_ms, 20000);
+  /* 0s: no start-up set, every change is judged from the first check. */
+  p = good (LABEL_DRIFT_LEARN, "0s");
+  assert_true (p.drift_learn_set);
+  assert_int_equal (p.drift_learn_ms, 0);
+  assert_int_equal (good (LABEL_DRIFT_LEARN, "1h").drift_learn_ms, 3600000);
+  bad (LABEL_DRIFT_LEARN, "61m", "label lympho.drift.learn=\"61m\": must be at most 1h");
+  bad (LABEL_DRIFT_LEARN, "10", "label lympho.drift.learn=\"10\": missing unit after \"10\" (ms, s, m, h or d)");
+  bad (LABEL_DRIFT_LEARN, "", "label lympho.drift.learn=\"\": empty duration");
+}
+
+static void
 test_quarantine (void **state)
 {
   (void) state;
@@ -441,7 +460,7 @@ main (void)
     cmocka_unit_test (test_enable),         cmocka_unit_test (test_ttl),
     cmocka_unit_test (test_jitter),         cmocka_unit_test (test_group),
     cmocka_unit_test (test_strategy),       cmocka_unit_test (test_threshold),
-    cmocka_unit_test (test_path_lists),     cmocka_unit_test (test_drift_interval),
+    cmocka_unit_test (test_path_lists),     cmocka_unit_test (test_drift_interval), cmocka_unit_test (test_drift_learn),
     cmocka_unit_test (test_quarantine),     cmocka_unit_test (test_unknown_label),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);

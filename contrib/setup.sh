@@ -88,6 +88,7 @@ if ! "$docker" run -d --name "$name" \
   --network "$name" --network-alias web \
   --label lympho.enable=true \
   --label lympho.ttl=30s \
+  --label lympho.drift.interval=5s \
   --label lympho-demo=1 \
   --publish "127.0.0.1:$port:80" \
   --health-cmd 'wget -q -O /dev/null http://127.0.0.1/ || exit 1' \

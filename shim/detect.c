@@ -361,7 +361,7 @@ drift_verdict (struct daemon *d, struct entry *e, const struct rt_change *v, siz
   if (enforce)
     {
       cleanup_free char *reason = xasprintf ("files changed outside the allowed paths: %s", paths);
-      log_warn ("%s gen=%u: drift: %zu paths: %s", e->name, e->generation, nf, paths);
+      log_warn ("%s gen=%u: drift: %zu path%s: %s", e->name, e->generation, nf, nf == 1 ? "" : "s", paths);
       local_incident (d, e, ALERT_SRC_DRIFT, reason, NULL, f[0].path, now_mono_ms ());
       return;
     }
@@ -381,7 +381,8 @@ drift_verdict (struct daemon *d, struct entry *e, const struct rt_change *v, siz
             : xasprintf ("the start-up set of image %.19s is not learned yet",
                          e->golden.image_id ? e->golden.image_id : "(unknown)");
   cleanup_free char *reason = xasprintf ("drift, detect only (%s): %s", why, paths);
-  log_warn ("%s gen=%u: drift, detect only (%s): %zu paths: %s", e->name, e->generation, why, nf, paths);
+  log_warn ("%s gen=%u: drift, detect only (%s): %zu path%s: %s", e->name, e->generation, why, nf,
+            nf == 1 ? "" : "s", paths);
   struct history_entry h = {
     HISTORY_NO_INCIDENT, .name = e->name, .kind = "detect", .result = "ok", .generation = e->generation,
     .old_id = e->id, .reason = reason, .duration_ms = -1, .source = alert_source_name (ALERT_SRC_DRIFT),
@@ -513,8 +514,8 @@ startup_learn (struct daemon *d, struct entry *e, struct drift_image *img, const
     f[i] = (struct drift_finding){ img->set.v[i].kind, img->set.v[i].path, DRIFT_WHY_OUTSIDE };
   cleanup_free char *paths = drift_findings_text (f, img->set.n, 5);
   free (f);
-  cleanup_free char *reason = xasprintf ("start-up set of image %.19s learned: %zu paths%s%s", img->image_id,
-                                         img->set.n, img->set.n ? ": " : "", paths);
+  cleanup_free char *reason = xasprintf ("start-up set of image %.19s learned: %zu path%s%s%s", img->image_id,
+                                         img->set.n, img->set.n == 1 ? "" : "s", img->set.n ? ": " : "", paths);
   log_info ("%s gen=%u: %s", e->name, e->generation, reason);
   cleanup_jgen yajl_gen g = json_gen_new (false);
   drift_set_gen (g, &img->set);

@@ -6,7 +6,8 @@
 #
 # Prints one PASS/FAIL/SKIP line per case, the full output of any test that
 # failed, and "integration: N passed, N failed". Exit 77 when no engine can be
-# started, 1 when anything failed. LYT_TIMEOUT (default 300 s) per test.
+# started, 1 when anything failed. LYT_TIMEOUT (default 300 s) per test, or
+# the test's own "# lyt-timeout: SECONDS" line.
 # make runs this with $(SHELL), which may be dash.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -u
@@ -61,7 +62,10 @@ for t in "${tests[@]}"; do
   out="$LYT_TMP/$name.out"
   echo "# $name"
   start=$(date +%s)
-  LYT_TEST=$name timeout -k 20 "$timeout_s" bash "$t" >"$out" 2>&1
+  # A test that needs longer says so in a "# lyt-timeout: SECONDS" line.
+  t_s=$(sed -n 's/^# lyt-timeout: \([0-9][0-9]*\)$/\1/p' "$t" | head -n 1)
+  t_s=${t_s:-$timeout_s}
+  LYT_TEST=$name timeout -k 20 "$t_s" bash "$t" >"$out" 2>&1
   rc=$?
   secs=$(($(date +%s) - start))
   # The case lines the test printed itself.
@@ -78,7 +82,7 @@ for t in "${tests[@]}"; do
   if [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then
     # Died without saying why (timeout, crash of the script): count it.
     if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
-      echo "FAIL: $name: timed out after ${timeout_s}s"
+      echo "FAIL: $name: timed out after ${t_s}s"
     else
       echo "FAIL: $name: exited with status $rc"
     fi

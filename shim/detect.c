@@ -275,8 +275,10 @@ on_overrun (void *ud)
 
 /* --- drift ----------------------------------------------------------- */
 
-/* How long a health check may keep a generation `starting` before its
- * start-up window is closed anyway (the health detector acts on it). */
+/* How often an adopted generation that is still `starting` is looked at
+ * again, and a start-up check that found the engine away is tried again. A
+ * generation starting for longer than health-timeout has its window closed
+ * anyway (the health detector acts on it). */
 #define STARTUP_HEALTH_POLL_MS 1000
 
 struct drift_image
@@ -423,6 +425,16 @@ judgeable (const struct daemon *d, const struct entry *e)
   return e->state == ES_RUNNING && !e->regen && !e->incident && e->id != NULL && d->connected;
 }
 
+/* The runtime cannot list changes: said once, not once per container per
+ * interval, and no check is armed again. */
+static void
+drift_unsupported (struct daemon *d, const lympho_error_t *err)
+{
+  if (!d->no_changes)
+    log_warn ("drift checks are off: the runtime cannot list a container's changes (%s)", err->msg);
+  d->no_changes = true;
+}
+
 static void
 on_changes (void *ud, int ret, const lympho_error_t *err, const struct rt_change *v, size_t n)
 {
@@ -437,12 +449,7 @@ on_changes (void *ud, int ret, const lympho_error_t *err, const struct rt_change
   if (e && ret == 0 && e->id && strcmp (e->id, dc->id) == 0 && judgeable (d, e))
     drift_verdict (d, e, v, n);
   else if (ret == -ENOTSUP)
-    {
-      /* Said once, not once per container per interval. */
-      if (!d->no_changes)
-        log_warn ("drift checks are off: the runtime cannot list a container's changes (%s)", err->msg);
-      d->no_changes = true;
-    }
+    drift_unsupported (d, err);
   else if (e && ret < 0 && ret != -ENOENT)
     log_warn ("%s: drift check: %s", e->name, err->msg);
   if (e && e->drift_timer == 0)
@@ -539,11 +546,7 @@ on_startup_changes (void *ud, int ret, const lympho_error_t *err, const struct r
   if (e == NULL || !judgeable (d, e))
     ; /* gone or going: its successor starts a window of its own */
   else if (ret == -ENOTSUP)
-    {
-      if (!d->no_changes)
-        log_warn ("drift checks are off: the runtime cannot list a container's changes (%s)", err->msg);
-      d->no_changes = true;
-    }
+    drift_unsupported (d, err);
   else if (ret < 0)
     {
       log_warn ("%s: start-up check: %s (trying again)", e->name, err->msg);

@@ -52,18 +52,18 @@ path_is_under (const char *path, char *const *v, size_t n)
   return false;
 }
 
-static char *
-learned_path (const char *state_dir, const char *image_id)
+char *
+allow_learned_file (const char *state_dir, const char *image_id, const char *suffix)
 {
   const char *hex = str_has_prefix (image_id, "sha256:") ? image_id + 7 : image_id;
-  return xasprintf ("%s/learned/%s.json", state_dir, hex);
+  return xasprintf ("%s/learned/%s%s", state_dir, hex, suffix);
 }
 
 int
 allow_learned_load (const char *state_dir, const char *image_id, struct allow_list *out, lympho_error_t *err)
 {
   memset (out, 0, sizeof *out);
-  cleanup_free char *path = learned_path (state_dir, image_id);
+  cleanup_free char *path = allow_learned_file (state_dir, image_id, ".json");
   cleanup_free char *text = NULL;
   size_t len = 0;
   if (read_file (path, 4 << 20, &text, &len, err) < 0)
@@ -96,7 +96,7 @@ allow_learned_save (const char *state_dir, const char *image_id, const struct al
   cleanup_free char *dir = xasprintf ("%s/learned", state_dir);
   if (mkdir_p (dir, 0700, err) < 0)
     return -err->status;
-  cleanup_free char *path = learned_path (state_dir, image_id);
+  cleanup_free char *path = allow_learned_file (state_dir, image_id, ".json");
   cleanup_jgen yajl_gen g = json_gen_new (true);
   yajl_gen_map_open (g);
   json_gen_kstr (g, "image_id", image_id);

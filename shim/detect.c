@@ -516,7 +516,7 @@ startup_learn (struct daemon *d, struct entry *e, struct drift_image *img, const
   lympho_error_t err = { 0 };
   if (drift_set_save (d->cfg->state_dir, img->image_id, &img->set, &err) < 0)
     log_error ("%s: start-up set of image %.19s: %s (kept in memory only)", e->name, img->image_id, err.msg);
-  struct drift_finding *f = xmalloc0 ((set.n ? set.n : 1) * sizeof *f);
+  struct drift_finding *f = xmalloc0 ((img->set.n ? img->set.n : 1) * sizeof *f);
   for (size_t i = 0; i < img->set.n; i++)
     f[i] = (struct drift_finding){ img->set.v[i].kind, img->set.v[i].path, DRIFT_WHY_OUTSIDE };
   cleanup_free char *paths = drift_findings_text (f, img->set.n, 5);
@@ -557,17 +557,20 @@ on_startup_changes (void *ud, int ret, const lympho_error_t *err, const struct r
       struct drift_image *img = drift_image_get (d, e);
       if (img && !img->learned && e->drift_fresh)
         startup_learn (d, e, img, v, n);
+      /* Judged before the stamps are taken: stamps compared with
+       * themselves would find nothing. */
+      drift_verdict (d, e, v, n);
       if (img && img->learned)
         {
           cleanup_close int root_fd = dc->pid > 0 ? drift_root_open (dc->pid) : -1;
           if (root_fd < 0)
-            log_warn ("%s gen=%u: cannot look into its file system (%s): start-up files are checked for "
-                      "appearing and disappearing only", e->name, e->generation, strerror (-root_fd));
+            log_warn ("%s gen=%u: cannot look into its file system (%s): its start-up files are not "
+                      "compared after the window, only changes outside them are drift",
+                      e->name, e->generation, strerror (-root_fd));
           drift_stamps_free (&e->stamps);
           drift_stamps_take (root_fd, &img->set, &e->stamps);
         }
       e->startup_over = true;
-      drift_verdict (d, e, v, n);
     }
   drift_check_free (dc);
 }

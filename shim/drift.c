@@ -111,13 +111,6 @@ drift_set_gen (yajl_gen g, const struct drift_set *s)
   yajl_gen_map_close (g);
 }
 
-static char *
-set_path (const char *state_dir, const char *image_id)
-{
-  const char *hex = str_has_prefix (image_id, "sha256:") ? image_id + 7 : image_id;
-  return xasprintf ("%s/learned/%s.drift.json", state_dir, hex);
-}
-
 /* The file's "sets" array, checked: {"image_id": image_id, "sets": [...]}. */
 static int
 read_sets (const char *path, const char *image_id, yajl_val *tree, yajl_val *sets, lympho_error_t *err)
@@ -181,7 +174,7 @@ drift_set_load (const char *state_dir, const char *image_id, const char *name, s
                 lympho_error_t *err)
 {
   memset (out, 0, sizeof *out);
-  cleanup_free char *path = set_path (state_dir, image_id);
+  cleanup_free char *path = allow_learned_file (state_dir, image_id, ".drift.json");
   cleanup_json yajl_val tree = NULL;
   yajl_val sets = NULL;
   int ret = read_sets (path, image_id, &tree, &sets, err);
@@ -217,7 +210,7 @@ drift_set_save (const char *state_dir, const char *image_id, const struct drift_
   cleanup_free char *dir = xasprintf ("%s/learned", state_dir);
   if (mkdir_p (dir, 0700, err) < 0)
     return -err->status;
-  cleanup_free char *path = set_path (state_dir, image_id);
+  cleanup_free char *path = allow_learned_file (state_dir, image_id, ".drift.json");
   cleanup_json yajl_val tree = NULL;
   yajl_val sets = NULL;
   lympho_error_t ignored = { 0 };

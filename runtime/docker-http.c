@@ -7,6 +7,7 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <strings.h>
 #include <string.h>
 
 #include "lympho/json.h"
@@ -29,6 +30,8 @@ struct dhttp_req
   bool too_big;
   long status;
   dhttp_done_cb done;
+  dhttp_ping_cb ping;     /* instead of done, for dhttp_ping */
+  char *api_version;      /* the answer's Api-Version header */
   dhttp_open_cb open;
   dhttp_data_cb data;
   void *ud;
@@ -39,7 +42,8 @@ struct dhttp
 {
   struct loop *loop;
   CURLM *multi;
-  char *base;             /* "http://localhost/v1.41" */
+  char *base;             /* "http://localhost" */
+  char *version;          /* "/v1.44", or "" */
   char *unix_path;        /* NULL for TCP */
   struct dhttp_req *reqs;
   uint64_t timer;
@@ -114,6 +118,7 @@ req_free (struct dhttp_req *r)
     }
   curl_slist_free_all (r->headers);
   free (r->body_out);
+  free (r->api_version);
   buf_free (&r->resp);
   free (r);
 }
@@ -217,6 +222,19 @@ header_cb (char *data, size_t size, size_t n, void *ud)
 {
   struct dhttp_req *r = ud;
   size_t len = size * n;
+  static const char api[] = "api-version:";
+  if (len > sizeof api - 1 && strncasecmp (data, api, sizeof api - 1) == 0)
+    {
+      /* One per header block; a later block (after a 1xx) replaces it. */
+      const char *v = data + sizeof api - 1;
+      size_t vl = len - (sizeof api - 1);
+      while (vl > 0 && (*v == ' ' || *v == '\t'))
+        v++, vl--;
+      while (vl > 0 && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' ' || v[vl - 1] == '\t'))
+        vl--;
+      free (r->api_version);
+      r->api_version = xstrndup (v, vl > 32 ? 32 : vl);
+    }
   if (len <= 2 && (len == 0 || data[0] == '\r' || data[0] == '\n'))
     {
       long code = 0;
@@ -245,6 +263,26 @@ write_cb (char *data, size_t size, size_t n, void *ud)
 }
 
 /* ---- delivering to users ---- */
+
+/* Why a transfer could not connect, from the connect's own errno. */
+static const char *
+connect_cause (long os_errno)
+{
+  switch (os_errno)
+    {
+    case ENOENT:
+      return "no socket there (is the engine running?)";
+    case EACCES:
+    case EPERM:
+      return "permission denied on the engine's socket (run lymphd as root, or in the socket's group)";
+    case ECONNREFUSED:
+      return "nothing listens there (is the engine running?)";
+    case ENOTSOCK:
+      return "not a socket";
+    default:
+      return NULL;
+    }
+}
 
 static int
 curl_errno (CURLcode rc)
@@ -309,6 +347,7 @@ really_free (struct dhttp *h)
   curl_multi_cleanup (h->multi);
   loop_cancel_timer (h->loop, h->timer);
   free (h->base);
+  free (h->version);
   free (h->unix_path);
   free (h);
 }
@@ -350,8 +389,18 @@ dispatch (struct dhttp *h)
       if (r->too_big)
         ret = lympho_error_set (&err, EFBIG, "engine answer larger than %u bytes", DHTTP_MAX_BODY);
       else if (rc != CURLE_OK && !(r->stream && r->headers_done))
-        ret = lympho_error_set (&err, curl_errno (rc), "engine: %s",
-                                r->errbuf[0] ? r->errbuf : curl_easy_strerror (rc));
+        {
+          long os_errno = 0;
+          const char *cause = NULL;
+          if (rc == CURLE_COULDNT_CONNECT && curl_easy_getinfo (r->easy, CURLINFO_OS_ERRNO, &os_errno) == CURLE_OK)
+            cause = connect_cause (os_errno);
+          if (cause && h->unix_path)
+            ret = lympho_error_set (&err, os_errno == EACCES || os_errno == EPERM ? EACCES : ECONNREFUSED,
+                                    "engine at %s: %s", h->unix_path, cause);
+          else
+            ret = lympho_error_set (&err, curl_errno (rc), "engine: %s",
+                                    r->errbuf[0] ? r->errbuf : curl_easy_strerror (rc));
+        }
       else if (rc != CURLE_OK || r->stream)
         /* A stream always ends in failure: the engine went away. */
         ret = lympho_error_set (&err, EIO, "engine stream ended: %s",
@@ -366,7 +415,11 @@ dispatch (struct dhttp *h)
           curl_easy_getinfo (r->easy, CURLINFO_EFFECTIVE_URL, &url);
           log_debug ("docker: %s -> %ld%s%s", url ? url : "?", r->status, ret < 0 ? ": " : "", ret < 0 ? err.msg : "");
         }
-      r->done (r->ud, ret, ret < 0 ? &err : NULL, r->status, r->resp.data ? r->resp.data : "", r->resp.len);
+      if (r->ping)
+        r->ping (r->ud, ret, ret < 0 ? &err : NULL, r->status, r->api_version, r->resp.data ? r->resp.data : "",
+                 r->resp.len);
+      else
+        r->done (r->ud, ret, ret < 0 ? &err : NULL, r->status, r->resp.data ? r->resp.data : "", r->resp.len);
       req_free (r);
     }
   h->busy--;
@@ -398,14 +451,14 @@ dhttp_new (struct loop *loop, const char *endpoint, struct dhttp **out, lympho_e
       size_t n = strcspn (hp, "/");
       if (n == 0)
         return lympho_error_set (err, EINVAL, "docker host %s: no host", endpoint);
-      base = xasprintf ("http://%.*s/" DHTTP_API_VERSION, (int) n, hp);
+      base = xasprintf ("http://%.*s", (int) n, hp);
     }
   else
     return lympho_error_set (err, EINVAL, "docker host %s: expected unix:// or tcp://", endpoint);
   if (unix_path && unix_path[0] != '/')
     return lympho_error_set (err, EINVAL, "docker host %s: socket path must be absolute", endpoint);
   if (unix_path)
-    base = xstrdup ("http://localhost/" DHTTP_API_VERSION);
+    base = xstrdup ("http://localhost");
 
   CURLM *multi = curl_multi_init ();
   if (multi == NULL)
@@ -414,6 +467,7 @@ dhttp_new (struct loop *loop, const char *endpoint, struct dhttp **out, lympho_e
   h->loop = loop;
   h->multi = multi;
   h->base = steal_pointer (&base);
+  h->version = xstrdup ("");
   h->unix_path = steal_pointer (&unix_path);
   curl_multi_setopt (multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
   curl_multi_setopt (multi, CURLMOPT_SOCKETDATA, h);
@@ -421,6 +475,13 @@ dhttp_new (struct loop *loop, const char *endpoint, struct dhttp **out, lympho_e
   curl_multi_setopt (multi, CURLMOPT_TIMERDATA, h);
   *out = h;
   return 0;
+}
+
+void
+dhttp_set_api_version (struct dhttp *h, const char *version)
+{
+  free (h->version);
+  h->version = version && version[0] ? xasprintf ("/v%s", version) : xstrdup ("");
 }
 
 void
@@ -442,7 +503,7 @@ dhttp_free (struct dhttp *h)
 
 static struct dhttp_req *
 start (struct dhttp *h, const char *method, const char *path_query, const char *body, long timeout_ms, bool stream,
-       dhttp_open_cb open, dhttp_data_cb data, dhttp_done_cb done, void *ud)
+       bool unversioned, dhttp_open_cb open, dhttp_data_cb data, dhttp_done_cb done, void *ud)
 {
   struct dhttp_req *r = xmalloc0 (sizeof *r);
   r->h = h;
@@ -455,7 +516,7 @@ start (struct dhttp *h, const char *method, const char *path_query, const char *
   r->easy = curl_easy_init ();
   if (r->easy == NULL)
     abort (); /* allocation failure */
-  cleanup_free char *url = xasprintf ("%s%s", h->base, path_query);
+  cleanup_free char *url = xasprintf ("%s%s%s", h->base, unversioned ? "" : h->version, path_query);
   CURL *e = r->easy;
   curl_easy_setopt (e, CURLOPT_URL, url);
   if (h->unix_path)
@@ -510,12 +571,26 @@ struct dhttp_req *
 dhttp_request (struct dhttp *h, const char *method, const char *path_query, const char *body, long timeout_ms,
                dhttp_done_cb done, void *ud)
 {
-  return start (h, method, path_query, body, timeout_ms, false, NULL, NULL, done, ud);
+  return start (h, method, path_query, body, timeout_ms, false, false, NULL, NULL, done, ud);
+}
+
+struct dhttp_req *
+dhttp_get_unversioned (struct dhttp *h, const char *path_query, long timeout_ms, dhttp_done_cb done, void *ud)
+{
+  return start (h, "GET", path_query, NULL, timeout_ms, false, true, NULL, NULL, done, ud);
+}
+
+struct dhttp_req *
+dhttp_ping (struct dhttp *h, long timeout_ms, dhttp_ping_cb done, void *ud)
+{
+  struct dhttp_req *r = start (h, "GET", "/_ping", NULL, timeout_ms, false, true, NULL, NULL, NULL, ud);
+  r->ping = done;
+  return r;
 }
 
 struct dhttp_req *
 dhttp_stream (struct dhttp *h, const char *path_query, dhttp_open_cb open, dhttp_data_cb data, dhttp_done_cb done,
               void *ud)
 {
-  return start (h, "GET", path_query, NULL, 0, true, open, data, done, ud);
+  return start (h, "GET", path_query, NULL, 0, true, false, open, data, done, ud);
 }

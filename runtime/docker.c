@@ -1,4 +1,5 @@
-/* lympho — the Docker Engine backend (API v1.41): runtime_ops over
+/* lympho — the Docker Engine backend (API 1.41 to 1.51, negotiated with the
+ * engine: see "API version negotiation" below): runtime_ops over
  * docker-http, with the create specification from docker-spec. The same code
  * is the Podman backend (runtime_podman_ops, Podman's Docker-compatible API):
  * what Podman does differently is a struct docker_quirks chosen at open, so
@@ -23,6 +24,7 @@
 #include "lympho/util.h"
 #include "docker-http.h"
 #include "docker-spec.h"
+#include "docker-version.h"
 
 #define EVENTS_BACKOFF_MIN_MS 100
 #define EVENTS_BACKOFF_MAX_MS 5000
@@ -126,6 +128,18 @@ struct runtime
   struct dhttp *http;
   struct op *ops;
 
+  /* The API version (see "API version negotiation"). */
+  int api;                   /* spoken now; 0 until negotiated */
+  int api_pinned;            /* DOCKER_API_VERSION, 0 when unset */
+  int engine_min, engine_max;
+  char api_text[16], min_text[16], max_text[16];
+  char *engine_product, *engine_version;
+  struct dhttp_req *neg_req; /* a negotiation in flight */
+  bool events_wait;          /* the event stream waits for it */
+  char *problem;             /* why the engine cannot be used; NULL when it can */
+  char *endpoint;            /* as lymphd was told it */
+  bool refused;
+
   /* The event stream. */
   bool subscribed;
   rt_event_cb ev_cb;
@@ -180,6 +194,12 @@ struct op
   uint64_t timer;
   int later_ret;
   lympho_error_t later_err;
+  /* Waiting for the negotiation: the request to send after it. method is
+   * a string literal. */
+  bool parked;
+  const char *park_method;
+  char *park_path, *park_body;
+  long park_timeout_ms;
 
   /* changes (changes_lone_dirs): the mount destinations */
   char **mounts;
@@ -244,6 +264,8 @@ op_free (struct op *op)
     free (op->mounts[i]);
   free (op->mounts);
   docker_spec_nets_free (op->pub, op->n_pub);
+  free (op->park_path);
+  free (op->park_body);
   free (op->new_id);
   free (op->what);
   free (op);
@@ -257,10 +279,24 @@ op_on_http (void *ud, int ret, const lympho_error_t *err, long status, const cha
   op->resp (op, ret, err, status, body, len);
 }
 
+static void negotiate (struct runtime *rt);
+
+/* method: a string literal. Waits for the API version when it is not
+ * negotiated yet. */
 static void
 op_send (struct op *op, const char *method, const char *path, const char *body, long timeout_ms, op_resp_fn resp)
 {
   op->resp = resp;
+  if (op->rt->api == 0)
+    {
+      op->parked = true;
+      op->park_method = method;
+      op->park_path = xstrdup (path);
+      op->park_body = body ? xstrdup (body) : NULL;
+      op->park_timeout_ms = timeout_ms;
+      negotiate (op->rt);
+      return;
+    }
   op->req = dhttp_request (op->rt->http, method, path, body, timeout_ms > 0 ? timeout_ms : DHTTP_DEFAULT_TIMEOUT_MS,
                            op_on_http, op);
 }
@@ -345,6 +381,227 @@ simple (struct runtime *rt, const char *method, const char *path, const char *bo
   struct op *op = op_new (rt, ud, conflict, "%s", what);
   op->cb.done = cb;
   op_send (op, method, path, body, timeout_ms, resp_done);
+}
+
+/* ---- API version negotiation ----
+ * As Docker's own client does it: before the first request on a connection
+ * to the engine, GET /_ping (its Api-Version header: the engine's newest
+ * API) and GET /version (MinAPIVersion: its oldest; the engine's name and
+ * version), both below no version prefix, which every engine answers; then
+ * every request goes under the newest version both sides speak
+ * (docker-version.h), or DOCKER_API_VERSION's where the operator pinned one.
+ * Operations started meanwhile wait (op->parked) and fail with the
+ * negotiation's error when it fails. The event stream negotiates again each
+ * time it reconnects after the engine was away: an engine may come back
+ * upgraded.
+ *
+ * An engine that answers but cannot be used (no version fits, not a Docker
+ * API, permission denied on the socket) is refused: one error line for each
+ * different reason, kept for engine_info (lymphctl status, /healthz, the
+ * service's STATUS=), and tried again at the event stream's backoff, so that
+ * fixing the engine is enough. An engine that does not answer is only
+ * unreachable: a warning, once for each different reason. */
+
+#define NEGOTIATE_TIMEOUT_MS 10000
+
+static void events_connect (struct runtime *rt);
+static void events_down (struct runtime *rt, const lympho_error_t *e, bool problem_changed);
+
+/* Record why the engine cannot be used; true when that is news. */
+static bool
+set_problem (struct runtime *rt, const char *problem, bool refused)
+{
+  if (problem && rt->problem && strcmp (problem, rt->problem) == 0 && refused == rt->refused)
+    return false;
+  if (problem == NULL && rt->problem == NULL)
+    return false;
+  free (rt->problem);
+  rt->problem = problem ? xstrdup (problem) : NULL;
+  rt->refused = problem && refused;
+  if (problem && refused)
+    log_error ("%s: cannot use the engine: %s", rt->q->name, problem);
+  else if (problem)
+    log_warn ("%s: engine unreachable: %s; retrying", rt->q->name, problem);
+  return true;
+}
+
+/* The parked operations, oldest first; the caller frees the array. */
+static struct op **
+parked_ops (struct runtime *rt, size_t *n)
+{
+  size_t count = 0;
+  for (struct op *op = rt->ops; op; op = op->next)
+    count += op->parked;
+  struct op **v = xmalloc0 ((count + 1) * sizeof *v);
+  size_t i = count;
+  for (struct op *op = rt->ops; op; op = op->next)
+    if (op->parked)
+      v[--i] = op; /* rt->ops is newest first */
+  *n = count;
+  return v;
+}
+
+static void
+negotiation_failed (struct runtime *rt, lympho_error_t *err, bool refused)
+{
+  rt->api = 0;
+  bool changed = set_problem (rt, err->msg, refused);
+  size_t n;
+  cleanup_free struct op **v = parked_ops (rt, &n);
+  for (size_t i = 0; i < n; i++)
+    v[i]->parked = false;
+  /* The callbacks may start (and park) new operations, or close the
+   * runtime (which frees the ops not failed yet; the free of rt waits for
+   * cb_depth). */
+  rt->cb_depth++;
+  for (size_t i = 0; i < n && !rt->closed; i++)
+    {
+      struct op *op = v[i];
+      lympho_error_t e = *err;
+      op->resp (op, -(err->status ? err->status : EIO), &e, 0, "", 0);
+    }
+  rt->cb_depth--;
+  if (rt->closed)
+    {
+      if (rt->cb_depth == 0)
+        free (rt);
+      return;
+    }
+  if (rt->events_wait)
+    {
+      rt->events_wait = false;
+      events_down (rt, err, changed);
+    }
+}
+
+static void
+negotiated (struct runtime *rt)
+{
+  set_problem (rt, NULL, false);
+  size_t n;
+  cleanup_free struct op **v = parked_ops (rt, &n);
+  for (size_t i = 0; i < n; i++)
+    {
+      struct op *op = v[i];
+      op->parked = false;
+      op_send (op, op->park_method, op->park_path, op->park_body, op->park_timeout_ms, op->resp);
+    }
+  if (rt->events_wait)
+    {
+      rt->events_wait = false;
+      events_connect (rt);
+    }
+}
+
+static void
+on_version (void *ud, int ret, const lympho_error_t *in, long status, const char *body, size_t len)
+{
+  struct runtime *rt = ud;
+  rt->neg_req = NULL;
+  lympho_error_t err = { 0 };
+  if (ret < 0)
+    {
+      err = *in;
+      negotiation_failed (rt, &err, err.status == EACCES);
+      return;
+    }
+  cleanup_json yajl_val v = NULL;
+  if (status != 200 || json_parse (body, len, &v, &err) < 0 || !YAJL_IS_OBJECT (v))
+    {
+      lympho_error_set (&err, EPROTONOSUPPORT,
+                        "not a Docker Engine API at %s: GET /version answered %ld without the engine's versions; "
+                        "point --docker-host at the engine's socket",
+                        rt->endpoint, status);
+      negotiation_failed (rt, &err, true);
+      return;
+    }
+  int max = rt->engine_max > 0 ? rt->engine_max : docker_api_parse (json_str (json_get (v, "ApiVersion")));
+  int min = docker_api_parse (json_str (json_get (v, "MinAPIVersion")));
+  rt->engine_max = max > 0 ? max : 0;
+  rt->engine_min = min > 0 ? min : 0;
+  free (rt->engine_version);
+  const char *version = json_str (json_get (v, "Version"));
+  rt->engine_version = version ? xstrndup (version, 64) : NULL;
+  free (rt->engine_product);
+  const char *product = json_str (json_path (v, "Platform", "Name", NULL));
+  yajl_val comps = json_get (v, "Components");
+  for (size_t i = 0; (product == NULL || !product[0]) && i < json_arr_len (comps); i++)
+    {
+      const char *name = json_str (json_get (comps->u.array.values[i], "Name"));
+      if (name && strcmp (name, "Podman Engine") == 0)
+        product = name;
+    }
+  rt->engine_product = xstrndup (product && product[0] ? product : "Docker Engine", 64);
+  int api = docker_api_choose (rt->engine_min, rt->engine_max, rt->api_pinned, &err);
+  if (api < 0)
+    {
+      lympho_error_prefix (&err, "%s %s (API %s to %s)", rt->engine_product,
+                           rt->engine_version ? rt->engine_version : "?",
+                           rt->engine_min ? docker_api_text (rt->engine_min, rt->min_text) : "?",
+                           rt->engine_max ? docker_api_text (rt->engine_max, rt->max_text) : "?");
+      negotiation_failed (rt, &err, true);
+      return;
+    }
+  bool news = api != rt->api;
+  rt->api = api;
+  docker_api_text (api, rt->api_text);
+  docker_api_text (rt->engine_min ? rt->engine_min : api, rt->min_text);
+  docker_api_text (rt->engine_max, rt->max_text);
+  dhttp_set_api_version (rt->http, rt->api_text);
+  if (news)
+    log_info ("%s: %s %s serves API %s to %s: speaking %s%s", rt->q->name, rt->engine_product,
+              rt->engine_version ? rt->engine_version : "?", rt->min_text, rt->max_text, rt->api_text,
+              rt->api_pinned ? " (DOCKER_API_VERSION)" : "");
+  negotiated (rt);
+}
+
+static void
+on_ping (void *ud, int ret, const lympho_error_t *in, long status, const char *api_version, const char *body,
+         size_t len)
+{
+  struct runtime *rt = ud;
+  rt->neg_req = NULL;
+  lympho_error_t err = { 0 };
+  if (ret < 0)
+    {
+      err = *in;
+      negotiation_failed (rt, &err, err.status == EACCES);
+      return;
+    }
+  if (status != 200 || len < 2 || strncmp (body, "OK", 2) != 0)
+    {
+      lympho_error_set (&err, EPROTONOSUPPORT,
+                        "not a Docker Engine API at %s: GET /_ping answered %ld%s; point --docker-host at the "
+                        "engine's socket",
+                        rt->endpoint, status, status == 200 ? " without OK" : "");
+      negotiation_failed (rt, &err, true);
+      return;
+    }
+  int max = docker_api_parse (api_version);
+  rt->engine_max = max > 0 ? max : 0;
+  rt->neg_req = dhttp_get_unversioned (rt->http, "/version", NEGOTIATE_TIMEOUT_MS, on_version, rt);
+}
+
+static void
+negotiate (struct runtime *rt)
+{
+  if (rt->neg_req)
+    return;
+  rt->engine_max = 0;
+  rt->neg_req = dhttp_ping (rt->http, NEGOTIATE_TIMEOUT_MS, on_ping, rt);
+}
+
+static void
+docker_engine_info (struct runtime *rt, struct rt_engine_info *out)
+{
+  memset (out, 0, sizeof *out);
+  out->product = rt->engine_product;
+  out->version = rt->engine_version;
+  out->api_version = rt->api ? rt->api_text : NULL;
+  out->api_min = rt->engine_min ? rt->min_text : NULL;
+  out->api_max = rt->engine_max ? rt->max_text : NULL;
+  out->problem = rt->problem;
+  out->refused = rt->refused;
 }
 
 /* ---- parsing engine objects ---- */
@@ -1224,9 +1481,9 @@ docker_network_disconnect (struct runtime *rt, const char *id, const char *netwo
 static void events_connect (struct runtime *rt);
 
 static void
-events_report (struct runtime *rt, bool up)
+events_report (struct runtime *rt, bool up, bool force)
 {
-  if (rt->conn_state == (up ? 1 : 0))
+  if (rt->conn_state == (up ? 1 : 0) && !force)
     return;
   rt->conn_state = up ? 1 : 0;
   if (rt->conn_cb)
@@ -1762,7 +2019,7 @@ events_on_open (void *ud, long status)
   /* First open, or back after the engine was away: what runs now. */
   if (rt->q->run_healthchecks && rt->conn_state != 1)
     hc_sync (rt);
-  events_report (rt, true);
+  events_report (rt, true, false);
 }
 
 static void
@@ -1817,14 +2074,16 @@ events_backoff (struct runtime *rt)
   rt->backoff_ms = rt->backoff_ms * 2 > EVENTS_BACKOFF_MAX_MS ? EVENTS_BACKOFF_MAX_MS : rt->backoff_ms * 2;
 }
 
+/* problem_changed: tell the core even when it knows the engine is down:
+ * engine_info has a new reason. */
 static void
-events_down (struct runtime *rt, const lympho_error_t *e)
+events_down (struct runtime *rt, const lympho_error_t *e, bool problem_changed)
 {
   log_debug ("%s: event stream down (%s), retrying in %llu ms", rt->q->name, e->msg,
              (unsigned long long) rt->backoff_ms);
   events_backoff (rt);
   /* Last: the callback may close the runtime. */
-  events_report (rt, false);
+  events_report (rt, false, problem_changed);
 }
 
 /* stream_ends: the stream that was up has ended; the engine answered /_ping
@@ -1841,7 +2100,9 @@ events_on_ping (void *ud, int ret, const lympho_error_t *err, long status, const
     dhttp_status_error (status, body, len, EIO, &e);
   if (e.msg[0])
     {
-      events_down (rt, &e);
+      /* Away: whatever answers next is negotiated with again. */
+      rt->api = 0;
+      events_down (rt, &e, false);
       return;
     }
   /* A closed stream is not an unreachable engine: resume with since=,
@@ -1870,12 +2131,20 @@ events_on_done (void *ud, int ret, const lympho_error_t *err, long status, const
     e = *err;
   else
     dhttp_status_error (status, body, len, EIO, &e);
-  events_down (rt, &e);
+  /* Away: whatever answers next is negotiated with again. */
+  rt->api = 0;
+  events_down (rt, &e, false);
 }
 
 static void
 events_connect (struct runtime *rt)
 {
+  if (rt->api == 0)
+    {
+      rt->events_wait = true;
+      negotiate (rt);
+      return;
+    }
   cleanup_free char *filters = dhttp_escape ("{\"type\":[\"container\",\"image\"]}");
   cleanup_free char *path = NULL;
   /* Where streams end by themselves, even a stream that delivered nothing
@@ -1916,14 +2185,30 @@ open_with (const struct docker_quirks *q, struct loop *loop, const char *endpoin
    * given; another engine has its own default. */
   if (q->default_endpoint && strcmp (endpoint, DEFAULT_DOCKER_HOST) == 0)
     endpoint = q->default_endpoint;
+  /* As Docker's client: DOCKER_API_VERSION pins the version, empty is unset. */
+  const char *pin = getenv ("DOCKER_API_VERSION");
+  int pinned = 0;
+  if (pin && pin[0])
+    {
+      pinned = docker_api_parse (pin);
+      if (pinned < DOCKER_API_MIN || pinned > DOCKER_API_MAX)
+        {
+          char a[16], b[16];
+          return lympho_error_set (err, EINVAL, "DOCKER_API_VERSION=%s: lympho speaks API %s to %s", pin,
+                                   docker_api_text (DOCKER_API_MIN, a), docker_api_text (DOCKER_API_MAX, b));
+        }
+    }
   struct runtime *rt = xmalloc0 (sizeof *rt);
   rt->q = q;
   rt->loop = loop;
+  rt->api_pinned = pinned;
+  rt->endpoint = xstrdup (endpoint);
   rt->conn_state = -1;
   buf_init (&rt->ev_line);
   int ret = dhttp_new (loop, endpoint, &rt->http, err);
   if (ret < 0)
     {
+      free (rt->endpoint);
       free (rt);
       return ret;
     }
@@ -1969,6 +2254,12 @@ docker_close (struct runtime *rt)
     }
   loop_cancel_timer (rt->loop, rt->ev_timer);
   buf_free (&rt->ev_line);
+  dhttp_cancel (rt->neg_req);
+  rt->neg_req = NULL;
+  free (rt->problem);
+  free (rt->endpoint);
+  free (rt->engine_product);
+  free (rt->engine_version);
   dhttp_free (rt->http);
   rt->http = NULL;
   rt->closed = true;
@@ -1985,7 +2276,8 @@ docker_close (struct runtime *rt)
   .remove = docker_remove, .rename = docker_rename, .pause = docker_pause, .unpause = docker_unpause,       \
   .image_inspect = docker_image_inspect, .image_tag = docker_image_tag, .image_remove = docker_image_remove, \
   .commit = docker_commit, .changes = docker_changes, .top = docker_top,                                    \
-  .network_disconnect = docker_network_disconnect, .subscribe = docker_subscribe
+  .network_disconnect = docker_network_disconnect, .subscribe = docker_subscribe,                            \
+  .engine_info = docker_engine_info
 
 const struct runtime_ops runtime_docker_ops = {
   .name = "docker",

@@ -163,10 +163,32 @@ count_entries (struct daemon *d, enum entry_state only, bool any)
 }
 
 static void
+engine_info (struct daemon *d, struct rt_engine_info *info)
+{
+  memset (info, 0, sizeof *info);
+  if (d->ops->engine_info && d->rt)
+    d->ops->engine_info (d->rt, info);
+}
+
+/* Why the engine cannot be used now, one line, malloc'd; NULL when it can. */
+static char *
+engine_trouble (struct daemon *d)
+{
+  if (d->connected)
+    return NULL;
+  struct rt_engine_info info;
+  engine_info (d, &info);
+  if (info.problem)
+    return xasprintf ("engine %s: %s", info.refused ? "refused" : "unreachable", info.problem);
+  return xstrdup ("engine unreachable");
+}
+
+static void
 update_status (struct daemon *d)
 {
-  notify_status ("protecting %u containers, %u regenerating, engine %s", count_entries (d, 0, true),
-                 d->in_flight, d->connected ? "connected" : "unreachable");
+  cleanup_free char *trouble = engine_trouble (d);
+  notify_status ("protecting %u containers, %u regenerating, %s", count_entries (d, 0, true), d->in_flight,
+                 trouble ? trouble : "engine connected");
 }
 
 /* --- scheduling ------------------------------------------------------ */
@@ -1007,7 +1029,11 @@ on_conn (void *ud, bool connected)
 {
   struct daemon *d = ud;
   if (connected == d->connected)
-    return;
+    {
+      /* Still down, for a new reason (the backend logged it). */
+      update_status (d);
+      return;
+    }
   d->connected = connected;
   if (!connected)
     {
@@ -1183,7 +1209,26 @@ cmd_status (struct daemon *d, struct control_request *req)
   json_gen_kstr (g, "version", PACKAGE_VERSION);
   json_gen_kint (g, "uptime_s", (int64_t) ((now_mono_ms () - d->started_mono) / 1000));
   json_gen_kstr (g, "runtime", d->ops->name);
-  json_gen_kstr (g, "engine", d->connected ? "connected" : "disconnected");
+  {
+    struct rt_engine_info info;
+    engine_info (d, &info);
+    json_gen_kstr (g, "engine", d->connected ? "connected" : info.refused ? "refused" : "disconnected");
+    if (info.product || info.version)
+      {
+        cleanup_free char *v = xasprintf ("%s%s%s", info.product ? info.product : "",
+                                          info.product && info.version ? " " : "", info.version ? info.version : "");
+        json_gen_kstr (g, "engine_version", v);
+      }
+    if (info.api_version)
+      json_gen_kstr (g, "api_version", info.api_version);
+    if (info.api_max)
+      {
+        cleanup_free char *range = xasprintf ("%s to %s", info.api_min ? info.api_min : "?", info.api_max);
+        json_gen_kstr (g, "engine_api", range);
+      }
+    if (!d->connected && info.problem)
+      json_gen_kstr (g, "engine_problem", info.problem);
+  }
   json_gen_kint (g, "protected", count_entries (d, 0, true));
   json_gen_kint (g, "regenerating", d->in_flight);
   {
@@ -1320,11 +1365,10 @@ http_metrics (void *ud)
   return incident_metrics (ud);
 }
 
-static bool
-http_healthy (void *ud)
+static char *
+http_unhealthy (void *ud)
 {
-  struct daemon *d = ud;
-  return d->connected;
+  return engine_trouble (ud);
 }
 
 static void
@@ -1460,7 +1504,7 @@ daemon_run (struct config *cfg, lympho_error_t *err)
           lympho_error_prefix (err, "token file");
           goto out;
         }
-      struct httpd_callbacks cb = { http_alert, http_known, http_metrics, http_healthy, d };
+      struct httpd_callbacks cb = { http_alert, http_known, http_metrics, http_unhealthy, d };
       if ((ret = httpd_open (d->loop, cfg->listen, token, &cb, &d->httpd, err)) < 0)
         {
           goto out; /* the message names the address */

@@ -270,9 +270,9 @@ serve_get (struct httpd *h, struct MHD_Connection *c, int route)
 {
   if (route == ROUTE_HEALTHZ)
     {
-      bool ok = h->cb.healthy ? h->cb.healthy (h->cb.ud) : true;
-      return ok ? reply_text (c, MHD_HTTP_OK, NULL, NULL, "ok")
-                : reply_text (c, MHD_HTTP_SERVICE_UNAVAILABLE, NULL, NULL, "engine unreachable");
+      cleanup_free char *why = h->cb.unhealthy ? h->cb.unhealthy (h->cb.ud) : NULL;
+      return why == NULL ? reply_text (c, MHD_HTTP_OK, NULL, NULL, "ok")
+                         : reply_text (c, MHD_HTTP_SERVICE_UNAVAILABLE, NULL, NULL, "%s", why);
     }
 
   struct buf b;

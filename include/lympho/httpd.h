@@ -24,8 +24,9 @@ struct httpd_callbacks
   bool (*known) (void *ud, const char *container);
   /* Prometheus text exposition; returns a malloc'd string. */
   char *(*metrics) (void *ud);
-  /* true when the engine is reachable. */
-  bool (*healthy) (void *ud);
+  /* NULL when the engine is reachable and usable; else why not, one line,
+   * malloc'd: /healthz answers 503 with it. */
+  char *(*unhealthy) (void *ud);
   void *ud;
 };
 

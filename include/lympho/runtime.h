@@ -125,6 +125,23 @@ struct rt_event
   uint64_t time_nano;
 };
 
+/* What a backend knows of its engine, for operators (lymphctl status,
+ * /healthz, the service's STATUS=). Every field may be NULL: not known
+ * (yet). Valid until the next turn of the loop. */
+struct rt_engine_info
+{
+  const char *product;     /* "Docker Engine", "Podman Engine" */
+  const char *version;     /* the engine's own version, "28.5.2" */
+  const char *api_version; /* the API version spoken with it, "1.51" */
+  const char *api_min;     /* the versions the engine serves */
+  const char *api_max;
+  /* Why the engine cannot be used now, with what to do about it; NULL when
+   * it can. refused: it answers but cannot be used as it is (no API version
+   * fits, not a Docker API, permission denied), as opposed to unreachable. */
+  const char *problem;
+  bool refused;
+};
+
 typedef void (*rt_done_cb) (void *ud, int ret, const lympho_error_t *err);
 typedef void (*rt_id_cb) (void *ud, int ret, const lympho_error_t *err, const char *id);
 typedef void (*rt_container_cb) (void *ud, int ret, const lympho_error_t *err, const struct rt_container *c);
@@ -134,7 +151,8 @@ typedef void (*rt_snapshot_cb) (void *ud, int ret, const lympho_error_t *err, st
 typedef void (*rt_changes_cb) (void *ud, int ret, const lympho_error_t *err, const struct rt_change *v, size_t n);
 typedef void (*rt_top_cb) (void *ud, int ret, const lympho_error_t *err, const struct rt_process *v, size_t n);
 typedef void (*rt_event_cb) (void *ud, const struct rt_event *ev);
-/* Called when the event stream (and so the engine) goes up or down. After a
+/* Called when the event stream (and so the engine) goes up or down, and
+ * again while down whenever engine_info's problem changes. After a
  * reconnect the backend resumes the stream where it stopped; the core also
  * re-lists what it protects. */
 typedef void (*rt_conn_cb) (void *ud, bool connected);
@@ -193,6 +211,10 @@ struct runtime_ops
   void (*changes) (struct runtime *rt, const char *id, rt_changes_cb cb, void *ud);
   void (*top) (struct runtime *rt, const char *id, rt_top_cb cb, void *ud);
   void (*network_disconnect) (struct runtime *rt, const char *id, const char *network, rt_done_cb cb, void *ud);
+
+  /* Optional (NULL: nothing to tell): what is known of the engine, from
+   * what the backend has seen; never asks the engine. */
+  void (*engine_info) (struct runtime *rt, struct rt_engine_info *out);
 
   /* Stream events until close(); reconnects with backoff and resumes from the
    * last event seen. Returns at once. */

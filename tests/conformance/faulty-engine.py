@@ -10,6 +10,8 @@ every request through, except those a fault names:
   create-hang     the create is never answered
   rename-noop     POST .../containers/ID/rename answered 204, nothing renamed
   start-hang      POST .../containers/ID/start is never answered
+  not-docker      every request, of any method, answered 404 as by an HTTP
+                  server that is not an engine (a wrong --docker-host)
 
 The fault in force is the word in --fault-file, read at each request (empty
 or missing: pass everything through). Each upstream exchange gets its own
@@ -49,6 +51,8 @@ def read_fault(path):
 
 
 def fault_for(fault, method, path):
+    if fault == "not-docker":
+        return fault
     if method != "POST" or not fault:
         return None
     if fault.startswith("create-") and CREATE.match(path):
@@ -143,6 +147,11 @@ class Handler(socketserver.StreamRequestHandler):
                     conn.sendall(b"0" * 65536)
             except OSError:
                 return
+        if fault == "not-docker":
+            text = b"404 page not found\n"
+            conn.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\n"
+                         b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(text), text))
+            return
         if fault == "rename-noop":
             conn.sendall(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
             return

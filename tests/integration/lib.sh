@@ -292,6 +292,9 @@ lymphd_start ()
 {
   mkdir -p "$LYT_STATE"
   echo "===== lymphd start $(date +%T.%N) $*" >>"$LYMPHD_LOG"
+  # DOCKER_API_VERSION above is for the docker CLI: lymphd negotiates its own
+  # unless a test pins one (LYT_LYMPHD_API_VERSION).
+  DOCKER_API_VERSION=${LYT_LYMPHD_API_VERSION:-} \
   "$LYMPHD" --config "$LYT_CONFIG" --socket "$LYT_SOCK" --state-dir "$LYT_STATE" --listen none \
     --docker-host "$LYT_DOCKER_HOST" --log-level debug "$@" >>"$LYMPHD_LOG" 2>&1 3>&- &
   LYMPHD_PID=$!

@@ -74,15 +74,15 @@ cb_metrics (void *ud)
   return xstrdup ("# TYPE lympho_protected_containers gauge\nlympho_protected_containers 2\n");
 }
 
-static bool
-cb_healthy (void *ud)
+static char *
+cb_unhealthy (void *ud)
 {
   (void) ud;
-  return seen.healthy;
+  return seen.healthy ? NULL : xstrdup ("engine unreachable: permission denied on the engine's socket");
 }
 
 static const struct httpd_callbacks callbacks = {
-  .alert = cb_alert, .known = cb_known, .metrics = cb_metrics, .healthy = cb_healthy,
+  .alert = cb_alert, .known = cb_known, .metrics = cb_metrics, .unhealthy = cb_unhealthy,
 };
 
 static void
@@ -576,7 +576,7 @@ test_get_routes (void **state)
   seen.healthy = false;
   struct call sick[] = { { .method = "GET", .path = "/healthz" } };
   run_calls (sick, 1, false);
-  expect (&sick[0], 503, "engine unreachable\n");
+  expect (&sick[0], 503, "engine unreachable: permission denied on the engine's socket\n");
   calls_free (sick, 1);
   seen_reset ();
 }

@@ -3,7 +3,8 @@
 # the cmocka unit tests (`make check`), the integration tests against the
 # real engine (`make integration`), the conformance suite against every
 # runtime backend (tests/conformance; LYMPHO_TEST_BACKENDS, default "docker
-# podman containerd"), the engine and kernel check programs, and a short
+# podman containerd"), the engine and kernel check programs, the engine
+# matrix (tests/engine-matrix.sh; LYMPHO_TEST_ENGINES), and a short
 # fuzzing run of every fuzz target (tests/fuzz/run.sh), then one closing
 # line counting every test:
 #
@@ -304,6 +305,20 @@ else
       tail -n 15 "$elog" | sed 's/^/     /'
     fi
   done
+fi
+
+# ---------------------------------------------------------------- engine matrix
+# Newer Docker Engines, unpacked from Debian's newer suites into a private
+# prefix and run in turn in place of the default one (tests/engine-matrix.sh):
+# the API negotiation test and the conformance suite on each.
+section "engine matrix (${LYMPHO_TEST_ENGINES:-sid@1.44})"
+if [ "$do_integration" = no ]; then
+  echo "   not run (--no-integration)"
+elif [ "$built" = no ]; then
+  echo "   not run: the build failed"
+else
+  run_suite engine-matrix "$build/engine-matrix.log" "$t_integration" \
+    env LYMPHD="$build/lymphd" LYMPHCTL="$build/lymphctl" bash "$src/tests/engine-matrix.sh"
 fi
 
 # ---------------------------------------------------------------- fuzz

@@ -89,13 +89,17 @@ be_image_id () { "$DOCKER" image inspect -f '{{.Id}}' "$1" 2>/dev/null; }
 
 be_engine_restart ()
 {
-  local pid cmd
+  local pid cmd envs
   pid=$(pgrep -xo dockerd) || return 1
-  read -r -a cmd < <(tr '\0' ' ' <"/proc/$pid/cmdline")
+  # The same engine again: its command line and its environment (a newer
+  # engine of the matrix finds its containerd on PATH, and keeps its API
+  # floor, DOCKER_MIN_API_VERSION).
+  mapfile -d '' -t cmd <"/proc/$pid/cmdline"
+  mapfile -d '' -t envs <"/proc/$pid/environ"
   kill -TERM "$pid"
   wait_for "! kill -0 $pid" 60 || return 1
   sleep 2
-  "$LYT_SRCDIR/contrib/detach.sh" /var/log/lympho-dockerd.log "${cmd[@]}" >/dev/null
+  env -i "${envs[@]}" "$LYT_SRCDIR/contrib/detach.sh" /var/log/lympho-dockerd.log "${cmd[@]}" >/dev/null
   wait_for engine_ping 60
 }
 

@@ -20,7 +20,7 @@ LYT_LIBDIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 LYT_SRCDIR=$(cd "$LYT_LIBDIR/../.." && pwd)
 DOCKER=${DOCKER:-/usr/bin/docker}
 # The engine is 20.10 (API 1.41); a newer client on PATH would ask for more.
-export DOCKER_API_VERSION=1.41
+export DOCKER_API_VERSION=${DOCKER_API_VERSION-1.41}
 LYT_DOCKER_HOST=${LYT_DOCKER_HOST:-unix:///var/run/docker.sock}
 
 LYT_TEST=${LYT_TEST:-$(basename "${BASH_SOURCE[1]:-$0}" .sh)}

@@ -493,18 +493,27 @@ negotiated (struct runtime *rt)
     }
 }
 
+/* The end of a negotiation request: true when it could not be done (and
+ * the negotiation failed). A socket lymphd's user may not open is a
+ * refusal, other transfer failures leave the engine unreachable. */
+static bool
+negotiation_transfer_failed (struct runtime *rt, int ret, const lympho_error_t *in)
+{
+  rt->neg_req = NULL;
+  if (ret >= 0)
+    return false;
+  lympho_error_t err = *in;
+  negotiation_failed (rt, &err, err.status == EACCES);
+  return true;
+}
+
 static void
 on_version (void *ud, int ret, const lympho_error_t *in, long status, const char *body, size_t len)
 {
   struct runtime *rt = ud;
-  rt->neg_req = NULL;
+  if (negotiation_transfer_failed (rt, ret, in))
+    return;
   lympho_error_t err = { 0 };
-  if (ret < 0)
-    {
-      err = *in;
-      negotiation_failed (rt, &err, err.status == EACCES);
-      return;
-    }
   cleanup_json yajl_val v = NULL;
   if (status != 200 || json_parse (body, len, &v, &err) < 0 || !YAJL_IS_OBJECT (v))
     {
@@ -523,14 +532,19 @@ on_version (void *ud, int ret, const lympho_error_t *in, long status, const char
   const char *version = json_str (json_get (v, "Version"));
   rt->engine_version = version ? xstrndup (version, 64) : NULL;
   free (rt->engine_product);
-  const char *product = json_str (json_path (v, "Platform", "Name", NULL));
+  /* Podman names itself among the components (its Platform.Name is the
+   * host's "linux/amd64/debian-12"); Docker in Platform.Name, which
+   * Debian's builds leave empty. */
+  const char *product = NULL;
   yajl_val comps = json_get (v, "Components");
-  for (size_t i = 0; (product == NULL || !product[0]) && i < json_arr_len (comps); i++)
+  for (size_t i = 0; product == NULL && i < json_arr_len (comps); i++)
     {
       const char *name = json_str (json_get (comps->u.array.values[i], "Name"));
       if (name && strcmp (name, "Podman Engine") == 0)
         product = name;
     }
+  if (product == NULL)
+    product = json_str (json_path (v, "Platform", "Name", NULL));
   rt->engine_product = xstrndup (product && product[0] ? product : "Docker Engine", 64);
   int api = docker_api_choose (rt->engine_min, rt->engine_max, rt->api_pinned, &err);
   if (api < 0)
@@ -560,14 +574,9 @@ on_ping (void *ud, int ret, const lympho_error_t *in, long status, const char *a
          size_t len)
 {
   struct runtime *rt = ud;
-  rt->neg_req = NULL;
+  if (negotiation_transfer_failed (rt, ret, in))
+    return;
   lympho_error_t err = { 0 };
-  if (ret < 0)
-    {
-      err = *in;
-      negotiation_failed (rt, &err, err.status == EACCES);
-      return;
-    }
   if (status != 200 || len < 2 || strncmp (body, "OK", 2) != 0)
     {
       lympho_error_set (&err, EPROTONOSUPPORT,

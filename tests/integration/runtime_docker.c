@@ -982,6 +982,15 @@ r2_up_twice (void)
 {
   return r2_ups == 2;
 }
+static struct runtime *r2_rt;
+/* The backend has told why the engine is unreachable. */
+static bool
+r2_problem_known (void)
+{
+  struct rt_engine_info info;
+  ops->engine_info (r2_rt, &info);
+  return info.problem != NULL;
+}
 static bool
 r2_saw_start (void)
 {
@@ -1031,10 +1040,20 @@ test_events_resume (void **state)
   run_until (r2_down_once, 10000);
   assert_int_equal (r2_downs, 1);
   assert_int_equal (run ("rm -f %s-ev", prefix), 0);
-  /* Let a few reconnects fail against the missing socket. */
+  /* The first reconnect finds no socket: reported once more, with the
+   * reason (engine_info's problem changed). */
+  r2_rt = rt2;
+  run_until (r2_problem_known, 10000);
+  struct rt_engine_info info;
+  ops->engine_info (rt2, &info);
+  assert_non_null (info.problem);
+  assert_non_null (strstr (info.problem, "no socket there"));
+  assert_false (info.refused);
+  assert_int_equal (r2_downs, 2);
+  /* Let a few more reconnects fail the same way. */
   run_until (r2_up_twice, 1500);
   assert_int_equal (r2_ups, 1);
-  assert_int_equal (r2_downs, 1); /* reported once, not per attempt */
+  assert_int_equal (r2_downs, 2); /* once for each reason, not per attempt */
 
   relay_up ();
   run_until (r2_up_twice, 10000);
@@ -1045,9 +1064,13 @@ test_events_resume (void **state)
   assert_int_equal (count (r2_seen.data, "start"), 1);
   assert_int_equal (count (r2_seen.data, "destroy"), 1);
 
-  /* The backend also works through the new connection. */
+  /* The backend also works through the new connection, and the reason is
+   * gone. */
+  ops->engine_info (rt2, &info);
+  assert_null (info.problem);
   OK (ops->ping (rt2, on_done, NULL));
   ops->close (rt2);
+  r2_rt = NULL;
   relay_down ();
   free (r2_watch);
   r2_watch = NULL;

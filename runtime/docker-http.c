@@ -264,16 +264,20 @@ write_cb (char *data, size_t size, size_t n, void *ud)
 
 /* ---- delivering to users ---- */
 
-/* Why a transfer could not connect, from the connect's own errno. */
+/* Why a transfer could not connect, from the connect's own errno, and the
+ * errno to report: EACCES where lymphd's user may not, else ECONNREFUSED.
+ * NULL for an errno without a cause worth naming. */
 static const char *
-connect_cause (long os_errno)
+connect_cause (long os_errno, int *report)
 {
+  *report = ECONNREFUSED;
   switch (os_errno)
     {
     case ENOENT:
       return "no socket there (is the engine running?)";
     case EACCES:
     case EPERM:
+      *report = EACCES;
       return "permission denied on the engine's socket (run lymphd as root, or in the socket's group)";
     case ECONNREFUSED:
       return "nothing listens there (is the engine running?)";
@@ -391,12 +395,12 @@ dispatch (struct dhttp *h)
       else if (rc != CURLE_OK && !(r->stream && r->headers_done))
         {
           long os_errno = 0;
+          int report = 0;
           const char *cause = NULL;
           if (rc == CURLE_COULDNT_CONNECT && curl_easy_getinfo (r->easy, CURLINFO_OS_ERRNO, &os_errno) == CURLE_OK)
-            cause = connect_cause (os_errno);
+            cause = connect_cause (os_errno, &report);
           if (cause && h->unix_path)
-            ret = lympho_error_set (&err, os_errno == EACCES || os_errno == EPERM ? EACCES : ECONNREFUSED,
-                                    "engine at %s: %s", h->unix_path, cause);
+            ret = lympho_error_set (&err, report, "engine at %s: %s", h->unix_path, cause);
           else
             ret = lympho_error_set (&err, curl_errno (rc), "engine: %s",
                                     r->errbuf[0] ? r->errbuf : curl_easy_strerror (rc));

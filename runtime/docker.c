@@ -132,7 +132,7 @@ struct runtime
   int api;                   /* spoken now; 0 until negotiated */
   int api_pinned;            /* DOCKER_API_VERSION, 0 when unset */
   int engine_min, engine_max;
-  char api_text[16], min_text[16], max_text[16];
+  char info_text[3][16];     /* engine_info's answers */
   char *engine_product, *engine_version;
   struct dhttp_req *neg_req; /* a negotiation in flight */
   bool events_wait;          /* the event stream waits for it */
@@ -154,7 +154,7 @@ struct runtime
   uint64_t open_ms;     /* monotonic, the same */
   uint64_t replay_upto; /* after a reconnect, skip what was delivered already */
   struct buf ev_line;
-  int cb_depth;         /* inside events_on_data: close() defers the free */
+  int cb_depth;         /* inside core callbacks: close() defers the free (cb_leave) */
   bool closed;
 
   /* run_healthchecks */
@@ -383,6 +383,20 @@ simple (struct runtime *rt, const char *method, const char *path, const char *bo
   op_send (op, method, path, body, timeout_ms, resp_done);
 }
 
+/* Leave a stretch of core callbacks entered with rt->cb_depth++. False when
+ * one of them closed the runtime (freed here once the outermost stretch
+ * ends): the caller touches rt no more. */
+static bool
+cb_leave (struct runtime *rt)
+{
+  rt->cb_depth--;
+  if (!rt->closed)
+    return true;
+  if (rt->cb_depth == 0)
+    free (rt);
+  return false;
+}
+
 /* ---- API version negotiation ----
  * As Docker's own client does it: before the first request on a connection
  * to the engine, GET /_ping (its Api-Version header: the engine's newest
@@ -444,7 +458,6 @@ parked_ops (struct runtime *rt, size_t *n)
 static void
 negotiation_failed (struct runtime *rt, lympho_error_t *err, bool refused)
 {
-  rt->api = 0;
   bool changed = set_problem (rt, err->msg, refused);
   size_t n;
   cleanup_free struct op **v = parked_ops (rt, &n);
@@ -460,13 +473,8 @@ negotiation_failed (struct runtime *rt, lympho_error_t *err, bool refused)
       lympho_error_t e = *err;
       op->resp (op, -(err->status ? err->status : EIO), &e, 0, "", 0);
     }
-  rt->cb_depth--;
-  if (rt->closed)
-    {
-      if (rt->cb_depth == 0)
-        free (rt);
-      return;
-    }
+  if (!cb_leave (rt))
+    return;
   if (rt->events_wait)
     {
       rt->events_wait = false;
@@ -547,24 +555,22 @@ on_version (void *ud, int ret, const lympho_error_t *in, long status, const char
     product = json_str (json_path (v, "Platform", "Name", NULL));
   rt->engine_product = xstrndup (product && product[0] ? product : "Docker Engine", 64);
   int api = docker_api_choose (rt->engine_min, rt->engine_max, rt->api_pinned, &err);
+  char min_text[16], max_text[16], api_text[16];
+  const char *engine_min = rt->engine_min ? docker_api_text (rt->engine_min, min_text) : "?";
+  const char *engine_max = rt->engine_max ? docker_api_text (rt->engine_max, max_text) : "?";
   if (api < 0)
     {
       lympho_error_prefix (&err, "%s %s (API %s to %s)", rt->engine_product,
-                           rt->engine_version ? rt->engine_version : "?",
-                           rt->engine_min ? docker_api_text (rt->engine_min, rt->min_text) : "?",
-                           rt->engine_max ? docker_api_text (rt->engine_max, rt->max_text) : "?");
+                           rt->engine_version ? rt->engine_version : "?", engine_min, engine_max);
       negotiation_failed (rt, &err, true);
       return;
     }
   bool news = api != rt->api;
   rt->api = api;
-  docker_api_text (api, rt->api_text);
-  docker_api_text (rt->engine_min ? rt->engine_min : api, rt->min_text);
-  docker_api_text (rt->engine_max, rt->max_text);
-  dhttp_set_api_version (rt->http, rt->api_text);
+  dhttp_set_api_version (rt->http, docker_api_text (api, api_text));
   if (news)
     log_info ("%s: %s %s serves API %s to %s: speaking %s%s", rt->q->name, rt->engine_product,
-              rt->engine_version ? rt->engine_version : "?", rt->min_text, rt->max_text, rt->api_text,
+              rt->engine_version ? rt->engine_version : "?", engine_min, engine_max, api_text,
               rt->api_pinned ? " (DOCKER_API_VERSION)" : "");
   negotiated (rt);
 }
@@ -606,9 +612,9 @@ docker_engine_info (struct runtime *rt, struct rt_engine_info *out)
   memset (out, 0, sizeof *out);
   out->product = rt->engine_product;
   out->version = rt->engine_version;
-  out->api_version = rt->api ? rt->api_text : NULL;
-  out->api_min = rt->engine_min ? rt->min_text : NULL;
-  out->api_max = rt->engine_max ? rt->max_text : NULL;
+  out->api_version = rt->api ? docker_api_text (rt->api, rt->info_text[0]) : NULL;
+  out->api_min = rt->engine_min ? docker_api_text (rt->engine_min, rt->info_text[1]) : NULL;
+  out->api_max = rt->engine_max ? docker_api_text (rt->engine_max, rt->info_text[2]) : NULL;
   out->problem = rt->problem;
   out->refused = rt->refused;
 }
@@ -1826,9 +1832,7 @@ held_on_timer (struct loop *l, void *ud)
   h->timer = 0;
   rt->cb_depth++;
   held_release (h, NULL);
-  rt->cb_depth--;
-  if (rt->closed && rt->cb_depth == 0)
-    free (rt);
+  cb_leave (rt);
 }
 
 static void
@@ -2047,13 +2051,8 @@ events_on_data (void *ud, const char *data, size_t len)
       start = end + 1;
       events_line (rt, line, strlen (line));
     }
-  rt->cb_depth--;
-  if (rt->closed)
-    {
-      if (rt->cb_depth == 0)
-        free (rt);
-      return;
-    }
+  if (!cb_leave (rt))
+    return;
   if (start > 0)
     {
       size_t rest = rt->ev_line.len - start;
@@ -2083,11 +2082,13 @@ events_backoff (struct runtime *rt)
   rt->backoff_ms = rt->backoff_ms * 2 > EVENTS_BACKOFF_MAX_MS ? EVENTS_BACKOFF_MAX_MS : rt->backoff_ms * 2;
 }
 
-/* problem_changed: tell the core even when it knows the engine is down:
- * engine_info has a new reason. */
+/* The stream is down, the engine away: whatever answers next is negotiated
+ * with again. problem_changed: tell the core even when it knows the engine
+ * is down: engine_info has a new reason. */
 static void
 events_down (struct runtime *rt, const lympho_error_t *e, bool problem_changed)
 {
+  rt->api = 0;
   log_debug ("%s: event stream down (%s), retrying in %llu ms", rt->q->name, e->msg,
              (unsigned long long) rt->backoff_ms);
   events_backoff (rt);
@@ -2109,8 +2110,6 @@ events_on_ping (void *ud, int ret, const lympho_error_t *err, long status, const
     dhttp_status_error (status, body, len, EIO, &e);
   if (e.msg[0])
     {
-      /* Away: whatever answers next is negotiated with again. */
-      rt->api = 0;
       events_down (rt, &e, false);
       return;
     }
@@ -2140,8 +2139,6 @@ events_on_done (void *ud, int ret, const lympho_error_t *err, long status, const
     e = *err;
   else
     dhttp_status_error (status, body, len, EIO, &e);
-  /* Away: whatever answers next is negotiated with again. */
-  rt->api = 0;
   events_down (rt, &e, false);
 }
 

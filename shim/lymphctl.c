@@ -348,15 +348,15 @@ print_ls (yajl_val result)
 static void
 print_status (yajl_val result)
 {
-  /* The engine's details are there only when known. */
+  /* In this order; the engine's details are there only when known, and a
+   * field the daemon did not send is not printed. */
   static const char *const keys[] = { "version", "uptime_s", "runtime", "engine", "engine_version", "api_version",
                                       "engine_api", "engine_problem", "protected", "regenerating", "queued",
                                       "retry_pending", "recovery_pending", "regenerations", "failures", NULL };
   for (size_t i = 0; keys[i]; i++)
     {
-      if (str_has_prefix (keys[i], "engine_") || strcmp (keys[i], "api_version") == 0)
-        if (json_get (result, keys[i]) == NULL)
-          continue;
+      if (json_get (result, keys[i]) == NULL)
+        continue;
       cleanup_free char *v = strcmp (keys[i], "uptime_s") == 0 ? duration_text (json_get (result, keys[i]))
                                                               : value_text (json_get (result, keys[i]));
       printf ("%s: %s\n", strcmp (keys[i], "uptime_s") == 0 ? "uptime" : keys[i], v);

@@ -1,7 +1,8 @@
 /* lympho — inspect JSON -> create specification for the Docker backend.
  *
  * Policy, in short: the new container runs the very image the old one ran
- * (by id); everything the user configured comes back; everything that
+ * (by id, created through the user's own reference while that still names
+ * it: docker.c checks); everything the user configured comes back; everything that
  * belonged to the old instance (its id as hostname and alias, its
  * container-id file) does not. Volumes are never lost: every volume the old
  * container had, anonymous ones included, is attached by name at the same
@@ -454,8 +455,9 @@ gen_endpoint (yajl_gen g, const struct inspect *in, yajl_val ep)
       json_gen_str (g, "Links");
       json_gen_value (g, links);
     }
-  /* The engine adds the short id and the hostname by itself; an old short
-   * id would even point at nothing. */
+  /* The engine adds the short id and the hostname by itself (below API
+   * 1.45 inspect shows them among the aliases; from 1.45 in DNSNames
+   * only); an old short id would even point at nothing. */
   yajl_val aliases = json_get (ep, "Aliases");
   size_t kept = 0;
   for (size_t i = 0; i < json_arr_len (aliases); i++)
@@ -504,6 +506,11 @@ gen_spec (const struct inspect *in)
       yajl_gen_map_close (g);
     }
   yajl_gen_map_close (g);
+  /* The reference the user gave (docker ps shows it): created with again
+   * while it still names the pinned image. */
+  const char *ref = json_str (json_get (in->config, "Image"));
+  if (ref && ref[0] && strcmp (ref, in->image_id) != 0 && strcmp (ref, in->image_id + strlen ("sha256:")) != 0)
+    json_gen_kstr (g, "ImageRef", ref);
   json_gen_str (g, "Networks");
   yajl_gen_array_open (g);
   for (size_t i = 0; !in->netns_shared && i < json_obj_len (in->networks); i++)
@@ -562,6 +569,8 @@ docker_spec_plan_free (struct docker_spec_plan *p)
   if (p == NULL)
     return;
   free (p->create_body);
+  free (p->image_id);
+  free (p->image_ref);
   for (size_t i = 0; i < p->n_nets; i++)
     {
       free (p->nets[i].name);
@@ -594,6 +603,9 @@ docker_spec_plan (const char *spec, const struct rt_labels *extra_labels, struct
   yajl_val labels = json_get (create, "Labels");
   if (!is_obj_or_null (labels))
     return lympho_error_set (err, EINVAL, "create specification: Labels is not an object");
+  yajl_val ref = json_get (root, "ImageRef");
+  if (ref && !str_nonempty (ref))
+    return lympho_error_set (err, EINVAL, "create specification: ImageRef is not a reference");
   for (size_t i = 0; i < nets->u.array.len; i++)
     {
       yajl_val n = nets->u.array.values[i];
@@ -633,6 +645,8 @@ docker_spec_plan (const char *spec, const struct rt_labels *extra_labels, struct
   rt_labels_free (&merged);
   out->create_body = json_gen_text (g);
 
+  out->image_id = xstrdup (json_str (json_get (create, "Image")));
+  out->image_ref = ref ? xstrdup (json_str (ref)) : NULL;
   out->n_nets = nets->u.array.len;
   out->nets = out->n_nets ? xmalloc0 (out->n_nets * sizeof *out->nets) : NULL;
   for (size_t i = 0; i < out->n_nets; i++)
@@ -640,6 +654,152 @@ docker_spec_plan (const char *spec, const struct rt_labels *extra_labels, struct
       yajl_val n = nets->u.array.values[i];
       out->nets[i].name = xstrdup (json_str (json_get (n, "Name")));
       out->nets[i].body = json_to_string (json_get (n, "EndpointConfig"));
+    }
+  return 0;
+}
+
+/* Whether some HostConfig.Mounts entry has a non-empty opts.key. */
+static bool
+mounts_have (yajl_val host, const char *opts, const char *key)
+{
+  yajl_val mounts = json_get (host, "Mounts");
+  for (size_t i = 0; i < json_arr_len (mounts); i++)
+    {
+      yajl_val v = json_path (mounts->u.array.values[i], opts, key, NULL);
+      if ((v && YAJL_IS_STRING (v) && v->u.string[0]) || json_arr_len (v) > 0 || json_is_true (v))
+        return true;
+    }
+  return false;
+}
+
+char *
+docker_spec_unsupported (const struct docker_spec_plan *plan, int api)
+{
+  cleanup_json yajl_val body = NULL;
+  lympho_error_t ignored = { 0 };
+  if (json_parse (plan->create_body, strlen (plan->create_body), &body, &ignored) < 0)
+    return NULL;
+  yajl_val host = json_get (body, "HostConfig");
+  int64_t start_interval = 0;
+  const struct
+  {
+    int since;
+    bool has;
+    const char *what;
+  } fields[] = {
+    { 1043, json_obj_len (json_get (host, "Annotations")) > 0, "HostConfig.Annotations (API 1.43)" },
+    { 1044, json_as_int64 (json_path (body, "Healthcheck", "StartInterval", NULL), &start_interval)
+                && start_interval > 0,
+      "Healthcheck.StartInterval (API 1.44)" },
+    { 1044, mounts_have (host, "BindOptions", "ReadOnlyNonRecursive")
+                || mounts_have (host, "BindOptions", "ReadOnlyForceRecursive"),
+      "recursive read-only bind options (API 1.44)" },
+    { 1045, mounts_have (host, "VolumeOptions", "Subpath"), "volume subpaths (API 1.45)" },
+    { 1046, mounts_have (host, "TmpfsOptions", "Options"), "tmpfs options (API 1.46)" },
+  };
+  char *out = NULL;
+  for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+    if (api < fields[i].since && fields[i].has)
+      {
+        char *more = out ? xasprintf ("%s, %s", out, fields[i].what) : xstrdup (fields[i].what);
+        free (out);
+        out = more;
+      }
+  return out;
+}
+
+bool
+docker_spec_same_image (const char *a, const char *b)
+{
+  if (a == NULL || b == NULL)
+    return false;
+  if (str_has_prefix (a, "sha256:"))
+    a += strlen ("sha256:");
+  if (str_has_prefix (b, "sha256:"))
+    b += strlen ("sha256:");
+  return a[0] && strcmp (a, b) == 0;
+}
+
+/* An endpoint config with MacAddress set to mac (when it has none). */
+static void
+gen_endpoint_with_mac (yajl_gen g, yajl_val ep, const char *mac)
+{
+  if (mac == NULL || str_nonempty (json_get (ep, "MacAddress")))
+    {
+      json_gen_value (g, ep);
+      return;
+    }
+  yajl_gen_map_open (g);
+  for (size_t i = 0; i < json_obj_len (ep); i++)
+    if (strcmp (ep->u.object.keys[i], "MacAddress") != 0)
+      {
+        json_gen_str (g, ep->u.object.keys[i]);
+        json_gen_value (g, ep->u.object.values[i]);
+      }
+  json_gen_kstr (g, "MacAddress", mac);
+  yajl_gen_map_close (g);
+}
+
+int
+docker_spec_for_api (struct docker_spec_plan *plan, int api, const char *image, lympho_error_t *err)
+{
+  cleanup_json yajl_val body = NULL;
+  if (json_parse (plan->create_body, strlen (plan->create_body), &body, err) < 0)
+    return lympho_error_prefix (err, "create body");
+  yajl_val eps = json_path (body, "NetworkingConfig", "EndpointsConfig", NULL);
+  if (!YAJL_IS_OBJECT (body) || !is_obj_or_null (json_get (body, "NetworkingConfig")) || !is_obj_or_null (eps))
+    return lympho_error_set (err, EINVAL, "create body: malformed NetworkingConfig");
+  bool all_nets = api >= 1044;
+  /* The static MAC goes with the primary endpoint, the only one the spec
+   * puts in the create body. */
+  const char *mac = json_str (json_get (body, "MacAddress"));
+  if (!all_nets || mac == NULL || mac[0] == '\0' || json_obj_len (eps) != 1)
+    mac = NULL;
+  bool merge = all_nets && plan->n_nets > 0;
+
+  cleanup_jgen yajl_gen g = json_gen_new (false);
+  yajl_gen_map_open (g);
+  for (size_t i = 0; i < body->u.object.len; i++)
+    {
+      const char *k = body->u.object.keys[i];
+      if ((strcmp (k, "Image") == 0 && image) || (strcmp (k, "MacAddress") == 0 && mac)
+          || (strcmp (k, "NetworkingConfig") == 0 && (merge || mac)))
+        continue;
+      json_gen_str (g, k);
+      json_gen_value (g, body->u.object.values[i]);
+    }
+  if (image)
+    json_gen_kstr (g, "Image", image);
+  if (merge || mac)
+    {
+      json_gen_str (g, "NetworkingConfig");
+      yajl_gen_map_open (g);
+      json_gen_str (g, "EndpointsConfig");
+      yajl_gen_map_open (g);
+      for (size_t i = 0; i < json_obj_len (eps); i++)
+        {
+          json_gen_str (g, eps->u.object.keys[i]);
+          gen_endpoint_with_mac (g, eps->u.object.values[i], mac);
+        }
+      for (size_t i = 0; merge && i < plan->n_nets; i++)
+        {
+          cleanup_json yajl_val ep = NULL;
+          if (json_parse (plan->nets[i].body, strlen (plan->nets[i].body), &ep, err) < 0)
+            return lympho_error_prefix (err, "network %s", plan->nets[i].name);
+          json_gen_str (g, plan->nets[i].name);
+          json_gen_value (g, ep);
+        }
+      yajl_gen_map_close (g);
+      yajl_gen_map_close (g);
+    }
+  yajl_gen_map_close (g);
+  free (plan->create_body);
+  plan->create_body = json_gen_text (g);
+  if (merge)
+    {
+      docker_spec_nets_free (plan->nets, plan->n_nets);
+      plan->nets = NULL;
+      plan->n_nets = 0;
     }
   return 0;
 }

@@ -5,12 +5,18 @@
  * The spec (rt_snapshot.spec) is JSON:
  *   {"Version": 1,
  *    "Create":   <body of POST /containers/create, primary network only>,
- *    "Networks": [{"Name": NET, "EndpointConfig": {...}}, ...]}
- * "Networks" are the further networks, connected before the first start
- * (API 1.41 takes one network at create). */
+ *    "Networks": [{"Name": NET, "EndpointConfig": {...}}, ...],
+ *    "ImageRef": "app:1"}
+ * "Networks" are the further networks: connected before the first start
+ * below API 1.44 (one network at create), in the create body from 1.44.
+ * Create.Image is the pinned image id; "ImageRef" (optional) the reference
+ * the user created the container with, used at create while it still
+ * names that id. The spec itself does not depend on the API version;
+ * docker_spec_for_api translates a plan for the version spoken. */
 #ifndef LYMPHO_DOCKER_SPEC_H
 #define LYMPHO_DOCKER_SPEC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "lympho/error.h"
@@ -53,6 +59,8 @@ struct docker_spec_plan
   char *create_body;
   struct docker_spec_net *nets;
   size_t n_nets;
+  char *image_id;  /* the pin (Create.Image) */
+  char *image_ref; /* the user's reference, or NULL */
 };
 int docker_spec_plan (const char *spec, const struct rt_labels *extra_labels, struct docker_spec_plan *out,
                       lympho_error_t *err);
@@ -65,6 +73,22 @@ void docker_spec_plan_free (struct docker_spec_plan *p);
 int docker_spec_hide (struct docker_spec_plan *plan, struct docker_spec_net **publish, size_t *n_publish,
                       lympho_error_t *err);
 void docker_spec_nets_free (struct docker_spec_net *v, size_t n);
+
+/* The plan for API version api (docker-version.h's integer form), image
+ * in the create body (the pin or the verified reference; NULL keeps it):
+ * from 1.44 every network's endpoint goes into the create body (n_nets
+ * becomes 0) and a static MAC address (Config.MacAddress, deprecated
+ * there) moves into the primary network's endpoint, where 1.44 takes it. */
+int docker_spec_for_api (struct docker_spec_plan *plan, int api, const char *image, lympho_error_t *err);
+
+/* What the plan's create body has that API version api cannot carry (the
+ * engine drops it silently or refuses the create), as a list for a log
+ * line; NULL when nothing. Only where a version is pinned below what the
+ * engine serves, or the snapshot came from a newer engine. */
+char *docker_spec_unsupported (const struct docker_spec_plan *plan, int api);
+
+/* Whether two image ids are the same, with or without "sha256:". */
+bool docker_spec_same_image (const char *a, const char *b);
 
 /* The body of POST /networks/{name}/connect for container id. */
 char *docker_spec_connect_body (const struct docker_spec_net *net, const char *id);

@@ -208,7 +208,8 @@ struct op
   /* create, publish */
   struct docker_spec_plan plan;
   size_t net_i;
-  char *new_id;
+  char *new_id, *new_name;
+  bool by_ref; /* created from plan.image_ref: verify the image */
   struct docker_spec_net *pub;
   size_t n_pub, pub_step;
   int first_ret;
@@ -267,6 +268,7 @@ op_free (struct op *op)
   free (op->park_path);
   free (op->park_body);
   free (op->new_id);
+  free (op->new_name);
   free (op->what);
   free (op);
 }
@@ -938,6 +940,53 @@ create_connect_next (struct op *op)
   op_send (op, "POST", path, body, 0, resp_create_connected);
 }
 
+static void create_send (struct op *op, const char *image);
+
+/* Created from the user's reference, which moved to another image between
+ * the check and the create: that container is gone; create from the pin. */
+static void
+resp_create_ref_undone (struct op *op, int ret, const lympho_error_t *in, long status, const char *body, size_t len)
+{
+  if (ret < 0 || (status >= 300 && status != 404))
+    {
+      lympho_error_t err = { 0 };
+      lympho_error_set (&err, EIO, "%s: %s moved to another image during the create, and the container made from "
+                        "it (%s) could not be removed", op->what, op->plan.image_ref, op->new_id);
+      finish_id (op, -EIO, &err, NULL);
+      return;
+    }
+  free (op->new_id);
+  op->new_id = NULL;
+  create_send (op, op->plan.image_id);
+}
+
+/* Made from the user's reference: it must run the pinned image. */
+static void
+resp_create_verified (struct op *op, int ret, const lympho_error_t *in, long status, const char *body, size_t len)
+{
+  lympho_error_t err = { 0 };
+  cleanup_json yajl_val v = NULL;
+  ret = op_check (op, ret, in, status, body, len, &err);
+  if (ret == 0)
+    ret = op_parse (op, body, len, &v, &err);
+  if (ret < 0)
+    {
+      create_undo (op, ret, &err);
+      return;
+    }
+  const char *image = json_str (json_get (v, "Image"));
+  if (docker_spec_same_image (image, op->plan.image_id))
+    {
+      create_connect_next (op);
+      return;
+    }
+  log_info ("%s: %s moved to %s during the create; creating from the pinned image %s", op->what,
+            op->plan.image_ref, image ? image : "(none)", op->plan.image_id);
+  op->by_ref = false;
+  cleanup_free char *path = container_path (op->new_id, "?force=1");
+  op_send (op, "DELETE", path, NULL, 0, resp_create_ref_undone);
+}
+
 static void
 resp_create (struct op *op, int ret, const lympho_error_t *in, long status, const char *body, size_t len)
 {
@@ -955,7 +1004,61 @@ resp_create (struct op *op, int ret, const lympho_error_t *in, long status, cons
       return;
     }
   op->new_id = xstrdup (id);
+  if (op->by_ref)
+    {
+      cleanup_free char *path = container_path (op->new_id, "/json");
+      op_send (op, "GET", path, NULL, 0, resp_create_verified);
+      return;
+    }
   create_connect_next (op);
+}
+
+static void
+create_send (struct op *op, const char *image)
+{
+  lympho_error_t err = { 0 };
+  if (docker_spec_for_api (&op->plan, op->rt->api, image, &err) < 0
+      || (op->rt->q->podman_create && docker_spec_podman_create (&op->plan.create_body, &err) < 0))
+    {
+      lympho_error_prefix (&err, "%s", op->what);
+      finish_id (op, -EINVAL, &err, NULL);
+      return;
+    }
+  cleanup_free char *lost = docker_spec_unsupported (&op->plan, op->rt->api);
+  if (lost)
+    {
+      char v[16];
+      log_warn ("%s: API %s, spoken with this engine%s, does not know %s: the engine drops or refuses %s",
+                op->what, docker_api_text (op->rt->api, v), op->rt->api_pinned ? " (DOCKER_API_VERSION)" : "", lost,
+                strchr (lost, ',') ? "them" : "it");
+    }
+  cleanup_free char *e = dhttp_escape (op->new_name);
+  cleanup_free char *path = xasprintf ("/containers/create?name=%s", e);
+  op_send (op, "POST", path, op->plan.create_body, 0, resp_create);
+}
+
+/* What the user's reference names now: created with it while it is the
+ * pin, else from the pin itself (the tag moved on). Without a reference,
+ * the answer on the pin only means the API version is known. */
+static void
+resp_create_ref (struct op *op, int ret, const lympho_error_t *in, long status, const char *body, size_t len)
+{
+  lympho_error_t err = { 0 };
+  cleanup_json yajl_val v = NULL;
+  ret = op_check (op, ret, in, status, body, len, &err);
+  if (ret == 0)
+    ret = op_parse (op, body, len, &v, &err);
+  const char *id = ret == 0 ? json_str (json_get (v, "Id")) : NULL;
+  if (op->plan.image_ref == NULL)
+    {
+      create_send (op, NULL);
+      return;
+    }
+  op->by_ref = docker_spec_same_image (id, op->plan.image_id);
+  if (!op->by_ref)
+    log_info ("%s: %s now names %s, not the pinned image %s: creating from the pin", op->what,
+              op->plan.image_ref, id ? id : ret == -ENOENT ? "no image" : "nothing known", op->plan.image_id);
+  create_send (op, op->by_ref ? op->plan.image_ref : NULL);
 }
 
 static void
@@ -974,15 +1077,30 @@ create_as (struct runtime *rt, const char *spec, const char *name, const struct 
   op->cb.id = cb;
   lympho_error_t err = { 0 };
   if (docker_spec_plan (spec, extra_labels, &op->plan, &err) < 0
-      || (hidden && docker_spec_hide (&op->plan, &op->pub, &op->n_pub, &err) < 0)
-      || (rt->q->podman_create && docker_spec_podman_create (&op->plan.create_body, &err) < 0))
+      || (hidden && docker_spec_hide (&op->plan, &op->pub, &op->n_pub, &err) < 0))
     {
       op_fail_later (op, &err, resp_fail_id);
       return;
     }
-  cleanup_free char *e = dhttp_escape (name);
-  cleanup_free char *path = xasprintf ("/containers/create?name=%s", e);
-  op_send (op, "POST", path, op->plan.create_body, 0, resp_create);
+  op->new_name = xstrdup (name);
+  /* The body depends on the API version: made once it is known, after
+   * the request on the image (parked until then) when there is one. */
+  if (op->plan.image_ref)
+    {
+      cleanup_free char *e = dhttp_escape (op->plan.image_ref);
+      cleanup_free char *path = xasprintf ("/images/%s/json", e);
+      op_send (op, "GET", path, NULL, 0, resp_create_ref);
+      return;
+    }
+  if (rt->api == 0)
+    {
+      /* Nothing to ask first: wait for the version with the pin's. */
+      cleanup_free char *e = dhttp_escape (op->plan.image_id);
+      cleanup_free char *path = xasprintf ("/images/%s/json", e);
+      op_send (op, "GET", path, NULL, 0, resp_create_ref);
+      return;
+    }
+  create_send (op, NULL);
 }
 
 static void

@@ -1,5 +1,6 @@
 #!/bin/bash
-# lympho — the engine matrix: the API negotiation test (test-engine-api) and
+# lympho — the engine matrix: the API negotiation and snapshot fidelity tests
+# (test-engine-api, test-fidelity) and
 # the conformance suite against Docker Engines newer than Debian 12's, each
 # unpacked from one of Debian's newer suites into a private prefix
 # (contrib/newer-engine.sh, never installed) and run in turn on the usual
@@ -84,7 +85,7 @@ for eng in "${engines[@]}"; do
   # speaks 1.41 at most), and it negotiates by itself.
   for t in integration conformance; do
     case $t in
-      integration) cmd=(bash "$src/tests/integration/run.sh" test-engine-api) ;;
+      integration) cmd=(bash "$src/tests/integration/run.sh" test-engine-api test-fidelity) ;;
       conformance) cmd=(bash "$src/tests/conformance/conformance.sh" docker) ;;
     esac
     DOCKER=$DOCKER DOCKER_API_VERSION= timeout -k 30s 20m "${cmd[@]}" 2>&1 |

@@ -298,6 +298,10 @@ test_plan (void **state)
   assert_string_equal (json_str (json_path (body, "Labels", "app", NULL)), "web2");
   assert_string_equal (json_str (json_path (body, "Labels", "lympho.enable", NULL)), "true");
   assert_string_equal (json_str (json_get (body, "Image")), p.snap.image_id);
+  /* The reference the user gave travels beside the pin. */
+  assert_string_equal (json_str (json_get (p.spec, "ImageRef")), "lrt-img:1");
+  assert_string_equal (plan.image_id, p.snap.image_id);
+  assert_string_equal (plan.image_ref, "lrt-img:1");
   assert_int_equal (plan.n_nets, 1);
   assert_string_equal (plan.nets[0].name, "lrt-net2");
   cleanup_free char *cb = docker_spec_connect_body (&plan.nets[0], "0123abc");
@@ -312,12 +316,147 @@ test_plan (void **state)
                                      "{\"Version\":1,\"Create\":{},\"Networks\":[]}",
                                      "{\"Version\":1,\"Create\":{\"Image\":\"x\"}}",
                                      "{\"Version\":1,\"Create\":{\"Image\":\"x\"},\"Networks\":[{\"Name\":\"n\"}]}",
+                                     "{\"Version\":1,\"Create\":{\"Image\":\"x\"},\"Networks\":[],\"ImageRef\":7}",
+                                     "{\"Version\":1,\"Create\":{\"Image\":\"x\"},\"Networks\":[],\"ImageRef\":\"\"}",
                                      NULL };
   for (const char *const *b = bad; *b; b++)
     {
       assert_int_equal (docker_spec_plan (*b, NULL, &plan, &err), -EINVAL);
       assert_null (plan.create_body);
     }
+}
+
+/* The plan per API version: below 1.44 one network at create and the
+ * others connected; from 1.44 all of them at create, with a static MAC in
+ * the primary endpoint. The image is the pin or the verified reference. */
+static void
+test_for_api (void **state)
+{
+  (void) state;
+  struct parsed p;
+  translate ("inspect-full.json", &p);
+  lympho_error_t err = { 0 };
+  struct docker_spec_plan plan;
+  yajl_val body = NULL;
+
+  assert_int_equal (docker_spec_plan (p.snap.spec, NULL, &plan, &err), 0);
+  cleanup_free char *before = xstrdup (plan.create_body);
+  assert_int_equal (docker_spec_for_api (&plan, 1041, NULL, &err), 0);
+  assert_int_equal (plan.n_nets, 1);
+  assert_int_equal (json_parse (plan.create_body, strlen (plan.create_body), &body, &err), 0);
+  assert_int_equal (json_obj_len (json_path (body, "NetworkingConfig", "EndpointsConfig", NULL)), 1);
+  assert_string_equal (json_str (json_get (body, "Image")), p.snap.image_id);
+  yajl_tree_free (body);
+  docker_spec_plan_free (&plan);
+
+  assert_int_equal (docker_spec_plan (p.snap.spec, NULL, &plan, &err), 0);
+  assert_int_equal (docker_spec_for_api (&plan, 1044, "lrt-img:1", &err), 0);
+  assert_int_equal (plan.n_nets, 0);
+  assert_null (plan.nets);
+  assert_int_equal (json_parse (plan.create_body, strlen (plan.create_body), &body, &err), 0);
+  assert_string_equal (json_str (json_get (body, "Image")), "lrt-img:1");
+  yajl_val eps = json_path (body, "NetworkingConfig", "EndpointsConfig", NULL);
+  assert_int_equal (json_obj_len (eps), 2);
+  assert_true (arr_has (json_path (eps, "lrt-net1", "Aliases", NULL), "web"));
+  assert_true (arr_has (json_path (eps, "lrt-net2", "Aliases", NULL), "api"));
+  assert_string_equal (json_str (json_path (eps, "lrt-net1", "IPAMConfig", "IPv4Address", NULL)), "172.31.201.50");
+  /* Nothing else changed. */
+  assert_string_equal (json_str (json_path (body, "HostConfig", "NetworkMode", NULL)), "lrt-net1");
+  assert_non_null (json_get (body, "Healthcheck"));
+  yajl_tree_free (body);
+  /* Translating again changes nothing. */
+  cleanup_free char *once = xstrdup (plan.create_body);
+  assert_int_equal (docker_spec_for_api (&plan, 1044, NULL, &err), 0);
+  assert_string_equal (plan.create_body, once);
+  assert_string_not_equal (once, before);
+  docker_spec_plan_free (&plan);
+
+  /* Hidden, then translated: no endpoint carries its aliases at create. */
+  struct docker_spec_net *pub = NULL;
+  size_t n_pub = 0;
+  assert_int_equal (docker_spec_plan (p.snap.spec, NULL, &plan, &err), 0);
+  assert_int_equal (docker_spec_hide (&plan, &pub, &n_pub, &err), 0);
+  assert_int_equal (docker_spec_for_api (&plan, 1051, NULL, &err), 0);
+  assert_int_equal (n_pub, 2);
+  assert_int_equal (json_parse (plan.create_body, strlen (plan.create_body), &body, &err), 0);
+  eps = json_path (body, "NetworkingConfig", "EndpointsConfig", NULL);
+  assert_int_equal (json_obj_len (eps), 2);
+  assert_null (json_path (eps, "lrt-net1", "Aliases", NULL));
+  assert_null (json_path (eps, "lrt-net2", "Aliases", NULL));
+  yajl_tree_free (body);
+  docker_spec_nets_free (pub, n_pub);
+  docker_spec_plan_free (&plan);
+  parsed_free (&p);
+
+  /* A static MAC: in Config below 1.44, in the primary endpoint from 1.44,
+   * unless the endpoint names its own. */
+  static const char *const mac_spec
+      = "{\"Version\":1,\"Create\":{\"Image\":\"sha256:aa\",\"MacAddress\":\"02:42:ac:11:00:09\","
+        "\"HostConfig\":{\"NetworkMode\":\"n1\"},\"NetworkingConfig\":{\"EndpointsConfig\":{\"n1\":{}}}},"
+        "\"Networks\":[{\"Name\":\"n2\",\"EndpointConfig\":{}}]}";
+  assert_int_equal (docker_spec_plan (mac_spec, NULL, &plan, &err), 0);
+  assert_null (plan.image_ref);
+  assert_int_equal (docker_spec_for_api (&plan, 1043, NULL, &err), 0);
+  assert_int_equal (json_parse (plan.create_body, strlen (plan.create_body), &body, &err), 0);
+  assert_string_equal (json_str (json_get (body, "MacAddress")), "02:42:ac:11:00:09");
+  assert_null (json_path (body, "NetworkingConfig", "EndpointsConfig", "n1", "MacAddress", NULL));
+  yajl_tree_free (body);
+  docker_spec_plan_free (&plan);
+  assert_int_equal (docker_spec_plan (mac_spec, NULL, &plan, &err), 0);
+  assert_int_equal (docker_spec_for_api (&plan, 1044, NULL, &err), 0);
+  assert_int_equal (json_parse (plan.create_body, strlen (plan.create_body), &body, &err), 0);
+  assert_null (json_get (body, "MacAddress"));
+  assert_string_equal (json_str (json_path (body, "NetworkingConfig", "EndpointsConfig", "n1", "MacAddress", NULL)),
+                       "02:42:ac:11:00:09");
+  assert_null (json_path (body, "NetworkingConfig", "EndpointsConfig", "n2", "MacAddress", NULL));
+  assert_non_null (json_path (body, "NetworkingConfig", "EndpointsConfig", "n2", NULL));
+  yajl_tree_free (body);
+  docker_spec_plan_free (&plan);
+
+  /* A body that is not ours is refused and left as it was. */
+  plan.create_body = xstrdup ("{\"NetworkingConfig\":[]}");
+  assert_int_equal (docker_spec_for_api (&plan, 1044, NULL, &err), -EINVAL);
+  assert_string_equal (plan.create_body, "{\"NetworkingConfig\":[]}");
+  docker_spec_plan_free (&plan);
+}
+
+/* A version below what the spec needs is named, field by field. */
+static void
+test_unsupported (void **state)
+{
+  (void) state;
+  struct docker_spec_plan plan = { 0 };
+  plan.create_body = xstrdup (
+      "{\"Image\":\"sha256:aa\",\"Healthcheck\":{\"Test\":[\"CMD\",\"true\"],\"StartInterval\":2000000000},"
+      "\"HostConfig\":{\"Annotations\":{\"a\":\"b\"},\"Mounts\":[{\"Type\":\"volume\",\"Source\":\"v\","
+      "\"Target\":\"/s\",\"VolumeOptions\":{\"Subpath\":\"sub\"}},{\"Type\":\"tmpfs\",\"Target\":\"/t\","
+      "\"TmpfsOptions\":{\"Options\":[[\"exec\"]]}}]}}");
+  cleanup_free char *at41 = docker_spec_unsupported (&plan, 1041);
+  assert_string_equal (at41, "HostConfig.Annotations (API 1.43), Healthcheck.StartInterval (API 1.44), "
+                             "volume subpaths (API 1.45), tmpfs options (API 1.46)");
+  cleanup_free char *at44 = docker_spec_unsupported (&plan, 1044);
+  assert_string_equal (at44, "volume subpaths (API 1.45), tmpfs options (API 1.46)");
+  assert_null (docker_spec_unsupported (&plan, 1046));
+  assert_null (docker_spec_unsupported (&plan, 1051));
+  docker_spec_plan_free (&plan);
+  /* Empty or zero is nothing to lose. */
+  plan.create_body = xstrdup ("{\"Healthcheck\":{\"StartInterval\":0},\"HostConfig\":{\"Annotations\":{},"
+                              "\"Mounts\":[{\"VolumeOptions\":{\"Subpath\":\"\"}}]}}");
+  assert_null (docker_spec_unsupported (&plan, 1041));
+  docker_spec_plan_free (&plan);
+}
+
+static void
+test_same_image (void **state)
+{
+  (void) state;
+  assert_true (docker_spec_same_image ("sha256:abc", "abc"));
+  assert_true (docker_spec_same_image ("abc", "sha256:abc"));
+  assert_true (docker_spec_same_image ("sha256:abc", "sha256:abc"));
+  assert_false (docker_spec_same_image ("sha256:abc", "sha256:abd"));
+  assert_false (docker_spec_same_image ("sha256:", ""));
+  assert_false (docker_spec_same_image (NULL, "abc"));
+  assert_false (docker_spec_same_image ("abc", NULL));
 }
 
 int
@@ -328,7 +467,8 @@ main (void)
     cmocka_unit_test (test_full_networks), cmocka_unit_test (test_blockers),
     cmocka_unit_test (test_blocker_static_ip_and_volume), cmocka_unit_test (test_host_network),
     cmocka_unit_test (test_plain),         cmocka_unit_test (test_malformed),
-    cmocka_unit_test (test_plan),
+    cmocka_unit_test (test_plan),         cmocka_unit_test (test_for_api),
+    cmocka_unit_test (test_same_image),   cmocka_unit_test (test_unsupported),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }

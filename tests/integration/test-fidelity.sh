@@ -1,0 +1,257 @@
+#!/bin/bash
+# The lossless snapshot: a regenerated container is the container the user
+# made. The engine's own inspect of the original and of each regeneration,
+# at the engine's newest API version, must agree on every field except
+# those listed here (identity and runtime fields, paths the engine makes,
+# what it assigns dynamically, lympho's own labels):
+#
+#   Id, Created, State, RestartCount, ExecIDs, SizeRw, SizeRootFs,
+#   ResolvConfPath, HostnamePath, HostsPath, LogPath, GraphDriver,
+#   NetworkSettings: SandboxID, SandboxKey, the top-level endpoint fields
+#     (EndpointID, IPAddress, IPPrefixLen, Gateway, MacAddress,
+#     GlobalIPv6Address, GlobalIPv6PrefixLen, IPv6Gateway, LinkLocal*,
+#     SecondaryIP*), and per network EndpointID, IPAddress/GlobalIPv6Address
+#     where the user gave none (IPAMConfig), and MacAddress but on the
+#     primary network with a static one (Config.MacAddress): the engine's
+#     inspect does not tell a MAC address given for another network from
+#     one it assigned, so none is carried there (lymphd(8), ENGINES)
+#   labels lympho.generation, lympho.name, lympho.txn
+#   the container's own id or short id wherever it appears (the default
+#     hostname, its DNS names) compares as "<ID>"
+#   an anonymous volume is attached again by its name, so that its data
+#     stays: HostConfig.Binds (-v /dst) or HostConfig.Mounts (--mount
+#     without a source) name it, and the engine gives its mount the Mode
+#     of a named one
+#
+# Lists whose order the engine does not keep (Mounts) compare sorted.
+# Covered: env, cmd/entrypoint, user, workdir, ports, named, anonymous and
+# bind volumes, tmpfs (both kinds), two networks with aliases and a static
+# address and a static MAC address, healthcheck (start period; start
+# interval from API 1.44),
+# restart policy, capabilities, ulimits, log options, dns and extra hosts,
+# sysctls, memory/cpu/pids limits, init, read-only root, security options,
+# stop signal and timeout, annotations (API 1.43), hostname and domain
+# name, oom score, shm size, extra groups; and the image reference the
+# user gave, kept while it names the pinned image, the pin once it moved.
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+lyt_init
+
+sock=${LYT_DOCKER_HOST#unix://}
+# The engine's newest API version: inspect there shows every field it has.
+api=$(curl -s -D - -o /dev/null --max-time 5 --unix-socket "$sock" http://engine/_ping |
+  tr -d '\r' | awk -F': ' 'tolower($1) == "api-version" { print $2 }')
+[ -n "$api" ] || die "the engine did not say its API version"
+api_ge () { awk -v a="$api" -v b="$1" 'BEGIN { split(a, x, "."); split(b, y, "."); exit !(x[1] * 1000 + x[2] >= y[1] * 1000 + y[2]) }'; }
+say "engine $("$DOCKER" version -f '{{.Server.Version}}' 2>/dev/null), inspect at API $api"
+inspect () { curl -sf --max-time 10 --unix-socket "$sock" "http://engine/v$api/containers/$1/json"; }
+run_help=$("$DOCKER" run --help 2>/dev/null)
+cli_has () { printf '%s' "$run_help" | grep -q -- "$1"; }
+
+# What must agree: the engine's inspect with the fields above removed and
+# the container's own id replaced.
+norm () # INSPECT_JSON
+{
+  printf '%s' "$1" | jq -S '
+    .Id as $id | ($id[0:12]) as $sid
+    | del(.Id, .Created, .State, .RestartCount, .ExecIDs, .SizeRw, .SizeRootFs,
+          .ResolvConfPath, .HostnamePath, .HostsPath, .LogPath, .GraphDriver)
+    | .Config.Labels |= with_entries(select(.key | IN("lympho.generation", "lympho.name", "lympho.txn") | not))
+    | def anon: type == "string" and test("^[0-9a-f]{64}$");
+      .HostConfig.Binds |= ((. // []) | map(select(split(":")[0] | anon | not)) | if . == [] then null else . end)
+    | .HostConfig.Mounts |= (if . == null then . else map(if (.Source | anon) then del(.Source) else . end) end)
+    | .Mounts |= (sort_by(.Destination) | map(if (.Name | anon) then .Mode = "" else . end))
+    | .NetworkSettings |= del(.SandboxID, .SandboxKey, .EndpointID, .IPAddress, .IPPrefixLen, .Gateway,
+          .MacAddress, .GlobalIPv6Address, .GlobalIPv6PrefixLen, .IPv6Gateway, .LinkLocalIPv6Address,
+          .LinkLocalIPv6PrefixLen, .SecondaryIPAddresses, .SecondaryIPv6Addresses)
+    | (.Config.MacAddress // "") as $mac | .HostConfig.NetworkMode as $primary
+    | .NetworkSettings.Networks |= (. // {} | with_entries(.key as $k | .value |= (
+        del(.EndpointID)
+        | if ((.IPAMConfig.IPv4Address // "") == "") then del(.IPAddress) else . end
+        | if ((.IPAMConfig.IPv6Address // "") == "") then del(.GlobalIPv6Address) else . end
+        | if $mac == "" or $k != $primary then del(.MacAddress) else . end)))
+    | walk(if type == "string" then (if . == $id or . == $sid then "<ID>" else . end) else . end)'
+}
+
+# The paths where two normalised inspects differ, with both values.
+diff_fields () # A B
+{
+  jq -rn --argjson a "$1" --argjson b "$2" '
+    [($a | paths(scalars)), ($b | paths(scalars))] | unique[] as $p
+    | ($a | getpath($p)) as $x | ($b | getpath($p)) as $y
+    | select($x != $y)
+    | "\($p | map(tostring) | join(".")): \($x | tojson) -> \($y | tojson)"'
+}
+
+# The same container as the user made it, compared to what runs now.
+assert_same () # NAME ORIGINAL_NORM WHAT
+{
+  local now d
+  now=$(norm "$(inspect "$1")")
+  d=$(diff_fields "$2" "$now")
+  if [ -z "$d" ] && [ -n "$now" ]; then
+    ok "$3: the engine's inspect agrees on every compared field"
+  else
+    _afail "$3: the engine's inspect differs: $(printf '%s' "$d" | head -40 | tr '\n' ';')"
+  fi
+}
+
+regen () # NAME -> waits until lymphd reports it settled at the next generation
+{
+  local gen out
+  gen=$(ls_field "$1" generation)
+  out=$(ctl regen "$1" 2>&1) || { _afail "lymphctl regen $1: $out"; return 1; }
+  wait_for "[ \"\$(ls_field '$1' generation)\" = $((gen + 1)) ] && lymphd_idle '$1'" 60 ||
+    { _afail "$1 did not settle at generation $((gen + 1))"; return 1; }
+}
+
+# The image under a name of the user's own, as `docker ps` shows it.
+ref="${LYT_PFX}app:1"
+dk tag "$LYT_IMAGE" "$ref" || die "tag $ref"
+pin=$("$DOCKER" image inspect -f '{{.Id}}' "$ref")
+
+n1="${LYT_PFX}n1"
+n2="${LYT_PFX}n2"
+# A static address needs a subnet the user configured: the first free one.
+for i in $(seq 1 50); do
+  net3="10.$((RANDOM % 200 + 20)).$((RANDOM % 250))"
+  "$DOCKER" network create --subnet "$net3.0/24" "$n1" >/dev/null 2>&1 && break
+  net3=
+done
+[ -n "$net3" ] || die "network $n1 with a subnet of its own"
+static_ip="$net3.200"
+dk network create "$n2" >/dev/null || die "network $n2"
+vol="${LYT_PFX}data"
+dk volume create "$vol" >/dev/null || die "volume $vol"
+bind="$LYT_TMP/bind"
+mkdir -p "$bind"
+port=$(free_port)
+
+loop='trap "exit 0" TERM USR1; while :; do sleep 1; done'
+full="${LYT_PFX}full"
+args=(--name "$full" --label lympho.enable=true --label lympho.ttl=1h --label user.label=kept
+  --hostname fid-host --domainname example.test
+  -e A=1 -e "B=two words" --entrypoint /bin/sh --user 0:10 --workdir /tmp
+  -p "127.0.0.1:$port:8080/tcp" --expose 9090
+  -v "$vol:/data" -v /anon -v "$bind:/bind:ro" --mount type=volume,dst=/anon2
+  --mount type=tmpfs,destination=/scratch,tmpfs-size=1048576 --tmpfs /run2:size=2m,mode=1777
+  --network "$n1" --ip "$static_ip" --network-alias fid-a1 --network-alias fid-a2
+  --mac-address "$(printf '02:42:ac:fd:%02x:%02x' $((RANDOM % 256)) $((RANDOM % 256)))"
+  --health-cmd true --health-interval 30s --health-timeout 5s --health-retries 2 --health-start-period 7s
+  --restart on-failure:3 --cap-add NET_ADMIN --cap-drop MKNOD
+  --ulimit nofile=1024:2048 --log-driver json-file --log-opt max-size=1m --log-opt max-file=2
+  --dns 192.0.2.53 --dns-search example.test --dns-option ndots:2 --add-host db.example:192.0.2.10
+  --sysctl net.ipv4.ip_unprivileged_port_start=0
+  -m 64m --memory-reservation 32m --cpus 0.5 --cpu-shares 512 --pids-limit 100
+  --init --read-only --security-opt no-new-privileges --stop-signal SIGUSR1 --stop-timeout 5
+  --oom-score-adj 100 --shm-size 8m --group-add 20)
+# Fields newer than API 1.41, where the engine has them. The engine's own
+# CLI (the engine matrix runs it) knows them.
+if api_ge 1.44; then
+  cli_has --health-start-interval || die "the docker CLI has no --health-start-interval for API $api"
+  args+=(--health-start-interval 2s)
+fi
+if api_ge 1.43; then
+  cli_has --annotation || die "the docker CLI has no --annotation for API $api"
+  args+=(--annotation org.example.fid=yes)
+fi
+if api_ge 1.45; then
+  dk run --rm -v "$vol:/v" "$ref" mkdir -p /v/sub || die "a directory in $vol"
+  args+=(--mount "type=volume,src=$vol,dst=/sub,volume-subpath=sub")
+fi
+dk create "${args[@]}" "$ref" -c "$loop" >/dev/null || die "create $full"
+dk network connect --alias fid-b1 "$n2" "$full" || die "connect $full to $n2"
+dk start "$full" >/dev/null || die "start $full"
+
+# The swap path (hidden create, then publish with the aliases): two
+# networks with aliases, nothing that forbids a swap.
+swap="${LYT_PFX}swap"
+dk create --name "$swap" --label lympho.enable=true --label lympho.ttl=1h --label lympho.strategy=swap \
+  --network "$n1" --network-alias fid-s1 -e S=1 --health-cmd true --health-interval 30s \
+  --tmpfs /scratch "$ref" sh -c "$loop" >/dev/null || die "create $swap"
+dk network connect --alias fid-s2 "$n2" "$swap" || die "connect $swap to $n2"
+dk start "$swap" >/dev/null || die "start $swap"
+
+raw_full=$(inspect "$full")
+orig_full=$(norm "$raw_full")
+orig_swap=$(norm "$(inspect "$swap")")
+[ -n "$orig_full" ] && [ -n "$orig_swap" ] || die "inspect the originals"
+lymphd_start || die "lymphd does not start"
+wait_for "in_ls '$full' && in_ls '$swap' && lymphd_idle '$full' && lymphd_idle '$swap'" 30 || die "adoption"
+
+case_begin regen-replace
+# The comparison covers the newer fields only if the original has them.
+if api_ge 1.44; then
+  assert_eq 2000000000 "$(printf '%s' "$raw_full" | jq .Config.Healthcheck.StartInterval)" "the original's start interval"
+fi
+if api_ge 1.43; then
+  assert_eq yes "$(printf '%s' "$raw_full" | jq -r '.HostConfig.Annotations["org.example.fid"]')" "the original's annotation"
+fi
+assert_eq replace "$(ls_field "$full" effective_strategy)" "$full is regenerated by replace (host port, static address)"
+regen "$full"
+assert_same "$full" "$orig_full" "$full after one regeneration"
+assert_eq "$ref" "$(c_json "$full" .Config.Image | jq -r .)" "docker ps still shows the user's reference"
+assert_eq "$pin" "$(c_json "$full" .Image | jq -r .)" "and runs the pinned image"
+regen "$full"
+assert_same "$full" "$orig_full" "$full after a second regeneration"
+case_end
+
+case_begin regen-swap
+assert_eq swap "$(ls_field "$swap" effective_strategy)" "$swap is regenerated by swap"
+regen "$swap"
+assert_same "$swap" "$orig_swap" "$swap after a swap"
+case_end
+
+case_begin tag-moved
+# The user's tag now names another image: the next generation runs the
+# pinned one, and says so in Config.Image, as the engine does for an
+# image whose tag moved away.
+tmp="${LYT_PFX}mover"
+dk create --name "$tmp" "$LYT_IMAGE" true >/dev/null || die "create $tmp"
+dk commit -c 'LABEL lyt.moved=1' "$tmp" "$ref" >/dev/null || die "commit over $ref"
+dk rm "$tmp" >/dev/null
+moved=$("$DOCKER" image inspect -f '{{.Id}}' "$ref")
+assert_ne "$pin" "$moved" "the tag moved"
+regen "$full"
+assert_eq "$pin" "$(c_json "$full" .Image | jq -r .)" "the pinned image runs"
+assert_eq "$pin" "$(c_json "$full" .Config.Image | jq -r .)" "Config.Image names the pin, not the moved tag"
+assert_same "$full" "$(printf '%s' "$orig_full" | jq -S --arg p "$pin" '.Config.Image = $p')" \
+  "$full, image reference aside"
+dk rmi -f "$moved" >/dev/null 2>&1
+case_end
+
+case_begin pinned-below
+# DOCKER_API_VERSION pinned below what the snapshot needs: the engine
+# drops the newer fields silently at create, so lymphd says which.
+if api_ge 1.44; then
+  lymphd_stop
+  mark=$(wc -l <"$LYMPHD_LOG")
+  LYT_LYMPHD_API_VERSION=1.41 lymphd_start || die "lymphd pinned at 1.41"
+  wait_for "in_ls '$full' && lymphd_idle '$full'" 30 || die "adoption at 1.41"
+  before=$(c_id "$full")
+  out=$(ctl regen "$full" 2>&1)
+  rc=$?
+  line=$(tail -n +"$((mark + 1))" "$LYMPHD_LOG" | grep -m1 'warn: .*API 1.41.*does not know')
+  say "log: $line"
+  assert_match 'HostConfig.Annotations \(API 1.43\), Healthcheck.StartInterval \(API 1.44\)' "$line" \
+    "one warn line names what API 1.41 loses"
+  assert_match 'DOCKER_API_VERSION' "$line" "and that the version is pinned"
+  if api_ge 1.45; then
+    # A volume subpath is refused rather than dropped: the regeneration
+    # fails with the engine's reason, and the running generation stays.
+    assert_ne 0 "$rc" "the regeneration fails ($out)"
+    assert_match 'Subpath' "$out" "with the engine's reason"
+    assert_match 'volume subpaths \(API 1.45\)' "$line" "the warn line names the subpath too"
+    assert_eq "$before" "$(c_id "$full")" "the running generation stays"
+    assert_true "$full runs" c_running "$full"
+    assert_single "$full"
+  else
+    assert_eq 0 "$rc" "the regeneration succeeds ($out)"
+  fi
+else
+  say "API $api: nothing newer than 1.41 to lose"
+  assert_eq "" "$(grep 'cannot carry' "$LYMPHD_LOG")" "no warn line about lost fields"
+fi
+case_end
+
+finish

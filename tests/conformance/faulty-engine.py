@@ -12,6 +12,9 @@ every request through, except those a fault names:
   start-hang      POST .../containers/ID/start is never answered
   not-docker      every request, of any method, answered 404 as by an HTTP
                   server that is not an engine (a wrong --docker-host)
+  tag-moves:IMAGE a create naming an image by reference (not sha256:...)
+                  first moves that reference to IMAGE, then goes through:
+                  the tag moved between the caller's check and its create
 
 The fault in force is the word in --fault-file, read at each request (empty
 or missing: pass everything through). Each upstream exchange gets its own
@@ -23,7 +26,9 @@ engine's event stream and every other answer go through byte for byte.
 Python 3 standard library only.
 """
 import argparse
+import json
 import os
+import urllib.parse
 import re
 import socket
 import socketserver
@@ -61,7 +66,44 @@ def fault_for(fault, method, path):
         return fault
     if fault == "start-hang" and START.match(path):
         return fault
+    if fault.startswith("tag-moves:") and CREATE.match(path):
+        return fault
     return None
+
+
+def engine_call(engine, method, path):
+    """One request to the engine with no body; its status code."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(engine)
+        s.sendall(("%s %s HTTP/1.1\r\nHost: engine\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                   % (method, path)).encode("latin-1"))
+        data = b""
+        while True:
+            more = s.recv(65536)
+            if not more:
+                break
+            data += more
+        return int(data.split(b" ", 2)[1])
+    finally:
+        s.close()
+
+
+def move_tag(engine, body, image):
+    """Point the create body's image reference at image, as a user's
+    docker tag would between a check and the create."""
+    try:
+        ref = json.loads(body).get("Image", "")
+    except ValueError:
+        return
+    if not ref or ref.startswith("sha256:"):
+        return
+    repo, tag = ref, "latest"
+    if ref.rfind(":") > ref.rfind("/"):
+        repo, tag = ref[:ref.rfind(":")], ref[ref.rfind(":") + 1:]
+    q = urllib.parse.urlencode({"repo": repo, "tag": tag})
+    st = engine_call(engine, "POST", "/images/%s/tag?%s" % (urllib.parse.quote(image, safe=""), q))
+    log("moved %s to %s: %d" % (ref, image, st))
 
 
 def read_request(rfile):
@@ -155,6 +197,8 @@ class Handler(socketserver.StreamRequestHandler):
         if fault == "rename-noop":
             conn.sendall(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
             return
+        if fault and fault.startswith("tag-moves:"):
+            move_tag(self.server.engine, body, fault[len("tag-moves:"):])
         up = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             up.connect(self.server.engine)

@@ -462,6 +462,10 @@ lyt_cleanup ()
   [ -n "$ids" ] && "$DOCKER" network rm $ids >/dev/null 2>&1
   ids=$("$DOCKER" volume ls -q --filter "name=$LYT_PFX" 2>/dev/null)
   [ -n "$ids" ] && "$DOCKER" volume rm -f $ids >/dev/null 2>&1
+  # Image names a test gave (an image goes with its last name).
+  ids=$("$DOCKER" images --format '{{.Repository}}:{{.Tag}}' 2>/dev/null | grep -F "$LYT_PFX" |
+    awk -v p="$LYT_PFX" 'index($0, p) == 1 || index($0, "/" p) > 0')
+  [ -n "$ids" ] && "$DOCKER" rmi $ids >/dev/null 2>&1
   if [ "$LYT_OWN_IMAGE" = 1 ]; then
     # By id with -f: the pin tags lymphd added go too.
     ids=$("$DOCKER" image inspect -f '{{.Id}}' "$LYT_IMAGE" 2>/dev/null)

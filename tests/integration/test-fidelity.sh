@@ -217,7 +217,47 @@ assert_eq "$pin" "$(c_json "$full" .Image | jq -r .)" "the pinned image runs"
 assert_eq "$pin" "$(c_json "$full" .Config.Image | jq -r .)" "Config.Image names the pin, not the moved tag"
 assert_same "$full" "$(printf '%s' "$orig_full" | jq -S --arg p "$pin" '.Config.Image = $p')" \
   "$full, image reference aside"
+case_end
+
+case_begin tag-moves-during-create
+# The reference names the pin when lymphd checks it, and another image by
+# the time the engine creates from it: the container made from it is
+# removed and the generation made from the pin; nothing else is left.
+dk tag "$pin" "$ref" || die "tag $ref back to the pin"
 dk rmi -f "$moved" >/dev/null 2>&1
+tmp="${LYT_PFX}mover2"
+dk create --name "$tmp" "$LYT_IMAGE" true >/dev/null || die "create $tmp"
+other=$("$DOCKER" commit -c 'LABEL lyt.moved=2' "$tmp" | tr -d '[:space:]')
+dk rm "$tmp" >/dev/null
+[ -n "$other" ] || die "an image for the tag to move to"
+fe_sock=$LYT_TMP/faulty.sock
+echo "tag-moves:$other" >"$LYT_TMP/fault"
+python3 "$LYT_SRCDIR/tests/conformance/faulty-engine.py" --listen "$fe_sock" --engine "$sock" \
+  --fault-file "$LYT_TMP/fault" >"$LYT_TMP/faulty.log" 2>&1 &
+fe_pid=$!
+LYT_PIDS+=("$fe_pid")
+wait_for "[ -S '$fe_sock' ]" 10 || die "the faulty engine does not listen"
+lymphd_stop
+mark=$(wc -l <"$LYMPHD_LOG")
+lymphd_start --docker-host "unix://$fe_sock" || die "lymphd behind the faulty engine"
+wait_for "in_ls '$swap' && lymphd_idle '$swap'" 30 || die "adoption behind the faulty engine"
+regen "$swap"
+assert_match "moved to .* during the create; creating from the pinned image" \
+  "$(tail -n +"$((mark + 1))" "$LYMPHD_LOG" | grep -m1 'during the create')" "lymphd saw the tag move"
+assert_eq "$other" "$("$DOCKER" image inspect -f '{{.Id}}' "$ref")" "the tag did move"
+assert_eq "$pin" "$(c_json "$swap" .Image | jq -r .)" "the pinned image runs"
+assert_eq "$pin" "$(c_json "$swap" .Config.Image | jq -r .)" "and Config.Image names it"
+assert_single "$swap"
+assert_eq 0 "$("$DOCKER" ps -aq --filter "ancestor=$other" | grep -c .)" "no container of the moved image is left"
+assert_same "$swap" "$(printf '%s' "$orig_swap" | jq -S --arg p "$pin" '.Config.Image = $p')" \
+  "$swap, image reference aside"
+: >"$LYT_TMP/fault"
+lymphd_stop
+kill "$fe_pid" 2>/dev/null
+wait "$fe_pid" 2>/dev/null
+lymphd_start || die "lymphd again"
+wait_for "in_ls '$full' && lymphd_idle '$full'" 30 || die "adoption again"
+dk rmi -f "$other" >/dev/null 2>&1
 case_end
 
 case_begin pinned-below

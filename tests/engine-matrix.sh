@@ -1,7 +1,7 @@
 #!/bin/bash
 # lympho — the engine matrix: the API negotiation and snapshot fidelity tests
-# (test-engine-api, test-fidelity) and
-# the conformance suite against Docker Engines newer than Debian 12's, each
+# (test-engine-api, test-fidelity) and the conformance suite against Docker
+# Engines newer than Debian 12's, each
 # unpacked from one of Debian's newer suites into a private prefix
 # (contrib/newer-engine.sh, never installed) and run in turn on the usual
 # socket in place of the default engine, which is started again at the end.
@@ -9,9 +9,12 @@
 #   LYMPHD=... LYMPHCTL=... tests/engine-matrix.sh [ENGINE...]
 #
 # ENGINE is SUITE[@MIN_API][+containerd-store]: "sid@1.44" is Docker 28.5
-# with the API floor of Docker 29.0-29.2. Default: $LYMPHO_TEST_ENGINES, else
-# "sid@1.44". Each engine's header line names its version, the API versions
-# it serves and the one lymphd negotiates with it. PASS:/FAIL:/SKIP: lines
+# with the API floor of Docker 29.0-29.2, "sid+containerd-store" the same
+# with the containerd image store (Docker 29's default on new installs),
+# where test-drift and test-quarantine run too. Default:
+# $LYMPHO_TEST_ENGINES, else "sid@1.44 sid+containerd-store". Each engine's
+# header line names its version, the API versions it serves and the one
+# lymphd negotiates with it. PASS:/FAIL:/SKIP: lines
 # are prefixed with the engine ("sid@1.44/test-engine-api/negotiated").
 #
 # It stops the engine that runs: only as root, and only where
@@ -20,7 +23,7 @@
 # Exits 77 when it may not, 1 when something failed.
 set -u
 src=$(cd "$(dirname "$0")/.." && pwd)
-read -r -a engines <<<"${*:-${LYMPHO_TEST_ENGINES:-sid@1.44}}"
+read -r -a engines <<<"${*:-${LYMPHO_TEST_ENGINES:-sid@1.44 sid+containerd-store}}"
 sock=/var/run/docker.sock
 
 if [ "$(id -u)" -ne 0 ] || [ "${LYMPHO_TEST_ENGINE_RESTART:-0}" != 1 ]; then
@@ -83,9 +86,14 @@ for eng in "${engines[@]}"; do
   echo "== engine $eng: $ver; lymphd speaks $(negotiated)"
   # The tests' docker CLI is the engine's own (the system's 20.10 CLI
   # speaks 1.41 at most), and it negotiates by itself.
+  # The containerd image store keeps images apart from the graph driver's:
+  # what lympho does with images (pin tags, commit for forensics, the
+  # writable layer's changes for drift) is run there too.
+  tests=(test-engine-api test-fidelity)
+  [[ $eng == *+containerd-store ]] && tests+=(test-drift test-quarantine)
   for t in integration conformance; do
     case $t in
-      integration) cmd=(bash "$src/tests/integration/run.sh" test-engine-api test-fidelity) ;;
+      integration) cmd=(bash "$src/tests/integration/run.sh" "${tests[@]}") ;;
       conformance) cmd=(bash "$src/tests/conformance/conformance.sh" docker) ;;
     esac
     DOCKER=$DOCKER DOCKER_API_VERSION= timeout -k 30s 20m "${cmd[@]}" 2>&1 |

@@ -310,8 +310,9 @@ fi
 # ---------------------------------------------------------------- engine matrix
 # Newer Docker Engines, unpacked from Debian's newer suites into a private
 # prefix and run in turn in place of the default one (tests/engine-matrix.sh):
-# the API negotiation test and the conformance suite on each.
-section "engine matrix (${LYMPHO_TEST_ENGINES:-sid@1.44})"
+# the API negotiation and snapshot fidelity tests and the conformance suite
+# on each (and the image tests on the containerd image store).
+section "engine matrix (${LYMPHO_TEST_ENGINES:-sid@1.44 sid+containerd-store})"
 if [ "$do_integration" = no ]; then
   echo "   not run (--no-integration)"
 elif [ "$built" = no ]; then

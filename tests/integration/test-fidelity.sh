@@ -215,6 +215,8 @@ assert_ne "$pin" "$moved" "the tag moved"
 regen "$full"
 assert_eq "$pin" "$(c_json "$full" .Image | jq -r .)" "the pinned image runs"
 assert_eq "$pin" "$(c_json "$full" .Config.Image | jq -r .)" "Config.Image names the pin, not the moved tag"
+# What keeps the pin from a prune once nothing else names it.
+assert_match "lympho-pin/$full:" "$("$DOCKER" image inspect -f '{{json .RepoTags}}' "$pin")" "the pin tag holds the image"
 assert_same "$full" "$(printf '%s' "$orig_full" | jq -S --arg p "$pin" '.Config.Image = $p')" \
   "$full, image reference aside"
 case_end

@@ -1048,6 +1048,14 @@ resp_create_ref (struct op *op, int ret, const lympho_error_t *in, long status, 
   ret = op_check (op, ret, in, status, body, len, &err);
   if (ret == 0)
     ret = op_parse (op, body, len, &v, &err);
+  /* No answer on the image (the engine away, no version in common, an
+   * error of its own): the create fails with it, and is retried as any.
+   * Only "no such image" says the reference names nothing now. */
+  if (ret < 0 && (ret != -ENOENT || op->plan.image_ref == NULL))
+    {
+      finish_id (op, ret, &err, NULL);
+      return;
+    }
   const char *id = ret == 0 ? json_str (json_get (v, "Id")) : NULL;
   if (op->plan.image_ref == NULL)
     {
@@ -1057,7 +1065,7 @@ resp_create_ref (struct op *op, int ret, const lympho_error_t *in, long status, 
   op->by_ref = docker_spec_same_image (id, op->plan.image_id);
   if (!op->by_ref)
     log_info ("%s: %s now names %s, not the pinned image %s: creating from the pin", op->what,
-              op->plan.image_ref, id ? id : ret == -ENOENT ? "no image" : "nothing known", op->plan.image_id);
+              op->plan.image_ref, id ? id : "no image", op->plan.image_id);
   create_send (op, op->by_ref ? op->plan.image_ref : NULL);
 }
 

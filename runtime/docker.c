@@ -1013,6 +1013,8 @@ resp_create (struct op *op, int ret, const lympho_error_t *in, long status, cons
   create_connect_next (op);
 }
 
+/* The create, from image (the pin or the verified reference), for the API
+ * version spoken. */
 static void
 create_send (struct op *op, const char *image)
 {
@@ -1057,16 +1059,11 @@ resp_create_ref (struct op *op, int ret, const lympho_error_t *in, long status, 
       return;
     }
   const char *id = ret == 0 ? json_str (json_get (v, "Id")) : NULL;
-  if (op->plan.image_ref == NULL)
-    {
-      create_send (op, NULL);
-      return;
-    }
-  op->by_ref = docker_spec_same_image (id, op->plan.image_id);
-  if (!op->by_ref)
+  op->by_ref = op->plan.image_ref && docker_spec_same_image (id, op->plan.image_id);
+  if (op->plan.image_ref && !op->by_ref)
     log_info ("%s: %s now names %s, not the pinned image %s: creating from the pin", op->what,
               op->plan.image_ref, id ? id : "no image", op->plan.image_id);
-  create_send (op, op->by_ref ? op->plan.image_ref : NULL);
+  create_send (op, op->by_ref ? op->plan.image_ref : op->plan.image_id);
 }
 
 static void
@@ -1092,23 +1089,17 @@ create_as (struct runtime *rt, const char *spec, const char *name, const struct 
     }
   op->new_name = xstrdup (name);
   /* The body depends on the API version: made once it is known, after
-   * the request on the image (parked until then) when there is one. */
-  if (op->plan.image_ref)
+   * the request on the image (parked until then). Without a reference,
+   * the pin is asked only to wait for the version. */
+  const char *ask = op->plan.image_ref ? op->plan.image_ref : rt->api == 0 ? op->plan.image_id : NULL;
+  if (ask == NULL)
     {
-      cleanup_free char *e = dhttp_escape (op->plan.image_ref);
-      cleanup_free char *path = xasprintf ("/images/%s/json", e);
-      op_send (op, "GET", path, NULL, 0, resp_create_ref);
+      create_send (op, op->plan.image_id);
       return;
     }
-  if (rt->api == 0)
-    {
-      /* Nothing to ask first: wait for the version with the pin's. */
-      cleanup_free char *e = dhttp_escape (op->plan.image_id);
-      cleanup_free char *path = xasprintf ("/images/%s/json", e);
-      op_send (op, "GET", path, NULL, 0, resp_create_ref);
-      return;
-    }
-  create_send (op, NULL);
+  cleanup_free char *e = dhttp_escape (ask);
+  cleanup_free char *path = xasprintf ("/images/%s/json", e);
+  op_send (op, "GET", path, NULL, 0, resp_create_ref);
 }
 
 static void

@@ -42,7 +42,8 @@ sock=${LYT_DOCKER_HOST#unix://}
 api=$(curl -s -D - -o /dev/null --max-time 5 --unix-socket "$sock" http://engine/_ping |
   tr -d '\r' | awk -F': ' 'tolower($1) == "api-version" { print $2 }')
 [ -n "$api" ] || die "the engine did not say its API version"
-api_ge () { awk -v a="$api" -v b="$1" 'BEGIN { split(a, x, "."); split(b, y, "."); exit !(x[1] * 1000 + x[2] >= y[1] * 1000 + y[2]) }'; }
+ver_lt () { awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, "."); split(b, y, "."); exit !(x[1] * 1000 + x[2] < y[1] * 1000 + y[2]) }'; }
+api_ge () { ! ver_lt "$api" "$1"; }
 say "engine $("$DOCKER" version -f '{{.Server.Version}}' 2>/dev/null), inspect at API $api"
 inspect () { curl -sf --max-time 10 --unix-socket "$sock" "http://engine/v$api/containers/$1/json"; }
 run_help=$("$DOCKER" run --help 2>/dev/null)
@@ -268,8 +269,7 @@ case_begin pinned-below
 # at create, or refuses them, so lymphd says which.
 min=$(curl -s --max-time 5 --unix-socket "$sock" http://engine/version | jq -r '.MinAPIVersion // empty')
 pinv=1.41
-[ -n "$min" ] && ! awk -v a="$min" 'BEGIN { split(a, x, "."); exit !(x[1] * 1000 + x[2] < 1041) }' && pinv=$min
-ver_lt () { awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, "."); split(b, y, "."); exit !(x[1] * 1000 + x[2] < y[1] * 1000 + y[2]) }'; }
+[ -n "$min" ] && ! ver_lt "$min" 1.41 && pinv=$min
 lost=()
 api_ge 1.43 && ver_lt "$pinv" 1.43 && lost+=("HostConfig.Annotations (API 1.43)")
 api_ge 1.44 && ver_lt "$pinv" 1.44 && lost+=("Healthcheck.StartInterval (API 1.44)")

@@ -12,13 +12,13 @@ PACKAGES=(
   libcurl4-openssl-dev libyajl-dev libcap-dev libnl-3-dev libnl-route-3-dev
   libmicrohttpd-dev
   # tests: unit tests, fuzzing (libFuzzer ships in libclang-rt)
-  libcmocka-dev clang libclang-rt-14-dev
+  libcmocka-dev clang libclang-rt-dev
   # the engine, the demo and integration tests
   docker.io busybox-static iproute2 curl ca-certificates jq
   # the other runtimes of the conformance suite: Podman's Docker-compatible
   # service (on runc, as dockerd: contrib/podman.sh), containerd through the
-  # plugin (python3), the fault injector
-  podman runc containerd python3
+  # plugin (python3), the fault injector; Podman's --init (catatonit)
+  podman runc containerd python3 catatonit
 )
 if [ $# -gt 0 ]; then
   PACKAGES=("$@")

@@ -389,12 +389,20 @@ static void
 gen_host_config (yajl_gen g, const struct inspect *in)
 {
   yajl_val h = in->host;
+  /* Podman's inspect shows, beside NanoCpus (--cpus), the CPU period and
+   * quota it derived from it, and its create refuses the three together
+   * ("NanoCpus conflicts with CpuPeriod and CpuQuota"): NanoCpus alone
+   * says it all. (Docker shows 0 for those two, and refuses the same.) */
+  int64_t nano = 0;
+  bool derived_quota = in->dialect == DOCKER_SPEC_PODMAN && json_as_int64 (json_get (h, "NanoCpus"), &nano) && nano > 0;
   yajl_gen_map_open (g);
   for (size_t i = 0; i < h->u.object.len; i++)
     {
       const char *k = h->u.object.keys[i];
       yajl_val v = h->u.object.values[i];
       if (strcmp (k, "ContainerIDFile") == 0 || strcmp (k, "Binds") == 0)
+        continue;
+      if (derived_quota && (strcmp (k, "CpuPeriod") == 0 || strcmp (k, "CpuQuota") == 0))
         continue;
       if (strcmp (k, "NetworkMode") == 0 && in->mode_out)
         {

@@ -436,7 +436,7 @@ lyt_tmp_done () # RC
 
 lyt_cleanup ()
 {
-  local rc=$? pid ids
+  local rc=$? pid ids i
   trap - EXIT INT TERM
   if [ "$LYT_TEST" = run ] && [ -s "${LYT_PIDLOG:-}" ]; then
     # Orphans of a test killed by the timeout: only pids we started that
@@ -465,7 +465,9 @@ lyt_cleanup ()
   # Image names a test gave (an image goes with its last name).
   ids=$("$DOCKER" images --format '{{.Repository}}:{{.Tag}}' 2>/dev/null | grep -F "$LYT_PFX" |
     awk -v p="$LYT_PFX" 'index($0, p) == 1 || index($0, "/" p) > 0')
-  [ -n "$ids" ] && "$DOCKER" rmi $ids >/dev/null 2>&1
+  # One at a time: Podman's rmi gives up on all of them at the first it
+  # cannot remove.
+  for i in $ids; do "$DOCKER" rmi "$i" >/dev/null 2>&1; done
   if [ "$LYT_OWN_IMAGE" = 1 ]; then
     # By id with -f: the pin tags lymphd added go too.
     ids=$("$DOCKER" image inspect -f '{{.Id}}' "$LYT_IMAGE" 2>/dev/null)

@@ -98,6 +98,67 @@ test_podman_inspect (void **state)
   rt_snapshot_free (&s);
 }
 
+/* --cpus on Podman: its inspect shows the CPU period and quota it derived
+ * from NanoCpus beside NanoCpus, and its create refuses the three together
+ * ("NanoCpus conflicts with CpuPeriod and CpuQuota"): the snapshot keeps
+ * NanoCpus alone. Period and quota the user gave without --cpus stay. */
+static char *
+with_cpus (const char *text, long long nano, long long period, long long quota)
+{
+  const char *keys[] = { "\"NanoCpus\": 0,", "\"CpuPeriod\": 0,", "\"CpuQuota\": 0," };
+  long long vals[] = { nano, period, quota };
+  char *out = xstrdup (text);
+  for (size_t i = 0; i < 3; i++)
+    {
+      char *at = strstr (out, keys[i]);
+      assert_non_null (at);
+      *at = '\0';
+      char *next = xasprintf ("%s%.*s %lld,%s", out, (int) (strchr (keys[i], ':') - keys[i] + 1), keys[i], vals[i],
+                              at + strlen (keys[i]));
+      free (out);
+      out = next;
+    }
+  return out;
+}
+
+static void
+test_podman_nano_cpus (void **state)
+{
+  size_t len = 0;
+  lympho_error_t err = { 0 };
+  cleanup_free char *text = load_inspect (&len);
+  static const struct
+  {
+    long long nano, period, quota;
+    bool kept;
+  } cases[] = { { 500000000, 100000, 50000, false }, { 0, 100000, 50000, true } };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+    {
+      cleanup_free char *t = with_cpus (text, cases[i].nano, cases[i].period, cases[i].quota);
+      struct rt_snapshot s = { 0 };
+      assert_int_equal (docker_spec_from_inspect_as (DOCKER_SPEC_PODMAN, t, strlen (t), &s, &err), 0);
+      cleanup_json yajl_val spec = parse_or_fail (s.spec);
+      yajl_val host = json_path (spec, "Create", "HostConfig", NULL);
+      int64_t n = -1;
+      assert_true (json_as_int64 (json_get (host, "NanoCpus"), &n));
+      assert_int_equal (n, cases[i].nano);
+      if (cases[i].kept)
+        {
+          assert_true (json_as_int64 (json_get (host, "CpuPeriod"), &n));
+          assert_int_equal (n, cases[i].period);
+          assert_true (json_as_int64 (json_get (host, "CpuQuota"), &n));
+          assert_int_equal (n, cases[i].quota);
+        }
+      else
+        {
+          assert_null (json_get (host, "CpuPeriod"));
+          assert_null (json_get (host, "CpuQuota"));
+        }
+      rt_snapshot_free (&s);
+    }
+  (void) state;
+}
+
 static void
 test_podman_create_defaults (void **state)
 {
@@ -223,7 +284,7 @@ main (void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_podman_inspect),
-    cmocka_unit_test (test_podman_create_defaults),
+    cmocka_unit_test (test_podman_nano_cpus), cmocka_unit_test (test_podman_create_defaults),
     cmocka_unit_test (test_podman_hostname_env),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);

@@ -76,6 +76,11 @@ struct docker_quirks
   bool unannounced_deaths;
   /* Stopping a paused container is refused (state improper): kill it. */
   bool stop_paused_kills;
+  /* The compat API takes every field it knows whatever the version in the
+   * path: nothing is dropped for being newer than the version spoken
+   * (Podman 5 shows HostConfig.Annotations, of API 1.43, while it serves
+   * 1.41 at most, and keeps them at create). */
+  bool fields_unversioned;
 };
 
 static const struct docker_cause podman_causes[] = {
@@ -115,6 +120,7 @@ static const struct docker_quirks podman_quirks = {
   .run_healthchecks = true,
   .unannounced_deaths = true,
   .stop_paused_kills = true,
+  .fields_unversioned = true,
 };
 
 struct op;
@@ -1026,7 +1032,7 @@ create_send (struct op *op, const char *image)
       finish_id (op, -EINVAL, &err, NULL);
       return;
     }
-  cleanup_free char *lost = docker_spec_unsupported (&op->plan, op->rt->api);
+  cleanup_free char *lost = op->rt->q->fields_unversioned ? NULL : docker_spec_unsupported (&op->plan, op->rt->api);
   if (lost)
     {
       char v[16];

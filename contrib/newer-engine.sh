@@ -69,7 +69,10 @@ fetch ()
   "${apt[@]}" update >"$top/apt.log" 2>&1 || { tail -n 5 "$top/apt.log" >&2; return 1; }
   # The suite's own versions: apt-get download picks the newest candidate,
   # and the private lists hold only this suite.
-  (cd "$top/debs" && "${apt[@]}" download docker.io docker-cli containerd tini-static) >>"$top/apt.log" 2>&1 ||
+  # docker-init (for --init) is tini's static build: its own package in
+  # sid, part of tini in trixie.
+  (cd "$top/debs" && "${apt[@]}" download docker.io docker-cli containerd &&
+    { "${apt[@]}" download tini-static || "${apt[@]}" download tini; }) >>"$top/apt.log" 2>&1 ||
     { tail -n 5 "$top/apt.log" >&2; return 1; }
   rm -rf "$prefix.new"
   mkdir -p "$prefix.new"
@@ -111,11 +114,13 @@ start ()
   local env=(PATH="$prefix/usr/bin:$prefix/usr/sbin:$PATH")
   [ -n "$min_api" ] && env+=(DOCKER_MIN_API_VERSION="$min_api")
   # Its own roots: images and containers of different engines never mix.
-  # docker-init: the suite's tini, for --init.
+  # docker-init: the suite's static tini, for --init.
+  local init=$prefix/usr/bin/docker-init
+  [ -x "$init" ] || init=$prefix/usr/bin/tini-static
   env "${env[@]}" "$(dirname "$0")/detach.sh" "$run/dockerd.log" \
     "$prefix/usr/sbin/dockerd" --host "unix://$sock" --config-file "$conf" \
     --data-root "$root" --exec-root "$run/exec" --pidfile "$run/dockerd.pid" \
-    --init-path "$prefix/usr/bin/docker-init" >/dev/null
+    --init-path "$init" >/dev/null
   local i
   for ((i = 0; i < wait_s * 2; i++)); do
     if ping_engine; then

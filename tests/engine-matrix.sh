@@ -1,21 +1,35 @@
 #!/bin/bash
-# lympho — the engine matrix: the API negotiation and snapshot fidelity tests
-# (test-engine-api, test-fidelity) and the conformance suite against Docker
-# Engines newer than Debian 12's, each
-# unpacked from one of Debian's newer suites into a private prefix
-# (contrib/newer-engine.sh, never installed) and run in turn on the usual
-# socket in place of the default engine, which is started again at the end.
+# lympho — the engine matrix: the engines users run today, newer than
+# Debian 12's, each taken from one of Debian's newer suites without
+# installing it, and run in turn:
+#
+#   SUITE[@MIN_API][+containerd-store]
+#       that suite's Docker Engine (contrib/newer-engine.sh: unpacked into a
+#       private prefix, run on the usual socket in place of the default
+#       engine, which is started again at the end): the API negotiation and
+#       snapshot fidelity tests (test-engine-api, test-fidelity) and the
+#       conformance suite. "trixie" is Docker 26.1 (Debian 13's), "sid@1.44"
+#       Docker 28.5 with the API floor of Docker 29.0-29.2,
+#       "sid+containerd-store" the same with the containerd image store
+#       (Docker 29's default on new installs), where test-drift and
+#       test-quarantine run too.
+#   podman:SUITE
+#       that suite's Podman 5 (contrib/newer-podman.sh: its service in a
+#       container of the default engine, sharing the host's pids and
+#       network): the snapshot fidelity test and the conformance suite,
+#       lymphd --runtime podman.
+#   containerd:SUITE
+#       that suite's containerd (from the same prefix as its Docker), driven
+#       through the plugin contrib/runtimes/lympho-containerd: the
+#       conformance suite.
 #
 #   LYMPHD=... LYMPHCTL=... tests/engine-matrix.sh [ENGINE...]
 #
-# ENGINE is SUITE[@MIN_API][+containerd-store]: "sid@1.44" is Docker 28.5
-# with the API floor of Docker 29.0-29.2, "sid+containerd-store" the same
-# with the containerd image store (Docker 29's default on new installs),
-# where test-drift and test-quarantine run too. Default:
-# $LYMPHO_TEST_ENGINES, else "sid@1.44 sid+containerd-store". Each engine's
-# header line names its version, the API versions it serves and the one
-# lymphd negotiates with it. PASS:/FAIL:/SKIP: lines
-# are prefixed with the engine ("sid@1.44/test-engine-api/negotiated").
+# Default: $LYMPHO_TEST_ENGINES, else the whole list above ("trixie
+# sid@1.44 sid+containerd-store podman:trixie containerd:sid"). Each
+# engine's header line names its version and, for a Docker API, the
+# versions it serves and the one lymphd negotiates with it. PASS:/FAIL:/SKIP:
+# lines are prefixed with the engine ("sid@1.44/test-engine-api/negotiated").
 #
 # It stops the engine that runs: only as root, and only where
 # LYMPHO_TEST_ENGINE_RESTART=1 says nothing of a user's runs on it
@@ -23,7 +37,7 @@
 # Exits 77 when it may not, 1 when something failed.
 set -u
 src=$(cd "$(dirname "$0")/.." && pwd)
-read -r -a engines <<<"${*:-${LYMPHO_TEST_ENGINES:-sid@1.44 sid+containerd-store}}"
+read -r -a engines <<<"${*:-${LYMPHO_TEST_ENGINES:-trixie sid@1.44 sid+containerd-store podman:trixie containerd:sid}}"
 sock=/var/run/docker.sock
 
 if [ "$(id -u)" -ne 0 ] || [ "${LYMPHO_TEST_ENGINE_RESTART:-0}" != 1 ]; then
@@ -62,23 +76,40 @@ negotiated ()
   printf '%s' "${v:-unknown}"
 }
 
-for eng in "${engines[@]}"; do
+# Run one suite for engine $1, its lines prefixed with the engine's name.
+# suite ENGINE CMD...
+suite ()
+{
+  local eng=$1 st
+  shift
+  DOCKER_API_VERSION= timeout -k 30s 20m "$@" 2>&1 | sed -u -E "s#^(PASS|FAIL|SKIP): #\1: $eng/#"
+  st=${PIPESTATUS[0]}
+  [ "$st" -eq 0 ] || [ "$st" -eq 77 ] || rc=1
+}
+
+# The suite's packages, once; a failure is the engine's failure.
+fetch () # ENGINE SCRIPT SUITE
+{
+  local log=/tmp/lympho-matrix-fetch.log
+  bash "$2" fetch "$3" >"$log" 2>&1 && return 0
+  echo "FAIL: $1/fetch: $(tail -n 1 "$log")"
+  rc=1
+  return 1
+}
+
+docker_engine () # ENGINE
+{
+  local eng=$1 suite min_api= args=() out ver tests
   suite=${eng%%[@+]*}
-  min_api=
   [[ $eng == *@* ]] && { min_api=${eng#*@}; min_api=${min_api%%+*}; }
-  args=()
   [ -n "$min_api" ] && args+=(--min-api "$min_api")
   [[ $eng == *+containerd-store ]] && args+=(--containerd-store)
-  if ! bash "$src/contrib/newer-engine.sh" fetch "$suite" >/tmp/lympho-matrix-fetch.log 2>&1; then
-    echo "FAIL: $eng/fetch: $(tail -n 1 /tmp/lympho-matrix-fetch.log)"
-    rc=1
-    continue
-  fi
-  default_down || { echo "FAIL: $eng/setup: the running engine does not stop"; rc=1; break; }
+  fetch "$eng" "$src/contrib/newer-engine.sh" "$suite" || return 0
+  default_down || { echo "FAIL: $eng/setup: the running engine does not stop"; rc=1; return 1; }
   if ! out=$(bash "$src/contrib/newer-engine.sh" start "$suite" "${args[@]}" 2>&1); then
     echo "FAIL: $eng/start: $(tail -n 1 <<<"$out")"
     rc=1
-    continue
+    return 0
   fi
   eval "$(bash "$src/contrib/newer-engine.sh" env "$suite")"
   ver=$(curl -s --max-time 5 --unix-socket "$sock" http://engine/version |
@@ -91,19 +122,56 @@ for eng in "${engines[@]}"; do
   # writable layer's changes for drift) is run there too.
   tests=(test-engine-api test-fidelity)
   [[ $eng == *+containerd-store ]] && tests+=(test-drift test-quarantine)
-  for t in integration conformance; do
-    case $t in
-      integration) cmd=(bash "$src/tests/integration/run.sh" "${tests[@]}") ;;
-      conformance) cmd=(bash "$src/tests/conformance/conformance.sh" docker) ;;
-    esac
-    DOCKER=$DOCKER DOCKER_API_VERSION= timeout -k 30s 20m "${cmd[@]}" 2>&1 |
-      sed -u -E "s#^(PASS|FAIL|SKIP): #\1: $eng/#"
-    st=${PIPESTATUS[0]}
-    [ "$st" -eq 0 ] || [ "$st" -eq 77 ] || rc=1
-  done
+  DOCKER=$DOCKER suite "$eng" bash "$src/tests/integration/run.sh" "${tests[@]}"
+  DOCKER=$DOCKER suite "$eng" bash "$src/tests/conformance/conformance.sh" docker
   bash "$src/contrib/newer-engine.sh" stop "$suite" || rc=1
+}
+
+# Podman runs in a container of the default engine.
+podman_engine () # ENGINE
+{
+  local eng=$1 suite=${1#podman:} out ver
+  default_up || return 0
+  fetch "$eng" "$src/contrib/newer-podman.sh" "$suite" || return 0
+  if ! out=$(bash "$src/contrib/newer-podman.sh" start "$suite" 2>&1); then
+    echo "FAIL: $eng/start: $(tail -n 1 <<<"$out")"
+    rc=1
+    return 0
+  fi
+  ver=$(curl -s --max-time 5 --unix-socket "$(bash "$src/contrib/newer-podman.sh" sock "$suite")" http://podman/version |
+    jq -r '"Podman \(.Version), compatible API \(.MinAPIVersion) to \(.ApiVersion)"')
+  echo "== engine $eng: $ver (in a container of the default engine)"
+  LYMPHO_PODMAN_SUITE=$suite suite "$eng" bash "$src/tests/integration/run-podman.sh" test-fidelity
+  LYMPHO_PODMAN_SUITE=$suite suite "$eng" bash "$src/tests/conformance/conformance.sh" podman
+  bash "$src/contrib/newer-podman.sh" stop "$suite" || rc=1
+}
+
+# containerd comes with the suite's Docker Engine: the same prefix.
+containerd_engine () # ENGINE
+{
+  local eng=$1 suite=${1#containerd:} usr
+  fetch "$eng" "$src/contrib/newer-engine.sh" "$suite" || return 0
+  usr=$(dirname "$(dirname "$(bash "$src/contrib/newer-engine.sh" env "$suite" | sed "s/^DOCKER=//")")")
+  echo "== engine $eng: $("$usr/bin/containerd" --version | awk '{ print "containerd", $3 }'), through the plugin"
+  PATH="$usr/bin:$PATH" suite "$eng" bash "$src/tests/conformance/conformance.sh" containerd
+}
+
+default_up ()
+{
+  bash "$src/contrib/engine.sh" >/dev/null && return 0
+  echo "FAIL: engine-matrix/default-engine: does not start again"
+  rc=1
+  return 1
+}
+
+for eng in "${engines[@]}"; do
+  case $eng in
+    podman:*) podman_engine "$eng" ;;
+    containerd:*) containerd_engine "$eng" ;;
+    *) docker_engine "$eng" || break ;;
+  esac
 done
 
 # The default engine again, for whatever runs next.
-bash "$src/contrib/engine.sh" >/dev/null || { echo "FAIL: engine-matrix/default-engine: does not start again"; rc=1; }
+default_up
 exit $rc

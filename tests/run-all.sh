@@ -216,11 +216,13 @@ fi
 # run-podman.sh: lymphd --runtime podman, the podman CLI): healthchecks run
 # by the backend, operator stops told from crashes, quarantine's pause and
 # forensic commit, /changes with its mount-point directories, a snapshot
-# that keeps the configuration but Podman's HOSTNAME. The rest of run.sh is
+# that keeps the configuration but Podman's HOSTNAME, and the snapshot
+# fidelity test (containers made by the docker CLI, as the users of
+# Podman's Docker-compatible service make them). The rest of run.sh is
 # engine-neutral and covered on Podman by the conformance suite below (the
 # whole of it passes on Podman too: tests/integration/run-podman.sh).
 # shellcheck disable=SC2206 # a list of names, split on purpose
-podman_tests=(${LYMPHO_TEST_PODMAN:-test-health test-exits test-quarantine test-drift test-ttl})
+podman_tests=(${LYMPHO_TEST_PODMAN:-test-health test-exits test-quarantine test-drift test-ttl test-fidelity})
 section "integration on Podman (${podman_tests[*]})"
 if [ "$do_integration" = no ]; then
   echo "   not run (--no-integration)"
@@ -308,11 +310,13 @@ else
 fi
 
 # ---------------------------------------------------------------- engine matrix
-# Newer Docker Engines, unpacked from Debian's newer suites into a private
-# prefix and run in turn in place of the default one (tests/engine-matrix.sh):
-# the API negotiation and snapshot fidelity tests and the conformance suite
-# on each (and the image tests on the containerd image store).
-section "engine matrix (${LYMPHO_TEST_ENGINES:-sid@1.44 sid+containerd-store})"
+# The engines of Debian 13 and sid, taken without installing anything
+# (tests/engine-matrix.sh): Docker 26.1 and 28.5 (its API floor of 1.44, its
+# containerd image store) in place of the default engine, with the API
+# negotiation and snapshot fidelity tests and the conformance suite; Podman
+# 5 in a container, with the fidelity test and the conformance suite;
+# containerd 2 through the plugin, with the conformance suite.
+section "engine matrix (${LYMPHO_TEST_ENGINES:-trixie sid@1.44 sid+containerd-store podman:trixie containerd:sid})"
 if [ "$do_integration" = no ]; then
   echo "   not run (--no-integration)"
 elif [ "$built" = no ]; then

@@ -4,20 +4,35 @@
 # added to run/create) for everything the cases ask of the engine itself.
 # The interface is at the top of backend-docker.sh.
 #
-# Environment: LYMPHO_PODMAN_SOCK (default /run/podman/podman.sock).
+# Environment: LYMPHO_PODMAN_SOCK (default /run/podman/podman.sock);
+#   LYMPHO_PODMAN_SUITE: a newer Podman, Debian's SUITE's, run in a
+#   container by contrib/newer-podman.sh (the engine matrix): its socket,
+#   its CLI (through that container) and its restart (of that container).
 # shellcheck shell=bash
 
 BE_RUNTIME=podman
 # shellcheck source=backend-docker.sh
 . "$CF_DIR/backend-docker.sh"
 
-BE_PODMAN_SOCK=${LYMPHO_PODMAN_SOCK:-/run/podman/podman.sock}
+BE_PODMAN_SUITE=${LYMPHO_PODMAN_SUITE:-}
+BE_NEWER_PODMAN=$LYT_SRCDIR/contrib/newer-podman.sh
+if [ -n "$BE_PODMAN_SUITE" ]; then
+  BE_PODMAN_SOCK=$(bash "$BE_NEWER_PODMAN" sock "$BE_PODMAN_SUITE")
+else
+  BE_PODMAN_SOCK=${LYMPHO_PODMAN_SOCK:-/run/podman/podman.sock}
+fi
 
 be_sock () { printf '%s' "$BE_PODMAN_SOCK"; }
 
 be_up ()
 {
-  LYMPHO_PODMAN_SOCK=$BE_PODMAN_SOCK "$LYT_SRCDIR/contrib/podman.sh" >&2 || return 1
+  if [ -n "$BE_PODMAN_SUITE" ]; then
+    bash "$BE_NEWER_PODMAN" start "$BE_PODMAN_SUITE" >&2 || return 1
+    # Started for the matrix, stopped by it: ours to restart.
+    CF_OWN_ENGINE=1
+  else
+    LYMPHO_PODMAN_SOCK=$BE_PODMAN_SOCK "$LYT_SRCDIR/contrib/podman.sh" >&2 || return 1
+  fi
   LYT_DOCKER_HOST="unix://$BE_PODMAN_SOCK"
   DOCKER="$LYT_SRCDIR/tests/integration/podman-cli.sh"
   export LYMPHO_PODMAN_SOCK=$BE_PODMAN_SOCK
@@ -54,6 +69,11 @@ be_image_id ()
 be_engine_restart ()
 {
   local pid c p
+  if [ -n "$BE_PODMAN_SUITE" ]; then
+    bash "$BE_NEWER_PODMAN" restart "$BE_PODMAN_SUITE" >&2 || return 1
+    wait_for engine_ping 60
+    return
+  fi
   pid=$(pgrep -o -f "^podman (--runtime [^ ]+ )?system service .*unix://$BE_PODMAN_SOCK\$") || return 1
   kill -TERM "$pid"
   wait_for "! kill -0 $pid" 60 || return 1

@@ -16,17 +16,28 @@
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
-sock=${LYMPHO_PODMAN_SOCK:-/run/podman/podman.sock}
-if ! LYMPHO_PODMAN_SOCK="$sock" "$here/../../contrib/podman.sh" >&2; then
-  echo "integration: no Podman service answers and none could be started: skipped"
-  exit 77
+if [ -n "${LYMPHO_PODMAN_SUITE:-}" ]; then
+  # A newer Podman in a container (contrib/newer-podman.sh; the engine
+  # matrix starts and stops it): podman-cli.sh runs its CLI there.
+  sock=$(bash "$here/../../contrib/newer-podman.sh" sock "$LYMPHO_PODMAN_SUITE")
+  if ! bash "$here/../../contrib/newer-podman.sh" start "$LYMPHO_PODMAN_SUITE" >&2; then
+    echo "integration: Podman of $LYMPHO_PODMAN_SUITE does not start: skipped"
+    exit 77
+  fi
+else
+  sock=${LYMPHO_PODMAN_SOCK:-/run/podman/podman.sock}
+  if ! LYMPHO_PODMAN_SOCK="$sock" "$here/../../contrib/podman.sh" >&2; then
+    echo "integration: no Podman service answers and none could be started: skipped"
+    exit 77
+  fi
 fi
 : "${LYMPHD:?set LYMPHD and LYMPHCTL to the built binaries}"
 tmp=$(mktemp -d /tmp/lyt-podman-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 printf '#!/bin/sh\nexec %q --runtime podman "$@"\n' "$(readlink -f "$LYMPHD")" >"$tmp/lymphd"
 chmod 755 "$tmp/lymphd"
-pid=$(pgrep -o -f "^podman (--runtime [^ ]+ )?system service .*unix://$sock\$")
+pid=
+[ -n "${LYMPHO_PODMAN_SUITE:-}" ] || pid=$(pgrep -o -f "^podman (--runtime [^ ]+ )?system service .*unix://$sock\$")
 [ -n "$pid" ] && echo "$pid" >"$tmp/podman.pid" && export LYT_ENGINE_PIDFILE="$tmp/podman.pid"
 export LYT_DOCKER_HOST="unix://$sock" DOCKER="$here/podman-cli.sh" LYMPHD="$tmp/lymphd"
 "$here/run.sh" "$@"

@@ -41,17 +41,6 @@ ping_engine ()
   [ -S "$sock" ] && [ "$(curl -s --max-time 5 --unix-socket "$sock" http://engine/_ping 2>/dev/null)" = OK ]
 }
 
-# The first Debian mirror of the system's own APT sources.
-mirror ()
-{
-  local m
-  m=$(awk '/^URIs:/ { for (i = 2; i <= NF; i++) if ($i !~ /security/) { print $i; exit } }' \
-    /etc/apt/sources.list.d/*.sources 2>/dev/null | head -n 1)
-  [ -n "$m" ] || m=$(awk '$1 == "deb" && $2 !~ /security/ { print ($2 ~ /^\[/ ? $3 : $2); exit }' \
-    /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | head -n 1)
-  [ -n "$m" ] || { echo "newer-engine: no Debian mirror in the system's APT sources" >&2; return 1; }
-  printf '%s\n' "$m"
-}
 
 fetch ()
 {
@@ -60,7 +49,7 @@ fetch ()
     return 0
   fi
   local m apt
-  m=$(mirror)
+  m=$("$(dirname "$0")/debian-mirror.sh")
   mkdir -p "$top/lists/partial" "$top/debs"
   echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $m $suite main" >"$top/sources.list"
   apt=(apt-get -q -o "Dir::Etc::sourcelist=$top/sources.list" -o Dir::Etc::sourceparts=/nonexistent

@@ -61,16 +61,6 @@ ping_podman ()
   [ -S "$sock" ] && [ "$(curl -s --max-time 5 --unix-socket "$sock" http://podman/_ping 2>/dev/null)" = OK ]
 }
 
-mirror ()
-{
-  local m
-  m=$(awk '/^URIs:/ { for (i = 2; i <= NF; i++) if ($i !~ /security/) { print $i; exit } }' \
-    /etc/apt/sources.list.d/*.sources 2>/dev/null | head -n 1)
-  [ -n "$m" ] || m=$(awk '$1 == "deb" && $2 !~ /security/ { print ($2 ~ /^\[/ ? $3 : $2); exit }' \
-    /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | head -n 1)
-  [ -n "$m" ] || { echo "newer-podman: no Debian mirror in the system's APT sources" >&2; return 1; }
-  printf '%s\n' "$m"
-}
 
 fetch ()
 {
@@ -82,7 +72,7 @@ fetch ()
   local root=$top/root tar=$top/root.tar
   if [ ! -s "$tar" ]; then
     local m
-    m=$(mirror)
+    m=$("$(dirname "$0")/debian-mirror.sh")
     # A folder of its own with nothing mounted under it: debootstrap
     # mounts nothing with --variant=minbase into a folder it only fills.
     rm -rf "$root"

@@ -102,8 +102,8 @@ start ()
   mkdir -p "$rundir"
   rm -f "$sock"
   # What the host's firewall has of netavark's before this one adds its own.
-  { netavark_chains; command -v nft >/dev/null && nft list table inet netavark >/dev/null 2>&1 && echo 'nft netavark'; } \
-    >"$rundir/chains.before" || true
+  { netavark_rules; command -v nft >/dev/null && nft list table inet netavark >/dev/null 2>&1 && echo 'nft netavark'; } \
+    >"$rundir/firewall.before" || true
   cat >"$rundir/containers.conf" <<'EOF'
 [containers]
 default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
@@ -150,36 +150,37 @@ EOF
   return 1
 }
 
-# netavark's chains in the host's firewall, "TABLE CHAIN" per line.
-netavark_chains ()
+# netavark's part of the host's firewall: its chains and every rule that
+# names one, "TABLE RULE" per line (as iptables -S prints it).
+netavark_rules ()
 {
   local t
   for t in filter nat; do
-    iptables -t "$t" -S 2>/dev/null | awk -v t="$t" '/^-N NETAVARK/ { print t, $2 }'
+    iptables -t "$t" -S 2>/dev/null | awk -v t="$t" '/NETAVARK/ { print t, $0 }'
   done
 }
 
 # What netavark leaves in the host's firewall once its containers are
-# gone: the chains that were not there before this Podman started (a
-# Podman of the host's own, on netavark too, keeps its chains), and the
-# jumps into them.
+# gone, but what was there before this Podman started (a Podman of the
+# host's own, on netavark too, keeps its part): the rules it added, then
+# the chains it added.
 firewall_clean ()
 {
-  local before=$rundir/chains.before t c new line
+  local before=$rundir/firewall.before added t rule
   [ -f "$before" ] || return 0
-  new=$(netavark_chains | grep -vxF -f "$before")
-  # Every jump into them and their rules first, then the chains.
-  while read -r t c; do
-    [ -n "$c" ] || continue
-    iptables -t "$t" -S 2>/dev/null | awk -v c="$c" '/^-A / && $NF == c' | while read -r line; do
+  added=$(netavark_rules | grep -vxF -f "$before")
+  while read -r t rule; do
+    case $rule in
       # iptables -S quotes a rule's words as a shell would read them.
-      eval "iptables -t $t ${line/-A /-D }" 2>/dev/null || true
-    done
-    iptables -t "$t" -F "$c" 2>/dev/null || true
-  done <<<"$new"
-  while read -r t c; do
-    [ -n "$c" ] && { iptables -t "$t" -X "$c" 2>/dev/null || true; }
-  done <<<"$new"
+      -A\ *) eval "iptables -t $t ${rule/-A /-D }" 2>/dev/null || true ;;
+    esac
+  done <<<"$added"
+  while read -r t rule; do
+    case $rule in -N\ *) iptables -t "$t" -F "${rule#-N }" 2>/dev/null || true ;; esac
+  done <<<"$added"
+  while read -r t rule; do
+    case $rule in -N\ *) iptables -t "$t" -X "${rule#-N }" 2>/dev/null || true ;; esac
+  done <<<"$added"
   if command -v nft >/dev/null && ! grep -qx 'nft netavark' "$before"; then
     nft delete table inet netavark 2>/dev/null || true
   fi

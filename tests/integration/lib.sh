@@ -456,8 +456,16 @@ lyt_cleanup ()
   ids=$("$DOCKER" ps -aq --filter "name=$LYT_PFX" 2>/dev/null)
   ids="$ids $("$DOCKER" ps -a --filter label=lympho.name --format '{{.ID}} {{.Label "lympho.name"}}' 2>/dev/null |
     awk -v p="$LYT_PFX" 'index($2, p) == 1 {print $1}')"
-  # -v: anonymous volumes go with their container.
-  [ -n "${ids// /}" ] && "$DOCKER" rm -f -v $ids >/dev/null 2>&1
+  # -v: anonymous volumes go with their container; but one that lymphd
+  # attached again by its name to a new generation (so that its data
+  # stays) is the container's named volume now, and stays: removed by name.
+  local anon=
+  if [ -n "${ids// /}" ]; then
+    anon=$("$DOCKER" inspect -f '{{range .Mounts}}{{if eq .Type "volume"}}{{.Name}} {{end}}{{end}}' $ids 2>/dev/null |
+      tr ' ' '\n' | grep -E '^[0-9a-f]{64}$' | sort -u)
+    "$DOCKER" rm -f -v $ids >/dev/null 2>&1
+  fi
+  for i in $anon; do "$DOCKER" volume rm "$i" >/dev/null 2>&1; done
   ids=$("$DOCKER" network ls -q --filter "name=$LYT_PFX" 2>/dev/null)
   [ -n "$ids" ] && "$DOCKER" network rm $ids >/dev/null 2>&1
   ids=$("$DOCKER" volume ls -q --filter "name=$LYT_PFX" 2>/dev/null)

@@ -8,7 +8,9 @@
 #   contrib/newer-engine.sh fetch SUITE          download and unpack (once)
 #   contrib/newer-engine.sh start SUITE [--min-api V] [--containerd-store]
 #   contrib/newer-engine.sh stop SUITE           stop it (by its pid file)
-#   contrib/newer-engine.sh env SUITE            DOCKER=... (its CLI), for eval
+#   contrib/newer-engine.sh env SUITE            DOCKER=... (its CLI) and
+#                                                ENGINE_BIN=... (its binaries'
+#                                                folder), for eval
 #
 # SUITE: trixie (Docker 26.1) or sid (Docker 28.5). --min-api sets the
 # engine's API floor (DOCKER_MIN_API_VERSION: 1.44 is Docker 29.0-29.2's);
@@ -147,6 +149,6 @@ case $cmd in
   fetch) fetch ;;
   start) start "$@" ;;
   stop) stop ;;
-  env) echo "DOCKER=$prefix/usr/bin/docker" ;;
+  env) echo "DOCKER=$prefix/usr/bin/docker ENGINE_BIN=$prefix/usr/bin" ;;
   *) usage ;;
 esac

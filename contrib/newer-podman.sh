@@ -61,6 +61,20 @@ ping_podman ()
   [ -S "$sock" ] && [ "$(curl -s --max-time 5 --unix-socket "$sock" http://podman/_ping 2>/dev/null)" = OK ]
 }
 
+# Wait until the service answers, while its container runs. WHEN names
+# the moment in the failure's words.
+await () # WHEN
+{
+  local i
+  for ((i = 0; i < wait_s * 2; i++)); do
+    ping_podman && return 0
+    [ "$("$docker" inspect -f '{{.State.Running}}' "$name" 2>/dev/null)" = true ] || break
+    sleep 0.5
+  done
+  echo "newer-podman: no answer on $sock$1" >&2
+  "$docker" logs --tail 20 "$name" >&2 2>&1 || true
+  return 1
+}
 
 fetch ()
 {
@@ -72,7 +86,7 @@ fetch ()
   local root=$top/root tar=$top/root.tar
   if [ ! -s "$tar" ]; then
     local m
-    m=$("$(dirname "$0")/debian-mirror.sh")
+    m=$("$here/debian-mirror.sh")
     # A folder of its own with nothing mounted under it: debootstrap
     # mounts nothing with --variant=minbase into a folder it only fills.
     rm -rf "$root"
@@ -134,20 +148,8 @@ EOF
     -v "$volume:/var/lib/containers" --tmpfs /run -v /tmp:/tmp \
     -v "$rundir:$rundir" -v "$rundir/containers.conf:/etc/containers/containers.conf:ro" \
     "$image" "$rundir/entry" "$sock" >/dev/null
-  local i
-  for ((i = 0; i < wait_s * 2; i++)); do
-    if ping_podman; then
-      echo "newer-podman: $(cli podman --version) answering on $sock"
-      return 0
-    fi
-    if [ "$("$docker" inspect -f '{{.State.Running}}' "$name" 2>/dev/null)" != true ]; then
-      break
-    fi
-    sleep 0.5
-  done
-  echo "newer-podman: no answer on $sock" >&2
-  "$docker" logs --tail 20 "$name" >&2 2>&1 || true
-  return 1
+  await "" || return 1
+  echo "newer-podman: $(cli podman --version) answering on $sock"
 }
 
 # netavark's part of the host's firewall: its chains and every rule that
@@ -204,13 +206,7 @@ restart ()
   "$docker" stop -t 10 "$name" >/dev/null
   rm -f "$sock"
   "$docker" start "$name" >/dev/null
-  local i
-  for ((i = 0; i < wait_s * 2; i++)); do
-    ping_podman && return 0
-    sleep 0.5
-  done
-  echo "newer-podman: no answer on $sock after a restart" >&2
-  return 1
+  await " after a restart"
 }
 
 cli ()

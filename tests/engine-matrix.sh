@@ -149,11 +149,11 @@ podman_engine () # ENGINE
 # containerd comes with the suite's Docker Engine: the same prefix.
 containerd_engine () # ENGINE
 {
-  local eng=$1 suite=${1#containerd:} usr
+  local eng=$1 suite=${1#containerd:} DOCKER ENGINE_BIN
   fetch "$eng" "$src/contrib/newer-engine.sh" "$suite" || return 0
-  usr=$(dirname "$(dirname "$(bash "$src/contrib/newer-engine.sh" env "$suite" | sed "s/^DOCKER=//")")")
-  echo "== engine $eng: $("$usr/bin/containerd" --version | awk '{ print "containerd", $3 }'), through the plugin"
-  PATH="$usr/bin:$PATH" suite "$eng" bash "$src/tests/conformance/conformance.sh" containerd
+  eval "$(bash "$src/contrib/newer-engine.sh" env "$suite")"
+  echo "== engine $eng: $("$ENGINE_BIN/containerd" --version | awk '{ print "containerd", $3 }'), through the plugin"
+  PATH="$ENGINE_BIN:$PATH" suite "$eng" bash "$src/tests/conformance/conformance.sh" containerd
 }
 
 default_up ()

@@ -7,12 +7,11 @@
 #    crun cannot run), so that the CLI's containers behave as lymphd's.
 # Environment: LYMPHO_PODMAN_SOCK (default /run/podman/podman.sock);
 #   LYMPHO_PODMAN_SUITE: the podman of the newer Podman that
-#   contrib/newer-podman.sh runs in a container, run in that container.
+#   contrib/newer-podman.sh runs in a container, run in that container
+#   (LYMPHO_PODMAN_SOCK is then its socket).
 podman=(podman)
-if [ -n "${LYMPHO_PODMAN_SUITE:-}" ]; then
+[ -n "${LYMPHO_PODMAN_SUITE:-}" ] &&
   podman=(bash "$(dirname "$0")/../../contrib/newer-podman.sh" cli "$LYMPHO_PODMAN_SUITE")
-  LYMPHO_PODMAN_SOCK=$("${podman[@]:0:2}" sock "$LYMPHO_PODMAN_SUITE")
-fi
 case "${1:-}" in
   run | create)
     sub=$1

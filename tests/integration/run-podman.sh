@@ -39,5 +39,5 @@ chmod 755 "$tmp/lymphd"
 pid=
 [ -n "${LYMPHO_PODMAN_SUITE:-}" ] || pid=$(pgrep -o -f "^podman (--runtime [^ ]+ )?system service .*unix://$sock\$")
 [ -n "$pid" ] && echo "$pid" >"$tmp/podman.pid" && export LYT_ENGINE_PIDFILE="$tmp/podman.pid"
-export LYT_DOCKER_HOST="unix://$sock" DOCKER="$here/podman-cli.sh" LYMPHD="$tmp/lymphd"
+export LYT_DOCKER_HOST="unix://$sock" LYMPHO_PODMAN_SOCK="$sock" DOCKER="$here/podman-cli.sh" LYMPHD="$tmp/lymphd"
 "$here/run.sh" "$@"

@@ -46,8 +46,9 @@ sock=${LYT_DOCKER_HOST#unix://}
 # Docker API made, with every option below spelled the Docker way (Podman's
 # own CLI spells some otherwise, or not at all). runc needs explicit
 # ulimits to start anything on these machines (../shared/ENGINE.md).
+version=$(curl -s --max-time 5 --unix-socket "$sock" http://engine/version)
 podman=no
-if curl -s --max-time 5 --unix-socket "$sock" http://engine/version | jq -e '.Components[]? | select(.Name == "Podman Engine")' >/dev/null; then
+if printf '%s' "$version" | jq -e '.Components[]? | select(.Name == "Podman Engine")' >/dev/null; then
   podman=yes
   cli=$(command -v docker || true)
   [ -x /usr/bin/docker ] && cli=/usr/bin/docker
@@ -308,7 +309,7 @@ case_begin pinned-below
 # DOCKER_API_VERSION pinned below what the snapshot needs (at the lowest
 # version the engine serves): the engine drops the newer fields silently
 # at create, or refuses them, so lymphd says which.
-min=$(curl -s --max-time 5 --unix-socket "$sock" http://engine/version | jq -r '.MinAPIVersion // empty')
+min=$(printf '%s' "$version" | jq -r '.MinAPIVersion // empty')
 pinv=1.41
 [ -n "$min" ] && ! ver_lt "$min" 1.41 && pinv=$min
 lost=()

@@ -102,15 +102,6 @@ exec_proto_answer (const char *text, size_t len, yajl_val *data, lympho_error_t 
   return 0;
 }
 
-static enum rt_state
-parse_state (const char *s)
-{
-  for (int i = RT_STATE_CREATED; i <= RT_STATE_DEAD; i++)
-    if (strcmp (s, rt_state_name ((enum rt_state) i)) == 0)
-      return (enum rt_state) i;
-  return RT_STATE_UNKNOWN;
-}
-
 static int
 parse_labels (yajl_val v, const char *what, struct rt_labels *out, lympho_error_t *err)
 {
@@ -200,7 +191,7 @@ exec_proto_container (yajl_val v, bool full, struct rt_container *c, lympho_erro
       || opt_str (v, "health", &health, err) < 0 || opt_int (v, "pid", &pid, err) < 0
       || opt_int (v, "exit_code", &exit_code, err) < 0 || opt_int (v, "started_at_ms", &started, err) < 0)
     return -EIO;
-  enum rt_state st = parse_state (state);
+  enum rt_state st = rt_state_parse (state);
   if (st == RT_STATE_UNKNOWN)
     return garbage (err, "container %s in unknown state \"%s\"", id, state);
   yajl_val nets = json_get (v, "networks");

@@ -39,6 +39,28 @@ rt_health_name (enum rt_health h)
   return (unsigned) h < sizeof names / sizeof names[0] ? names[h] : "none";
 }
 
+/* The inverse of rt_state_name (the engines' own words): unknown words are
+ * RT_STATE_UNKNOWN. */
+enum rt_state
+rt_state_parse (const char *s)
+{
+  for (int i = RT_STATE_CREATED; s && i <= RT_STATE_DEAD; i++)
+    if (strcmp (s, rt_state_name ((enum rt_state) i)) == 0)
+      return (enum rt_state) i;
+  return RT_STATE_UNKNOWN;
+}
+
+/* The inverse of rt_health_name; NULL, "none" and unknown words are
+ * RT_HEALTH_NONE. */
+enum rt_health
+rt_health_parse (const char *s)
+{
+  for (int i = RT_HEALTH_STARTING; s && i <= RT_HEALTH_UNHEALTHY; i++)
+    if (strcmp (s, rt_health_name ((enum rt_health) i)) == 0)
+      return (enum rt_health) i;
+  return RT_HEALTH_NONE;
+}
+
 const char *
 rt_labels_get (const struct rt_labels *l, const char *key)
 {

@@ -39,6 +39,8 @@ enum rt_state
   RT_STATE_DEAD,
 };
 const char *rt_state_name (enum rt_state s);
+/* The engines' word for a state ("running"): the one parser of both backends. */
+enum rt_state rt_state_parse (const char *s);
 
 enum rt_health
 {
@@ -48,6 +50,7 @@ enum rt_health
   RT_HEALTH_UNHEALTHY,
 };
 const char *rt_health_name (enum rt_health h);
+enum rt_health rt_health_parse (const char *s); /* "healthy" ...; else NONE */
 
 struct rt_label
 {

@@ -24,26 +24,6 @@
 /* ---- events ---- */
 
 static void
-events_report (struct runtime *rt, bool up, bool force)
-{
-  if (rt->conn_state == (up ? 1 : 0) && !force)
-    return;
-  rt->conn_state = up ? 1 : 0;
-  if (rt->conn_cb)
-    rt->conn_cb (rt->ev_ud, up);
-}
-/* Hand an event to the core. The callback may close the runtime: false
- * then, and the caller touches nothing of rt but what cb_depth guards. */
-bool
-docker_events_deliver (struct runtime *rt, const struct rt_event *ev)
-{
-  rt->cb_depth++;
-  rt->ev_cb (rt->ev_ud, ev);
-  rt->cb_depth--;
-  return !rt->closed;
-}
-
-static void
 events_line (struct runtime *rt, const char *line, size_t len)
 {
   cleanup_json yajl_val v = NULL;
@@ -96,10 +76,10 @@ events_line (struct runtime *rt, const char *line, size_t len)
   if (strcmp (ev.action, "die") == 0 && code)
     ev.exit_code = atoi (code);
   ev.time_nano = (uint64_t) nano;
-  if ((uint64_t) nano > rt->last_nano)
-    rt->last_nano = (uint64_t) nano;
+  if ((uint64_t) nano > rt->s.last_nano)
+    rt->s.last_nano = (uint64_t) nano;
   if (!podman_events (rt, v, &ev))
-    docker_events_deliver (rt, &ev);
+    rt_stream_deliver (&rt->s, &ev);
   rt_labels_free (&attrs);
 }
 
@@ -114,11 +94,11 @@ events_on_open (void *ud, long status)
   /* Where streams end by themselves, one that opens and ends at once must
    * still back off: events_on_ping resets the backoff instead. */
   if (!rt->q->stream_ends)
-    rt->backoff_ms = EVENTS_BACKOFF_MIN_MS;
+    rt_stream_backoff_reset (&rt->s);
   /* First open, or back after the engine was away: what runs now. */
-  if (rt->q->run_healthchecks && rt->conn_state != 1)
+  if (rt->q->run_healthchecks && rt->s.conn_state != 1)
     podman_hc_sync (rt);
-  events_report (rt, true, false);
+  rt_stream_report (&rt->s, true, false);
 }
 
 static void
@@ -129,15 +109,15 @@ events_on_data (void *ud, const char *data, size_t len)
   size_t start = 0;
   char *nl;
   /* ev_cb may call close(): stop as soon as that happened. */
-  rt->cb_depth++;
-  while (!rt->closed && (nl = memchr (rt->ev_line.data + start, '\n', rt->ev_line.len - start)) != NULL)
+  rt_stream_enter (&rt->s);
+  while (!rt->s.closed && (nl = memchr (rt->ev_line.data + start, '\n', rt->ev_line.len - start)) != NULL)
     {
       size_t end = (size_t) (nl - rt->ev_line.data);
       cleanup_free char *line = xstrndup (rt->ev_line.data + start, end - start);
       start = end + 1;
       events_line (rt, line, strlen (line));
     }
-  if (!docker_cb_leave (rt))
+  if (!rt_stream_leave (&rt->s))
     return;
   if (start > 0)
     {
@@ -153,21 +133,6 @@ events_on_data (void *ud, const char *data, size_t len)
     }
 }
 
-static void
-events_on_timer (struct loop *l, void *ud)
-{
-  struct runtime *rt = ud;
-  rt->ev_timer = 0;
-  docker_events_connect (rt);
-}
-
-static void
-events_backoff (struct runtime *rt)
-{
-  rt->ev_timer = loop_add_timer (rt->loop, rt->backoff_ms, events_on_timer, rt);
-  rt->backoff_ms = rt->backoff_ms * 2 > EVENTS_BACKOFF_MAX_MS ? EVENTS_BACKOFF_MAX_MS : rt->backoff_ms * 2;
-}
-
 /* The stream is down, the engine away: whatever answers next is negotiated
  * with again. problem_changed: tell the core even when it knows the engine
  * is down: engine_info has a new reason. */
@@ -176,10 +141,10 @@ docker_events_down (struct runtime *rt, const lympho_error_t *e, bool problem_ch
 {
   rt->api = 0;
   log_debug ("%s: event stream down (%s), retrying in %llu ms", rt->q->name, e->msg,
-             (unsigned long long) rt->backoff_ms);
-  events_backoff (rt);
+             (unsigned long long) rt->s.backoff_ms);
+  rt_stream_retry (&rt->s);
   /* Last: the callback may close the runtime. */
-  events_report (rt, false, problem_changed);
+  rt_stream_report (&rt->s, false, problem_changed);
 }
 
 /* stream_ends: the stream that was up has ended; the engine answered /_ping
@@ -203,10 +168,10 @@ events_on_ping (void *ud, int ret, const lympho_error_t *err, long status, const
    * without telling the core. At once after a stream that lived a while;
    * backing off when streams keep ending as soon as they open. */
   if (now_mono_ms () - rt->open_ms >= 10000)
-    rt->backoff_ms = EVENTS_BACKOFF_MIN_MS;
+    rt_stream_backoff_reset (&rt->s);
   log_debug ("%s: event stream ended, engine answers; resuming in %llu ms", rt->q->name,
-             (unsigned long long) rt->backoff_ms);
-  events_backoff (rt);
+             (unsigned long long) rt->s.backoff_ms);
+  rt_stream_retry (&rt->s);
 }
 
 static void
@@ -215,7 +180,7 @@ events_on_done (void *ud, int ret, const lympho_error_t *err, long status, const
   struct runtime *rt = ud;
   rt->ev_req = NULL;
   buf_reset (&rt->ev_line);
-  if (rt->q->stream_ends && rt->conn_state == 1)
+  if (rt->q->stream_ends && rt->s.conn_state == 1)
     {
       rt->ev_req = dhttp_request (rt->http, "GET", "/_ping", NULL, 10000, events_on_ping, rt);
       return;
@@ -241,7 +206,7 @@ docker_events_connect (struct runtime *rt)
   cleanup_free char *path = NULL;
   /* Where streams end by themselves, even a stream that delivered nothing
    * resumes from when it opened, so that nothing falls in the gap. */
-  uint64_t since = rt->last_nano ? rt->last_nano : rt->q->stream_ends ? rt->open_nano : 0;
+  uint64_t since = rt->s.last_nano ? rt->s.last_nano : rt->q->stream_ends ? rt->open_nano : 0;
   if (since)
     {
       path = xasprintf ("/events?filters=%s&since=%llu.%09llu", filters, (unsigned long long) (since / 1000000000ULL),
@@ -256,14 +221,29 @@ docker_events_connect (struct runtime *rt)
 int
 docker_subscribe (struct runtime *rt, rt_event_cb ev_cb, rt_conn_cb conn_cb, void *ud, lympho_error_t *err)
 {
-  if (rt->subscribed)
-    return lympho_error_set (err, EBUSY, "already subscribed to engine events");
-  rt->subscribed = true;
-  rt->ev_cb = ev_cb;
-  rt->conn_cb = conn_cb;
-  rt->ev_ud = ud;
-  rt->backoff_ms = EVENTS_BACKOFF_MIN_MS;
+  int ret = rt_stream_subscribe (&rt->s, ev_cb, conn_cb, ud, err);
+  if (ret < 0)
+    return ret;
   docker_events_connect (rt);
   return 0;
+}
+
+static void
+events_connect_cb (void *owner)
+{
+  docker_events_connect (owner);
+}
+
+static void
+release (void *owner)
+{
+  free (owner);
+}
+
+void
+docker_events_init (struct runtime *rt)
+{
+  rt_stream_init (&rt->s, rt->loop, rt->q->name, EVENTS_BACKOFF_MIN_MS, EVENTS_BACKOFF_MAX_MS, events_connect_cb,
+                  release, rt);
 }
 

@@ -22,6 +22,7 @@
 #include "lympho/util.h"
 #include "docker-http.h"
 #include "docker-spec.h"
+#include "event-stream.h"
 
 struct docker_cause
 {
@@ -100,22 +101,15 @@ struct runtime
   char *endpoint;            /* as lymphd was told it */
   bool refused;
 
-  /* The event stream. */
-  bool subscribed;
-  rt_event_cb ev_cb;
-  rt_conn_cb conn_cb;
-  void *ev_ud;
+  /* The event stream: its supervision (the core's callbacks, connection
+   * state, backoff, the callback guard: s.cb_depth, s.closed), and the
+   * request. */
+  struct rt_stream s;
   struct dhttp_req *ev_req;
-  uint64_t ev_timer;
-  uint64_t backoff_ms;
-  int conn_state;       /* -1 not reported yet, 0 down, 1 up */
-  uint64_t last_nano;   /* newest event delivered */
   uint64_t open_nano;   /* realtime when the stream last opened (stream_ends) */
   uint64_t open_ms;     /* monotonic, the same */
   uint64_t replay_upto; /* after a reconnect, skip what was delivered already */
   struct buf ev_line;
-  int cb_depth;         /* inside core callbacks: close() defers the free (docker_cb_leave) */
-  bool closed;
 
   /* run_healthchecks */
   struct hc *hcs;
@@ -206,9 +200,6 @@ void docker_simple (struct runtime *rt, const char *method, const char *path, co
                     int conflict, const char *what, rt_done_cb cb, void *ud);
 /* "/containers/<ref escaped><suffix>" */
 char *docker_container_path (const char *ref, const char *suffix);
-/* Leave a stretch of core callbacks entered with rt->cb_depth++; false when
- * one of them closed the runtime: the caller touches rt no more. */
-bool docker_cb_leave (struct runtime *rt);
 /* Negotiate the API version (once at a time). */
 void docker_negotiate (struct runtime *rt);
 
@@ -246,12 +237,12 @@ void docker_commit (struct runtime *rt, const char *id, const char *repo, const 
 
 /* ---- docker-events.c ---- */
 int docker_subscribe (struct runtime *rt, rt_event_cb ev_cb, rt_conn_cb conn_cb, void *ud, lympho_error_t *err);
+/* The stream's supervision, at open. */
+void docker_events_init (struct runtime *rt);
 void docker_events_connect (struct runtime *rt);
 /* The stream is down, the engine away; problem_changed: tell the core even
  * when it knows (engine_info has a new reason). */
 void docker_events_down (struct runtime *rt, const lympho_error_t *e, bool problem_changed);
-/* Hand an event to the core; false when the core closed the runtime. */
-bool docker_events_deliver (struct runtime *rt, const struct rt_event *ev);
 
 /* ---- podman.c ---- */
 extern const struct docker_quirks podman_quirks;

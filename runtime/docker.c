@@ -230,20 +230,6 @@ docker_resp_fail_done (struct op *op, int ret, const lympho_error_t *in, long st
   docker_finish_done (op, ret, &err);
 }
 
-/* Leave a stretch of core callbacks entered with rt->cb_depth++. False when
- * one of them closed the runtime (freed here once the outermost stretch
- * ends): the caller touches rt no more. */
-bool
-docker_cb_leave (struct runtime *rt)
-{
-  rt->cb_depth--;
-  if (!rt->closed)
-    return true;
-  if (rt->cb_depth == 0)
-    free (rt);
-  return false;
-}
-
 /* ---- API version negotiation ----
  * As Docker's own client does it: before the first request on a connection
  * to the engine, GET /_ping (its Api-Version header: the engine's newest
@@ -309,15 +295,15 @@ negotiation_failed (struct runtime *rt, lympho_error_t *err, bool refused)
     v[i]->parked = false;
   /* The callbacks may start (and park) new operations, or close the
    * runtime (which frees the ops not failed yet; the free of rt waits for
-   * cb_depth). */
-  rt->cb_depth++;
-  for (size_t i = 0; i < n && !rt->closed; i++)
+   * the stretch to end). */
+  rt_stream_enter (&rt->s);
+  for (size_t i = 0; i < n && !rt->s.closed; i++)
     {
       struct op *op = v[i];
       lympho_error_t e = *err;
       op->resp (op, -(err->status ? err->status : EIO), &e, 0, "", 0);
     }
-  if (!docker_cb_leave (rt))
+  if (!rt_stream_leave (&rt->s))
     return;
   if (rt->events_wait)
     {
@@ -490,7 +476,7 @@ open_with (const struct docker_quirks *q, struct loop *loop, const char *endpoin
   rt->loop = loop;
   rt->api_pinned = pinned;
   rt->endpoint = xstrdup (endpoint);
-  rt->conn_state = -1;
+  docker_events_init (rt);
   buf_init (&rt->ev_line);
   int ret = dhttp_new (loop, endpoint, &rt->http, err);
   if (ret < 0)
@@ -518,7 +504,7 @@ podman_open (struct loop *loop, const char *endpoint, struct runtime **out, lymp
 static void
 docker_close (struct runtime *rt)
 {
-  if (rt == NULL || rt->closed)
+  if (rt == NULL || rt->s.closed)
     return;
   while (rt->ops)
     {
@@ -529,7 +515,6 @@ docker_close (struct runtime *rt)
   dhttp_cancel (rt->ev_req);
   rt->ev_req = NULL;
   podman_close (rt);
-  loop_cancel_timer (rt->loop, rt->ev_timer);
   buf_free (&rt->ev_line);
   dhttp_cancel (rt->neg_req);
   rt->neg_req = NULL;
@@ -539,8 +524,7 @@ docker_close (struct runtime *rt)
   free (rt->engine_version);
   dhttp_free (rt->http);
   rt->http = NULL;
-  rt->closed = true;
-  if (rt->cb_depth == 0)
+  if (rt_stream_close (&rt->s))
     free (rt);
 }
 

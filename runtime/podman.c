@@ -346,13 +346,13 @@ held_release (struct held *h, const char *first)
     {
       log_debug ("%s: death of %.12s reported as %s", rt->q->name, h->id, first);
       ev.action = first;
-      open = docker_events_deliver (rt, &ev);
+      open = rt_stream_deliver (&rt->s, &ev);
     }
   if (open)
     {
       ev.action = "die";
       ev.exit_code = h->exit_code;
-      open = docker_events_deliver (rt, &ev);
+      open = rt_stream_deliver (&rt->s, &ev);
     }
   held_free (h);
   return open;
@@ -364,9 +364,9 @@ held_on_timer (struct loop *l, void *ud)
   struct held *h = ud;
   struct runtime *rt = h->rt;
   h->timer = 0;
-  rt->cb_depth++;
+  rt_stream_enter (&rt->s);
   held_release (h, NULL);
-  docker_cb_leave (rt);
+  rt_stream_leave (&rt->s);
 }
 
 static void
@@ -429,7 +429,7 @@ podman_events (struct runtime *rt, yajl_val v, const struct rt_event *ev)
             return true;
           struct rt_event hev = *ev;
           hev.action = now == RT_HEALTH_HEALTHY ? "health_status: healthy" : "health_status: unhealthy";
-          docker_events_deliver (rt, &hev);
+          rt_stream_deliver (&rt->s, &hev);
           return true;
         }
     }
@@ -441,7 +441,7 @@ podman_events (struct runtime *rt, yajl_val v, const struct rt_event *ev)
       if (++h->cleanups < 2)
         return false;
       if (held_release (h, "stop"))
-        docker_events_deliver (rt, ev);
+        rt_stream_deliver (&rt->s, ev);
       return true;
     }
   if (h && (strcmp (a, "stop") == 0 || strcmp (a, "kill") == 0))
@@ -453,14 +453,14 @@ podman_events (struct runtime *rt, yajl_val v, const struct rt_event *ev)
   if (h && strcmp (a, "destroy") == 0)
     {
       if (held_release (h, "kill"))
-        docker_events_deliver (rt, ev);
+        rt_stream_deliver (&rt->s, ev);
       return true;
     }
   if (h)
     {
       /* Anything else of that container: the death was what it was. */
       if (held_release (h, NULL))
-        docker_events_deliver (rt, ev);
+        rt_stream_deliver (&rt->s, ev);
       return true;
     }
   if (strcmp (a, "kill") == 0 || strcmp (a, "stop") == 0)

@@ -19,7 +19,7 @@
 struct dhttp_req
 {
   struct dhttp *h;
-  struct dhttp_req *prev, *next;
+  LIST_ENTRY (dhttp_req) link; /* in dhttp.reqs */
   CURL *easy;
   struct curl_slist *headers;
   char *body_out;
@@ -45,7 +45,7 @@ struct dhttp
   char *base;             /* "http://localhost" */
   char *version;          /* "/v1.44", or "" */
   char *unix_path;        /* NULL for TCP */
-  struct dhttp_req *reqs;
+  LIST_HEAD (, dhttp_req) reqs;
   uint64_t timer;
   int busy;               /* dispatch depth: frees wait until it is 0 */
   bool closing;
@@ -126,13 +126,7 @@ req_free (struct dhttp_req *r)
 static void
 req_unlink (struct dhttp_req *r)
 {
-  if (r->prev)
-    r->prev->next = r->next;
-  else
-    r->h->reqs = r->next;
-  if (r->next)
-    r->next->prev = r->prev;
-  r->prev = r->next = NULL;
+  LIST_UNLINK (r, link);
 }
 
 void
@@ -320,7 +314,8 @@ stream_flush (struct dhttp *h, struct dhttp_req *r)
           if (h->closing)
             return false;
           bool alive = false;
-          for (struct dhttp_req *q = h->reqs; q; q = q->next)
+          struct dhttp_req *q;
+          LIST_FOREACH (q, &h->reqs, link)
             alive |= q == r;
           if (!alive)
             return false;
@@ -336,7 +331,8 @@ stream_flush (struct dhttp *h, struct dhttp_req *r)
       if (h->closing)
         return false;
       bool alive = false;
-      for (struct dhttp_req *q = h->reqs; q; q = q->next)
+      struct dhttp_req *q;
+      LIST_FOREACH (q, &h->reqs, link)
         alive |= q == r;
       return alive;
     }
@@ -346,8 +342,8 @@ stream_flush (struct dhttp *h, struct dhttp_req *r)
 static void
 really_free (struct dhttp *h)
 {
-  while (h->reqs)
-    dhttp_cancel (h->reqs);
+  while (!LIST_EMPTY (&h->reqs))
+    dhttp_cancel (LIST_FIRST (&h->reqs));
   curl_multi_cleanup (h->multi);
   loop_cancel_timer (h->loop, h->timer);
   free (h->base);
@@ -367,7 +363,8 @@ dispatch (struct dhttp *h)
   while (again && !h->closing)
     {
       again = false;
-      for (struct dhttp_req *r = h->reqs; r; r = r->next)
+      struct dhttp_req *r;
+      LIST_FOREACH (r, &h->reqs, link)
         if (r->stream && r->headers_done && (!r->open_sent || (r->status == 200 && r->resp.len > 0)))
           {
             stream_flush (h, r);
@@ -498,8 +495,8 @@ dhttp_free (struct dhttp *h)
       /* Called from one of our callbacks: drop the requests now, free the
        * rest when dispatch() unwinds. */
       h->closing = true;
-      while (h->reqs)
-        dhttp_cancel (h->reqs);
+      while (!LIST_EMPTY (&h->reqs))
+        dhttp_cancel (LIST_FIRST (&h->reqs));
       return;
     }
   really_free (h);
@@ -555,10 +552,7 @@ start (struct dhttp *h, const char *method, const char *path_query, const char *
     curl_easy_setopt (e, CURLOPT_POST, 1L);
   curl_easy_setopt (e, CURLOPT_HTTPHEADER, r->headers);
 
-  r->next = h->reqs;
-  if (h->reqs)
-    h->reqs->prev = r;
-  h->reqs = r;
+  LIST_INSERT_HEAD (&h->reqs, r, link);
   /* Never runs the transfer here: curl only asks for a timer, so the
    * callback comes from the loop, after we have returned. */
   CURLMcode mc = curl_multi_add_handle (h->multi, e);

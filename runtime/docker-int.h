@@ -87,7 +87,7 @@ struct runtime
   const struct docker_quirks *q;
   struct loop *loop;
   struct dhttp *http;
-  struct op *ops;
+  LIST_HEAD (, op) ops;    /* in flight, newest first */
 
   /* The API version (see "API version negotiation"). */
   int api;                   /* spoken now; 0 until negotiated */
@@ -112,11 +112,11 @@ struct runtime
   struct buf ev_line;
 
   /* run_healthchecks */
-  struct hc *hcs;
+  LIST_HEAD (, hc) hcs;
   size_t n_hcs;
   struct dhttp_req *hc_list_req;
   /* unannounced_deaths */
-  struct held *helds;
+  LIST_HEAD (, held) helds;
   size_t n_helds;
   struct announced
   {
@@ -129,7 +129,7 @@ struct runtime
 struct op
 {
   struct runtime *rt;
-  struct op *prev, *next;
+  LIST_ENTRY (op) link;   /* in runtime.ops */
   op_resp_fn resp;
   union
   {

@@ -49,25 +49,14 @@ docker_op_new (struct runtime *rt, void *ud, int conflict, const char *fmt, ...)
   if (vasprintf (&op->what, fmt, ap) < 0)
     abort ();
   va_end (ap);
-  op->next = rt->ops;
-  if (rt->ops)
-    rt->ops->prev = op;
-  rt->ops = op;
+  LIST_INSERT_HEAD (&rt->ops, op, link);
   return op;
 }
 
 void
 docker_op_unlink (struct op *op)
 {
-  if (op->rt == NULL)
-    return;
-  if (op->prev)
-    op->prev->next = op->next;
-  else
-    op->rt->ops = op->next;
-  if (op->next)
-    op->next->prev = op->prev;
-  op->prev = op->next = NULL;
+  LIST_UNLINK (op, link);
 }
 
 void
@@ -274,11 +263,12 @@ static struct op **
 parked_ops (struct runtime *rt, size_t *n)
 {
   size_t count = 0;
-  for (struct op *op = rt->ops; op; op = op->next)
+  struct op *op;
+  LIST_FOREACH (op, &rt->ops, link)
     count += op->parked;
   struct op **v = xmalloc0 ((count + 1) * sizeof *v);
   size_t i = count;
-  for (struct op *op = rt->ops; op; op = op->next)
+  LIST_FOREACH (op, &rt->ops, link)
     if (op->parked)
       v[--i] = op; /* rt->ops is newest first */
   *n = count;
@@ -506,9 +496,9 @@ docker_close (struct runtime *rt)
 {
   if (rt == NULL || rt->s.closed)
     return;
-  while (rt->ops)
+  while (!LIST_EMPTY (&rt->ops))
     {
-      struct op *op = rt->ops;
+      struct op *op = LIST_FIRST (&rt->ops);
       docker_op_unlink (op);
       docker_op_free (op);
     }

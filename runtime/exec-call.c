@@ -45,22 +45,17 @@ struct reaper
   int pidfd;
   uint64_t timer;
   unsigned tries;
-  struct reaper *prev, *next;
+  LIST_ENTRY (reaper) link;
 };
 
 /* Every reaper still waiting, so that closing the runtime can finish them
  * before the loop they wait on goes away. */
-static struct reaper *reapers;
+static LIST_HEAD (, reaper) reapers;
 
 static void
 reaper_free (struct reaper *r)
 {
-  if (r->prev)
-    r->prev->next = r->next;
-  else
-    reapers = r->next;
-  if (r->next)
-    r->next->prev = r->prev;
+  LIST_UNLINK (r, link);
   if (r->pidfd >= 0)
     {
       loop_del_fd (r->loop, r->pidfd);
@@ -147,10 +142,7 @@ call_detach (struct call *c)
       r->loop = c->loop;
       r->pid = c->pid;
       r->pidfd = -1;
-      r->next = reapers;
-      if (reapers)
-        reapers->prev = r;
-      reapers = r;
+      LIST_INSERT_HEAD (&reapers, r, link);
       if (c->pidfd >= 0)
         {
           lympho_error_t e = { 0 };
@@ -169,13 +161,7 @@ exec_call_unlink (struct call *c)
 {
   if (c->rt == NULL)
     return;
-  if (c->prev)
-    c->prev->next = c->next;
-  else
-    c->rt->calls = c->next;
-  if (c->next)
-    c->next->prev = c->prev;
-  c->prev = c->next = NULL;
+  LIST_UNLINK (c, link);
   c->rt = NULL;
 }
 
@@ -626,10 +612,7 @@ exec_call_start (struct runtime *rt, const char *sub, yajl_gen g, uint64_t limit
   cleanup_free char *text = json_gen_text (g);
   buf_appends (&c->req, text);
   buf_appends (&c->req, "\n");
-  c->next = rt->calls;
-  if (rt->calls)
-    rt->calls->prev = c;
-  rt->calls = c;
+  LIST_INSERT_HEAD (&rt->calls, c, link);
   if (spawn (c, rt->path, &c->early_err) < 0)
     {
       call_detach (c);
@@ -649,10 +632,10 @@ void
 exec_reap_now (struct loop *loop)
 {
   uint64_t end = now_mono_ms () + 1000;
-  struct reaper *r = reapers;
+  struct reaper *r = LIST_FIRST (&reapers);
   while (r)
     {
-      struct reaper *next = r->next;
+      struct reaper *next = LIST_NEXT (r, link);
       if (r->loop == loop)
         {
           int st;

@@ -37,7 +37,7 @@ struct runtime
   char *path;
   uint64_t timeout_ms;
   uint64_t poll_ms;
-  struct call *calls;
+  LIST_HEAD (, call) calls;
 
   /* Events: a stream from the plugin, or a list polled every poll_ms; its
    * supervision (the core's callbacks, connection state, backoff, the
@@ -55,7 +55,7 @@ struct call
 {
   struct runtime *rt;
   struct loop *loop;
-  struct call *prev, *next;
+  LIST_ENTRY (call) link; /* in runtime.calls while rt is set */
   enum kind kind;
   union
   {

@@ -257,9 +257,9 @@ exec_close (struct runtime *rt)
 {
   if (rt == NULL || rt->s.closed)
     return;
-  while (rt->calls)
+  while (!LIST_EMPTY (&rt->calls))
     {
-      struct call *c = rt->calls;
+      struct call *c = LIST_FIRST (&rt->calls);
       exec_call_unlink (c);
       exec_call_free (c);
     }

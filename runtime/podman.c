@@ -69,7 +69,7 @@ const struct docker_quirks podman_quirks = {
 struct hc
 {
   struct runtime *rt;
-  struct hc *prev, *next;
+  LIST_ENTRY (hc) link; /* in runtime.hcs */
   char *id;
   uint64_t interval_ms, timeout_ms;
   uint64_t timer;
@@ -83,7 +83,8 @@ static void hc_arm (struct hc *h, uint64_t delay_ms);
 static struct hc *
 hc_find (struct runtime *rt, const char *id)
 {
-  for (struct hc *h = rt->hcs; h; h = h->next)
+  struct hc *h;
+  LIST_FOREACH (h, &rt->hcs, link)
     if (strcmp (h->id, id) == 0)
       return h;
   return NULL;
@@ -93,12 +94,7 @@ static void
 hc_free (struct hc *h)
 {
   struct runtime *rt = h->rt;
-  if (h->prev)
-    h->prev->next = h->next;
-  else
-    rt->hcs = h->next;
-  if (h->next)
-    h->next->prev = h->prev;
+  LIST_UNLINK (h, link);
   rt->n_hcs--;
   dhttp_cancel (h->req);
   loop_cancel_timer (rt->loop, h->timer);
@@ -220,10 +216,7 @@ hc_track (struct runtime *rt, const char *id)
   struct hc *h = xmalloc0 (sizeof *h);
   h->rt = rt;
   h->id = xstrdup (id);
-  h->next = rt->hcs;
-  if (rt->hcs)
-    rt->hcs->prev = h;
-  rt->hcs = h;
+  LIST_INSERT_HEAD (&rt->hcs, h, link);
   rt->n_hcs++;
   hc_inspect (h);
 }
@@ -288,7 +281,7 @@ podman_hc_sync (struct runtime *rt)
 struct held
 {
   struct runtime *rt;
-  struct held *prev, *next;
+  LIST_ENTRY (held) link; /* in runtime.helds */
   char *id, *name;
   struct rt_labels attrs;
   int exit_code;
@@ -300,7 +293,8 @@ struct held
 static struct held *
 held_find (struct runtime *rt, const char *id)
 {
-  for (struct held *h = rt->helds; h; h = h->next)
+  struct held *h;
+  LIST_FOREACH (h, &rt->helds, link)
     if (strcmp (h->id, id) == 0)
       return h;
   return NULL;
@@ -310,13 +304,7 @@ static void
 held_unlink (struct held *h)
 {
   struct runtime *rt = h->rt;
-  if (h->prev)
-    h->prev->next = h->next;
-  else
-    rt->helds = h->next;
-  if (h->next)
-    h->next->prev = h->prev;
-  h->prev = h->next = NULL;
+  LIST_UNLINK (h, link);
   rt->n_helds--;
   loop_cancel_timer (rt->loop, h->timer);
   h->timer = 0;
@@ -483,10 +471,7 @@ podman_events (struct runtime *rt, yajl_val v, const struct rt_event *ev)
   h->exit_code = ev->exit_code;
   h->nano = ev->time_nano;
   h->timer = loop_add_timer (rt->loop, DEATH_HOLD_MS, held_on_timer, h);
-  h->next = rt->helds;
-  if (rt->helds)
-    rt->helds->prev = h;
-  rt->helds = h;
+  LIST_INSERT_HEAD (&rt->helds, h, link);
   rt->n_helds++;
   return true;
 }
@@ -496,12 +481,12 @@ podman_close (struct runtime *rt)
 {
   dhttp_cancel (rt->hc_list_req);
   rt->hc_list_req = NULL;
-  while (rt->hcs)
-    hc_free (rt->hcs);
-  while (rt->helds)
+  while (!LIST_EMPTY (&rt->hcs))
+    hc_free (LIST_FIRST (&rt->hcs));
+  while (!LIST_EMPTY (&rt->helds))
     {
       /* Dropped unreported, like any event after close. */
-      struct held *h = rt->helds;
+      struct held *h = LIST_FIRST (&rt->helds);
       held_unlink (h);
       held_free (h);
     }

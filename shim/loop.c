@@ -14,7 +14,7 @@ struct fd_watch
   uint32_t events;
   loop_fd_cb cb;
   void *ud;
-  struct fd_watch *next;
+  LIST_ENTRY (fd_watch) link;
 };
 
 struct timer
@@ -29,7 +29,7 @@ struct loop
 {
   int epfd;
   bool stopped;
-  struct fd_watch *watches;
+  LIST_HEAD (, fd_watch) watches;
   struct timer *heap;
   size_t nheap, capheap;
   uint64_t next_id;
@@ -56,12 +56,11 @@ loop_free (struct loop *l)
 {
   if (l == NULL)
     return;
-  struct fd_watch *w = l->watches;
-  while (w)
+  while (!LIST_EMPTY (&l->watches))
     {
-      struct fd_watch *n = w->next;
+      struct fd_watch *w = LIST_FIRST (&l->watches);
+      LIST_REMOVE (w, link);
       free (w);
-      w = n;
     }
   close (l->epfd);
   free (l->heap);
@@ -71,7 +70,8 @@ loop_free (struct loop *l)
 static struct fd_watch *
 find_watch (struct loop *l, int fd)
 {
-  for (struct fd_watch *w = l->watches; w; w = w->next)
+  struct fd_watch *w;
+  LIST_FOREACH (w, &l->watches, link)
     if (w->fd == fd)
       return w;
   return NULL;
@@ -94,8 +94,7 @@ loop_add_fd (struct loop *l, int fd, uint32_t events, loop_fd_cb cb, void *ud, l
       free (w);
       return lympho_error_set_errno (err, e, "epoll_ctl add fd %d", fd);
     }
-  w->next = l->watches;
-  l->watches = w;
+  LIST_INSERT_HEAD (&l->watches, w, link);
   return 0;
 }
 
@@ -115,15 +114,12 @@ loop_mod_fd (struct loop *l, int fd, uint32_t events, lympho_error_t *err)
 void
 loop_del_fd (struct loop *l, int fd)
 {
-  for (struct fd_watch **pw = &l->watches; *pw; pw = &(*pw)->next)
-    if ((*pw)->fd == fd)
-      {
-        struct fd_watch *w = *pw;
-        *pw = w->next;
-        epoll_ctl (l->epfd, EPOLL_CTL_DEL, fd, NULL);
-        free (w);
-        return;
-      }
+  struct fd_watch *w = find_watch (l, fd);
+  if (w == NULL)
+    return;
+  LIST_REMOVE (w, link);
+  epoll_ctl (l->epfd, EPOLL_CTL_DEL, fd, NULL);
+  free (w);
 }
 
 static bool

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/queue.h>
 #include <unistd.h>
 
 #include "lympho/error.h"
@@ -28,6 +29,18 @@ static inline void cleanup_fclosep (FILE **f) { if (*f) fclose (*f); }
 
 /* Hand ownership on: returns the value and resets the variable. */
 #define steal_pointer(pp) ({ __typeof__ (*(pp)) _p = *(pp); *(pp) = NULL; _p; })
+/* <sys/queue.h>'s LIST_REMOVE, once: an element in no list (le_prev NULL,
+ * as xmalloc0 leaves it and as this leaves it) is left alone. */
+#define LIST_UNLINK(elm, field)          \
+  do                                     \
+    {                                    \
+      if ((elm)->field.le_prev != NULL)  \
+        {                                \
+          LIST_REMOVE (elm, field);      \
+          (elm)->field.le_prev = NULL;   \
+        }                                \
+    }                                    \
+  while (0)
 #define steal_fd(pfd) ({ int _fd = *(pfd); *(pfd) = -1; _fd; })
 
 /* Growable byte buffer, always NUL-terminated. */

@@ -886,12 +886,13 @@ docker_spec_hide (struct docker_spec_plan *plan, struct docker_spec_net **publis
               continue;
             }
           yajl_val h = NULL;
-          if (json_parse (hidden, strlen (hidden), &h, err) < 0)
+          int ret = json_parse (hidden, strlen (hidden), &h, err);
+          if (ret < 0)
             {
               docker_spec_nets_free (*publish, *n_publish);
               *publish = NULL;
               *n_publish = 0;
-              return -err->status;
+              return ret;
             }
           json_gen_value (g, h);
           yajl_tree_free (h);
@@ -904,12 +905,13 @@ docker_spec_hide (struct docker_spec_plan *plan, struct docker_spec_net **publis
   for (size_t i = 0; i < plan->n_nets; i++)
     {
       cleanup_json yajl_val ep = NULL;
-      if (json_parse (plan->nets[i].body, strlen (plan->nets[i].body), &ep, err) < 0)
+      int ret = json_parse (plan->nets[i].body, strlen (plan->nets[i].body), &ep, err);
+      if (ret < 0)
         {
           docker_spec_nets_free (*publish, *n_publish);
           *publish = NULL;
           *n_publish = 0;
-          return -err->status;
+          return ret;
         }
       char *hidden = without_aliases (ep);
       if (hidden == NULL)

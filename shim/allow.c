@@ -66,8 +66,9 @@ allow_learned_load (const char *state_dir, const char *image_id, struct allow_li
   cleanup_free char *path = allow_learned_file (state_dir, image_id, ".json");
   cleanup_free char *text = NULL;
   size_t len = 0;
-  if (read_file (path, 4 << 20, &text, &len, err) < 0)
-    return -err->status;
+  int ret = read_file (path, 4 << 20, &text, &len, err);
+  if (ret < 0)
+    return ret;
   cleanup_json yajl_val v = NULL;
   if (json_parse (text, len, &v, err) < 0)
     return lympho_error_prefix (err, "learned programs `%s`", path);
@@ -94,8 +95,9 @@ int
 allow_learned_save (const char *state_dir, const char *image_id, const struct allow_list *l, lympho_error_t *err)
 {
   cleanup_free char *dir = xasprintf ("%s/learned", state_dir);
-  if (mkdir_p (dir, 0700, err) < 0)
-    return -err->status;
+  int ret = mkdir_p (dir, 0700, err);
+  if (ret < 0)
+    return ret;
   cleanup_free char *path = allow_learned_file (state_dir, image_id, ".json");
   cleanup_jgen yajl_gen g = json_gen_new (true);
   yajl_gen_map_open (g);

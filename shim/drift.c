@@ -118,8 +118,9 @@ read_sets (const char *path, const char *image_id, yajl_val *tree, yajl_val *set
   cleanup_free char *text = NULL;
   size_t len = 0;
   *tree = *sets = NULL;
-  if (read_file (path, 16 << 20, &text, &len, err) < 0)
-    return -err->status;
+  int ret = read_file (path, 16 << 20, &text, &len, err);
+  if (ret < 0)
+    return ret;
   if (json_parse (text, len, tree, err) < 0)
     return lympho_error_prefix (err, "learned start-up sets `%s`", path);
   const char *id = json_str (json_get (*tree, "image_id"));
@@ -208,8 +209,9 @@ int
 drift_set_save (const char *state_dir, const char *image_id, const struct drift_set *s, lympho_error_t *err)
 {
   cleanup_free char *dir = xasprintf ("%s/learned", state_dir);
-  if (mkdir_p (dir, 0700, err) < 0)
-    return -err->status;
+  int ret = mkdir_p (dir, 0700, err);
+  if (ret < 0)
+    return ret;
   cleanup_free char *path = allow_learned_file (state_dir, image_id, ".drift.json");
   cleanup_json yajl_val tree = NULL;
   yajl_val sets = NULL;

@@ -59,21 +59,42 @@ lympho_error_set_errno (lympho_error_t *err, int errno_value, const char *fmt, .
   return -status_of (errno_value);
 }
 
+static void
+vprefix (lympho_error_t *err, const char *fmt, va_list ap)
+{
+  char prefix[sizeof err->msg];
+  char old[sizeof err->msg];
+  vsnprintf (prefix, sizeof prefix, fmt, ap);
+  memcpy (old, err->msg, sizeof old);
+  join (err->msg, sizeof err->msg, prefix, old);
+}
+
 int
 lympho_error_prefix (lympho_error_t *err, const char *fmt, ...)
 {
   if (err == NULL)
     return -EIO;
-  char prefix[sizeof err->msg];
-  char old[sizeof err->msg];
   va_list ap;
   va_start (ap, fmt);
-  vsnprintf (prefix, sizeof prefix, fmt, ap);
+  vprefix (err, fmt, ap);
   va_end (ap);
-  memcpy (old, err->msg, sizeof old);
-  join (err->msg, sizeof err->msg, prefix, old);
   err->status = status_of (err->status);
   return -err->status;
+}
+
+int
+lympho_error_pass (int ret, lympho_error_t *err, const char *fmt, ...)
+{
+  ret = ret < 0 ? ret : -EIO;
+  if (err)
+    {
+      va_list ap;
+      va_start (ap, fmt);
+      vprefix (err, fmt, ap);
+      va_end (ap);
+      err->status = -ret;
+    }
+  return ret;
 }
 
 void

@@ -611,7 +611,7 @@ procwatch_open (struct loop *l, const struct procwatch_callbacks *cb, struct pro
     {
       close (pw->procfd);
       free (pw);
-      return lympho_error_prefix (err, "procwatch");
+      return lympho_error_pass (ret, err, "procwatch");
     }
   log_debug ("procwatch: subscribed to process events");
   *out = pw;

@@ -241,14 +241,14 @@ find_peers (int pid, struct quarantine_link **peers, size_t *n, struct nl_sock *
   cleanup_close int nsfd = -1;
   cleanup_close int selffd = -1;
   struct stat st_ns, st_self;
-  if (open_netns (path, &nsfd, &st_ns, err) < 0)
-    {
-      if (err->status == ENOENT)
-        return lympho_error_set (err, ESRCH, "process %d: no such process", pid);
-      return -err->status;
-    }
-  if (open_netns ("/proc/self/ns/net", &selffd, &st_self, err) < 0)
-    return -err->status;
+  int ret = open_netns (path, &nsfd, &st_ns, err);
+  if (ret == -ENOENT)
+    return lympho_error_set (err, ESRCH, "process %d: no such process", pid);
+  if (ret < 0)
+    return ret;
+  ret = open_netns ("/proc/self/ns/net", &selffd, &st_self, err);
+  if (ret < 0)
+    return ret;
   if (st_ns.st_dev == st_self.st_dev && st_ns.st_ino == st_self.st_ino)
     return 0;  /* host network: nothing of its own to cut */
 
@@ -283,8 +283,9 @@ find_peers (int pid, struct quarantine_link **peers, size_t *n, struct nl_sock *
   if (n_inside == 0)
     return 0;
 
-  if (route_socket (&sk_host, err) < 0)
-    return -err->status;
+  ret = route_socket (&sk_host, err);
+  if (ret < 0)
+    return ret;
   cleanup_free struct quarantine_link *host = xmalloc0 (n_inside * sizeof *host);
   int their_id_here = -1;
   for (size_t i = 0; i < n_inside; i++)
@@ -342,8 +343,9 @@ set_network (int pid, bool up, char **names, lympho_error_t *err)
   cleanup_free struct quarantine_link *peers = NULL;
   cleanup_nl_sock struct nl_sock *sk = NULL;
   size_t n = 0;
-  if (find_peers (pid, &peers, &n, &sk, err) < 0)
-    return -err->status;
+  int ret = find_peers (pid, &peers, &n, &sk, err);
+  if (ret < 0)
+    return ret;
   if (n == 0)
     {
       if (names)

@@ -23,8 +23,13 @@ typedef struct lympho_error
 int lympho_error_set (lympho_error_t *err, int status, const char *fmt, ...) LYMPHO_PRINTF (3, 4);
 /* Same, appending ": strerror(errno_value)". */
 int lympho_error_set_errno (lympho_error_t *err, int errno_value, const char *fmt, ...) LYMPHO_PRINTF (3, 4);
-/* Prepend "context: " to the message; returns -status. */
+/* Prepend "context: " to the message; returns -status. With err NULL the
+ * status is not known and -EIO comes back: where err may be NULL, pass the
+ * callee's return value up with lympho_error_pass. */
 int lympho_error_prefix (lympho_error_t *err, const char *fmt, ...) LYMPHO_PRINTF (2, 3);
+/* Pass a callee's failure ret (< 0) up with context: prepends to err when
+ * there is one; returns ret, whose status holds even where err is NULL. */
+int lympho_error_pass (int ret, lympho_error_t *err, const char *fmt, ...) LYMPHO_PRINTF (3, 4);
 void lympho_error_clear (lympho_error_t *err);
 
 #endif

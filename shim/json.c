@@ -75,6 +75,25 @@ json_is_true (yajl_val v)
   return v != NULL && YAJL_IS_TRUE (v);
 }
 
+bool
+json_is_obj_or_null (yajl_val v)
+{
+  return v == NULL || YAJL_IS_NULL (v) || YAJL_IS_OBJECT (v);
+}
+
+bool
+json_is_arr_or_null (yajl_val v)
+{
+  return v == NULL || YAJL_IS_NULL (v) || YAJL_IS_ARRAY (v);
+}
+
+bool
+json_str_nonempty (yajl_val v)
+{
+  const char *s = json_str (v);
+  return s && s[0];
+}
+
 size_t
 json_obj_len (yajl_val v)
 {

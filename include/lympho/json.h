@@ -27,6 +27,11 @@ bool json_as_int64 (yajl_val v, int64_t *out);
 bool json_is_true (yajl_val v);
 size_t json_obj_len (yajl_val v);
 size_t json_arr_len (yajl_val v);
+/* What an optional member may be: absent, null, or of its type. */
+bool json_is_obj_or_null (yajl_val v);
+bool json_is_arr_or_null (yajl_val v);
+/* A string with at least one character. */
+bool json_str_nonempty (yajl_val v);
 
 /* Generator writing into memory. json_gen_new() never fails (aborts on OOM). */
 yajl_gen json_gen_new (bool pretty);

@@ -127,8 +127,23 @@ struct daemon
 };
 
 
-/* daemon.c */
+/* entry.c: the entries in d->entries, and the requests waiting on one. */
+struct entry *entry_new (struct daemon *d, const char *name);
+struct entry *entry_find (struct daemon *d, const char *name);
+struct entry *entry_by_id (struct daemon *d, const char *id);
+/* By name, full id, or an id prefix of at least 12 characters. */
 struct entry *daemon_entry_lookup (struct daemon *d, const char *ref);
+/* Unlinks e from d->entries, then frees it. */
+void entry_remove (struct daemon *d, struct entry *e);
+/* Frees e (not linked any more); its waiters hear ENOENT. */
+void entry_free (struct daemon *d, struct entry *e);
+/* The entries in state `only`, or all of them when `any`. */
+unsigned entry_count (struct daemon *d, enum entry_state only, bool any);
+/* req (may be NULL) waits for e's regeneration; joined: one already in flight. */
+void entry_add_waiter (struct entry *e, struct control_request *req, bool joined);
+void entry_reply_waiters (struct entry *e, bool ok, const char *result, int status, const char *msg);
+
+/* daemon.c */
 void daemon_record (struct daemon *d, const struct history_entry *h);
 void daemon_arm (struct daemon *d, struct entry *e, uint64_t delay_ms);
 /* Regenerate now (or join the one in flight / queue it); req may be NULL. */

@@ -34,132 +34,12 @@ static void sync_engine (struct daemon *d);
 static void maybe_exit (struct daemon *d);
 static void on_inspected (void *ud, int ret, const lympho_error_t *err, const struct rt_container *c);
 
-/* --- entries --------------------------------------------------------- */
-
-static struct entry *
-entry_find (struct daemon *d, const char *name)
-{
-  for (struct entry *e = d->entries; e; e = e->next)
-    if (strcmp (e->name, name) == 0)
-      return e;
-  return NULL;
-}
-
-/* By name, full id, or an id prefix of at least 12 characters. */
-struct entry *
-daemon_entry_lookup (struct daemon *d, const char *ref)
-{
-  struct entry *e = entry_find (d, ref);
-  if (e)
-    return e;
-  size_t len = strlen (ref);
-  if (len < 12)
-    return NULL;
-  for (e = d->entries; e; e = e->next)
-    if (e->id && strncmp (e->id, ref, len) == 0)
-      return e;
-  return NULL;
-}
-
-static struct entry *
-entry_by_id (struct daemon *d, const char *id)
-{
-  for (struct entry *e = d->entries; e; e = e->next)
-    if (e->id && strcmp (e->id, id) == 0)
-      return e;
-  return NULL;
-}
-
-static struct entry *
-entry_new (struct daemon *d, const char *name)
-{
-  struct entry *e = xmalloc0 (sizeof *e);
-  e->d = d;
-  e->name = xstrdup (name);
-  policy_defaults (&e->policy);
-  e->next = d->entries;
-  d->entries = e;
-  return e;
-}
-
-static void
-reply_waiters (struct entry *e, bool ok, const char *result, int status, const char *msg)
-{
-  struct waiter *w = e->waiters;
-  e->waiters = NULL;
-  while (w)
-    {
-      struct waiter *n = w->next;
-      if (ok)
-        control_reply_ok (w->req, result);
-      else
-        control_reply_error (w->req, status, msg);
-      free (w);
-      w = n;
-    }
-}
-
-static void
-add_waiter (struct entry *e, struct control_request *req, bool joined)
-{
-  if (req == NULL)
-    return;
-  struct waiter *w = xmalloc0 (sizeof *w);
-  w->req = req;
-  w->joined = joined;
-  w->next = e->waiters;
-  e->waiters = w;
-}
-
-static void
-entry_free (struct daemon *d, struct entry *e)
-{
-  if (e->timer)
-    loop_cancel_timer (d->loop, e->timer);
-  if (e->recover_timer)
-    loop_cancel_timer (d->loop, e->recover_timer);
-  reply_waiters (e, false, NULL, ENOENT, "the container is no longer protected");
-  incident_entry_free (e);
-  detect_entry_free (d, e);
-  strv_free (e->networks, e->n_networks);
-  strv_free (e->mounts, e->n_mounts);
-  golden_free (&e->golden);
-  policy_free (&e->policy);
-  free (e->name);
-  free (e->id);
-  free (e->queued_reason);
-  free (e->last_error);
-  free (e);
-}
-
-static void
-entry_remove (struct daemon *d, struct entry *e)
-{
-  for (struct entry **pe = &d->entries; *pe; pe = &(*pe)->next)
-    if (*pe == e)
-      {
-        *pe = e->next;
-        break;
-      }
-  entry_free (d, e);
-}
-
 void
 daemon_record (struct daemon *d, const struct history_entry *h)
 {
   lympho_error_t err = { 0 };
   if (history_append (d->cfg->state_dir, h, &err) < 0)
     log_error ("history: %s", err.msg);
-}
-
-static unsigned
-count_entries (struct daemon *d, enum entry_state only, bool any)
-{
-  unsigned n = 0;
-  for (struct entry *e = d->entries; e; e = e->next)
-    if (any || e->state == only)
-      n++;
-  return n;
 }
 
 static void
@@ -187,7 +67,7 @@ static void
 update_status (struct daemon *d)
 {
   cleanup_free char *trouble = engine_trouble (d);
-  notify_status ("protecting %u containers, %u regenerating, %s", count_entries (d, 0, true), d->in_flight,
+  notify_status ("protecting %u containers, %u regenerating, %s", entry_count (d, 0, true), d->in_flight,
                  trouble ? trouble : "engine connected");
 }
 
@@ -493,7 +373,7 @@ launch (struct daemon *d, struct entry *e, const char *reason)
   lympho_error_t err = { 0 };
   if (regen_start (&env, &p, on_regen_done, e, &e->regen, &err) < 0)
     {
-      reply_waiters (e, false, NULL, err.status, err.msg);
+      entry_reply_waiters (e, false, NULL, err.status, err.msg);
       return;
     }
   e->state = ES_REGENERATING;
@@ -518,7 +398,7 @@ daemon_request_regen (struct daemon *d, struct entry *e, const char *reason, boo
        * what succeeds or fails). */
       log_msg (req ? LOG_LVL_INFO : LOG_LVL_DEBUG, "%s: %s joins the regeneration in flight (txn=%s, reason %s)",
                e->name, reason, regen_txn (e->regen), regen_reason (e->regen));
-      add_waiter (e, req, true);
+      entry_add_waiter (e, req, true);
       return;
     }
   if (e->state != ES_RUNNING || e->id == NULL || e->busy)
@@ -528,7 +408,7 @@ daemon_request_regen (struct daemon *d, struct entry *e, const char *reason, boo
                                              : "the container is not ready for regeneration yet");
       return;
     }
-  add_waiter (e, req, false);
+  entry_add_waiter (e, req, false);
   e->keep_old_down = keep_old_down;
   if (!d->connected || !admit (d, e))
     {
@@ -932,7 +812,7 @@ on_listed (void *ud, int ret, const lympho_error_t *err, const struct rt_contain
     {
       d->ready_sent = true;
       notify_ready ();
-      log_info ("ready: %u protected, engine connected", count_entries (d, 0, true));
+      log_info ("ready: %u protected, engine connected", entry_count (d, 0, true));
     }
   update_status (d);
 }
@@ -1229,7 +1109,7 @@ cmd_status (struct daemon *d, struct control_request *req)
     if (!d->connected && info.problem)
       json_gen_kstr (g, "engine_problem", info.problem);
   }
-  json_gen_kint (g, "protected", count_entries (d, 0, true));
+  json_gen_kint (g, "protected", entry_count (d, 0, true));
   json_gen_kint (g, "regenerating", d->in_flight);
   {
     int64_t queued = 0, retrying = 0;
@@ -1240,7 +1120,7 @@ cmd_status (struct daemon *d, struct control_request *req)
       }
     json_gen_kint (g, "queued", queued);
     json_gen_kint (g, "retry_pending", retrying);
-    json_gen_kint (g, "recovery_pending", count_entries (d, ES_BROKEN, false));
+    json_gen_kint (g, "recovery_pending", entry_count (d, ES_BROKEN, false));
   }
   json_gen_kint (g, "regenerations", (int64_t) d->regenerations);
   json_gen_kint (g, "failures", (int64_t) d->failures);

@@ -143,8 +143,26 @@ unsigned entry_count (struct daemon *d, enum entry_state only, bool any);
 void entry_add_waiter (struct entry *e, struct control_request *req, bool joined);
 void entry_reply_waiters (struct entry *e, bool ok, const char *result, int status, const char *msg);
 
+/* adopt.c: adoption, pins, refused labels, leftovers. */
+/* Snapshot c, pin its image and protect it under `name`; takes *policy. */
+void adopt_container (struct daemon *d, const struct rt_container *c, const char *name, struct policy *policy,
+                      unsigned generation);
+/* Removes the tag `ref` (NULL: nothing) from the engine, in the background. */
+void adopt_untag (struct daemon *d, const char *ref);
+/* True when id's refusal was reported already; remembers it otherwise. */
+bool adopt_refused_before (struct daemon *d, const char *id);
+/* The engine's answer to removing a leftover; ud is its name (freed). */
+void adopt_leftover_removed (void *ud, int ret, const lympho_error_t *err);
+
 /* daemon.c */
 void daemon_record (struct daemon *d, const struct history_entry *h);
+/* STATUS= for systemd: how many protected and regenerating, the engine. */
+void daemon_update_status (struct daemon *d);
+/* Plan e's next TTL regeneration, counted from when its generation started;
+ * fresh: this lymphd started it. */
+void admission_schedule_from (struct daemon *d, struct entry *e, uint64_t started_real_ms, bool fresh);
+/* The engine's inspect answer: adopt, refresh or let go (ud is the daemon). */
+void reconcile_on_inspected (void *ud, int ret, const lympho_error_t *err, const struct rt_container *c);
 void daemon_arm (struct daemon *d, struct entry *e, uint64_t delay_ms);
 /* Regenerate now (or join the one in flight / queue it); req may be NULL. */
 void daemon_request_regen (struct daemon *d, struct entry *e, const char *reason, bool keep_old_down,

@@ -32,7 +32,6 @@ static const char *const entry_state_names[] = { "unknown", "running", "stopped"
 static void schedule (struct daemon *d, struct entry *e);
 static void sync_engine (struct daemon *d);
 static void maybe_exit (struct daemon *d);
-static void on_inspected (void *ud, int ret, const lympho_error_t *err, const struct rt_container *c);
 
 void
 daemon_record (struct daemon *d, const struct history_entry *h)
@@ -63,8 +62,8 @@ engine_trouble (struct daemon *d)
   return xstrdup ("engine unreachable");
 }
 
-static void
-update_status (struct daemon *d)
+void
+daemon_update_status (struct daemon *d)
 {
   cleanup_free char *trouble = engine_trouble (d);
   notify_status ("protecting %u containers, %u regenerating, %s", entry_count (d, 0, true), d->in_flight,
@@ -94,8 +93,8 @@ daemon_arm (struct daemon *d, struct entry *e, uint64_t delay_ms)
 /* Plan the next TTL regeneration of a running entry, counted from when the
  * current generation started, so that a restart of lymphd does not push
  * every container's end further away. */
-static void
-schedule_from (struct daemon *d, struct entry *e, uint64_t started_real_ms, bool fresh)
+void
+admission_schedule_from (struct daemon *d, struct entry *e, uint64_t started_real_ms, bool fresh)
 {
   if (e->state != ES_RUNNING || d->shutting_down)
     return;
@@ -112,7 +111,7 @@ schedule_from (struct daemon *d, struct entry *e, uint64_t started_real_ms, bool
 static void
 schedule (struct daemon *d, struct entry *e)
 {
-  schedule_from (d, e, now_real_ms (), true);
+  admission_schedule_from (d, e, now_real_ms (), true);
 }
 
 static enum strategy
@@ -268,7 +267,7 @@ on_regen_done (void *ud, const struct regen_result *res)
         reply_regen_waiters (e, res);
         schedule (d, e);
         /* Learn the new generation's pid and networks for quarantine. */
-        d->ops->inspect (d->rt, e->id, on_inspected, d);
+        d->ops->inspect (d->rt, e->id, reconcile_on_inspected, d);
         break;
       }
     case REGEN_REFUSED:
@@ -326,7 +325,7 @@ on_regen_done (void *ud, const struct regen_result *res)
     }
   free (e->queued_reason);
   e->queued_reason = NULL;
-  update_status (d);
+  daemon_update_status (d);
   if (d->in_flight == 0 && !d->shutting_down)
     {
       bool broken = false;
@@ -378,7 +377,7 @@ launch (struct daemon *d, struct entry *e, const char *reason)
     }
   e->state = ES_REGENERATING;
   d->in_flight++;
-  update_status (d);
+  daemon_update_status (d);
 }
 
 void
@@ -434,200 +433,6 @@ start_queued (struct daemon *d)
       }
 }
 
-/* --- adoption -------------------------------------------------------- */
-
-struct adopt_ctx
-{
-  struct daemon *d;
-  char *name;
-  char *id;
-  char *image_id;
-  struct policy policy;
-  unsigned generation;
-  enum rt_state state;
-  uint64_t started_at_ms;
-  struct golden golden;
-};
-
-static void
-adopt_ctx_free (struct adopt_ctx *a)
-{
-  free (a->name);
-  free (a->id);
-  free (a->image_id);
-  policy_free (&a->policy);
-  golden_free (&a->golden);
-  free (a);
-}
-
-static void
-adopt_failed (struct adopt_ctx *a, const char *step, const lympho_error_t *err)
-{
-  struct daemon *d = a->d;
-  log_error ("%s step=adopt-%s id=%.12s: %s", a->name, step, a->id, err->msg);
-  struct history_entry h = { HISTORY_NO_INCIDENT, .name = a->name, .kind = "adopt", .result = "failed", .generation = a->generation,
-                             .new_id = a->id, .error = err->msg, .duration_ms = -1 };
-  daemon_record (d, &h);
-  struct entry *e = entry_find (d, a->name);
-  if (e)
-    {
-      e->busy = false;
-      if (e->golden.name == NULL)
-        entry_remove (d, e);
-    }
-  adopt_ctx_free (a);
-}
-
-static void
-untag_done (void *ud, int ret, const lympho_error_t *err)
-{
-  char *ref = ud;
-  if (ret < 0 && ret != -ENOENT)
-    log_warn ("untag %s: %s", ref, err->msg);
-  free (ref);
-}
-
-static void
-untag (struct daemon *d, const char *ref)
-{
-  if (ref)
-    d->ops->image_remove (d->rt, ref, untag_done, xstrdup (ref));
-}
-
-static void
-adopt_tagged (void *ud, int ret, const lympho_error_t *err)
-{
-  struct adopt_ctx *a = ud;
-  struct daemon *d = a->d;
-  if (ret < 0)
-    {
-      adopt_failed (a, "pin", err);
-      return;
-    }
-  struct entry *e = entry_find (d, a->name);
-  if (e == NULL)
-    e = entry_new (d, a->name);
-  /* Keep earlier pins up to the retention, newest first; drop the rest. */
-  if (e->golden.pin_ref && strcmp (e->golden.pin_ref, a->golden.pin_ref) != 0)
-    {
-      size_t keep = d->cfg->pin_retention > 1 ? d->cfg->pin_retention - 1 : 0;
-      size_t n = 0;
-      char **pins = xmalloc0 ((e->golden.n_old_pins + 1) * sizeof *pins);
-      pins[n++] = xstrdup (e->golden.pin_ref);
-      for (size_t i = 0; i < e->golden.n_old_pins; i++)
-        if (strcmp (e->golden.old_pins[i], a->golden.pin_ref) != 0)
-          pins[n++] = xstrdup (e->golden.old_pins[i]);
-      for (size_t i = keep; i < n; i++)
-        {
-          untag (d, pins[i]);
-          free (pins[i]);
-        }
-      a->golden.old_pins = pins;
-      a->golden.n_old_pins = n < keep ? n : keep;
-    }
-  else if (e->golden.pin_ref)
-    {
-      a->golden.old_pins = e->golden.old_pins;
-      a->golden.n_old_pins = e->golden.n_old_pins;
-      e->golden.old_pins = NULL;
-      e->golden.n_old_pins = 0;
-    }
-  lympho_error_t serr = { 0 };
-  if (store_save (d->cfg->state_dir, &a->golden, &serr) < 0)
-    {
-      adopt_failed (a, "store", &serr);
-      return;
-    }
-  golden_free (&e->golden);
-  e->golden = a->golden;
-  memset (&a->golden, 0, sizeof a->golden);
-  policy_free (&e->policy);
-  e->policy = a->policy;
-  memset (&a->policy, 0, sizeof a->policy);
-  free (e->id);
-  e->id = xstrdup (a->id);
-  e->generation = a->generation;
-  e->state = a->state == RT_STATE_RUNNING || a->state == RT_STATE_PAUSED ? ES_RUNNING : ES_STOPPED;
-  e->failures = 0;
-  e->busy = false;
-  cleanup_free char *ttl = duration_format (e->policy.ttl_ms);
-  log_info ("%s gen=%u step=adopt id=%.12s image=%.19s ttl=%s strategy=%s%s%s", e->name, e->generation, e->id,
-            e->golden.image_id, ttl, strategy_name (e->policy.strategy), e->golden.swap_blocker ? " swap-blocker=" : "",
-            e->golden.swap_blocker ? e->golden.swap_blocker : "");
-  struct history_entry h = { HISTORY_NO_INCIDENT, .name = e->name, .kind = "adopt", .result = "ok", .generation = e->generation,
-                             .new_id = e->id, .duration_ms = -1 };
-  daemon_record (d, &h);
-  schedule_from (d, e, a->started_at_ms, false);
-  update_status (d);
-  d->ops->inspect (d->rt, e->id, on_inspected, d);
-  adopt_ctx_free (a);
-}
-
-static void
-adopt_snapshot (void *ud, int ret, const lympho_error_t *err, struct rt_snapshot *s)
-{
-  struct adopt_ctx *a = ud;
-  struct daemon *d = a->d;
-  if (ret < 0)
-    {
-      adopt_failed (a, "snapshot", err);
-      return;
-    }
-  golden_from_snapshot (&a->golden, s);
-  /* The snapshot must describe the protected name even when it was taken
-   * from a generation of ours. */
-  free (a->golden.name);
-  a->golden.name = xstrdup (a->name);
-  char *repo = store_pin_repo (a->name);
-  const char *hex = str_has_prefix (a->golden.image_id, "sha256:") ? a->golden.image_id + 7 : a->golden.image_id;
-  char tag[13];
-  snprintf (tag, sizeof tag, "%.12s", hex);
-  a->golden.pin_ref = xasprintf ("%s:%s", repo, tag);
-  d->ops->image_tag (d->rt, a->golden.image_id, repo, tag, adopt_tagged, a);
-  free (repo);
-}
-
-static void
-adopt (struct daemon *d, const struct rt_container *c, const char *name, struct policy *policy, unsigned generation)
-{
-  struct entry *e = entry_find (d, name);
-  if (e == NULL)
-    e = entry_new (d, name);
-  e->busy = true;
-  struct adopt_ctx *a = xmalloc0 (sizeof *a);
-  a->d = d;
-  a->name = xstrdup (name);
-  a->id = xstrdup (c->id);
-  a->image_id = xstrdup (c->image_id);
-  a->policy = *policy;
-  memset (policy, 0, sizeof *policy);
-  a->generation = generation;
-  a->state = c->state;
-  a->started_at_ms = c->started_at_ms;
-  log_debug ("%s step=adopt-snapshot id=%.12s", name, c->id);
-  d->ops->snapshot (d->rt, c->id, adopt_snapshot, a);
-}
-
-static bool
-refused_before (struct daemon *d, const char *id)
-{
-  for (size_t i = 0; i < d->n_refused; i++)
-    if (strcmp (d->refused_ids[i], id) == 0)
-      return true;
-  d->refused_ids = xrealloc (d->refused_ids, (d->n_refused + 1) * sizeof *d->refused_ids);
-  d->refused_ids[d->n_refused++] = xstrdup (id);
-  return false;
-}
-
-static void
-leftover_removed (void *ud, int ret, const lympho_error_t *err)
-{
-  char *what = ud;
-  if (ret < 0 && ret != -ENOENT)
-    log_warn ("%s: removing leftover failed: %s", what, err->msg);
-  free (what);
-}
-
 static unsigned
 generation_of (const struct rt_container *c)
 {
@@ -679,7 +484,7 @@ refresh (struct daemon *d, struct entry *e, const struct rt_container *c)
         log_info ("%s gen=%u: stopped outside lympho; left stopped", e->name, e->generation);
     }
   else if (e->timer == 0 && !e->queued)
-    schedule_from (d, e, c->started_at_ms, false);
+    admission_schedule_from (d, e, c->started_at_ms, false);
 }
 
 static void
@@ -700,7 +505,7 @@ handle_container (struct daemon *d, const struct rt_container *c)
             {
               /* A temporary generation no open transaction owns. */
               log_info ("%s step=cleanup: removing leftover %s (%.12s)", ours, c->name, c->id);
-              d->ops->remove (d->rt, c->id, true, false, leftover_removed, xstrdup (c->name));
+              d->ops->remove (d->rt, c->id, true, false, adopt_leftover_removed, xstrdup (c->name));
             }
           return;
         }
@@ -715,7 +520,7 @@ handle_container (struct daemon *d, const struct rt_container *c)
   if (policy_from_labels (&c->labels, &p, &err) < 0)
     {
       /* Only containers that asked for protection hear why they lack it. */
-      if (p.enabled && !refused_before (d, c->id))
+      if (p.enabled && !adopt_refused_before (d, c->id))
         {
           log_error ("%s id=%.12s: not protected: %s", c->name, c->id, err.msg);
           struct history_entry h = { HISTORY_NO_INCIDENT, .name = c->name, .kind = "refuse", .result = "refused", .generation = -1,
@@ -746,12 +551,12 @@ handle_container (struct daemon *d, const struct rt_container *c)
     }
   if (e && e->golden.name)
     log_info ("%s: a new container %.12s took the name; adopting it afresh", c->name, c->id);
-  adopt (d, c, c->name, &p, generation_of (c));
+  adopt_container (d, c, c->name, &p, generation_of (c));
   policy_free (&p);
 }
 
-static void
-on_inspected (void *ud, int ret, const lympho_error_t *err, const struct rt_container *c)
+void
+reconcile_on_inspected (void *ud, int ret, const lympho_error_t *err, const struct rt_container *c)
 {
   struct daemon *d = ud;
   if (ret < 0)
@@ -773,11 +578,11 @@ release (struct daemon *d, struct entry *e, const char *why)
   lympho_error_t err = { 0 };
   if (store_remove (d->cfg->state_dir, e->name, &err) < 0)
     log_error ("%s: %s", e->name, err.msg);
-  untag (d, e->golden.pin_ref);
+  adopt_untag (d, e->golden.pin_ref);
   for (size_t i = 0; i < e->golden.n_old_pins; i++)
-    untag (d, e->golden.old_pins[i]);
+    adopt_untag (d, e->golden.old_pins[i]);
   entry_remove (d, e);
-  update_status (d);
+  daemon_update_status (d);
 }
 
 /* --- sync with the engine: recovery first, then what runs ------------ */
@@ -807,14 +612,14 @@ on_listed (void *ud, int ret, const lympho_error_t *err, const struct rt_contain
   /* A container being removed is listed without a name: nothing to adopt. */
   for (size_t i = 0; i < n; i++)
     if (v[i].name && v[i].name[0])
-      d->ops->inspect (d->rt, v[i].id, on_inspected, d);
+      d->ops->inspect (d->rt, v[i].id, reconcile_on_inspected, d);
   if (!d->ready_sent)
     {
       d->ready_sent = true;
       notify_ready ();
       log_info ("ready: %u protected, engine connected", entry_count (d, 0, true));
     }
-  update_status (d);
+  daemon_update_status (d);
 }
 
 static void
@@ -900,7 +705,7 @@ on_event (void *ud, const struct rt_event *ev)
       const char *enable = ev->attrs ? rt_labels_get (ev->attrs, LABEL_ENABLE) : NULL;
       if (e == NULL && enable == NULL)
         return; /* neither ours nor asking to be */
-      d->ops->inspect (d->rt, ev->id, on_inspected, d);
+      d->ops->inspect (d->rt, ev->id, reconcile_on_inspected, d);
     }
 }
 
@@ -911,7 +716,7 @@ on_conn (void *ud, bool connected)
   if (connected == d->connected)
     {
       /* Still down, for a new reason (the backend logged it). */
-      update_status (d);
+      daemon_update_status (d);
       return;
     }
   d->connected = connected;
@@ -924,13 +729,13 @@ on_conn (void *ud, bool connected)
         e->engine_took = e->state == ES_RUNNING || e->state == ES_REGENERATING
                          || (e->state == ES_STOPPED && now - e->stopped_mono < 30000);
       log_warn ("engine connection lost; reconnecting");
-      update_status (d);
+      daemon_update_status (d);
       return;
     }
   log_info ("engine connected");
   for (struct entry *e = d->entries; e; e = e->next)
     e->recover_blocked = false;
-  update_status (d);
+  daemon_update_status (d);
   sync_engine (d);
   start_queued (d);
 }
@@ -1424,7 +1229,7 @@ daemon_run (struct config *cfg, lympho_error_t *err)
     goto out;
   if (notify_watchdog_usec () > 0)
     on_watchdog (d->loop, d);
-  update_status (d);
+  daemon_update_status (d);
 
   ret = loop_run (d->loop, err);
   log_info ("stopped");

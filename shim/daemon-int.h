@@ -154,6 +154,15 @@ bool adopt_refused_before (struct daemon *d, const char *id);
 /* The engine's answer to removing a leftover; ud is its name (freed). */
 void adopt_leftover_removed (void *ud, int ret, const lympho_error_t *err);
 
+/* reconcile.c: the engine's lists, inspects, events and connection. */
+/* The engine's inspect answer: adopt, refresh or let go (ud is the daemon). */
+void reconcile_on_inspected (void *ud, int ret, const lympho_error_t *err, const struct rt_container *c);
+/* Recover the open journal transactions, then list what the engine runs. */
+void reconcile_sync_engine (struct daemon *d);
+/* The runtime's subscribe callbacks (ud is the daemon). */
+void reconcile_on_event (void *ud, const struct rt_event *ev);
+void reconcile_on_conn (void *ud, bool connected);
+
 /* daemon.c */
 void daemon_record (struct daemon *d, const struct history_entry *h);
 /* STATUS= for systemd: how many protected and regenerating, the engine. */
@@ -161,8 +170,10 @@ void daemon_update_status (struct daemon *d);
 /* Plan e's next TTL regeneration, counted from when its generation started;
  * fresh: this lymphd started it. */
 void admission_schedule_from (struct daemon *d, struct entry *e, uint64_t started_real_ms, bool fresh);
-/* The engine's inspect answer: adopt, refresh or let go (ud is the daemon). */
-void reconcile_on_inspected (void *ud, int ret, const lympho_error_t *err, const struct rt_container *c);
+/* A regeneration or recovery ended (ud is the entry). */
+void admission_on_regen_done (void *ud, const struct regen_result *res);
+/* Launch the queued regenerations that are admitted now. */
+void admission_start_queued (struct daemon *d);
 void daemon_arm (struct daemon *d, struct entry *e, uint64_t delay_ms);
 /* Regenerate now (or join the one in flight / queue it); req may be NULL. */
 void daemon_request_regen (struct daemon *d, struct entry *e, const char *reason, bool keep_old_down,

@@ -163,22 +163,33 @@ void reconcile_sync_engine (struct daemon *d);
 void reconcile_on_event (void *ud, const struct rt_event *ev);
 void reconcile_on_conn (void *ud, bool connected);
 
-/* daemon.c */
-void daemon_record (struct daemon *d, const struct history_entry *h);
-/* STATUS= for systemd: how many protected and regenerating, the engine. */
-void daemon_update_status (struct daemon *d);
+/* admission.c: when an entry regenerates, whether it may start now, and
+ * what follows its end. */
+/* (Re)arm e's timer: its next regeneration in delay_ms. */
+void daemon_arm (struct daemon *d, struct entry *e, uint64_t delay_ms);
+/* Until e's timer fires, 0 when due or not armed. */
+uint64_t daemon_remaining_ms (struct daemon *d, struct entry *e);
 /* Plan e's next TTL regeneration, counted from when its generation started;
  * fresh: this lymphd started it. */
 void admission_schedule_from (struct daemon *d, struct entry *e, uint64_t started_real_ms, bool fresh);
-/* A regeneration or recovery ended (ud is the entry). */
-void admission_on_regen_done (void *ud, const struct regen_result *res);
-/* Launch the queued regenerations that are admitted now. */
-void admission_start_queued (struct daemon *d);
-void daemon_arm (struct daemon *d, struct entry *e, uint64_t delay_ms);
+/* The strategy e regenerates with: replace when asked or when swap is
+ * blocked (logged when swap was asked), swap otherwise. */
+enum strategy admission_resolve_strategy (struct entry *e);
 /* Regenerate now (or join the one in flight / queue it); req may be NULL. */
 void daemon_request_regen (struct daemon *d, struct entry *e, const char *reason, bool keep_old_down,
                            struct control_request *req);
-uint64_t daemon_remaining_ms (struct daemon *d, struct entry *e);
+/* Launch the queued regenerations that are admitted now. */
+void admission_start_queued (struct daemon *d);
+/* A regeneration or recovery ended (ud is the entry). */
+void admission_on_regen_done (void *ud, const struct regen_result *res);
+
+/* daemon.c: daemon_run, signals, reload, shutdown, watchdog, status, the
+ * HTTP listener's callbacks. */
+void daemon_record (struct daemon *d, const struct history_entry *h);
+/* STATUS= for systemd: how many protected and regenerating, the engine. */
+void daemon_update_status (struct daemon *d);
+/* Shutting down and nothing in flight: stop the loop. */
+void daemon_maybe_exit (struct daemon *d);
 
 /* detect.c */
 int detect_open (struct daemon *d, lympho_error_t *err);

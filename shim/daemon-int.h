@@ -183,6 +183,10 @@ void admission_start_queued (struct daemon *d);
 /* A regeneration or recovery ended (ud is the entry). */
 void admission_on_regen_done (void *ud, const struct regen_result *res);
 
+/* command.c: the control commands. */
+/* The control socket's handler (ud is the daemon). */
+void command_dispatch (void *ud, struct control_request *req, const char *cmd, yajl_val args);
+
 /* daemon.c: daemon_run, signals, reload, shutdown, watchdog, status, the
  * HTTP listener's callbacks. */
 void daemon_record (struct daemon *d, const struct history_entry *h);
@@ -190,6 +194,8 @@ void daemon_record (struct daemon *d, const struct history_entry *h);
 void daemon_update_status (struct daemon *d);
 /* Shutting down and nothing in flight: stop the loop. */
 void daemon_maybe_exit (struct daemon *d);
+/* What the runtime knows of the engine; zeroed when it cannot say. */
+void daemon_engine_info (struct daemon *d, struct rt_engine_info *info);
 
 /* detect.c */
 int detect_open (struct daemon *d, lympho_error_t *err);

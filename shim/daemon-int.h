@@ -1,6 +1,20 @@
-/* lympho — the daemon's internal state, shared by daemon.c (entries,
- * schedule, adoption, recovery, control) and incident.c (alerts, threat,
- * quarantine, forensics, memory). Not a public header. */
+/* lympho — the daemon's internal state, shared by the files that make up
+ * the daemon, one duty each. Not a public header. Below, each file's
+ * functions that others call, under its name:
+ *   daemon.c     daemon_run, signals, reload, shutdown, watchdog, status,
+ *                the HTTP listener's callbacks
+ *   entry.c      the entries: find, look up, new, free, remove; waiters
+ *   admission.c  scheduling, admission, the queue, a regeneration's end
+ *                (retry and recovery backoff)
+ *   adopt.c      adoption, snapshots, pins, refused labels, leftovers
+ *   reconcile.c  the engine's lists, inspects, events and connection
+ *   command.c    the control commands, one table
+ *   detect.c     lymphd's own detectors (programs, drift, health, exits)
+ *   incident.c   alerts, threat, quarantine, forensics, memory
+ * Each file prefixes its functions with its name, daemon.c with daemon_;
+ * daemon_entry_lookup (entry.c) and daemon_arm, daemon_remaining_ms and
+ * daemon_request_regen (admission.c) kept their names from before the cut,
+ * which detect.c and incident.c call them by. */
 #ifndef LYMPHO_DAEMON_INT_H
 #define LYMPHO_DAEMON_INT_H
 

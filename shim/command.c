@@ -1,7 +1,10 @@
 /* lympho — the control commands: lymphd's answers to lymphctl (status, ls,
- * regen, alert, history). Reads the entries and the daemon's counters; acts
- * only through admission.c (regen) and incident.c (alert); replies through
- * control.h. */
+ * regen, alert, history), one function each, behind one table that names
+ * each command, the arguments it takes (name, JSON type, required) and its
+ * handler. The dispatcher checks the arguments against the table before a
+ * handler runs: a missing or wrongly typed one is a usage error (EINVAL).
+ * Reads the entries and the daemon's counters; acts only through
+ * admission.c (regen) and incident.c (alert); replies through control.h. */
 #include "config.h"
 
 #include <errno.h>
@@ -135,7 +138,7 @@ gen_entry (struct daemon *d, yajl_gen g, struct entry *e)
 }
 
 static void
-cmd_ls (struct daemon *d, struct control_request *req)
+cmd_ls (struct daemon *d, struct control_request *req, yajl_val args)
 {
   cleanup_jgen yajl_gen g = json_gen_new (false);
   yajl_gen_array_open (g);
@@ -164,7 +167,7 @@ cmd_ls (struct daemon *d, struct control_request *req)
 }
 
 static void
-cmd_status (struct daemon *d, struct control_request *req)
+cmd_status (struct daemon *d, struct control_request *req, yajl_val args)
 {
   cleanup_jgen yajl_gen g = json_gen_new (false);
   yajl_gen_map_open (g);
@@ -218,78 +221,177 @@ arg_str (yajl_val args, const char *key)
   return json_str (json_get (args, key));
 }
 
+static void
+cmd_regen (struct daemon *d, struct control_request *req, yajl_val args)
+{
+  const char *name = arg_str (args, "name");
+  struct entry *e = daemon_entry_lookup (d, name);
+  if (e == NULL || e->golden.name == NULL)
+    {
+      cleanup_free char *msg = xasprintf ("no protected container named `%s`", name);
+      control_reply_error (req, ENOENT, msg);
+      return;
+    }
+  const char *reason = arg_str (args, "reason");
+  cleanup_free char *why = xasprintf ("manual%s%s", reason ? ": " : "", reason ? reason : "");
+  log_info ("%s: regeneration requested by uid %u (%s)", e->name, (unsigned) control_request_uid (req), why);
+  daemon_request_regen (d, e, why, false, req);
+}
+
+#define ALERT_USAGE "alert: `name` and an integer `severity` 0..10 are required"
+
+static void
+cmd_alert (struct daemon *d, struct control_request *req, yajl_val args)
+{
+  const char *name = arg_str (args, "name");
+  int64_t sev = -1;
+  json_as_int64 (json_get (args, "severity"), &sev); /* an integer, says the table; its range is ours */
+  if (sev < 0 || sev > 10)
+    {
+      control_reply_error (req, EINVAL, ALERT_USAGE);
+      return;
+    }
+  struct alert a = { .source = ALERT_SRC_CLI, .container = (char *) name, .severity = (int) sev,
+                     .reason = (char *) arg_str (args, "reason") };
+  cleanup_free char *action = NULL;
+  lympho_error_t err = { 0 };
+  if (incident_alert (d, &a, now_mono_ms (), &action, &err) < 0)
+    {
+      control_reply_error (req, err.status, err.msg);
+      return;
+    }
+  struct entry *e = daemon_entry_lookup (d, name);
+  cleanup_jgen yajl_gen g = json_gen_new (false);
+  yajl_gen_map_open (g);
+  json_gen_kstr (g, "name", e ? e->name : name);
+  json_gen_str (g, "threat_level");
+  json_gen_fixed (g, e ? threat_level (&e->threat, now_real_ms (), d->cfg->threat_half_life_ms) : 0.0, 2);
+  json_gen_kstr (g, "action", action);
+  yajl_gen_map_close (g);
+  cleanup_free char *json = json_gen_text (g);
+  control_reply_ok (req, json);
+}
+
+static void
+cmd_history (struct daemon *d, struct control_request *req, yajl_val args)
+{
+  const char *name = arg_str (args, "name");
+  int64_t limit = 0;
+  json_as_int64 (json_get (args, "limit"), &limit);
+  cleanup_free char *json = NULL;
+  lympho_error_t err = { 0 };
+  if (history_read (d->cfg->state_dir, name, limit > 0 ? (size_t) limit : 0, &json, &err) < 0)
+    control_reply_error (req, err.status, err.msg);
+  else
+    control_reply_ok (req, json);
+}
+
+/* --- the table --------------------------------------------------------- */
+
+static const struct command_arg no_args[] = { { NULL, 0, false } };
+
+static const struct command_arg regen_args[] = {
+  { "name", COMMAND_ARG_STRING, true },
+  { "reason", COMMAND_ARG_STRING, false },
+  { NULL, 0, false },
+};
+
+static const struct command_arg alert_args[] = {
+  { "name", COMMAND_ARG_STRING, true },
+  { "severity", COMMAND_ARG_INTEGER, true },
+  { "reason", COMMAND_ARG_STRING, false },
+  { NULL, 0, false },
+};
+
+static const struct command_arg history_args[] = {
+  { "name", COMMAND_ARG_STRING, false },
+  { "limit", COMMAND_ARG_INTEGER, false },
+  { NULL, 0, false },
+};
+
+/* Keys a command does not declare are accepted for now. */
+static const struct command commands[] = {
+  { "status", no_args, cmd_status, NULL },
+  { "ls", no_args, cmd_ls, NULL },
+  { "regen", regen_args, cmd_regen, NULL },
+  { "alert", alert_args, cmd_alert, ALERT_USAGE },
+  { "history", history_args, cmd_history, NULL },
+};
+
+const struct command *
+command_find (const char *name)
+{
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    if (strcmp (commands[i].name, name) == 0)
+      return &commands[i];
+  return NULL;
+}
+
+static const char *
+type_wanted (enum command_arg_type type)
+{
+  return type == COMMAND_ARG_INTEGER ? "an integer" : "a string";
+}
+
+static const char *
+type_given (yajl_val v)
+{
+  if (YAJL_IS_STRING (v))
+    return "a string";
+  if (YAJL_IS_INTEGER (v))
+    return "an integer";
+  if (YAJL_IS_NUMBER (v))
+    return "a number with a fraction or an exponent";
+  if (YAJL_IS_TRUE (v) || YAJL_IS_FALSE (v))
+    return "a boolean";
+  if (YAJL_IS_OBJECT (v))
+    return "an object";
+  if (YAJL_IS_ARRAY (v))
+    return "an array";
+  return "null";
+}
+
+static bool
+type_ok (enum command_arg_type type, yajl_val v)
+{
+  return type == COMMAND_ARG_INTEGER ? YAJL_IS_INTEGER (v) : YAJL_IS_STRING (v);
+}
+
+int
+command_check (const struct command *c, yajl_val args, lympho_error_t *err)
+{
+  for (const struct command_arg *a = c->args; a->name; a++)
+    {
+      yajl_val v = json_get (args, a->name);
+      if (v == NULL && a->required)
+        {
+          if (c->missing)
+            return lympho_error_set (err, EINVAL, "%s", c->missing);
+          return lympho_error_set (err, EINVAL, "%s: `%s` is required", c->name, a->name);
+        }
+      if (v != NULL && !type_ok (a->type, v))
+        return lympho_error_set (err, EINVAL, "%s: `%s` must be %s, not %s", c->name, a->name, type_wanted (a->type),
+                                 type_given (v));
+    }
+  return 0;
+}
+
 void
 command_dispatch (void *ud, struct control_request *req, const char *cmd, yajl_val args)
 {
   struct daemon *d = ud;
-  if (strcmp (cmd, "status") == 0)
-    cmd_status (d, req);
-  else if (strcmp (cmd, "ls") == 0)
-    cmd_ls (d, req);
-  else if (strcmp (cmd, "regen") == 0)
-    {
-      const char *name = arg_str (args, "name");
-      if (name == NULL)
-        {
-          control_reply_error (req, EINVAL, "regen: `name` is required");
-          return;
-        }
-      struct entry *e = daemon_entry_lookup (d, name);
-      if (e == NULL || e->golden.name == NULL)
-        {
-          cleanup_free char *msg = xasprintf ("no protected container named `%s`", name);
-          control_reply_error (req, ENOENT, msg);
-          return;
-        }
-      const char *reason = arg_str (args, "reason");
-      cleanup_free char *why = xasprintf ("manual%s%s", reason ? ": " : "", reason ? reason : "");
-      log_info ("%s: regeneration requested by uid %u (%s)", e->name, (unsigned) control_request_uid (req), why);
-      daemon_request_regen (d, e, why, false, req);
-    }
-  else if (strcmp (cmd, "alert") == 0)
-    {
-      const char *name = arg_str (args, "name");
-      int64_t sev = -1;
-      if (name == NULL || !json_as_int64 (json_get (args, "severity"), &sev) || sev < 0 || sev > 10)
-        {
-          control_reply_error (req, EINVAL, "alert: `name` and an integer `severity` 0..10 are required");
-          return;
-        }
-      struct alert a = { .source = ALERT_SRC_CLI, .container = (char *) name, .severity = (int) sev,
-                         .reason = (char *) arg_str (args, "reason") };
-      cleanup_free char *action = NULL;
-      lympho_error_t err = { 0 };
-      if (incident_alert (d, &a, now_mono_ms (), &action, &err) < 0)
-        {
-          control_reply_error (req, err.status, err.msg);
-          return;
-        }
-      struct entry *e = daemon_entry_lookup (d, name);
-      cleanup_jgen yajl_gen g = json_gen_new (false);
-      yajl_gen_map_open (g);
-      json_gen_kstr (g, "name", e ? e->name : name);
-      json_gen_str (g, "threat_level");
-      json_gen_fixed (g, e ? threat_level (&e->threat, now_real_ms (), d->cfg->threat_half_life_ms) : 0.0, 2);
-      json_gen_kstr (g, "action", action);
-      yajl_gen_map_close (g);
-      cleanup_free char *json = json_gen_text (g);
-      control_reply_ok (req, json);
-    }
-  else if (strcmp (cmd, "history") == 0)
-    {
-      const char *name = arg_str (args, "name");
-      int64_t limit = 0;
-      json_as_int64 (json_get (args, "limit"), &limit);
-      cleanup_free char *json = NULL;
-      lympho_error_t err = { 0 };
-      if (history_read (d->cfg->state_dir, name, limit > 0 ? (size_t) limit : 0, &json, &err) < 0)
-        control_reply_error (req, err.status, err.msg);
-      else
-        control_reply_ok (req, json);
-    }
-  else
+  const struct command *c = command_find (cmd);
+  if (c == NULL)
     {
       cleanup_free char *msg = xasprintf ("unknown command `%s`", cmd);
       control_reply_error (req, EINVAL, msg);
+      return;
     }
+  lympho_error_t err = { 0 };
+  if (command_check (c, args, &err) < 0)
+    {
+      control_reply_error (req, err.status, err.msg);
+      return;
+    }
+  c->handler (d, req, args);
 }

@@ -197,7 +197,31 @@ void admission_start_queued (struct daemon *d);
 /* A regeneration or recovery ended (ud is the entry). */
 void admission_on_regen_done (void *ud, const struct regen_result *res);
 
-/* command.c: the control commands. */
+/* command.c: the control commands, one table. */
+enum command_arg_type
+{
+  COMMAND_ARG_STRING,
+  COMMAND_ARG_INTEGER,
+};
+struct command_arg
+{
+  const char *name;             /* NULL ends a command's list */
+  enum command_arg_type type;
+  bool required;
+};
+struct command
+{
+  const char *name;
+  const struct command_arg *args;
+  void (*handler) (struct daemon *d, struct control_request *req, yajl_val args);
+  const char *missing;          /* the usage error for a missing argument; NULL: "NAME: `ARG` is required" */
+};
+/* The command called `name`, NULL when there is none. */
+const struct command *command_find (const char *name);
+/* Checks args against c's list: -EINVAL, with the usage error to send, when
+ * a required argument is missing or one has the wrong JSON type. Keys c
+ * does not declare are accepted. */
+int command_check (const struct command *c, yajl_val args, lympho_error_t *err);
 /* The control socket's handler (ud is the daemon). */
 void command_dispatch (void *ud, struct control_request *req, const char *cmd, yajl_val args);
 

@@ -140,6 +140,15 @@ struct daemon
   bool rescan_in_flight;
 };
 
+/* daemon.c: daemon_run, signals, reload, shutdown, watchdog, status, the
+ * HTTP listener's callbacks. */
+void daemon_record (struct daemon *d, const struct history_entry *h);
+/* STATUS= for systemd: how many protected and regenerating, the engine. */
+void daemon_update_status (struct daemon *d);
+/* Shutting down and nothing in flight: stop the loop. */
+void daemon_maybe_exit (struct daemon *d);
+/* What the runtime knows of the engine; zeroed when it cannot say. */
+void daemon_engine_info (struct daemon *d, struct rt_engine_info *info);
 
 /* entry.c: the entries in d->entries, and the requests waiting on one. */
 struct entry *entry_new (struct daemon *d, const char *name);
@@ -156,26 +165,6 @@ unsigned entry_count (struct daemon *d, enum entry_state only, bool any);
 /* req (may be NULL) waits for e's regeneration; joined: one already in flight. */
 void entry_add_waiter (struct entry *e, struct control_request *req, bool joined);
 void entry_reply_waiters (struct entry *e, bool ok, const char *result, int status, const char *msg);
-
-/* adopt.c: adoption, pins, refused labels, leftovers. */
-/* Snapshot c, pin its image and protect it under `name`; takes *policy. */
-void adopt_container (struct daemon *d, const struct rt_container *c, const char *name, struct policy *policy,
-                      unsigned generation);
-/* Removes the tag `ref` (NULL: nothing) from the engine, in the background. */
-void adopt_untag (struct daemon *d, const char *ref);
-/* True when id's refusal was reported already; remembers it otherwise. */
-bool adopt_refused_before (struct daemon *d, const char *id);
-/* The engine's answer to removing a leftover; ud is its name (freed). */
-void adopt_leftover_removed (void *ud, int ret, const lympho_error_t *err);
-
-/* reconcile.c: the engine's lists, inspects, events and connection. */
-/* The engine's inspect answer: adopt, refresh or let go (ud is the daemon). */
-void reconcile_on_inspected (void *ud, int ret, const lympho_error_t *err, const struct rt_container *c);
-/* Recover the open journal transactions, then list what the engine runs. */
-void reconcile_sync_engine (struct daemon *d);
-/* The runtime's subscribe callbacks (ud is the daemon). */
-void reconcile_on_event (void *ud, const struct rt_event *ev);
-void reconcile_on_conn (void *ud, bool connected);
 
 /* admission.c: when an entry regenerates, whether it may start now, and
  * what follows its end. */
@@ -196,6 +185,26 @@ void daemon_request_regen (struct daemon *d, struct entry *e, const char *reason
 void admission_start_queued (struct daemon *d);
 /* A regeneration or recovery ended (ud is the entry). */
 void admission_on_regen_done (void *ud, const struct regen_result *res);
+
+/* adopt.c: adoption, pins, refused labels, leftovers. */
+/* Snapshot c, pin its image and protect it under `name`; takes *policy. */
+void adopt_container (struct daemon *d, const struct rt_container *c, const char *name, struct policy *policy,
+                      unsigned generation);
+/* Removes the tag `ref` (NULL: nothing) from the engine, in the background. */
+void adopt_untag (struct daemon *d, const char *ref);
+/* True when id's refusal was reported already; remembers it otherwise. */
+bool adopt_refused_before (struct daemon *d, const char *id);
+/* The engine's answer to removing a leftover; ud is its name (freed). */
+void adopt_leftover_removed (void *ud, int ret, const lympho_error_t *err);
+
+/* reconcile.c: the engine's lists, inspects, events and connection. */
+/* The engine's inspect answer: adopt, refresh or let go (ud is the daemon). */
+void reconcile_on_inspected (void *ud, int ret, const lympho_error_t *err, const struct rt_container *c);
+/* Recover the open journal transactions, then list what the engine runs. */
+void reconcile_sync_engine (struct daemon *d);
+/* The runtime's subscribe callbacks (ud is the daemon). */
+void reconcile_on_event (void *ud, const struct rt_event *ev);
+void reconcile_on_conn (void *ud, bool connected);
 
 /* command.c: the control commands, one table. */
 enum command_arg_type
@@ -224,16 +233,6 @@ const struct command *command_find (const char *name);
 int command_check (const struct command *c, yajl_val args, lympho_error_t *err);
 /* The control socket's handler (ud is the daemon). */
 void command_dispatch (void *ud, struct control_request *req, const char *cmd, yajl_val args);
-
-/* daemon.c: daemon_run, signals, reload, shutdown, watchdog, status, the
- * HTTP listener's callbacks. */
-void daemon_record (struct daemon *d, const struct history_entry *h);
-/* STATUS= for systemd: how many protected and regenerating, the engine. */
-void daemon_update_status (struct daemon *d);
-/* Shutting down and nothing in flight: stop the loop. */
-void daemon_maybe_exit (struct daemon *d);
-/* What the runtime knows of the engine; zeroed when it cannot say. */
-void daemon_engine_info (struct daemon *d, struct rt_engine_info *info);
 
 /* detect.c */
 int detect_open (struct daemon *d, lympho_error_t *err);

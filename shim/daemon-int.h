@@ -1,6 +1,20 @@
-/* lympho — the daemon's internal state, shared by daemon.c (entries,
- * schedule, adoption, recovery, control) and incident.c (alerts, threat,
- * quarantine, forensics, memory). Not a public header. */
+/* lympho — the daemon's internal state, shared by the files that make up
+ * the daemon, one duty each. Not a public header. Below, each file's
+ * functions that others call, under its name:
+ *   daemon.c     daemon_run, signals, reload, shutdown, watchdog, status,
+ *                the HTTP listener's callbacks
+ *   entry.c      the entries: find, look up, new, free, remove; waiters
+ *   admission.c  scheduling, admission, the queue, a regeneration's end
+ *                (retry and recovery backoff)
+ *   adopt.c      adoption, snapshots, pins, refused labels, leftovers
+ *   reconcile.c  the engine's lists, inspects, events and connection
+ *   command.c    the control commands, one table
+ *   detect.c     lymphd's own detectors (programs, drift, health, exits)
+ *   incident.c   alerts, threat, quarantine, forensics, memory
+ * Each file prefixes its functions with its name, daemon.c with daemon_;
+ * daemon_entry_lookup (entry.c) and daemon_arm, daemon_remaining_ms and
+ * daemon_request_regen (admission.c) kept their names from before the cut,
+ * which detect.c and incident.c call them by. */
 #ifndef LYMPHO_DAEMON_INT_H
 #define LYMPHO_DAEMON_INT_H
 
@@ -126,15 +140,99 @@ struct daemon
   bool rescan_in_flight;
 };
 
-
-/* daemon.c */
-struct entry *daemon_entry_lookup (struct daemon *d, const char *ref);
+/* daemon.c: daemon_run, signals, reload, shutdown, watchdog, status, the
+ * HTTP listener's callbacks. */
 void daemon_record (struct daemon *d, const struct history_entry *h);
+/* STATUS= for systemd: how many protected and regenerating, the engine. */
+void daemon_update_status (struct daemon *d);
+/* Shutting down and nothing in flight: stop the loop. */
+void daemon_maybe_exit (struct daemon *d);
+/* What the runtime knows of the engine; zeroed when it cannot say. */
+void daemon_engine_info (struct daemon *d, struct rt_engine_info *info);
+
+/* entry.c: the entries in d->entries, and the requests waiting on one. */
+struct entry *entry_new (struct daemon *d, const char *name);
+struct entry *entry_find (struct daemon *d, const char *name);
+struct entry *entry_by_id (struct daemon *d, const char *id);
+/* By name, full id, or an id prefix of at least 12 characters. */
+struct entry *daemon_entry_lookup (struct daemon *d, const char *ref);
+/* Unlinks e from d->entries, then frees it. */
+void entry_remove (struct daemon *d, struct entry *e);
+/* Frees e (not linked any more); its waiters hear ENOENT. */
+void entry_free (struct daemon *d, struct entry *e);
+/* The entries in state `only`, or all of them when `any`. */
+unsigned entry_count (struct daemon *d, enum entry_state only, bool any);
+/* req (may be NULL) waits for e's regeneration; joined: one already in flight. */
+void entry_add_waiter (struct entry *e, struct control_request *req, bool joined);
+void entry_reply_waiters (struct entry *e, bool ok, const char *result, int status, const char *msg);
+
+/* admission.c: when an entry regenerates, whether it may start now, and
+ * what follows its end. */
+/* (Re)arm e's timer: its next regeneration in delay_ms. */
 void daemon_arm (struct daemon *d, struct entry *e, uint64_t delay_ms);
+/* Until e's timer fires, 0 when due or not armed. */
+uint64_t daemon_remaining_ms (struct daemon *d, struct entry *e);
+/* Plan e's next TTL regeneration, counted from when its generation started;
+ * fresh: this lymphd started it. */
+void admission_schedule_from (struct daemon *d, struct entry *e, uint64_t started_real_ms, bool fresh);
+/* The strategy e regenerates with: replace when asked or when swap is
+ * blocked (logged when swap was asked), swap otherwise. */
+enum strategy admission_resolve_strategy (struct entry *e);
 /* Regenerate now (or join the one in flight / queue it); req may be NULL. */
 void daemon_request_regen (struct daemon *d, struct entry *e, const char *reason, bool keep_old_down,
                            struct control_request *req);
-uint64_t daemon_remaining_ms (struct daemon *d, struct entry *e);
+/* Launch the queued regenerations that are admitted now. */
+void admission_start_queued (struct daemon *d);
+/* A regeneration or recovery ended (ud is the entry). */
+void admission_on_regen_done (void *ud, const struct regen_result *res);
+
+/* adopt.c: adoption, pins, refused labels, leftovers. */
+/* Snapshot c, pin its image and protect it under `name`; takes *policy. */
+void adopt_container (struct daemon *d, const struct rt_container *c, const char *name, struct policy *policy,
+                      unsigned generation);
+/* Removes the tag `ref` (NULL: nothing) from the engine, in the background. */
+void adopt_untag (struct daemon *d, const char *ref);
+/* True when id's refusal was reported already; remembers it otherwise. */
+bool adopt_refused_before (struct daemon *d, const char *id);
+/* The engine's answer to removing a leftover; ud is its name (freed). */
+void adopt_leftover_removed (void *ud, int ret, const lympho_error_t *err);
+
+/* reconcile.c: the engine's lists, inspects, events and connection. */
+/* The engine's inspect answer: adopt, refresh or let go (ud is the daemon). */
+void reconcile_on_inspected (void *ud, int ret, const lympho_error_t *err, const struct rt_container *c);
+/* Recover the open journal transactions, then list what the engine runs. */
+void reconcile_sync_engine (struct daemon *d);
+/* The runtime's subscribe callbacks (ud is the daemon). */
+void reconcile_on_event (void *ud, const struct rt_event *ev);
+void reconcile_on_conn (void *ud, bool connected);
+
+/* command.c: the control commands, one table. */
+enum command_arg_type
+{
+  COMMAND_ARG_STRING,
+  COMMAND_ARG_INTEGER,
+};
+struct command_arg
+{
+  const char *name;             /* NULL ends a command's list */
+  enum command_arg_type type;
+  bool required;
+};
+struct command
+{
+  const char *name;
+  const struct command_arg *args;
+  void (*handler) (struct daemon *d, struct control_request *req, yajl_val args);
+  const char *missing;          /* the usage error for a missing argument; NULL: "NAME: `ARG` is required" */
+};
+/* The command called `name`, NULL when there is none. */
+const struct command *command_find (const char *name);
+/* Checks args against c's list: -EINVAL, with the usage error to send, when
+ * a required argument is missing or one has the wrong JSON type. Keys c
+ * does not declare are accepted. */
+int command_check (const struct command *c, yajl_val args, lympho_error_t *err);
+/* The control socket's handler (ud is the daemon). */
+void command_dispatch (void *ud, struct control_request *req, const char *cmd, yajl_val args);
 
 /* detect.c */
 int detect_open (struct daemon *d, lympho_error_t *err);

@@ -1,0 +1,389 @@
+/* lympho — scheduling and admission: when each entry regenerates (its TTL,
+ * a retry's backoff, a recovery's), whether it may start now (the global
+ * cap, one per group, none while recoveries run) or waits in the queue,
+ * and what follows its end: the entry's new state, history, metrics, the
+ * answers to the requests waiting on it, the next TTL or retry. Calls
+ * entry.c, reconcile.c (a sync after recoveries, the inspect of a new
+ * generation), detect.c (a generation started), incident.c (a regeneration
+ * ended), daemon.c (history, status, exit), sched.c, regen.c, and the
+ * journal (compacted once nothing is in flight). */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "lympho/journal.h"
+#include "lympho/json.h"
+#include "lympho/log.h"
+#include "lympho/loop.h"
+#include "lympho/regen.h"
+#include "lympho/sched.h"
+#include "lympho/util.h"
+
+#include "daemon-int.h"
+
+static void
+on_due (struct loop *l, void *ud)
+{
+  struct entry *e = ud;
+  e->timer = 0;
+  e->due_mono = 0;
+  daemon_request_regen (e->d, e, e->failures ? "retry" : "ttl", e->keep_old_down, NULL);
+}
+
+void
+daemon_arm (struct daemon *d, struct entry *e, uint64_t delay_ms)
+{
+  if (e->timer)
+    loop_cancel_timer (d->loop, e->timer);
+  e->due_mono = now_mono_ms () + delay_ms;
+  e->timer = loop_add_timer (d->loop, delay_ms, on_due, e);
+}
+
+uint64_t
+daemon_remaining_ms (struct daemon *d, struct entry *e)
+{
+  uint64_t now = now_mono_ms ();
+  return e->due_mono > now ? e->due_mono - now : 0;
+}
+
+/* Plan the next TTL regeneration of a running entry, counted from when the
+ * current generation started, so that a restart of lymphd does not push
+ * every container's end further away. */
+void
+admission_schedule_from (struct daemon *d, struct entry *e, uint64_t started_real_ms, bool fresh)
+{
+  if (e->state != ES_RUNNING || d->shutting_down)
+    return;
+  e->started_real_ms = started_real_ms;
+  detect_generation_started (d, e, fresh);
+  double level = threat_level (&e->threat, now_real_ms (), d->cfg->threat_half_life_ms);
+  uint64_t ttl = sched_jittered_ttl (threat_effective_ttl (e->policy.ttl_ms, level), e->policy.jitter_pct,
+                                     random_unit ());
+  uint64_t now = now_real_ms ();
+  uint64_t age = started_real_ms && started_real_ms < now ? now - started_real_ms : 0;
+  daemon_arm (d, e, age >= ttl ? 0 : ttl - age);
+}
+
+static void
+schedule (struct daemon *d, struct entry *e)
+{
+  admission_schedule_from (d, e, now_real_ms (), true);
+}
+
+enum strategy
+admission_resolve_strategy (struct entry *e)
+{
+  if (e->policy.strategy == STRATEGY_REPLACE)
+    return STRATEGY_REPLACE;
+  if (e->golden.swap_blocker)
+    {
+      if (e->policy.strategy == STRATEGY_SWAP)
+        log_warn ("%s: swap not possible (%s), replacing instead", e->name, e->golden.swap_blocker);
+      return STRATEGY_REPLACE;
+    }
+  return STRATEGY_SWAP;
+}
+
+static bool
+admit (struct daemon *d, struct entry *e)
+{
+  size_t n = 0;
+  for (struct entry *x = d->entries; x; x = x->next)
+    n++;
+  struct sched_slot *slots = xmalloc0 ((n ? n : 1) * sizeof *slots);
+  size_t i = 0;
+  for (struct entry *x = d->entries; x; x = x->next, i++)
+    {
+      slots[i].group = x->policy.group;
+      slots[i].running = x->regen != NULL;
+    }
+  bool ok = sched_admit (e->policy.group, slots, n, d->cfg->max_concurrent) && d->recovering == 0;
+  free (slots);
+  return ok;
+}
+
+/* The answer to regen: the regeneration's result, and for a request that
+ * joined one already in flight, which one it joined. */
+static char *
+regen_result_json (const struct regen_result *res, bool joined)
+{
+  cleanup_jgen yajl_gen g = json_gen_new (false);
+  yajl_gen_map_open (g);
+  json_gen_kstr (g, "name", res->name);
+  json_gen_kstr (g, "id", res->new_id);
+  json_gen_kint (g, "generation", res->generation);
+  json_gen_kint (g, "duration_ms", (int64_t) res->duration_ms);
+  json_gen_kstr (g, "strategy", strategy_name (res->strategy));
+  json_gen_kstr (g, "txn", res->txn);
+  json_gen_kstr (g, "reason", res->reason);
+  json_gen_str (g, "joined");
+  yajl_gen_bool (g, joined);
+  yajl_gen_map_close (g);
+  return json_gen_text (g);
+}
+
+/* Answer every request waiting on e's regeneration with its result. One that
+ * joined a regeneration already in flight is told which one: its answer is
+ * that regeneration's, which its own request did not start. */
+static void
+reply_regen_waiters (struct entry *e, const struct regen_result *res)
+{
+  struct waiter *w = e->waiters;
+  e->waiters = NULL;
+  while (w)
+    {
+      struct waiter *n = w->next;
+      if (res->outcome == REGEN_OK)
+        {
+          cleanup_free char *json = regen_result_json (res, w->joined);
+          control_reply_ok (w->req, json);
+        }
+      else if (w->joined)
+        {
+          cleanup_free char *msg = xasprintf ("joined the regeneration in flight (txn %s, reason: %s): %s", res->txn,
+                                              res->reason, res->err.msg);
+          control_reply_error (w->req, res->err.status ? res->err.status : EIO, msg);
+        }
+      else
+        control_reply_error (w->req, res->err.status ? res->err.status : EIO, res->err.msg);
+      free (w);
+      w = n;
+    }
+}
+
+/* A recovery failed while the engine stayed connected: try it again. */
+static void
+on_recover_due (struct loop *l, void *ud)
+{
+  (void) l;
+  struct entry *e = ud;
+  struct daemon *d = e->d;
+  e->recover_timer = 0;
+  e->recover_due_mono = 0;
+  e->recover_blocked = false;
+  if (d->connected && !d->shutting_down && !d->syncing && e->regen == NULL)
+    reconcile_sync_engine (d);
+}
+
+void
+admission_on_regen_done (void *ud, const struct regen_result *res)
+{
+  struct entry *e = ud;
+  struct daemon *d = e->d;
+  e->regen = NULL;
+  d->in_flight--;
+  if (res->outcome != REGEN_BROKEN)
+    e->recover_tries = 0;
+  if (res->outcome == REGEN_OK)
+    e->keep_old_down = false;
+  incident_regen_done (d, e, res);
+  metrics_observe (&d->metrics.regen_seconds, (double) res->duration_ms / 1000.0);
+  {
+    const char *why = e->queued_reason ? e->queued_reason : "";
+    const char *kind = res->recovered                    ? "recovery"
+                       : str_has_prefix (why, "manual")  ? "manual"
+                       : str_has_prefix (why, "ttl")     ? "ttl"
+                       : str_has_prefix (why, "retry")   ? "retry"
+                                                         : "incident";
+    metrics_inc (&d->metrics, "lympho_regenerations_total", "container", e->name, "reason", kind, "result",
+                 regen_outcome_name (res->outcome), NULL);
+  }
+  if (res->recovered && d->recovering > 0)
+    d->recovering--;
+
+  struct history_entry h = {
+    HISTORY_NO_INCIDENT,
+    .name = e->name,
+    .kind = res->recovered ? "recover" : "regen",
+    .generation = res->generation,
+    .new_id = res->new_id,
+    .reason = e->queued_reason,
+    .duration_ms = (int64_t) res->duration_ms,
+    .strategy = strategy_name (res->strategy),
+  };
+  switch (res->outcome)
+    {
+    case REGEN_OK:
+      {
+        d->regenerations++;
+        free (e->id);
+        e->id = xstrdup (res->new_id);
+        e->generation = res->generation;
+        e->state = ES_RUNNING;
+        e->failures = 0;
+        free (e->last_error);
+        e->last_error = NULL;
+        threat_reset (&e->threat);
+        h.result = "ok";
+        if (res->err.status)
+          h.error = res->err.msg; /* e.g. the old one could not be removed */
+        daemon_record (d, &h);
+        reply_regen_waiters (e, res);
+        schedule (d, e);
+        /* Learn the new generation's pid and networks for quarantine. */
+        d->ops->inspect (d->rt, e->id, reconcile_on_inspected, d);
+        break;
+      }
+    case REGEN_REFUSED:
+    case REGEN_ROLLED_BACK:
+      d->failures++;
+      e->failures++;
+      h.result = res->outcome == REGEN_REFUSED ? "refused" : "failed";
+      h.error = res->err.msg;
+      if (res->new_id)
+        {
+          free (e->id);
+          e->id = xstrdup (res->new_id);
+        }
+      e->state = e->id ? ES_RUNNING : ES_UNKNOWN;
+      free (e->last_error);
+      e->last_error = xstrdup (res->err.msg);
+      daemon_record (d, &h);
+      reply_regen_waiters (e, res);
+      if (e->id && !d->shutting_down)
+        {
+          uint64_t delay = sched_backoff (e->failures, d->cfg->backoff_min_ms, d->cfg->backoff_max_ms,
+                                          random_unit ());
+          log_warn ("%s: regeneration %s (%s); retry in %llu ms", e->name, h.result, res->err.msg,
+                    (unsigned long long) delay);
+          daemon_arm (d, e, delay);
+        }
+      break;
+    case REGEN_BROKEN:
+      d->failures++;
+      e->failures++;
+      e->state = ES_BROKEN;
+      e->recover_blocked = true;
+      h.result = "failed";
+      h.error = res->err.msg;
+      free (e->last_error);
+      e->last_error = xstrdup (res->err.msg);
+      daemon_record (d, &h);
+      reply_regen_waiters (e, res);
+      /* The journal keeps the transaction open; the next sync recovers it.
+       * That is the next reconnect when the engine went away, but an engine
+       * still connected (a start that hangs, say) may never reconnect: try
+       * again on a backoff of its own, or the service stays down. */
+      if (!d->shutting_down)
+        {
+          uint64_t delay = sched_backoff (++e->recover_tries, d->cfg->backoff_min_ms, d->cfg->backoff_max_ms,
+                                          random_unit ());
+          if (e->recover_timer)
+            loop_cancel_timer (d->loop, e->recover_timer);
+          e->recover_timer = loop_add_timer (d->loop, delay, on_recover_due, e);
+          e->recover_due_mono = now_mono_ms () + delay;
+          log_warn ("%s: could not roll back (%s); recovery again in %llu ms", e->name, res->err.msg,
+                    (unsigned long long) delay);
+        }
+      break;
+    }
+  free (e->queued_reason);
+  e->queued_reason = NULL;
+  daemon_update_status (d);
+  if (d->in_flight == 0 && !d->shutting_down)
+    {
+      bool broken = false;
+      for (struct entry *x = d->entries; x; x = x->next)
+        broken |= x->state == ES_BROKEN;
+      lympho_error_t err = { 0 };
+      if (!broken && journal_compact (d->journal, &err) < 0)
+        log_warn ("journal: %s", err.msg);
+    }
+  if (d->recovering == 0 && d->syncing)
+    {
+      d->syncing = false;
+      reconcile_sync_engine (d);
+    }
+  admission_start_queued (d);
+  daemon_maybe_exit (d);
+}
+
+static void
+launch (struct daemon *d, struct entry *e, const char *reason)
+{
+  struct regen_params p = {
+    .golden = &e->golden,
+    .old_id = e->id,
+    .old_generation = e->generation,
+    /* An infected generation is cut off already: overlapping it with the
+     * new one (swap) gains nothing and waits for readiness; replace brings
+     * the service back soonest. */
+    .strategy = e->keep_old_down ? STRATEGY_REPLACE : admission_resolve_strategy (e),
+    .reason = reason,
+    .keep_old_down = e->keep_old_down,
+    .old_networks = e->networks,
+    .n_old_networks = e->n_networks,
+  };
+  if (e->timer)
+    {
+      loop_cancel_timer (d->loop, e->timer);
+      e->timer = 0;
+    }
+  e->queued = false;
+  free (e->queued_reason);
+  e->queued_reason = xstrdup (reason);
+  struct regen_env env = { d->loop, d->ops, d->rt, d->journal, d->cfg };
+  lympho_error_t err = { 0 };
+  if (regen_start (&env, &p, admission_on_regen_done, e, &e->regen, &err) < 0)
+    {
+      entry_reply_waiters (e, false, NULL, err.status, err.msg);
+      return;
+    }
+  e->state = ES_REGENERATING;
+  d->in_flight++;
+  daemon_update_status (d);
+}
+
+void
+daemon_request_regen (struct daemon *d, struct entry *e, const char *reason, bool keep_old_down,
+                      struct control_request *req)
+{
+  if (d->shutting_down)
+    {
+      if (req)
+        control_reply_error (req, ECANCELED, "lymphd is shutting down");
+      return;
+    }
+  if (e->regen)
+    {
+      /* Join the regeneration in flight: its result is the answer, and the
+       * caller is told that it joined (a retry of an earlier failure may be
+       * what succeeds or fails). */
+      log_msg (req ? LOG_LVL_INFO : LOG_LVL_DEBUG, "%s: %s joins the regeneration in flight (txn=%s, reason %s)",
+               e->name, reason, regen_txn (e->regen), regen_reason (e->regen));
+      entry_add_waiter (e, req, true);
+      return;
+    }
+  if (e->state != ES_RUNNING || e->id == NULL || e->busy)
+    {
+      if (req)
+        control_reply_error (req, EBUSY, e->state == ES_STOPPED ? "the container is stopped; start it first"
+                                             : "the container is not ready for regeneration yet");
+      return;
+    }
+  entry_add_waiter (e, req, false);
+  e->keep_old_down = keep_old_down;
+  if (!d->connected || !admit (d, e))
+    {
+      e->queued = true;
+      free (e->queued_reason);
+      e->queued_reason = xstrdup (reason);
+      log_debug ("%s: regeneration queued (%s)", e->name, reason);
+      return;
+    }
+  launch (d, e, reason);
+}
+
+void
+admission_start_queued (struct daemon *d)
+{
+  if (!d->connected || d->shutting_down)
+    return;
+  for (struct entry *e = d->entries; e; e = e->next)
+    if (e->queued && e->regen == NULL && e->state == ES_RUNNING && admit (d, e))
+      {
+        cleanup_free char *reason = xstrdup (e->queued_reason ? e->queued_reason : "ttl");
+        launch (d, e, reason);
+      }
+}

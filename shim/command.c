@@ -1,0 +1,397 @@
+/* lympho — the control commands: lymphd's answers to lymphctl (status, ls,
+ * regen, alert, history), one function each, behind one table that names
+ * each command, the arguments it takes (name, JSON type, required) and its
+ * handler. The dispatcher checks the arguments against the table before a
+ * handler runs: a missing or wrongly typed one is a usage error (EINVAL).
+ * Reads the entries and the daemon's counters; acts only through
+ * admission.c (regen) and incident.c (alert); replies through control.h. */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "lympho/control.h"
+#include "lympho/history.h"
+#include "lympho/json.h"
+#include "lympho/labels.h"
+#include "lympho/log.h"
+#include "lympho/regen.h"
+#include "lympho/util.h"
+
+#include "daemon-int.h"
+
+static const char *const entry_state_names[] = { "unknown", "running", "stopped", "regenerating", "broken" };
+
+static const char *
+entry_state_name (const struct entry *e)
+{
+  return entry_state_names[e->state];
+}
+
+/* A retry of a failed regeneration is armed (and not yet started). */
+static bool
+retry_pending (const struct entry *e)
+{
+  return e->failures > 0 && e->timer != 0 && e->regen == NULL;
+}
+
+/* Nothing lymphd will do to e on its own but its next TTL: the engine is
+ * connected and synced, no regeneration, recovery, adoption or incident in
+ * flight, none queued or due, no retry or recovery armed. What a caller
+ * waits for before it acts again. */
+static bool
+entry_idle (const struct daemon *d, const struct entry *e, uint64_t now)
+{
+  if (!d->connected || d->syncing || e->engine_took)
+    return false; /* what the engine did meanwhile is not known yet */
+  if (e->due_mono != 0 && e->due_mono <= now)
+    return false; /* due, its timer about to fire */
+  return e->regen == NULL && !e->queued && !e->busy && e->incident == NULL && !retry_pending (e)
+         && e->state != ES_BROKEN && e->state != ES_REGENERATING && e->state != ES_UNKNOWN;
+}
+
+static int64_t
+ms_until (uint64_t due_mono, uint64_t now)
+{
+  return (int64_t) (due_mono > now ? due_mono - now : 0);
+}
+
+/* What is in flight or pending for e, each null when there is none. */
+static void
+gen_pending (yajl_gen g, const struct daemon *d, const struct entry *e, uint64_t now)
+{
+  json_gen_str (g, "regen");
+  if (e->regen)
+    {
+      yajl_gen_map_open (g);
+      json_gen_kstr (g, "txn", regen_txn (e->regen));
+      json_gen_kstr (g, "reason", regen_reason (e->regen));
+      json_gen_kstr (g, "step", regen_phase_name (e->regen));
+      yajl_gen_map_close (g);
+    }
+  else
+    yajl_gen_null (g);
+  json_gen_kstr (g, "queued", e->queued ? (e->queued_reason ? e->queued_reason : "ttl") : NULL);
+  json_gen_str (g, "retry");
+  if (retry_pending (e))
+    {
+      yajl_gen_map_open (g);
+      json_gen_kint (g, "in_ms", ms_until (e->due_mono, now));
+      json_gen_kint (g, "attempt", e->failures + 1);
+      json_gen_kstr (g, "error", e->last_error);
+      yajl_gen_map_close (g);
+    }
+  else
+    yajl_gen_null (g);
+  json_gen_str (g, "recovery");
+  if (e->state == ES_BROKEN)
+    {
+      yajl_gen_map_open (g);
+      /* Unarmed: it waits for the engine to come back. */
+      json_gen_str (g, "in_ms");
+      if (e->recover_timer)
+        json_gen_int (g, ms_until (e->recover_due_mono, now));
+      else
+        yajl_gen_null (g);
+      json_gen_kint (g, "attempt", e->recover_tries + 1);
+      json_gen_kstr (g, "error", e->last_error);
+      yajl_gen_map_close (g);
+    }
+  else
+    yajl_gen_null (g);
+  json_gen_kstr (g, "last_error", e->last_error);
+  json_gen_str (g, "idle");
+  yajl_gen_bool (g, entry_idle (d, e, now));
+}
+
+static void
+gen_entry (struct daemon *d, yajl_gen g, struct entry *e)
+{
+  uint64_t now = now_mono_ms ();
+  yajl_gen_map_open (g);
+  json_gen_kstr (g, "name", e->name);
+  json_gen_kstr (g, "id", e->id);
+  json_gen_kstr (g, "image_id", e->golden.image_id);
+  json_gen_kint (g, "generation", e->generation);
+  json_gen_kint (g, "ttl_s", (int64_t) (e->policy.ttl_ms / 1000));
+  json_gen_str (g, "next_regen_in_s");
+  if (e->due_mono)
+    json_gen_int (g, (int64_t) ((e->due_mono > now ? e->due_mono - now : 0) / 1000));
+  else if (e->queued)
+    json_gen_int (g, 0);
+  else
+    yajl_gen_null (g);
+  json_gen_str (g, "threat_level");
+  json_gen_fixed (g, threat_level (&e->threat, now_real_ms (), d->cfg->threat_half_life_ms), 2);
+  json_gen_kstr (g, "state", entry_state_name (e));
+  json_gen_kstr (g, "group", e->policy.group);
+  json_gen_kstr (g, "strategy", strategy_name (e->policy.strategy));
+  json_gen_kstr (g, "effective_strategy", strategy_name (admission_resolve_strategy (e)));
+  json_gen_kstr (g, "swap_blocker", e->golden.swap_blocker);
+  json_gen_kint (g, "jitter_pct", e->policy.jitter_pct);
+  json_gen_kint (g, "failures", e->failures);
+  json_gen_kint (g, "threshold", e->policy.threshold);
+  json_gen_kstr (g, "pinned_image", e->golden.pin_ref);
+  gen_pending (g, d, e, now);
+  detect_gen (d, e, g);
+  yajl_gen_map_close (g);
+}
+
+static void
+cmd_ls (struct daemon *d, struct control_request *req, yajl_val args)
+{
+  cleanup_jgen yajl_gen g = json_gen_new (false);
+  yajl_gen_array_open (g);
+  /* Sorted by name for stable output. */
+  size_t n = 0;
+  for (struct entry *e = d->entries; e; e = e->next)
+    n++;
+  struct entry **v = xmalloc0 ((n ? n : 1) * sizeof *v);
+  size_t i = 0;
+  for (struct entry *e = d->entries; e; e = e->next)
+    v[i++] = e;
+  for (size_t a = 1; a < n; a++)
+    for (size_t b = a; b > 0 && strcmp (v[b - 1]->name, v[b]->name) > 0; b--)
+      {
+        struct entry *t = v[b];
+        v[b] = v[b - 1];
+        v[b - 1] = t;
+      }
+  for (i = 0; i < n; i++)
+    if (v[i]->golden.name)
+      gen_entry (d, g, v[i]);
+  free (v);
+  yajl_gen_array_close (g);
+  cleanup_free char *json = json_gen_text (g);
+  control_reply_ok (req, json);
+}
+
+static void
+cmd_status (struct daemon *d, struct control_request *req, yajl_val args)
+{
+  cleanup_jgen yajl_gen g = json_gen_new (false);
+  yajl_gen_map_open (g);
+  json_gen_kstr (g, "version", PACKAGE_VERSION);
+  json_gen_kint (g, "uptime_s", (int64_t) ((now_mono_ms () - d->started_mono) / 1000));
+  json_gen_kstr (g, "runtime", d->ops->name);
+  {
+    struct rt_engine_info info;
+    daemon_engine_info (d, &info);
+    json_gen_kstr (g, "engine", d->connected ? "connected" : info.refused ? "refused" : "disconnected");
+    if (info.product || info.version)
+      {
+        cleanup_free char *v = xasprintf ("%s%s%s", info.product ? info.product : "",
+                                          info.product && info.version ? " " : "", info.version ? info.version : "");
+        json_gen_kstr (g, "engine_version", v);
+      }
+    if (info.api_version)
+      json_gen_kstr (g, "api_version", info.api_version);
+    if (info.api_max)
+      {
+        cleanup_free char *range = xasprintf ("%s to %s", info.api_min ? info.api_min : "?", info.api_max);
+        json_gen_kstr (g, "engine_api", range);
+      }
+    if (!d->connected && info.problem)
+      json_gen_kstr (g, "engine_problem", info.problem);
+  }
+  json_gen_kint (g, "protected", entry_count (d, 0, true));
+  json_gen_kint (g, "regenerating", d->in_flight);
+  {
+    int64_t queued = 0, retrying = 0;
+    for (struct entry *e = d->entries; e; e = e->next)
+      {
+        queued += e->queued;
+        retrying += retry_pending (e);
+      }
+    json_gen_kint (g, "queued", queued);
+    json_gen_kint (g, "retry_pending", retrying);
+    json_gen_kint (g, "recovery_pending", entry_count (d, ES_BROKEN, false));
+  }
+  json_gen_kint (g, "regenerations", (int64_t) d->regenerations);
+  json_gen_kint (g, "failures", (int64_t) d->failures);
+  json_gen_kstr (g, "state_dir", d->cfg->state_dir);
+  yajl_gen_map_close (g);
+  cleanup_free char *json = json_gen_text (g);
+  control_reply_ok (req, json);
+}
+
+static const char *
+arg_str (yajl_val args, const char *key)
+{
+  return json_str (json_get (args, key));
+}
+
+static void
+cmd_regen (struct daemon *d, struct control_request *req, yajl_val args)
+{
+  const char *name = arg_str (args, "name");
+  struct entry *e = daemon_entry_lookup (d, name);
+  if (e == NULL || e->golden.name == NULL)
+    {
+      cleanup_free char *msg = xasprintf ("no protected container named `%s`", name);
+      control_reply_error (req, ENOENT, msg);
+      return;
+    }
+  const char *reason = arg_str (args, "reason");
+  cleanup_free char *why = xasprintf ("manual%s%s", reason ? ": " : "", reason ? reason : "");
+  log_info ("%s: regeneration requested by uid %u (%s)", e->name, (unsigned) control_request_uid (req), why);
+  daemon_request_regen (d, e, why, false, req);
+}
+
+#define ALERT_USAGE "alert: `name` and an integer `severity` 0..10 are required"
+
+static void
+cmd_alert (struct daemon *d, struct control_request *req, yajl_val args)
+{
+  const char *name = arg_str (args, "name");
+  int64_t sev = -1;
+  json_as_int64 (json_get (args, "severity"), &sev); /* an integer, says the table; its range is ours */
+  if (sev < 0 || sev > 10)
+    {
+      control_reply_error (req, EINVAL, ALERT_USAGE);
+      return;
+    }
+  struct alert a = { .source = ALERT_SRC_CLI, .container = (char *) name, .severity = (int) sev,
+                     .reason = (char *) arg_str (args, "reason") };
+  cleanup_free char *action = NULL;
+  lympho_error_t err = { 0 };
+  if (incident_alert (d, &a, now_mono_ms (), &action, &err) < 0)
+    {
+      control_reply_error (req, err.status, err.msg);
+      return;
+    }
+  struct entry *e = daemon_entry_lookup (d, name);
+  cleanup_jgen yajl_gen g = json_gen_new (false);
+  yajl_gen_map_open (g);
+  json_gen_kstr (g, "name", e ? e->name : name);
+  json_gen_str (g, "threat_level");
+  json_gen_fixed (g, e ? threat_level (&e->threat, now_real_ms (), d->cfg->threat_half_life_ms) : 0.0, 2);
+  json_gen_kstr (g, "action", action);
+  yajl_gen_map_close (g);
+  cleanup_free char *json = json_gen_text (g);
+  control_reply_ok (req, json);
+}
+
+static void
+cmd_history (struct daemon *d, struct control_request *req, yajl_val args)
+{
+  const char *name = arg_str (args, "name");
+  int64_t limit = 0;
+  json_as_int64 (json_get (args, "limit"), &limit);
+  cleanup_free char *json = NULL;
+  lympho_error_t err = { 0 };
+  if (history_read (d->cfg->state_dir, name, limit > 0 ? (size_t) limit : 0, &json, &err) < 0)
+    control_reply_error (req, err.status, err.msg);
+  else
+    control_reply_ok (req, json);
+}
+
+/* --- the table --------------------------------------------------------- */
+
+static const struct command_arg no_args[] = { { NULL, 0, false } };
+
+static const struct command_arg regen_args[] = {
+  { "name", COMMAND_ARG_STRING, true },
+  { "reason", COMMAND_ARG_STRING, false },
+  { NULL, 0, false },
+};
+
+static const struct command_arg alert_args[] = {
+  { "name", COMMAND_ARG_STRING, true },
+  { "severity", COMMAND_ARG_INTEGER, true },
+  { "reason", COMMAND_ARG_STRING, false },
+  { NULL, 0, false },
+};
+
+static const struct command_arg history_args[] = {
+  { "name", COMMAND_ARG_STRING, false },
+  { "limit", COMMAND_ARG_INTEGER, false },
+  { NULL, 0, false },
+};
+
+/* Keys a command does not declare are accepted for now. */
+static const struct command commands[] = {
+  { "status", no_args, cmd_status, NULL },
+  { "ls", no_args, cmd_ls, NULL },
+  { "regen", regen_args, cmd_regen, NULL },
+  { "alert", alert_args, cmd_alert, ALERT_USAGE },
+  { "history", history_args, cmd_history, NULL },
+};
+
+const struct command *
+command_find (const char *name)
+{
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    if (strcmp (commands[i].name, name) == 0)
+      return &commands[i];
+  return NULL;
+}
+
+static const char *
+type_wanted (enum command_arg_type type)
+{
+  return type == COMMAND_ARG_INTEGER ? "an integer" : "a string";
+}
+
+static const char *
+type_given (yajl_val v)
+{
+  if (YAJL_IS_STRING (v))
+    return "a string";
+  if (YAJL_IS_INTEGER (v))
+    return "an integer";
+  if (YAJL_IS_NUMBER (v))
+    return "a number with a fraction or an exponent";
+  if (YAJL_IS_TRUE (v) || YAJL_IS_FALSE (v))
+    return "a boolean";
+  if (YAJL_IS_OBJECT (v))
+    return "an object";
+  if (YAJL_IS_ARRAY (v))
+    return "an array";
+  return "null";
+}
+
+static bool
+type_ok (enum command_arg_type type, yajl_val v)
+{
+  return type == COMMAND_ARG_INTEGER ? YAJL_IS_INTEGER (v) : YAJL_IS_STRING (v);
+}
+
+int
+command_check (const struct command *c, yajl_val args, lympho_error_t *err)
+{
+  for (const struct command_arg *a = c->args; a->name; a++)
+    {
+      yajl_val v = json_get (args, a->name);
+      if (v == NULL && a->required)
+        {
+          if (c->missing)
+            return lympho_error_set (err, EINVAL, "%s", c->missing);
+          return lympho_error_set (err, EINVAL, "%s: `%s` is required", c->name, a->name);
+        }
+      if (v != NULL && !type_ok (a->type, v))
+        return lympho_error_set (err, EINVAL, "%s: `%s` must be %s, not %s", c->name, a->name, type_wanted (a->type),
+                                 type_given (v));
+    }
+  return 0;
+}
+
+void
+command_dispatch (void *ud, struct control_request *req, const char *cmd, yajl_val args)
+{
+  struct daemon *d = ud;
+  const struct command *c = command_find (cmd);
+  if (c == NULL)
+    {
+      cleanup_free char *msg = xasprintf ("unknown command `%s`", cmd);
+      control_reply_error (req, EINVAL, msg);
+      return;
+    }
+  lympho_error_t err = { 0 };
+  if (command_check (c, args, &err) < 0)
+    {
+      control_reply_error (req, err.status, err.msg);
+      return;
+    }
+  c->handler (d, req, args);
+}

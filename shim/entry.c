@@ -1,0 +1,132 @@
+/* lympho — the daemon's entries: one per protected name, in d->entries.
+ * Finds them (by name, by id, by the reference a user types), creates,
+ * frees and unlinks them, counts them, and answers the control requests
+ * waiting on one. Calls only the hooks that free what detect.c and
+ * incident.c hang on an entry, and control.h to answer its waiters. */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "lympho/loop.h"
+#include "lympho/util.h"
+
+#include "daemon-int.h"
+
+struct entry *
+entry_find (struct daemon *d, const char *name)
+{
+  for (struct entry *e = d->entries; e; e = e->next)
+    if (strcmp (e->name, name) == 0)
+      return e;
+  return NULL;
+}
+
+/* By name, full id, or an id prefix of at least 12 characters. */
+struct entry *
+daemon_entry_lookup (struct daemon *d, const char *ref)
+{
+  struct entry *e = entry_find (d, ref);
+  if (e)
+    return e;
+  size_t len = strlen (ref);
+  if (len < 12)
+    return NULL;
+  for (e = d->entries; e; e = e->next)
+    if (e->id && strncmp (e->id, ref, len) == 0)
+      return e;
+  return NULL;
+}
+
+struct entry *
+entry_by_id (struct daemon *d, const char *id)
+{
+  for (struct entry *e = d->entries; e; e = e->next)
+    if (e->id && strcmp (e->id, id) == 0)
+      return e;
+  return NULL;
+}
+
+struct entry *
+entry_new (struct daemon *d, const char *name)
+{
+  struct entry *e = xmalloc0 (sizeof *e);
+  e->d = d;
+  e->name = xstrdup (name);
+  policy_defaults (&e->policy);
+  e->next = d->entries;
+  d->entries = e;
+  return e;
+}
+
+void
+entry_reply_waiters (struct entry *e, bool ok, const char *result, int status, const char *msg)
+{
+  struct waiter *w = e->waiters;
+  e->waiters = NULL;
+  while (w)
+    {
+      struct waiter *n = w->next;
+      if (ok)
+        control_reply_ok (w->req, result);
+      else
+        control_reply_error (w->req, status, msg);
+      free (w);
+      w = n;
+    }
+}
+
+void
+entry_add_waiter (struct entry *e, struct control_request *req, bool joined)
+{
+  if (req == NULL)
+    return;
+  struct waiter *w = xmalloc0 (sizeof *w);
+  w->req = req;
+  w->joined = joined;
+  w->next = e->waiters;
+  e->waiters = w;
+}
+
+void
+entry_free (struct daemon *d, struct entry *e)
+{
+  if (e->timer)
+    loop_cancel_timer (d->loop, e->timer);
+  if (e->recover_timer)
+    loop_cancel_timer (d->loop, e->recover_timer);
+  entry_reply_waiters (e, false, NULL, ENOENT, "the container is no longer protected");
+  incident_entry_free (e);
+  detect_entry_free (d, e);
+  strv_free (e->networks, e->n_networks);
+  strv_free (e->mounts, e->n_mounts);
+  golden_free (&e->golden);
+  policy_free (&e->policy);
+  free (e->name);
+  free (e->id);
+  free (e->queued_reason);
+  free (e->last_error);
+  free (e);
+}
+
+void
+entry_remove (struct daemon *d, struct entry *e)
+{
+  for (struct entry **pe = &d->entries; *pe; pe = &(*pe)->next)
+    if (*pe == e)
+      {
+        *pe = e->next;
+        break;
+      }
+  entry_free (d, e);
+}
+
+unsigned
+entry_count (struct daemon *d, enum entry_state only, bool any)
+{
+  unsigned n = 0;
+  for (struct entry *e = d->entries; e; e = e->next)
+    if (any || e->state == only)
+      n++;
+  return n;
+}

@@ -1,0 +1,326 @@
+/* lympho — reconciliation with the engine: what it lists, inspects and
+ * reports as events is matched against the entries. A protected container
+ * is adopted or refreshed, one removed outside lympho is let go, one
+ * stopped outside lympho is left stopped; a sync recovers every open
+ * journal transaction before it lists. Also the engine connection coming
+ * and going. Calls entry.c, adopt.c, admission.c (schedule, regenerate,
+ * the end of a recovery), detect.c (events about a protected container),
+ * the journal, and the engine through d->ops. */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "lympho/journal.h"
+#include "lympho/labels.h"
+#include "lympho/log.h"
+#include "lympho/loop.h"
+#include "lympho/notify.h"
+#include "lympho/regen.h"
+#include "lympho/store.h"
+#include "lympho/util.h"
+
+#include "daemon-int.h"
+
+static unsigned
+generation_of (const struct rt_container *c)
+{
+  const char *g = rt_labels_get (&c->labels, LABEL_GENERATION);
+  if (g == NULL)
+    return 0;
+  char *end;
+  unsigned long v = strtoul (g, &end, 10);
+  return (*end || v > 1000000000ul) ? 0 : (unsigned) v;
+}
+
+static void
+refresh (struct daemon *d, struct entry *e, const struct rt_container *c)
+{
+  free (e->id);
+  e->id = xstrdup (c->id);
+  e->generation = generation_of (c);
+  e->pid = c->pid;
+  strv_free (e->networks, e->n_networks);
+  e->networks = strv_dup (c->networks, c->n_networks);
+  e->n_networks = c->n_networks;
+  strv_free (e->mounts, e->n_mounts);
+  e->mounts = strv_dup (c->mounts, c->n_mounts);
+  e->n_mounts = c->n_mounts;
+  bool running = c->state == RT_STATE_RUNNING || c->state == RT_STATE_PAUSED || c->state == RT_STATE_RESTARTING;
+  enum entry_state before = e->state;
+  if (!running && e->engine_took && e->golden.name)
+    {
+      /* It served when the connection to the engine was lost and is
+       * stopped now: the engine's restart stopped it, or it died while its
+       * events could not reach us. Bring the service back, as a fresh
+       * generation. */
+      e->engine_took = false;
+      e->state = ES_RUNNING;
+      log_info ("%s gen=%u: found stopped after the engine connection was lost; regenerating", e->name,
+                e->generation);
+      daemon_request_regen (d, e, "engine restart", false, NULL);
+      return;
+    }
+  e->engine_took = false;
+  e->state = running ? ES_RUNNING : ES_STOPPED;
+  if (!running)
+    {
+      if (e->timer)
+        loop_cancel_timer (d->loop, e->timer);
+      e->timer = 0;
+      e->due_mono = 0;
+      if (before == ES_RUNNING)
+        log_info ("%s gen=%u: stopped outside lympho; left stopped", e->name, e->generation);
+    }
+  else if (e->timer == 0 && !e->queued)
+    admission_schedule_from (d, e, c->started_at_ms, false);
+}
+
+static void
+handle_container (struct daemon *d, const struct rt_container *c)
+{
+  /* A container the engine is removing may come without a name. */
+  if (rt_labels_get (&c->labels, LABEL_ENABLE) == NULL || c->name == NULL || c->name[0] == '\0')
+    return;
+  const char *ours = rt_labels_get (&c->labels, LABEL_NAME);
+  if (ours)
+    {
+      struct entry *e = entry_find (d, ours);
+      if (e && (e->regen || e->busy))
+        return;
+      if (strcmp (c->name, ours) != 0)
+        {
+          if (d->recovering == 0)
+            {
+              /* A temporary generation no open transaction owns. */
+              log_info ("%s step=cleanup: removing leftover %s (%.12s)", ours, c->name, c->id);
+              d->ops->remove (d->rt, c->id, true, false, adopt_leftover_removed, xstrdup (c->name));
+            }
+          return;
+        }
+      if (e && e->golden.name)
+        {
+          refresh (d, e, c);
+          return;
+        }
+    }
+  struct policy p;
+  lympho_error_t err = { 0 };
+  if (policy_from_labels (&c->labels, &p, &err) < 0)
+    {
+      /* Only containers that asked for protection hear why they lack it. */
+      if (p.enabled && !adopt_refused_before (d, c->id))
+        {
+          log_error ("%s id=%.12s: not protected: %s", c->name, c->id, err.msg);
+          struct history_entry h = { HISTORY_NO_INCIDENT, .name = c->name, .kind = "refuse", .result = "refused", .generation = -1,
+                                     .new_id = c->id, .error = err.msg, .duration_ms = -1 };
+          daemon_record (d, &h);
+        }
+      return;
+    }
+  if (!p.enabled)
+    {
+      policy_free (&p);
+      return;
+    }
+  struct entry *e = entry_find (d, c->name);
+  if (e && (e->regen || e->busy))
+    {
+      policy_free (&p);
+      return;
+    }
+  if (e && e->golden.name
+      && ((e->id && strcmp (e->id, c->id) == 0) || strcmp (e->golden.source_id, c->id) == 0 || ours))
+    {
+      /* Known: labels cannot change on a container, so the policy is too. */
+      policy_free (&e->policy);
+      e->policy = p;
+      refresh (d, e, c);
+      return;
+    }
+  if (e && e->golden.name)
+    log_info ("%s: a new container %.12s took the name; adopting it afresh", c->name, c->id);
+  adopt_container (d, c, c->name, &p, generation_of (c));
+  policy_free (&p);
+}
+
+void
+reconcile_on_inspected (void *ud, int ret, const lympho_error_t *err, const struct rt_container *c)
+{
+  struct daemon *d = ud;
+  if (ret < 0)
+    {
+      if (ret != -ENOENT)
+        log_warn ("inspect: %s", err->msg);
+      return;
+    }
+  handle_container (d, c);
+}
+
+static void
+release (struct daemon *d, struct entry *e, const char *why)
+{
+  log_info ("%s gen=%u: %s; no longer protected", e->name, e->generation, why);
+  struct history_entry h = { HISTORY_NO_INCIDENT, .name = e->name, .kind = "release", .result = "ok", .generation = e->generation,
+                             .old_id = e->id, .reason = why, .duration_ms = -1 };
+  daemon_record (d, &h);
+  lympho_error_t err = { 0 };
+  if (store_remove (d->cfg->state_dir, e->name, &err) < 0)
+    log_error ("%s: %s", e->name, err.msg);
+  adopt_untag (d, e->golden.pin_ref);
+  for (size_t i = 0; i < e->golden.n_old_pins; i++)
+    adopt_untag (d, e->golden.old_pins[i]);
+  entry_remove (d, e);
+  daemon_update_status (d);
+}
+
+static void
+on_listed (void *ud, int ret, const lympho_error_t *err, const struct rt_container *v, size_t n)
+{
+  struct daemon *d = ud;
+  if (ret < 0)
+    {
+      log_warn ("listing protected containers: %s", err->msg);
+      return;
+    }
+  /* Names that vanished while we were away were removed by someone: let
+   * them go. Entries busy or regenerating are left to finish. */
+  for (struct entry *e = d->entries, *next; e; e = next)
+    {
+      next = e->next;
+      if (e->regen || e->busy || e->golden.name == NULL)
+        continue;
+      bool present = false;
+      for (size_t i = 0; i < n && !present; i++)
+        present = v[i].name && strcmp (v[i].name, e->name) == 0;
+      if (!present)
+        release (d, e, "container removed outside lympho");
+    }
+  /* A container being removed is listed without a name: nothing to adopt. */
+  for (size_t i = 0; i < n; i++)
+    if (v[i].name && v[i].name[0])
+      d->ops->inspect (d->rt, v[i].id, reconcile_on_inspected, d);
+  if (!d->ready_sent)
+    {
+      d->ready_sent = true;
+      notify_ready ();
+      log_info ("ready: %u protected, engine connected", entry_count (d, 0, true));
+    }
+  daemon_update_status (d);
+}
+
+void
+reconcile_sync_engine (struct daemon *d)
+{
+  if (!d->connected || d->shutting_down)
+    return;
+  struct txn *open = NULL;
+  size_t n = 0;
+  lympho_error_t err = { 0 };
+  if (journal_load (d->cfg->state_dir, &open, &n, &err) < 0)
+    log_error ("journal: %s (recovery skipped)", err.msg);
+  for (size_t i = 0; i < n; i++)
+    {
+      struct entry *e = entry_find (d, open[i].name);
+      if (e && (e->regen || e->recover_blocked))
+        continue; /* in flight in this process, or waiting for the engine */
+      if (e == NULL)
+        e = entry_new (d, open[i].name);
+      struct regen_env env = { d->loop, d->ops, d->rt, d->journal, d->cfg };
+      log_info ("%s txn=%s step=recover: open since a crash or an unreachable engine", open[i].name, open[i].txn);
+      if (regen_recover (&env, &open[i], e->golden.name ? &e->golden : NULL, admission_on_regen_done, e, &e->regen, &err) == 0)
+        {
+          e->state = ES_REGENERATING;
+          d->in_flight++;
+          d->recovering++;
+        }
+    }
+  for (size_t i = 0; i < n; i++)
+    txn_free (&open[i]);
+  free (open);
+  if (d->recovering > 0)
+    {
+      d->syncing = true; /* admission_on_regen_done calls us again when all are done */
+      return;
+    }
+  char filter[] = LABEL_ENABLE;
+  /* Our own generations carry the enable label too, temporary ones
+   * included, so one list finds leftovers as well. */
+  d->ops->list (d->rt, filter, on_listed, d);
+}
+
+void
+reconcile_on_event (void *ud, const struct rt_event *ev)
+{
+  struct daemon *d = ud;
+  if (ev->type != RT_EV_CONTAINER || ev->id == NULL || ev->action == NULL || d->shutting_down)
+    return;
+  log_debug ("event %s %.12s %s", ev->action, ev->id, ev->name ? ev->name : "");
+  struct entry *e = entry_by_id (d, ev->id);
+  if (e && (e->regen || e->busy))
+    return; /* our own steps; the regeneration knows what it did */
+  if (e && e->golden.name && detect_event (d, e, ev))
+    return;
+  const char *a = ev->action;
+  if (strcmp (a, "destroy") == 0)
+    {
+      if (e)
+        release (d, e, "container removed outside lympho");
+      return;
+    }
+  if (strcmp (a, "die") == 0 || strcmp (a, "stop") == 0)
+    {
+      if (e && e->state == ES_RUNNING)
+        {
+          e->state = ES_STOPPED;
+          e->stopped_mono = now_mono_ms ();
+          if (e->timer)
+            loop_cancel_timer (d->loop, e->timer);
+          e->timer = 0;
+          e->due_mono = 0;
+          e->queued = false;
+          log_info ("%s gen=%u: stopped outside lympho (exit code %d); left stopped", e->name, e->generation,
+                    ev->exit_code);
+        }
+      return;
+    }
+  if (strcmp (a, "create") == 0 || strcmp (a, "start") == 0 || strcmp (a, "rename") == 0
+      || strcmp (a, "unpause") == 0 || strcmp (a, "restart") == 0)
+    {
+      const char *enable = ev->attrs ? rt_labels_get (ev->attrs, LABEL_ENABLE) : NULL;
+      if (e == NULL && enable == NULL)
+        return; /* neither ours nor asking to be */
+      d->ops->inspect (d->rt, ev->id, reconcile_on_inspected, d);
+    }
+}
+
+void
+reconcile_on_conn (void *ud, bool connected)
+{
+  struct daemon *d = ud;
+  if (connected == d->connected)
+    {
+      /* Still down, for a new reason (the backend logged it). */
+      daemon_update_status (d);
+      return;
+    }
+  d->connected = connected;
+  if (!connected)
+    {
+      /* What serves now (or stopped in the moments before, as an engine
+       * shutting down stops its containers) should serve again after. */
+      uint64_t now = now_mono_ms ();
+      for (struct entry *e = d->entries; e; e = e->next)
+        e->engine_took = e->state == ES_RUNNING || e->state == ES_REGENERATING
+                         || (e->state == ES_STOPPED && now - e->stopped_mono < 30000);
+      log_warn ("engine connection lost; reconnecting");
+      daemon_update_status (d);
+      return;
+    }
+  log_info ("engine connected");
+  for (struct entry *e = d->entries; e; e = e->next)
+    e->recover_blocked = false;
+  daemon_update_status (d);
+  reconcile_sync_engine (d);
+  admission_start_queued (d);
+}

@@ -237,8 +237,7 @@ daemon_run (struct config *cfg, lympho_error_t *err)
           goto out; /* the message names the address */
         }
     }
-  if ((ret = detect_open (d, err)) < 0)
-    goto out;
+  detect_open (d);
   if ((ret = memory_open (cfg->state_dir, cfg->memory_window_ms, now_real_ms (), &d->memory, err)) < 0)
     {
       lympho_error_prefix (err, "immune memory");

@@ -63,24 +63,24 @@ parse_time_ms (const char *s)
 }
 
 void
-docker_parse_labels (yajl_val obj, struct rt_labels *out)
+docker_parse_labels (json_val obj, struct rt_labels *out)
 {
   for (size_t i = 0; i < json_obj_len (obj); i++)
     {
-      const char *v = json_str (obj->u.object.values[i]);
+      const char *v = json_str (json_obj_value (obj, i));
       if (v)
-        rt_labels_set (out, obj->u.object.keys[i], v);
+        rt_labels_set (out, json_obj_key (obj, i), v);
     }
 }
 
 static int
-parse_inspect (yajl_val v, struct rt_container *c, lympho_error_t *err)
+parse_inspect (json_val v, struct rt_container *c, lympho_error_t *err)
 {
   memset (c, 0, sizeof *c);
   const char *id = json_str (json_get (v, "Id"));
   const char *name = json_str (json_get (v, "Name"));
-  yajl_val state = json_get (v, "State");
-  if (id == NULL || name == NULL || state == NULL || !YAJL_IS_OBJECT (state))
+  json_val state = json_get (v, "State");
+  if (id == NULL || name == NULL || state == NULL || !json_is_object (state))
     return lympho_error_set (err, EINVAL, "malformed inspect answer");
   c->id = xstrdup (id);
   c->name = xstrdup (name[0] == '/' ? name + 1 : name);
@@ -93,27 +93,27 @@ parse_inspect (yajl_val v, struct rt_container *c, lympho_error_t *err)
   c->exit_code = json_as_int64 (json_get (state, "ExitCode"), &n) ? (int) n : 0;
   c->oom_killed = json_is_true (json_get (state, "OOMKilled"));
   c->started_at_ms = parse_time_ms (json_str (json_get (state, "StartedAt")));
-  yajl_val nets = json_path (v, "NetworkSettings", "Networks", NULL);
+  json_val nets = json_path (v, "NetworkSettings", "Networks", NULL);
   for (size_t i = 0; i < json_obj_len (nets); i++)
     {
       c->networks = xrealloc (c->networks, (c->n_networks + 1) * sizeof *c->networks);
-      c->networks[c->n_networks++] = xstrdup (nets->u.object.keys[i]);
+      c->networks[c->n_networks++] = xstrdup (json_obj_key (nets, i));
     }
-  yajl_val mounts = json_get (v, "Mounts");
+  json_val mounts = json_get (v, "Mounts");
   for (size_t i = 0; i < json_arr_len (mounts); i++)
     {
-      const char *dst = json_str (json_get (mounts->u.array.values[i], "Destination"));
+      const char *dst = json_str (json_get (json_arr_at (mounts, i), "Destination"));
       if (dst == NULL)
         continue;
       c->mounts = xrealloc (c->mounts, (c->n_mounts + 1) * sizeof *c->mounts);
       c->mounts[c->n_mounts++] = xstrdup (dst);
     }
   /* tmpfs mounts are listed in HostConfig only. */
-  yajl_val tmpfs = json_path (v, "HostConfig", "Tmpfs", NULL);
+  json_val tmpfs = json_path (v, "HostConfig", "Tmpfs", NULL);
   for (size_t i = 0; i < json_obj_len (tmpfs); i++)
     {
       c->mounts = xrealloc (c->mounts, (c->n_mounts + 1) * sizeof *c->mounts);
-      c->mounts[c->n_mounts++] = xstrdup (tmpfs->u.object.keys[i]);
+      c->mounts[c->n_mounts++] = xstrdup (json_obj_key (tmpfs, i));
     }
   return 0;
 }
@@ -130,20 +130,20 @@ static void
 resp_list (struct op *op, int ret, const lympho_error_t *in, long status, const char *body, size_t len)
 {
   lympho_error_t err = { 0 };
-  cleanup_json yajl_val v = NULL;
+  cleanup_json json_val v = NULL;
   struct rt_container *cs = NULL;
   size_t n = 0;
   ret = docker_op_check (op, ret, in, status, body, len, &err);
   if (ret == 0)
     ret = docker_op_parse (op, body, len, &v, &err);
-  if (ret == 0 && !YAJL_IS_ARRAY (v))
+  if (ret == 0 && !json_is_array (v))
     ret = lympho_error_set (&err, EIO, "%s: engine answer is not a list", op->what);
   if (ret == 0)
     {
-      cs = xmalloc0 ((v->u.array.len + 1) * sizeof *cs);
-      for (size_t i = 0; i < v->u.array.len; i++)
+      cs = xmalloc0 ((json_arr_len (v) + 1) * sizeof *cs);
+      for (size_t i = 0; i < json_arr_len (v); i++)
         {
-          yajl_val e = v->u.array.values[i];
+          json_val e = json_arr_at (v, i);
           const char *id = json_str (json_get (e, "Id"));
           if (id == NULL)
             continue;
@@ -151,10 +151,10 @@ resp_list (struct op *op, int ret, const lympho_error_t *in, long status, const 
           c->id = xstrdup (id);
           /* Names also lists legacy link names ("/other/alias"); the
            * container's own is the one without a second slash. */
-          yajl_val names = json_get (e, "Names");
+          json_val names = json_get (e, "Names");
           for (size_t j = 0; j < json_arr_len (names) && c->name == NULL; j++)
             {
-              const char *nm = json_str (names->u.array.values[j]);
+              const char *nm = json_str (json_arr_at (names, j));
               if (nm && strchr (nm + 1, '/') == NULL)
                 c->name = xstrdup (nm[0] == '/' ? nm + 1 : nm);
             }
@@ -179,13 +179,13 @@ docker_list (struct runtime *rt, const char *label_filter, rt_list_cb cb, void *
   cleanup_free char *path = NULL;
   if (label_filter)
     {
-      cleanup_jgen yajl_gen g = json_gen_new (false);
-      yajl_gen_map_open (g);
+      cleanup_jgen json_gen g = json_gen_new (false);
+      json_gen_map_open (g);
       json_gen_str (g, "label");
-      yajl_gen_array_open (g);
+      json_gen_array_open (g);
       json_gen_str (g, label_filter);
-      yajl_gen_array_close (g);
-      yajl_gen_map_close (g);
+      json_gen_array_close (g);
+      json_gen_map_close (g);
       cleanup_free char *f = json_gen_text (g);
       cleanup_free char *fe = dhttp_escape (f);
       path = xasprintf ("/containers/json?all=1&filters=%s", fe);
@@ -199,7 +199,7 @@ static void
 resp_inspect (struct op *op, int ret, const lympho_error_t *in, long status, const char *body, size_t len)
 {
   lympho_error_t err = { 0 };
-  cleanup_json yajl_val v = NULL;
+  cleanup_json json_val v = NULL;
   struct rt_container c = { 0 };
   ret = docker_op_check (op, ret, in, status, body, len, &err);
   if (ret == 0)
@@ -370,13 +370,13 @@ static void
 resp_changes (struct op *op, int ret, const lympho_error_t *in, long status, const char *body, size_t len)
 {
   lympho_error_t err = { 0 };
-  cleanup_json yajl_val v = NULL;
+  cleanup_json json_val v = NULL;
   struct rt_change *cs = NULL;
   size_t n = 0;
   ret = docker_op_check (op, ret, in, status, body, len, &err);
   if (ret == 0)
     ret = docker_op_parse (op, body, len, &v, &err);
-  if (ret == 0 && !YAJL_IS_NULL (v) && !YAJL_IS_ARRAY (v))
+  if (ret == 0 && !json_is_null (v) && !json_is_array (v))
     ret = lympho_error_set (&err, EIO, "%s: engine answer is not a list", op->what);
   if (ret == 0)
     {
@@ -384,9 +384,9 @@ resp_changes (struct op *op, int ret, const lympho_error_t *in, long status, con
       cs = xmalloc0 ((total + 1) * sizeof *cs);
       for (size_t i = 0; i < total; i++)
         {
-          const char *path = json_str (json_get (v->u.array.values[i], "Path"));
+          const char *path = json_str (json_get (json_arr_at (v, i), "Path"));
           int64_t kind = -1;
-          json_as_int64 (json_get (v->u.array.values[i], "Kind"), &kind);
+          json_as_int64 (json_get (json_arr_at (v, i), "Kind"), &kind);
           if (path == NULL || kind < 0 || kind > 2)
             continue;
           cs[n].kind = "CAD"[kind];
@@ -424,7 +424,7 @@ static void
 resp_changes_inspect (struct op *op, int ret, const lympho_error_t *in, long status, const char *body, size_t len)
 {
   lympho_error_t err = { 0 };
-  cleanup_json yajl_val v = NULL;
+  cleanup_json json_val v = NULL;
   ret = docker_op_check (op, ret, in, status, body, len, &err);
   if (ret == 0)
     ret = docker_op_parse (op, body, len, &v, &err);
@@ -437,11 +437,11 @@ resp_changes_inspect (struct op *op, int ret, const lympho_error_t *in, long sta
       docker_op_fail_later (op, &err, resp_changes);
       return;
     }
-  yajl_val mounts = json_get (v, "Mounts");
+  json_val mounts = json_get (v, "Mounts");
   op->mounts = xmalloc0 ((json_arr_len (mounts) + 1) * sizeof *op->mounts);
   for (size_t i = 0; i < json_arr_len (mounts); i++)
     {
-      const char *dst = json_str (json_get (mounts->u.array.values[i], "Destination"));
+      const char *dst = json_str (json_get (json_arr_at (mounts, i), "Destination"));
       if (dst)
         op->mounts[op->n_mounts++] = xstrdup (dst);
     }
@@ -465,11 +465,11 @@ docker_changes (struct runtime *rt, const char *id, rt_changes_cb cb, void *ud)
 }
 
 static int
-title_index (yajl_val titles, const char *const *names)
+title_index (json_val titles, const char *const *names)
 {
   for (size_t i = 0; i < json_arr_len (titles); i++)
     {
-      const char *t = json_str (titles->u.array.values[i]);
+      const char *t = json_str (json_arr_at (titles, i));
       for (const char *const *n = names; t && *n; n++)
         if (strcmp (t, *n) == 0)
           return (int) i;
@@ -484,14 +484,14 @@ resp_top (struct op *op, int ret, const lympho_error_t *in, long status, const c
   static const char *const user_names[] = { "USER", "UID", NULL };
   static const char *const cmd_names[] = { "COMMAND", "CMD", "ARGS", NULL };
   lympho_error_t err = { 0 };
-  cleanup_json yajl_val v = NULL;
+  cleanup_json json_val v = NULL;
   struct rt_process *ps = NULL;
   size_t n = 0;
   ret = docker_op_check (op, ret, in, status, body, len, &err);
   if (ret == 0)
     ret = docker_op_parse (op, body, len, &v, &err);
-  yajl_val titles = json_get (v, "Titles");
-  yajl_val procs = json_get (v, "Processes");
+  json_val titles = json_get (v, "Titles");
+  json_val procs = json_get (v, "Processes");
   int ipid = title_index (titles, pid_names), iuser = title_index (titles, user_names),
       icmd = title_index (titles, cmd_names);
   if (ret == 0 && (ipid < 0 || icmd < 0))
@@ -502,16 +502,16 @@ resp_top (struct op *op, int ret, const lympho_error_t *in, long status, const c
       ps = xmalloc0 ((total + 1) * sizeof *ps);
       for (size_t i = 0; i < total; i++)
         {
-          yajl_val row = procs->u.array.values[i];
+          json_val row = json_arr_at (procs, i);
           size_t cols = json_arr_len (row);
           if ((size_t) ipid >= cols || (size_t) icmd >= cols)
             continue;
-          const char *pid = json_str (row->u.array.values[ipid]);
+          const char *pid = json_str (json_arr_at (row, ipid));
           if (pid == NULL)
             continue;
           ps[n].pid = atoi (pid);
-          ps[n].cmd = (char *) json_str (row->u.array.values[icmd]);
-          ps[n].user = iuser >= 0 && (size_t) iuser < cols ? (char *) json_str (row->u.array.values[iuser]) : NULL;
+          ps[n].cmd = (char *) json_str (json_arr_at (row, icmd));
+          ps[n].user = iuser >= 0 && (size_t) iuser < cols ? (char *) json_str (json_arr_at (row, iuser)) : NULL;
           if (ps[n].cmd)
             n++;
         }
@@ -537,11 +537,11 @@ docker_network_disconnect (struct runtime *rt, const char *id, const char *netwo
 {
   cleanup_free char *e = dhttp_escape (network);
   cleanup_free char *path = xasprintf ("/networks/%s/disconnect", e);
-  cleanup_jgen yajl_gen g = json_gen_new (false);
-  yajl_gen_map_open (g);
+  cleanup_jgen json_gen g = json_gen_new (false);
+  json_gen_map_open (g);
   json_gen_kstr (g, "Container", id);
   json_gen_kbool (g, "Force", true);
-  yajl_gen_map_close (g);
+  json_gen_map_close (g);
   cleanup_free char *body = json_gen_text (g);
   cleanup_free char *what = xasprintf ("disconnect %s from %s", id, network);
   docker_simple (rt, "POST", path, body, 0, EBUSY, what, cb, ud);

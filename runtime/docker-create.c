@@ -98,7 +98,7 @@ static void
 resp_create_verified (struct op *op, int ret, const lympho_error_t *in, long status, const char *body, size_t len)
 {
   lympho_error_t err = { 0 };
-  cleanup_json yajl_val v = NULL;
+  cleanup_json json_val v = NULL;
   ret = docker_op_check (op, ret, in, status, body, len, &err);
   if (ret == 0)
     ret = docker_op_parse (op, body, len, &v, &err);
@@ -124,7 +124,7 @@ static void
 resp_create (struct op *op, int ret, const lympho_error_t *in, long status, const char *body, size_t len)
 {
   lympho_error_t err = { 0 };
-  cleanup_json yajl_val v = NULL;
+  cleanup_json json_val v = NULL;
   ret = docker_op_check (op, ret, in, status, body, len, &err);
   if (ret == 0)
     ret = docker_op_parse (op, body, len, &v, &err);
@@ -179,7 +179,7 @@ static void
 resp_create_ref (struct op *op, int ret, const lympho_error_t *in, long status, const char *body, size_t len)
 {
   lympho_error_t err = { 0 };
-  cleanup_json yajl_val v = NULL;
+  cleanup_json json_val v = NULL;
   ret = docker_op_check (op, ret, in, status, body, len, &err);
   if (ret == 0)
     ret = docker_op_parse (op, body, len, &v, &err);
@@ -283,11 +283,11 @@ publish_next (struct op *op)
       /* An endpoint's aliases are fixed when it joins: leave, then join
        * again with them. The container is not serving anyone yet. */
       cleanup_free char *path = xasprintf ("/networks/%s/disconnect", e);
-      cleanup_jgen yajl_gen g = json_gen_new (false);
-      yajl_gen_map_open (g);
+      cleanup_jgen json_gen g = json_gen_new (false);
+      json_gen_map_open (g);
       json_gen_kstr (g, "Container", op->new_id);
       json_gen_kbool (g, "Force", true);
-      yajl_gen_map_close (g);
+      json_gen_map_close (g);
       cleanup_free char *body = json_gen_text (g);
       docker_op_send (op, "POST", path, body, 0, resp_publish);
       return;

@@ -26,7 +26,7 @@
 static void
 events_line (struct runtime *rt, const char *line, size_t len)
 {
-  cleanup_json yajl_val v = NULL;
+  cleanup_json json_val v = NULL;
   lympho_error_t err = { 0 };
   if (len == 0)
     return;
@@ -50,7 +50,7 @@ events_line (struct runtime *rt, const char *line, size_t len)
   const char *action = json_str (json_get (v, "Action"));
   if (action == NULL)
     action = json_str (json_get (v, "status"));
-  yajl_val actor = json_get (v, "Actor");
+  json_val actor = json_get (v, "Actor");
   const char *id = json_str (json_get (actor, "ID"));
   if (id == NULL)
     id = json_str (json_get (v, "id"));

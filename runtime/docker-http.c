@@ -78,7 +78,7 @@ dhttp_status_error (long status, const char *body, size_t len, int conflict_errn
 {
   /* The engine answers errors as {"message": "..."}; fall back to the raw
    * text when it did not. */
-  cleanup_json yajl_val v = NULL;
+  cleanup_json json_val v = NULL;
   const char *msg = NULL;
   lympho_error_t ignored = { 0 };
   if (body && len > 0 && json_parse (body, len, &v, &ignored) == 0)

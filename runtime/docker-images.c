@@ -20,7 +20,7 @@ static void
 resp_id (struct op *op, int ret, const lympho_error_t *in, long status, const char *body, size_t len)
 {
   lympho_error_t err = { 0 };
-  cleanup_json yajl_val v = NULL;
+  cleanup_json json_val v = NULL;
   ret = docker_op_check (op, ret, in, status, body, len, &err);
   if (ret == 0)
     ret = docker_op_parse (op, body, len, &v, &err);
@@ -97,14 +97,14 @@ docker_commit (struct runtime *rt, const char *id, const char *repo, const char 
     }
   /* The body is a container config the engine merges over the container's
    * own; only the labels are ours. */
-  cleanup_jgen yajl_gen g = json_gen_new (false);
-  yajl_gen_map_open (g);
+  cleanup_jgen json_gen g = json_gen_new (false);
+  json_gen_map_open (g);
   json_gen_str (g, "Labels");
-  yajl_gen_map_open (g);
+  json_gen_map_open (g);
   for (size_t i = 0; labels && i < labels->n; i++)
     json_gen_kstr (g, labels->v[i].key, labels->v[i].value);
-  yajl_gen_map_close (g);
-  yajl_gen_map_close (g);
+  json_gen_map_close (g);
+  json_gen_map_close (g);
   cleanup_free char *body = json_gen_text (g);
   /* Committing a large layer takes a while. */
   docker_op_send (op, "POST", path, body, 300L * 1000L, resp_id);

@@ -186,7 +186,7 @@ void docker_op_fail_later (struct op *op, const lympho_error_t *err, op_resp_fn 
 int docker_op_check (struct op *op, int ret, const lympho_error_t *in, long status, const char *body, size_t len,
                      lympho_error_t *out);
 /* Parse an answer that must be JSON. */
-int docker_op_parse (struct op *op, const char *body, size_t len, yajl_val *out, lympho_error_t *err);
+int docker_op_parse (struct op *op, const char *body, size_t len, json_val *out, lympho_error_t *err);
 /* Ends of an op: the callback, then the op is freed. */
 void docker_resp_done (struct op *op, int ret, const lympho_error_t *in, long status, const char *body, size_t len);
 void docker_resp_fail_id (struct op *op, int ret, const lympho_error_t *in, long status, const char *body,
@@ -204,7 +204,7 @@ char *docker_container_path (const char *ref, const char *suffix);
 void docker_negotiate (struct runtime *rt);
 
 /* ---- docker-containers.c ---- */
-void docker_parse_labels (yajl_val obj, struct rt_labels *out);
+void docker_parse_labels (json_val obj, struct rt_labels *out);
 void docker_ping (struct runtime *rt, rt_done_cb cb, void *ud);
 void docker_list (struct runtime *rt, const char *label_filter, rt_list_cb cb, void *ud);
 void docker_inspect (struct runtime *rt, const char *ref, rt_container_cb cb, void *ud);
@@ -247,7 +247,7 @@ void docker_events_down (struct runtime *rt, const lympho_error_t *e, bool probl
 /* ---- podman.c ---- */
 extern const struct docker_quirks podman_quirks;
 /* Podman's events before they go to the core: true when dealt with. */
-bool podman_events (struct runtime *rt, yajl_val v, const struct rt_event *ev);
+bool podman_events (struct runtime *rt, json_val v, const struct rt_event *ev);
 /* Track every running container with a healthcheck (the stream opened). */
 void podman_hc_sync (struct runtime *rt);
 /* Free the healthcheck runner and held deaths (close). */

@@ -37,7 +37,7 @@ docker_spec_plan (const char *spec, const struct rt_labels *extra_labels, struct
                   lympho_error_t *err)
 {
   memset (out, 0, sizeof *out);
-  cleanup_json yajl_val root = NULL;
+  cleanup_json json_val root = NULL;
   if (spec == NULL)
     return lympho_error_set (err, EINVAL, "no create specification");
   int ret = json_parse (spec, strlen (spec), &root, err);
@@ -46,64 +46,64 @@ docker_spec_plan (const char *spec, const struct rt_labels *extra_labels, struct
   int64_t version = 0;
   if (!json_as_int64 (json_get (root, "Version"), &version) || version != DOCKER_SPEC_VERSION)
     return lympho_error_set (err, EINVAL, "create specification: unknown version");
-  yajl_val create = json_get (root, "Create");
-  yajl_val nets = json_get (root, "Networks");
-  if (create == NULL || !YAJL_IS_OBJECT (create) || !json_str_nonempty (json_get (create, "Image")))
+  json_val create = json_get (root, "Create");
+  json_val nets = json_get (root, "Networks");
+  if (create == NULL || !json_is_object (create) || !json_str_nonempty (json_get (create, "Image")))
     return lympho_error_set (err, EINVAL, "create specification: no Create body with an Image");
-  if (nets == NULL || !YAJL_IS_ARRAY (nets))
+  if (nets == NULL || !json_is_array (nets))
     return lympho_error_set (err, EINVAL, "create specification: no Networks list");
-  yajl_val labels = json_get (create, "Labels");
+  json_val labels = json_get (create, "Labels");
   if (!json_is_obj_or_null (labels))
     return lympho_error_set (err, EINVAL, "create specification: Labels is not an object");
-  yajl_val ref = json_get (root, "ImageRef");
+  json_val ref = json_get (root, "ImageRef");
   if (ref && !json_str_nonempty (ref))
     return lympho_error_set (err, EINVAL, "create specification: ImageRef is not a reference");
-  for (size_t i = 0; i < nets->u.array.len; i++)
+  for (size_t i = 0; i < json_arr_len (nets); i++)
     {
-      yajl_val n = nets->u.array.values[i];
-      yajl_val ep = json_get (n, "EndpointConfig");
-      if (!json_str_nonempty (json_get (n, "Name")) || ep == NULL || !YAJL_IS_OBJECT (ep))
+      json_val n = json_arr_at (nets, i);
+      json_val ep = json_get (n, "EndpointConfig");
+      if (!json_str_nonempty (json_get (n, "Name")) || ep == NULL || !json_is_object (ep))
         return lympho_error_set (err, EINVAL, "create specification: malformed network %zu", i);
     }
 
   struct rt_labels merged = { 0 };
   for (size_t i = 0; i < json_obj_len (labels); i++)
     {
-      const char *v = json_str (labels->u.object.values[i]);
+      const char *v = json_str (json_obj_value (labels, i));
       if (v == NULL)
         {
           rt_labels_free (&merged);
           return lympho_error_set (err, EINVAL, "create specification: label %s is not a string",
-                                   labels->u.object.keys[i]);
+                                   json_obj_key (labels, i));
         }
-      rt_labels_set (&merged, labels->u.object.keys[i], v);
+      rt_labels_set (&merged, json_obj_key (labels, i), v);
     }
   rt_labels_copy (&merged, extra_labels);
 
-  cleanup_jgen yajl_gen g = json_gen_new (false);
-  yajl_gen_map_open (g);
-  for (size_t i = 0; i < create->u.object.len; i++)
-    if (strcmp (create->u.object.keys[i], "Labels") != 0)
+  cleanup_jgen json_gen g = json_gen_new (false);
+  json_gen_map_open (g);
+  for (size_t i = 0; i < json_obj_len (create); i++)
+    if (strcmp (json_obj_key (create, i), "Labels") != 0)
       {
-        json_gen_str (g, create->u.object.keys[i]);
-        json_gen_value (g, create->u.object.values[i]);
+        json_gen_str (g, json_obj_key (create, i));
+        json_gen_value (g, json_obj_value (create, i));
       }
   json_gen_str (g, "Labels");
-  yajl_gen_map_open (g);
+  json_gen_map_open (g);
   for (size_t i = 0; i < merged.n; i++)
     json_gen_kstr (g, merged.v[i].key, merged.v[i].value);
-  yajl_gen_map_close (g);
-  yajl_gen_map_close (g);
+  json_gen_map_close (g);
+  json_gen_map_close (g);
   rt_labels_free (&merged);
   out->create_body = json_gen_text (g);
 
   out->image_id = xstrdup (json_str (json_get (create, "Image")));
   out->image_ref = ref ? xstrdup (json_str (ref)) : NULL;
-  out->n_nets = nets->u.array.len;
+  out->n_nets = json_arr_len (nets);
   out->nets = out->n_nets ? xmalloc0 (out->n_nets * sizeof *out->nets) : NULL;
   for (size_t i = 0; i < out->n_nets; i++)
     {
-      yajl_val n = nets->u.array.values[i];
+      json_val n = json_arr_at (nets, i);
       out->nets[i].name = xstrdup (json_str (json_get (n, "Name")));
       out->nets[i].body = json_to_string (json_get (n, "EndpointConfig"));
     }
@@ -112,13 +112,13 @@ docker_spec_plan (const char *spec, const struct rt_labels *extra_labels, struct
 
 /* Whether some HostConfig.Mounts entry has a non-empty opts.key. */
 static bool
-mounts_have (yajl_val host, const char *opts, const char *key)
+mounts_have (json_val host, const char *opts, const char *key)
 {
-  yajl_val mounts = json_get (host, "Mounts");
+  json_val mounts = json_get (host, "Mounts");
   for (size_t i = 0; i < json_arr_len (mounts); i++)
     {
-      yajl_val v = json_path (mounts->u.array.values[i], opts, key, NULL);
-      if ((v && YAJL_IS_STRING (v) && v->u.string[0]) || json_arr_len (v) > 0 || json_is_true (v))
+      json_val v = json_path (json_arr_at (mounts, i), opts, key, NULL);
+      if ((v && json_is_string (v) && json_str (v)[0]) || json_arr_len (v) > 0 || json_is_true (v))
         return true;
     }
   return false;
@@ -127,11 +127,11 @@ mounts_have (yajl_val host, const char *opts, const char *key)
 char *
 docker_spec_unsupported (const struct docker_spec_plan *plan, int api)
 {
-  cleanup_json yajl_val body = NULL;
+  cleanup_json json_val body = NULL;
   lympho_error_t ignored = { 0 };
   if (json_parse (plan->create_body, strlen (plan->create_body), &body, &ignored) < 0)
     return NULL;
-  yajl_val host = json_get (body, "HostConfig");
+  json_val host = json_get (body, "HostConfig");
   int64_t start_interval = 0;
   const struct
   {
@@ -174,32 +174,32 @@ docker_spec_same_image (const char *a, const char *b)
 
 /* An endpoint config with MacAddress set to mac (when it has none). */
 static void
-gen_endpoint_with_mac (yajl_gen g, yajl_val ep, const char *mac)
+gen_endpoint_with_mac (json_gen g, json_val ep, const char *mac)
 {
   if (mac == NULL || json_str_nonempty (json_get (ep, "MacAddress")))
     {
       json_gen_value (g, ep);
       return;
     }
-  yajl_gen_map_open (g);
+  json_gen_map_open (g);
   for (size_t i = 0; i < json_obj_len (ep); i++)
-    if (strcmp (ep->u.object.keys[i], "MacAddress") != 0)
+    if (strcmp (json_obj_key (ep, i), "MacAddress") != 0)
       {
-        json_gen_str (g, ep->u.object.keys[i]);
-        json_gen_value (g, ep->u.object.values[i]);
+        json_gen_str (g, json_obj_key (ep, i));
+        json_gen_value (g, json_obj_value (ep, i));
       }
   json_gen_kstr (g, "MacAddress", mac);
-  yajl_gen_map_close (g);
+  json_gen_map_close (g);
 }
 
 int
 docker_spec_for_api (struct docker_spec_plan *plan, int api, const char *image, lympho_error_t *err)
 {
-  cleanup_json yajl_val body = NULL;
+  cleanup_json json_val body = NULL;
   if (json_parse (plan->create_body, strlen (plan->create_body), &body, err) < 0)
     return lympho_error_prefix (err, "create body");
-  yajl_val eps = json_path (body, "NetworkingConfig", "EndpointsConfig", NULL);
-  if (!YAJL_IS_OBJECT (body) || !json_is_obj_or_null (json_get (body, "NetworkingConfig")) || !json_is_obj_or_null (eps))
+  json_val eps = json_path (body, "NetworkingConfig", "EndpointsConfig", NULL);
+  if (!json_is_object (body) || !json_is_obj_or_null (json_get (body, "NetworkingConfig")) || !json_is_obj_or_null (eps))
     return lympho_error_set (err, EINVAL, "create body: malformed NetworkingConfig");
   bool all_nets = api >= 1044;
   /* The static MAC goes with the primary endpoint, the only one the spec
@@ -209,42 +209,42 @@ docker_spec_for_api (struct docker_spec_plan *plan, int api, const char *image, 
     mac = NULL;
   bool merge = all_nets && plan->n_nets > 0;
 
-  cleanup_jgen yajl_gen g = json_gen_new (false);
-  yajl_gen_map_open (g);
-  for (size_t i = 0; i < body->u.object.len; i++)
+  cleanup_jgen json_gen g = json_gen_new (false);
+  json_gen_map_open (g);
+  for (size_t i = 0; i < json_obj_len (body); i++)
     {
-      const char *k = body->u.object.keys[i];
+      const char *k = json_obj_key (body, i);
       if ((strcmp (k, "Image") == 0 && image) || (strcmp (k, "MacAddress") == 0 && mac)
           || (strcmp (k, "NetworkingConfig") == 0 && (merge || mac)))
         continue;
       json_gen_str (g, k);
-      json_gen_value (g, body->u.object.values[i]);
+      json_gen_value (g, json_obj_value (body, i));
     }
   if (image)
     json_gen_kstr (g, "Image", image);
   if (merge || mac)
     {
       json_gen_str (g, "NetworkingConfig");
-      yajl_gen_map_open (g);
+      json_gen_map_open (g);
       json_gen_str (g, "EndpointsConfig");
-      yajl_gen_map_open (g);
+      json_gen_map_open (g);
       for (size_t i = 0; i < json_obj_len (eps); i++)
         {
-          json_gen_str (g, eps->u.object.keys[i]);
-          gen_endpoint_with_mac (g, eps->u.object.values[i], mac);
+          json_gen_str (g, json_obj_key (eps, i));
+          gen_endpoint_with_mac (g, json_obj_value (eps, i), mac);
         }
       for (size_t i = 0; merge && i < plan->n_nets; i++)
         {
-          cleanup_json yajl_val ep = NULL;
+          cleanup_json json_val ep = NULL;
           if (json_parse (plan->nets[i].body, strlen (plan->nets[i].body), &ep, err) < 0)
             return lympho_error_prefix (err, "network %s", plan->nets[i].name);
           json_gen_str (g, plan->nets[i].name);
           json_gen_value (g, ep);
         }
-      yajl_gen_map_close (g);
-      yajl_gen_map_close (g);
+      json_gen_map_close (g);
+      json_gen_map_close (g);
     }
-  yajl_gen_map_close (g);
+  json_gen_map_close (g);
   free (plan->create_body);
   plan->create_body = json_gen_text (g);
   if (merge)
@@ -269,24 +269,24 @@ docker_spec_nets_free (struct docker_spec_net *v, size_t n)
 
 /* An endpoint config without its Aliases; NULL when it had none. */
 static char *
-without_aliases (yajl_val ep)
+without_aliases (json_val ep)
 {
   if (json_arr_len (json_get (ep, "Aliases")) == 0)
     return NULL;
-  cleanup_jgen yajl_gen g = json_gen_new (false);
-  yajl_gen_map_open (g);
+  cleanup_jgen json_gen g = json_gen_new (false);
+  json_gen_map_open (g);
   for (size_t i = 0; i < json_obj_len (ep); i++)
-    if (strcmp (ep->u.object.keys[i], "Aliases") != 0)
+    if (strcmp (json_obj_key (ep, i), "Aliases") != 0)
       {
-        json_gen_str (g, ep->u.object.keys[i]);
-        json_gen_value (g, ep->u.object.values[i]);
+        json_gen_str (g, json_obj_key (ep, i));
+        json_gen_value (g, json_obj_value (ep, i));
       }
-  yajl_gen_map_close (g);
+  json_gen_map_close (g);
   return json_gen_text (g);
 }
 
 static void
-publish_add (struct docker_spec_net **v, size_t *n, const char *name, yajl_val ep)
+publish_add (struct docker_spec_net **v, size_t *n, const char *name, json_val ep)
 {
   *v = xrealloc (*v, (*n + 1) * sizeof **v);
   (*v)[*n].name = xstrdup (name);
@@ -300,36 +300,36 @@ docker_spec_hide (struct docker_spec_plan *plan, struct docker_spec_net **publis
 {
   *publish = NULL;
   *n_publish = 0;
-  cleanup_json yajl_val body = NULL;
+  cleanup_json json_val body = NULL;
   if (json_parse (plan->create_body, strlen (plan->create_body), &body, err) < 0)
     return lympho_error_prefix (err, "create body");
   /* The primary network's endpoint sits in the create body. */
-  yajl_val eps = json_path (body, "NetworkingConfig", "EndpointsConfig", NULL);
-  cleanup_jgen yajl_gen g = json_gen_new (false);
-  yajl_gen_map_open (g);
+  json_val eps = json_path (body, "NetworkingConfig", "EndpointsConfig", NULL);
+  cleanup_jgen json_gen g = json_gen_new (false);
+  json_gen_map_open (g);
   for (size_t i = 0; i < json_obj_len (body); i++)
     {
-      const char *k = body->u.object.keys[i];
+      const char *k = json_obj_key (body, i);
       json_gen_str (g, k);
-      if (strcmp (k, "NetworkingConfig") != 0 || eps == NULL || !YAJL_IS_OBJECT (eps))
+      if (strcmp (k, "NetworkingConfig") != 0 || eps == NULL || !json_is_object (eps))
         {
-          json_gen_value (g, body->u.object.values[i]);
+          json_gen_value (g, json_obj_value (body, i));
           continue;
         }
-      yajl_gen_map_open (g);
+      json_gen_map_open (g);
       json_gen_str (g, "EndpointsConfig");
-      yajl_gen_map_open (g);
-      for (size_t j = 0; j < eps->u.object.len; j++)
+      json_gen_map_open (g);
+      for (size_t j = 0; j < json_obj_len (eps); j++)
         {
-          yajl_val ep = eps->u.object.values[j];
+          json_val ep = json_obj_value (eps, j);
           cleanup_free char *hidden = without_aliases (ep);
-          json_gen_str (g, eps->u.object.keys[j]);
+          json_gen_str (g, json_obj_key (eps, j));
           if (hidden == NULL)
             {
               json_gen_value (g, ep);
               continue;
             }
-          yajl_val h = NULL;
+          json_val h = NULL;
           int ret = json_parse (hidden, strlen (hidden), &h, err);
           if (ret < 0)
             {
@@ -339,16 +339,16 @@ docker_spec_hide (struct docker_spec_plan *plan, struct docker_spec_net **publis
               return ret;
             }
           json_gen_value (g, h);
-          yajl_tree_free (h);
-          publish_add (publish, n_publish, eps->u.object.keys[j], ep);
+          json_free (h);
+          publish_add (publish, n_publish, json_obj_key (eps, j), ep);
         }
-      yajl_gen_map_close (g);
-      yajl_gen_map_close (g);
+      json_gen_map_close (g);
+      json_gen_map_close (g);
     }
-  yajl_gen_map_close (g);
+  json_gen_map_close (g);
   for (size_t i = 0; i < plan->n_nets; i++)
     {
-      cleanup_json yajl_val ep = NULL;
+      cleanup_json json_val ep = NULL;
       int ret = json_parse (plan->nets[i].body, strlen (plan->nets[i].body), &ep, err);
       if (ret < 0)
         {
@@ -372,7 +372,7 @@ docker_spec_hide (struct docker_spec_plan *plan, struct docker_spec_net **publis
 char *
 docker_spec_connect_body (const struct docker_spec_net *net, const char *id)
 {
-  cleanup_jgen yajl_gen g = json_gen_new (false);
+  cleanup_jgen json_gen g = json_gen_new (false);
   json_gen_str (g, id);
   cleanup_free char *qid = json_gen_text (g);
   return xasprintf ("{\"Container\":%s,\"EndpointConfig\":%s}", qid, net->body);
@@ -381,10 +381,10 @@ docker_spec_connect_body (const struct docker_spec_net *net, const char *id)
 /* ---- Podman's create ---- */
 
 static void
-gen_podman_ulimits (yajl_gen g, yajl_val ulimits)
+gen_podman_ulimits (json_gen g, json_val ulimits)
 {
   json_gen_str (g, "Ulimits");
-  yajl_gen_array_open (g);
+  json_gen_array_open (g);
   if (json_arr_len (ulimits) == 0)
     {
       /* What ../shared/ENGINE.md found to work; the source ran with
@@ -392,21 +392,21 @@ gen_podman_ulimits (yajl_gen g, yajl_val ulimits)
       static const char *const names[] = { "nofile", "nproc" };
       for (size_t i = 0; i < 2; i++)
         {
-          yajl_gen_map_open (g);
+          json_gen_map_open (g);
           json_gen_kstr (g, "Name", names[i]);
           json_gen_kint (g, "Soft", 1024);
           json_gen_kint (g, "Hard", 1024);
-          yajl_gen_map_close (g);
+          json_gen_map_close (g);
         }
     }
   for (size_t i = 0; i < json_arr_len (ulimits); i++)
     {
-      yajl_val u = ulimits->u.array.values[i];
-      yajl_gen_map_open (g);
+      json_val u = json_arr_at (ulimits, i);
+      json_gen_map_open (g);
       for (size_t j = 0; j < json_obj_len (u); j++)
         {
-          const char *k = u->u.object.keys[j];
-          const char *name = json_str (u->u.object.values[j]);
+          const char *k = json_obj_key (u, j);
+          const char *name = json_str (json_obj_value (u, j));
           if (strcmp (k, "Name") == 0 && name && str_has_prefix (name, "RLIMIT_"))
             {
               cleanup_free char *low = xstrdup (name + strlen ("RLIMIT_"));
@@ -416,51 +416,51 @@ gen_podman_ulimits (yajl_gen g, yajl_val ulimits)
               continue;
             }
           json_gen_str (g, k);
-          json_gen_value (g, u->u.object.values[j]);
+          json_gen_value (g, json_obj_value (u, j));
         }
-      yajl_gen_map_close (g);
+      json_gen_map_close (g);
     }
-  yajl_gen_array_close (g);
+  json_gen_array_close (g);
 }
 
 int
 docker_spec_podman_create (char **create_body, lympho_error_t *err)
 {
-  cleanup_json yajl_val root = NULL;
+  cleanup_json json_val root = NULL;
   int ret = json_parse (*create_body, strlen (*create_body), &root, err);
   if (ret < 0)
     return lympho_error_prefix (err, "create body");
-  yajl_val host = json_get (root, "HostConfig");
-  yajl_val ulimits = json_get (host, "Ulimits");
-  if (!YAJL_IS_OBJECT (root) || !json_is_obj_or_null (host) || !json_is_arr_or_null (ulimits))
+  json_val host = json_get (root, "HostConfig");
+  json_val ulimits = json_get (host, "Ulimits");
+  if (!json_is_object (root) || !json_is_obj_or_null (host) || !json_is_arr_or_null (ulimits))
     return lympho_error_set (err, EINVAL, "create body: malformed HostConfig");
   for (size_t i = 0; i < json_arr_len (ulimits); i++)
-    if (!YAJL_IS_OBJECT (ulimits->u.array.values[i]))
+    if (!json_is_object (json_arr_at (ulimits, i)))
       return lympho_error_set (err, EINVAL, "create body: malformed ulimit %zu", i);
 
-  cleanup_jgen yajl_gen g = json_gen_new (false);
-  yajl_gen_map_open (g);
-  for (size_t i = 0; i < root->u.object.len; i++)
+  cleanup_jgen json_gen g = json_gen_new (false);
+  json_gen_map_open (g);
+  for (size_t i = 0; i < json_obj_len (root); i++)
     {
-      const char *k = root->u.object.keys[i];
+      const char *k = json_obj_key (root, i);
       if (strcmp (k, "HostConfig") == 0)
         continue;
       json_gen_str (g, k);
-      json_gen_value (g, root->u.object.values[i]);
+      json_gen_value (g, json_obj_value (root, i));
     }
   json_gen_str (g, "HostConfig");
-  yajl_gen_map_open (g);
+  json_gen_map_open (g);
   for (size_t i = 0; i < json_obj_len (host); i++)
     {
-      const char *k = host->u.object.keys[i];
+      const char *k = json_obj_key (host, i);
       if (strcmp (k, "Ulimits") == 0)
         continue;
       json_gen_str (g, k);
-      json_gen_value (g, host->u.object.values[i]);
+      json_gen_value (g, json_obj_value (host, i));
     }
   gen_podman_ulimits (g, ulimits);
-  yajl_gen_map_close (g);
-  yajl_gen_map_close (g);
+  json_gen_map_close (g);
+  json_gen_map_close (g);
   free (*create_body);
   *create_body = json_gen_text (g);
   return 0;

@@ -41,25 +41,25 @@ bind_dest (const char *bind)
 struct inspect
 {
   enum docker_spec_dialect dialect;
-  yajl_val root, config, host, mounts, networks;
+  json_val root, config, host, mounts, networks;
   const char *id, *name, *image_id, *net_mode;
   const char *mode_out; /* NetworkMode to create with, when not net_mode */
   char short_id[13];
   const char *hostname;
   /* The entry of NetworkSettings.Networks that is the primary network. */
-  yajl_val primary;
+  json_val primary;
   const char *primary_key;
   bool netns_shared; /* host, none or container:X: no endpoints of our own */
   bool uts_shared;   /* host or container:X: the hostname comes from there */
 };
 
 static int
-inspect_check (yajl_val root, enum docker_spec_dialect dialect, struct inspect *in, lympho_error_t *err)
+inspect_check (json_val root, enum docker_spec_dialect dialect, struct inspect *in, lympho_error_t *err)
 {
   memset (in, 0, sizeof *in);
   in->dialect = dialect;
   in->root = root;
-  if (!YAJL_IS_OBJECT (root))
+  if (!json_is_object (root))
     return lympho_error_set (err, EINVAL, "inspect answer is not an object");
   in->id = json_str (json_get (root, "Id"));
   in->name = json_str (json_get (root, "Name"));
@@ -67,7 +67,7 @@ inspect_check (yajl_val root, enum docker_spec_dialect dialect, struct inspect *
   in->config = json_get (root, "Config");
   in->host = json_get (root, "HostConfig");
   in->mounts = json_get (root, "Mounts");
-  yajl_val ns = json_get (root, "NetworkSettings");
+  json_val ns = json_get (root, "NetworkSettings");
   in->networks = json_get (ns, "Networks");
   if (in->id == NULL || strlen (in->id) < 12)
     return lympho_error_set (err, EINVAL, "inspect answer without a valid Id");
@@ -75,11 +75,11 @@ inspect_check (yajl_val root, enum docker_spec_dialect dialect, struct inspect *
     return lympho_error_set (err, EINVAL, "inspect answer without a Name");
   if (in->image_id == NULL || !str_has_prefix (in->image_id, "sha256:"))
     return lympho_error_set (err, EINVAL, "inspect answer without an image id");
-  if (in->config == NULL || !YAJL_IS_OBJECT (in->config))
+  if (in->config == NULL || !json_is_object (in->config))
     return lympho_error_set (err, EINVAL, "inspect answer without Config");
-  if (in->host == NULL || !YAJL_IS_OBJECT (in->host))
+  if (in->host == NULL || !json_is_object (in->host))
     return lympho_error_set (err, EINVAL, "inspect answer without HostConfig");
-  if (ns == NULL || !YAJL_IS_OBJECT (ns) || !json_is_obj_or_null (in->networks))
+  if (ns == NULL || !json_is_object (ns) || !json_is_obj_or_null (in->networks))
     return lympho_error_set (err, EINVAL, "inspect answer without NetworkSettings");
   if (!json_is_arr_or_null (in->mounts))
     return lympho_error_set (err, EINVAL, "inspect answer: Mounts is not an array");
@@ -90,17 +90,17 @@ inspect_check (yajl_val root, enum docker_spec_dialect dialect, struct inspect *
   in->short_id[12] = '\0';
   in->hostname = json_str (json_get (in->config, "Hostname"));
 
-  yajl_val labels = json_get (in->config, "Labels");
+  json_val labels = json_get (in->config, "Labels");
   if (!json_is_obj_or_null (labels))
     return lympho_error_set (err, EINVAL, "inspect answer: Config.Labels is not an object");
   for (size_t i = 0; i < json_obj_len (labels); i++)
-    if (json_str (labels->u.object.values[i]) == NULL)
-      return lympho_error_set (err, EINVAL, "inspect answer: label %s is not a string", labels->u.object.keys[i]);
+    if (json_str (json_obj_value (labels, i)) == NULL)
+      return lympho_error_set (err, EINVAL, "inspect answer: label %s is not a string", json_obj_key (labels, i));
 
   for (size_t i = 0; i < json_arr_len (in->mounts); i++)
     {
-      yajl_val m = in->mounts->u.array.values[i];
-      if (!YAJL_IS_OBJECT (m) || json_str (json_get (m, "Type")) == NULL
+      json_val m = json_arr_at (in->mounts, i);
+      if (!json_is_object (m) || json_str (json_get (m, "Type")) == NULL
           || json_str (json_get (m, "Destination")) == NULL)
         return lympho_error_set (err, EINVAL, "inspect answer: malformed mount %zu", i);
       if (strcmp (json_str (json_get (m, "Type")), "volume") == 0 && !json_str_nonempty (json_get (m, "Name")))
@@ -108,17 +108,17 @@ inspect_check (yajl_val root, enum docker_spec_dialect dialect, struct inspect *
     }
   for (size_t i = 0; i < json_obj_len (in->networks); i++)
     {
-      yajl_val n = in->networks->u.object.values[i];
-      if (!YAJL_IS_OBJECT (n) || !json_is_arr_or_null (json_get (n, "Aliases"))
+      json_val n = json_obj_value (in->networks, i);
+      if (!json_is_object (n) || !json_is_arr_or_null (json_get (n, "Aliases"))
           || !json_is_obj_or_null (json_get (n, "IPAMConfig")))
         return lympho_error_set (err, EINVAL, "inspect answer: malformed network %s",
-                                 in->networks->u.object.keys[i]);
+                                 json_obj_key (in->networks, i));
     }
-  yajl_val binds = json_get (in->host, "Binds");
+  json_val binds = json_get (in->host, "Binds");
   if (!json_is_arr_or_null (binds))
     return lympho_error_set (err, EINVAL, "inspect answer: HostConfig.Binds is not an array");
   for (size_t i = 0; i < json_arr_len (binds); i++)
-    if (json_str (binds->u.array.values[i]) == NULL)
+    if (json_str (json_arr_at (binds, i)) == NULL)
       return lympho_error_set (err, EINVAL, "inspect answer: malformed bind %zu", i);
   if (!json_is_obj_or_null (json_get (in->host, "PortBindings")) || !json_is_arr_or_null (json_get (in->host, "Mounts"))
       || !json_is_arr_or_null (json_get (in->host, "Links")))
@@ -132,14 +132,14 @@ inspect_check (yajl_val root, enum docker_spec_dialect dialect, struct inspect *
     {
       const char *want = strcmp (m, "default") == 0 ? "bridge" : m;
       for (size_t i = 0; i < json_obj_len (in->networks); i++)
-        if (strcmp (in->networks->u.object.keys[i], want) == 0)
-          in->primary_key = in->networks->u.object.keys[i];
+        if (strcmp (json_obj_key (in->networks, i), want) == 0)
+          in->primary_key = json_obj_key (in->networks, i);
       /* Created with --network <id>: the mode is (a prefix of) the id. */
       for (size_t i = 0; in->primary_key == NULL && i < json_obj_len (in->networks); i++)
         {
-          const char *nid = json_str (json_get (in->networks->u.object.values[i], "NetworkID"));
+          const char *nid = json_str (json_get (json_obj_value (in->networks, i), "NetworkID"));
           if (nid && str_has_prefix (nid, want))
-            in->primary_key = in->networks->u.object.keys[i];
+            in->primary_key = json_obj_key (in->networks, i);
         }
       /* Podman says "bridge" for any container on bridge networks, its
        * default one being "podman": take that, else the first, and name it
@@ -147,7 +147,7 @@ inspect_check (yajl_val root, enum docker_spec_dialect dialect, struct inspect *
       if (in->primary_key == NULL && dialect == DOCKER_SPEC_PODMAN && strcmp (want, "bridge") == 0
           && json_obj_len (in->networks) > 0)
         {
-          in->primary_key = json_get (in->networks, "podman") ? "podman" : in->networks->u.object.keys[0];
+          in->primary_key = json_get (in->networks, "podman") ? "podman" : json_obj_key (in->networks, 0);
           in->mode_out = in->primary_key;
         }
       if (in->primary_key)
@@ -166,33 +166,33 @@ swap_blocker (const struct inspect *in)
     return xstrdup ("uses the host network");
   if (str_has_prefix (m, "container:"))
     return xasprintf ("shares the network of %s", m + strlen ("container:"));
-  yajl_val pb = json_get (in->host, "PortBindings");
+  json_val pb = json_get (in->host, "PortBindings");
   for (size_t i = 0; i < json_obj_len (pb); i++)
     {
-      yajl_val arr = pb->u.object.values[i];
+      json_val arr = json_obj_value (pb, i);
       for (size_t j = 0; j < json_arr_len (arr); j++)
         {
-          const char *hp = json_str (json_get (arr->u.array.values[j], "HostPort"));
+          const char *hp = json_str (json_get (json_arr_at (arr, j), "HostPort"));
           if (hp && hp[0])
-            return xasprintf ("publishes host port %s (%s)", hp, pb->u.object.keys[i]);
+            return xasprintf ("publishes host port %s (%s)", hp, json_obj_key (pb, i));
         }
     }
   if (json_is_true (json_get (in->host, "PublishAllPorts")))
     return xstrdup ("publishes all exposed ports");
   for (size_t i = 0; i < json_obj_len (in->networks); i++)
     {
-      yajl_val ipam = json_get (in->networks->u.object.values[i], "IPAMConfig");
+      json_val ipam = json_get (json_obj_value (in->networks, i), "IPAMConfig");
       const char *ip4 = json_str (json_get (ipam, "IPv4Address"));
       const char *ip6 = json_str (json_get (ipam, "IPv6Address"));
       if ((ip4 && ip4[0]) || (ip6 && ip6[0]))
         return xasprintf ("has the static address %s on %s", ip4 && ip4[0] ? ip4 : ip6,
-                          in->networks->u.object.keys[i]);
+                          json_obj_key (in->networks, i));
     }
   if (json_str_nonempty (json_get (in->config, "MacAddress")))
     return xstrdup ("has a static MAC address");
   for (size_t i = 0; i < json_arr_len (in->mounts); i++)
     {
-      yajl_val mt = in->mounts->u.array.values[i];
+      json_val mt = json_arr_at (in->mounts, i);
       if (strcmp (json_str (json_get (mt, "Type")), "volume") == 0 && json_is_true (json_get (mt, "RW")))
         return xasprintf ("mounts the writable volume %s at %s", json_str (json_get (mt, "Name")),
                           json_str (json_get (mt, "Destination")));
@@ -201,12 +201,12 @@ swap_blocker (const struct inspect *in)
 }
 
 static bool
-healthcheck_active (yajl_val config)
+healthcheck_active (json_val config)
 {
-  yajl_val test = json_path (config, "Healthcheck", "Test", NULL);
+  json_val test = json_path (config, "Healthcheck", "Test", NULL);
   if (json_arr_len (test) == 0)
     return false;
-  const char *first = json_str (test->u.array.values[0]);
+  const char *first = json_str (json_arr_at (test, 0));
   return first && strcmp (first, "NONE") != 0;
 }
 
@@ -219,48 +219,48 @@ healthcheck_active (yajl_val config)
  * hostname>; Podman writes the new instance's own. A HOSTNAME the user set
  * apart from the hostname stays. */
 static void
-gen_podman_env (yajl_gen g, const struct inspect *in, yajl_val env)
+gen_podman_env (json_gen g, const struct inspect *in, json_val env)
 {
   json_gen_str (g, "Env");
-  if (!YAJL_IS_ARRAY (env))
+  if (!json_is_array (env))
     {
       json_gen_value (g, env);
       return;
     }
   cleanup_free char *stale = xasprintf ("HOSTNAME=%s", in->short_id);
   cleanup_free char *named = in->hostname && in->hostname[0] ? xasprintf ("HOSTNAME=%s", in->hostname) : NULL;
-  yajl_gen_array_open (g);
-  for (size_t i = 0; i < env->u.array.len; i++)
+  json_gen_array_open (g);
+  for (size_t i = 0; i < json_arr_len (env); i++)
     {
-      const char *e = json_str (env->u.array.values[i]);
+      const char *e = json_str (json_arr_at (env, i));
       if (e && (strcmp (e, stale) == 0 || (named && strcmp (e, named) == 0)))
         continue;
-      json_gen_value (g, env->u.array.values[i]);
+      json_gen_value (g, json_arr_at (env, i));
     }
-  yajl_gen_array_close (g);
+  json_gen_array_close (g);
 }
 
 static void
-gen_config (yajl_gen g, const struct inspect *in)
+gen_config (json_gen g, const struct inspect *in)
 {
   /* Config keys the create endpoint does not take or that describe the old
    * instance only. */
   static const char *const drop[] = { "Image", "Hostname", "OnBuild", "ArgsEscaped", NULL };
-  yajl_val c = in->config;
-  for (size_t i = 0; i < c->u.object.len; i++)
+  json_val c = in->config;
+  for (size_t i = 0; i < json_obj_len (c); i++)
     {
-      const char *k = c->u.object.keys[i];
+      const char *k = json_obj_key (c, i);
       if (key_in (k, drop))
         continue;
       if (strcmp (k, "Domainname") == 0 && in->uts_shared)
         continue;
       if (strcmp (k, "Env") == 0 && in->dialect == DOCKER_SPEC_PODMAN)
         {
-          gen_podman_env (g, in, c->u.object.values[i]);
+          gen_podman_env (g, in, json_obj_value (c, i));
           continue;
         }
       json_gen_str (g, k);
-      json_gen_value (g, c->u.object.values[i]);
+      json_gen_value (g, json_obj_value (c, i));
     }
   json_gen_kstr (g, "Image", in->image_id);
   /* The engine sets the hostname to the short id when none was given;
@@ -276,7 +276,7 @@ volume_at (const struct inspect *in, const char *dest)
 {
   for (size_t i = 0; i < json_arr_len (in->mounts); i++)
     {
-      yajl_val m = in->mounts->u.array.values[i];
+      json_val m = json_arr_at (in->mounts, i);
       if (strcmp (json_str (json_get (m, "Type")), "volume") == 0
           && strcmp (json_str (json_get (m, "Destination")), dest) == 0)
         return json_str (json_get (m, "Name"));
@@ -285,15 +285,15 @@ volume_at (const struct inspect *in, const char *dest)
 }
 
 static void
-gen_binds (yajl_gen g, const struct inspect *in)
+gen_binds (json_gen g, const struct inspect *in)
 {
-  yajl_val binds = json_get (in->host, "Binds");
-  yajl_val hmounts = json_get (in->host, "Mounts");
+  json_val binds = json_get (in->host, "Binds");
+  json_val hmounts = json_get (in->host, "Mounts");
   json_gen_str (g, "Binds");
-  yajl_gen_array_open (g);
+  json_gen_array_open (g);
   for (size_t i = 0; i < json_arr_len (binds); i++)
     {
-      const char *b = json_str (binds->u.array.values[i]);
+      const char *b = json_str (json_arr_at (binds, i));
       if (strchr (b, ':') == NULL)
         {
           /* "/dst" alone would make a fresh anonymous volume: name it. */
@@ -311,19 +311,19 @@ gen_binds (yajl_gen g, const struct inspect *in)
    * Config.Volumes or the image's VOLUME). Attach them by name. */
   for (size_t i = 0; i < json_arr_len (in->mounts); i++)
     {
-      yajl_val m = in->mounts->u.array.values[i];
+      json_val m = json_arr_at (in->mounts, i);
       if (strcmp (json_str (json_get (m, "Type")), "volume") != 0)
         continue;
       const char *dest = json_str (json_get (m, "Destination"));
       bool covered = false;
       for (size_t j = 0; !covered && j < json_arr_len (binds); j++)
         {
-          cleanup_free char *d = bind_dest (json_str (binds->u.array.values[j]));
+          cleanup_free char *d = bind_dest (json_str (json_arr_at (binds, j)));
           covered = strcmp (d, dest) == 0;
         }
       for (size_t j = 0; !covered && j < json_arr_len (hmounts); j++)
         {
-          const char *t = json_str (json_get (hmounts->u.array.values[j], "Target"));
+          const char *t = json_str (json_get (json_arr_at (hmounts, j), "Target"));
           covered = t && strcmp (t, dest) == 0;
         }
       if (covered)
@@ -332,55 +332,55 @@ gen_binds (yajl_gen g, const struct inspect *in)
                                          json_is_true (json_get (m, "RW")) ? "" : ":ro");
       json_gen_str (g, nb);
     }
-  yajl_gen_array_close (g);
+  json_gen_array_close (g);
 }
 
 static void
-gen_host_mounts (yajl_gen g, const struct inspect *in, yajl_val hmounts)
+gen_host_mounts (json_gen g, const struct inspect *in, json_val hmounts)
 {
   json_gen_str (g, "Mounts");
-  yajl_gen_array_open (g);
+  json_gen_array_open (g);
   for (size_t i = 0; i < json_arr_len (hmounts); i++)
     {
-      yajl_val m = hmounts->u.array.values[i];
+      json_val m = json_arr_at (hmounts, i);
       const char *type = json_str (json_get (m, "Type"));
       const char *target = json_str (json_get (m, "Target"));
       const char *vol = target ? volume_at (in, target) : NULL;
-      if (!YAJL_IS_OBJECT (m) || type == NULL || strcmp (type, "volume") != 0
+      if (!json_is_object (m) || type == NULL || strcmp (type, "volume") != 0
           || json_str_nonempty (json_get (m, "Source")) || vol == NULL)
         {
           json_gen_value (g, m);
           continue;
         }
       /* --mount type=volume without a source: an anonymous volume. */
-      yajl_gen_map_open (g);
-      for (size_t j = 0; j < m->u.object.len; j++)
-        if (strcmp (m->u.object.keys[j], "Source") != 0)
+      json_gen_map_open (g);
+      for (size_t j = 0; j < json_obj_len (m); j++)
+        if (strcmp (json_obj_key (m, j), "Source") != 0)
           {
-            json_gen_str (g, m->u.object.keys[j]);
-            json_gen_value (g, m->u.object.values[j]);
+            json_gen_str (g, json_obj_key (m, j));
+            json_gen_value (g, json_obj_value (m, j));
           }
       json_gen_kstr (g, "Source", vol);
-      yajl_gen_map_close (g);
+      json_gen_map_close (g);
     }
-  yajl_gen_array_close (g);
+  json_gen_array_close (g);
 }
 
 static void
-gen_host_config (yajl_gen g, const struct inspect *in)
+gen_host_config (json_gen g, const struct inspect *in)
 {
-  yajl_val h = in->host;
+  json_val h = in->host;
   /* Podman's inspect shows, beside NanoCpus (--cpus), the CPU period and
    * quota it derived from it, and its create refuses the three together
    * ("NanoCpus conflicts with CpuPeriod and CpuQuota"): NanoCpus alone
    * says it all. (Docker shows 0 for those two, and refuses the same.) */
   int64_t nano = 0;
   bool derived_quota = in->dialect == DOCKER_SPEC_PODMAN && json_as_int64 (json_get (h, "NanoCpus"), &nano) && nano > 0;
-  yajl_gen_map_open (g);
-  for (size_t i = 0; i < h->u.object.len; i++)
+  json_gen_map_open (g);
+  for (size_t i = 0; i < json_obj_len (h); i++)
     {
-      const char *k = h->u.object.keys[i];
-      yajl_val v = h->u.object.values[i];
+      const char *k = json_obj_key (h, i);
+      json_val v = json_obj_value (h, i);
       if (strcmp (k, "ContainerIDFile") == 0 || strcmp (k, "Binds") == 0)
         continue;
       if (derived_quota && (strcmp (k, "CpuPeriod") == 0 || strcmp (k, "CpuQuota") == 0))
@@ -400,10 +400,10 @@ gen_host_config (yajl_gen g, const struct inspect *in)
           /* Inspect shows legacy links as "/target:/self/alias"; create
            * wants "target:alias". */
           json_gen_str (g, k);
-          yajl_gen_array_open (g);
-          for (size_t j = 0; j < v->u.array.len; j++)
+          json_gen_array_open (g);
+          for (size_t j = 0; j < json_arr_len (v); j++)
             {
-              const char *l = json_str (v->u.array.values[j]);
+              const char *l = json_str (json_arr_at (v, j));
               if (l == NULL)
                 continue;
               const char *colon = strchr (l, ':');
@@ -418,27 +418,27 @@ gen_host_config (yajl_gen g, const struct inspect *in)
               cleanup_free char *nl = xasprintf ("%.*s:%s", (int) (colon - target), target, alias);
               json_gen_str (g, nl);
             }
-          yajl_gen_array_close (g);
+          json_gen_array_close (g);
           continue;
         }
       json_gen_str (g, k);
       json_gen_value (g, v);
     }
   gen_binds (g, in);
-  yajl_gen_map_close (g);
+  json_gen_map_close (g);
 }
 
 static void
-gen_endpoint (yajl_gen g, const struct inspect *in, yajl_val ep)
+gen_endpoint (json_gen g, const struct inspect *in, json_val ep)
 {
-  yajl_gen_map_open (g);
-  yajl_val ipam = json_get (ep, "IPAMConfig");
+  json_gen_map_open (g);
+  json_val ipam = json_get (ep, "IPAMConfig");
   if (json_obj_len (ipam) > 0)
     {
       json_gen_str (g, "IPAMConfig");
       json_gen_value (g, ipam);
     }
-  yajl_val links = json_get (ep, "Links");
+  json_val links = json_get (ep, "Links");
   if (json_arr_len (links) > 0)
     {
       json_gen_str (g, "Links");
@@ -447,73 +447,73 @@ gen_endpoint (yajl_gen g, const struct inspect *in, yajl_val ep)
   /* The engine adds the short id and the hostname by itself (below API
    * 1.45 inspect shows them among the aliases; from 1.45 in DNSNames
    * only); an old short id would even point at nothing. */
-  yajl_val aliases = json_get (ep, "Aliases");
+  json_val aliases = json_get (ep, "Aliases");
   size_t kept = 0;
   for (size_t i = 0; i < json_arr_len (aliases); i++)
     {
-      const char *a = json_str (aliases->u.array.values[i]);
+      const char *a = json_str (json_arr_at (aliases, i));
       if (a == NULL || strcmp (a, in->short_id) == 0 || (in->hostname && strcmp (a, in->hostname) == 0))
         continue;
       if (kept++ == 0)
         {
           json_gen_str (g, "Aliases");
-          yajl_gen_array_open (g);
+          json_gen_array_open (g);
         }
       json_gen_str (g, a);
     }
   if (kept)
-    yajl_gen_array_close (g);
-  yajl_val opts = json_get (ep, "DriverOpts");
+    json_gen_array_close (g);
+  json_val opts = json_get (ep, "DriverOpts");
   if (json_obj_len (opts) > 0)
     {
       json_gen_str (g, "DriverOpts");
       json_gen_value (g, opts);
     }
-  yajl_gen_map_close (g);
+  json_gen_map_close (g);
 }
 
 static char *
 gen_spec (const struct inspect *in)
 {
-  cleanup_jgen yajl_gen g = json_gen_new (false);
-  yajl_gen_map_open (g);
+  cleanup_jgen json_gen g = json_gen_new (false);
+  json_gen_map_open (g);
   json_gen_kint (g, "Version", DOCKER_SPEC_VERSION);
   json_gen_str (g, "Create");
-  yajl_gen_map_open (g);
+  json_gen_map_open (g);
   gen_config (g, in);
   json_gen_str (g, "HostConfig");
   gen_host_config (g, in);
   if (in->primary)
     {
       json_gen_str (g, "NetworkingConfig");
-      yajl_gen_map_open (g);
+      json_gen_map_open (g);
       json_gen_str (g, "EndpointsConfig");
-      yajl_gen_map_open (g);
+      json_gen_map_open (g);
       json_gen_str (g, in->mode_out ? in->mode_out : in->net_mode);
       gen_endpoint (g, in, in->primary);
-      yajl_gen_map_close (g);
-      yajl_gen_map_close (g);
+      json_gen_map_close (g);
+      json_gen_map_close (g);
     }
-  yajl_gen_map_close (g);
+  json_gen_map_close (g);
   /* The reference the user gave (docker ps shows it): created with again
    * while it still names the pinned image. */
   const char *ref = json_str (json_get (in->config, "Image"));
   if (ref && ref[0] && strcmp (ref, in->image_id) != 0 && strcmp (ref, in->image_id + strlen ("sha256:")) != 0)
     json_gen_kstr (g, "ImageRef", ref);
   json_gen_str (g, "Networks");
-  yajl_gen_array_open (g);
+  json_gen_array_open (g);
   for (size_t i = 0; !in->netns_shared && i < json_obj_len (in->networks); i++)
     {
-      if (in->networks->u.object.values[i] == in->primary)
+      if (json_obj_value (in->networks, i) == in->primary)
         continue;
-      yajl_gen_map_open (g);
-      json_gen_kstr (g, "Name", in->networks->u.object.keys[i]);
+      json_gen_map_open (g);
+      json_gen_kstr (g, "Name", json_obj_key (in->networks, i));
       json_gen_str (g, "EndpointConfig");
-      gen_endpoint (g, in, in->networks->u.object.values[i]);
-      yajl_gen_map_close (g);
+      gen_endpoint (g, in, json_obj_value (in->networks, i));
+      json_gen_map_close (g);
     }
-  yajl_gen_array_close (g);
-  yajl_gen_map_close (g);
+  json_gen_array_close (g);
+  json_gen_map_close (g);
   return json_gen_text (g);
 }
 
@@ -528,7 +528,7 @@ docker_spec_from_inspect_as (enum docker_spec_dialect dialect, const char *json,
                              struct rt_snapshot *out, lympho_error_t *err)
 {
   memset (out, 0, sizeof *out);
-  cleanup_json yajl_val root = NULL;
+  cleanup_json json_val root = NULL;
   int ret = json_parse (json, len, &root, err);
   if (ret < 0)
     return ret;
@@ -540,9 +540,9 @@ docker_spec_from_inspect_as (enum docker_spec_dialect dialect, const char *json,
   out->name = xstrdup (in.name[0] == '/' ? in.name + 1 : in.name);
   out->image_id = xstrdup (in.image_id);
   out->spec = gen_spec (&in);
-  yajl_val labels = json_get (in.config, "Labels");
+  json_val labels = json_get (in.config, "Labels");
   for (size_t i = 0; i < json_obj_len (labels); i++)
-    rt_labels_set (&out->labels, labels->u.object.keys[i], json_str (labels->u.object.values[i]));
+    rt_labels_set (&out->labels, json_obj_key (labels, i), json_str (json_obj_value (labels, i)));
   out->has_healthcheck = healthcheck_active (in.config);
   out->swap_blocker = swap_blocker (&in);
   int64_t t;

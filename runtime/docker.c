@@ -140,7 +140,7 @@ docker_op_check (struct op *op, int ret, const lympho_error_t *in, long status, 
     return 0;
   if (status == 500 && op->rt->q->causes)
     {
-      cleanup_json yajl_val v = NULL;
+      cleanup_json json_val v = NULL;
       lympho_error_t ignored = { 0 };
       const char *cause = json_parse (body, len, &v, &ignored) == 0 ? json_str (json_get (v, "cause")) : NULL;
       for (const struct docker_cause *c = op->rt->q->causes; cause && c->cause; c++)
@@ -153,7 +153,7 @@ docker_op_check (struct op *op, int ret, const lympho_error_t *in, long status, 
 
 /* Parse an answer that must be JSON. */
 int
-docker_op_parse (struct op *op, const char *body, size_t len, yajl_val *out, lympho_error_t *err)
+docker_op_parse (struct op *op, const char *body, size_t len, json_val *out, lympho_error_t *err)
 {
   if (json_parse (body, len, out, err) < 0)
     return lympho_error_prefix (err, "%s: engine answer", op->what);
@@ -342,8 +342,8 @@ on_version (void *ud, int ret, const lympho_error_t *in, long status, const char
   if (negotiation_transfer_failed (rt, ret, in))
     return;
   lympho_error_t err = { 0 };
-  cleanup_json yajl_val v = NULL;
-  if (status != 200 || json_parse (body, len, &v, &err) < 0 || !YAJL_IS_OBJECT (v))
+  cleanup_json json_val v = NULL;
+  if (status != 200 || json_parse (body, len, &v, &err) < 0 || !json_is_object (v))
     {
       lympho_error_set (&err, EPROTONOSUPPORT,
                         "not a Docker Engine API at %s: GET /version answered %ld without the engine's versions; "
@@ -364,10 +364,10 @@ on_version (void *ud, int ret, const lympho_error_t *in, long status, const char
    * host's "linux/amd64/debian-12"); Docker in Platform.Name, which
    * Debian's builds leave empty. */
   const char *product = NULL;
-  yajl_val comps = json_get (v, "Components");
+  json_val comps = json_get (v, "Components");
   for (size_t i = 0; product == NULL && i < json_arr_len (comps); i++)
     {
-      const char *name = json_str (json_get (comps->u.array.values[i], "Name"));
+      const char *name = json_str (json_get (json_arr_at (comps, i), "Name"));
       if (name && strcmp (name, "Podman Engine") == 0)
         product = name;
     }

@@ -179,18 +179,18 @@ exec_call_free (struct call *c)
 /* ---- finishing a call: the answer to the caller's callback ---- */
 
 int
-exec_parse_list (yajl_val a, const char *key, bool full, struct rt_container **out, size_t *n,
+exec_parse_list (json_val a, const char *key, bool full, struct rt_container **out, size_t *n,
                  lympho_error_t *err)
 {
-  yajl_val arr = json_get (a, key);
+  json_val arr = json_get (a, key);
   *out = NULL;
   *n = 0;
-  if (arr == NULL || !YAJL_IS_ARRAY (arr))
+  if (arr == NULL || !json_is_array (arr))
     return lympho_error_set (err, EIO, "plugin answered garbage: no \"%s\" list", key);
-  *out = xmalloc0 ((arr->u.array.len + 1) * sizeof **out);
-  for (size_t i = 0; i < arr->u.array.len; i++)
+  *out = xmalloc0 ((json_arr_len (arr) + 1) * sizeof **out);
+  for (size_t i = 0; i < json_arr_len (arr); i++)
     {
-      if (exec_proto_container (arr->u.array.values[i], full, &(*out)[i], err) < 0)
+      if (exec_proto_container (json_arr_at (arr, i), full, &(*out)[i], err) < 0)
         {
           for (size_t j = 0; j < i; j++)
             rt_container_free (&(*out)[j]);
@@ -204,7 +204,7 @@ exec_parse_list (yajl_val a, const char *key, bool full, struct rt_container **o
 }
 
 static void
-deliver (struct call *c, struct runtime *rt, int ret, lympho_error_t *err, yajl_val a)
+deliver (struct call *c, struct runtime *rt, int ret, lympho_error_t *err, json_val a)
 {
   if (ret < 0)
     lympho_error_prefix (err, "%s", c->what);
@@ -253,18 +253,18 @@ deliver (struct call *c, struct runtime *rt, int ret, lympho_error_t *err, yajl_
       }
     case K_CHANGES:
       {
-        yajl_val arr = json_get (a, "changes");
+        json_val arr = json_get (a, "changes");
         struct rt_change *v = NULL;
         size_t n = 0;
-        if (ret == 0 && (arr == NULL || !YAJL_IS_ARRAY (arr)))
+        if (ret == 0 && (arr == NULL || !json_is_array (arr)))
           ret = lympho_error_set (err, EIO, "%s: plugin answered garbage: no \"changes\" list", c->what);
         if (ret == 0)
           {
-            v = xmalloc0 ((arr->u.array.len + 1) * sizeof *v);
-            for (size_t i = 0; i < arr->u.array.len && ret == 0; i++)
+            v = xmalloc0 ((json_arr_len (arr) + 1) * sizeof *v);
+            for (size_t i = 0; i < json_arr_len (arr) && ret == 0; i++)
               {
-                const char *k = json_str (json_get (arr->u.array.values[i], "kind"));
-                const char *p = json_str (json_get (arr->u.array.values[i], "path"));
+                const char *k = json_str (json_get (json_arr_at (arr, i), "kind"));
+                const char *p = json_str (json_get (json_arr_at (arr, i), "path"));
                 if (k == NULL || p == NULL || strlen (k) != 1 || strchr ("ACD", k[0]) == NULL)
                   ret = lympho_error_set (err, EIO, "%s: plugin answered garbage: a change without kind A, C "
                                                     "or D and a path", c->what);
@@ -278,17 +278,17 @@ deliver (struct call *c, struct runtime *rt, int ret, lympho_error_t *err, yajl_
       }
     case K_TOP:
       {
-        yajl_val arr = json_get (a, "processes");
+        json_val arr = json_get (a, "processes");
         struct rt_process *v = NULL;
         size_t n = 0;
-        if (ret == 0 && (arr == NULL || !YAJL_IS_ARRAY (arr)))
+        if (ret == 0 && (arr == NULL || !json_is_array (arr)))
           ret = lympho_error_set (err, EIO, "%s: plugin answered garbage: no \"processes\" list", c->what);
         if (ret == 0)
           {
-            v = xmalloc0 ((arr->u.array.len + 1) * sizeof *v);
-            for (size_t i = 0; i < arr->u.array.len && ret == 0; i++)
+            v = xmalloc0 ((json_arr_len (arr) + 1) * sizeof *v);
+            for (size_t i = 0; i < json_arr_len (arr) && ret == 0; i++)
               {
-                yajl_val p = arr->u.array.values[i];
+                json_val p = json_arr_at (arr, i);
                 int64_t pid;
                 const char *cmd = json_str (json_get (p, "cmd"));
                 if (!json_as_int64 (json_get (p, "pid"), &pid) || cmd == NULL)
@@ -331,7 +331,7 @@ static void
 call_finish (struct call *c, int ret, const lympho_error_t *why)
 {
   lympho_error_t err = { 0 };
-  cleanup_json yajl_val a = NULL;
+  cleanup_json json_val a = NULL;
   call_detach (c);
   if (ret < 0)
     err = *why;
@@ -589,7 +589,7 @@ out:
  * exec_proto_request). Failures come back through the callback, from the
  * loop. */
 struct call *
-exec_call_start (struct runtime *rt, const char *sub, yajl_gen g, uint64_t limit_ms, enum kind kind,
+exec_call_start (struct runtime *rt, const char *sub, json_gen g, uint64_t limit_ms, enum kind kind,
                  void *ud, const char *fmt, ...)
 {
   struct call *c = xmalloc0 (sizeof *c);
@@ -608,7 +608,7 @@ exec_call_start (struct runtime *rt, const char *sub, yajl_gen g, uint64_t limit
   buf_init (&c->req);
   buf_init (&c->out);
   buf_init (&c->errb);
-  yajl_gen_map_close (g);
+  json_gen_map_close (g);
   cleanup_free char *text = json_gen_text (g);
   buf_appends (&c->req, text);
   buf_appends (&c->req, "\n");

@@ -45,7 +45,7 @@ poll_emit (void *ud, const struct rt_event *ev)
 }
 
 static void
-poll_on_list (struct runtime *rt, int ret, const lympho_error_t *err, yajl_val a)
+poll_on_list (struct runtime *rt, int ret, const lympho_error_t *err, json_val a)
 {
   struct rt_container *v = NULL;
   size_t n = 0;
@@ -90,7 +90,7 @@ stream_line (struct runtime *rt, const char *line, size_t len)
   lympho_error_t err = { 0 };
   if (!rt->stream_hello)
     {
-      cleanup_json yajl_val a = NULL;
+      cleanup_json json_val a = NULL;
       if (exec_proto_answer (line, len, &a, &err) < 0)
         {
           /* An engine that is down is reported once, as the connection
@@ -114,7 +114,7 @@ stream_line (struct runtime *rt, const char *line, size_t len)
       return;
     }
   struct rt_event ev;
-  cleanup_json yajl_val tree = NULL;
+  cleanup_json json_val tree = NULL;
   struct rt_labels attrs = { 0 };
   if (exec_proto_event (line, len, &ev, &tree, &attrs, &err) < 0)
     {
@@ -182,7 +182,7 @@ exec_stream_on_exit (struct call *c)
 }
 
 static void
-stream_on_internal (struct runtime *rt, int ret, const lympho_error_t *err, yajl_val a)
+stream_on_internal (struct runtime *rt, int ret, const lympho_error_t *err, json_val a)
 {
   /* Only a failure before the hello gets here: spawn failed or no hello
    * within the time limit. */
@@ -191,7 +191,7 @@ stream_on_internal (struct runtime *rt, int ret, const lympho_error_t *err, yajl
 }
 
 static void
-caps_on_answer (struct runtime *rt, int ret, const lympho_error_t *err, yajl_val a)
+caps_on_answer (struct runtime *rt, int ret, const lympho_error_t *err, json_val a)
 {
   lympho_error_t e = { 0 };
   if (ret == 0)
@@ -220,7 +220,7 @@ caps_on_answer (struct runtime *rt, int ret, const lympho_error_t *err, yajl_val
 static void
 events_begin (struct runtime *rt)
 {
-  cleanup_jgen yajl_gen g = exec_proto_request ();
+  cleanup_jgen json_gen g = exec_proto_request ();
   struct call *c;
   switch (rt->mode)
     {

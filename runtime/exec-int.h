@@ -29,7 +29,7 @@
 enum kind { K_DONE, K_ID, K_LIST, K_CONTAINER, K_SNAPSHOT, K_CHANGES, K_TOP, K_INTERNAL, K_STREAM };
 
 struct call;
-typedef void (*internal_fn) (struct runtime *rt, int ret, const lympho_error_t *err, yajl_val answer);
+typedef void (*internal_fn) (struct runtime *rt, int ret, const lympho_error_t *err, json_val answer);
 
 struct runtime
 {
@@ -89,13 +89,13 @@ struct call
 /* ---- exec-call.c ---- */
 /* Start `PATH sub` with the request g (an open map, closed here); the
  * answer goes to the callback of kind, or fails from the loop. */
-struct call *exec_call_start (struct runtime *rt, const char *sub, yajl_gen g, uint64_t limit_ms, enum kind kind,
+struct call *exec_call_start (struct runtime *rt, const char *sub, json_gen g, uint64_t limit_ms, enum kind kind,
                               void *ud, const char *fmt, ...) LYMPHO_PRINTF (7, 8);
 void exec_call_unlink (struct call *c);
 void exec_call_free (struct call *c);
 void exec_fd_close (struct loop *l, int *fd);
 /* The list `key` of an answer, as containers (full: as inspect gives them). */
-int exec_parse_list (yajl_val a, const char *key, bool full, struct rt_container **out, size_t *n,
+int exec_parse_list (json_val a, const char *key, bool full, struct rt_container **out, size_t *n,
                      lympho_error_t *err);
 /* The end of what the child wrote on stderr, for messages. */
 const char *exec_stderr_tail (struct call *c, char *out, size_t size);

@@ -54,10 +54,10 @@ excerpt (const char *text, size_t len, char *out, size_t size)
 }
 
 static int
-check_version (yajl_val v, lympho_error_t *err)
+check_version (json_val v, lympho_error_t *err)
 {
   int64_t version = 0;
-  if (!YAJL_IS_OBJECT (v))
+  if (!json_is_object (v))
     return garbage (err, "not a JSON object");
   if (!json_as_int64 (json_get (v, "version"), &version))
     return garbage (err, "no integer \"version\"");
@@ -67,14 +67,14 @@ check_version (yajl_val v, lympho_error_t *err)
 }
 
 int
-exec_proto_answer (const char *text, size_t len, yajl_val *data, lympho_error_t *err)
+exec_proto_answer (const char *text, size_t len, json_val *data, lympho_error_t *err)
 {
   *data = NULL;
   if (len > EXEC_PROTO_MAX_ANSWER)
     return garbage (err, "answer of more than %u bytes", EXEC_PROTO_MAX_ANSWER);
   if (len == 0)
     return garbage (err, "empty answer");
-  cleanup_json yajl_val v = NULL;
+  cleanup_json json_val v = NULL;
   lympho_error_t perr = { 0 };
   if (json_parse (text, len, &v, &perr) < 0)
     {
@@ -85,13 +85,13 @@ exec_proto_answer (const char *text, size_t len, yajl_val *data, lympho_error_t 
     }
   if (check_version (v, err) < 0)
     return -EIO;
-  yajl_val ok = json_get (v, "ok");
-  if (ok == NULL || !(YAJL_IS_TRUE (ok) || YAJL_IS_FALSE (ok)))
+  json_val ok = json_get (v, "ok");
+  if (ok == NULL || !(json_is_true (ok) || json_is_false (ok)))
     return garbage (err, "no boolean \"ok\"");
-  if (YAJL_IS_FALSE (ok))
+  if (json_is_false (ok))
     {
       const char *msg = json_str (json_get (v, "error"));
-      yajl_val en = json_get (v, "errno");
+      json_val en = json_get (v, "errno");
       if (msg == NULL)
         return garbage (err, "ok is false without an \"error\" message");
       if (en != NULL && json_str (en) == NULL)
@@ -103,28 +103,28 @@ exec_proto_answer (const char *text, size_t len, yajl_val *data, lympho_error_t 
 }
 
 static int
-parse_labels (yajl_val v, const char *what, struct rt_labels *out, lympho_error_t *err)
+parse_labels (json_val v, const char *what, struct rt_labels *out, lympho_error_t *err)
 {
-  if (v == NULL || YAJL_IS_NULL (v))
+  if (v == NULL || json_is_null (v))
     return 0;
-  if (!YAJL_IS_OBJECT (v))
+  if (!json_is_object (v))
     return garbage (err, "\"%s\" is not an object", what);
-  for (size_t i = 0; i < v->u.object.len; i++)
+  for (size_t i = 0; i < json_obj_len (v); i++)
     {
-      const char *s = json_str (v->u.object.values[i]);
+      const char *s = json_str (json_obj_value (v, i));
       if (s == NULL)
-        return garbage (err, "%s \"%s\" is not a string", what, v->u.object.keys[i]);
-      rt_labels_set (out, v->u.object.keys[i], s);
+        return garbage (err, "%s \"%s\" is not a string", what, json_obj_key (v, i));
+      rt_labels_set (out, json_obj_key (v, i), s);
     }
   return 0;
 }
 
 /* Optional members: absent or null is fine, the wrong type is not. */
 static int
-opt_int (yajl_val v, const char *key, int64_t *out, lympho_error_t *err)
+opt_int (json_val v, const char *key, int64_t *out, lympho_error_t *err)
 {
-  yajl_val m = json_get (v, key);
-  if (m == NULL || YAJL_IS_NULL (m))
+  json_val m = json_get (v, key);
+  if (m == NULL || json_is_null (m))
     return 0;
   if (!json_as_int64 (m, out))
     return garbage (err, "\"%s\" is not an integer", key);
@@ -132,11 +132,11 @@ opt_int (yajl_val v, const char *key, int64_t *out, lympho_error_t *err)
 }
 
 static int
-opt_str (yajl_val v, const char *key, const char **out, lympho_error_t *err)
+opt_str (json_val v, const char *key, const char **out, lympho_error_t *err)
 {
-  yajl_val m = json_get (v, key);
+  json_val m = json_get (v, key);
   *out = NULL;
-  if (m == NULL || YAJL_IS_NULL (m))
+  if (m == NULL || json_is_null (m))
     return 0;
   if ((*out = json_str (m)) == NULL)
     return garbage (err, "\"%s\" is not a string", key);
@@ -144,7 +144,7 @@ opt_str (yajl_val v, const char *key, const char **out, lympho_error_t *err)
 }
 
 static int
-need_str (yajl_val v, const char *key, const char *what, const char **out, lympho_error_t *err)
+need_str (json_val v, const char *key, const char *what, const char **out, lympho_error_t *err)
 {
   if ((*out = json_str (json_get (v, key))) == NULL || **out == '\0')
     return garbage (err, "%s without a string \"%s\"", what, key);
@@ -154,19 +154,19 @@ need_str (yajl_val v, const char *key, const char *what, const char **out, lymph
 /* An optional list of strings ("networks", "mounts"): absent or null is
  * empty; anything but strings in it is garbage. ITEM names one element. */
 static int
-check_str_list (yajl_val v, const char *key, const char *item, lympho_error_t *err)
+check_str_list (json_val v, const char *key, const char *item, lympho_error_t *err)
 {
-  if (v && !YAJL_IS_NULL (v) && !YAJL_IS_ARRAY (v))
+  if (v && !json_is_null (v) && !json_is_array (v))
     return garbage (err, "\"%s\" is not a list", key);
   for (size_t i = 0; i < json_arr_len (v); i++)
-    if (json_str (v->u.array.values[i]) == NULL)
+    if (json_str (json_arr_at (v, i)) == NULL)
       return garbage (err, "%s is not a string", item);
   return 0;
 }
 
 /* A copy of a list check_str_list accepted; NULL when empty. */
 static char **
-copy_str_list (yajl_val v, size_t *n)
+copy_str_list (json_val v, size_t *n)
 {
   size_t len = json_arr_len (v);
   *n = len;
@@ -174,17 +174,17 @@ copy_str_list (yajl_val v, size_t *n)
     return NULL;
   char **out = xmalloc0 ((len + 1) * sizeof *out);
   for (size_t i = 0; i < len; i++)
-    out[i] = xstrdup (json_str (v->u.array.values[i]));
+    out[i] = xstrdup (json_str (json_arr_at (v, i)));
   return out;
 }
 
 int
-exec_proto_container (yajl_val v, bool full, struct rt_container *c, lympho_error_t *err)
+exec_proto_container (json_val v, bool full, struct rt_container *c, lympho_error_t *err)
 {
   memset (c, 0, sizeof *c);
   const char *id, *name, *state, *image = NULL, *health = NULL;
   int64_t pid = 0, exit_code = 0, started = 0;
-  if (!YAJL_IS_OBJECT (v))
+  if (!json_is_object (v))
     return garbage (err, "a container is not an object");
   if (need_str (v, "id", "container", &id, err) < 0 || need_str (v, "name", "container", &name, err) < 0
       || need_str (v, "state", "container", &state, err) < 0 || opt_str (v, "image_id", &image, err) < 0
@@ -194,8 +194,8 @@ exec_proto_container (yajl_val v, bool full, struct rt_container *c, lympho_erro
   enum rt_state st = rt_state_parse (state);
   if (st == RT_STATE_UNKNOWN)
     return garbage (err, "container %s in unknown state \"%s\"", id, state);
-  yajl_val nets = json_get (v, "networks");
-  yajl_val mounts = json_get (v, "mounts");
+  json_val nets = json_get (v, "networks");
+  json_val mounts = json_get (v, "mounts");
   if (check_str_list (nets, "networks", "a network name", err) < 0
       || check_str_list (mounts, "mounts", "a mount destination", err) < 0)
     return -EIO;
@@ -228,19 +228,19 @@ exec_proto_container (yajl_val v, bool full, struct rt_container *c, lympho_erro
 }
 
 int
-exec_proto_snapshot (yajl_val v, struct rt_snapshot *s, lympho_error_t *err)
+exec_proto_snapshot (json_val v, struct rt_snapshot *s, lympho_error_t *err)
 {
   memset (s, 0, sizeof *s);
   const char *id, *name, *image, *blocker = NULL;
   int64_t stop_timeout = -1;
-  if (!YAJL_IS_OBJECT (v))
+  if (!json_is_object (v))
     return garbage (err, "\"snapshot\" is not an object");
   if (need_str (v, "id", "snapshot", &id, err) < 0 || need_str (v, "name", "snapshot", &name, err) < 0
       || need_str (v, "image_id", "snapshot", &image, err) < 0 || opt_str (v, "swap_blocker", &blocker, err) < 0
       || opt_int (v, "stop_timeout", &stop_timeout, err) < 0)
     return -EIO;
-  yajl_val spec = json_get (v, "spec");
-  if (spec == NULL || YAJL_IS_NULL (spec))
+  json_val spec = json_get (v, "spec");
+  if (spec == NULL || json_is_null (spec))
     return garbage (err, "snapshot without a \"spec\"");
   struct rt_snapshot tmp = { 0 };
   if (parse_labels (json_get (v, "labels"), "labels", &tmp.labels, err) < 0)
@@ -262,7 +262,7 @@ exec_proto_snapshot (yajl_val v, struct rt_snapshot *s, lympho_error_t *err)
 }
 
 int
-exec_proto_id (yajl_val answer, char **id, lympho_error_t *err)
+exec_proto_id (json_val answer, char **id, lympho_error_t *err)
 {
   const char *s;
   if (need_str (answer, "id", "answer", &s, err) < 0)
@@ -272,14 +272,14 @@ exec_proto_id (yajl_val answer, char **id, lympho_error_t *err)
 }
 
 int
-exec_proto_event (const char *line, size_t len, struct rt_event *ev, yajl_val *tree, struct rt_labels *attrs,
+exec_proto_event (const char *line, size_t len, struct rt_event *ev, json_val *tree, struct rt_labels *attrs,
                   lympho_error_t *err)
 {
   memset (ev, 0, sizeof *ev);
   *tree = NULL;
   if (len > EXEC_PROTO_MAX_EVENT_LINE)
     return garbage (err, "event of more than %u bytes", EXEC_PROTO_MAX_EVENT_LINE);
-  cleanup_json yajl_val v = NULL;
+  cleanup_json json_val v = NULL;
   lympho_error_t perr = { 0 };
   if (json_parse (line, len, &v, &perr) < 0)
     return garbage (err, "event: %s", perr.msg);
@@ -369,21 +369,21 @@ exec_proto_diff (const struct rt_container *old, size_t n_old, const struct rt_c
       }
 }
 
-yajl_gen
+json_gen
 exec_proto_request (void)
 {
-  yajl_gen g = json_gen_new (false);
-  yajl_gen_map_open (g);
+  json_gen g = json_gen_new (false);
+  json_gen_map_open (g);
   json_gen_kint (g, "version", EXEC_PROTO_VERSION);
   return g;
 }
 
 void
-exec_proto_gen_labels (yajl_gen g, const char *key, const struct rt_labels *l)
+exec_proto_gen_labels (json_gen g, const char *key, const struct rt_labels *l)
 {
   json_gen_str (g, key);
-  yajl_gen_map_open (g);
+  json_gen_map_open (g);
   for (size_t i = 0; l && i < l->n; i++)
     json_gen_kstr (g, l->v[i].key, l->v[i].value);
-  yajl_gen_map_close (g);
+  json_gen_map_close (g);
 }

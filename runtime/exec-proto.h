@@ -24,18 +24,18 @@ const char *exec_proto_errno_name (int e);
  * answer object (free it). ok:false: the plugin's errno (negative) and its
  * message. Anything else (not one JSON object, trailing bytes, another
  * version, ok missing, too large): -EIO "plugin answered garbage: ...". */
-int exec_proto_answer (const char *text, size_t len, yajl_val *data, lympho_error_t *err);
+int exec_proto_answer (const char *text, size_t len, json_val *data, lympho_error_t *err);
 
 /* Members of an answer; fail with EIO "plugin answered garbage: ..." when a
  * required member is missing or of the wrong type. `full` asks for what
  * inspect reports beyond what list does. */
-int exec_proto_container (yajl_val v, bool full, struct rt_container *c, lympho_error_t *err);
-int exec_proto_snapshot (yajl_val v, struct rt_snapshot *s, lympho_error_t *err);
-int exec_proto_id (yajl_val answer, char **id, lympho_error_t *err);
+int exec_proto_container (json_val v, bool full, struct rt_container *c, lympho_error_t *err);
+int exec_proto_snapshot (json_val v, struct rt_snapshot *s, lympho_error_t *err);
+int exec_proto_id (json_val answer, char **id, lympho_error_t *err);
 
 /* One line of the events stream. Fills ev, whose strings point into *tree
  * and *attrs (free both after use). */
-int exec_proto_event (const char *line, size_t len, struct rt_event *ev, yajl_val *tree, struct rt_labels *attrs,
+int exec_proto_event (const char *line, size_t len, struct rt_event *ev, json_val *tree, struct rt_labels *attrs,
                       lympho_error_t *err);
 
 /* For plugins that cannot stream: the events that explain the step from one
@@ -46,7 +46,7 @@ void exec_proto_diff (const struct rt_container *old, size_t n_old, const struct
                       uint64_t time_nano, exec_proto_emit_fn emit, void *ud);
 
 /* Request builders: an open map with "version" already in it. */
-yajl_gen exec_proto_request (void);
-void exec_proto_gen_labels (yajl_gen g, const char *key, const struct rt_labels *l);
+json_gen exec_proto_request (void);
+void exec_proto_gen_labels (json_gen g, const char *key, const struct rt_labels *l);
 
 #endif

@@ -24,17 +24,17 @@
 /* ---- the operations ---- */
 
 static void
-simple (struct runtime *rt, const char *sub, yajl_gen g, uint64_t limit_ms, rt_done_cb cb, void *ud,
+simple (struct runtime *rt, const char *sub, json_gen g, uint64_t limit_ms, rt_done_cb cb, void *ud,
         const char *what)
 {
   struct call *c = exec_call_start (rt, sub, g, limit_ms, K_DONE, ud, "%s", what);
   c->cb.done = cb;
 }
 
-static yajl_gen
+static json_gen
 req_id (const char *key, const char *id)
 {
-  yajl_gen g = exec_proto_request ();
+  json_gen g = exec_proto_request ();
   json_gen_kstr (g, key, id);
   return g;
 }
@@ -42,14 +42,14 @@ req_id (const char *key, const char *id)
 static void
 exec_ping (struct runtime *rt, rt_done_cb cb, void *ud)
 {
-  cleanup_jgen yajl_gen g = exec_proto_request ();
+  cleanup_jgen json_gen g = exec_proto_request ();
   simple (rt, "ping", g, rt->timeout_ms, cb, ud, "ping plugin");
 }
 
 static void
 exec_list (struct runtime *rt, const char *label_filter, rt_list_cb cb, void *ud)
 {
-  cleanup_jgen yajl_gen g = exec_proto_request ();
+  cleanup_jgen json_gen g = exec_proto_request ();
   json_gen_kstr (g, "label", label_filter);
   struct call *c = exec_call_start (rt, "list", g, rt->timeout_ms, K_LIST, ud, "list containers");
   c->cb.list = cb;
@@ -58,7 +58,7 @@ exec_list (struct runtime *rt, const char *label_filter, rt_list_cb cb, void *ud
 static void
 exec_inspect (struct runtime *rt, const char *ref, rt_container_cb cb, void *ud)
 {
-  cleanup_jgen yajl_gen g = req_id ("ref", ref);
+  cleanup_jgen json_gen g = req_id ("ref", ref);
   struct call *c = exec_call_start (rt, "inspect", g, rt->timeout_ms, K_CONTAINER, ud, "inspect %s", ref);
   c->cb.container = cb;
 }
@@ -66,7 +66,7 @@ exec_inspect (struct runtime *rt, const char *ref, rt_container_cb cb, void *ud)
 static void
 exec_snapshot (struct runtime *rt, const char *ref, rt_snapshot_cb cb, void *ud)
 {
-  cleanup_jgen yajl_gen g = req_id ("ref", ref);
+  cleanup_jgen json_gen g = req_id ("ref", ref);
   struct call *c = exec_call_start (rt, "snapshot", g, rt->timeout_ms, K_SNAPSHOT, ud, "snapshot %s", ref);
   c->cb.snapshot = cb;
 }
@@ -75,8 +75,8 @@ static void
 exec_create (struct runtime *rt, const char *spec, const char *name, const struct rt_labels *extra_labels,
              rt_id_cb cb, void *ud)
 {
-  cleanup_jgen yajl_gen g = exec_proto_request ();
-  cleanup_json yajl_val sv = NULL;
+  cleanup_jgen json_gen g = exec_proto_request ();
+  cleanup_json json_val sv = NULL;
   lympho_error_t err = { 0 };
   /* The spec came from this plugin's snapshot as JSON; send it back as the
    * same value. A spec that no longer parses is reported by the call. */
@@ -94,7 +94,7 @@ exec_create (struct runtime *rt, const char *spec, const char *name, const struc
 static void
 exec_start (struct runtime *rt, const char *id, rt_done_cb cb, void *ud)
 {
-  cleanup_jgen yajl_gen g = req_id ("id", id);
+  cleanup_jgen json_gen g = req_id ("id", id);
   cleanup_free char *what = xasprintf ("start %s", id);
   simple (rt, "start", g, rt->timeout_ms, cb, ud, what);
 }
@@ -102,7 +102,7 @@ exec_start (struct runtime *rt, const char *id, rt_done_cb cb, void *ud)
 static void
 exec_stop (struct runtime *rt, const char *id, int timeout_s, rt_done_cb cb, void *ud)
 {
-  cleanup_jgen yajl_gen g = req_id ("id", id);
+  cleanup_jgen json_gen g = req_id ("id", id);
   json_gen_kint (g, "timeout", timeout_s);
   cleanup_free char *what = xasprintf ("stop %s", id);
   /* The plugin waits up to the stop timeout before it kills. */
@@ -113,7 +113,7 @@ exec_stop (struct runtime *rt, const char *id, int timeout_s, rt_done_cb cb, voi
 static void
 exec_kill (struct runtime *rt, const char *id, const char *signal, rt_done_cb cb, void *ud)
 {
-  cleanup_jgen yajl_gen g = req_id ("id", id);
+  cleanup_jgen json_gen g = req_id ("id", id);
   json_gen_kstr (g, "signal", signal ? signal : "SIGKILL");
   cleanup_free char *what = xasprintf ("kill %s", id);
   simple (rt, "kill", g, rt->timeout_ms, cb, ud, what);
@@ -122,7 +122,7 @@ exec_kill (struct runtime *rt, const char *id, const char *signal, rt_done_cb cb
 static void
 exec_remove (struct runtime *rt, const char *id, bool force, bool volumes, rt_done_cb cb, void *ud)
 {
-  cleanup_jgen yajl_gen g = req_id ("id", id);
+  cleanup_jgen json_gen g = req_id ("id", id);
   json_gen_kbool (g, "force", force);
   json_gen_kbool (g, "volumes", volumes);
   cleanup_free char *what = xasprintf ("remove %s", id);
@@ -132,7 +132,7 @@ exec_remove (struct runtime *rt, const char *id, bool force, bool volumes, rt_do
 static void
 exec_rename (struct runtime *rt, const char *id, const char *new_name, rt_done_cb cb, void *ud)
 {
-  cleanup_jgen yajl_gen g = req_id ("id", id);
+  cleanup_jgen json_gen g = req_id ("id", id);
   json_gen_kstr (g, "name", new_name);
   cleanup_free char *what = xasprintf ("rename %s to %s", id, new_name);
   simple (rt, "rename", g, rt->timeout_ms, cb, ud, what);
@@ -141,7 +141,7 @@ exec_rename (struct runtime *rt, const char *id, const char *new_name, rt_done_c
 static void
 exec_pause (struct runtime *rt, const char *id, rt_done_cb cb, void *ud)
 {
-  cleanup_jgen yajl_gen g = req_id ("id", id);
+  cleanup_jgen json_gen g = req_id ("id", id);
   cleanup_free char *what = xasprintf ("pause %s", id);
   simple (rt, "pause", g, rt->timeout_ms, cb, ud, what);
 }
@@ -149,7 +149,7 @@ exec_pause (struct runtime *rt, const char *id, rt_done_cb cb, void *ud)
 static void
 exec_unpause (struct runtime *rt, const char *id, rt_done_cb cb, void *ud)
 {
-  cleanup_jgen yajl_gen g = req_id ("id", id);
+  cleanup_jgen json_gen g = req_id ("id", id);
   cleanup_free char *what = xasprintf ("unpause %s", id);
   simple (rt, "unpause", g, rt->timeout_ms, cb, ud, what);
 }
@@ -157,7 +157,7 @@ exec_unpause (struct runtime *rt, const char *id, rt_done_cb cb, void *ud)
 static void
 exec_image_inspect (struct runtime *rt, const char *ref, rt_id_cb cb, void *ud)
 {
-  cleanup_jgen yajl_gen g = req_id ("ref", ref);
+  cleanup_jgen json_gen g = req_id ("ref", ref);
   struct call *c = exec_call_start (rt, "image-inspect", g, rt->timeout_ms, K_ID, ud, "inspect image %s", ref);
   c->cb.id = cb;
 }
@@ -166,7 +166,7 @@ static void
 exec_image_tag (struct runtime *rt, const char *image_id, const char *repo, const char *tag, rt_done_cb cb,
                 void *ud)
 {
-  cleanup_jgen yajl_gen g = req_id ("image", image_id);
+  cleanup_jgen json_gen g = req_id ("image", image_id);
   json_gen_kstr (g, "repo", repo);
   json_gen_kstr (g, "tag", tag ? tag : "latest");
   cleanup_free char *what = xasprintf ("tag image %s as %s:%s", image_id, repo, tag ? tag : "latest");
@@ -176,7 +176,7 @@ exec_image_tag (struct runtime *rt, const char *image_id, const char *repo, cons
 static void
 exec_image_remove (struct runtime *rt, const char *ref, rt_done_cb cb, void *ud)
 {
-  cleanup_jgen yajl_gen g = req_id ("ref", ref);
+  cleanup_jgen json_gen g = req_id ("ref", ref);
   cleanup_free char *what = xasprintf ("remove image %s", ref);
   simple (rt, "image-remove", g, rt->timeout_ms, cb, ud, what);
 }
@@ -185,7 +185,7 @@ static void
 exec_commit (struct runtime *rt, const char *id, const char *repo, const char *tag, const struct rt_labels *labels,
              rt_id_cb cb, void *ud)
 {
-  cleanup_jgen yajl_gen g = req_id ("id", id);
+  cleanup_jgen json_gen g = req_id ("id", id);
   json_gen_kstr (g, "repo", repo);
   json_gen_kstr (g, "tag", tag ? tag : "latest");
   exec_proto_gen_labels (g, "labels", labels);
@@ -197,7 +197,7 @@ exec_commit (struct runtime *rt, const char *id, const char *repo, const char *t
 static void
 exec_changes (struct runtime *rt, const char *id, rt_changes_cb cb, void *ud)
 {
-  cleanup_jgen yajl_gen g = req_id ("id", id);
+  cleanup_jgen json_gen g = req_id ("id", id);
   struct call *c = exec_call_start (rt, "changes", g, rt->timeout_ms, K_CHANGES, ud, "changes of %s", id);
   c->cb.changes = cb;
 }
@@ -205,7 +205,7 @@ exec_changes (struct runtime *rt, const char *id, rt_changes_cb cb, void *ud)
 static void
 exec_top (struct runtime *rt, const char *id, rt_top_cb cb, void *ud)
 {
-  cleanup_jgen yajl_gen g = req_id ("id", id);
+  cleanup_jgen json_gen g = req_id ("id", id);
   struct call *c = exec_call_start (rt, "top", g, rt->timeout_ms, K_TOP, ud, "top of %s", id);
   c->cb.top = cb;
 }
@@ -213,7 +213,7 @@ exec_top (struct runtime *rt, const char *id, rt_top_cb cb, void *ud)
 static void
 exec_network_disconnect (struct runtime *rt, const char *id, const char *network, rt_done_cb cb, void *ud)
 {
-  cleanup_jgen yajl_gen g = req_id ("id", id);
+  cleanup_jgen json_gen g = req_id ("id", id);
   json_gen_kstr (g, "network", network);
   cleanup_free char *what = xasprintf ("disconnect %s from %s", id, network);
   simple (rt, "network-disconnect", g, rt->timeout_ms, cb, ud, what);

@@ -150,7 +150,7 @@ hc_arm (struct hc *h, uint64_t delay_ms)
 /* Durations in the inspect answer are nanoseconds; 0 or missing: the
  * default. */
 static uint64_t
-hc_duration_ms (yajl_val v, uint64_t dflt)
+hc_duration_ms (json_val v, uint64_t dflt)
 {
   int64_t ns = 0;
   if (!json_as_int64 (v, &ns) || ns <= 0)
@@ -164,7 +164,7 @@ hc_on_inspect (void *ud, int ret, const lympho_error_t *err, long status, const 
 {
   struct hc *h = ud;
   h->req = NULL;
-  cleanup_json yajl_val v = NULL;
+  cleanup_json json_val v = NULL;
   lympho_error_t e = { 0 };
   if (ret < 0 || status != 200 || json_parse (body, len, &v, &e) < 0)
     {
@@ -177,8 +177,8 @@ hc_on_inspect (void *ud, int ret, const lympho_error_t *err, long status, const 
       hc_free (h);
       return;
     }
-  yajl_val test = json_path (v, "Config", "Healthcheck", "Test", NULL);
-  const char *first = json_arr_len (test) ? json_str (test->u.array.values[0]) : NULL;
+  json_val test = json_path (v, "Config", "Healthcheck", "Test", NULL);
+  const char *first = json_arr_len (test) ? json_str (json_arr_at (test, 0)) : NULL;
   const char *state = json_str (json_path (v, "State", "Status", NULL));
   if (first == NULL || strcmp (first, "NONE") == 0 || state == NULL
       || (strcmp (state, "running") != 0 && strcmp (state, "paused") != 0))
@@ -186,7 +186,7 @@ hc_on_inspect (void *ud, int ret, const lympho_error_t *err, long status, const 
       hc_free (h);
       return;
     }
-  yajl_val hcfg = json_path (v, "Config", "Healthcheck", NULL);
+  json_val hcfg = json_path (v, "Config", "Healthcheck", NULL);
   bool first_time = h->interval_ms == 0;
   h->interval_ms = hc_duration_ms (json_get (hcfg, "Interval"), HC_DEFAULT_INTERVAL_MS);
   h->timeout_ms = hc_duration_ms (json_get (hcfg, "Timeout"), HC_DEFAULT_TIMEOUT_MS);
@@ -234,17 +234,17 @@ hc_on_list (void *ud, int ret, const lympho_error_t *err, long status, const cha
 {
   struct runtime *rt = ud;
   rt->hc_list_req = NULL;
-  cleanup_json yajl_val v = NULL;
+  cleanup_json json_val v = NULL;
   lympho_error_t e = { 0 };
-  if (ret < 0 || status != 200 || json_parse (body, len, &v, &e) < 0 || !YAJL_IS_ARRAY (v))
+  if (ret < 0 || status != 200 || json_parse (body, len, &v, &e) < 0 || !json_is_array (v))
     {
       log_warn ("%s: cannot list the containers with a healthcheck; their checks start with their next start",
                 rt->q->name);
       return;
     }
-  for (size_t i = 0; i < v->u.array.len; i++)
+  for (size_t i = 0; i < json_arr_len (v); i++)
     {
-      const char *id = json_str (json_get (v->u.array.values[i], "Id"));
+      const char *id = json_str (json_get (json_arr_at (v, i), "Id"));
       if (id)
         hc_track (rt, id);
     }
@@ -386,7 +386,7 @@ announced_take (struct runtime *rt, const char *id)
  * dealt with here (held, or delivered with what it stands for); false to
  * deliver it as it is. Nothing of rt is touched once the core closed it. */
 bool
-podman_events (struct runtime *rt, yajl_val v, const struct rt_event *ev)
+podman_events (struct runtime *rt, json_val v, const struct rt_event *ev)
 {
   if (ev->type != RT_EV_CONTAINER)
     return false;

@@ -108,8 +108,8 @@ admit (struct daemon *d, struct entry *e)
 static char *
 regen_result_json (const struct regen_result *res, bool joined)
 {
-  cleanup_jgen yajl_gen g = json_gen_new (false);
-  yajl_gen_map_open (g);
+  cleanup_jgen json_gen g = json_gen_new (false);
+  json_gen_map_open (g);
   json_gen_kstr (g, "name", res->name);
   json_gen_kstr (g, "id", res->new_id);
   json_gen_kint (g, "generation", res->generation);
@@ -118,8 +118,8 @@ regen_result_json (const struct regen_result *res, bool joined)
   json_gen_kstr (g, "txn", res->txn);
   json_gen_kstr (g, "reason", res->reason);
   json_gen_str (g, "joined");
-  yajl_gen_bool (g, joined);
-  yajl_gen_map_close (g);
+  json_gen_bool (g, joined);
+  json_gen_map_close (g);
   return json_gen_text (g);
 }
 

@@ -130,20 +130,20 @@ check_container (const char *s, char **out, const char *what, lympho_error_t *er
 /* Reads key from obj as an optional string: absent -> *out NULL; present
  * with another type -> error. */
 static int
-opt_string (yajl_val obj, const char *key, const char **out, const char *what, lympho_error_t *err)
+opt_string (json_val obj, const char *key, const char **out, const char *what, lympho_error_t *err)
 {
-  yajl_val v = json_get (obj, key);
+  json_val v = json_get (obj, key);
   *out = NULL;
   if (v == NULL)
     return 0;
-  if (!YAJL_IS_STRING (v))
+  if (!json_is_string (v))
     return lympho_error_set (err, EINVAL, "%s: `%s` must be a string", what, key);
-  *out = v->u.string;
+  *out = json_str (v);
   return 0;
 }
 
 static int
-req_string (yajl_val obj, const char *key, const char **out, const char *what, lympho_error_t *err)
+req_string (json_val obj, const char *key, const char **out, const char *what, lympho_error_t *err)
 {
   if (opt_string (obj, key, out, what, err) < 0)
     return -EINVAL;
@@ -155,27 +155,27 @@ req_string (yajl_val obj, const char *key, const char **out, const char *what, l
 /* An object whose values are all strings (Alertmanager's labels and
  * annotations), or absent when optional. */
 static int
-string_map (yajl_val obj, const char *key, bool required, yajl_val *out, const char *what, lympho_error_t *err)
+string_map (json_val obj, const char *key, bool required, json_val *out, const char *what, lympho_error_t *err)
 {
-  yajl_val v = json_get (obj, key);
+  json_val v = json_get (obj, key);
   *out = NULL;
   if (v == NULL)
     return required ? lympho_error_set (err, EINVAL, "%s: `%s` is missing", what, key) : 0;
-  if (!YAJL_IS_OBJECT (v))
+  if (!json_is_object (v))
     return lympho_error_set (err, EINVAL, "%s: `%s` must be an object", what, key);
-  for (size_t i = 0; i < v->u.object.len; i++)
-    if (!YAJL_IS_STRING (v->u.object.values[i]))
-      return lympho_error_set (err, EINVAL, "%s: %s `%.64s` must be a string", what, key, v->u.object.keys[i]);
+  for (size_t i = 0; i < json_obj_len (v); i++)
+    if (!json_is_string (json_obj_value (v, i)))
+      return lympho_error_set (err, EINVAL, "%s: %s `%.64s` must be a string", what, key, json_obj_key (v, i));
   *out = v;
   return 0;
 }
 
 static int
-parse_object (const char *body, size_t len, yajl_val *out, lympho_error_t *err)
+parse_object (const char *body, size_t len, json_val *out, lympho_error_t *err)
 {
   if (json_parse (body, len, out, err) < 0)
     return -EINVAL;
-  if (!YAJL_IS_OBJECT (*out))
+  if (!json_is_object (*out))
     return lympho_error_set (err, EINVAL, "body must be a JSON object");
   return 0;
 }
@@ -185,17 +185,17 @@ parse_object (const char *body, size_t len, yajl_val *out, lympho_error_t *err)
 static int
 parse_generic (const char *body, size_t len, struct alert_list *out, lympho_error_t *err)
 {
-  cleanup_json yajl_val root = NULL;
+  cleanup_json json_val root = NULL;
   if (parse_object (body, len, &root, err) < 0)
     return -EINVAL;
 
   /* Our own format: every key known, none twice (yajl keeps duplicates,
    * and which one would win is not something to leave to chance). */
-  yajl_val container = NULL, severity = NULL, reason = NULL;
-  for (size_t i = 0; i < root->u.object.len; i++)
+  json_val container = NULL, severity = NULL, reason = NULL;
+  for (size_t i = 0; i < json_obj_len (root); i++)
     {
-      const char *k = root->u.object.keys[i];
-      yajl_val *slot = strcmp (k, "container") == 0  ? &container
+      const char *k = json_obj_key (root, i);
+      json_val *slot = strcmp (k, "container") == 0  ? &container
                        : strcmp (k, "severity") == 0 ? &severity
                        : strcmp (k, "reason") == 0   ? &reason
                                                      : NULL;
@@ -203,12 +203,12 @@ parse_generic (const char *body, size_t len, struct alert_list *out, lympho_erro
         return lympho_error_set (err, EINVAL, "unknown key `%.64s`", k);
       if (*slot != NULL)
         return lympho_error_set (err, EINVAL, "duplicate key `%s`", k);
-      *slot = root->u.object.values[i];
+      *slot = json_obj_value (root, i);
     }
 
   if (container == NULL)
     return lympho_error_set (err, EINVAL, "`container` is missing");
-  if (!YAJL_IS_STRING (container))
+  if (!json_is_string (container))
     return lympho_error_set (err, EINVAL, "`container` must be a string");
   if (severity == NULL)
     return lympho_error_set (err, EINVAL, "`severity` is missing");
@@ -217,15 +217,15 @@ parse_generic (const char *body, size_t len, struct alert_list *out, lympho_erro
     return lympho_error_set (err, EINVAL, "`severity` must be an integer");
   if (sev < 0 || sev > SEVERITY_MAX)
     return lympho_error_set (err, EINVAL, "`severity` must be between 0 and %d", SEVERITY_MAX);
-  if (reason != NULL && !YAJL_IS_STRING (reason))
+  if (reason != NULL && !json_is_string (reason))
     return lympho_error_set (err, EINVAL, "`reason` must be a string");
-  if (reason != NULL && strlen (reason->u.string) > REASON_MAX)
+  if (reason != NULL && strlen (json_str (reason)) > REASON_MAX)
     return lympho_error_set (err, EINVAL, "`reason` is longer than %d bytes", REASON_MAX);
 
   struct alert a = { .source = ALERT_SRC_GENERIC, .severity = (int) sev };
-  if (check_container (container->u.string, &a.container, "alert", err) < 0)
+  if (check_container (json_str (container), &a.container, "alert", err) < 0)
     return -EINVAL;
-  a.reason = reason ? xstrdup (reason->u.string) : NULL;
+  a.reason = reason ? xstrdup (json_str (reason)) : NULL;
 
   struct alert_list l = { 0 };
   list_push (&l, &a);
@@ -236,7 +236,7 @@ parse_generic (const char *body, size_t len, struct alert_list *out, lympho_erro
 /* ---- Alertmanager webhook, version 4 ---- */
 
 static int
-am_severity (yajl_val labels, int *out, const char *what, lympho_error_t *err)
+am_severity (json_val labels, int *out, const char *what, lympho_error_t *err)
 {
   const char *num = json_str (json_get (labels, "lympho_severity"));
   if (num != NULL)
@@ -273,13 +273,13 @@ is_firing_or_resolved (const char *s)
 }
 
 static int
-am_alert (yajl_val v, size_t idx, struct alert_list *l, lympho_error_t *err)
+am_alert (json_val v, size_t idx, struct alert_list *l, lympho_error_t *err)
 {
   char what[96];
-  if (!YAJL_IS_OBJECT (v))
+  if (!json_is_object (v))
     return lympho_error_set (err, EINVAL, "alerts[%zu] must be an object", idx);
 
-  yajl_val labels, annotations;
+  json_val labels, annotations;
   snprintf (what, sizeof what, "alerts[%zu]", idx);
   if (string_map (v, "labels", true, &labels, what, err) < 0)
     return -EINVAL;
@@ -348,7 +348,7 @@ am_alert (yajl_val v, size_t idx, struct alert_list *l, lympho_error_t *err)
 static int
 parse_alertmanager (const char *body, size_t len, struct alert_list *out, lympho_error_t *err)
 {
-  cleanup_json yajl_val root = NULL;
+  cleanup_json json_val root = NULL;
   if (parse_object (body, len, &root, err) < 0)
     return -EINVAL;
 
@@ -361,15 +361,15 @@ parse_alertmanager (const char *body, size_t len, struct alert_list *out, lympho
     return -EINVAL;
   if (!is_firing_or_resolved (status))
     return lympho_error_set (err, EINVAL, "payload: status `%.16s` is neither firing nor resolved", status);
-  yajl_val alerts = json_get (root, "alerts");
+  json_val alerts = json_get (root, "alerts");
   if (alerts == NULL)
     return lympho_error_set (err, EINVAL, "payload: `alerts` is missing");
-  if (!YAJL_IS_ARRAY (alerts))
+  if (!json_is_array (alerts))
     return lympho_error_set (err, EINVAL, "payload: `alerts` must be an array");
 
   cleanup_alert_list struct alert_list l = { 0 };
-  for (size_t i = 0; i < alerts->u.array.len; i++)
-    if (am_alert (alerts->u.array.values[i], i, &l, err) < 0)
+  for (size_t i = 0; i < json_arr_len (alerts); i++)
+    if (am_alert (json_arr_at (alerts, i), i, &l, err) < 0)
       return -EINVAL;
   *out = l;
   memset (&l, 0, sizeof l);
@@ -393,16 +393,16 @@ falco_priority (const char *p)
 /* An output field we use: a string, or null / "<NA>" (Falco's "no value"),
  * which read as absent. Any other type refuses the payload. */
 static int
-falco_field (yajl_val fields, const char *key, const char **out, lympho_error_t *err)
+falco_field (json_val fields, const char *key, const char **out, lympho_error_t *err)
 {
-  yajl_val v = json_get (fields, key);
+  json_val v = json_get (fields, key);
   *out = NULL;
-  if (v == NULL || YAJL_IS_NULL (v))
+  if (v == NULL || json_is_null (v))
     return 0;
-  if (!YAJL_IS_STRING (v))
+  if (!json_is_string (v))
     return lympho_error_set (err, EINVAL, "output_fields `%s` must be a string", key);
-  if (v->u.string[0] != '\0' && strcmp (v->u.string, "<NA>") != 0)
-    *out = v->u.string;
+  if (json_str (v)[0] != '\0' && strcmp (json_str (v), "<NA>") != 0)
+    *out = json_str (v);
   return 0;
 }
 
@@ -420,7 +420,7 @@ is_hex (const char *s, size_t n)
 static int
 parse_falco (const char *body, size_t len, struct alert_list *out, lympho_error_t *err)
 {
-  cleanup_json yajl_val root = NULL;
+  cleanup_json json_val root = NULL;
   if (json_parse (body, len, &root, err) < 0)
     {
       /* The usual cause: Falco sends text unless json_output is on. */
@@ -428,7 +428,7 @@ parse_falco (const char *body, size_t len, struct alert_list *out, lympho_error_
         return lympho_error_set (err, EINVAL, "body is not JSON (set `json_output: true` in falco.yaml)");
       return -EINVAL;
     }
-  if (!YAJL_IS_OBJECT (root))
+  if (!json_is_object (root))
     return lympho_error_set (err, EINVAL, "body must be a JSON object");
 
   const char *rule, *priority, *time, *output, *hostname, *source, *uuid;
@@ -439,19 +439,19 @@ parse_falco (const char *body, size_t len, struct alert_list *out, lympho_error_
     return -EINVAL;
   if (rule[0] == '\0')
     return lympho_error_set (err, EINVAL, "event: `rule` is empty");
-  yajl_val tags = json_get (root, "tags");
-  if (tags != NULL && !YAJL_IS_NULL (tags))
+  json_val tags = json_get (root, "tags");
+  if (tags != NULL && !json_is_null (tags))
     {
-      if (!YAJL_IS_ARRAY (tags))
+      if (!json_is_array (tags))
         return lympho_error_set (err, EINVAL, "event: `tags` must be an array");
-      for (size_t i = 0; i < tags->u.array.len; i++)
-        if (!YAJL_IS_STRING (tags->u.array.values[i]))
+      for (size_t i = 0; i < json_arr_len (tags); i++)
+        if (!json_is_string (json_arr_at (tags, i)))
           return lympho_error_set (err, EINVAL, "event: `tags` must hold strings");
     }
-  yajl_val fields = json_get (root, "output_fields");
+  json_val fields = json_get (root, "output_fields");
   if (fields == NULL)
     return lympho_error_set (err, EINVAL, "event: `output_fields` is missing");
-  if (!YAJL_IS_OBJECT (fields))
+  if (!json_is_object (fields))
     return lympho_error_set (err, EINVAL, "event: `output_fields` must be an object");
 
   const char *full_id, *id, *name, *exepath, *pname, *fdname;

@@ -69,16 +69,16 @@ allow_learned_load (const char *state_dir, const char *image_id, struct allow_li
   int ret = read_file (path, 4 << 20, &text, &len, err);
   if (ret < 0)
     return ret;
-  cleanup_json yajl_val v = NULL;
+  cleanup_json json_val v = NULL;
   if (json_parse (text, len, &v, err) < 0)
     return lympho_error_prefix (err, "learned programs `%s`", path);
-  yajl_val progs = json_get (v, "programs");
+  json_val progs = json_get (v, "programs");
   int64_t at = 0;
-  if (progs == NULL || !YAJL_IS_ARRAY (progs) || !json_as_int64 (json_get (v, "learned_at_ms"), &at))
+  if (progs == NULL || !json_is_array (progs) || !json_as_int64 (json_get (v, "learned_at_ms"), &at))
     return lympho_error_set (err, EINVAL, "learned programs `%s`: missing `programs` or `learned_at_ms`", path);
-  for (size_t i = 0; i < progs->u.array.len; i++)
+  for (size_t i = 0; i < json_arr_len (progs); i++)
     {
-      const char *p = json_str (progs->u.array.values[i]);
+      const char *p = json_str (json_arr_at (progs, i));
       if (p == NULL || p[0] != '/')
         {
           allow_list_free (out);
@@ -99,16 +99,16 @@ allow_learned_save (const char *state_dir, const char *image_id, const struct al
   if (ret < 0)
     return ret;
   cleanup_free char *path = allow_learned_file (state_dir, image_id, ".json");
-  cleanup_jgen yajl_gen g = json_gen_new (true);
-  yajl_gen_map_open (g);
+  cleanup_jgen json_gen g = json_gen_new (true);
+  json_gen_map_open (g);
   json_gen_kstr (g, "image_id", image_id);
   json_gen_kint (g, "learned_at_ms", (int64_t) (l->learned_at_ms ? l->learned_at_ms : now_real_ms ()));
   json_gen_str (g, "programs");
-  yajl_gen_array_open (g);
+  json_gen_array_open (g);
   for (size_t i = 0; i < l->n; i++)
     json_gen_str (g, l->v[i]);
-  yajl_gen_array_close (g);
-  yajl_gen_map_close (g);
+  json_gen_array_close (g);
+  json_gen_map_close (g);
   cleanup_free char *text = json_gen_text (g);
   return write_file_atomic (path, text, strlen (text), 0600, err);
 }

@@ -58,57 +58,57 @@ ms_until (uint64_t due_mono, uint64_t now)
 
 /* What is in flight or pending for e, each null when there is none. */
 static void
-gen_pending (yajl_gen g, const struct daemon *d, const struct entry *e, uint64_t now)
+gen_pending (json_gen g, const struct daemon *d, const struct entry *e, uint64_t now)
 {
   json_gen_str (g, "regen");
   if (e->regen)
     {
-      yajl_gen_map_open (g);
+      json_gen_map_open (g);
       json_gen_kstr (g, "txn", regen_txn (e->regen));
       json_gen_kstr (g, "reason", regen_reason (e->regen));
       json_gen_kstr (g, "step", regen_phase_name (e->regen));
-      yajl_gen_map_close (g);
+      json_gen_map_close (g);
     }
   else
-    yajl_gen_null (g);
+    json_gen_null (g);
   json_gen_kstr (g, "queued", e->queued ? (e->queued_reason ? e->queued_reason : "ttl") : NULL);
   json_gen_str (g, "retry");
   if (retry_pending (e))
     {
-      yajl_gen_map_open (g);
+      json_gen_map_open (g);
       json_gen_kint (g, "in_ms", ms_until (e->due_mono, now));
       json_gen_kint (g, "attempt", e->failures + 1);
       json_gen_kstr (g, "error", e->last_error);
-      yajl_gen_map_close (g);
+      json_gen_map_close (g);
     }
   else
-    yajl_gen_null (g);
+    json_gen_null (g);
   json_gen_str (g, "recovery");
   if (e->state == ES_BROKEN)
     {
-      yajl_gen_map_open (g);
+      json_gen_map_open (g);
       /* Unarmed: it waits for the engine to come back. */
       json_gen_str (g, "in_ms");
       if (e->recover_timer)
         json_gen_int (g, ms_until (e->recover_due_mono, now));
       else
-        yajl_gen_null (g);
+        json_gen_null (g);
       json_gen_kint (g, "attempt", e->recover_tries + 1);
       json_gen_kstr (g, "error", e->last_error);
-      yajl_gen_map_close (g);
+      json_gen_map_close (g);
     }
   else
-    yajl_gen_null (g);
+    json_gen_null (g);
   json_gen_kstr (g, "last_error", e->last_error);
   json_gen_str (g, "idle");
-  yajl_gen_bool (g, entry_idle (d, e, now));
+  json_gen_bool (g, entry_idle (d, e, now));
 }
 
 static void
-gen_entry (struct daemon *d, yajl_gen g, struct entry *e)
+gen_entry (struct daemon *d, json_gen g, struct entry *e)
 {
   uint64_t now = now_mono_ms ();
-  yajl_gen_map_open (g);
+  json_gen_map_open (g);
   json_gen_kstr (g, "name", e->name);
   json_gen_kstr (g, "id", e->id);
   json_gen_kstr (g, "image_id", e->golden.image_id);
@@ -120,7 +120,7 @@ gen_entry (struct daemon *d, yajl_gen g, struct entry *e)
   else if (e->queued)
     json_gen_int (g, 0);
   else
-    yajl_gen_null (g);
+    json_gen_null (g);
   json_gen_str (g, "threat_level");
   json_gen_fixed (g, threat_level (&e->threat, now_real_ms (), d->cfg->threat_half_life_ms), 2);
   json_gen_kstr (g, "state", entry_state_name (e));
@@ -134,14 +134,14 @@ gen_entry (struct daemon *d, yajl_gen g, struct entry *e)
   json_gen_kstr (g, "pinned_image", e->golden.pin_ref);
   gen_pending (g, d, e, now);
   detect_gen (d, e, g);
-  yajl_gen_map_close (g);
+  json_gen_map_close (g);
 }
 
 static void
-cmd_ls (struct daemon *d, struct control_request *req, yajl_val args)
+cmd_ls (struct daemon *d, struct control_request *req, json_val args)
 {
-  cleanup_jgen yajl_gen g = json_gen_new (false);
-  yajl_gen_array_open (g);
+  cleanup_jgen json_gen g = json_gen_new (false);
+  json_gen_array_open (g);
   /* Sorted by name for stable output. */
   size_t n = 0;
   for (struct entry *e = d->entries; e; e = e->next)
@@ -161,16 +161,16 @@ cmd_ls (struct daemon *d, struct control_request *req, yajl_val args)
     if (v[i]->golden.name)
       gen_entry (d, g, v[i]);
   free (v);
-  yajl_gen_array_close (g);
+  json_gen_array_close (g);
   cleanup_free char *json = json_gen_text (g);
   control_reply_ok (req, json);
 }
 
 static void
-cmd_status (struct daemon *d, struct control_request *req, yajl_val args)
+cmd_status (struct daemon *d, struct control_request *req, json_val args)
 {
-  cleanup_jgen yajl_gen g = json_gen_new (false);
-  yajl_gen_map_open (g);
+  cleanup_jgen json_gen g = json_gen_new (false);
+  json_gen_map_open (g);
   json_gen_kstr (g, "version", PACKAGE_VERSION);
   json_gen_kint (g, "uptime_s", (int64_t) ((now_mono_ms () - d->started_mono) / 1000));
   json_gen_kstr (g, "runtime", d->ops->name);
@@ -210,19 +210,19 @@ cmd_status (struct daemon *d, struct control_request *req, yajl_val args)
   json_gen_kint (g, "regenerations", (int64_t) d->regenerations);
   json_gen_kint (g, "failures", (int64_t) d->failures);
   json_gen_kstr (g, "state_dir", d->cfg->state_dir);
-  yajl_gen_map_close (g);
+  json_gen_map_close (g);
   cleanup_free char *json = json_gen_text (g);
   control_reply_ok (req, json);
 }
 
 static const char *
-arg_str (yajl_val args, const char *key)
+arg_str (json_val args, const char *key)
 {
   return json_str (json_get (args, key));
 }
 
 static void
-cmd_regen (struct daemon *d, struct control_request *req, yajl_val args)
+cmd_regen (struct daemon *d, struct control_request *req, json_val args)
 {
   const char *name = arg_str (args, "name");
   struct entry *e = daemon_entry_lookup (d, name);
@@ -241,7 +241,7 @@ cmd_regen (struct daemon *d, struct control_request *req, yajl_val args)
 #define ALERT_USAGE "alert: `name` and an integer `severity` 0..10 are required"
 
 static void
-cmd_alert (struct daemon *d, struct control_request *req, yajl_val args)
+cmd_alert (struct daemon *d, struct control_request *req, json_val args)
 {
   const char *name = arg_str (args, "name");
   int64_t sev = -1;
@@ -261,19 +261,19 @@ cmd_alert (struct daemon *d, struct control_request *req, yajl_val args)
       return;
     }
   struct entry *e = daemon_entry_lookup (d, name);
-  cleanup_jgen yajl_gen g = json_gen_new (false);
-  yajl_gen_map_open (g);
+  cleanup_jgen json_gen g = json_gen_new (false);
+  json_gen_map_open (g);
   json_gen_kstr (g, "name", e ? e->name : name);
   json_gen_str (g, "threat_level");
   json_gen_fixed (g, e ? threat_level (&e->threat, now_real_ms (), d->cfg->threat_half_life_ms) : 0.0, 2);
   json_gen_kstr (g, "action", action);
-  yajl_gen_map_close (g);
+  json_gen_map_close (g);
   cleanup_free char *json = json_gen_text (g);
   control_reply_ok (req, json);
 }
 
 static void
-cmd_history (struct daemon *d, struct control_request *req, yajl_val args)
+cmd_history (struct daemon *d, struct control_request *req, json_val args)
 {
   const char *name = arg_str (args, "name");
   int64_t limit = 0;
@@ -334,35 +334,35 @@ type_wanted (enum command_arg_type type)
 }
 
 static const char *
-type_given (yajl_val v)
+type_given (json_val v)
 {
-  if (YAJL_IS_STRING (v))
+  if (json_is_string (v))
     return "a string";
-  if (YAJL_IS_INTEGER (v))
+  if (json_is_integer (v))
     return "an integer";
-  if (YAJL_IS_NUMBER (v))
+  if (json_is_number (v))
     return "a number with a fraction or an exponent";
-  if (YAJL_IS_TRUE (v) || YAJL_IS_FALSE (v))
+  if (json_is_true (v) || json_is_false (v))
     return "a boolean";
-  if (YAJL_IS_OBJECT (v))
+  if (json_is_object (v))
     return "an object";
-  if (YAJL_IS_ARRAY (v))
+  if (json_is_array (v))
     return "an array";
   return "null";
 }
 
 static bool
-type_ok (enum command_arg_type type, yajl_val v)
+type_ok (enum command_arg_type type, json_val v)
 {
-  return type == COMMAND_ARG_INTEGER ? YAJL_IS_INTEGER (v) : YAJL_IS_STRING (v);
+  return type == COMMAND_ARG_INTEGER ? json_is_integer (v) : json_is_string (v);
 }
 
 int
-command_check (const struct command *c, yajl_val args, lympho_error_t *err)
+command_check (const struct command *c, json_val args, lympho_error_t *err)
 {
   for (const struct command_arg *a = c->args; a->name; a++)
     {
-      yajl_val v = json_get (args, a->name);
+      json_val v = json_get (args, a->name);
       if (v == NULL && a->required)
         {
           if (c->missing)
@@ -377,7 +377,7 @@ command_check (const struct command *c, yajl_val args, lympho_error_t *err)
 }
 
 void
-command_dispatch (void *ud, struct control_request *req, const char *cmd, yajl_val args)
+command_dispatch (void *ud, struct control_request *req, const char *cmd, json_val args)
 {
   struct daemon *d = ud;
   const struct command *c = command_find (cmd);

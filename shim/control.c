@@ -372,9 +372,9 @@ conn_dispatch (struct conn *k, const char *line, size_t len)
       conn_refuse (k, EPERM, msg);
       return;
     }
-  cleanup_json yajl_val tree = NULL;
+  cleanup_json json_val tree = NULL;
   const char *cmd = NULL;
-  yajl_val args = NULL;
+  json_val args = NULL;
   lympho_error_t err = { 0 };
   if (proto_request_decode (line, len, &tree, &cmd, &args, &err) < 0)
     {

@@ -222,7 +222,7 @@ struct command
 {
   const char *name;
   const struct command_arg *args;
-  void (*handler) (struct daemon *d, struct control_request *req, yajl_val args);
+  void (*handler) (struct daemon *d, struct control_request *req, json_val args);
   const char *missing;          /* the usage error for a missing argument; NULL: "NAME: `ARG` is required" */
 };
 /* The command called `name`, NULL when there is none. */
@@ -230,9 +230,9 @@ const struct command *command_find (const char *name);
 /* Checks args against c's list: -EINVAL, with the usage error to send, when
  * a required argument is missing or one has the wrong JSON type. Keys c
  * does not declare are accepted. */
-int command_check (const struct command *c, yajl_val args, lympho_error_t *err);
+int command_check (const struct command *c, json_val args, lympho_error_t *err);
 /* The control socket's handler (ud is the daemon). */
-void command_dispatch (void *ud, struct control_request *req, const char *cmd, yajl_val args);
+void command_dispatch (void *ud, struct control_request *req, const char *cmd, json_val args);
 
 /* detect.c */
 /* Never fails: a detector that cannot run says so and the rest goes on. */
@@ -246,7 +246,7 @@ void detect_entry_free (struct daemon *d, struct entry *e);
 bool detect_event (struct daemon *d, struct entry *e, const struct rt_event *ev);
 /* The detectors' view of e for `ls --json`: keys "exec_allow" and "drift",
  * inside the entry's map. */
-void detect_gen (struct daemon *d, struct entry *e, yajl_gen g);
+void detect_gen (struct daemon *d, struct entry *e, json_gen g);
 
 /* incident.c */
 int incident_alert (struct daemon *d, const struct alert *a, uint64_t received_mono, char **action,

@@ -274,7 +274,7 @@ startup_learn (struct daemon *d, struct entry *e, struct drift_image *img, const
   cleanup_free char *reason = xasprintf ("start-up set of image %.19s learned: %zu path%s%s%s", img->image_id,
                                          img->set.n, img->set.n == 1 ? "" : "s", img->set.n ? ": " : "", paths);
   log_info ("%s gen=%u: %s", e->name, e->generation, reason);
-  cleanup_jgen yajl_gen g = json_gen_new (false);
+  cleanup_jgen json_gen g = json_gen_new (false);
   drift_set_gen (g, &img->set);
   cleanup_free char *detail = json_gen_text (g);
   struct history_entry h = {
@@ -445,12 +445,12 @@ detect_drift_entry_free (struct daemon *d, struct entry *e)
 }
 
 void
-detect_drift_gen (struct daemon *d, struct entry *e, yajl_gen g)
+detect_drift_gen (struct daemon *d, struct entry *e, json_gen g)
 {
   struct drift_image *img = drift_image_get (d, e);
   bool strict = drift_strict (e);
   json_gen_str (g, "drift");
-  yajl_gen_map_open (g);
+  json_gen_map_open (g);
   json_gen_kint (g, "interval_s", (int64_t) (e->policy.drift_interval_ms / 1000));
   /* enforce: drift is an incident; detect: reported only, until the
    * image's start-up set is learned. */
@@ -465,8 +465,8 @@ detect_drift_gen (struct daemon *d, struct entry *e, yajl_gen g)
   if (!strict && img && img->learned)
     drift_set_gen (g, &img->set);
   else
-    yajl_gen_null (g);
-  yajl_gen_map_close (g);
+    json_gen_null (g);
+  json_gen_map_close (g);
 }
 
 void

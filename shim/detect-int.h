@@ -18,12 +18,12 @@ void detect_incident (struct daemon *d, struct entry *e, enum alert_source src, 
 void detect_programs_open (struct daemon *d);
 void detect_programs_close (struct daemon *d);
 void detect_programs_started (struct daemon *d, struct entry *e);
-void detect_programs_gen (struct daemon *d, struct entry *e, yajl_gen g);
+void detect_programs_gen (struct daemon *d, struct entry *e, json_gen g);
 
 /* detect-drift.c */
 void detect_drift_close (struct daemon *d);
 void detect_drift_started (struct daemon *d, struct entry *e, bool fresh);
 void detect_drift_entry_free (struct daemon *d, struct entry *e);
-void detect_drift_gen (struct daemon *d, struct entry *e, yajl_gen g);
+void detect_drift_gen (struct daemon *d, struct entry *e, json_gen g);
 
 #endif

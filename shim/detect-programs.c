@@ -274,30 +274,30 @@ detect_programs_started (struct daemon *d, struct entry *e)
 }
 
 void
-detect_programs_gen (struct daemon *d, struct entry *e, yajl_gen g)
+detect_programs_gen (struct daemon *d, struct entry *e, json_gen g)
 {
   json_gen_str (g, "exec_allow");
-  yajl_gen_map_open (g);
+  json_gen_map_open (g);
   if (e->policy.exec_allow_set)
     {
       json_gen_kstr (g, "source", "label");
       json_gen_str (g, "programs");
-      yajl_gen_array_open (g);
+      json_gen_array_open (g);
       for (size_t i = 0; i < e->policy.n_exec_allow; i++)
         json_gen_str (g, e->policy.exec_allow[i]);
-      yajl_gen_array_close (g);
+      json_gen_array_close (g);
     }
   else
     {
       struct learned *l = e->golden.image_id ? learned_get (d, e->golden.image_id, false) : NULL;
       json_gen_kstr (g, "source", l == NULL ? "none" : l->list.frozen ? "learned" : "learning");
       json_gen_str (g, "programs");
-      yajl_gen_array_open (g);
+      json_gen_array_open (g);
       for (size_t i = 0; l && i < l->list.n; i++)
         json_gen_str (g, l->list.v[i]);
-      yajl_gen_array_close (g);
+      json_gen_array_close (g);
     }
-  yajl_gen_map_close (g);
+  json_gen_map_close (g);
 }
 
 void

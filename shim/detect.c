@@ -111,7 +111,7 @@ detect_event (struct daemon *d, struct entry *e, const struct rt_event *ev)
 }
 
 void
-detect_gen (struct daemon *d, struct entry *e, yajl_gen g)
+detect_gen (struct daemon *d, struct entry *e, json_gen g)
 {
   detect_programs_gen (d, e, g);
   detect_drift_gen (d, e, g);

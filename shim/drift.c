@@ -91,29 +91,29 @@ drift_set_add (struct drift_set *s, char kind, const char *path)
 }
 
 void
-drift_set_gen (yajl_gen g, const struct drift_set *s)
+drift_set_gen (json_gen g, const struct drift_set *s)
 {
-  yajl_gen_map_open (g);
+  json_gen_map_open (g);
   json_gen_kstr (g, "name", s->name);
   json_gen_kint (g, "learned_at_ms", (int64_t) s->learned_at_ms);
   json_gen_kint (g, "from_generation", s->from_generation);
   json_gen_str (g, "changes");
-  yajl_gen_array_open (g);
+  json_gen_array_open (g);
   for (size_t i = 0; i < s->n; i++)
     {
       char kind[2] = { s->v[i].kind, '\0' };
-      yajl_gen_map_open (g);
+      json_gen_map_open (g);
       json_gen_kstr (g, "kind", kind);
       json_gen_kstr (g, "path", s->v[i].path);
-      yajl_gen_map_close (g);
+      json_gen_map_close (g);
     }
-  yajl_gen_array_close (g);
-  yajl_gen_map_close (g);
+  json_gen_array_close (g);
+  json_gen_map_close (g);
 }
 
 /* The file's "sets" array, checked: {"image_id": image_id, "sets": [...]}. */
 static int
-read_sets (const char *path, const char *image_id, yajl_val *tree, yajl_val *sets, lympho_error_t *err)
+read_sets (const char *path, const char *image_id, json_val *tree, json_val *sets, lympho_error_t *err)
 {
   cleanup_free char *text = NULL;
   size_t len = 0;
@@ -124,11 +124,11 @@ read_sets (const char *path, const char *image_id, yajl_val *tree, yajl_val *set
   if (json_parse (text, len, tree, err) < 0)
     return lympho_error_prefix (err, "learned start-up sets `%s`", path);
   const char *id = json_str (json_get (*tree, "image_id"));
-  yajl_val v = json_get (*tree, "sets");
+  json_val v = json_get (*tree, "sets");
   if (id == NULL || strcmp (id, image_id) != 0)
     return lympho_error_set (err, EINVAL, "learned start-up sets `%s`: they belong to image %s", path,
                              id ? id : "(none)");
-  if (v == NULL || !YAJL_IS_ARRAY (v))
+  if (v == NULL || !json_is_array (v))
     return lympho_error_set (err, EINVAL, "learned start-up sets `%s`: no `sets` array", path);
   *sets = v;
   return 0;
@@ -136,24 +136,24 @@ read_sets (const char *path, const char *image_id, yajl_val *tree, yajl_val *set
 
 /* One element of "sets" into *out; -EINVAL unless it is whole. */
 static int
-parse_set (yajl_val v, const char *path, size_t index, struct drift_set *out, lympho_error_t *err)
+parse_set (json_val v, const char *path, size_t index, struct drift_set *out, lympho_error_t *err)
 {
   memset (out, 0, sizeof *out);
-  yajl_val changes = json_get (v, "changes");
+  json_val changes = json_get (v, "changes");
   const char *name = json_str (json_get (v, "name"));
   int64_t at = 0, gen = 0;
-  if (name == NULL || changes == NULL || !YAJL_IS_ARRAY (changes)
+  if (name == NULL || changes == NULL || !json_is_array (changes)
       || !json_as_int64 (json_get (v, "learned_at_ms"), &at) || !json_as_int64 (json_get (v, "from_generation"), &gen))
     return lympho_error_set (err, EINVAL,
                              "learned start-up sets `%s`: set %zu lacks `name`, `changes`, `learned_at_ms` or "
                              "`from_generation`",
                              path, index);
-  if (changes->u.array.len > DRIFT_SET_MAX)
+  if (json_arr_len (changes) > DRIFT_SET_MAX)
     return lympho_error_set (err, EINVAL, "learned start-up sets `%s`: set %zu has %zu paths, more than %d", path,
-                             index, changes->u.array.len, DRIFT_SET_MAX);
-  for (size_t i = 0; i < changes->u.array.len; i++)
+                             index, json_arr_len (changes), DRIFT_SET_MAX);
+  for (size_t i = 0; i < json_arr_len (changes); i++)
     {
-      yajl_val c = changes->u.array.values[i];
+      json_val c = json_arr_at (changes, i);
       const char *k = json_str (json_get (c, "kind"));
       const char *p = json_str (json_get (c, "path"));
       if (k == NULL || strlen (k) != 1 || !kind_valid (k[0]) || p == NULL || p[0] != '/')
@@ -176,18 +176,18 @@ drift_set_load (const char *state_dir, const char *image_id, const char *name, s
 {
   memset (out, 0, sizeof *out);
   cleanup_free char *path = allow_learned_file (state_dir, image_id, ".drift.json");
-  cleanup_json yajl_val tree = NULL;
-  yajl_val sets = NULL;
+  cleanup_json json_val tree = NULL;
+  json_val sets = NULL;
   int ret = read_sets (path, image_id, &tree, &sets, err);
   if (ret < 0)
     return ret;
   /* Every set is checked, not only the one asked for: a damaged file is
    * not trusted in part. */
   int found = -ENOENT;
-  for (size_t i = 0; i < sets->u.array.len; i++)
+  for (size_t i = 0; i < json_arr_len (sets); i++)
     {
       struct drift_set s;
-      if (parse_set (sets->u.array.values[i], path, i, &s, err) < 0)
+      if (parse_set (json_arr_at (sets, i), path, i, &s, err) < 0)
         {
           drift_set_free (out);
           return -EINVAL;
@@ -213,28 +213,28 @@ drift_set_save (const char *state_dir, const char *image_id, const struct drift_
   if (ret < 0)
     return ret;
   cleanup_free char *path = allow_learned_file (state_dir, image_id, ".drift.json");
-  cleanup_json yajl_val tree = NULL;
-  yajl_val sets = NULL;
+  cleanup_json json_val tree = NULL;
+  json_val sets = NULL;
   lympho_error_t ignored = { 0 };
   if (read_sets (path, image_id, &tree, &sets, &ignored) < 0)
     sets = NULL;
-  cleanup_jgen yajl_gen g = json_gen_new (true);
-  yajl_gen_map_open (g);
+  cleanup_jgen json_gen g = json_gen_new (true);
+  json_gen_map_open (g);
   json_gen_kstr (g, "image_id", image_id);
   json_gen_str (g, "sets");
-  yajl_gen_array_open (g);
-  for (size_t i = 0; sets && i < sets->u.array.len; i++)
+  json_gen_array_open (g);
+  for (size_t i = 0; sets && i < json_arr_len (sets); i++)
     {
       struct drift_set old;
-      if (parse_set (sets->u.array.values[i], path, i, &old, &ignored) < 0)
+      if (parse_set (json_arr_at (sets, i), path, i, &old, &ignored) < 0)
         continue;
       if (strcmp (old.name, s->name) != 0)
         drift_set_gen (g, &old);
       drift_set_free (&old);
     }
   drift_set_gen (g, s);
-  yajl_gen_array_close (g);
-  yajl_gen_map_close (g);
+  json_gen_array_close (g);
+  json_gen_map_close (g);
   cleanup_free char *text = json_gen_text (g);
   return write_file_atomic (path, text, strlen (text), 0600, err);
 }

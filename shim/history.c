@@ -21,8 +21,8 @@ history_append (const char *state_dir, const struct history_entry *e, lympho_err
       if (rename (path, old) < 0)
         return lympho_error_set_errno (err, errno, "rotate `%s`", path);
     }
-  cleanup_jgen yajl_gen g = json_gen_new (false);
-  yajl_gen_map_open (g);
+  cleanup_jgen json_gen g = json_gen_new (false);
+  json_gen_map_open (g);
   json_gen_kint (g, "time", (int64_t) (e->time_ms ? e->time_ms : now_real_ms ()));
   json_gen_kstr (g, "name", e->name);
   json_gen_kstr (g, "kind", e->kind);
@@ -62,17 +62,17 @@ history_append (const char *state_dir, const struct history_entry *e, lympho_err
     json_gen_kstr (g, "forensic_image", e->forensic_image);
   if (e->detail_json)
     {
-      yajl_val v = NULL;
+      json_val v = NULL;
       json_gen_str (g, "detail");
       if (json_parse (e->detail_json, strlen (e->detail_json), &v, NULL) == 0)
         {
           json_gen_value (g, v);
-          yajl_tree_free (v);
+          json_free (v);
         }
       else
-        yajl_gen_null (g);
+        json_gen_null (g);
     }
-  yajl_gen_map_close (g);
+  json_gen_map_close (g);
   cleanup_free char *line = json_gen_text (g);
   size_t len = strlen (line);
   line = xrealloc (line, len + 2);
@@ -106,7 +106,7 @@ collect (const char *path, const char *name, struct buf *lines_out, size_t *coun
         l--;
       if (l > 0)
         {
-          yajl_val v = NULL;
+          json_val v = NULL;
           if (json_parse (start, l, &v, NULL) == 0)
             {
               const char *n = json_str (json_get (v, "name"));
@@ -117,7 +117,7 @@ collect (const char *path, const char *name, struct buf *lines_out, size_t *coun
                   buf_append (lines_out, start, l);
                   (*count)++;
                 }
-              yajl_tree_free (v);
+              json_free (v);
             }
         }
       end = start > text ? start - 1 : text;
@@ -145,14 +145,14 @@ history_read (const char *state_dir, const char *name, size_t limit, char **json
       *json = steal_pointer (&arr);
       return 0;
     }
-  cleanup_json yajl_val v = NULL;
+  cleanup_json json_val v = NULL;
   if (json_parse (arr, strlen (arr), &v, err) < 0)
     return lympho_error_prefix (err, "history");
-  cleanup_jgen yajl_gen g = json_gen_new (false);
-  yajl_gen_array_open (g);
+  cleanup_jgen json_gen g = json_gen_new (false);
+  json_gen_array_open (g);
   for (size_t i = 0; i < limit && i < json_arr_len (v); i++)
-    json_gen_value (g, v->u.array.values[i]);
-  yajl_gen_array_close (g);
+    json_gen_value (g, json_arr_at (v, i));
+  json_gen_array_close (g);
   *json = json_gen_text (g);
   return 0;
 }

@@ -56,31 +56,31 @@ incident_free (struct incident *inc)
 static char *
 detail_json (const struct incident *inc)
 {
-  cleanup_jgen yajl_gen g = json_gen_new (false);
-  yajl_gen_map_open (g);
+  cleanup_jgen json_gen g = json_gen_new (false);
+  json_gen_map_open (g);
   if (inc->cut_detail)
     json_gen_kstr (g, "quarantine", inc->cut_detail);
   if (inc->changes_json)
     {
-      yajl_val v = NULL;
+      json_val v = NULL;
       if (json_parse (inc->changes_json, strlen (inc->changes_json), &v, NULL) == 0)
         {
           json_gen_str (g, "changes");
           json_gen_value (g, v);
-          yajl_tree_free (v);
+          json_free (v);
         }
     }
   if (inc->top_json)
     {
-      yajl_val v = NULL;
+      json_val v = NULL;
       if (json_parse (inc->top_json, strlen (inc->top_json), &v, NULL) == 0)
         {
           json_gen_str (g, "processes");
           json_gen_value (g, v);
-          yajl_tree_free (v);
+          json_free (v);
         }
     }
-  yajl_gen_map_close (g);
+  json_gen_map_close (g);
   return json_gen_text (g);
 }
 
@@ -220,17 +220,17 @@ on_changes (void *ud, int ret, const lympho_error_t *err, const struct rt_change
   struct incident *inc = ud;
   if (!inc->cancelled && ret == 0)
     {
-      cleanup_jgen yajl_gen g = json_gen_new (false);
-      yajl_gen_array_open (g);
+      cleanup_jgen json_gen g = json_gen_new (false);
+      json_gen_array_open (g);
       for (size_t i = 0; i < n && i < 1000; i++)
         {
           char kind[2] = { v[i].kind, 0 };
-          yajl_gen_map_open (g);
+          json_gen_map_open (g);
           json_gen_kstr (g, "kind", kind);
           json_gen_kstr (g, "path", v[i].path);
-          yajl_gen_map_close (g);
+          json_gen_map_close (g);
         }
-      yajl_gen_array_close (g);
+      json_gen_array_close (g);
       inc->changes_json = json_gen_text (g);
     }
   if (piece_done (inc))
@@ -243,17 +243,17 @@ on_top (void *ud, int ret, const lympho_error_t *err, const struct rt_process *v
   struct incident *inc = ud;
   if (!inc->cancelled && ret == 0)
     {
-      cleanup_jgen yajl_gen g = json_gen_new (false);
-      yajl_gen_array_open (g);
+      cleanup_jgen json_gen g = json_gen_new (false);
+      json_gen_array_open (g);
       for (size_t i = 0; i < n && i < 1000; i++)
         {
-          yajl_gen_map_open (g);
+          json_gen_map_open (g);
           json_gen_kint (g, "pid", v[i].pid);
           json_gen_kstr (g, "user", v[i].user);
           json_gen_kstr (g, "cmd", v[i].cmd);
-          yajl_gen_map_close (g);
+          json_gen_map_close (g);
         }
-      yajl_gen_array_close (g);
+      json_gen_array_close (g);
       inc->top_json = json_gen_text (g);
     }
   if (piece_done (inc))

@@ -60,7 +60,7 @@ journal_close (struct journal *j)
 }
 
 static int
-append (struct journal *j, yajl_gen g, lympho_error_t *err)
+append (struct journal *j, json_gen g, lympho_error_t *err)
 {
   cleanup_free char *line = json_gen_text (g);
   size_t len = strlen (line);
@@ -77,8 +77,8 @@ append (struct journal *j, yajl_gen g, lympho_error_t *err)
 int
 journal_begin (struct journal *j, const struct txn *t, lympho_error_t *err)
 {
-  cleanup_jgen yajl_gen g = json_gen_new (false);
-  yajl_gen_map_open (g);
+  cleanup_jgen json_gen g = json_gen_new (false);
+  json_gen_map_open (g);
   json_gen_kstr (g, "op", "begin");
   json_gen_kstr (g, "txn", t->txn);
   json_gen_kstr (g, "name", t->name);
@@ -88,44 +88,44 @@ journal_begin (struct journal *j, const struct txn *t, lympho_error_t *err)
   json_gen_kstr (g, "old_name", t->old_name);
   json_gen_kstr (g, "strategy", t->strategy);
   json_gen_kstr (g, "reason", t->reason);
-  yajl_gen_map_close (g);
+  json_gen_map_close (g);
   return append (j, g, err);
 }
 
 int
 journal_step (struct journal *j, const char *txn, const char *step, const char *id, lympho_error_t *err)
 {
-  cleanup_jgen yajl_gen g = json_gen_new (false);
-  yajl_gen_map_open (g);
+  cleanup_jgen json_gen g = json_gen_new (false);
+  json_gen_map_open (g);
   json_gen_kstr (g, "op", "step");
   json_gen_kstr (g, "txn", txn);
   json_gen_kstr (g, "step", step);
   json_gen_kstr (g, "id", id);
-  yajl_gen_map_close (g);
+  json_gen_map_close (g);
   return append (j, g, err);
 }
 
 int
 journal_commit (struct journal *j, const char *txn, const char *new_id, lympho_error_t *err)
 {
-  cleanup_jgen yajl_gen g = json_gen_new (false);
-  yajl_gen_map_open (g);
+  cleanup_jgen json_gen g = json_gen_new (false);
+  json_gen_map_open (g);
   json_gen_kstr (g, "op", "commit");
   json_gen_kstr (g, "txn", txn);
   json_gen_kstr (g, "new_id", new_id);
-  yajl_gen_map_close (g);
+  json_gen_map_close (g);
   return append (j, g, err);
 }
 
 int
 journal_end (struct journal *j, const char *txn, const char *result, lympho_error_t *err)
 {
-  cleanup_jgen yajl_gen g = json_gen_new (false);
-  yajl_gen_map_open (g);
+  cleanup_jgen json_gen g = json_gen_new (false);
+  json_gen_map_open (g);
   json_gen_kstr (g, "op", "end");
   json_gen_kstr (g, "txn", txn);
   json_gen_kstr (g, "result", result);
-  yajl_gen_map_close (g);
+  json_gen_map_close (g);
   return append (j, g, err);
 }
 
@@ -149,7 +149,7 @@ find_txn (struct txn *v, size_t n, const char *id)
 }
 
 static char *
-opt_str (yajl_val rec, const char *key)
+opt_str (json_val rec, const char *key)
 {
   return xstrdup (json_str (json_get (rec, key)));
 }
@@ -180,7 +180,7 @@ journal_replay (const char *text, size_t len, struct txn **open, size_t *n, lymp
       p = nl + 1;
       if (l == 0)
         continue;
-      cleanup_json yajl_val rec = NULL;
+      cleanup_json json_val rec = NULL;
       lympho_error_t e = { 0 };
       if (json_parse (line, l, &rec, &e) < 0)
         {

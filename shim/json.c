@@ -1,9 +1,12 @@
-/* lympho — the one module that touches yajl. */
+/* lympho — the one module that touches yajl (see json.h). */
 #include "config.h"
 
 #include <errno.h>
 #include <stdarg.h>
 #include <string.h>
+
+#include <yajl/yajl_gen.h>
+#include <yajl/yajl_tree.h>
 
 #include "lympho/json.h"
 #include "lympho/util.h"
@@ -104,6 +107,128 @@ size_t
 json_arr_len (yajl_val v)
 {
   return (v && YAJL_IS_ARRAY (v)) ? v->u.array.len : 0;
+}
+
+void
+json_free (yajl_val v)
+{
+  if (v)
+    yajl_tree_free (v);
+}
+
+bool
+json_is_object (yajl_val v)
+{
+  return YAJL_IS_OBJECT (v);
+}
+
+bool
+json_is_array (yajl_val v)
+{
+  return YAJL_IS_ARRAY (v);
+}
+
+bool
+json_is_string (yajl_val v)
+{
+  return YAJL_IS_STRING (v);
+}
+
+bool
+json_is_integer (yajl_val v)
+{
+  return YAJL_IS_INTEGER (v);
+}
+
+bool
+json_is_number (yajl_val v)
+{
+  return YAJL_IS_NUMBER (v);
+}
+
+bool
+json_is_false (yajl_val v)
+{
+  return YAJL_IS_FALSE (v);
+}
+
+bool
+json_is_null (yajl_val v)
+{
+  return YAJL_IS_NULL (v);
+}
+
+const char *
+json_obj_key (yajl_val v, size_t i)
+{
+  return i < json_obj_len (v) ? v->u.object.keys[i] : NULL;
+}
+
+yajl_val
+json_obj_value (yajl_val v, size_t i)
+{
+  return i < json_obj_len (v) ? v->u.object.values[i] : NULL;
+}
+
+yajl_val
+json_arr_at (yajl_val v, size_t i)
+{
+  return i < json_arr_len (v) ? v->u.array.values[i] : NULL;
+}
+
+bool
+json_as_double (yajl_val v, double *out)
+{
+  if (YAJL_IS_INTEGER (v))
+    *out = (double) v->u.number.i;
+  else if (YAJL_IS_DOUBLE (v))
+    *out = YAJL_GET_DOUBLE (v);
+  else
+    return false;
+  return true;
+}
+
+const char *
+json_number_text (yajl_val v)
+{
+  return YAJL_IS_NUMBER (v) ? v->u.number.r : NULL;
+}
+
+void
+json_gen_free (yajl_gen g)
+{
+  if (g)
+    yajl_gen_free (g);
+}
+
+void
+json_gen_null (yajl_gen g)
+{
+  yajl_gen_null (g);
+}
+
+void
+json_gen_map_open (yajl_gen g)
+{
+  yajl_gen_map_open (g);
+}
+
+void
+json_gen_map_close (yajl_gen g)
+{
+  yajl_gen_map_close (g);
+}
+
+void
+json_gen_array_open (yajl_gen g)
+{
+  yajl_gen_array_open (g);
+}
+
+void
+json_gen_array_close (yajl_gen g)
+{
+  yajl_gen_array_close (g);
 }
 
 yajl_gen

@@ -144,8 +144,8 @@ read_reply (int fd, bool wait_forever, struct buf *out, lympho_error_t *err)
 
 /* Sends one request and returns the reply's tree; *result points into it. */
 static int
-call (const char *socket_path, const char *cmd, const char *args_json, bool wait_forever, yajl_val *tree,
-      yajl_val *result, lympho_error_t *err)
+call (const char *socket_path, const char *cmd, const char *args_json, bool wait_forever, json_val *tree,
+      json_val *result, lympho_error_t *err)
 {
   cleanup_close int fd = connect_daemon (socket_path, err);
   if (fd < 0)
@@ -167,26 +167,27 @@ call (const char *socket_path, const char *cmd, const char *args_json, bool wait
 
 /* A scalar as text; "-" for missing or null. */
 static char *
-value_text (yajl_val v)
+value_text (json_val v)
 {
-  if (v == NULL || YAJL_IS_NULL (v))
+  if (v == NULL || json_is_null (v))
     return xstrdup ("-");
-  if (YAJL_IS_STRING (v))
-    return xstrdup (v->u.string[0] ? v->u.string : "-");
-  if (YAJL_IS_INTEGER (v))
-    return xasprintf ("%lld", (long long) v->u.number.i);
-  if (YAJL_IS_NUMBER (v))
-    return xstrdup (v->u.number.r);
-  if (YAJL_IS_TRUE (v))
+  if (json_is_string (v))
+    return xstrdup (json_str (v)[0] ? json_str (v) : "-");
+  int64_t n;
+  if (json_as_int64 (v, &n))
+    return xasprintf ("%lld", (long long) n);
+  if (json_is_number (v))
+    return xstrdup (json_number_text (v));
+  if (json_is_true (v))
     return xstrdup ("true");
-  if (YAJL_IS_FALSE (v))
+  if (json_is_false (v))
     return xstrdup ("false");
   return json_to_string (v);
 }
 
 /* Seconds as people read them: 45s, 4m12s, 1h, 2h30m, 3d4h. */
 static char *
-duration_text (yajl_val v)
+duration_text (json_val v)
 {
   int64_t s;
   if (!json_as_int64 (v, &s) || s < 0)
@@ -266,7 +267,7 @@ table_print_free (struct table *t)
 }
 
 static char *
-short_id (yajl_val v)
+short_id (json_val v)
 {
   const char *s = json_str (v);
   if (s == NULL || s[0] == '\0')
@@ -278,7 +279,7 @@ short_id (yajl_val v)
 
 /* Milliseconds from now as "3s" (rounded up), or "?" when unknown. */
 static char *
-in_text (yajl_val v)
+in_text (json_val v)
 {
   int64_t ms;
   if (!json_as_int64 (v, &ms) || ms < 0)
@@ -290,11 +291,11 @@ in_text (yajl_val v)
  * three: the regeneration running, a queued one, the retry of a failure, a
  * recovery; "-" when none. */
 static char *
-pending_text (yajl_val e)
+pending_text (json_val e)
 {
-  yajl_val regen = json_get (e, "regen"), queued = json_get (e, "queued");
-  yajl_val retry = json_get (e, "retry"), recovery = json_get (e, "recovery");
-  if (YAJL_IS_OBJECT (regen))
+  json_val regen = json_get (e, "regen"), queued = json_get (e, "queued");
+  json_val retry = json_get (e, "retry"), recovery = json_get (e, "recovery");
+  if (json_is_object (regen))
     {
       cleanup_free char *txn = value_text (json_get (regen, "txn"));
       cleanup_free char *reason = value_text (json_get (regen, "reason"));
@@ -302,15 +303,15 @@ pending_text (yajl_val e)
     }
   if (json_str (queued))
     return xasprintf ("queued (%s)", json_str (queued));
-  if (YAJL_IS_OBJECT (retry))
+  if (json_is_object (retry))
     {
       cleanup_free char *in = in_text (json_get (retry, "in_ms"));
       cleanup_free char *attempt = value_text (json_get (retry, "attempt"));
       return xasprintf ("retry #%s in %s", attempt, in);
     }
-  if (YAJL_IS_OBJECT (recovery))
+  if (json_is_object (recovery))
     {
-      if (YAJL_IS_NULL (json_get (recovery, "in_ms")))
+      if (json_is_null (json_get (recovery, "in_ms")))
         return xstrdup ("recovery when the engine is back");
       cleanup_free char *in = in_text (json_get (recovery, "in_ms"));
       return xasprintf ("recovery in %s", in);
@@ -319,14 +320,14 @@ pending_text (yajl_val e)
 }
 
 static void
-print_ls (yajl_val result)
+print_ls (json_val result)
 {
   static const char *const header[] = { "NAME", "GEN", "ID", "IMAGE", "TTL", "NEXT", "THREAT", "STATE", "PENDING" };
   struct table t;
   table_init (&t, header, 9);
   for (size_t i = 0; i < json_arr_len (result); i++)
     {
-      yajl_val e = result->u.array.values[i];
+      json_val e = json_arr_at (result, i);
       int64_t next = 0;
       bool due = json_as_int64 (json_get (e, "next_regen_in_s"), &next) && next <= 0;
       char *row[9] = {
@@ -346,7 +347,7 @@ print_ls (yajl_val result)
 }
 
 static void
-print_status (yajl_val result)
+print_status (json_val result)
 {
   /* In this order; the engine's details are there only when known, and a
    * field the daemon did not send is not printed. */
@@ -364,20 +365,20 @@ print_status (yajl_val result)
   /* Whatever else the daemon reports, after the fixed fields. */
   for (size_t i = 0; i < json_obj_len (result); i++)
     {
-      const char *k = result->u.object.keys[i];
+      const char *k = json_obj_key (result, i);
       bool known = false;
       for (size_t j = 0; keys[j]; j++)
         if (strcmp (keys[j], k) == 0)
           known = true;
       if (known)
         continue;
-      cleanup_free char *v = value_text (result->u.object.values[i]);
+      cleanup_free char *v = value_text (json_obj_value (result, i));
       printf ("%s: %s\n", k, v);
     }
 }
 
 static char *
-time_text (yajl_val v)
+time_text (json_val v)
 {
   int64_t ms;
   if (!json_as_int64 (v, &ms))
@@ -394,7 +395,7 @@ time_text (yajl_val v)
  * fast: "exec sev 3 -> regenerate, cut 4 ms, replaced 1287 ms, forensics
  * lympho-forensics/web:gen-0: unexpected program /tmp/go". */
 static char *
-incident_detail (yajl_val e)
+incident_detail (json_val e)
 {
   struct buf b;
   buf_init (&b);
@@ -403,9 +404,9 @@ incident_detail (yajl_val e)
   buf_appends (&b, source ? source : "?");
   if (json_as_int64 (json_get (e, "severity"), &n))
     buf_printf (&b, " sev %lld", (long long) n);
-  yajl_val level = json_get (e, "threat_level");
-  if (level && YAJL_IS_NUMBER (level))
-    buf_printf (&b, " level %.2f", YAJL_GET_DOUBLE (level));
+  double level;
+  if (json_as_double (json_get (e, "threat_level"), &level))
+    buf_printf (&b, " level %.2f", level);
   const char *action = json_str (json_get (e, "action"));
   if (action)
     buf_printf (&b, " -> %s", action);
@@ -426,7 +427,7 @@ incident_detail (yajl_val e)
 }
 
 static char *
-history_detail (yajl_val e)
+history_detail (json_val e)
 {
   const char *kind = json_str (json_get (e, "kind"));
   if (kind && strcmp (kind, "incident") == 0)
@@ -446,14 +447,14 @@ history_detail (yajl_val e)
 }
 
 static void
-print_history (yajl_val result)
+print_history (json_val result)
 {
   static const char *const header[] = { "TIME", "KIND", "NAME", "GEN", "RESULT", "DETAIL" };
   struct table t;
   table_init (&t, header, 6);
   for (size_t i = 0; i < json_arr_len (result); i++)
     {
-      yajl_val e = result->u.array.values[i];
+      json_val e = json_arr_at (result, i);
       char *row[6] = {
         time_text (json_get (e, "time")),        value_text (json_get (e, "kind")),
         value_text (json_get (e, "name")),       value_text (json_get (e, "generation")),
@@ -465,9 +466,9 @@ print_history (yajl_val result)
 }
 
 static void
-print_json (yajl_val result)
+print_json (json_val result)
 {
-  cleanup_jgen yajl_gen g = json_gen_new (true);
+  cleanup_jgen json_gen g = json_gen_new (true);
   json_gen_value (g, result);
   cleanup_free char *text = json_gen_text (g);
   size_t len = strlen (text);
@@ -569,8 +570,8 @@ main (int argc, char **argv)
   if (name && name[0] == '\0')
     usage_error ("%s: empty container name", cmd);
 
-  cleanup_jgen yajl_gen g = json_gen_new (false);
-  yajl_gen_map_open (g);
+  cleanup_jgen json_gen g = json_gen_new (false);
+  json_gen_map_open (g);
   if (name)
     json_gen_kstr (g, "name", name);
   if (strcmp (cmd, "alert") == 0)
@@ -579,10 +580,10 @@ main (int argc, char **argv)
     json_gen_kstr (g, "reason", reason);
   if (strcmp (cmd, "history") == 0)
     json_gen_kint (g, "limit", HISTORY_LIMIT);
-  yajl_gen_map_close (g);
+  json_gen_map_close (g);
   cleanup_free char *args = json_gen_text (g);
 
-  yajl_val tree = NULL, result = NULL;
+  json_val tree = NULL, result = NULL;
   lympho_error_t err = { 0 };
   if (call (socket_path, cmd, args, strcmp (cmd, "regen") == 0, &tree, &result, &err) < 0)
     return fail (err.msg);
@@ -599,7 +600,7 @@ main (int argc, char **argv)
     {
       /* The id alone on stdout, for scripts; joining is worth knowing:
        * this request did not start the regeneration whose id it prints. */
-      if (YAJL_IS_TRUE (json_get (result, "joined")))
+      if (json_is_true (json_get (result, "joined")))
         {
           cleanup_free char *txn = value_text (json_get (result, "txn"));
           cleanup_free char *why = value_text (json_get (result, "reason"));
@@ -614,7 +615,7 @@ main (int argc, char **argv)
       cleanup_free char *action = value_text (json_get (result, "action"));
       printf ("%s: threat level %s, action %s\n", name, level, action);
     }
-  yajl_tree_free (tree);
+  json_free (tree);
   if (fflush (stdout) != 0 || ferror (stdout))
     return fail ("cannot write the output");
   return 0;

@@ -20,13 +20,13 @@ cell_free (struct memory_cell *c)
 static char *
 cell_line (const struct memory_cell *c)
 {
-  cleanup_jgen yajl_gen g = json_gen_new (false);
-  yajl_gen_map_open (g);
+  cleanup_jgen json_gen g = json_gen_new (false);
+  json_gen_map_open (g);
   json_gen_kstr (g, "signature", c->signature);
   json_gen_kstr (g, "name", c->name);
   json_gen_kstr (g, "group", c->group);
   json_gen_kint (g, "time", (int64_t) c->time_ms);
-  yajl_gen_map_close (g);
+  json_gen_map_close (g);
   cleanup_free char *t = json_gen_text (g);
   return xasprintf ("%s\n", t);
 }
@@ -52,7 +52,7 @@ memory_open (const char *state_dir, uint64_t window_ms, uint64_t now_ms, struct 
       nl = memchr (line, '\n', (size_t) (text + len - line));
       if (nl == NULL)
         break; /* torn last line */
-      yajl_val v = NULL;
+      json_val v = NULL;
       if (json_parse (line, (size_t) (nl - line), &v, NULL) < 0)
         {
           dropped++;
@@ -73,7 +73,7 @@ memory_open (const char *state_dir, uint64_t window_ms, uint64_t now_ms, struct 
         }
       else
         dropped++;
-      yajl_tree_free (v);
+      json_free (v);
     }
   if (dropped > 0)
     {

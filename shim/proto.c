@@ -8,6 +8,8 @@
 #include "lympho/json.h"
 #include "lympho/proto.h"
 #include "lympho/util.h"
+/* The protocol module may see yajl (docs/design.md): one constant tree. */
+#include <yajl/yajl_tree.h>
 
 /* The value handed out for a request without "args": an empty object that
  * lives forever, so callers need not care whether the key was present. */
@@ -39,7 +41,7 @@ has_comment (const char *text, size_t len)
 /* Parse one line into an object whose keys are all in `allowed` (NULL
  * terminated), each at most once. */
 static int
-parse_line (const char *what, const char *line, size_t len, const char *const *allowed, yajl_val *out,
+parse_line (const char *what, const char *line, size_t len, const char *const *allowed, json_val *out,
             lympho_error_t *err)
 {
   *out = NULL;
@@ -51,14 +53,14 @@ parse_line (const char *what, const char *line, size_t len, const char *const *a
     return lympho_error_set (err, EINVAL, "%s has trailing bytes after its end of line", what);
   if (has_comment (line, len))
     return lympho_error_set (err, EINVAL, "malformed %s: comments are not JSON", what);
-  cleanup_json yajl_val tree = NULL;
+  cleanup_json json_val tree = NULL;
   if (json_parse (line, len, &tree, err) < 0)
     return lympho_error_prefix (err, "%s", what);
-  if (!YAJL_IS_OBJECT (tree))
+  if (!json_is_object (tree))
     return lympho_error_set (err, EINVAL, "malformed %s: not a JSON object", what);
-  for (size_t i = 0; i < tree->u.object.len; i++)
+  for (size_t i = 0; i < json_obj_len (tree); i++)
     {
-      const char *key = tree->u.object.keys[i];
+      const char *key = json_obj_key (tree, i);
       bool known = false;
       for (const char *const *a = allowed; *a; a++)
         if (strcmp (*a, key) == 0)
@@ -66,10 +68,10 @@ parse_line (const char *what, const char *line, size_t len, const char *const *a
       if (!known)
         return lympho_error_set (err, EINVAL, "malformed %s: unknown key `%s`", what, key);
       for (size_t j = 0; j < i; j++)
-        if (strcmp (tree->u.object.keys[j], key) == 0)
+        if (strcmp (json_obj_key (tree, j), key) == 0)
           return lympho_error_set (err, EINVAL, "malformed %s: duplicate key `%s`", what, key);
     }
-  yajl_val v = json_get (tree, "v");
+  json_val v = json_get (tree, "v");
   int64_t version = 0;
   if (v == NULL)
     return lympho_error_set (err, EINVAL, "malformed %s: missing `v`", what);
@@ -84,7 +86,7 @@ parse_line (const char *what, const char *line, size_t len, const char *const *a
 
 /* One line of JSON: the generator's text plus '\n'. */
 static char *
-gen_line (yajl_gen g)
+gen_line (json_gen g)
 {
   char *text = json_gen_text (g);
   size_t len = strlen (text);
@@ -97,43 +99,43 @@ gen_line (yajl_gen g)
 char *
 proto_request_encode (const char *cmd, const char *args_json)
 {
-  cleanup_json yajl_val args = NULL;
+  cleanup_json json_val args = NULL;
   if (args_json)
     {
       lympho_error_t err = { 0 };
-      if (json_parse (args_json, strlen (args_json), &args, &err) < 0 || !YAJL_IS_OBJECT (args))
+      if (json_parse (args_json, strlen (args_json), &args, &err) < 0 || !json_is_object (args))
         return NULL;
     }
-  cleanup_jgen yajl_gen g = json_gen_new (false);
-  yajl_gen_map_open (g);
+  cleanup_jgen json_gen g = json_gen_new (false);
+  json_gen_map_open (g);
   json_gen_kint (g, "v", PROTO_VERSION);
   json_gen_kstr (g, "cmd", cmd);
   json_gen_str (g, "args");
   /* Regenerated rather than pasted: the text may span lines. */
   json_gen_value (g, args ? args : &empty_object);
-  yajl_gen_map_close (g);
+  json_gen_map_close (g);
   return gen_line (g);
 }
 
 int
-proto_request_decode (const char *line, size_t len, yajl_val *tree, const char **cmd, yajl_val *args,
+proto_request_decode (const char *line, size_t len, json_val *tree, const char **cmd, json_val *args,
                       lympho_error_t *err)
 {
   static const char *const allowed[] = { "v", "cmd", "args", NULL };
   *tree = NULL;
   *cmd = NULL;
   *args = NULL;
-  cleanup_json yajl_val t = NULL;
+  cleanup_json json_val t = NULL;
   int ret = parse_line ("request", line, len, allowed, &t, err);
   if (ret < 0)
     return ret;
-  yajl_val c = json_get (t, "cmd");
+  json_val c = json_get (t, "cmd");
   if (c == NULL)
     return lympho_error_set (err, EINVAL, "malformed request: missing `cmd`");
   if (json_str (c) == NULL || json_str (c)[0] == '\0')
     return lympho_error_set (err, EINVAL, "malformed request: `cmd` is not a non-empty string");
-  yajl_val a = json_get (t, "args");
-  if (a != NULL && !YAJL_IS_OBJECT (a))
+  json_val a = json_get (t, "args");
+  if (a != NULL && !json_is_object (a))
     return lympho_error_set (err, EINVAL, "malformed request: `args` is not an object");
   *cmd = json_str (c);
   *args = a ? a : &empty_object;
@@ -144,20 +146,20 @@ proto_request_decode (const char *line, size_t len, yajl_val *tree, const char *
 char *
 proto_reply_ok (const char *result_json)
 {
-  cleanup_json yajl_val result = NULL;
+  cleanup_json json_val result = NULL;
   if (result_json)
     {
       lympho_error_t err = { 0 };
       if (json_parse (result_json, strlen (result_json), &result, &err) < 0)
         return proto_reply_error (EIO, "internal error: the daemon produced an invalid result");
     }
-  cleanup_jgen yajl_gen g = json_gen_new (false);
-  yajl_gen_map_open (g);
+  cleanup_jgen json_gen g = json_gen_new (false);
+  json_gen_map_open (g);
   json_gen_kint (g, "v", PROTO_VERSION);
   json_gen_kbool (g, "ok", true);
   json_gen_str (g, "result");
   json_gen_value (g, result);
-  yajl_gen_map_close (g);
+  json_gen_map_close (g);
   char *line = gen_line (g);
   /* The peer refuses longer lines; tell it why instead. */
   if (strlen (line) > PROTO_MAX_LINE)
@@ -171,30 +173,30 @@ proto_reply_ok (const char *result_json)
 char *
 proto_reply_error (int status, const char *msg)
 {
-  cleanup_jgen yajl_gen g = json_gen_new (false);
-  yajl_gen_map_open (g);
+  cleanup_jgen json_gen g = json_gen_new (false);
+  json_gen_map_open (g);
   json_gen_kint (g, "v", PROTO_VERSION);
   json_gen_kbool (g, "ok", false);
   json_gen_kint (g, "status", status > 0 ? status : EIO);
   json_gen_kstr (g, "error", msg && msg[0] ? msg : "unknown error");
-  yajl_gen_map_close (g);
+  json_gen_map_close (g);
   return gen_line (g);
 }
 
 int
-proto_reply_decode (const char *line, size_t len, yajl_val *tree, yajl_val *result, lympho_error_t *err)
+proto_reply_decode (const char *line, size_t len, json_val *tree, json_val *result, lympho_error_t *err)
 {
   static const char *const allowed[] = { "v", "ok", "result", "status", "error", NULL };
   *tree = NULL;
   *result = NULL;
-  cleanup_json yajl_val t = NULL;
+  cleanup_json json_val t = NULL;
   int ret = parse_line ("reply", line, len, allowed, &t, err);
   if (ret < 0)
     return ret;
-  yajl_val ok = json_get (t, "ok");
-  if (ok == NULL || !(YAJL_IS_TRUE (ok) || YAJL_IS_FALSE (ok)))
+  json_val ok = json_get (t, "ok");
+  if (ok == NULL || !(json_is_true (ok) || json_is_false (ok)))
     return lympho_error_set (err, EPROTO, "malformed reply: `ok` is missing or not a boolean");
-  if (YAJL_IS_TRUE (ok))
+  if (json_is_true (ok))
     {
       if (json_get (t, "status") || json_get (t, "error"))
         return lympho_error_set (err, EPROTO, "malformed reply: a success carries `status` or `error`");

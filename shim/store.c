@@ -47,37 +47,37 @@ golden_from_snapshot (struct golden *g, struct rt_snapshot *s)
 char *
 golden_to_json (const struct golden *g)
 {
-  cleanup_jgen yajl_gen gen = json_gen_new (true);
-  yajl_gen_map_open (gen);
+  cleanup_jgen json_gen gen = json_gen_new (true);
+  json_gen_map_open (gen);
   json_gen_kint (gen, "version", 1);
   json_gen_kstr (gen, "name", g->name);
   json_gen_kstr (gen, "source_id", g->source_id);
   json_gen_kstr (gen, "image_id", g->image_id);
   json_gen_kstr (gen, "pin_ref", g->pin_ref);
   json_gen_str (gen, "old_pins");
-  yajl_gen_array_open (gen);
+  json_gen_array_open (gen);
   for (size_t i = 0; i < g->n_old_pins; i++)
     json_gen_str (gen, g->old_pins[i]);
-  yajl_gen_array_close (gen);
+  json_gen_array_close (gen);
   json_gen_kstr (gen, "spec", g->spec);
   json_gen_str (gen, "labels");
-  yajl_gen_map_open (gen);
+  json_gen_map_open (gen);
   for (size_t i = 0; i < g->labels.n; i++)
     json_gen_kstr (gen, g->labels.v[i].key, g->labels.v[i].value);
-  yajl_gen_map_close (gen);
+  json_gen_map_close (gen);
   json_gen_kbool (gen, "has_healthcheck", g->has_healthcheck);
   json_gen_kstr (gen, "swap_blocker", g->swap_blocker);
   json_gen_kint (gen, "stop_timeout_s", g->stop_timeout_s);
   json_gen_kint (gen, "adopted_at_ms", (int64_t) g->adopted_at_ms);
-  yajl_gen_map_close (gen);
+  json_gen_map_close (gen);
   return json_gen_text (gen);
 }
 
 static int
-req_str (yajl_val root, const char *key, char **out, bool nullable, lympho_error_t *err)
+req_str (json_val root, const char *key, char **out, bool nullable, lympho_error_t *err)
 {
-  yajl_val v = json_get (root, key);
-  if (nullable && (v == NULL || YAJL_IS_NULL (v)))
+  json_val v = json_get (root, key);
+  if (nullable && (v == NULL || json_is_null (v)))
     {
       *out = NULL;
       return 0;
@@ -91,7 +91,7 @@ req_str (yajl_val root, const char *key, char **out, bool nullable, lympho_error
 int
 golden_from_json (const char *text, size_t len, struct golden *g, lympho_error_t *err)
 {
-  cleanup_json yajl_val root = NULL;
+  cleanup_json json_val root = NULL;
   memset (g, 0, sizeof *g);
   if (json_parse (text, len, &root, err) < 0)
     return lympho_error_prefix (err, "snapshot");
@@ -106,10 +106,10 @@ golden_from_json (const char *text, size_t len, struct golden *g, lympho_error_t
       || (ret = req_str (root, "spec", &g->spec, false, err)) < 0
       || (ret = req_str (root, "swap_blocker", &g->swap_blocker, true, err)) < 0)
     goto fail;
-  yajl_val pins = json_get (root, "old_pins");
+  json_val pins = json_get (root, "old_pins");
   for (size_t i = 0; i < json_arr_len (pins); i++)
     {
-      const char *p = json_str (pins->u.array.values[i]);
+      const char *p = json_str (json_arr_at (pins, i));
       if (p == NULL)
         {
           ret = lympho_error_set (err, EINVAL, "snapshot: old_pins holds a non-string");
@@ -118,21 +118,21 @@ golden_from_json (const char *text, size_t len, struct golden *g, lympho_error_t
       g->old_pins = xrealloc (g->old_pins, (g->n_old_pins + 1) * sizeof *g->old_pins);
       g->old_pins[g->n_old_pins++] = xstrdup (p);
     }
-  yajl_val labels = json_get (root, "labels");
-  if (labels == NULL || !YAJL_IS_OBJECT (labels))
+  json_val labels = json_get (root, "labels");
+  if (labels == NULL || !json_is_object (labels))
     {
       ret = lympho_error_set (err, EINVAL, "snapshot: `labels` missing");
       goto fail;
     }
-  for (size_t i = 0; i < labels->u.object.len; i++)
+  for (size_t i = 0; i < json_obj_len (labels); i++)
     {
-      const char *v = json_str (labels->u.object.values[i]);
+      const char *v = json_str (json_obj_value (labels, i));
       if (v == NULL)
         {
-          ret = lympho_error_set (err, EINVAL, "snapshot: label `%s` is not a string", labels->u.object.keys[i]);
+          ret = lympho_error_set (err, EINVAL, "snapshot: label `%s` is not a string", json_obj_key (labels, i));
           goto fail;
         }
-      rt_labels_set (&g->labels, labels->u.object.keys[i], v);
+      rt_labels_set (&g->labels, json_obj_key (labels, i), v);
     }
   g->has_healthcheck = json_is_true (json_get (root, "has_healthcheck"));
   int64_t n = -1;

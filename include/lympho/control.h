@@ -9,9 +9,8 @@
 #define LYMPHO_CONTROL_H
 
 #include <sys/types.h>
-#include <yajl/yajl_tree.h>
-
 #include "lympho/error.h"
+#include "lympho/json.h"
 
 struct loop;
 struct control;
@@ -21,7 +20,7 @@ struct control_request; /* one pending request; reply exactly once */
  * during the call. The handler replies now or later (e.g. regen, when the new
  * generation runs); the request stays valid until replied, even if the client
  * went away (then the reply is dropped). */
-typedef void (*control_handler) (void *ud, struct control_request *req, const char *cmd, yajl_val args);
+typedef void (*control_handler) (void *ud, struct control_request *req, const char *cmd, json_val args);
 
 int control_open (struct loop *loop, const char *path, control_handler handler, void *ud, struct control **out,
                   lympho_error_t *err);

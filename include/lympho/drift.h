@@ -54,7 +54,7 @@ bool drift_set_has (const struct drift_set *s, char kind, const char *path);
 /* Add once (kind must be A, C or D, path absolute); true when it was new. */
 bool drift_set_add (struct drift_set *s, char kind, const char *path);
 /* {"name":…, "learned_at_ms":…, "from_generation":…, "changes": [{"kind":"A","path":…}, …]} */
-void drift_set_gen (yajl_gen g, const struct drift_set *s);
+void drift_set_gen (json_gen g, const struct drift_set *s);
 /* The set of an image for one name, from disk; -ENOENT when it was never
  * learned. A file that does not hold valid sets is an error (-EINVAL), never
  * half-read. */

@@ -21,9 +21,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
-#include <yajl/yajl_tree.h>
-
 #include "lympho/error.h"
+#include "lympho/json.h"
 
 #define PROTO_VERSION 1
 #define PROTO_MAX_LINE (1024 * 1024)
@@ -32,7 +31,7 @@
 char *proto_request_encode (const char *cmd, const char *args_json);
 /* Parse one request line (without '\n'). *cmd and *args are owned by *tree;
  * *args is an object (empty when absent). */
-int proto_request_decode (const char *line, size_t len, yajl_val *tree, const char **cmd, yajl_val *args,
+int proto_request_decode (const char *line, size_t len, json_val *tree, const char **cmd, json_val *args,
                           lympho_error_t *err);
 
 /* result_json: any JSON text, or NULL for null. Lines end in '\n'. */
@@ -40,6 +39,6 @@ char *proto_reply_ok (const char *result_json);
 char *proto_reply_error (int status, const char *msg);
 /* Parse a reply line. On ok: *result points into *tree. On a refusal from
  * the daemon, returns -status with err holding its message. */
-int proto_reply_decode (const char *line, size_t len, yajl_val *tree, yajl_val *result, lympho_error_t *err);
+int proto_reply_decode (const char *line, size_t len, json_val *tree, json_val *result, lympho_error_t *err);
 
 #endif

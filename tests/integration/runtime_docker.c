@@ -86,21 +86,21 @@ capture (const char *fmt, ...)
 }
 
 /* `docker inspect NAME` as a tree (the first element). */
-static yajl_val
-cli_inspect (const char *name, yajl_val *root)
+static json_val
+cli_inspect (const char *name, json_val *root)
 {
   cleanup_free char *out = capture ("inspect %s", name);
   lympho_error_t err = { 0 };
   assert_int_equal (json_parse (out, strlen (out), root, &err), 0);
   assert_int_equal (json_arr_len (*root), 1);
-  return (*root)->u.array.values[0];
+  return json_arr_at (*root, 0);
 }
 
 static bool
-arr_has (yajl_val arr, const char *s)
+arr_has (json_val arr, const char *s)
 {
   for (size_t i = 0; i < json_arr_len (arr); i++)
-    if (json_str (arr->u.array.values[i]) && strcmp (json_str (arr->u.array.values[i]), s) == 0)
+    if (json_str (json_arr_at (arr, i)) && strcmp (json_str (json_arr_at (arr, i)), s) == 0)
       return true;
   return false;
 }
@@ -606,9 +606,9 @@ test_snapshot_and_copy (void **state)
   assert_string_equal (rt_labels_get (&r.c.labels, "lrt.enable"), "true");
 
   /* A second opinion from the CLI on everything that must have come back. */
-  yajl_val root_src = NULL, root = NULL;
-  yajl_val s = cli_inspect (old, &root_src);
-  yajl_val c = cli_inspect (name, &root);
+  json_val root_src = NULL, root = NULL;
+  json_val s = cli_inspect (old, &root_src);
+  json_val c = cli_inspect (name, &root);
   assert_true (arr_has (json_path (c, "Config", "Env", NULL), "FOO=bar"));
   {
     /* Its own hostname, in its environment too (Podman writes it there). */
@@ -619,19 +619,19 @@ test_snapshot_and_copy (void **state)
       assert_true (arr_has (json_path (c, "Config", "Env", NULL), mine));
     assert_string_equal (json_str (json_path (c, "Config", "Hostname", NULL)), mine + strlen ("HOSTNAME="));
   }
-  yajl_val pb = json_path (c, "HostConfig", "PortBindings", "80/tcp", NULL);
+  json_val pb = json_path (c, "HostConfig", "PortBindings", "80/tcp", NULL);
   assert_int_equal (json_arr_len (pb), 1);
   char port[16];
   snprintf (port, sizeof port, "%d", host_port);
-  assert_string_equal (json_str (json_get (pb->u.array.values[0], "HostPort")), port);
-  assert_string_equal (json_str (json_path (c, "Config", "Healthcheck", "Test", NULL)->u.array.values[1]),
+  assert_string_equal (json_str (json_get (json_arr_at (pb, 0), "HostPort")), port);
+  assert_string_equal (json_str (json_arr_at (json_path (c, "Config", "Healthcheck", "Test", NULL), 1)),
                        "wget -q -O- http://127.0.0.1/ || exit 1");
   cleanup_free char *n1 = xasprintf ("%s-n1", prefix);
   cleanup_free char *n2 = xasprintf ("%s-n2", prefix);
-  yajl_val nets = json_path (c, "NetworkSettings", "Networks", NULL);
+  json_val nets = json_path (c, "NetworkSettings", "Networks", NULL);
   assert_int_equal (json_obj_len (nets), 2);
-  yajl_val a1 = json_path (nets, n1, "Aliases", NULL);
-  yajl_val a2 = json_path (nets, n2, "Aliases", NULL);
+  json_val a1 = json_path (nets, n1, "Aliases", NULL);
+  json_val a2 = json_path (nets, n2, "Aliases", NULL);
   assert_true (arr_has (a1, "web"));
   assert_true (arr_has (a2, "api"));
   char old_short[13];
@@ -639,21 +639,21 @@ test_snapshot_and_copy (void **state)
   old_short[12] = '\0';
   assert_false (arr_has (a1, old_short));
   /* Same volumes, the anonymous one included. */
-  yajl_val sm = json_get (s, "Mounts"), cm = json_get (c, "Mounts");
+  json_val sm = json_get (s, "Mounts"), cm = json_get (c, "Mounts");
   assert_int_equal (json_arr_len (cm), json_arr_len (sm));
   for (size_t i = 0; i < json_arr_len (sm); i++)
     {
-      const char *vn = json_str (json_get (sm->u.array.values[i], "Name"));
-      const char *dst = json_str (json_get (sm->u.array.values[i], "Destination"));
+      const char *vn = json_str (json_get (json_arr_at (sm, i), "Name"));
+      const char *dst = json_str (json_get (json_arr_at (sm, i), "Destination"));
       bool found = false;
       for (size_t j = 0; j < json_arr_len (cm); j++)
-        found |= strcmp (json_str (json_get (cm->u.array.values[j], "Name")), vn) == 0
-                 && strcmp (json_str (json_get (cm->u.array.values[j], "Destination")), dst) == 0;
+        found |= strcmp (json_str (json_get (json_arr_at (cm, j), "Name")), vn) == 0
+                 && strcmp (json_str (json_get (json_arr_at (cm, j), "Destination")), dst) == 0;
       if (!found)
         fail_msg ("volume %s at %s did not come back", vn, dst);
     }
-  yajl_tree_free (root_src);
-  yajl_tree_free (root);
+  json_free (root_src);
+  json_free (root);
 
   /* Volume data kept, writable layer gone. */
   cleanup_free char *kept = capture ("exec %s cat /anon/f", name);

@@ -26,7 +26,7 @@ check (const char *name, const char *args_json, lympho_error_t *err)
 {
   const struct command *c = command_find (name);
   assert_non_null (c);
-  cleanup_json yajl_val args = NULL;
+  cleanup_json json_val args = NULL;
   lympho_error_t perr = { 0 };
   assert_int_equal (json_parse (args_json, strlen (args_json), &args, &perr), 0);
   memset (err, 0, sizeof *err);

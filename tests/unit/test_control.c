@@ -48,7 +48,7 @@ later_cb (struct loop *l, void *ud)
 }
 
 static void
-handler (void *ud, struct control_request *req, const char *cmd, yajl_val args)
+handler (void *ud, struct control_request *req, const char *cmd, json_val args)
 {
   struct fixture *f = ud;
   f->handled++;
@@ -207,12 +207,12 @@ client_reply (struct fixture *f, struct client *cl, char **result_text, lympho_e
 {
   cleanup_free char *line = NULL;
   assert_int_equal (client_read (f, cl, 5000, &line), 1);
-  yajl_val tree = NULL, result = NULL;
+  json_val tree = NULL, result = NULL;
   int ret = proto_reply_decode (line, strlen (line), &tree, &result, err);
   if (result_text)
     *result_text = ret == 0 ? json_to_string (result) : NULL;
   if (tree)
-    yajl_tree_free (tree);
+    json_free (tree);
   return ret;
 }
 
@@ -412,7 +412,7 @@ test_close_answers_pending (void **state)
   ssize_t n = recv (cl.fd, chunk, sizeof chunk - 1, 0);
   assert_true (n > 0);
   chunk[n] = '\0';
-  yajl_val tree = NULL, result = NULL;
+  json_val tree = NULL, result = NULL;
   lympho_error_t err = { 0 };
   assert_int_equal (chunk[n - 1], '\n');
   assert_int_equal (proto_reply_decode (chunk, (size_t) n - 1, &tree, &result, &err), -ECANCELED);
@@ -473,7 +473,7 @@ test_connection_cap (void **state)
       char *line = NULL;
       if (client_read (f, &cl[i], 5, &line) == 1)
         {
-          yajl_val tree = NULL, result = NULL;
+          json_val tree = NULL, result = NULL;
           assert_int_equal (proto_reply_decode (line, strlen (line), &tree, &result, &err), -EAGAIN);
           assert_non_null (strstr (err.msg, "too many control connections"));
           free (line);
@@ -527,7 +527,7 @@ run_as_nobody (struct fixture *f, gid_t gid, const gid_t *groups, size_t ngroups
           if (line[len - 1] == '\n')
             break;
         }
-      yajl_val tree = NULL, result = NULL;
+      json_val tree = NULL, result = NULL;
       lympho_error_t err = { 0 };
       int ret = proto_reply_decode (line, len - 1, &tree, &result, &err);
       if (ret != -want)

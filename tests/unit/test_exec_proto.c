@@ -13,7 +13,7 @@
 #include "runtime/exec-proto.h"
 
 static int
-answer (const char *text, yajl_val *v, lympho_error_t *err)
+answer (const char *text, json_val *v, lympho_error_t *err)
 {
   return exec_proto_answer (text, strlen (text), v, err);
 }
@@ -21,7 +21,7 @@ answer (const char *text, yajl_val *v, lympho_error_t *err)
 static void
 assert_garbage (const char *text, const char *why)
 {
-  yajl_val v = NULL;
+  json_val v = NULL;
   lympho_error_t err = { 0 };
   int ret = answer (text, &v, &err);
   if (ret != -EIO)
@@ -52,7 +52,7 @@ test_answer_garbage (void **state)
   assert_garbage ("{\"version\":1,\"ok\":false}", "error");
   assert_garbage ("{\"version\":1,\"ok\":false,\"error\":\"x\",\"errno\":2}", "errno");
   const char nul[] = "{\"version\":1,\"ok\":true}\0";
-  yajl_val v = NULL;
+  json_val v = NULL;
   lympho_error_t err = { 0 };
   assert_int_equal (exec_proto_answer (nul, sizeof nul - 1, &v, &err), -EIO);
 }
@@ -66,13 +66,13 @@ test_answer_oversized (void **state)
   memset (big, ' ', len);
   memcpy (big, "{\"version\":1,\"ok\":true}", 23);
   big[len] = '\0';
-  yajl_val v = NULL;
+  json_val v = NULL;
   lympho_error_t err = { 0 };
   assert_int_equal (exec_proto_answer (big, len, &v, &err), -EIO);
   assert_non_null (strstr (err.msg, "more than"));
   /* The same answer under the cap, trailing whitespace included, is fine. */
   assert_int_equal (exec_proto_answer (big, 4096, &v, &err), 0);
-  yajl_tree_free (v);
+  json_free (v);
   free (big);
 }
 
@@ -80,14 +80,14 @@ static void
 test_answer_ok_and_errors (void **state)
 {
   (void) state;
-  yajl_val v = NULL;
+  json_val v = NULL;
   lympho_error_t err = { 0 };
   assert_int_equal (answer ("{\"version\":1,\"ok\":true,\"id\":\"abc\",\"future\":[1]}\n", &v, &err), 0);
   char *id = NULL;
   assert_int_equal (exec_proto_id (v, &id, &err), 0);
   assert_string_equal (id, "abc");
   free (id);
-  yajl_tree_free (v);
+  json_free (v);
 
   assert_int_equal (answer ("{\"version\":1,\"ok\":false,\"error\":\"no such container x\",\"errno\":\"ENOENT\"}",
                             &v, &err),
@@ -107,13 +107,13 @@ test_answer_ok_and_errors (void **state)
   assert_int_equal (answer ("{\"version\":1,\"ok\":true}", &v, &err), 0);
   assert_int_equal (exec_proto_id (v, &id, &err), -EIO);
   assert_non_null (strstr (err.msg, "\"id\""));
-  yajl_tree_free (v);
+  json_free (v);
 }
 
 static int
 container (const char *text, bool full, struct rt_container *c, lympho_error_t *err)
 {
-  cleanup_json yajl_val v = NULL;
+  cleanup_json json_val v = NULL;
   assert_int_equal (json_parse (text, strlen (text), &v, err), 0);
   return exec_proto_container (v, full, c, err);
 }
@@ -174,7 +174,7 @@ test_snapshot (void **state)
   (void) state;
   lympho_error_t err = { 0 };
   struct rt_snapshot s;
-  cleanup_json yajl_val v = NULL;
+  cleanup_json json_val v = NULL;
   const char *ok = "{\"id\":\"c1\",\"name\":\"web\",\"image_id\":\"sha256:aa\",\"spec\":{\"args\":[\"/bin/sh\"]},"
                    "\"labels\":{\"a\":\"b\"},\"stop_timeout\":7,\"swap_blocker\":\"host network\"}";
   assert_int_equal (json_parse (ok, strlen (ok), &v, &err), 0);
@@ -184,7 +184,7 @@ test_snapshot (void **state)
   assert_string_equal (s.swap_blocker, "host network");
   assert_false (s.has_healthcheck);
   rt_snapshot_free (&s);
-  yajl_tree_free (v);
+  json_free (v);
   v = NULL;
   const char *nospec = "{\"id\":\"c1\",\"name\":\"web\",\"image_id\":\"sha256:aa\"}";
   assert_int_equal (json_parse (nospec, strlen (nospec), &v, &err), 0);
@@ -198,7 +198,7 @@ test_event (void **state)
   (void) state;
   lympho_error_t err = { 0 };
   struct rt_event ev;
-  yajl_val tree = NULL;
+  json_val tree = NULL;
   struct rt_labels attrs = { 0 };
   const char *line = "{\"version\":1,\"type\":\"container\",\"action\":\"die\",\"id\":\"c1\",\"exit_code\":3,"
                      "\"time_nano\":5,\"attributes\":{\"name\":\"web\"}}";
@@ -208,7 +208,7 @@ test_event (void **state)
   assert_string_equal (ev.name, "web");
   assert_int_equal (ev.exit_code, 3);
   assert_int_equal (ev.time_nano, 5);
-  yajl_tree_free (tree);
+  json_free (tree);
   rt_labels_free (&attrs);
   const char *bad[] = { "{\"type\":\"container\",\"action\":\"die\",\"id\":\"c1\"}",
                         "{\"version\":1,\"action\":\"die\",\"id\":\"c1\"}",

@@ -16,15 +16,15 @@
 static int
 req (const char *line, lympho_error_t *err)
 {
-  yajl_val tree = NULL, args = NULL;
+  json_val tree = NULL, args = NULL;
   const char *cmd = NULL;
   int ret = proto_request_decode (line, strlen (line), &tree, &cmd, &args, err);
   if (ret == 0)
     {
       assert_non_null (tree);
       assert_non_null (cmd);
-      assert_true (YAJL_IS_OBJECT (args));
-      yajl_tree_free (tree);
+      assert_true (json_is_object (args));
+      json_free (tree);
     }
   else
     assert_null (tree);
@@ -42,14 +42,14 @@ test_request_roundtrip (void **state)
   /* One line, whatever the args text looked like. */
   assert_ptr_equal (strchr (line, '\n'), line + len - 1);
 
-  yajl_val tree = NULL, args = NULL;
+  json_val tree = NULL, args = NULL;
   const char *cmd = NULL;
   lympho_error_t err = { 0 };
   assert_int_equal (proto_request_decode (line, len - 1, &tree, &cmd, &args, &err), 0);
   assert_string_equal (cmd, "regen");
   assert_string_equal (json_str (json_get (args, "name")), "web");
   assert_string_equal (json_str (json_get (args, "reason")), "a\nb");
-  yajl_tree_free (tree);
+  json_free (tree);
   free (line);
 
   /* No args: an empty object either way. */
@@ -58,9 +58,9 @@ test_request_roundtrip (void **state)
   free (line);
   assert_int_equal (proto_request_decode ("{\"v\":1,\"cmd\":\"ls\"}", 18, &tree, &cmd, &args, &err), 0);
   assert_string_equal (cmd, "ls");
-  assert_true (YAJL_IS_OBJECT (args));
+  assert_true (json_is_object (args));
   assert_int_equal (json_obj_len (args), 0);
-  yajl_tree_free (tree);
+  json_free (tree);
 
   /* args must be an object to be encoded at all. */
   assert_null (proto_request_encode ("ls", "[1]"));
@@ -100,7 +100,7 @@ test_request_strict (void **state)
   assert_int_equal (req ("{\"v\":1,\"cmd\":\"ls\"}\n{\"v\":1,\"cmd\":\"ls\"}", &err), -EINVAL);
   assert_non_null (strstr (err.msg, "trailing bytes"));
   const char with_nul[] = "{\"v\":1,\"cmd\":\"ls\"}\0x";
-  yajl_val tree = NULL, args = NULL;
+  json_val tree = NULL, args = NULL;
   const char *cmd = NULL;
   assert_true (proto_request_decode (with_nul, sizeof with_nul - 1, &tree, &cmd, &args, &err) < 0);
   assert_null (tree);
@@ -143,22 +143,22 @@ static void
 test_reply_roundtrip (void **state)
 {
   (void) state;
-  yajl_val tree = NULL, result = NULL;
+  json_val tree = NULL, result = NULL;
   lympho_error_t err = { 0 };
 
   char *line = proto_reply_ok ("[\n {\"name\":\"web\",\"generation\":3}\n]");
   assert_string_equal (line, "{\"v\":1,\"ok\":true,\"result\":[{\"name\":\"web\",\"generation\":3}]}\n");
   assert_int_equal (proto_reply_decode (line, strlen (line) - 1, &tree, &result, &err), 0);
-  assert_true (YAJL_IS_ARRAY (result));
-  assert_string_equal (json_str (json_get (result->u.array.values[0], "name")), "web");
-  yajl_tree_free (tree);
+  assert_true (json_is_array (result));
+  assert_string_equal (json_str (json_get (json_arr_at (result, 0), "name")), "web");
+  json_free (tree);
   free (line);
 
   line = proto_reply_ok (NULL);
   assert_string_equal (line, "{\"v\":1,\"ok\":true,\"result\":null}\n");
   assert_int_equal (proto_reply_decode (line, strlen (line) - 1, &tree, &result, &err), 0);
-  assert_true (YAJL_IS_NULL (result));
-  yajl_tree_free (tree);
+  assert_true (json_is_null (result));
+  json_free (tree);
   free (line);
 
   /* A refusal comes back as -status with the daemon's own message. */
@@ -186,10 +186,10 @@ test_reply_roundtrip (void **state)
 static int
 rep (const char *line, lympho_error_t *err)
 {
-  yajl_val tree = NULL, result = NULL;
+  json_val tree = NULL, result = NULL;
   int ret = proto_reply_decode (line, strlen (line), &tree, &result, err);
   if (tree)
-    yajl_tree_free (tree);
+    json_free (tree);
   return ret;
 }
 
@@ -229,7 +229,7 @@ test_reply_too_large (void **state)
   big[n + 1] = '"';
   big[n + 2] = '\0';
   char *line = proto_reply_ok (big);
-  yajl_val tree = NULL, result = NULL;
+  json_val tree = NULL, result = NULL;
   lympho_error_t err = { 0 };
   assert_true (strlen (line) <= PROTO_MAX_LINE);
   assert_int_equal (proto_reply_decode (line, strlen (line) - 1, &tree, &result, &err), -EMSGSIZE);

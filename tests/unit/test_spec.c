@@ -32,10 +32,10 @@ load (const char *name, size_t *len)
 struct parsed
 {
   struct rt_snapshot snap;
-  yajl_val spec;
-  yajl_val create;
-  yajl_val host;
-  yajl_val nets;
+  json_val spec;
+  json_val create;
+  json_val host;
+  json_val nets;
 };
 
 static void
@@ -60,14 +60,14 @@ static void
 parsed_free (struct parsed *p)
 {
   rt_snapshot_free (&p->snap);
-  yajl_tree_free (p->spec);
+  json_free (p->spec);
 }
 
 static bool
-arr_has (yajl_val arr, const char *s)
+arr_has (json_val arr, const char *s)
 {
   for (size_t i = 0; i < json_arr_len (arr); i++)
-    if (json_str (arr->u.array.values[i]) && strcmp (json_str (arr->u.array.values[i]), s) == 0)
+    if (json_str (json_arr_at (arr, i)) && strcmp (json_str (json_arr_at (arr, i)), s) == 0)
       return true;
   return false;
 }
@@ -86,21 +86,20 @@ test_full_config (void **state)
   assert_string_equal (p.snap.id, "d8c9ee90e39932e2c3513edb0b1bcaf39a5a788686b8f086a98003e1c8f311ac");
   /* A hostname the user chose stays. */
   assert_string_equal (json_str (json_get (p.create, "Hostname")), "webhost");
-  yajl_val env = json_get (p.create, "Env");
+  json_val env = json_get (p.create, "Env");
   assert_true (arr_has (env, "FOO=bar"));
   assert_true (arr_has (env, "GREETING=hello world"));
   assert_string_equal (json_str (json_get (p.create, "StopSignal")), "SIGTERM");
   assert_int_equal (p.snap.stop_timeout_s, 7);
   assert_true (p.snap.has_healthcheck);
-  yajl_val test = json_path (p.create, "Healthcheck", "Test", NULL);
-  assert_string_equal (json_str (test->u.array.values[0]), "CMD-SHELL");
+  json_val test = json_path (p.create, "Healthcheck", "Test", NULL);
+  assert_string_equal (json_str (json_arr_at (test, 0)), "CMD-SHELL");
   assert_string_equal (rt_labels_get (&p.snap.labels, "app"), "web");
   assert_string_equal (rt_labels_get (&p.snap.labels, "lympho.enable"), "true");
   assert_null (json_get (p.create, "OnBuild"));
 
   assert_string_equal (json_str (json_path (p.host, "RestartPolicy", "Name", NULL)), "unless-stopped");
-  assert_string_equal (json_str (json_path (p.host, "PortBindings", "80/tcp", NULL)->u.array.values[0]
-                                     ->u.object.values[1]),
+  assert_string_equal (json_str (json_obj_value (json_arr_at (json_path (p.host, "PortBindings", "80/tcp", NULL), 0), 1)),
                        "18080");
   assert_string_equal (json_str (json_path (p.host, "Tmpfs", "/run", NULL)), "size=1m");
   assert_true (arr_has (json_get (p.host, "CapAdd"), "NET_ADMIN"));
@@ -117,7 +116,7 @@ test_full_volumes (void **state)
   (void) state;
   struct parsed p;
   translate ("inspect-full.json", &p);
-  yajl_val binds = json_get (p.host, "Binds");
+  json_val binds = json_get (p.host, "Binds");
   assert_true (arr_has (binds, "/tmp/lrt-bind:/bind:ro"));
   assert_true (arr_has (binds, "lrt-vol1:/vol"));
   /* The anonymous volume comes back by name, with its data. */
@@ -133,12 +132,12 @@ test_full_networks (void **state)
   struct parsed p;
   translate ("inspect-full.json", &p);
   assert_string_equal (json_str (json_get (p.host, "NetworkMode")), "lrt-net1");
-  yajl_val eps = json_path (p.create, "NetworkingConfig", "EndpointsConfig", NULL);
+  json_val eps = json_path (p.create, "NetworkingConfig", "EndpointsConfig", NULL);
   /* API 1.41 takes one network at create: the primary only. */
   assert_int_equal (json_obj_len (eps), 1);
-  yajl_val primary = json_get (eps, "lrt-net1");
+  json_val primary = json_get (eps, "lrt-net1");
   assert_non_null (primary);
-  yajl_val aliases = json_get (primary, "Aliases");
+  json_val aliases = json_get (primary, "Aliases");
   assert_true (arr_has (aliases, "web"));
   assert_true (arr_has (aliases, "www"));
   /* The old short id and the hostname are the engine's, not the user's. */
@@ -148,9 +147,9 @@ test_full_networks (void **state)
   assert_string_equal (json_str (json_path (primary, "IPAMConfig", "IPv4Address", NULL)), "172.31.201.50");
 
   assert_int_equal (json_arr_len (p.nets), 1);
-  yajl_val other = p.nets->u.array.values[0];
+  json_val other = json_arr_at (p.nets, 0);
   assert_string_equal (json_str (json_get (other, "Name")), "lrt-net2");
-  yajl_val oal = json_path (other, "EndpointConfig", "Aliases", NULL);
+  json_val oal = json_path (other, "EndpointConfig", "Aliases", NULL);
   assert_int_equal (json_arr_len (oal), 1);
   assert_true (arr_has (oal, "api"));
   /* An empty IPAMConfig is no static address and is not sent. */
@@ -233,9 +232,9 @@ test_plain (void **state)
   assert_null (json_get (p.create, "Hostname"));
   /* Healthcheck {"Test":["NONE"]} means none. */
   assert_false (p.snap.has_healthcheck);
-  yajl_val ep = json_path (p.create, "NetworkingConfig", "EndpointsConfig", "lrt-net2", NULL);
+  json_val ep = json_path (p.create, "NetworkingConfig", "EndpointsConfig", "lrt-net2", NULL);
   assert_non_null (ep);
-  yajl_val aliases = json_get (ep, "Aliases");
+  json_val aliases = json_get (ep, "Aliases");
   assert_int_equal (json_arr_len (aliases), 1);
   assert_true (arr_has (aliases, "svc"));
   assert_true (arr_has (json_get (p.host, "Binds"), "lrt-vol1:/ro:ro"));
@@ -292,7 +291,7 @@ test_plan (void **state)
   struct docker_spec_plan plan;
   lympho_error_t err = { 0 };
   assert_int_equal (docker_spec_plan (p.snap.spec, &extra, &plan, &err), 0);
-  yajl_val body = NULL;
+  json_val body = NULL;
   assert_int_equal (json_parse (plan.create_body, strlen (plan.create_body), &body, &err), 0);
   assert_string_equal (json_str (json_path (body, "Labels", "lympho.generation", NULL)), "3");
   assert_string_equal (json_str (json_path (body, "Labels", "app", NULL)), "web2");
@@ -306,7 +305,7 @@ test_plan (void **state)
   assert_string_equal (plan.nets[0].name, "lrt-net2");
   cleanup_free char *cb = docker_spec_connect_body (&plan.nets[0], "0123abc");
   assert_string_equal (cb, "{\"Container\":\"0123abc\",\"EndpointConfig\":{\"Aliases\":[\"api\"]}}");
-  yajl_tree_free (body);
+  json_free (body);
   docker_spec_plan_free (&plan);
   rt_labels_free (&extra);
   parsed_free (&p);
@@ -337,7 +336,7 @@ test_for_api (void **state)
   translate ("inspect-full.json", &p);
   lympho_error_t err = { 0 };
   struct docker_spec_plan plan;
-  yajl_val body = NULL;
+  json_val body = NULL;
 
   assert_int_equal (docker_spec_plan (p.snap.spec, NULL, &plan, &err), 0);
   cleanup_free char *before = xstrdup (plan.create_body);
@@ -346,7 +345,7 @@ test_for_api (void **state)
   assert_int_equal (json_parse (plan.create_body, strlen (plan.create_body), &body, &err), 0);
   assert_int_equal (json_obj_len (json_path (body, "NetworkingConfig", "EndpointsConfig", NULL)), 1);
   assert_string_equal (json_str (json_get (body, "Image")), p.snap.image_id);
-  yajl_tree_free (body);
+  json_free (body);
   docker_spec_plan_free (&plan);
 
   assert_int_equal (docker_spec_plan (p.snap.spec, NULL, &plan, &err), 0);
@@ -355,7 +354,7 @@ test_for_api (void **state)
   assert_null (plan.nets);
   assert_int_equal (json_parse (plan.create_body, strlen (plan.create_body), &body, &err), 0);
   assert_string_equal (json_str (json_get (body, "Image")), "lrt-img:1");
-  yajl_val eps = json_path (body, "NetworkingConfig", "EndpointsConfig", NULL);
+  json_val eps = json_path (body, "NetworkingConfig", "EndpointsConfig", NULL);
   assert_int_equal (json_obj_len (eps), 2);
   assert_true (arr_has (json_path (eps, "lrt-net1", "Aliases", NULL), "web"));
   assert_true (arr_has (json_path (eps, "lrt-net2", "Aliases", NULL), "api"));
@@ -363,7 +362,7 @@ test_for_api (void **state)
   /* Nothing else changed. */
   assert_string_equal (json_str (json_path (body, "HostConfig", "NetworkMode", NULL)), "lrt-net1");
   assert_non_null (json_get (body, "Healthcheck"));
-  yajl_tree_free (body);
+  json_free (body);
   /* Translating again changes nothing. */
   cleanup_free char *once = xstrdup (plan.create_body);
   assert_int_equal (docker_spec_for_api (&plan, 1044, NULL, &err), 0);
@@ -383,7 +382,7 @@ test_for_api (void **state)
   assert_int_equal (json_obj_len (eps), 2);
   assert_null (json_path (eps, "lrt-net1", "Aliases", NULL));
   assert_null (json_path (eps, "lrt-net2", "Aliases", NULL));
-  yajl_tree_free (body);
+  json_free (body);
   docker_spec_nets_free (pub, n_pub);
   docker_spec_plan_free (&plan);
   parsed_free (&p);
@@ -400,7 +399,7 @@ test_for_api (void **state)
   assert_int_equal (json_parse (plan.create_body, strlen (plan.create_body), &body, &err), 0);
   assert_string_equal (json_str (json_get (body, "MacAddress")), "02:42:ac:11:00:09");
   assert_null (json_path (body, "NetworkingConfig", "EndpointsConfig", "n1", "MacAddress", NULL));
-  yajl_tree_free (body);
+  json_free (body);
   docker_spec_plan_free (&plan);
   assert_int_equal (docker_spec_plan (mac_spec, NULL, &plan, &err), 0);
   assert_int_equal (docker_spec_for_api (&plan, 1044, NULL, &err), 0);
@@ -410,7 +409,7 @@ test_for_api (void **state)
                        "02:42:ac:11:00:09");
   assert_null (json_path (body, "NetworkingConfig", "EndpointsConfig", "n2", "MacAddress", NULL));
   assert_non_null (json_path (body, "NetworkingConfig", "EndpointsConfig", "n2", NULL));
-  yajl_tree_free (body);
+  json_free (body);
   docker_spec_plan_free (&plan);
 
   /* A body that is not ours is refused and left as it was. */

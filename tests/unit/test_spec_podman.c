@@ -15,10 +15,10 @@
 #include "lympho/util.h"
 #include "runtime/docker-spec.h"
 
-static yajl_val
+static json_val
 parse_or_fail (const char *text)
 {
-  yajl_val v = NULL;
+  json_val v = NULL;
   lympho_error_t err = { 0 };
   if (json_parse (text, strlen (text), &v, &err) < 0)
     fail_msg ("%s", err.msg);
@@ -26,10 +26,10 @@ parse_or_fail (const char *text)
 }
 
 static bool
-arr_has (yajl_val arr, const char *s)
+arr_has (json_val arr, const char *s)
 {
   for (size_t i = 0; i < json_arr_len (arr); i++)
-    if (json_str (arr->u.array.values[i]) && strcmp (json_str (arr->u.array.values[i]), s) == 0)
+    if (json_str (json_arr_at (arr, i)) && strcmp (json_str (json_arr_at (arr, i)), s) == 0)
       return true;
   return false;
 }
@@ -53,31 +53,31 @@ test_podman_inspect (void **state)
   cleanup_free char *text = load_inspect (&len);
   struct rt_snapshot s = { 0 };
   assert_int_equal (docker_spec_from_inspect_as (DOCKER_SPEC_PODMAN, text, len, &s, &err), 0);
-  cleanup_json yajl_val spec = parse_or_fail (s.spec);
-  yajl_val create = json_get (spec, "Create");
+  cleanup_json json_val spec = parse_or_fail (s.spec);
+  json_val create = json_get (spec, "Create");
   /* "bridge" named the network it stands for, with its alias, at create. */
   const char *mode = json_str (json_path (create, "HostConfig", "NetworkMode", NULL));
   assert_non_null (mode);
   assert_true (strcmp (mode, "lpd-n1") == 0 || strcmp (mode, "lpd-n2") == 0);
-  yajl_val eps = json_path (create, "NetworkingConfig", "EndpointsConfig", NULL);
+  json_val eps = json_path (create, "NetworkingConfig", "EndpointsConfig", NULL);
   assert_int_equal (json_obj_len (eps), 1);
-  assert_string_equal (eps->u.object.keys[0], mode);
-  yajl_val aliases = json_get (eps->u.object.values[0], "Aliases");
+  assert_string_equal (json_obj_key (eps, 0), mode);
+  json_val aliases = json_get (json_obj_value (eps, 0), "Aliases");
   assert_int_equal (json_arr_len (aliases), 1);
   assert_true (arr_has (aliases, strcmp (mode, "lpd-n1") == 0 ? "web" : "api"));
   /* The other one is connected before start, not "bridge" nor the same. */
-  yajl_val nets = json_get (spec, "Networks");
+  json_val nets = json_get (spec, "Networks");
   assert_int_equal (json_arr_len (nets), 1);
-  assert_string_not_equal (json_str (json_get (nets->u.array.values[0], "Name")), mode);
+  assert_string_not_equal (json_str (json_get (json_arr_at (nets, 0), "Name")), mode);
   /* The old hostname left the environment; the rest stayed. */
-  yajl_val env = json_path (create, "Env", NULL);
+  json_val env = json_path (create, "Env", NULL);
   assert_true (arr_has (env, "FOO=bar"));
   for (size_t i = 0; i < json_arr_len (env); i++)
-    assert_false (str_has_prefix (json_str (env->u.array.values[i]), "HOSTNAME="));
+    assert_false (str_has_prefix (json_str (json_arr_at (env, i)), "HOSTNAME="));
   /* Docker's reading of the same answer knows no primary network. */
   struct rt_snapshot d = { 0 };
   assert_int_equal (docker_spec_from_inspect (text, len, &d, &err), 0);
-  cleanup_json yajl_val dspec = parse_or_fail (d.spec);
+  cleanup_json json_val dspec = parse_or_fail (d.spec);
   assert_null (json_path (dspec, "Create", "NetworkingConfig", NULL));
   rt_snapshot_free (&d);
 
@@ -85,13 +85,13 @@ test_podman_inspect (void **state)
   struct docker_spec_plan plan = { 0 };
   assert_int_equal (docker_spec_plan (s.spec, NULL, &plan, &err), 0);
   assert_int_equal (docker_spec_podman_create (&plan.create_body, &err), 0);
-  cleanup_json yajl_val body = parse_or_fail (plan.create_body);
-  yajl_val ul = json_path (body, "HostConfig", "Ulimits", NULL);
+  cleanup_json json_val body = parse_or_fail (plan.create_body);
+  json_val ul = json_path (body, "HostConfig", "Ulimits", NULL);
   assert_int_equal (json_arr_len (ul), 2);
-  assert_string_equal (json_str (json_get (ul->u.array.values[0], "Name")), "nofile");
-  assert_string_equal (json_str (json_get (ul->u.array.values[1], "Name")), "nproc");
+  assert_string_equal (json_str (json_get (json_arr_at (ul, 0), "Name")), "nofile");
+  assert_string_equal (json_str (json_get (json_arr_at (ul, 1), "Name")), "nproc");
   int64_t n = 0;
-  assert_true (json_as_int64 (json_get (ul->u.array.values[0], "Hard"), &n));
+  assert_true (json_as_int64 (json_get (json_arr_at (ul, 0), "Hard"), &n));
   assert_int_equal (n, 1024);
   assert_string_equal (json_str (json_path (body, "HostConfig", "NetworkMode", NULL)), mode);
   docker_spec_plan_free (&plan);
@@ -137,8 +137,8 @@ test_podman_nano_cpus (void **state)
       cleanup_free char *t = with_cpus (text, cases[i].nano, cases[i].period, cases[i].quota);
       struct rt_snapshot s = { 0 };
       assert_int_equal (docker_spec_from_inspect_as (DOCKER_SPEC_PODMAN, t, strlen (t), &s, &err), 0);
-      cleanup_json yajl_val spec = parse_or_fail (s.spec);
-      yajl_val host = json_path (spec, "Create", "HostConfig", NULL);
+      cleanup_json json_val spec = parse_or_fail (s.spec);
+      json_val host = json_path (spec, "Create", "HostConfig", NULL);
       int64_t n = -1;
       assert_true (json_as_int64 (json_get (host, "NanoCpus"), &n));
       assert_int_equal (n, cases[i].nano);
@@ -170,12 +170,12 @@ test_podman_create_defaults (void **state)
     {
       char *b = xstrdup (bodies[i]);
       assert_int_equal (docker_spec_podman_create (&b, &err), 0);
-      cleanup_json yajl_val v = parse_or_fail (b);
+      cleanup_json json_val v = parse_or_fail (b);
       assert_string_equal (json_str (json_get (v, "Image")), "sha256:x");
-      yajl_val ul = json_path (v, "HostConfig", "Ulimits", NULL);
+      json_val ul = json_path (v, "HostConfig", "Ulimits", NULL);
       assert_int_equal (json_arr_len (ul), 2);
-      assert_string_equal (json_str (json_get (ul->u.array.values[0], "Name")), "nofile");
-      assert_string_equal (json_str (json_get (ul->u.array.values[1], "Name")), "nproc");
+      assert_string_equal (json_str (json_get (json_arr_at (ul, 0), "Name")), "nofile");
+      assert_string_equal (json_str (json_get (json_arr_at (ul, 1), "Name")), "nproc");
       if (i == 2)
         assert_non_null (json_path (v, "HostConfig", "Memory", NULL));
       free (b);
@@ -183,10 +183,10 @@ test_podman_create_defaults (void **state)
   /* The user's own limits are kept as they are, only named for Podman. */
   char *b = xstrdup ("{\"HostConfig\":{\"Ulimits\":[{\"Name\":\"RLIMIT_CORE\",\"Soft\":0,\"Hard\":0}]}}");
   assert_int_equal (docker_spec_podman_create (&b, &err), 0);
-  cleanup_json yajl_val v = parse_or_fail (b);
-  yajl_val ul = json_path (v, "HostConfig", "Ulimits", NULL);
+  cleanup_json json_val v = parse_or_fail (b);
+  json_val ul = json_path (v, "HostConfig", "Ulimits", NULL);
   assert_int_equal (json_arr_len (ul), 1);
-  assert_string_equal (json_str (json_get (ul->u.array.values[0], "Name")), "core");
+  assert_string_equal (json_str (json_get (json_arr_at (ul, 0), "Name")), "core");
   free (b);
   /* Malformed: refused, the body left alone. */
   const char *bad[] = { "[1]", "{\"HostConfig\":[]}", "{\"HostConfig\":{\"Ulimits\":{}}}",
@@ -224,14 +224,14 @@ spec_hostname_env (enum docker_spec_dialect d, const char *text, const char **ho
   lympho_error_t err = { 0 };
   struct rt_snapshot s = { 0 };
   assert_int_equal (docker_spec_from_inspect_as (d, text, strlen (text), &s, &err), 0);
-  cleanup_json yajl_val spec = parse_or_fail (s.spec);
-  yajl_val env = json_path (spec, "Create", "Env", NULL);
+  cleanup_json json_val spec = parse_or_fail (s.spec);
+  json_val env = json_path (spec, "Create", "Env", NULL);
   struct buf b;
   buf_init (&b);
   buf_appends (&b, "");
   for (size_t i = 0; i < json_arr_len (env); i++)
-    if (str_has_prefix (json_str (env->u.array.values[i]), "HOSTNAME="))
-      buf_printf (&b, "%s ", json_str (env->u.array.values[i]));
+    if (str_has_prefix (json_str (json_arr_at (env, i)), "HOSTNAME="))
+      buf_printf (&b, "%s ", json_str (json_arr_at (env, i)));
   static char host[64];
   const char *h = json_str (json_path (spec, "Create", "Hostname", NULL));
   snprintf (host, sizeof host, "%s", h ? h : "");

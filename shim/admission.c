@@ -28,11 +28,11 @@ on_due (struct loop *l, void *ud)
   struct entry *e = ud;
   e->timer = 0;
   e->due_mono = 0;
-  daemon_request_regen (e->d, e, e->failures ? "retry" : "ttl", e->keep_old_down, NULL);
+  admission_request_regen (e->d, e, e->failures ? "retry" : "ttl", e->keep_old_down, NULL);
 }
 
 void
-daemon_arm (struct daemon *d, struct entry *e, uint64_t delay_ms)
+admission_arm (struct daemon *d, struct entry *e, uint64_t delay_ms)
 {
   if (e->timer)
     loop_cancel_timer (d->loop, e->timer);
@@ -41,7 +41,7 @@ daemon_arm (struct daemon *d, struct entry *e, uint64_t delay_ms)
 }
 
 uint64_t
-daemon_remaining_ms (struct daemon *d, struct entry *e)
+admission_remaining_ms (struct daemon *d, struct entry *e)
 {
   uint64_t now = now_mono_ms ();
   return e->due_mono > now ? e->due_mono - now : 0;
@@ -62,7 +62,7 @@ admission_schedule_from (struct daemon *d, struct entry *e, uint64_t started_rea
                                      random_unit ());
   uint64_t now = now_real_ms ();
   uint64_t age = started_real_ms && started_real_ms < now ? now - started_real_ms : 0;
-  daemon_arm (d, e, age >= ttl ? 0 : ttl - age);
+  admission_arm (d, e, age >= ttl ? 0 : ttl - age);
 }
 
 static void
@@ -89,14 +89,15 @@ static bool
 admit (struct daemon *d, struct entry *e)
 {
   size_t n = 0;
-  for (struct entry *x = d->entries; x; x = x->next)
+  ENTRY_FOREACH (x, d)
     n++;
   struct sched_slot *slots = xmalloc0 ((n ? n : 1) * sizeof *slots);
   size_t i = 0;
-  for (struct entry *x = d->entries; x; x = x->next, i++)
+  ENTRY_FOREACH (x, d)
     {
       slots[i].group = x->policy.group;
       slots[i].running = x->regen != NULL;
+      i++;
     }
   bool ok = sched_admit (e->policy.group, slots, n, d->cfg->max_concurrent) && d->recovering == 0;
   free (slots);
@@ -129,11 +130,11 @@ regen_result_json (const struct regen_result *res, bool joined)
 static void
 reply_regen_waiters (struct entry *e, const struct regen_result *res)
 {
-  struct waiter *w = e->waiters;
-  e->waiters = NULL;
+  struct waiter *w = SLIST_FIRST (&e->waiters);
+  SLIST_INIT (&e->waiters);
   while (w)
     {
-      struct waiter *n = w->next;
+      struct waiter *n = SLIST_NEXT (w, link);
       if (res->outcome == REGEN_OK)
         {
           cleanup_free char *json = regen_result_json (res, w->joined);
@@ -247,7 +248,7 @@ admission_on_regen_done (void *ud, const struct regen_result *res)
                                           random_unit ());
           log_warn ("%s: regeneration %s (%s); retry in %llu ms", e->name, h.result, res->err.msg,
                     (unsigned long long) delay);
-          daemon_arm (d, e, delay);
+          admission_arm (d, e, delay);
         }
       break;
     case REGEN_BROKEN:
@@ -284,7 +285,7 @@ admission_on_regen_done (void *ud, const struct regen_result *res)
   if (d->in_flight == 0 && !d->shutting_down)
     {
       bool broken = false;
-      for (struct entry *x = d->entries; x; x = x->next)
+      ENTRY_FOREACH (x, d)
         broken |= x->state == ES_BROKEN;
       lympho_error_t err = { 0 };
       if (!broken && journal_compact (d->journal, &err) < 0)
@@ -336,7 +337,7 @@ launch (struct daemon *d, struct entry *e, const char *reason)
 }
 
 void
-daemon_request_regen (struct daemon *d, struct entry *e, const char *reason, bool keep_old_down,
+admission_request_regen (struct daemon *d, struct entry *e, const char *reason, bool keep_old_down,
                       struct control_request *req)
 {
   if (d->shutting_down)
@@ -380,7 +381,7 @@ admission_start_queued (struct daemon *d)
 {
   if (!d->connected || d->shutting_down)
     return;
-  for (struct entry *e = d->entries; e; e = e->next)
+  ENTRY_FOREACH (e, d)
     if (e->queued && e->regen == NULL && e->state == ES_RUNNING && admit (d, e))
       {
         cleanup_free char *reason = xstrdup (e->queued_reason ? e->queued_reason : "ttl");

@@ -144,11 +144,11 @@ cmd_ls (struct daemon *d, struct control_request *req, json_val args)
   json_gen_array_open (g);
   /* Sorted by name for stable output. */
   size_t n = 0;
-  for (struct entry *e = d->entries; e; e = e->next)
+  ENTRY_FOREACH (e, d)
     n++;
   struct entry **v = xmalloc0 ((n ? n : 1) * sizeof *v);
   size_t i = 0;
-  for (struct entry *e = d->entries; e; e = e->next)
+  ENTRY_FOREACH (e, d)
     v[i++] = e;
   for (size_t a = 1; a < n; a++)
     for (size_t b = a; b > 0 && strcmp (v[b - 1]->name, v[b]->name) > 0; b--)
@@ -198,7 +198,7 @@ cmd_status (struct daemon *d, struct control_request *req, json_val args)
   json_gen_kint (g, "regenerating", d->in_flight);
   {
     int64_t queued = 0, retrying = 0;
-    for (struct entry *e = d->entries; e; e = e->next)
+    ENTRY_FOREACH (e, d)
       {
         queued += e->queued;
         retrying += retry_pending (e);
@@ -225,7 +225,7 @@ static void
 cmd_regen (struct daemon *d, struct control_request *req, json_val args)
 {
   const char *name = arg_str (args, "name");
-  struct entry *e = daemon_entry_lookup (d, name);
+  struct entry *e = entry_lookup (d, name);
   if (e == NULL || e->golden.name == NULL)
     {
       cleanup_free char *msg = xasprintf ("no protected container named `%s`", name);
@@ -235,7 +235,7 @@ cmd_regen (struct daemon *d, struct control_request *req, json_val args)
   const char *reason = arg_str (args, "reason");
   cleanup_free char *why = xasprintf ("manual%s%s", reason ? ": " : "", reason ? reason : "");
   log_info ("%s: regeneration requested by uid %u (%s)", e->name, (unsigned) control_request_uid (req), why);
-  daemon_request_regen (d, e, why, false, req);
+  admission_request_regen (d, e, why, false, req);
 }
 
 #define ALERT_USAGE "alert: `name` and an integer `severity` 0..10 are required"
@@ -260,7 +260,7 @@ cmd_alert (struct daemon *d, struct control_request *req, json_val args)
       control_reply_error (req, err.status, err.msg);
       return;
     }
-  struct entry *e = daemon_entry_lookup (d, name);
+  struct entry *e = entry_lookup (d, name);
   cleanup_jgen json_gen g = json_gen_new (false);
   json_gen_map_open (g);
   json_gen_kstr (g, "name", e ? e->name : name);

@@ -9,17 +9,19 @@
  *   adopt.c      adoption, snapshots, pins, refused labels, leftovers
  *   reconcile.c  the engine's lists, inspects, events and connection
  *   command.c    the control commands, one table
- *   detect.c     lymphd's own detectors (programs, drift, health, exits)
+ *   detect.c     lymphd's own detectors: health, exits, their life cycle
+ *                (detect-programs.c, detect-drift.c: detect-int.h)
  *   incident.c   alerts, threat, quarantine, forensics, memory
- * Each file prefixes its functions with its name, daemon.c with daemon_;
- * daemon_entry_lookup (entry.c) and daemon_arm, daemon_remaining_ms and
- * daemon_request_regen (admission.c) kept their names from before the cut,
- * which detect.c and incident.c call them by. */
+ * Each file prefixes its functions with its name, daemon.c with daemon_.
+ * detect*.c and incident.c call none of the others: they ask the daemon
+ * through struct daemon_actions (d->act), which daemon.c fills, and
+ * tests/unit/layering.sh checks that on the objects. */
 #ifndef LYMPHO_DAEMON_INT_H
 #define LYMPHO_DAEMON_INT_H
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 #include "lympho/alerts.h"
 #include "lympho/config.h"
@@ -53,10 +55,13 @@ struct waiter
 {
   struct control_request *req;
   bool joined;              /* asked while the regeneration was already in flight */
-  struct waiter *next;
+  SLIST_ENTRY (waiter) link; /* in entry.waiters, newest first */
 };
 
 struct daemon;
+/* Every entry of d in turn, as e (entry.c owns the list). */
+#define ENTRY_FOREACH(e, d) for (struct entry *e = LIST_FIRST (&(d)->entries); e; e = LIST_NEXT (e, link))
+
 struct entry
 {
   struct daemon *d;
@@ -73,7 +78,7 @@ struct entry
   bool queued;              /* due, waiting for admission */
   char *queued_reason;
   struct regen *regen;
-  struct waiter *waiters;
+  SLIST_HEAD (, waiter) waiters;
   bool busy;                /* adoption in flight */
   bool recover_blocked;     /* recovery failed; retried on reconnect or recover_timer */
   uint64_t recover_timer;   /* retries a failed recovery while the engine stays up */
@@ -105,18 +110,45 @@ struct entry
   char *drift_reported;     /* detect-only drift last reported, not repeated */
   uint64_t stopped_mono;    /* when it was last seen stopping */
   bool engine_took;         /* running (or just stopped) when the engine went away */
-  struct entry *next;
+  LIST_ENTRY (entry) link;  /* in daemon.entries */
 };
+
+/* What the detectors (detect*.c) and the incident path (incident.c) may ask
+ * of the daemon, handed to them as d->act (daemon.c fills it): they call no
+ * function of entry.c, admission.c or daemon.c and never walk the entry
+ * table themselves, so the daemon's files depend on them and not the other
+ * way round, and a test may hand them a table of its own. */
+struct daemon_actions
+{
+  /* A history entry, counted. */
+  void (*record) (struct daemon *d, const struct history_entry *h);
+  /* Regenerate e now, or as soon as admission allows; keep_old_down: the
+   * old generation is infected and never serves again. */
+  void (*regenerate) (struct daemon *d, struct entry *e, const char *reason, bool keep_old_down);
+  /* Move e's next regeneration to delay_ms from now. */
+  void (*regenerate_in) (struct daemon *d, struct entry *e, uint64_t delay_ms);
+  /* How long until e's next planned regeneration. */
+  uint64_t (*remaining_ms) (struct daemon *d, struct entry *e);
+  /* The entry by name, full id, or an id prefix of 12 or more; NULL. */
+  struct entry *(*lookup) (struct daemon *d, const char *ref);
+  struct entry *(*by_id) (struct daemon *d, const char *id);
+  struct entry *(*by_name) (struct daemon *d, const char *name);
+  /* The entry after e, the first when e is NULL; NULL after the last. */
+  struct entry *(*next) (struct daemon *d, struct entry *e);
+};
+/* Every entry of d in turn, through d->act (detectors, incidents). */
+#define DAEMON_EACH(e, d) for (struct entry *e = (d)->act->next ((d), NULL); e; e = (d)->act->next ((d), e))
 
 struct daemon
 {
+  const struct daemon_actions *act;
   struct config *cfg;
   struct loop *loop;
   const struct runtime_ops *ops;
   struct runtime *rt;
   struct journal *journal;
   struct control *control;
-  struct entry *entries;
+  LIST_HEAD (, entry) entries; /* owned by entry.c; newest first */
   int sigfd;
   bool connected;
   bool ready_sent;
@@ -155,7 +187,7 @@ struct entry *entry_new (struct daemon *d, const char *name);
 struct entry *entry_find (struct daemon *d, const char *name);
 struct entry *entry_by_id (struct daemon *d, const char *id);
 /* By name, full id, or an id prefix of at least 12 characters. */
-struct entry *daemon_entry_lookup (struct daemon *d, const char *ref);
+struct entry *entry_lookup (struct daemon *d, const char *ref);
 /* Unlinks e from d->entries, then frees it. */
 void entry_remove (struct daemon *d, struct entry *e);
 /* Frees e (not linked any more); its waiters hear ENOENT. */
@@ -169,9 +201,9 @@ void entry_reply_waiters (struct entry *e, bool ok, const char *result, int stat
 /* admission.c: when an entry regenerates, whether it may start now, and
  * what follows its end. */
 /* (Re)arm e's timer: its next regeneration in delay_ms. */
-void daemon_arm (struct daemon *d, struct entry *e, uint64_t delay_ms);
+void admission_arm (struct daemon *d, struct entry *e, uint64_t delay_ms);
 /* Until e's timer fires, 0 when due or not armed. */
-uint64_t daemon_remaining_ms (struct daemon *d, struct entry *e);
+uint64_t admission_remaining_ms (struct daemon *d, struct entry *e);
 /* Plan e's next TTL regeneration, counted from when its generation started;
  * fresh: this lymphd started it. */
 void admission_schedule_from (struct daemon *d, struct entry *e, uint64_t started_real_ms, bool fresh);
@@ -179,7 +211,7 @@ void admission_schedule_from (struct daemon *d, struct entry *e, uint64_t starte
  * blocked (logged when swap was asked), swap otherwise. */
 enum strategy admission_resolve_strategy (struct entry *e);
 /* Regenerate now (or join the one in flight / queue it); req may be NULL. */
-void daemon_request_regen (struct daemon *d, struct entry *e, const char *reason, bool keep_old_down,
+void admission_request_regen (struct daemon *d, struct entry *e, const char *reason, bool keep_old_down,
                            struct control_request *req);
 /* Launch the queued regenerations that are admitted now. */
 void admission_start_queued (struct daemon *d);

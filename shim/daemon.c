@@ -80,7 +80,7 @@ static bool
 http_known (void *ud, const char *container)
 {
   struct daemon *d = ud;
-  struct entry *e = daemon_entry_lookup (d, container);
+  struct entry *e = entry_lookup (d, container);
   return e != NULL && e->golden.name != NULL;
 }
 
@@ -122,7 +122,7 @@ begin_shutdown (struct daemon *d, const char *why)
   d->shutting_down = true;
   notify_stopping ();
   log_info ("shutting down (%s); %u regenerations in flight", why, d->in_flight);
-  for (struct entry *e = d->entries; e; e = e->next)
+  ENTRY_FOREACH (e, d)
     {
       if (e->timer)
         loop_cancel_timer (d->loop, e->timer);
@@ -193,12 +193,38 @@ setup_signals (struct daemon *d, lympho_error_t *err)
   return loop_add_fd (d->loop, d->sigfd, EPOLLIN, on_signal, d, err);
 }
 
+/* ---- what the detectors and incidents may ask (struct daemon_actions) ---- */
+
+static void
+act_regenerate (struct daemon *d, struct entry *e, const char *reason, bool keep_old_down)
+{
+  admission_request_regen (d, e, reason, keep_old_down, NULL);
+}
+
+static struct entry *
+act_next (struct daemon *d, struct entry *e)
+{
+  return e ? LIST_NEXT (e, link) : LIST_FIRST (&d->entries);
+}
+
+static const struct daemon_actions actions = {
+  .record = daemon_record,
+  .regenerate = act_regenerate,
+  .regenerate_in = admission_arm,
+  .remaining_ms = admission_remaining_ms,
+  .lookup = entry_lookup,
+  .by_id = entry_by_id,
+  .by_name = entry_find,
+  .next = act_next,
+};
+
 int
 daemon_run (struct config *cfg, lympho_error_t *err)
 {
   struct daemon dd = { 0 };
   struct daemon *d = &dd;
   int ret;
+  d->act = &actions;
   d->cfg = cfg;
   d->sigfd = -1;
   d->started_mono = now_mono_ms ();
@@ -283,10 +309,10 @@ out:
     d->ops->close (d->rt);
   /* Entries answer their waiting requests as they go; the control socket
    * closes after them so those answers are still sent. */
-  while (d->entries)
+  while (!LIST_EMPTY (&d->entries))
     {
-      struct entry *e = d->entries;
-      d->entries = e->next;
+      struct entry *e = LIST_FIRST (&d->entries);
+      LIST_REMOVE (e, link);
       entry_free (d, e);
     }
   if (d->control)

@@ -75,10 +75,8 @@ drift_strict (const struct entry *e)
 static struct entry *
 entry_by_name_id (struct daemon *d, const char *name, const char *id)
 {
-  for (struct entry *e = d->entries; e; e = e->next)
-    if (strcmp (e->name, name) == 0)
-      return e->id && strcmp (e->id, id) == 0 ? e : NULL;
-  return NULL;
+  struct entry *e = d->act->by_name (d, name);
+  return e && e->id && strcmp (e->id, id) == 0 ? e : NULL;
 }
 
 static void drift_arm (struct daemon *d, struct entry *e, uint64_t delay);
@@ -140,7 +138,7 @@ drift_verdict (struct daemon *d, struct entry *e, const struct rt_change *v, siz
     .old_id = e->id, .reason = reason, .duration_ms = -1, .source = alert_source_name (ALERT_SRC_DRIFT),
     .action = "none",
   };
-  daemon_record (d, &h);
+  d->act->record (d, &h);
 }
 
 struct drift_check
@@ -190,10 +188,7 @@ on_changes (void *ud, int ret, const lympho_error_t *err, const struct rt_change
 {
   struct drift_check *dc = ud;
   struct daemon *d = dc->d;
-  struct entry *e = NULL;
-  for (struct entry *x = d->entries; x; x = x->next)
-    if (strcmp (x->name, dc->name) == 0)
-      e = x;
+  struct entry *e = d->act->by_name (d, dc->name);
   if (e)
     e->drift_in_flight = false;
   if (e && ret == 0 && e->id && strcmp (e->id, dc->id) == 0 && judgeable (d, e))
@@ -282,7 +277,7 @@ startup_learn (struct daemon *d, struct entry *e, struct drift_image *img, const
     .new_id = e->id, .reason = reason, .duration_ms = -1, .source = alert_source_name (ALERT_SRC_DRIFT),
     .detail_json = detail,
   };
-  daemon_record (d, &h);
+  d->act->record (d, &h);
 }
 
 static void

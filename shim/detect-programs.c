@@ -145,15 +145,6 @@ started_by_engine (int pid, int init_pid)
   return false;
 }
 
-static struct entry *
-entry_by_full_id (struct daemon *d, const char *id)
-{
-  for (struct entry *e = d->entries; e; e = e->next)
-    if (e->id && strcmp (e->id, id) == 0)
-      return e;
-  return NULL;
-}
-
 void
 detect_incident (struct daemon *d, struct entry *e, enum alert_source src, const char *reason, const char *program,
                  const char *path, uint64_t received_mono)
@@ -206,7 +197,7 @@ static void
 on_exec (void *ud, const struct proc_exec *ev)
 {
   struct daemon *d = ud;
-  struct entry *e = entry_by_full_id (d, ev->container_id);
+  struct entry *e = d->act->by_id (d, ev->container_id);
   if (e == NULL || e->golden.name == NULL || e->state != ES_RUNNING || e->regen || e->incident)
     return;
   if (ev->exe == NULL)
@@ -231,7 +222,7 @@ on_rescan_top (void *ud, int ret, const lympho_error_t *err, const struct rt_pro
 {
   struct rescan *rs = ud;
   struct daemon *d = rs->d;
-  struct entry *e = entry_by_full_id (d, rs->id);
+  struct entry *e = d->act->by_id (d, rs->id);
   if (ret == 0 && e && e->state == ES_RUNNING && !e->regen && !e->incident)
     for (size_t i = 0; i < n; i++)
       {
@@ -256,7 +247,7 @@ on_overrun (void *ud)
 {
   struct daemon *d = ud;
   log_warn ("exec events were lost (overrun); rescanning the processes of every protected container");
-  for (struct entry *e = d->entries; e; e = e->next)
+  DAEMON_EACH (e, d)
     if (e->id && e->state == ES_RUNNING && !e->regen)
       {
         struct rescan *rs = xmalloc0 (sizeof *rs);

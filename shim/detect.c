@@ -63,18 +63,18 @@ regen_after_death (struct daemon *d, struct entry *e, enum alert_source src, con
     .reason = reason, .duration_ms = -1, .source = alert_source_name (src), .severity = -1, .threat_level = -1,
     .action = "regenerate", .cut_ms = -1, .replaced_ms = -1,
   };
-  daemon_record (d, &h);
+  d->act->record (d, &h);
   if (e->crashes > 1)
     {
       /* New generations keep failing: back off, never a crash loop. */
       uint64_t delay = sched_backoff (e->crashes - 1, d->cfg->backoff_min_ms, d->cfg->backoff_max_ms, random_unit ());
       log_warn ("%s gen=%u: %s; %u young generations failed in a row, regenerating in %llu ms", e->name,
                 e->generation, reason, e->crashes, (unsigned long long) delay);
-      daemon_arm (d, e, delay);
+      d->act->regenerate_in (d, e, delay);
       return;
     }
   log_warn ("%s gen=%u: %s; regenerating", e->name, e->generation, reason);
-  daemon_request_regen (d, e, reason, false, NULL);
+  d->act->regenerate (d, e, reason, false);
 }
 
 bool

@@ -16,7 +16,7 @@
 struct entry *
 entry_find (struct daemon *d, const char *name)
 {
-  for (struct entry *e = d->entries; e; e = e->next)
+  ENTRY_FOREACH (e, d)
     if (strcmp (e->name, name) == 0)
       return e;
   return NULL;
@@ -24,7 +24,7 @@ entry_find (struct daemon *d, const char *name)
 
 /* By name, full id, or an id prefix of at least 12 characters. */
 struct entry *
-daemon_entry_lookup (struct daemon *d, const char *ref)
+entry_lookup (struct daemon *d, const char *ref)
 {
   struct entry *e = entry_find (d, ref);
   if (e)
@@ -32,16 +32,16 @@ daemon_entry_lookup (struct daemon *d, const char *ref)
   size_t len = strlen (ref);
   if (len < 12)
     return NULL;
-  for (e = d->entries; e; e = e->next)
-    if (e->id && strncmp (e->id, ref, len) == 0)
-      return e;
+  ENTRY_FOREACH (x, d)
+    if (x->id && strncmp (x->id, ref, len) == 0)
+      return x;
   return NULL;
 }
 
 struct entry *
 entry_by_id (struct daemon *d, const char *id)
 {
-  for (struct entry *e = d->entries; e; e = e->next)
+  ENTRY_FOREACH (e, d)
     if (e->id && strcmp (e->id, id) == 0)
       return e;
   return NULL;
@@ -54,19 +54,18 @@ entry_new (struct daemon *d, const char *name)
   e->d = d;
   e->name = xstrdup (name);
   policy_defaults (&e->policy);
-  e->next = d->entries;
-  d->entries = e;
+  LIST_INSERT_HEAD (&d->entries, e, link);
   return e;
 }
 
 void
 entry_reply_waiters (struct entry *e, bool ok, const char *result, int status, const char *msg)
 {
-  struct waiter *w = e->waiters;
-  e->waiters = NULL;
+  struct waiter *w = SLIST_FIRST (&e->waiters);
+  SLIST_INIT (&e->waiters);
   while (w)
     {
-      struct waiter *n = w->next;
+      struct waiter *n = SLIST_NEXT (w, link);
       if (ok)
         control_reply_ok (w->req, result);
       else
@@ -84,8 +83,7 @@ entry_add_waiter (struct entry *e, struct control_request *req, bool joined)
   struct waiter *w = xmalloc0 (sizeof *w);
   w->req = req;
   w->joined = joined;
-  w->next = e->waiters;
-  e->waiters = w;
+  SLIST_INSERT_HEAD (&e->waiters, w, link);
 }
 
 void
@@ -112,12 +110,7 @@ entry_free (struct daemon *d, struct entry *e)
 void
 entry_remove (struct daemon *d, struct entry *e)
 {
-  for (struct entry **pe = &d->entries; *pe; pe = &(*pe)->next)
-    if (*pe == e)
-      {
-        *pe = e->next;
-        break;
-      }
+  LIST_UNLINK (e, link);
   entry_free (d, e);
 }
 
@@ -125,7 +118,7 @@ unsigned
 entry_count (struct daemon *d, enum entry_state only, bool any)
 {
   unsigned n = 0;
-  for (struct entry *e = d->entries; e; e = e->next)
+  ENTRY_FOREACH (e, d)
     if (any || e->state == only)
       n++;
   return n;

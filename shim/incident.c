@@ -108,7 +108,7 @@ record_incident (struct incident *inc, const char *result, const char *error, co
     .forensic_image = inc->forensic_image,
     .detail_json = detail,
   };
-  daemon_record (inc->d, &h);
+  inc->d->act->record (inc->d, &h);
 }
 
 void
@@ -170,7 +170,7 @@ replace_now (struct incident *inc)
 {
   struct daemon *d = inc->d;
   struct entry *e = inc->e;
-  daemon_request_regen (d, e, inc->reason, true, NULL);
+  d->act->regenerate (d, e, inc->reason, true);
   if (e->regen == NULL && !e->queued)
     {
       record_incident (inc, "failed", "the container could not be regenerated now", NULL, -1);
@@ -435,8 +435,8 @@ shorten (struct daemon *d, struct entry *e, double level)
   uint64_t now = now_real_ms ();
   uint64_t age = e->started_real_ms && e->started_real_ms < now ? now - e->started_real_ms : 0;
   uint64_t left = eff > age ? eff - age : 0;
-  if (e->due_mono == 0 || left < daemon_remaining_ms (d, e))
-    daemon_arm (d, e, left);
+  if (e->due_mono == 0 || left < d->act->remaining_ms (d, e))
+    d->act->regenerate_in (d, e, left);
 }
 
 static void
@@ -448,7 +448,7 @@ record_only (struct daemon *d, struct entry *e, const struct alert *a, const cha
     .reason = reason, .duration_ms = -1, .source = alert_source_name (a->source), .severity = a->severity,
     .threat_level = level, .signature = sig, .action = action, .cut_ms = -1, .replaced_ms = -1,
   };
-  daemon_record (d, &h);
+  d->act->record (d, &h);
 }
 
 /* Raise one container's level; respond when it reaches the threshold. */
@@ -496,7 +496,7 @@ int
 incident_alert (struct daemon *d, const struct alert *a, uint64_t received_mono, char **action, lympho_error_t *err)
 {
   const char *src = alert_source_name (a->source);
-  struct entry *e = daemon_entry_lookup (d, a->container);
+  struct entry *e = d->act->lookup (d, a->container);
   if (e == NULL || e->golden.name == NULL)
     {
       metrics_inc (&d->metrics, "lympho_alerts_total", "source", src, "result", "unknown-container", NULL);
@@ -518,7 +518,7 @@ incident_alert (struct daemon *d, const struct alert *a, uint64_t received_mono,
 
   /* Warn the group: a share of the severity, no further echo. */
   if (e->policy.group && a->severity > 0 && d->cfg->group_share > 0)
-    for (struct entry *x = d->entries; x; x = x->next)
+    DAEMON_EACH (x, d)
       {
         if (x == e || x->golden.name == NULL || x->policy.group == NULL || strcmp (x->policy.group, e->policy.group) != 0)
           continue;
@@ -534,7 +534,7 @@ incident_metrics (struct daemon *d)
   struct buf b;
   buf_init (&b);
   unsigned n = 0;
-  for (struct entry *e = d->entries; e; e = e->next)
+  DAEMON_EACH (e, d)
     n += e->golden.name != NULL;
   buf_printf (&b, "# HELP lympho_protected_containers Containers under protection.\n"
                   "# TYPE lympho_protected_containers gauge\nlympho_protected_containers %u\n", n);
@@ -543,7 +543,7 @@ incident_metrics (struct daemon *d)
   buf_appends (&b, "# HELP lympho_threat_level Current threat level by container.\n"
                    "# TYPE lympho_threat_level gauge\n");
   uint64_t now = now_real_ms ();
-  for (struct entry *e = d->entries; e; e = e->next)
+  DAEMON_EACH (e, d)
     {
       if (e->golden.name == NULL)
         continue;
@@ -552,7 +552,7 @@ incident_metrics (struct daemon *d)
       buf_printf (&b, "\"} %g\n", threat_level (&e->threat, now, d->cfg->threat_half_life_ms));
     }
   buf_appends (&b, "# HELP lympho_generation Current generation by container.\n# TYPE lympho_generation gauge\n");
-  for (struct entry *e = d->entries; e; e = e->next)
+  DAEMON_EACH (e, d)
     {
       if (e->golden.name == NULL)
         continue;

@@ -58,7 +58,7 @@ refresh (struct daemon *d, struct entry *e, const struct rt_container *c)
       e->state = ES_RUNNING;
       log_info ("%s gen=%u: found stopped after the engine connection was lost; regenerating", e->name,
                 e->generation);
-      daemon_request_regen (d, e, "engine restart", false, NULL);
+      admission_request_regen (d, e, "engine restart", false, NULL);
       return;
     }
   e->engine_took = false;
@@ -185,9 +185,9 @@ on_listed (void *ud, int ret, const lympho_error_t *err, const struct rt_contain
     }
   /* Names that vanished while we were away were removed by someone: let
    * them go. Entries busy or regenerating are left to finish. */
-  for (struct entry *e = d->entries, *next; e; e = next)
+  for (struct entry *e = LIST_FIRST (&d->entries), *next; e; e = next)
     {
-      next = e->next;
+      next = LIST_NEXT (e, link);
       if (e->regen || e->busy || e->golden.name == NULL)
         continue;
       bool present = false;
@@ -310,7 +310,7 @@ reconcile_on_conn (void *ud, bool connected)
       /* What serves now (or stopped in the moments before, as an engine
        * shutting down stops its containers) should serve again after. */
       uint64_t now = now_mono_ms ();
-      for (struct entry *e = d->entries; e; e = e->next)
+      ENTRY_FOREACH (e, d)
         e->engine_took = e->state == ES_RUNNING || e->state == ES_REGENERATING
                          || (e->state == ES_STOPPED && now - e->stopped_mono < 30000);
       log_warn ("engine connection lost; reconnecting");
@@ -318,7 +318,7 @@ reconcile_on_conn (void *ud, bool connected)
       return;
     }
   log_info ("engine connected");
-  for (struct entry *e = d->entries; e; e = e->next)
+  ENTRY_FOREACH (e, d)
     e->recover_blocked = false;
   daemon_update_status (d);
   reconcile_sync_engine (d);

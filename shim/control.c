@@ -41,7 +41,7 @@ struct control_request
 {
   struct control *c;
   struct conn *conn;             /* NULL once the client went away */
-  struct control_request *next;  /* in the connection's FIFO or the orphan list */
+  TAILQ_ENTRY (control_request) link; /* in its connection's FIFO, or the orphans */
   char *reply;                   /* the encoded answer, once there is one */
   uid_t uid;
 };
@@ -49,14 +49,14 @@ struct control_request
 struct conn
 {
   struct control *c;
-  struct conn *next;
+  LIST_ENTRY (conn) link; /* in control.conns */
   int fd;
   struct ucred cred;
   struct buf in;
   size_t in_off;
   struct buf out;
   size_t out_off;
-  struct control_request *head, *tail;
+  TAILQ_HEAD (, control_request) requests; /* oldest first: replies go out in order */
   size_t unanswered;
   bool eof;      /* the client sent its last byte */
   bool closing;  /* no more requests: close once everything is answered and sent */
@@ -74,9 +74,9 @@ struct control
   ino_t ino;
   control_handler handler;
   void *ud;
-  struct conn *conns;
+  LIST_HEAD (, conn) conns;
   size_t nconns;
-  struct control_request *orphans;
+  TAILQ_HEAD (, control_request) orphans; /* their client went away */
   char *group;
   uint64_t idle_ms;
   uint64_t accept_timer;
@@ -189,27 +189,14 @@ request_free (struct control_request *r)
   free (r);
 }
 
-static void
-orphan_remove (struct control *c, struct control_request *r)
-{
-  for (struct control_request **p = &c->orphans; *p; p = &(*p)->next)
-    if (*p == r)
-      {
-        *p = r->next;
-        return;
-      }
-}
-
 /* Move the answered requests at the head of the FIFO to the output. */
 static void
 conn_collect_replies (struct conn *k)
 {
-  while (k->head && k->head->reply)
+  struct control_request *r;
+  while ((r = TAILQ_FIRST (&k->requests)) != NULL && r->reply)
     {
-      struct control_request *r = k->head;
-      k->head = r->next;
-      if (k->head == NULL)
-        k->tail = NULL;
+      TAILQ_REMOVE (&k->requests, r, link);
       buf_appends (&k->out, r->reply);
       request_free (r);
     }
@@ -222,7 +209,7 @@ reply_line (struct control_request *req, char *line)
   if (k == NULL)
     {
       /* The client left; the answer has nobody to go to. */
-      orphan_remove (req->c, req);
+      TAILQ_REMOVE (&req->c->orphans, req, link);
       free (line);
       request_free (req);
       return;
@@ -267,11 +254,7 @@ conn_push_request (struct conn *k)
   r->c = k->c;
   r->conn = k;
   r->uid = k->cred.uid;
-  if (k->tail)
-    k->tail->next = r;
-  else
-    k->head = r;
-  k->tail = r;
+  TAILQ_INSERT_TAIL (&k->requests, r, link);
   k->unanswered++;
   return r;
 }
@@ -299,29 +282,22 @@ static void
 conn_close (struct conn *k)
 {
   struct control *c = k->c;
-  for (struct conn **p = &c->conns; *p; p = &(*p)->next)
-    if (*p == k)
-      {
-        *p = k->next;
-        break;
-      }
+  LIST_REMOVE (k, link);
   c->nconns--;
   loop_del_fd (c->loop, k->fd);
   close (k->fd);
   loop_cancel_timer (c->loop, k->timer);
-  struct control_request *r = k->head;
-  while (r)
+  struct control_request *r;
+  while ((r = TAILQ_FIRST (&k->requests)) != NULL)
     {
-      struct control_request *n = r->next;
+      TAILQ_REMOVE (&k->requests, r, link);
       if (r->reply)
         request_free (r);
       else
         {
           r->conn = NULL;
-          r->next = c->orphans;
-          c->orphans = r;
+          TAILQ_INSERT_TAIL (&c->orphans, r, link);
         }
-      r = n;
     }
   buf_free (&k->in);
   buf_free (&k->out);
@@ -460,7 +436,7 @@ conn_cb (struct loop *l, int fd, uint32_t events, void *ud)
     goto gone;
   if (conn_flush (k) < 0)
     goto gone;
-  if (k->closing && k->head == NULL && k->out.len == 0)
+  if (k->closing && TAILQ_EMPTY (&k->requests) && k->out.len == 0)
     {
       conn_close (k);
       return;
@@ -509,7 +485,8 @@ static size_t
 conns_of_uid (struct control *c, uid_t uid)
 {
   size_t n = 0;
-  for (struct conn *k = c->conns; k; k = k->next)
+  struct conn *k;
+  LIST_FOREACH (k, &c->conns, link)
     if (k->cred.uid == uid)
       n++;
   return n;
@@ -549,6 +526,7 @@ accept_one (struct control *c, int fd)
       return;
     }
   struct conn *k = xmalloc0 (sizeof *k);
+  TAILQ_INIT (&k->requests);
   k->c = c;
   k->fd = fd;
   k->cred = cred;
@@ -567,8 +545,7 @@ accept_one (struct control *c, int fd)
       return;
     }
   k->timer = loop_add_timer (c->loop, c->idle_ms, conn_timer_cb, k);
-  k->next = c->conns;
-  c->conns = k;
+  LIST_INSERT_HEAD (&c->conns, k, link);
   c->nconns++;
 }
 
@@ -707,6 +684,7 @@ control_open (struct loop *loop, const char *path, control_handler handler, void
   if ((ret = ensure_parent (path, err)) < 0)
     return lympho_error_prefix (err, "control socket");
   struct control *c = xmalloc0 (sizeof *c);
+  TAILQ_INIT (&c->orphans);
   c->loop = loop;
   c->fd = -1;
   c->path = xstrdup (path);
@@ -750,10 +728,11 @@ control_close (struct control *c)
   loop_del_fd (c->loop, c->fd);
   close (c->fd);
   loop_cancel_timer (c->loop, c->accept_timer);
-  while (c->conns)
+  while (!LIST_EMPTY (&c->conns))
     {
-      struct conn *k = c->conns;
-      for (struct control_request *r = k->head; r; r = r->next)
+      struct conn *k = LIST_FIRST (&c->conns);
+      struct control_request *r;
+      TAILQ_FOREACH (r, &k->requests, link)
         if (r->reply == NULL)
           {
             r->reply = proto_reply_error (ECANCELED, "daemon shutting down");
@@ -766,10 +745,10 @@ control_close (struct control *c)
       conn_close (k);
     }
   /* Their clients are gone; nobody is left to tell. */
-  while (c->orphans)
+  struct control_request *r;
+  while ((r = TAILQ_FIRST (&c->orphans)) != NULL)
     {
-      struct control_request *r = c->orphans;
-      c->orphans = r->next;
+      TAILQ_REMOVE (&c->orphans, r, link);
       request_free (r);
     }
   unlink_own (c);

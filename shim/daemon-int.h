@@ -167,8 +167,8 @@ struct daemon
   struct metrics metrics;
   struct httpd *httpd;
   struct procwatch *procwatch;
-  struct learned *learned;  /* program lists per image */
-  struct drift_image *drift_images; /* start-up sets per image */
+  SLIST_HEAD (, learned) learned;          /* program lists per image (detect-programs.c) */
+  SLIST_HEAD (, drift_image) drift_images; /* start-up sets per image and name (detect-drift.c) */
   bool rescan_in_flight;
 };
 

@@ -38,7 +38,7 @@ struct drift_image
   struct drift_set set;
   bool learned;
   bool over_cap;            /* a fresh generation changed more than DRIFT_SET_MAX paths */
-  struct drift_image *next;
+  SLIST_ENTRY (drift_image) link;
 };
 
 /* The start-up set of e's image for e's name, from memory or disk (not
@@ -49,10 +49,11 @@ drift_image_get (struct daemon *d, const struct entry *e)
   const char *image_id = e->golden.image_id;
   if (image_id == NULL)
     return NULL;
-  for (struct drift_image *i = d->drift_images; i; i = i->next)
+  struct drift_image *i;
+  SLIST_FOREACH (i, &d->drift_images, link)
     if (strcmp (i->image_id, image_id) == 0 && strcmp (i->name, e->name) == 0)
       return i;
-  struct drift_image *i = xmalloc0 (sizeof *i);
+  i = xmalloc0 (sizeof *i);
   i->image_id = xstrdup (image_id);
   i->name = xstrdup (e->name);
   lympho_error_t err = { 0 };
@@ -60,8 +61,7 @@ drift_image_get (struct daemon *d, const struct entry *e)
   if (ret < 0 && ret != -ENOENT)
     log_error ("%s: %s (learning it again from the next generation lympho starts)", e->name, err.msg);
   i->learned = ret == 0;
-  i->next = d->drift_images;
-  d->drift_images = i;
+  SLIST_INSERT_HEAD (&d->drift_images, i, link);
   return i;
 }
 
@@ -467,10 +467,10 @@ detect_drift_gen (struct daemon *d, struct entry *e, json_gen g)
 void
 detect_drift_close (struct daemon *d)
 {
-  while (d->drift_images)
+  struct drift_image *i;
+  while ((i = SLIST_FIRST (&d->drift_images)) != NULL)
     {
-      struct drift_image *i = d->drift_images;
-      d->drift_images = i->next;
+      SLIST_REMOVE_HEAD (&d->drift_images, link);
       drift_set_free (&i->set);
       free (i->image_id);
       free (i->name);

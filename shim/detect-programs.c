@@ -31,13 +31,14 @@ struct learned
   uint64_t until_mono;  /* learning ends; 0 once frozen */
   uint64_t timer;
   struct daemon *d;
-  struct learned *next;
+  SLIST_ENTRY (learned) link;
 };
 
 static struct learned *
 learned_find (struct daemon *d, const char *image_id)
 {
-  for (struct learned *l = d->learned; l; l = l->next)
+  struct learned *l;
+  SLIST_FOREACH (l, &d->learned, link)
     if (strcmp (l->image_id, image_id) == 0)
       return l;
   return NULL;
@@ -86,8 +87,7 @@ learned_get (struct daemon *d, const char *image_id, bool start_learning)
       log_info ("learning the programs of image %.19s for %llu ms", image_id,
                 (unsigned long long) d->cfg->learn_window_ms);
     }
-  l->next = d->learned;
-  d->learned = l;
+  SLIST_INSERT_HEAD (&d->learned, l, link);
   return l;
 }
 
@@ -310,10 +310,10 @@ detect_programs_close (struct daemon *d)
 {
   procwatch_close (d->procwatch);
   d->procwatch = NULL;
-  while (d->learned)
+  struct learned *l;
+  while ((l = SLIST_FIRST (&d->learned)) != NULL)
     {
-      struct learned *l = d->learned;
-      d->learned = l->next;
+      SLIST_REMOVE_HEAD (&d->learned, link);
       if (l->timer)
         loop_cancel_timer (d->loop, l->timer);
       allow_list_free (&l->list);

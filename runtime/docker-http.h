@@ -37,7 +37,7 @@ typedef void (*dhttp_data_cb) (void *ud, const char *data, size_t len);
  * A transfer that cannot connect fails with ECONNREFUSED (EACCES where the
  * socket refused lymphd's user), and its message names the cause: no socket
  * there, permission denied, nothing listening. */
-int dhttp_new (struct loop *loop, const char *endpoint, struct dhttp **out, lympho_error_t *err);
+int dhttp_new (struct loop *loop, const char *endpoint, struct dhttp **out, lympho_error_t *err) LYMPHO_MUST_CHECK;
 void dhttp_free (struct dhttp *h);
 
 /* The API version that requests are sent under ("1.44": /v1.44/...); NULL

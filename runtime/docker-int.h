@@ -186,7 +186,7 @@ void docker_op_fail_later (struct op *op, const lympho_error_t *err, op_resp_fn 
 int docker_op_check (struct op *op, int ret, const lympho_error_t *in, long status, const char *body, size_t len,
                      lympho_error_t *out);
 /* Parse an answer that must be JSON. */
-int docker_op_parse (struct op *op, const char *body, size_t len, json_val *out, lympho_error_t *err);
+int docker_op_parse (struct op *op, const char *body, size_t len, json_val *out, lympho_error_t *err) LYMPHO_MUST_CHECK;
 /* Ends of an op: the callback, then the op is freed. */
 void docker_resp_done (struct op *op, int ret, const lympho_error_t *in, long status, const char *body, size_t len);
 void docker_resp_fail_id (struct op *op, int ret, const lympho_error_t *in, long status, const char *body,
@@ -236,7 +236,7 @@ void docker_commit (struct runtime *rt, const char *id, const char *repo, const 
                     const struct rt_labels *labels, rt_id_cb cb, void *ud);
 
 /* ---- docker-events.c ---- */
-int docker_subscribe (struct runtime *rt, rt_event_cb ev_cb, rt_conn_cb conn_cb, void *ud, lympho_error_t *err);
+int docker_subscribe (struct runtime *rt, rt_event_cb ev_cb, rt_conn_cb conn_cb, void *ud, lympho_error_t *err) LYMPHO_MUST_CHECK;
 /* The stream's supervision, at open. */
 void docker_events_init (struct runtime *rt);
 void docker_events_connect (struct runtime *rt);

@@ -26,7 +26,7 @@
 
 /* Fill *out (zeroed first) from GET /containers/{id}/json. EINVAL, with
  * nothing filled, when the input is not a well-formed inspect answer. */
-int docker_spec_from_inspect (const char *json, size_t len, struct rt_snapshot *out, lympho_error_t *err);
+int docker_spec_from_inspect (const char *json, size_t len, struct rt_snapshot *out, lympho_error_t *err) LYMPHO_MUST_CHECK;
 
 /* Whose inspect answer it is. Podman's compat API reports NetworkMode
  * "bridge" whatever bridge networks the container is on, and puts the old
@@ -37,14 +37,14 @@ enum docker_spec_dialect
   DOCKER_SPEC_PODMAN,
 };
 int docker_spec_from_inspect_as (enum docker_spec_dialect dialect, const char *json, size_t len,
-                                 struct rt_snapshot *out, lympho_error_t *err);
+                                 struct rt_snapshot *out, lympho_error_t *err) LYMPHO_MUST_CHECK;
 
 /* Podman's create, from a plan's create body (replaced on success):
  * HostConfig.Ulimits named as Podman's create parses them ("nofile", where
  * its inspect says "RLIMIT_NOFILE"), and nofile/nproc 1024:1024 added when
  * there are none at all, as runc on these machines cannot start a container
  * with the rlimits Podman would otherwise give it. */
-int docker_spec_podman_create (char **create_body, lympho_error_t *err);
+int docker_spec_podman_create (char **create_body, lympho_error_t *err) LYMPHO_MUST_CHECK;
 
 struct docker_spec_net
 {
@@ -63,7 +63,7 @@ struct docker_spec_plan
   char *image_ref; /* the user's reference, or NULL */
 };
 int docker_spec_plan (const char *spec, const struct rt_labels *extra_labels, struct docker_spec_plan *out,
-                      lympho_error_t *err);
+                      lympho_error_t *err) LYMPHO_MUST_CHECK;
 void docker_spec_plan_free (struct docker_spec_plan *p);
 
 /* Swap without a window: the plan's create body and further networks lose
@@ -71,7 +71,7 @@ void docker_spec_plan_free (struct docker_spec_plan *p);
  * networks, primary included, whose endpoint has aliases, with the full
  * endpoint config to reconnect with once it is ready. */
 int docker_spec_hide (struct docker_spec_plan *plan, struct docker_spec_net **publish, size_t *n_publish,
-                      lympho_error_t *err);
+                      lympho_error_t *err) LYMPHO_MUST_CHECK;
 void docker_spec_nets_free (struct docker_spec_net *v, size_t n);
 
 /* The plan for API version api (docker-version.h's integer form), image
@@ -79,7 +79,7 @@ void docker_spec_nets_free (struct docker_spec_net *v, size_t n);
  * from 1.44 every network's endpoint goes into the create body (n_nets
  * becomes 0) and a static MAC address (Config.MacAddress, deprecated
  * there) moves into the primary network's endpoint, where 1.44 takes it. */
-int docker_spec_for_api (struct docker_spec_plan *plan, int api, const char *image, lympho_error_t *err);
+int docker_spec_for_api (struct docker_spec_plan *plan, int api, const char *image, lympho_error_t *err) LYMPHO_MUST_CHECK;
 
 /* What the plan's create body has that API version api cannot carry (the
  * engine drops it silently or refuses the create), as a list for a log

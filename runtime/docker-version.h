@@ -35,6 +35,6 @@ char *docker_api_text (int v, char buf[16]);
  *
  * Returns the version, or -EPROTONOSUPPORT with err saying in one line why
  * no version fits and what to do about it. */
-int docker_api_choose (int engine_min, int engine_max, int pinned, lympho_error_t *err);
+int docker_api_choose (int engine_min, int engine_max, int pinned, lympho_error_t *err) LYMPHO_MUST_CHECK;
 
 #endif

@@ -96,7 +96,7 @@ void exec_call_free (struct call *c);
 void exec_fd_close (struct loop *l, int *fd);
 /* The list `key` of an answer, as containers (full: as inspect gives them). */
 int exec_parse_list (json_val a, const char *key, bool full, struct rt_container **out, size_t *n,
-                     lympho_error_t *err);
+                     lympho_error_t *err) LYMPHO_MUST_CHECK;
 /* The end of what the child wrote on stderr, for messages. */
 const char *exec_stderr_tail (struct call *c, char *out, size_t size);
 /* Wait (a second at most) for the children killed on loop (close). */
@@ -105,7 +105,7 @@ void exec_reap_now (struct loop *loop);
 /* ---- exec-events.c ---- */
 /* The events' supervision, at open. */
 void exec_events_init (struct runtime *rt);
-int exec_subscribe (struct runtime *rt, rt_event_cb ev_cb, rt_conn_cb conn_cb, void *ud, lympho_error_t *err);
+int exec_subscribe (struct runtime *rt, rt_event_cb ev_cb, rt_conn_cb conn_cb, void *ud, lympho_error_t *err) LYMPHO_MUST_CHECK;
 /* The events stream call's output and exit (K_STREAM). */
 void exec_stream_on_data (struct call *c);
 void exec_stream_on_exit (struct call *c);

@@ -24,19 +24,19 @@ const char *exec_proto_errno_name (int e);
  * answer object (free it). ok:false: the plugin's errno (negative) and its
  * message. Anything else (not one JSON object, trailing bytes, another
  * version, ok missing, too large): -EIO "plugin answered garbage: ...". */
-int exec_proto_answer (const char *text, size_t len, json_val *data, lympho_error_t *err);
+int exec_proto_answer (const char *text, size_t len, json_val *data, lympho_error_t *err) LYMPHO_MUST_CHECK;
 
 /* Members of an answer; fail with EIO "plugin answered garbage: ..." when a
  * required member is missing or of the wrong type. `full` asks for what
  * inspect reports beyond what list does. */
-int exec_proto_container (json_val v, bool full, struct rt_container *c, lympho_error_t *err);
-int exec_proto_snapshot (json_val v, struct rt_snapshot *s, lympho_error_t *err);
-int exec_proto_id (json_val answer, char **id, lympho_error_t *err);
+int exec_proto_container (json_val v, bool full, struct rt_container *c, lympho_error_t *err) LYMPHO_MUST_CHECK;
+int exec_proto_snapshot (json_val v, struct rt_snapshot *s, lympho_error_t *err) LYMPHO_MUST_CHECK;
+int exec_proto_id (json_val answer, char **id, lympho_error_t *err) LYMPHO_MUST_CHECK;
 
 /* One line of the events stream. Fills ev, whose strings point into *tree
  * and *attrs (free both after use). */
 int exec_proto_event (const char *line, size_t len, struct rt_event *ev, json_val *tree, struct rt_labels *attrs,
-                      lympho_error_t *err);
+                      lympho_error_t *err) LYMPHO_MUST_CHECK;
 
 /* For plugins that cannot stream: the events that explain the step from one
  * list to the next (create, start, die, pause, unpause, rename, destroy).

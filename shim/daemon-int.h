@@ -262,7 +262,7 @@ const struct command *command_find (const char *name);
 /* Checks args against c's list: -EINVAL, with the usage error to send, when
  * a required argument is missing or one has the wrong JSON type. Keys c
  * does not declare are accepted. */
-int command_check (const struct command *c, json_val args, lympho_error_t *err);
+int command_check (const struct command *c, json_val args, lympho_error_t *err) LYMPHO_MUST_CHECK;
 /* The control socket's handler (ud is the daemon). */
 void command_dispatch (void *ud, struct control_request *req, const char *cmd, json_val args);
 
@@ -282,7 +282,7 @@ void detect_gen (struct daemon *d, struct entry *e, json_gen g);
 
 /* incident.c */
 int incident_alert (struct daemon *d, const struct alert *a, uint64_t received_mono, char **action,
-                    lympho_error_t *err);
+                    lympho_error_t *err) LYMPHO_MUST_CHECK;
 void incident_regen_done (struct daemon *d, struct entry *e, const struct regen_result *res);
 void incident_entry_free (struct entry *e);
 char *incident_metrics (struct daemon *d);

@@ -587,7 +587,8 @@ procwatch_open (struct loop *l, const struct procwatch_callbacks *cb, struct pro
   pw->cb = *cb;
   pw->fd = -1;
   /* A random start keeps our acks apart from another listener's. */
-  random_bytes (&pw->seq, sizeof pw->seq, NULL);
+  if (random_bytes (&pw->seq, sizeof pw->seq, NULL) < 0)
+    pw->seq = 0; /* any start works: randomness only keeps the acks apart */
   pw->procfd = open ("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (pw->procfd < 0)
     {

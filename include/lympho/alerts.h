@@ -47,9 +47,9 @@ void alert_list_free (struct alert_list *l);
 
 /* Each parser rejects the whole body (EINVAL, one-line reason) if it is not
  * what it should be; a payload may yield zero alerts (e.g. all resolved). */
-int alerts_parse_generic (const char *body, size_t len, struct alert_list *out, lympho_error_t *err);
-int alerts_parse_alertmanager (const char *body, size_t len, struct alert_list *out, lympho_error_t *err);
-int alerts_parse_falco (const char *body, size_t len, struct alert_list *out, lympho_error_t *err);
+int alerts_parse_generic (const char *body, size_t len, struct alert_list *out, lympho_error_t *err) LYMPHO_MUST_CHECK;
+int alerts_parse_alertmanager (const char *body, size_t len, struct alert_list *out, lympho_error_t *err) LYMPHO_MUST_CHECK;
+int alerts_parse_falco (const char *body, size_t len, struct alert_list *out, lympho_error_t *err) LYMPHO_MUST_CHECK;
 
 /* "source|rule|program|path" with empty fields dropped: what immune memory
  * remembers. */

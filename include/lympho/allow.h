@@ -39,8 +39,8 @@ bool path_is_under (const char *path, char *const *v, size_t n);
  * image is kept (".json" programs, ".drift.json" start-up sets). */
 char *allow_learned_file (const char *state_dir, const char *image_id, const char *suffix);
 /* Learned lists on disk. load: -ENOENT when the image was never learned. */
-int allow_learned_load (const char *state_dir, const char *image_id, struct allow_list *out, lympho_error_t *err);
+int allow_learned_load (const char *state_dir, const char *image_id, struct allow_list *out, lympho_error_t *err) LYMPHO_MUST_CHECK;
 int allow_learned_save (const char *state_dir, const char *image_id, const struct allow_list *l,
-                        lympho_error_t *err);
+                        lympho_error_t *err) LYMPHO_MUST_CHECK;
 
 #endif

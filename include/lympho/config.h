@@ -67,16 +67,16 @@ void config_free (struct config *c);
 /* Parse argv. Returns 0 to go on, 1 when --help or --version was printed
  * (exit 0), negative on a bad option (message names it; exit 2). The file is
  * read by config_load(). */
-int config_parse_args (struct config *c, int argc, char **argv, lympho_error_t *err);
+int config_parse_args (struct config *c, int argc, char **argv, lympho_error_t *err) LYMPHO_MUST_CHECK;
 /* Read the config file and apply it beneath the command-line options. Used
  * at start and on SIGHUP (then into a fresh struct, swapped in only when the
  * whole file is valid). */
-int config_load (struct config *c, lympho_error_t *err);
+int config_load (struct config *c, lympho_error_t *err) LYMPHO_MUST_CHECK;
 /* SIGHUP: read the file again into a fresh config, apply the command line
  * over it, and replace *c only when all of it is valid; on error *c is left
  * untouched. Returns the CONFIG_CHANGED_* bits (0: nothing changed). Socket,
  * state dir, engine, runtime and listener changes need a restart. */
-int config_reload (struct config *c, lympho_error_t *err);
+int config_reload (struct config *c, lympho_error_t *err) LYMPHO_MUST_CHECK;
 /* The --help text. */
 void config_usage (FILE *out);
 

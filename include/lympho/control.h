@@ -23,7 +23,7 @@ struct control_request; /* one pending request; reply exactly once */
 typedef void (*control_handler) (void *ud, struct control_request *req, const char *cmd, json_val args);
 
 int control_open (struct loop *loop, const char *path, control_handler handler, void *ud, struct control **out,
-                  lympho_error_t *err);
+                  lympho_error_t *err) LYMPHO_MUST_CHECK;
 /* Closes the listener and all connections; pending requests are answered
  * with an error ("daemon shutting down"), then freed. Removes the socket. */
 void control_close (struct control *c);

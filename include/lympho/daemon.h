@@ -9,6 +9,6 @@
 
 /* Runs until SIGTERM/SIGINT; returns the process exit status. argc/argv are
  * kept for SIGHUP reloads. */
-int daemon_run (struct config *cfg, lympho_error_t *err);
+int daemon_run (struct config *cfg, lympho_error_t *err) LYMPHO_MUST_CHECK;
 
 #endif

@@ -59,10 +59,10 @@ void drift_set_gen (json_gen g, const struct drift_set *s);
  * learned. A file that does not hold valid sets is an error (-EINVAL), never
  * half-read. */
 int drift_set_load (const char *state_dir, const char *image_id, const char *name, struct drift_set *out,
-                    lympho_error_t *err);
+                    lympho_error_t *err) LYMPHO_MUST_CHECK;
 /* Write s (for s->name) beside the image's other sets, atomically. A file
  * that cannot be read as sets is replaced. */
-int drift_set_save (const char *state_dir, const char *image_id, const struct drift_set *s, lympho_error_t *err);
+int drift_set_save (const char *state_dir, const char *image_id, const struct drift_set *s, lympho_error_t *err) LYMPHO_MUST_CHECK;
 
 /* Not the workload's change at all: allowed, or a mount (or on the way to one). */
 bool drift_ignored (const char *path, char *const *allow, size_t n_allow, char *const *mounts, size_t n_mounts);

@@ -18,6 +18,9 @@ typedef struct lympho_error
 } lympho_error_t;
 
 #define LYMPHO_PRINTF(a, b) __attribute__ ((format (printf, a, b)))
+/* On a fallible function: a caller that ignores its result is a build error
+ * (-Werror), as the error contract (docs/error-handling.md) wants. */
+#define LYMPHO_MUST_CHECK __attribute__ ((warn_unused_result))
 
 /* Fill err (if non-NULL) and return -status (or -EIO when status is 0). */
 int lympho_error_set (lympho_error_t *err, int status, const char *fmt, ...) LYMPHO_PRINTF (3, 4);

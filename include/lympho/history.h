@@ -38,8 +38,8 @@ struct history_entry
 /* Designated initialiser fields for an entry that is not an incident. */
 #define HISTORY_NO_INCIDENT .severity = -1, .threat_level = -1, .cut_ms = -1, .replaced_ms = -1
 
-int history_append (const char *state_dir, const struct history_entry *e, lympho_error_t *err);
+int history_append (const char *state_dir, const struct history_entry *e, lympho_error_t *err) LYMPHO_MUST_CHECK;
 /* JSON array text, newest first; name NULL for all; limit 0 for no limit. */
-int history_read (const char *state_dir, const char *name, size_t limit, char **json, lympho_error_t *err);
+int history_read (const char *state_dir, const char *name, size_t limit, char **json, lympho_error_t *err) LYMPHO_MUST_CHECK;
 
 #endif

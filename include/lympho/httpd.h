@@ -39,7 +39,7 @@ struct httpd_callbacks
  * counters (lympho_http_alert_requests_total{source,code} and
  * lympho_http_alerts_total{source,result}) to callbacks->metrics' text. */
 int httpd_open (struct loop *loop, const char *listen, const char *token, const struct httpd_callbacks *cb,
-                struct httpd **out, lympho_error_t *err);
+                struct httpd **out, lympho_error_t *err) LYMPHO_MUST_CHECK;
 /* NULL is harmless. */
 void httpd_close (struct httpd *h);
 /* The bound TCP port (useful with port 0), or -1. */
@@ -49,6 +49,6 @@ int httpd_port (struct httpd *h);
  * random bytes, hex, mode 0600, parent made 0700 if missing) when absent.
  * A file accessible by group or others, empty, or not printable ASCII is
  * refused. */
-int httpd_load_token (const char *path, char **token, lympho_error_t *err);
+int httpd_load_token (const char *path, char **token, lympho_error_t *err) LYMPHO_MUST_CHECK;
 
 #endif

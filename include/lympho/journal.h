@@ -33,18 +33,18 @@ void txn_free (struct txn *t);
 
 struct journal;
 
-int journal_open (const char *state_dir, struct journal **out, lympho_error_t *err);
+int journal_open (const char *state_dir, struct journal **out, lympho_error_t *err) LYMPHO_MUST_CHECK;
 void journal_close (struct journal *j);
-int journal_begin (struct journal *j, const struct txn *t, lympho_error_t *err);
-int journal_step (struct journal *j, const char *txn, const char *step, const char *id, lympho_error_t *err);
-int journal_commit (struct journal *j, const char *txn, const char *new_id, lympho_error_t *err);
-int journal_end (struct journal *j, const char *txn, const char *result, lympho_error_t *err);
+int journal_begin (struct journal *j, const struct txn *t, lympho_error_t *err) LYMPHO_MUST_CHECK;
+int journal_step (struct journal *j, const char *txn, const char *step, const char *id, lympho_error_t *err) LYMPHO_MUST_CHECK;
+int journal_commit (struct journal *j, const char *txn, const char *new_id, lympho_error_t *err) LYMPHO_MUST_CHECK;
+int journal_end (struct journal *j, const char *txn, const char *result, lympho_error_t *err) LYMPHO_MUST_CHECK;
 /* Truncate once nothing is open (called when the last transaction ends). */
-int journal_compact (struct journal *j, lympho_error_t *err);
+int journal_compact (struct journal *j, lympho_error_t *err) LYMPHO_MUST_CHECK;
 
 /* Pure: the transactions of a journal text that have no end record. */
-int journal_replay (const char *text, size_t len, struct txn **open, size_t *n, lympho_error_t *err);
+int journal_replay (const char *text, size_t len, struct txn **open, size_t *n, lympho_error_t *err) LYMPHO_MUST_CHECK;
 /* Read and replay the journal file of a state dir. */
-int journal_load (const char *state_dir, struct txn **open, size_t *n, lympho_error_t *err);
+int journal_load (const char *state_dir, struct txn **open, size_t *n, lympho_error_t *err) LYMPHO_MUST_CHECK;
 
 #endif

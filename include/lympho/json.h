@@ -18,7 +18,7 @@ typedef struct yajl_gen_t *json_gen;
 
 /* Parse a complete document. Fails (EINVAL, message with yajl's reason) on
  * malformed input, on trailing garbage, or above `limit` bytes (EFBIG). */
-int json_parse (const char *text, size_t len, json_val *out, lympho_error_t *err);
+int json_parse (const char *text, size_t len, json_val *out, lympho_error_t *err) LYMPHO_MUST_CHECK;
 void json_free (json_val v);
 static inline void cleanup_jsonp (json_val *v) { json_free (*v); }
 #define cleanup_json __attribute__ ((cleanup (cleanup_jsonp)))

@@ -74,12 +74,12 @@ void policy_defaults (struct policy *p);
  * container asked for protection, so the caller can record why it is left
  * alone. Unknown lympho.* labels are errors; lympho.generation, lympho.name
  * and lympho.txn are ours and ignored. */
-int policy_from_labels (const struct rt_labels *labels, struct policy *out, lympho_error_t *err);
+int policy_from_labels (const struct rt_labels *labels, struct policy *out, lympho_error_t *err) LYMPHO_MUST_CHECK;
 void policy_free (struct policy *p);
 
 /* "90s", "10m", "2h", "1h30m", "250ms", "1d". A bare number is refused (a
  * unit is required). Overflow, empty, negative: -EINVAL. */
-int duration_parse (const char *s, uint64_t *out_ms, lympho_error_t *err);
+int duration_parse (const char *s, uint64_t *out_ms, lympho_error_t *err) LYMPHO_MUST_CHECK;
 /* Human form, largest units first: "1h30m", "90s" -> "1m30s", "250ms". */
 char *duration_format (uint64_t ms);
 

@@ -28,10 +28,10 @@ struct memory
 };
 
 /* Load (cells older than the window are dropped and the file rewritten). */
-int memory_open (const char *state_dir, uint64_t window_ms, uint64_t now_ms, struct memory *m, lympho_error_t *err);
+int memory_open (const char *state_dir, uint64_t window_ms, uint64_t now_ms, struct memory *m, lympho_error_t *err) LYMPHO_MUST_CHECK;
 void memory_close (struct memory *m);
 int memory_remember (struct memory *m, const char *signature, const char *name, const char *group, uint64_t now_ms,
-                     lympho_error_t *err);
+                     lympho_error_t *err) LYMPHO_MUST_CHECK;
 /* True when signature caused a regeneration of `name` or of a member of
  * `group` (when non-NULL) within the window. */
 bool memory_recall (const struct memory *m, const char *signature, const char *name, const char *group,

@@ -28,7 +28,7 @@ void privs_for_plugins (void);
  * inheritable to the list, clear the ambient set and set no_new_privs.
  * Without privileges (not root, or some caps not held) keep whatever subset
  * is held and do not fail; that is logged at debug. */
-int privs_drop (lympho_error_t *err);
+int privs_drop (lympho_error_t *err) LYMPHO_MUST_CHECK;
 
 /* Around spawning a plugin: raise (true) what lymphd keeps, with the plugin
  * capabilities, into the calling thread's ambient set, so that the plugin

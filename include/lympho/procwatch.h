@@ -70,7 +70,7 @@ struct procwatch;
 /* Open the socket, subscribe and register on l. Fails with -EPERM without
  * CAP_NET_ADMIN. cb is copied. */
 int procwatch_open (struct loop *l, const struct procwatch_callbacks *cb, struct procwatch **out,
-                    lympho_error_t *err);
+                    lympho_error_t *err) LYMPHO_MUST_CHECK;
 /* Unsubscribe, unregister from the loop and free. NULL is harmless. */
 void procwatch_close (struct procwatch *pw);
 void procwatch_get_stats (const struct procwatch *pw, struct procwatch_stats *out);

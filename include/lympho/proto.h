@@ -32,13 +32,13 @@ char *proto_request_encode (const char *cmd, const char *args_json);
 /* Parse one request line (without '\n'). *cmd and *args are owned by *tree;
  * *args is an object (empty when absent). */
 int proto_request_decode (const char *line, size_t len, json_val *tree, const char **cmd, json_val *args,
-                          lympho_error_t *err);
+                          lympho_error_t *err) LYMPHO_MUST_CHECK;
 
 /* result_json: any JSON text, or NULL for null. Lines end in '\n'. */
 char *proto_reply_ok (const char *result_json);
 char *proto_reply_error (int status, const char *msg);
 /* Parse a reply line. On ok: *result points into *tree. On a refusal from
  * the daemon, returns -status with err holding its message. */
-int proto_reply_decode (const char *line, size_t len, json_val *tree, json_val *result, lympho_error_t *err);
+int proto_reply_decode (const char *line, size_t len, json_val *tree, json_val *result, lympho_error_t *err) LYMPHO_MUST_CHECK;
 
 #endif

@@ -36,11 +36,11 @@
  * (malloc'd, comma-separated host ifnames, "" when 0) when non-NULL.
  * Interfaces that cannot be cut this way (macvlan, ipvlan, a veth whose peer
  * is in a third namespace) are logged at warn level. */
-int quarantine_cut_network (int pid, char **names, lympho_error_t *err);
+int quarantine_cut_network (int pid, char **names, lympho_error_t *err) LYMPHO_MUST_CHECK;
 
 /* The inverse: set the same host-side peers up again (release from
  * quarantine, tests). Same return values and *names as the cut. */
-int quarantine_restore_network (int pid, char **names, lympho_error_t *err);
+int quarantine_restore_network (int pid, char **names, lympho_error_t *err) LYMPHO_MUST_CHECK;
 
 /* What the checks need to know about one link, from its RTM_NEWLINK. */
 struct quarantine_link
@@ -65,7 +65,7 @@ bool quarantine_is_host_veth (const struct quarantine_link *inside, int our_id_t
  * container's namespace id as ours numbers it). 0, or -ESRCH with the
  * reason in err. Pure, so unit tests can feed it recorded link attributes. */
 int quarantine_check_peer (const struct quarantine_link *inside, const struct quarantine_link *host,
-                           int their_id_here, lympho_error_t *err);
+                           int their_id_here, lympho_error_t *err) LYMPHO_MUST_CHECK;
 
 /* "a,b,c" from the links' names; "" for none. Never NULL. */
 char *quarantine_join_names (const struct quarantine_link *links, size_t n);

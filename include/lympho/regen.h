@@ -79,11 +79,11 @@ struct regen_params
 
 /* Start a regeneration. The callback runs once, from the loop. */
 int regen_start (const struct regen_env *env, const struct regen_params *p, regen_done_cb cb, void *ud,
-                 struct regen **out, lympho_error_t *err);
+                 struct regen **out, lympho_error_t *err) LYMPHO_MUST_CHECK;
 /* Recover an open journal transaction; golden may be NULL (then a missing
  * container cannot be recreated). */
 int regen_recover (const struct regen_env *env, const struct txn *t, const struct golden *golden, regen_done_cb cb,
-                   void *ud, struct regen **out, lympho_error_t *err);
+                   void *ud, struct regen **out, lympho_error_t *err) LYMPHO_MUST_CHECK;
 /* Shutdown: finish when committed, else roll back after the step in flight. */
 void regen_request_stop (struct regen *r);
 const char *regen_name (const struct regen *r);

@@ -32,15 +32,15 @@ void golden_free (struct golden *g);
 void golden_from_snapshot (struct golden *g, struct rt_snapshot *s);
 
 char *golden_to_json (const struct golden *g);
-int golden_from_json (const char *text, size_t len, struct golden *g, lympho_error_t *err);
+int golden_from_json (const char *text, size_t len, struct golden *g, lympho_error_t *err) LYMPHO_MUST_CHECK;
 
-int store_init (const char *state_dir, lympho_error_t *err);
-int store_save (const char *state_dir, const struct golden *g, lympho_error_t *err);
-int store_remove (const char *state_dir, const char *name, lympho_error_t *err);
+int store_init (const char *state_dir, lympho_error_t *err) LYMPHO_MUST_CHECK;
+int store_save (const char *state_dir, const struct golden *g, lympho_error_t *err) LYMPHO_MUST_CHECK;
+int store_remove (const char *state_dir, const char *name, lympho_error_t *err) LYMPHO_MUST_CHECK;
 /* Every stored snapshot; a corrupt file is reported through `bad` (called
  * with its path and the error) and skipped, never fatal. */
 int store_load_all (const char *state_dir, struct golden **out, size_t *n,
-                    void (*bad) (const char *path, const lympho_error_t *e), lympho_error_t *err);
+                    void (*bad) (const char *path, const lympho_error_t *e), lympho_error_t *err) LYMPHO_MUST_CHECK;
 
 /* Docker-compatible repository name for a container's pin. */
 char *store_pin_repo (const char *name);

@@ -66,16 +66,16 @@ uint64_t now_real_ms (void);
 
 /* Write a whole file atomically: tmp file in the same dir, fsync, rename,
  * fsync dir. */
-int write_file_atomic (const char *path, const void *data, size_t len, int mode, lympho_error_t *err);
+int write_file_atomic (const char *path, const void *data, size_t len, int mode, lympho_error_t *err) LYMPHO_MUST_CHECK;
 /* Read a whole file (max `limit` bytes); *out is NUL-terminated. */
-int read_file (const char *path, size_t limit, char **out, size_t *len, lympho_error_t *err);
+int read_file (const char *path, size_t limit, char **out, size_t *len, lympho_error_t *err) LYMPHO_MUST_CHECK;
 /* mkdir -p with mode for the created components. */
-int mkdir_p (const char *path, int mode, lympho_error_t *err);
+int mkdir_p (const char *path, int mode, lympho_error_t *err) LYMPHO_MUST_CHECK;
 
 /* Uniform random double in [0,1) from getrandom-seeded state. */
 double random_unit (void);
 /* Fill with random bytes from the kernel. */
-int random_bytes (void *buf, size_t len, lympho_error_t *err);
+int random_bytes (void *buf, size_t len, lympho_error_t *err) LYMPHO_MUST_CHECK;
 
 bool str_has_prefix (const char *s, const char *prefix);
 

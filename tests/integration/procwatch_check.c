@@ -156,7 +156,8 @@ storm (struct loop *l, struct procwatch *pw, const char *name, int secs, int par
 
   /* Drain what is queued so the measure starts clean. */
   for (int i = 0; i < 3; i++)
-    loop_run_once (l, 20, &err);
+    if (loop_run_once (l, 20, &err) < 0)
+      return -1;
   procwatch_get_stats (pw, &before);
   double c0 = cpu_s ();
   uint64_t t0 = now_mono_ms ();
@@ -169,7 +170,8 @@ storm (struct loop *l, struct procwatch *pw, const char *name, int secs, int par
       return -1;
   /* Events still queued belong to the storm. */
   for (int i = 0; i < 5; i++)
-    loop_run_once (l, 20, &err);
+    if (loop_run_once (l, 20, &err) < 0)
+      return -1;
   double c1 = cpu_s ();
   uint64_t t1 = now_mono_ms ();
   procwatch_get_stats (pw, &after);
@@ -207,7 +209,8 @@ drain_cost (struct loop *l, struct procwatch *pw, int secs, char *const argv[], 
   lympho_error_t err = { 0 };
   int fd = -1, st;
   for (int i = 0; i < 3; i++)
-    loop_run_once (l, 20, &err);
+    if (loop_run_once (l, 20, &err) < 0)
+      return -1;
   pid_t child = start_storm (secs, 4, argv, &fd);
   if (child < 0)
     return -1;
@@ -223,7 +226,8 @@ drain_cost (struct loop *l, struct procwatch *pw, int secs, char *const argv[], 
       uint64_t n = 0;
       procwatch_get_stats (pw, &after);
       n = after.messages;
-      loop_run_once (l, 10, &err);
+      if (loop_run_once (l, 10, &err) < 0)
+        return -1;
       procwatch_get_stats (pw, &after);
       if (after.messages == n && after.wakeups > before.wakeups)
         break;

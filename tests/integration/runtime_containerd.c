@@ -249,7 +249,7 @@ spin_until (const char *needle, int max_ms)
   lympho_error_t err = { 0 };
   uint64_t end = now_mono_ms () + (uint64_t) max_ms;
   while (strstr (evlog, needle) == NULL && now_mono_ms () < end)
-    loop_run_once (loop, 100, &err);
+    assert_int_equal (loop_run_once (loop, 100, &err), 0);
   if (strstr (evlog, needle) == NULL)
     fail_msg ("no event %s in: %s", needle, evlog);
 }
@@ -549,7 +549,7 @@ wait_event (const char *action, const char *id, size_t from, int max_ms)
           return i;
       if (now_mono_ms () >= end)
         return SIZE_MAX;
-      loop_run_once (loop, 20, &err);
+      assert_int_equal (loop_run_once (loop, 20, &err), 0);
     }
 }
 
@@ -586,7 +586,7 @@ test_stream (void **state)
   lympho_error_t err = { 0 };
   /* The stream answers once subscribed and listed: start from there. */
   while (conn_up != 1 && now_mono_ms () < wait_end)
-    loop_run_once (loop, 50, &err);
+    assert_int_equal (loop_run_once (loop, 50, &err), 0);
   assert_int_equal (conn_up, 1);
   size_t from = n_seen;
   assert_int_equal (sh ("%s containers create --label " NAME_LABEL "=lct-ev --label lympho.enable=true -- %s "
@@ -694,7 +694,7 @@ teardown (void **state)
     ops->close (rt);
   lympho_error_t err = { 0 };
   for (int i = 0; i < 5; i++)
-    loop_run_once (loop, 20, &err);
+    assert_int_equal (loop_run_once (loop, 20, &err), 0);
   loop_free (loop);
   /* Whatever a failed run left. */
   sh ("for c in $(%s c ls -q); do %s t delete -f $c; %s c delete $c; done", ctr_cmd, ctr_cmd, ctr_cmd);

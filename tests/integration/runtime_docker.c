@@ -411,7 +411,7 @@ setup (void **state)
   ops->ping (rt, on_ping, NULL);
   uint64_t deadline = now_mono_ms () + 5000;
   while (!ping_res.done && now_mono_ms () < deadline)
-    loop_run_once (loop, 200, &err);
+    assert_int_equal (loop_run_once (loop, 200, &err), 0);
   if (!ping_res.done || ping_res.ret != 0 || access ("/bin/busybox", X_OK) != 0)
     {
       fprintf (stderr, "SKIP: no %s engine at %s (or no /bin/busybox)\n", ops->name, endpoint);

@@ -89,7 +89,7 @@ spin (int ms)
   uint64_t end = now_mono_ms () + (uint64_t) ms;
   lympho_error_t err = { 0 };
   while (now_mono_ms () < end)
-    loop_run_once (loop, 20, &err);
+    assert_int_equal (loop_run_once (loop, 20, &err), 0);
 }
 
 static struct runtime *
@@ -317,7 +317,7 @@ spin_until_log (struct evs *s, const char *want, int max_ms)
   uint64_t end = now_mono_ms () + (uint64_t) max_ms;
   lympho_error_t err = { 0 };
   while (strcmp (s->log, want) != 0 && now_mono_ms () < end)
-    loop_run_once (loop, 20, &err);
+    assert_int_equal (loop_run_once (loop, 20, &err), 0);
 }
 
 /* A plugin that streams: events arrive in order, a malformed line is

@@ -278,12 +278,8 @@ cmd_history (struct daemon *d, struct control_request *req, json_val args)
   const char *name = arg_str (args, "name");
   int64_t limit = 0;
   json_as_int64 (json_get (args, "limit"), &limit);
-  cleanup_free char *json = NULL;
-  lympho_error_t err = { 0 };
-  if (history_read (d->cfg->state_dir, name, limit > 0 ? (size_t) limit : 0, &json, &err) < 0)
-    control_reply_error (req, err.status, err.msg);
-  else
-    control_reply_ok (req, json);
+  cleanup_free char *json = history_read (d->cfg->state_dir, name, limit > 0 ? (size_t) limit : 0);
+  control_reply_ok (req, json);
 }
 
 /* --- the table --------------------------------------------------------- */

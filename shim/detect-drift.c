@@ -229,6 +229,13 @@ drift_arm (struct daemon *d, struct entry *e, uint64_t delay)
 
 static void startup_arm (struct daemon *d, struct entry *e, uint64_t delay);
 
+/* A learned start-up set as a history entry's detail. */
+static void
+gen_set (json_gen g, const void *set)
+{
+  drift_set_gen (g, set);
+}
+
 /* Learn the image's start-up set from a fresh generation's changes. */
 static void
 startup_learn (struct daemon *d, struct entry *e, struct drift_image *img, const struct rt_change *v, size_t n)
@@ -269,13 +276,10 @@ startup_learn (struct daemon *d, struct entry *e, struct drift_image *img, const
   cleanup_free char *reason = xasprintf ("start-up set of image %.19s learned: %zu path%s%s%s", img->image_id,
                                          img->set.n, img->set.n == 1 ? "" : "s", img->set.n ? ": " : "", paths);
   log_info ("%s gen=%u: %s", e->name, e->generation, reason);
-  cleanup_jgen json_gen g = json_gen_new (false);
-  drift_set_gen (g, &img->set);
-  cleanup_free char *detail = json_gen_text (g);
   struct history_entry h = {
     HISTORY_NO_INCIDENT, .name = e->name, .kind = "learn", .result = "ok", .generation = e->generation,
     .new_id = e->id, .reason = reason, .duration_ms = -1, .source = alert_source_name (ALERT_SRC_DRIFT),
-    .detail_json = detail,
+    .detail = gen_set, .detail_arg = &img->set,
   };
   d->act->record (d, &h);
 }

@@ -60,17 +60,10 @@ history_append (const char *state_dir, const struct history_entry *e, lympho_err
     json_gen_kint (g, "replaced_ms", e->replaced_ms);
   if (e->forensic_image)
     json_gen_kstr (g, "forensic_image", e->forensic_image);
-  if (e->detail_json)
+  if (e->detail)
     {
-      json_val v = NULL;
       json_gen_str (g, "detail");
-      if (json_parse (e->detail_json, strlen (e->detail_json), &v, NULL) == 0)
-        {
-          json_gen_value (g, v);
-          json_free (v);
-        }
-      else
-        json_gen_null (g);
+      e->detail (g, e->detail_arg);
     }
   json_gen_map_close (g);
   cleanup_free char *line = json_gen_text (g);
@@ -87,8 +80,11 @@ history_append (const char *state_dir, const struct history_entry *e, lympho_err
   return 0;
 }
 
+/* The lines of path about name (all when NULL), newest first, each a
+ * JSON object, appended to lines_out with commas between them, until
+ * *count reaches limit (0: no limit). */
 static void
-collect (const char *path, const char *name, struct buf *lines_out, size_t *count)
+collect (const char *path, const char *name, size_t limit, struct buf *lines_out, size_t *count)
 {
   cleanup_free char *text = NULL;
   size_t len = 0;
@@ -96,7 +92,7 @@ collect (const char *path, const char *name, struct buf *lines_out, size_t *coun
     return;
   /* Walk backwards so the newest comes first. */
   char *end = text + len;
-  while (end > text)
+  while (end > text && (limit == 0 || *count < limit))
     {
       char *start = end;
       while (start > text && start[-1] != '\n')
@@ -126,33 +122,17 @@ collect (const char *path, const char *name, struct buf *lines_out, size_t *coun
     }
 }
 
-int
-history_read (const char *state_dir, const char *name, size_t limit, char **json, lympho_error_t *err)
+char *
+history_read (const char *state_dir, const char *name, size_t limit)
 {
   cleanup_free char *path = xasprintf ("%s/history", state_dir);
   cleanup_free char *old = xasprintf ("%s/history.1", state_dir);
   struct buf all;
   buf_init (&all);
   size_t count = 0;
-  collect (path, name, &all, &count);
-  collect (old, name, &all, &count);
-  /* Apply the limit by re-parsing: simpler than tracking offsets, and
-   * history reads are rare. */
-  cleanup_free char *arr = xasprintf ("[%s]", all.data ? all.data : "");
+  collect (path, name, limit, &all, &count);
+  collect (old, name, limit, &all, &count);
+  char *json = xasprintf ("[%s]", all.data ? all.data : "");
   buf_free (&all);
-  if (limit == 0 || count <= limit)
-    {
-      *json = steal_pointer (&arr);
-      return 0;
-    }
-  cleanup_json json_val v = NULL;
-  if (json_parse (arr, strlen (arr), &v, err) < 0)
-    return lympho_error_prefix (err, "history");
-  cleanup_jgen json_gen g = json_gen_new (false);
-  json_gen_array_open (g);
-  for (size_t i = 0; i < limit && i < json_arr_len (v); i++)
-    json_gen_value (g, json_arr_at (v, i));
-  json_gen_array_close (g);
-  *json = json_gen_text (g);
-  return 0;
+  return json;
 }

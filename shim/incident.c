@@ -32,8 +32,12 @@ struct incident
   int64_t cut_ms;
   char *cut_detail;
   char *forensic_image;
-  char *changes_json;
-  char *top_json;
+  /* What forensics saw, for the history (at most FORENSIC_ROWS each). */
+  struct rt_change *changes;
+  size_t n_changes;
+  struct rt_process *procs;
+  size_t n_procs;
+  bool have_changes, have_procs;
   unsigned pending;
   bool cancelled;        /* the entry went away while we worked */
 };
@@ -48,46 +52,61 @@ incident_free (struct incident *inc)
   free (inc->old_id);
   free (inc->cut_detail);
   free (inc->forensic_image);
-  free (inc->changes_json);
-  free (inc->top_json);
+  for (size_t i = 0; i < inc->n_changes; i++)
+    free (inc->changes[i].path);
+  free (inc->changes);
+  for (size_t i = 0; i < inc->n_procs; i++)
+    {
+      free (inc->procs[i].user);
+      free (inc->procs[i].cmd);
+    }
+  free (inc->procs);
   free (inc);
 }
 
-static char *
-detail_json (const struct incident *inc)
+/* An incident's detail in its history entry: how it was cut off, and what
+ * forensics saw (the writable layer's changes, the processes). */
+static void
+gen_detail (json_gen g, const void *arg)
 {
-  cleanup_jgen json_gen g = json_gen_new (false);
+  const struct incident *inc = arg;
   json_gen_map_open (g);
   if (inc->cut_detail)
     json_gen_kstr (g, "quarantine", inc->cut_detail);
-  if (inc->changes_json)
+  if (inc->have_changes)
     {
-      json_val v = NULL;
-      if (json_parse (inc->changes_json, strlen (inc->changes_json), &v, NULL) == 0)
+      json_gen_str (g, "changes");
+      json_gen_array_open (g);
+      for (size_t i = 0; i < inc->n_changes; i++)
         {
-          json_gen_str (g, "changes");
-          json_gen_value (g, v);
-          json_free (v);
+          char kind[2] = { inc->changes[i].kind, 0 };
+          json_gen_map_open (g);
+          json_gen_kstr (g, "kind", kind);
+          json_gen_kstr (g, "path", inc->changes[i].path);
+          json_gen_map_close (g);
         }
+      json_gen_array_close (g);
     }
-  if (inc->top_json)
+  if (inc->have_procs)
     {
-      json_val v = NULL;
-      if (json_parse (inc->top_json, strlen (inc->top_json), &v, NULL) == 0)
+      json_gen_str (g, "processes");
+      json_gen_array_open (g);
+      for (size_t i = 0; i < inc->n_procs; i++)
         {
-          json_gen_str (g, "processes");
-          json_gen_value (g, v);
-          json_free (v);
+          json_gen_map_open (g);
+          json_gen_kint (g, "pid", inc->procs[i].pid);
+          json_gen_kstr (g, "user", inc->procs[i].user);
+          json_gen_kstr (g, "cmd", inc->procs[i].cmd);
+          json_gen_map_close (g);
         }
+      json_gen_array_close (g);
     }
   json_gen_map_close (g);
-  return json_gen_text (g);
 }
 
 static void
 record_incident (struct incident *inc, const char *result, const char *error, const char *new_id, int64_t replaced_ms)
 {
-  cleanup_free char *detail = detail_json (inc);
   struct history_entry h = {
     .name = inc->e->name,
     .kind = "incident",
@@ -106,7 +125,8 @@ record_incident (struct incident *inc, const char *result, const char *error, co
     .cut_ms = inc->cut_ms,
     .replaced_ms = replaced_ms,
     .forensic_image = inc->forensic_image,
-    .detail_json = detail,
+    .detail = gen_detail,
+    .detail_arg = inc,
   };
   inc->d->act->record (inc->d, &h);
 }
@@ -214,24 +234,21 @@ on_committed (void *ud, int ret, const lympho_error_t *err, const char *id)
     replace_now (inc);
 }
 
+#define FORENSIC_ROWS 1000
+
 static void
 on_changes (void *ud, int ret, const lympho_error_t *err, const struct rt_change *v, size_t n)
 {
   struct incident *inc = ud;
-  if (!inc->cancelled && ret == 0)
+  if (!inc->cancelled && ret < 0)
+    log_warn ("%s gen=%u step=forensics: changes: %s", inc->e->name, inc->generation, err->msg);
+  else if (!inc->cancelled)
     {
-      cleanup_jgen json_gen g = json_gen_new (false);
-      json_gen_array_open (g);
-      for (size_t i = 0; i < n && i < 1000; i++)
-        {
-          char kind[2] = { v[i].kind, 0 };
-          json_gen_map_open (g);
-          json_gen_kstr (g, "kind", kind);
-          json_gen_kstr (g, "path", v[i].path);
-          json_gen_map_close (g);
-        }
-      json_gen_array_close (g);
-      inc->changes_json = json_gen_text (g);
+      inc->have_changes = true;
+      inc->n_changes = n < FORENSIC_ROWS ? n : FORENSIC_ROWS;
+      inc->changes = xmalloc0 ((inc->n_changes + 1) * sizeof *inc->changes);
+      for (size_t i = 0; i < inc->n_changes; i++)
+        inc->changes[i] = (struct rt_change){ v[i].kind, xstrdup (v[i].path) };
     }
   if (piece_done (inc))
     replace_now (inc);
@@ -241,20 +258,16 @@ static void
 on_top (void *ud, int ret, const lympho_error_t *err, const struct rt_process *v, size_t n)
 {
   struct incident *inc = ud;
-  if (!inc->cancelled && ret == 0)
+  if (!inc->cancelled && ret < 0)
+    log_warn ("%s gen=%u step=forensics: processes: %s", inc->e->name, inc->generation, err->msg);
+  else if (!inc->cancelled)
     {
-      cleanup_jgen json_gen g = json_gen_new (false);
-      json_gen_array_open (g);
-      for (size_t i = 0; i < n && i < 1000; i++)
-        {
-          json_gen_map_open (g);
-          json_gen_kint (g, "pid", v[i].pid);
-          json_gen_kstr (g, "user", v[i].user);
-          json_gen_kstr (g, "cmd", v[i].cmd);
-          json_gen_map_close (g);
-        }
-      json_gen_array_close (g);
-      inc->top_json = json_gen_text (g);
+      inc->have_procs = true;
+      inc->n_procs = n < FORENSIC_ROWS ? n : FORENSIC_ROWS;
+      inc->procs = xmalloc0 ((inc->n_procs + 1) * sizeof *inc->procs);
+      for (size_t i = 0; i < inc->n_procs; i++)
+        inc->procs[i] = (struct rt_process){ v[i].pid, v[i].user ? xstrdup (v[i].user) : NULL,
+                                             v[i].cmd ? xstrdup (v[i].cmd) : NULL };
     }
   if (piece_done (inc))
     replace_now (inc);

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "lympho/error.h"
+#include "lympho/json.h"
 
 #define HISTORY_MAX_BYTES (4u << 20)
 
@@ -32,14 +33,18 @@ struct history_entry
   int64_t cut_ms;             /* alert received -> network cut; -1 when none */
   int64_t replaced_ms;        /* alert received -> new generation running; -1 when none */
   const char *forensic_image;
-  const char *detail_json;    /* raw JSON (changes, processes, paths), or NULL */
+  /* The "detail" value (changes, processes, paths), written straight into
+   * the line by detail (g, detail_arg); none when detail is NULL. */
+  void (*detail) (json_gen g, const void *detail_arg);
+  const void *detail_arg;
 };
 
 /* Designated initialiser fields for an entry that is not an incident. */
 #define HISTORY_NO_INCIDENT .severity = -1, .threat_level = -1, .cut_ms = -1, .replaced_ms = -1
 
 int history_append (const char *state_dir, const struct history_entry *e, lympho_error_t *err) LYMPHO_MUST_CHECK;
-/* JSON array text, newest first; name NULL for all; limit 0 for no limit. */
-int history_read (const char *state_dir, const char *name, size_t limit, char **json, lympho_error_t *err) LYMPHO_MUST_CHECK;
+/* JSON array text, newest first; name NULL for all; limit 0 for no limit.
+ * A history file that cannot be read reads as empty. */
+char *history_read (const char *state_dir, const char *name, size_t limit);
 
 #endif

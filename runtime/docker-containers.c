@@ -247,12 +247,20 @@ docker_snapshot (struct runtime *rt, const char *ref, rt_snapshot_cb cb, void *u
 
 /* ---- lifecycle ---- */
 
+/* POST /containers/{id}/{verb} with no body, as "verb id" in messages. */
+static void
+container_post (struct runtime *rt, const char *id, const char *verb, rt_done_cb cb, void *ud)
+{
+  cleanup_free char *suffix = xasprintf ("/%s", verb);
+  cleanup_free char *path = docker_container_path (id, suffix);
+  cleanup_free char *what = xasprintf ("%s %s", verb, id);
+  docker_simple (rt, "POST", path, NULL, 0, EBUSY, what, cb, ud);
+}
+
 void
 docker_start (struct runtime *rt, const char *id, rt_done_cb cb, void *ud)
 {
-  cleanup_free char *path = docker_container_path (id, "/start");
-  cleanup_free char *what = xasprintf ("start %s", id);
-  docker_simple (rt, "POST", path, NULL, 0, EBUSY, what, cb, ud);
+  container_post (rt, id, "start", cb, ud);
 }
 
 /* stop_paused_kills: the stop was refused as "state improper" (409), which
@@ -351,17 +359,13 @@ docker_rename (struct runtime *rt, const char *id, const char *new_name, rt_done
 void
 docker_pause (struct runtime *rt, const char *id, rt_done_cb cb, void *ud)
 {
-  cleanup_free char *path = docker_container_path (id, "/pause");
-  cleanup_free char *what = xasprintf ("pause %s", id);
-  docker_simple (rt, "POST", path, NULL, 0, EBUSY, what, cb, ud);
+  container_post (rt, id, "pause", cb, ud);
 }
 
 void
 docker_unpause (struct runtime *rt, const char *id, rt_done_cb cb, void *ud)
 {
-  cleanup_free char *path = docker_container_path (id, "/unpause");
-  cleanup_free char *what = xasprintf ("unpause %s", id);
-  docker_simple (rt, "POST", path, NULL, 0, EBUSY, what, cb, ud);
+  container_post (rt, id, "unpause", cb, ud);
 }
 
 /* ---- changes, top ---- */
@@ -425,12 +429,8 @@ resp_changes_inspect (struct op *op, int ret, const lympho_error_t *in, long sta
 {
   lympho_error_t err = { 0 };
   cleanup_json json_val v = NULL;
-  ret = docker_op_check (op, ret, in, status, body, len, &err);
-  if (ret == 0)
-    ret = docker_op_parse (op, body, len, &v, &err);
-  const char *id = json_str (json_get (v, "Id"));
-  if (ret == 0 && id == NULL)
-    ret = lympho_error_set (&err, EIO, "%s: engine answer without an Id", op->what);
+  const char *id = NULL;
+  ret = docker_op_id (op, ret, in, status, body, len, &v, &id, &err);
   if (ret < 0)
     {
       /* Reported by resp_changes, from the loop, like a failed /changes. */

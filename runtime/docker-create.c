@@ -125,12 +125,8 @@ resp_create (struct op *op, int ret, const lympho_error_t *in, long status, cons
 {
   lympho_error_t err = { 0 };
   cleanup_json json_val v = NULL;
-  ret = docker_op_check (op, ret, in, status, body, len, &err);
-  if (ret == 0)
-    ret = docker_op_parse (op, body, len, &v, &err);
-  const char *id = json_str (json_get (v, "Id"));
-  if (ret == 0 && id == NULL)
-    ret = lympho_error_set (&err, EIO, "%s: engine answer without an Id", op->what);
+  const char *id = NULL;
+  ret = docker_op_id (op, ret, in, status, body, len, &v, &id, &err);
   if (ret < 0)
     {
       docker_finish_id (op, ret, &err, NULL);

@@ -299,6 +299,20 @@ curl_errno (CURLcode rc)
 
 /* Deliver a stream's open notice and pending data. Returns false when the
  * request is gone (cancelled by its callback, or the client is closing). */
+/* After a callback that may have cancelled r (or closed everything): is r
+ * still one of ours? */
+static bool
+req_alive (struct dhttp *h, const struct dhttp_req *r)
+{
+  if (h->closing)
+    return false;
+  struct dhttp_req *q;
+  LIST_FOREACH (q, &h->reqs, link)
+    if (q == r)
+      return true;
+  return false;
+}
+
 static bool
 stream_flush (struct dhttp *h, struct dhttp_req *r)
 {
@@ -311,13 +325,7 @@ stream_flush (struct dhttp *h, struct dhttp_req *r)
         {
           /* The callback may cancel r: detect it by looking it up again. */
           r->open (r->ud, r->status);
-          if (h->closing)
-            return false;
-          bool alive = false;
-          struct dhttp_req *q;
-          LIST_FOREACH (q, &h->reqs, link)
-            alive |= q == r;
-          if (!alive)
+          if (!req_alive (h, r))
             return false;
         }
     }
@@ -328,13 +336,7 @@ stream_flush (struct dhttp *h, struct dhttp_req *r)
       buf_init (&r->resp);
       r->data (r->ud, chunk.data, chunk.len);
       buf_free (&chunk);
-      if (h->closing)
-        return false;
-      bool alive = false;
-      struct dhttp_req *q;
-      LIST_FOREACH (q, &h->reqs, link)
-        alive |= q == r;
-      return alive;
+      return req_alive (h, r);
     }
   return true;
 }

@@ -21,12 +21,8 @@ resp_id (struct op *op, int ret, const lympho_error_t *in, long status, const ch
 {
   lympho_error_t err = { 0 };
   cleanup_json json_val v = NULL;
-  ret = docker_op_check (op, ret, in, status, body, len, &err);
-  if (ret == 0)
-    ret = docker_op_parse (op, body, len, &v, &err);
-  const char *id = json_str (json_get (v, "Id"));
-  if (ret == 0 && id == NULL)
-    ret = lympho_error_set (&err, EIO, "%s: engine answer without an Id", op->what);
+  const char *id = NULL;
+  ret = docker_op_id (op, ret, in, status, body, len, &v, &id, &err);
   /* Image ids are "sha256:..." for the core, whoever answers. */
   cleanup_free char *full = NULL;
   if (ret == 0 && op->rt->q->bare_image_ids && strlen (id) == 64 && strspn (id, "0123456789abcdef") == 64)

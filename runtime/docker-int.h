@@ -131,16 +131,7 @@ struct op
   struct runtime *rt;
   LIST_ENTRY (op) link;   /* in runtime.ops */
   op_resp_fn resp;
-  union
-  {
-    rt_done_cb done;
-    rt_id_cb id;
-    rt_container_cb container;
-    rt_list_cb list;
-    rt_snapshot_cb snapshot;
-    rt_changes_cb changes;
-    rt_top_cb top;
-  } cb;
+  union rt_callback cb;
   void *ud;
   char *what;            /* context of error messages: "start web" */
   int conflict;          /* errno for a 409 */
@@ -187,6 +178,9 @@ int docker_op_check (struct op *op, int ret, const lympho_error_t *in, long stat
                      lympho_error_t *out);
 /* Parse an answer that must be JSON. */
 int docker_op_parse (struct op *op, const char *body, size_t len, json_val *out, lympho_error_t *err) LYMPHO_MUST_CHECK;
+/* The "Id" an answer must carry, pointing into *tree (the caller frees it). */
+int docker_op_id (struct op *op, int ret, const lympho_error_t *in, long status, const char *body, size_t len,
+                  json_val *tree, const char **id, lympho_error_t *err) LYMPHO_MUST_CHECK;
 /* Ends of an op: the callback, then the op is freed. */
 void docker_resp_done (struct op *op, int ret, const lympho_error_t *in, long status, const char *body, size_t len);
 void docker_resp_fail_id (struct op *op, int ret, const lympho_error_t *in, long status, const char *body,

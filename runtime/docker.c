@@ -160,6 +160,24 @@ docker_op_parse (struct op *op, const char *body, size_t len, json_val *out, lym
   return 0;
 }
 
+/* The "Id" of an answer that must carry one, pointing into *tree (the
+ * parsed answer, the caller's to free). */
+int
+docker_op_id (struct op *op, int ret, const lympho_error_t *in, long status, const char *body, size_t len,
+              json_val *tree, const char **id, lympho_error_t *err)
+{
+  *id = NULL;
+  ret = docker_op_check (op, ret, in, status, body, len, err);
+  if (ret == 0)
+    ret = docker_op_parse (op, body, len, tree, err);
+  if (ret < 0)
+    return ret;
+  *id = json_str (json_get (*tree, "Id"));
+  if (*id == NULL)
+    return lympho_error_set (err, EIO, "%s: engine answer without an Id", op->what);
+  return 0;
+}
+
 void
 docker_resp_done (struct op *op, int ret, const lympho_error_t *in, long status, const char *body, size_t len)
 {

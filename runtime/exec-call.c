@@ -305,7 +305,7 @@ deliver (struct call *c, struct runtime *rt, int ret, lympho_error_t *err, json_
       }
     case K_INTERNAL:
     case K_STREAM:
-      c->cb.internal (rt, ret, ret < 0 ? err : NULL, a);
+      c->internal (rt, ret, ret < 0 ? err : NULL, a);
       break;
     }
 }

@@ -226,7 +226,7 @@ events_begin (struct runtime *rt)
     {
     case 0:
       c = exec_call_start (rt, "capabilities", g, rt->timeout_ms, K_INTERNAL, NULL, "capabilities");
-      c->cb.internal = caps_on_answer;
+      c->internal = caps_on_answer;
       break;
     case 1:
       if (rt->s.last_nano)
@@ -235,11 +235,11 @@ events_begin (struct runtime *rt)
        * open-ended. */
       rt->stream_hello = false;
       rt->stream = exec_call_start (rt, "events", g, rt->timeout_ms, K_STREAM, NULL, "events");
-      rt->stream->cb.internal = stream_on_internal;
+      rt->stream->internal = stream_on_internal;
       break;
     default:
       c = exec_call_start (rt, "list", g, rt->timeout_ms, K_INTERNAL, NULL, "list containers (polling)");
-      c->cb.internal = poll_on_list;
+      c->internal = poll_on_list;
       break;
     }
 }

@@ -57,17 +57,8 @@ struct call
   struct loop *loop;
   LIST_ENTRY (call) link; /* in runtime.calls while rt is set */
   enum kind kind;
-  union
-  {
-    rt_done_cb done;
-    rt_id_cb id;
-    rt_container_cb container;
-    rt_list_cb list;
-    rt_snapshot_cb snapshot;
-    rt_changes_cb changes;
-    rt_top_cb top;
-    internal_fn internal;
-  } cb;
+  union rt_callback cb;  /* the caller's, by kind */
+  internal_fn internal;  /* K_INTERNAL, K_STREAM: the backend's own */
   void *ud;
   char *what;           /* context of messages: "start web" */
   const char *sub;

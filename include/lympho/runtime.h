@@ -159,6 +159,18 @@ typedef void (*rt_event_cb) (void *ud, const struct rt_event *ev);
  * reconnect the backend resumes the stream where it stopped; the core also
  * re-lists what it protects. */
 typedef void (*rt_conn_cb) (void *ud, bool connected);
+/* One of the callbacks above, as a backend keeps it for an operation in
+ * flight (which one, the operation knows). */
+union rt_callback
+{
+  rt_done_cb done;
+  rt_id_cb id;
+  rt_container_cb container;
+  rt_list_cb list;
+  rt_snapshot_cb snapshot;
+  rt_changes_cb changes;
+  rt_top_cb top;
+};
 
 struct runtime_ops
 {

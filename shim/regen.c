@@ -10,7 +10,10 @@
 #include "lympho/regen.h"
 #include "lympho/util.h"
 
-#define VERIFY_DELAY_MS 300
+static const struct regen_timing default_timing = {
+  .verify_delay_ms = 300,
+  .ready_poll_ms = 200,
+};
 
 enum phase
 {
@@ -500,7 +503,7 @@ on_inspect_new (void *ud, int ret, const lympho_error_t *err, const struct rt_co
       start_rollback (r);
       return;
     }
-  r->timer = loop_add_timer (r->env.loop, 200, poll_timer, r);
+  r->timer = loop_add_timer (r->env.loop, r->env.timing->ready_poll_ms, poll_timer, r);
 }
 
 /* --- recovery observation -------------------------------------------- */
@@ -723,7 +726,7 @@ advance (struct regen *r)
       if (!r->verify_waited)
         {
           r->verify_waited = true;
-          r->timer = loop_add_timer (r->env.loop, VERIFY_DELAY_MS, poll_timer, r);
+          r->timer = loop_add_timer (r->env.loop, r->env.timing->verify_delay_ms, poll_timer, r);
           return;
         }
       ops->inspect (rt, r->new_id, on_inspect_new, r);
@@ -873,6 +876,8 @@ regen_start (const struct regen_env *env, const struct regen_params *p, regen_do
 {
   struct regen *r = xmalloc0 (sizeof *r);
   r->env = *env;
+  if (r->env.timing == NULL)
+    r->env.timing = &default_timing;
   golden_copy (&r->golden, p->golden);
   r->have_golden = true;
   r->name = xstrdup (p->golden->name);
@@ -914,6 +919,8 @@ regen_recover (const struct regen_env *env, const struct txn *t, const struct go
 {
   struct regen *r = xmalloc0 (sizeof *r);
   r->env = *env;
+  if (r->env.timing == NULL)
+    r->env.timing = &default_timing;
   if (golden)
     {
       golden_copy (&r->golden, golden);

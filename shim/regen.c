@@ -182,6 +182,8 @@ finish (struct regen *r, enum regen_outcome outcome)
     .duration_ms = now_mono_ms () - r->started_mono,
     .recovered = r->recovering,
     .running_mono_ms = r->running_mono,
+    /* With OK: what failed past the commit (the old one left behind). */
+    .err = r->failure,
   };
   if (outcome == REGEN_OK)
     {
@@ -190,7 +192,6 @@ finish (struct regen *r, enum regen_outcome outcome)
     }
   else
     {
-      res.err = r->failure;
       res.new_id = r->old_exists ? r->old_id : NULL;
       res.generation = r->old_generation;
     }

@@ -62,7 +62,7 @@ const char *regen_outcome_name (enum regen_outcome o);
 struct regen_result
 {
   enum regen_outcome outcome;
-  lympho_error_t err;        /* why, when not OK */
+  lympho_error_t err;        /* why, when not OK; with OK, what failed past the commit (status 0: nothing) */
   const char *name;
   const char *txn;
   const char *reason;         /* regen_reason() */

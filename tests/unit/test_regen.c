@@ -1353,6 +1353,27 @@ test_journal_full_at_begin (void **state)
   assert_int_equal (open_txns (w), 0);
 }
 
+/* Past the commit the old generation cannot be removed: the new one serves,
+ * the regeneration is OK, and the result says what was left. */
+static void
+test_remove_old_fails_for_good (void **state)
+{
+  struct world *w = *state;
+  fake_fail (w->rt, FAKE_REMOVE, 1, 0, EIO, INJECTED);
+  start (w, STRATEGY_REPLACE, false);
+  run (w);
+  assert_int_equal (w->res.outcome, REGEN_OK);
+  assert_int_equal (fake_calls_of (w->rt, FAKE_REMOVE), 3); /* tried three times */
+  const struct fake_container *left = fake_find (w->rt, w->old_id);
+  assert_non_null (left);
+  assert_true (str_has_prefix (left->name, "web-lympho-old-"));
+  assert_int_equal (left->state, RT_STATE_EXITED);
+  assert_string_equal (fake_find (w->rt, "web")->id, w->res.new_id);
+  assert_journal_closed (w, "|step remove-old|step remove-old|step remove-old|end ok");
+  /* lymphd's history records this error with the OK (daemon.c reads it). */
+  assert_error (w, EIO, "remove-old", INJECTED);
+}
+
 /* ---- main: the tables become cases ---- */
 
 static const struct kase single_replace = { &variants[V_REPLACE], K_SINGLE, 0, -1 };
@@ -1445,6 +1466,8 @@ main (void)
   add (&s, xstrdup ("old generation removed meanwhile"), test_old_removed_meanwhile, &single_replace);
   add (&s, xstrdup ("journal full at commit: broken, recovered"), test_journal_full_at_commit, &single_replace);
   add (&s, xstrdup ("journal full at begin: refused"), test_journal_full_at_begin, &single_replace);
+  add (&s, xstrdup ("old generation cannot be removed after the commit"), test_remove_old_fails_for_good,
+       &single_replace);
 
   int ret = _cmocka_run_group_tests ("regen", s.t, s.n, NULL, NULL);
   for (size_t i = 0; i < s.n; i++)

@@ -594,9 +594,11 @@ decide (struct regen *r)
           finish (r, REGEN_REFUSED);
           return;
         }
+      /* A fresh creation from the snapshot, under the name itself; still
+       * reported as the recovery it is: lymphd counts the recoveries in
+       * flight by their results' `recovered`. */
       free (r->old_id);
       r->old_id = NULL;
-      r->recovering = false; /* a fresh creation from the snapshot */
       r->strategy = STRATEGY_REPLACE;
       go (r, P_CHECK_IMAGE);
       return;

@@ -1353,6 +1353,60 @@ test_journal_full_at_begin (void **state)
   assert_int_equal (open_txns (w), 0);
 }
 
+/* An open transaction whose containers are both gone: recovery makes the
+ * service again from the snapshot; without a snapshot it says so. */
+static void
+test_recover_recreates (void **state)
+{
+  struct world *w = *state;
+  lympho_error_t err = { 0 };
+  struct txn t = {
+    .txn = (char *) "c0ffee00", .name = (char *) "web", .old_id = w->old_id,
+    .new_name = (char *) "web-lympho-new-c0ffee00", .old_name = (char *) "web-lympho-old-c0ffee00",
+    .strategy = (char *) "replace", .reason = (char *) "test", .generation = OLD_GEN + 1,
+  };
+  assert_int_equal (journal_begin (w->journal, &t, &err), 0);
+  assert_int_equal (journal_step (w->journal, t.txn, "create", NULL, &err), 0);
+  fake_drop (w->rt, w->old_id);
+  w->txn = xstrdup (t.txn);
+
+  struct txn *open = NULL;
+  size_t n = 0;
+  assert_int_equal (journal_load (w->dir, &open, &n, &err), 0);
+  assert_int_equal (n, 1);
+  w->in_start = true;
+  assert_int_equal (regen_recover (&w->env, &open[0], NULL, on_done, w, &w->r, &err), 0);
+  w->in_start = false;
+  run (w);
+  assert_int_equal (w->res.outcome, REGEN_REFUSED);
+  assert_true (w->res.recovered);
+  assert_int_equal (w->res.err.status, ENOENT);
+  assert_int_equal (fake_count (w->rt), 1); /* db alone */
+  assert_journal_closed (w, "|end failed");
+
+  /* Begun again: this time with the snapshot. */
+  assert_int_equal (journal_begin (w->journal, &t, &err), 0);
+  w->done = false;
+  w->n_done = 0;
+  size_t from = fake_n_calls (w->rt);
+  assert_int_equal (regen_recover (&w->env, &open[0], &w->golden, on_done, w, &w->r, &err), 0);
+  run (w);
+  cleanup_free char *inspect_old = xasprintf ("inspect %s", w->old_id); /* gone: named by its id */
+  const char *want[] = { inspect_old, "list " LABEL_TXN "=@", "image_inspect " IMG, "create web", "start web",
+                         "inspect web", NULL };
+  assert_calls (w, from, want);
+  assert_int_equal (w->res.outcome, REGEN_OK);
+  /* lymphd counts the recoveries in flight by this flag: until none is
+   * left it admits no regeneration and does not sync the engine. */
+  assert_true (w->res.recovered);
+  assert_string_equal (w->res.reason, "recovery");
+  assert_settled (w, w->res.new_id, true);
+  assert_journal_closed (w, "|commit|end ok");
+  for (size_t i = 0; i < n; i++)
+    txn_free (&open[i]);
+  free (open);
+}
+
 /* Past the commit the old generation cannot be removed: the new one serves,
  * the regeneration is OK, and the result says what was left. */
 static void
@@ -1466,6 +1520,7 @@ main (void)
   add (&s, xstrdup ("old generation removed meanwhile"), test_old_removed_meanwhile, &single_replace);
   add (&s, xstrdup ("journal full at commit: broken, recovered"), test_journal_full_at_commit, &single_replace);
   add (&s, xstrdup ("journal full at begin: refused"), test_journal_full_at_begin, &single_replace);
+  add (&s, xstrdup ("recovery with both generations gone"), test_recover_recreates, &single_replace);
   add (&s, xstrdup ("old generation cannot be removed after the commit"), test_remove_old_fails_for_good,
        &single_replace);
 

@@ -626,7 +626,7 @@ advance (struct regen *r)
           struct txn t = {
             .txn = r->txn, .name = r->name, .old_id = r->old_id, .new_name = r->new_name,
             .old_name = r->old_name, .strategy = (char *) strategy_name (r->strategy), .reason = r->reason,
-            .generation = r->generation,
+            .generation = r->generation, .keep_old_down = r->keep_old_down,
           };
           if (journal_begin (r->env.journal, &t, &e) < 0)
             {
@@ -938,6 +938,7 @@ regen_recover (const struct regen_env *env, const struct txn *t, const struct go
   r->generation = t->generation;
   r->old_generation = t->generation > 0 ? t->generation - 1 : 0;
   r->strategy = STRATEGY_REPLACE;
+  r->keep_old_down = t->keep_old_down;
   r->recovering = true;
   r->begun = true;
   r->committed = t->committed;

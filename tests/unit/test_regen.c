@@ -1494,8 +1494,7 @@ main (void)
         {
           const struct step *st = &v->steps[j];
           add (&s, xasprintf ("%s: `%s` fails", v->name, st->call), test_step_fails, kase (&s, v, K_FAIL, j, -1));
-          /* keep_old_down is not in the journal yet: recovery cannot keep it. */
-          if (st->outcome != RB || v->keep_old_down)
+          if (st->outcome != RB)
             continue;
           const struct after *after[4];
           size_t n_after = after_calls (v, st, after);

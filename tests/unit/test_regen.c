@@ -821,12 +821,9 @@ static const struct variant variants[] = {
 };
 enum { V_REPLACE, V_KEEP_DOWN, V_SWAP, V_SWAP_HEALTH, V_FIRST };
 
-enum kase_kind { K_FORWARD, K_FAIL, K_STOP, K_SINGLE };
-
 struct kase
 {
   const struct variant *v;
-  enum kase_kind kind;
   size_t step;
   int rb; /* -1, or the index of the call after the failure that fails too */
 };
@@ -1430,9 +1427,9 @@ test_remove_old_fails_for_good (void **state)
 
 /* ---- main: the tables become cases ---- */
 
-static const struct kase single_replace = { &variants[V_REPLACE], K_SINGLE, 0, -1 };
-static const struct kase single_swap = { &variants[V_SWAP], K_SINGLE, 0, -1 };
-static const struct kase single_swap_health = { &variants[V_SWAP_HEALTH], K_SINGLE, 0, -1 };
+static const struct kase single_replace = { &variants[V_REPLACE], 0, -1 };
+static const struct kase single_swap = { &variants[V_SWAP], 0, -1 };
+static const struct kase single_swap_health = { &variants[V_SWAP_HEALTH], 0, -1 };
 
 static int
 setup_kase (void **state)
@@ -1443,6 +1440,8 @@ setup_kase (void **state)
   *state = w;
   return 0;
 }
+
+#define MAX_KASES 1024
 
 struct suite
 {
@@ -1469,9 +1468,11 @@ add (struct suite *s, char *name, CMUnitTestFunction fn, const struct kase *k)
 }
 
 static const struct kase *
-kase (struct suite *s, const struct variant *v, enum kase_kind kind, size_t step, int rb)
+kase (struct suite *s, const struct variant *v, size_t step, int rb)
 {
-  s->k[s->nk] = (struct kase){ v, kind, step, rb };
+  if (s->nk == MAX_KASES)
+    abort ();
+  s->k[s->nk] = (struct kase){ v, step, rb };
   return &s->k[s->nk++];
 }
 
@@ -1480,7 +1481,7 @@ main (void)
 {
   log_set_level (getenv ("TEST_REGEN_LOG") ? LOG_LVL_DEBUG : LOG_LVL_ERROR);
   struct suite s = { 0 };
-  s.k = xmalloc0 (1024 * sizeof *s.k);
+  s.k = xmalloc0 (MAX_KASES * sizeof *s.k);
 
   add (&s, xstrdup ("fake engine: a real engine's rules"), test_fake_engine_rules, NULL);
   add (&s, xstrdup ("fake engine: scripts"), test_fake_scripts, NULL);
@@ -1489,24 +1490,24 @@ main (void)
   for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++)
     {
       const struct variant *v = &variants[i];
-      add (&s, xasprintf ("%s: forward", v->name), test_forward, kase (&s, v, K_FORWARD, 0, -1));
+      add (&s, xasprintf ("%s: forward", v->name), test_forward, kase (&s, v, 0, -1));
       for (size_t j = 0; j < v->n_steps; j++)
         {
           const struct step *st = &v->steps[j];
-          add (&s, xasprintf ("%s: `%s` fails", v->name, st->call), test_step_fails, kase (&s, v, K_FAIL, j, -1));
+          add (&s, xasprintf ("%s: `%s` fails", v->name, st->call), test_step_fails, kase (&s, v, j, -1));
           if (st->outcome != RB)
             continue;
           const struct after *after[4];
           size_t n_after = after_calls (v, st, after);
           for (size_t r = 0; r < n_after; r++)
             add (&s, xasprintf ("%s: `%s` fails, then `%s`: broken, recovered", v->name, st->call, after[r]->call),
-                 test_step_fails, kase (&s, v, K_FAIL, j, (int) r));
+                 test_step_fails, kase (&s, v, j, (int) r));
         }
       if (v->keep_old_down)
         continue; /* a shutdown does not depend on it */
       for (size_t j = 0; j < v->n_steps; j++)
         add (&s, xasprintf ("%s: shutdown during `%s`", v->name, v->steps[j].call), test_step_stop,
-             kase (&s, v, K_STOP, j, -1));
+             kase (&s, v, j, -1));
     }
 
   add (&s, xstrdup ("pinned image missing: refused"), test_image_missing, &single_replace);

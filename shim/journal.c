@@ -88,6 +88,8 @@ journal_begin (struct journal *j, const struct txn *t, lympho_error_t *err)
   json_gen_kstr (g, "old_name", t->old_name);
   json_gen_kstr (g, "strategy", t->strategy);
   json_gen_kstr (g, "reason", t->reason);
+  if (t->keep_old_down)
+    json_gen_kbool (g, "keep_old_down", true);
   json_gen_map_close (g);
   return append (j, g, err);
 }
@@ -215,6 +217,7 @@ journal_replay (const char *text, size_t len, struct txn **open, size_t *n, lymp
           t->strategy = opt_str (rec, "strategy");
           t->reason = opt_str (rec, "reason");
           t->generation = (unsigned) gen;
+          t->keep_old_down = json_is_true (json_get (rec, "keep_old_down"));
           continue;
         }
       if (t == NULL)

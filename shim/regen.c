@@ -10,7 +10,10 @@
 #include "lympho/regen.h"
 #include "lympho/util.h"
 
-#define VERIFY_DELAY_MS 300
+static const struct regen_timing default_timing = {
+  .verify_delay_ms = 300,
+  .ready_poll_ms = 200,
+};
 
 enum phase
 {
@@ -179,6 +182,8 @@ finish (struct regen *r, enum regen_outcome outcome)
     .duration_ms = now_mono_ms () - r->started_mono,
     .recovered = r->recovering,
     .running_mono_ms = r->running_mono,
+    /* With OK: what failed past the commit (the old one left behind). */
+    .err = r->failure,
   };
   if (outcome == REGEN_OK)
     {
@@ -187,7 +192,6 @@ finish (struct regen *r, enum regen_outcome outcome)
     }
   else
     {
-      res.err = r->failure;
       res.new_id = r->old_exists ? r->old_id : NULL;
       res.generation = r->old_generation;
     }
@@ -500,7 +504,7 @@ on_inspect_new (void *ud, int ret, const lympho_error_t *err, const struct rt_co
       start_rollback (r);
       return;
     }
-  r->timer = loop_add_timer (r->env.loop, 200, poll_timer, r);
+  r->timer = loop_add_timer (r->env.loop, r->env.timing->ready_poll_ms, poll_timer, r);
 }
 
 /* --- recovery observation -------------------------------------------- */
@@ -590,9 +594,11 @@ decide (struct regen *r)
           finish (r, REGEN_REFUSED);
           return;
         }
+      /* A fresh creation from the snapshot, under the name itself; still
+       * reported as the recovery it is: lymphd counts the recoveries in
+       * flight by their results' `recovered`. */
       free (r->old_id);
       r->old_id = NULL;
-      r->recovering = false; /* a fresh creation from the snapshot */
       r->strategy = STRATEGY_REPLACE;
       go (r, P_CHECK_IMAGE);
       return;
@@ -620,7 +626,7 @@ advance (struct regen *r)
           struct txn t = {
             .txn = r->txn, .name = r->name, .old_id = r->old_id, .new_name = r->new_name,
             .old_name = r->old_name, .strategy = (char *) strategy_name (r->strategy), .reason = r->reason,
-            .generation = r->generation,
+            .generation = r->generation, .keep_old_down = r->keep_old_down,
           };
           if (journal_begin (r->env.journal, &t, &e) < 0)
             {
@@ -723,7 +729,7 @@ advance (struct regen *r)
       if (!r->verify_waited)
         {
           r->verify_waited = true;
-          r->timer = loop_add_timer (r->env.loop, VERIFY_DELAY_MS, poll_timer, r);
+          r->timer = loop_add_timer (r->env.loop, r->env.timing->verify_delay_ms, poll_timer, r);
           return;
         }
       ops->inspect (rt, r->new_id, on_inspect_new, r);
@@ -873,6 +879,8 @@ regen_start (const struct regen_env *env, const struct regen_params *p, regen_do
 {
   struct regen *r = xmalloc0 (sizeof *r);
   r->env = *env;
+  if (r->env.timing == NULL)
+    r->env.timing = &default_timing;
   golden_copy (&r->golden, p->golden);
   r->have_golden = true;
   r->name = xstrdup (p->golden->name);
@@ -914,6 +922,8 @@ regen_recover (const struct regen_env *env, const struct txn *t, const struct go
 {
   struct regen *r = xmalloc0 (sizeof *r);
   r->env = *env;
+  if (r->env.timing == NULL)
+    r->env.timing = &default_timing;
   if (golden)
     {
       golden_copy (&r->golden, golden);
@@ -928,6 +938,7 @@ regen_recover (const struct regen_env *env, const struct txn *t, const struct go
   r->generation = t->generation;
   r->old_generation = t->generation > 0 ? t->generation - 1 : 0;
   r->strategy = STRATEGY_REPLACE;
+  r->keep_old_down = t->keep_old_down;
   r->recovering = true;
   r->begun = true;
   r->committed = t->committed;

@@ -1,6 +1,7 @@
 /* lympho — the intent journal. Before every mutating step of a regeneration
  * a record is appended and fsync'd to <state-dir>/journal:
  *   {"op":"begin","txn":..,"name":..,"old_id":..,"gen":N,"new_name":..,"old_name":..,"strategy":..,"reason":..}
+ *     (and "keep_old_down":true when a rollback must not start the old one again)
  *   {"op":"step","txn":..,"step":"create|start-new|stop-old|rename-old|rename-new|remove-old|...","id":..}
  *   {"op":"commit","txn":..,"new_id":..}   the new generation holds the name and runs
  *   {"op":"end","txn":..,"result":"ok|failed|rolled-back"}
@@ -27,6 +28,7 @@ struct txn
   char *new_id;    /* from the create step or the commit, when recorded */
   char *last_step;
   unsigned generation;
+  bool keep_old_down; /* infected: a rollback never starts the old one again */
   bool committed;
 };
 void txn_free (struct txn *t);

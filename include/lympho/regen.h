@@ -31,6 +31,15 @@ struct loop;
 struct config;
 struct regen;
 
+/* The state machine's own waits. The daemon leaves regen_env's timing NULL
+ * and gets the defaults; a test sets them near 0 so that a run costs no
+ * wall time (the waits still go through the loop's timers). */
+struct regen_timing
+{
+  uint64_t verify_delay_ms; /* before the last look at the new generation ahead of the commit; default 300 */
+  uint64_t ready_poll_ms;   /* swap: between looks while waiting for it to be ready; default 200 */
+};
+
 struct regen_env
 {
   struct loop *loop;
@@ -38,6 +47,7 @@ struct regen_env
   struct runtime *rt;
   struct journal *journal;
   const struct config *cfg;
+  const struct regen_timing *timing; /* NULL: the defaults */
 };
 
 enum regen_outcome
@@ -52,7 +62,7 @@ const char *regen_outcome_name (enum regen_outcome o);
 struct regen_result
 {
   enum regen_outcome outcome;
-  lympho_error_t err;        /* why, when not OK */
+  lympho_error_t err;        /* why, when not OK; with OK, what failed past the commit (status 0: nothing) */
   const char *name;
   const char *txn;
   const char *reason;         /* regen_reason() */

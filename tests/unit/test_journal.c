@@ -136,6 +136,24 @@ test_interleaved_transactions (void **state)
   free_txns (v, n);
 }
 
+/* An infected generation's rollback keeps it down, recovered too; journals
+ * written before the field say nothing, which is false. */
+static void
+test_keep_old_down_replayed (void **state)
+{
+  (void) state;
+  const char *text = "{\"op\":\"begin\",\"txn\":\"a\",\"name\":\"one\",\"gen\":1,\"keep_old_down\":true}\n"
+                     "{\"op\":\"begin\",\"txn\":\"b\",\"name\":\"two\",\"gen\":1}\n";
+  struct txn *v = NULL;
+  size_t n = 0;
+  lympho_error_t err = { 0 };
+  assert_int_equal (journal_replay (text, strlen (text), &v, &n, &err), 0);
+  assert_int_equal (n, 2);
+  assert_true (v[0].keep_old_down);
+  assert_false (v[1].keep_old_down);
+  free_txns (v, n);
+}
+
 /* What recovery does for the engine states each crash point can leave. */
 static void
 test_recover_decisions (void **state)
@@ -187,6 +205,7 @@ main (void)
     cmocka_unit_test (test_every_crash_point),   cmocka_unit_test (test_torn_last_line_ignored),
     cmocka_unit_test (test_corruption_refused),  cmocka_unit_test (test_interleaved_transactions),
     cmocka_unit_test (test_recover_decisions),   cmocka_unit_test (test_names),
+    cmocka_unit_test (test_keep_old_down_replayed),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }

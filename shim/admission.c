@@ -325,12 +325,7 @@ launch (struct daemon *d, struct entry *e, const char *reason)
   free (e->queued_reason);
   e->queued_reason = xstrdup (reason);
   struct regen_env env = { d->loop, d->ops, d->rt, d->journal, d->cfg };
-  lympho_error_t err = { 0 };
-  if (regen_start (&env, &p, admission_on_regen_done, e, &e->regen, &err) < 0)
-    {
-      entry_reply_waiters (e, false, NULL, err.status, err.msg);
-      return;
-    }
+  e->regen = regen_start (&env, &p, admission_on_regen_done, e);
   e->state = ES_REGENERATING;
   d->in_flight++;
   daemon_update_status (d);

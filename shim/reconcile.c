@@ -228,12 +228,12 @@ reconcile_sync_engine (struct daemon *d)
         e = entry_new (d, open[i].name);
       struct regen_env env = { d->loop, d->ops, d->rt, d->journal, d->cfg };
       log_info ("%s txn=%s step=recover: open since a crash or an unreachable engine", open[i].name, open[i].txn);
-      if (regen_recover (&env, &open[i], e->golden.name ? &e->golden : NULL, admission_on_regen_done, e, &e->regen, &err) == 0)
-        {
-          e->state = ES_REGENERATING;
-          d->in_flight++;
-          d->recovering++;
-        }
+      /* An infected generation stays down after the recovery too. */
+      e->keep_old_down = e->keep_old_down || open[i].keep_old_down;
+      e->regen = regen_recover (&env, &open[i], e->golden.name ? &e->golden : NULL, admission_on_regen_done, e);
+      e->state = ES_REGENERATING;
+      d->in_flight++;
+      d->recovering++;
     }
   for (size_t i = 0; i < n; i++)
     txn_free (&open[i]);

@@ -1,4 +1,7 @@
-/* lympho — the regeneration state machine (see regen.h). */
+/* lympho — the regeneration state machine (see regen.h): the forward path
+ * of both strategies, rollback, and the machine that runs every phase;
+ * crash recovery's observation and decision are regen-recover.c
+ * (regen-int.h). May call: the runtime ops, the journal, the loop. */
 #include "config.h"
 
 #include <errno.h>
@@ -9,38 +12,11 @@
 #include "lympho/loop.h"
 #include "lympho/regen.h"
 #include "lympho/util.h"
+#include "regen-int.h"
 
-static const struct regen_timing default_timing = {
+const struct regen_timing regen_default_timing = {
   .verify_delay_ms = 300,
   .ready_poll_ms = 200,
-};
-
-enum phase
-{
-  P_CHECK_IMAGE = 0,
-  P_BEGIN,
-  P_CREATE,
-  P_START_SWAP,
-  P_WAIT_READY,
-  P_PUBLISH,
-  P_STOP_OLD,
-  P_RENAME_OLD,
-  P_RENAME_NEW,
-  P_START_NEW,
-  P_VERIFY,
-  P_COMMIT,
-  P_DRAIN_OLD,
-  P_REMOVE_OLD,
-  P_DONE,
-  /* rollback */
-  P_RB_REMOVE_NEW,
-  P_RB_RENAME_OLD,
-  P_RB_START_OLD,
-  P_RB_DONE,
-  /* recovery: observe first */
-  P_OBS_OLD,
-  P_OBS_NEW,
-  P_OBS_DECIDE,
 };
 
 static const char *const phase_names[] = {
@@ -50,46 +26,8 @@ static const char *const phase_names[] = {
 };
 _Static_assert (sizeof phase_names / sizeof phase_names[0] == P_OBS_DECIDE + 1, "a name for every phase");
 
-struct regen
-{
-  struct regen_env env;
-  struct golden golden;
-  bool have_golden;
-  char *name;
-  char *txn;
-  char *old_id;
-  char *new_id;
-  char *new_name;
-  char *old_name;
-  char *reason;
-  unsigned generation;      /* of the new one */
-  unsigned old_generation;
-  enum strategy strategy;
-  enum phase phase;
-  bool recovering;
-  bool stop_requested;
-  bool begun;               /* journal begin written */
-  bool committed;
-  /* facts, for rollback and recovery */
-  bool new_created, new_started, new_named;
-  bool old_stopped, old_renamed, old_exists;
-  uint64_t started_mono;
-  uint64_t ready_deadline;
-  uint64_t running_since;   /* swap without healthcheck: first seen running */
-  uint64_t timer;
-  unsigned remove_tries;
-  bool verify_waited;
-  bool keep_old_down;
-  uint64_t running_mono;
-  char **drain;             /* swap: networks the old one leaves before it stops */
-  size_t n_drain, drain_i;
-  lympho_error_t failure;   /* first error, kept through rollback */
-  regen_done_cb cb;
-  void *ud;
-};
 
 static void advance (struct regen *r);
-static void fail (struct regen *r, int ret, const lympho_error_t *err);
 
 const char *
 regen_outcome_name (enum regen_outcome o)
@@ -134,16 +72,6 @@ regen_old_name (const char *name, const char *txn)
   return xasprintf ("%s-lympho-old-%s", name, txn);
 }
 
-enum recover_way
-recover_decide (const struct recover_obs *o, bool committed)
-{
-  if (o->new_exists && (o->new_holds_name || committed || !o->old_exists))
-    return RECOVER_FORWARD;
-  if (o->old_exists)
-    return RECOVER_BACK;
-  return RECOVER_RECREATE;
-}
-
 static void
 regen_free (struct regen *r)
 {
@@ -163,8 +91,8 @@ regen_free (struct regen *r)
   free (r);
 }
 
-static void
-finish (struct regen *r, enum regen_outcome outcome)
+void
+regen_finish (struct regen *r, enum regen_outcome outcome)
 {
   const char *result = outcome == REGEN_OK ? "ok" : outcome == REGEN_ROLLED_BACK ? "rolled-back" : "failed";
   if (r->begun && outcome != REGEN_BROKEN)
@@ -209,7 +137,7 @@ intend (struct regen *r, const char *step, const char *id)
   lympho_error_t e = { 0 };
   if (journal_step (r->env.journal, r->txn, step, id, &e) < 0)
     {
-      fail (r, -e.status, &e);
+      regen_fail (r, -e.status, &e);
       return false;
     }
   log_info ("%s gen=%u txn=%s step=%s%s%s", r->name, r->generation, r->txn, step, id ? " id=" : "",
@@ -217,8 +145,8 @@ intend (struct regen *r, const char *step, const char *id)
   return true;
 }
 
-static void
-go (struct regen *r, enum phase p)
+void
+regen_go (struct regen *r, enum phase p)
 {
   r->phase = p;
   advance (r);
@@ -247,18 +175,18 @@ next_forward (struct regen *r, enum phase p)
 static void
 step_forward (struct regen *r)
 {
-  go (r, next_forward (r, r->phase));
+  regen_go (r, next_forward (r, r->phase));
 }
 
 static void
 start_rollback (struct regen *r)
 {
   log_warn ("%s gen=%u txn=%s step=rollback: %s", r->name, r->generation, r->txn, r->failure.msg);
-  go (r, P_RB_REMOVE_NEW);
+  regen_go (r, P_RB_REMOVE_NEW);
 }
 
-static void
-fail (struct regen *r, int ret, const lympho_error_t *err)
+void
+regen_fail (struct regen *r, int ret, const lympho_error_t *err)
 {
   if (r->failure.status == 0)
     {
@@ -274,12 +202,12 @@ fail (struct regen *r, int ret, const lympho_error_t *err)
        * recovery finishes it when the engine answers again. */
       log_error ("%s txn=%s step=%s: rollback failed: %s", r->name, r->txn, phase_names[r->phase],
                  err ? err->msg : "?");
-      finish (r, REGEN_BROKEN);
+      regen_finish (r, REGEN_BROKEN);
       return;
     }
   if (!r->begun)
     {
-      finish (r, REGEN_REFUSED);
+      regen_finish (r, REGEN_REFUSED);
       return;
     }
   if (r->committed)
@@ -288,7 +216,7 @@ fail (struct regen *r, int ret, const lympho_error_t *err)
        * (removing the old one) is retried, then recorded. */
       log_error ("%s gen=%u txn=%s step=%s: %s", r->name, r->generation, r->txn, phase_names[r->phase],
                  r->failure.msg);
-      finish (r, REGEN_OK);
+      regen_finish (r, REGEN_OK);
       return;
     }
   start_rollback (r);
@@ -308,7 +236,7 @@ on_image (void *ud, int ret, const lympho_error_t *err, const char *id)
                           r->golden.image_id);
       else
         e = *err;
-      fail (r, -e.status, &e);
+      regen_fail (r, -e.status, &e);
       return;
     }
   step_forward (r);
@@ -320,7 +248,7 @@ on_created (void *ud, int ret, const lympho_error_t *err, const char *id)
   struct regen *r = ud;
   if (ret < 0)
     {
-      fail (r, ret, err);
+      regen_fail (r, ret, err);
       return;
     }
   r->new_id = xstrdup (id);
@@ -328,7 +256,7 @@ on_created (void *ud, int ret, const lympho_error_t *err, const char *id)
   lympho_error_t e = { 0 };
   if (journal_step (r->env.journal, r->txn, "created", id, &e) < 0)
     {
-      fail (r, -e.status, &e);
+      regen_fail (r, -e.status, &e);
       return;
     }
   if (r->old_id == NULL)
@@ -361,7 +289,7 @@ on_done_forward (void *ud, int ret, const lympho_error_t *err)
           advance (r);
           return;
         }
-      fail (r, ret, err);
+      regen_fail (r, ret, err);
       return;
     }
   switch (r->phase)
@@ -401,25 +329,25 @@ on_done_rollback (void *ud, int ret, const lympho_error_t *err)
   struct regen *r = ud;
   if (ret < 0 && ret != -ENOENT)
     {
-      fail (r, ret, err);
+      regen_fail (r, ret, err);
       return;
     }
   switch (r->phase)
     {
     case P_RB_REMOVE_NEW:
       r->new_created = false;
-      go (r, P_RB_RENAME_OLD);
+      regen_go (r, P_RB_RENAME_OLD);
       break;
     case P_RB_RENAME_OLD:
       r->old_renamed = false;
-      go (r, P_RB_START_OLD);
+      regen_go (r, P_RB_START_OLD);
       break;
     case P_RB_START_OLD:
       r->old_stopped = false;
-      go (r, P_RB_DONE);
+      regen_go (r, P_RB_DONE);
       break;
     default:
-      go (r, P_RB_DONE);
+      regen_go (r, P_RB_DONE);
       break;
     }
 }
@@ -438,7 +366,7 @@ on_inspect_new (void *ud, int ret, const lympho_error_t *err, const struct rt_co
   struct regen *r = ud;
   if (ret < 0)
     {
-      fail (r, ret, err);
+      regen_fail (r, ret, err);
       return;
     }
   uint64_t now = now_mono_ms ();
@@ -447,7 +375,7 @@ on_inspect_new (void *ud, int ret, const lympho_error_t *err, const struct rt_co
       lympho_error_t e = { 0 };
       lympho_error_set (&e, EIO, "new generation %.12s is %s (exit code %d%s)", c->id, rt_state_name (c->state),
                         c->exit_code, c->oom_killed ? ", OOM-killed" : "");
-      fail (r, -EIO, &e);
+      regen_fail (r, -EIO, &e);
       return;
     }
   if (r->phase == P_VERIFY)
@@ -460,7 +388,7 @@ on_inspect_new (void *ud, int ret, const lympho_error_t *err, const struct rt_co
           lympho_error_t e = { 0 };
           lympho_error_set (&e, EIO, "new generation %.12s is named %s, not %s", c->id, c->name ? c->name : "(none)",
                             r->name);
-          fail (r, -EIO, &e);
+          regen_fail (r, -EIO, &e);
           return;
         }
       step_forward (r);
@@ -474,7 +402,7 @@ on_inspect_new (void *ud, int ret, const lympho_error_t *err, const struct rt_co
         {
           lympho_error_t e = { 0 };
           lympho_error_set (&e, EIO, "new generation %.12s is unhealthy", c->id);
-          fail (r, -EIO, &e);
+          regen_fail (r, -EIO, &e);
           return;
         }
       ready = c->health == RT_HEALTH_HEALTHY;
@@ -495,7 +423,7 @@ on_inspect_new (void *ud, int ret, const lympho_error_t *err, const struct rt_co
       lympho_error_t e = { 0 };
       lympho_error_set (&e, ETIMEDOUT, "new generation %.12s not healthy within %llu ms", c->id,
                         (unsigned long long) r->env.cfg->health_timeout_ms);
-      fail (r, -ETIMEDOUT, &e);
+      regen_fail (r, -ETIMEDOUT, &e);
       return;
     }
   if (r->stop_requested)
@@ -508,102 +436,6 @@ on_inspect_new (void *ud, int ret, const lympho_error_t *err, const struct rt_co
 }
 
 /* --- recovery observation -------------------------------------------- */
-
-static void
-on_obs_old (void *ud, int ret, const lympho_error_t *err, const struct rt_container *c)
-{
-  struct regen *r = ud;
-  if (ret < 0 && ret != -ENOENT)
-    {
-      fail (r, ret, err);
-      return;
-    }
-  r->old_exists = ret == 0;
-  if (r->old_exists)
-    {
-      r->old_stopped = c->state != RT_STATE_RUNNING && c->state != RT_STATE_PAUSED;
-      r->old_renamed = strcmp (c->name, r->name) != 0;
-    }
-  go (r, P_OBS_NEW);
-}
-
-static void
-on_obs_new (void *ud, int ret, const lympho_error_t *err, const struct rt_container *v, size_t n)
-{
-  struct regen *r = ud;
-  if (ret < 0)
-    {
-      fail (r, ret, err);
-      return;
-    }
-  r->new_created = false;
-  for (size_t i = 0; i < n; i++)
-    {
-      if (r->new_created)
-        {
-          /* Two containers of one transaction cannot be: the create is one
-           * request. Say so rather than guess. */
-          log_warn ("%s txn=%s: more than one new container, keeping %.12s", r->name, r->txn, r->new_id);
-          break;
-        }
-      r->new_created = true;
-      free (r->new_id);
-      r->new_id = xstrdup (v[i].id);
-      r->new_started = v[i].state == RT_STATE_RUNNING || v[i].state == RT_STATE_PAUSED;
-      r->new_named = strcmp (v[i].name, r->name) == 0;
-    }
-  go (r, P_OBS_DECIDE);
-}
-
-static void
-decide (struct regen *r)
-{
-  struct recover_obs o = {
-    .old_exists = r->old_exists,
-    .old_running = r->old_exists && !r->old_stopped,
-    .old_holds_name = r->old_exists && !r->old_renamed,
-    .new_exists = r->new_created,
-    .new_running = r->new_started,
-    .new_holds_name = r->new_named,
-  };
-  enum recover_way way = recover_decide (&o, r->committed);
-  log_info ("%s txn=%s step=recover: old %s%s, new %s%s -> %s", r->name, r->txn,
-            o.old_exists ? (o.old_running ? "running" : "stopped") : "gone",
-            o.old_holds_name ? " holding the name" : "", o.new_exists ? (o.new_running ? "running" : "stopped") : "absent",
-            o.new_holds_name ? " holding the name" : "",
-            way == RECOVER_FORWARD ? "roll forward" : way == RECOVER_BACK ? "roll back" : "recreate");
-  switch (way)
-    {
-    case RECOVER_FORWARD:
-      if (!r->old_exists)
-        {
-          free (r->old_id);
-          r->old_id = NULL;
-        }
-      go (r, P_RENAME_OLD); /* each step of the replace order skips what is done */
-      return;
-    case RECOVER_BACK:
-      lympho_error_set (&r->failure, EINTR, "interrupted by a restart of lymphd");
-      go (r, P_RB_REMOVE_NEW);
-      return;
-    case RECOVER_RECREATE:
-    case RECOVER_NOTHING:
-      if (!r->have_golden)
-        {
-          lympho_error_set (&r->failure, ENOENT, "no container and no snapshot left for %s", r->name);
-          finish (r, REGEN_REFUSED);
-          return;
-        }
-      /* A fresh creation from the snapshot, under the name itself; still
-       * reported as the recovery it is: lymphd counts the recoveries in
-       * flight by their results' `recovered`. */
-      free (r->old_id);
-      r->old_id = NULL;
-      r->strategy = STRATEGY_REPLACE;
-      go (r, P_CHECK_IMAGE);
-      return;
-    }
-}
 
 /* --- the engine of the machine --------------------------------------- */
 
@@ -630,7 +462,7 @@ advance (struct regen *r)
           };
           if (journal_begin (r->env.journal, &t, &e) < 0)
             {
-              fail (r, -e.status, &e);
+              regen_fail (r, -e.status, &e);
               return;
             }
           r->begun = true;
@@ -738,7 +570,7 @@ advance (struct regen *r)
     case P_COMMIT:
       if (journal_commit (r->env.journal, r->txn, r->new_id, &e) < 0)
         {
-          fail (r, -e.status, &e);
+          regen_fail (r, -e.status, &e);
           return;
         }
       r->committed = true;
@@ -772,13 +604,13 @@ advance (struct regen *r)
     case P_DONE:
       log_info ("%s gen=%u txn=%s step=done id=%.12s in %llu ms", r->name, r->generation, r->txn, r->new_id,
                 (unsigned long long) (now_mono_ms () - r->started_mono));
-      finish (r, REGEN_OK);
+      regen_finish (r, REGEN_OK);
       return;
 
     case P_RB_REMOVE_NEW:
       if (!r->new_created)
         {
-          go (r, P_RB_RENAME_OLD);
+          regen_go (r, P_RB_RENAME_OLD);
           return;
         }
       if (!intend (r, "rollback-remove-new", r->new_id))
@@ -789,7 +621,7 @@ advance (struct regen *r)
     case P_RB_RENAME_OLD:
       if (r->old_id == NULL || !r->old_exists || !r->old_renamed)
         {
-          go (r, P_RB_START_OLD);
+          regen_go (r, P_RB_START_OLD);
           return;
         }
       if (!intend (r, "rollback-rename-old", r->old_id))
@@ -800,7 +632,7 @@ advance (struct regen *r)
     case P_RB_START_OLD:
       if (r->old_id == NULL || !r->old_exists || !r->old_stopped || r->keep_old_down)
         {
-          go (r, P_RB_DONE);
+          regen_go (r, P_RB_DONE);
           return;
         }
       if (!intend (r, "rollback-start-old", r->old_id))
@@ -811,28 +643,19 @@ advance (struct regen *r)
     case P_RB_DONE:
       log_warn ("%s gen=%u txn=%s step=rolled-back: generation %u keeps serving", r->name, r->generation, r->txn,
                 r->old_generation);
-      finish (r, REGEN_ROLLED_BACK);
+      regen_finish (r, REGEN_ROLLED_BACK);
       return;
 
     case P_OBS_OLD:
-      if (r->old_id == NULL)
-        {
-          r->old_exists = false;
-          go (r, P_OBS_NEW);
-          return;
-        }
-      ops->inspect (rt, r->old_id, on_obs_old, r);
+      regen_observe_old (r);
       return;
 
     case P_OBS_NEW:
-      {
-        cleanup_free char *filter = xasprintf ("%s=%s", LABEL_TXN, r->txn);
-        ops->list (rt, filter, on_obs_new, r);
-        return;
-      }
+      regen_observe_new (r);
+      return;
 
     case P_OBS_DECIDE:
-      decide (r);
+      regen_decide (r);
       return;
     }
 }
@@ -849,8 +672,8 @@ new_txn_id (void)
   return xasprintf ("%02x%02x%02x%02x", b[0], b[1], b[2], b[3]);
 }
 
-static void
-golden_copy (struct golden *dst, const struct golden *src)
+void
+regen_golden_copy (struct golden *dst, const struct golden *src)
 {
   memset (dst, 0, sizeof *dst);
   dst->name = xstrdup (src->name);
@@ -865,23 +688,22 @@ golden_copy (struct golden *dst, const struct golden *src)
   dst->adopted_at_ms = src->adopted_at_ms;
 }
 
-static void
-kick (struct loop *l, void *ud)
+void
+regen_kick (struct loop *l, void *ud)
 {
   struct regen *r = ud;
   r->timer = 0;
   advance (r);
 }
 
-int
-regen_start (const struct regen_env *env, const struct regen_params *p, regen_done_cb cb, void *ud,
-             struct regen **out, lympho_error_t *err)
+struct regen *
+regen_start (const struct regen_env *env, const struct regen_params *p, regen_done_cb cb, void *ud)
 {
   struct regen *r = xmalloc0 (sizeof *r);
   r->env = *env;
   if (r->env.timing == NULL)
-    r->env.timing = &default_timing;
-  golden_copy (&r->golden, p->golden);
+    r->env.timing = &regen_default_timing;
+  regen_golden_copy (&r->golden, p->golden);
   r->have_golden = true;
   r->name = xstrdup (p->golden->name);
   r->txn = new_txn_id ();
@@ -909,48 +731,8 @@ regen_start (const struct regen_env *env, const struct regen_params *p, regen_do
   log_info ("%s gen=%u txn=%s step=begin strategy=%s reason=%s", r->name, r->generation, r->txn,
             strategy_name (r->strategy), r->reason);
   /* Callbacks never run before the call returns: start on the next turn. */
-  r->timer = loop_add_timer (env->loop, 0, kick, r);
-  if (out)
-    *out = r;
-  (void) err;
-  return 0;
-}
-
-int
-regen_recover (const struct regen_env *env, const struct txn *t, const struct golden *golden, regen_done_cb cb,
-               void *ud, struct regen **out, lympho_error_t *err)
-{
-  struct regen *r = xmalloc0 (sizeof *r);
-  r->env = *env;
-  if (r->env.timing == NULL)
-    r->env.timing = &default_timing;
-  if (golden)
-    {
-      golden_copy (&r->golden, golden);
-      r->have_golden = true;
-    }
-  r->name = xstrdup (t->name);
-  r->txn = xstrdup (t->txn);
-  r->old_id = xstrdup (t->old_id);
-  r->new_name = xstrdup (t->new_name);
-  r->old_name = xstrdup (t->old_name);
-  r->reason = xstrdup (t->reason);
-  r->generation = t->generation;
-  r->old_generation = t->generation > 0 ? t->generation - 1 : 0;
-  r->strategy = STRATEGY_REPLACE;
-  r->keep_old_down = t->keep_old_down;
-  r->recovering = true;
-  r->begun = true;
-  r->committed = t->committed;
-  r->phase = P_OBS_OLD;
-  r->started_mono = now_mono_ms ();
-  r->cb = cb;
-  r->ud = ud;
-  r->timer = loop_add_timer (env->loop, 0, kick, r);
-  if (out)
-    *out = r;
-  (void) err;
-  return 0;
+  r->timer = loop_add_timer (env->loop, 0, regen_kick, r);
+  return r;
 }
 
 void

@@ -87,14 +87,16 @@ struct regen_params
   size_t n_old_networks;       /* name resolution stops handing out its address first */
 };
 
-/* Start a regeneration. The callback runs once, from the loop. */
-int regen_start (const struct regen_env *env, const struct regen_params *p, regen_done_cb cb, void *ud,
-                 struct regen **out, lympho_error_t *err) LYMPHO_MUST_CHECK;
-/* Recover an open journal transaction; golden may be NULL (then a missing
- * container cannot be recreated). */
-int regen_recover (const struct regen_env *env, const struct txn *t, const struct golden *golden, regen_done_cb cb,
-                   void *ud, struct regen **out, lympho_error_t *err) LYMPHO_MUST_CHECK;
-/* Shutdown: finish when committed, else roll back after the step in flight. */
+/* Start a regeneration. Never fails: the callback runs once, from the
+ * loop, with the outcome; the regeneration is valid until then. */
+struct regen *regen_start (const struct regen_env *env, const struct regen_params *p, regen_done_cb cb, void *ud);
+/* Recover an open journal transaction (regen-recover.c); golden may be NULL
+ * (then a missing container cannot be recreated). As regen_start. */
+struct regen *regen_recover (const struct regen_env *env, const struct txn *t, const struct golden *golden,
+                             regen_done_cb cb, void *ud);
+/* Shutdown: a regeneration whose new generation is verifying (or already
+ * committed) finishes; one before that rolls back once the step in flight
+ * has answered (test_regen pins where each phase goes). */
 void regen_request_stop (struct regen *r);
 const char *regen_name (const struct regen *r);
 const char *regen_phase_name (const struct regen *r);

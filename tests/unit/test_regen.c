@@ -311,11 +311,10 @@ start (struct world *w, enum strategy strategy, bool keep_old_down)
     .old_networks = old_nets,
     .n_old_networks = 2,
   };
-  lympho_error_t err = { 0 };
   w->done = false;
   w->n_done = 0;
   w->in_start = true;
-  assert_int_equal (regen_start (&w->env, &p, on_done, w, &w->r, &err), 0);
+  w->r = regen_start (&w->env, &p, on_done, w);
   w->in_start = false;
   assert_false (w->done);
   free (w->txn);
@@ -920,7 +919,7 @@ recover (struct world *w, enum regen_outcome want, bool old_down)
   w->done = false;
   w->n_done = 0;
   w->in_start = true;
-  assert_int_equal (regen_recover (&w->env, &open[0], &w->golden, on_done, w, &w->r, &err), 0);
+  w->r = regen_recover (&w->env, &open[0], &w->golden, on_done, w);
   w->in_start = false;
   run (w);
   /* It looks before it acts: the old one, then what the txn created. */
@@ -1372,7 +1371,7 @@ test_recover_recreates (void **state)
   assert_int_equal (journal_load (w->dir, &open, &n, &err), 0);
   assert_int_equal (n, 1);
   w->in_start = true;
-  assert_int_equal (regen_recover (&w->env, &open[0], NULL, on_done, w, &w->r, &err), 0);
+  w->r = regen_recover (&w->env, &open[0], NULL, on_done, w);
   w->in_start = false;
   run (w);
   assert_int_equal (w->res.outcome, REGEN_REFUSED);
@@ -1386,7 +1385,7 @@ test_recover_recreates (void **state)
   w->done = false;
   w->n_done = 0;
   size_t from = fake_n_calls (w->rt);
-  assert_int_equal (regen_recover (&w->env, &open[0], &w->golden, on_done, w, &w->r, &err), 0);
+  w->r = regen_recover (&w->env, &open[0], &w->golden, on_done, w);
   run (w);
   cleanup_free char *inspect_old = xasprintf ("inspect %s", w->old_id); /* gone: named by its id */
   const char *want[] = { inspect_old, "list " LABEL_TXN "=@", "image_inspect " IMG, "create web", "start web",

@@ -62,17 +62,6 @@ parse_time_ms (const char *s)
   return (uint64_t) (t - off) * 1000 + ms;
 }
 
-void
-docker_parse_labels (json_val obj, struct rt_labels *out)
-{
-  for (size_t i = 0; i < json_obj_len (obj); i++)
-    {
-      const char *v = json_str (json_obj_value (obj, i));
-      if (v)
-        rt_labels_set (out, json_obj_key (obj, i), v);
-    }
-}
-
 static int
 parse_inspect (json_val v, struct rt_container *c, lympho_error_t *err)
 {
@@ -87,7 +76,7 @@ parse_inspect (json_val v, struct rt_container *c, lympho_error_t *err)
   c->image_id = xstrdup (json_str (json_get (v, "Image")));
   c->state = rt_state_parse (json_str (json_get (state, "Status")));
   c->health = rt_health_parse (json_str (json_path (state, "Health", "Status", NULL)));
-  docker_parse_labels (json_path (v, "Config", "Labels", NULL), &c->labels);
+  rt_labels_from_json (json_path (v, "Config", "Labels", NULL), false, NULL, &c->labels, NULL);
   int64_t n;
   c->pid = json_as_int64 (json_get (state, "Pid"), &n) ? (int) n : 0;
   c->exit_code = json_as_int64 (json_get (state, "ExitCode"), &n) ? (int) n : 0;
@@ -160,7 +149,7 @@ resp_list (struct op *op, int ret, const lympho_error_t *in, long status, const 
             }
           c->image_id = xstrdup (json_str (json_get (e, "ImageID")));
           c->state = rt_state_parse (json_str (json_get (e, "State")));
-          docker_parse_labels (json_get (e, "Labels"), &c->labels);
+          rt_labels_from_json (json_get (e, "Labels"), false, NULL, &c->labels, NULL);
         }
     }
   docker_op_unlink (op);

@@ -58,7 +58,7 @@ events_line (struct runtime *rt, const char *line, size_t len)
     return;
 
   struct rt_labels attrs = { 0 };
-  docker_parse_labels (json_get (actor, "Attributes"), &attrs);
+  rt_labels_from_json (json_get (actor, "Attributes"), false, NULL, &attrs, NULL);
   struct rt_event ev = { 0 };
   ev.type = strcmp (type, "container") == 0 ? RT_EV_CONTAINER
             : strcmp (type, "image") == 0   ? RT_EV_IMAGE

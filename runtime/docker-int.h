@@ -198,7 +198,6 @@ char *docker_container_path (const char *ref, const char *suffix);
 void docker_negotiate (struct runtime *rt);
 
 /* ---- docker-containers.c ---- */
-void docker_parse_labels (json_val obj, struct rt_labels *out);
 void docker_ping (struct runtime *rt, rt_done_cb cb, void *ud);
 void docker_list (struct runtime *rt, const char *label_filter, rt_list_cb cb, void *ud);
 void docker_inspect (struct runtime *rt, const char *ref, rt_container_cb cb, void *ud);

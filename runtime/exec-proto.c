@@ -105,17 +105,9 @@ exec_proto_answer (const char *text, size_t len, json_val *data, lympho_error_t 
 static int
 parse_labels (json_val v, const char *what, struct rt_labels *out, lympho_error_t *err)
 {
-  if (v == NULL || json_is_null (v))
-    return 0;
-  if (!json_is_object (v))
-    return garbage (err, "\"%s\" is not an object", what);
-  for (size_t i = 0; i < json_obj_len (v); i++)
-    {
-      const char *s = json_str (json_obj_value (v, i));
-      if (s == NULL)
-        return garbage (err, "%s \"%s\" is not a string", what, json_obj_key (v, i));
-      rt_labels_set (out, json_obj_key (v, i), s);
-    }
+  lympho_error_t e = { 0 };
+  if (rt_labels_from_json (v, true, what, out, &e) < 0)
+    return garbage (err, "%s", e.msg);
   return 0;
 }
 

@@ -1,8 +1,10 @@
 /* lympho — the runtime registry and the plain-data helpers of runtime.h. */
 #include "config.h"
 
+#include <errno.h>
 #include <string.h>
 
+#include "lympho/json.h"
 #include "lympho/runtime.h"
 #include "lympho/util.h"
 
@@ -134,4 +136,23 @@ rt_snapshot_free (struct rt_snapshot *s)
   free (s->swap_blocker);
   rt_labels_free (&s->labels);
   memset (s, 0, sizeof *s);
+}
+
+int
+rt_labels_from_json (json_val v, bool strict, const char *what, struct rt_labels *out, lympho_error_t *err)
+{
+  if (v == NULL || json_is_null (v))
+    return 0;
+  if (!json_is_object (v))
+    return strict ? lympho_error_set (err, EINVAL, "\"%s\" is not an object", what) : 0;
+  for (size_t i = 0; strict && i < json_obj_len (v); i++)
+    if (json_str (json_obj_value (v, i)) == NULL)
+      return lympho_error_set (err, EINVAL, "%s \"%s\" is not a string", what, json_obj_key (v, i));
+  for (size_t i = 0; i < json_obj_len (v); i++)
+    {
+      const char *s = json_str (json_obj_value (v, i));
+      if (s)
+        rt_labels_set (out, json_obj_key (v, i), s);
+    }
+  return 0;
 }

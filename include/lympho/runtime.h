@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "lympho/error.h"
+#include "lympho/json.h"
 
 struct loop;
 struct runtime; /* one backend instance, opaque to the core */
@@ -66,6 +67,12 @@ const char *rt_labels_get (const struct rt_labels *l, const char *key);
 void rt_labels_set (struct rt_labels *l, const char *key, const char *value); /* copies; replaces */
 void rt_labels_copy (struct rt_labels *dst, const struct rt_labels *src);
 void rt_labels_free (struct rt_labels *l);
+/* The one parser of labels and event attributes, for every backend: a JSON
+ * object of strings, added to out; absent or null is none. strict (a
+ * plugin's answer): anything else fails (EINVAL, naming `what`), nothing
+ * added; lenient (an engine's own answer): what is not a string is skipped
+ * and it never fails. */
+int rt_labels_from_json (json_val v, bool strict, const char *what, struct rt_labels *out, lympho_error_t *err);
 
 struct rt_container
 {

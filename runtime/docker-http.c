@@ -2,7 +2,8 @@
  *
  * curl's callbacks (socket, timer, header, write) only record state; user
  * callbacks run afterwards from dispatch(), outside curl, so that they may
- * start or cancel requests freely. */
+ * start or cancel requests freely.
+ * May call: libcurl, the loop: a leaf of the Docker backend. */
 #include "config.h"
 
 #include <curl/curl.h>

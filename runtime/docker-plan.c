@@ -2,7 +2,8 @@
  * backend: the plan (the create body, the further networks), what an API
  * version cannot carry, a hidden create (no aliases) and its publish, and
  * the body Podman's create needs. The specification itself comes from
- * docker-spec.c. */
+ * docker-spec.c.
+ * May call: docker-spec, docker-version. */
 #include "config.h"
 
 #include <errno.h>

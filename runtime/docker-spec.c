@@ -6,7 +6,8 @@
  * belonged to the old instance (its id as hostname and alias, its
  * container-id file) does not. Volumes are never lost: every volume the old
  * container had, anonymous ones included, is attached by name at the same
- * place. What is lost is the writable layer, which is the point. */
+ * place. What is lost is the writable layer, which is the point.
+ * May call: json and util: a leaf. */
 #include "config.h"
 
 #include <errno.h>

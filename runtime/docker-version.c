@@ -1,4 +1,5 @@
-/* lympho — the choice of a Docker Engine API version (docker-version.h). */
+/* lympho — the choice of a Docker Engine API version (docker-version.h).
+ * May call: nothing: a leaf. */
 #include "config.h"
 
 #include <errno.h>

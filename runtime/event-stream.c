@@ -1,5 +1,6 @@
 /* lympho — the event-stream supervision both backends share (see
- * event-stream.h). */
+ * event-stream.h).
+ * May call: the loop. */
 #include "config.h"
 
 #include <errno.h>

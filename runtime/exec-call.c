@@ -6,7 +6,9 @@
  * SIGCHLD belongs to the daemon. A call that outlives its time limit has its
  * whole process group killed and reports ETIMEDOUT; whatever it printed is
  * thrown away. Its answer (exec-proto) goes to the caller's callback. May
- * call: exec-proto, exec-events (a stream call's output), the loop. */
+ * call: exec-proto, exec-events (a stream call's output), the loop.
+ * May call: exec-proto, exec-events.c (a stream call's output), privs
+ * (capabilities for plugins), the loop. */
 #include "config.h"
 
 #include <errno.h>

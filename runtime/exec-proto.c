@@ -1,4 +1,5 @@
-/* lympho — the plugin protocol's parsing and building (see exec-proto.h). */
+/* lympho — the plugin protocol's parsing and building (see exec-proto.h).
+ * May call: json and runtime.h's plain data: a leaf. */
 #include "config.h"
 
 #include <errno.h>

@@ -2,7 +2,8 @@
  * `PATH SUBCOMMAND` for every operation, one JSON request on its stdin, one
  * JSON answer on its stdout (docs/lympho-runtime-plugin.7). This file: the
  * operations, each one call (exec-call.c), open and close; events are
- * exec-events.c. exec-int.h says which file owns what. */
+ * exec-events.c. exec-int.h says which file owns what.
+ * May call: exec-call.c, exec-events.c, exec-proto, privs. */
 #include "config.h"
 
 #include <errno.h>

@@ -1,4 +1,5 @@
-/* lympho — the runtime registry and the plain-data helpers of runtime.h. */
+/* lympho — the runtime registry and the plain-data helpers of runtime.h.
+ * May call: the backends' ops tables; json for labels. */
 #include "config.h"
 
 #include <errno.h>

@@ -4,7 +4,8 @@
  * on any unknown key. Alertmanager's and Falco's payloads grow new keys from
  * release to release (truncatedAlerts, uuid, tags, ...), so there unknown keys
  * are tolerated, but every key we read must have the documented type, and
- * anything wrong refuses the whole payload: nothing is half-applied. */
+ * anything wrong refuses the whole payload: nothing is half-applied.
+ * May call: nothing but json and util: a leaf. */
 #include "config.h"
 
 #include <errno.h>

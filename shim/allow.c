@@ -1,4 +1,5 @@
-/* lympho — allow lists for programs and paths (see allow.h). */
+/* lympho — allow lists for programs and paths (see allow.h).
+ * May call: nothing but json and util: a leaf. */
 #include "config.h"
 
 #include <errno.h>

@@ -1,6 +1,7 @@
 /* lympho — lymphd's configuration. One table below describes every setting
  * once: its option, its config key, how it is checked and how --help shows
- * it, so the three can never disagree. */
+ * it, so the three can never disagree.
+ * May call: labels (durations): a leaf otherwise. */
 #include "config.h"
 
 #include <ctype.h>

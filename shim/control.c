@@ -5,7 +5,8 @@
  * carries a FIFO of requests; replies leave in request order, so a deferred
  * answer (regen) holds back the replies queued behind it. A request outlives
  * its connection: when the client goes away, unanswered requests move to an
- * orphan list and their answer is dropped. */
+ * orphan list and their answer is dropped.
+ * May call: proto (the wire format), the loop. */
 #include "config.h"
 
 #include <errno.h>

@@ -3,7 +3,9 @@
  * stops it all: daemon_run, signals, reload, shutdown, the watchdog, the
  * status systemd shows, and the HTTP listener's callbacks. The rest is cut
  * by duty (daemon-int.h says which file owns what): entry.c, admission.c,
- * adopt.c, reconcile.c, command.c, detect.c and incident.c. */
+ * adopt.c, reconcile.c, command.c, detect.c and incident.c.
+ * May call: every other file of the daemon (it wires them: daemon-int.h),
+ * control, httpd, journal, store, notify, privs, the runtime ops. */
 #include "config.h"
 
 #include <errno.h>

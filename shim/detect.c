@@ -11,7 +11,9 @@
  *
  * This file: health and deaths, and the life cycle the daemon calls
  * (daemon-int.h); detect-programs.c the exec detector, detect-drift.c the
- * drift detector and its start-up window (detect-int.h). */
+ * drift detector and its start-up window (detect-int.h).
+ * May call: detect-programs.c and detect-drift.c, sched; the daemon only
+ * through struct daemon_actions. */
 #include "config.h"
 
 #include <errno.h>

@@ -1,6 +1,7 @@
 /* lympho — which changes of a container's writable layer are drift (see
  * drift.h). Pure logic and the learned sets on disk; the daemon's schedule of
- * checks is in detect.c. */
+ * checks is in detect.c.
+ * May call: allow (path lists): a leaf otherwise. */
 #include "config.h"
 
 #include <errno.h>

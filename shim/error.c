@@ -1,4 +1,5 @@
-/* lympho — error reporting; the contract is in include/lympho/error.h. */
+/* lympho — error reporting; the contract is in include/lympho/error.h.
+ * May call: nothing: a leaf. */
 #include "config.h"
 
 #include <errno.h>

@@ -1,4 +1,5 @@
-/* lympho — history as JSON lines. */
+/* lympho — history as JSON lines.
+ * May call: json and util: a leaf. */
 #include "config.h"
 
 #include <errno.h>

@@ -7,7 +7,9 @@
  * so that idle connections time out and already-buffered work is finished.
  *
  * Answers: errors are text/plain, one line ending in "\n" (what curl and an
- * operator's terminal show best); 202 carries {"accepted":N,"ignored":M}. */
+ * operator's terminal show best); 202 carries {"accepted":N,"ignored":M}.
+ * May call: alerts (the payload parsers), the loop, libmicrohttpd; the
+ * daemon through its callbacks. */
 #include "config.h"
 
 #include <arpa/inet.h>

@@ -2,7 +2,9 @@
  * level; at its threshold (or at once, for a signature immune memory knows)
  * the container is quarantined — cut off the network, frozen, its writable
  * layer kept for forensics — and replaced by a fresh generation. Neighbours
- * in its group are warned with a share of the severity. */
+ * in its group are warned with a share of the severity.
+ * May call: quarantine, memory, threat, metrics, the runtime ops (pause,
+ * commit, changes, top); the daemon only through struct daemon_actions. */
 #include "config.h"
 
 #include <errno.h>

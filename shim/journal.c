@@ -1,4 +1,5 @@
-/* lympho — the intent journal (see journal.h for the record format). */
+/* lympho — the intent journal (see journal.h for the record format).
+ * May call: json and util: a leaf. */
 #include "config.h"
 
 #include <errno.h>

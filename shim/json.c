@@ -1,4 +1,5 @@
-/* lympho — the one module that touches yajl (see json.h). */
+/* lympho — the one module that touches yajl (see json.h).
+ * May call: yajl: the only module that does. */
 #include "config.h"
 
 #include <errno.h>

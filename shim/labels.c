@@ -1,6 +1,7 @@
 /* lympho — container labels into a protection policy, and durations.
  * Parsing is strict on purpose: a typo in a label must surface as an error
- * naming the label, never as a silently different policy. */
+ * naming the label, never as a silently different policy.
+ * May call: util: a leaf. */
 #include "config.h"
 
 #include <ctype.h>

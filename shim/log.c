@@ -1,5 +1,6 @@
 /* lympho — logging to stderr. journald adds the time; when stderr is a
- * terminal we add it ourselves so a user watching lymphd sees when. */
+ * terminal we add it ourselves so a user watching lymphd sees when.
+ * May call: nothing: a leaf. */
 #include "config.h"
 
 #include <stdarg.h>

@@ -1,4 +1,5 @@
-/* lympho — the event loop: epoll plus a binary heap of deadlines. */
+/* lympho — the event loop: epoll plus a binary heap of deadlines.
+ * May call: nothing but util: a leaf. */
 #include "config.h"
 
 #include <errno.h>

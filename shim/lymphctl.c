@@ -1,6 +1,7 @@
 /* lymphctl — the command-line client of lymphd. It only speaks the control
  * protocol over the Unix socket: one request, one reply, then prints it for a
- * human or (--json) as the daemon's JSON. Exit: 0 success, 1 failure, 2 usage. */
+ * human or (--json) as the daemon's JSON. Exit: 0 success, 1 failure, 2 usage.
+ * May call: proto (the wire format); never libshim's daemon. */
 #include "config.h"
 
 #include <errno.h>

@@ -1,5 +1,6 @@
 /* lymphd — the lympho node daemon. Parses its configuration and hands over
- * to the daemon core; everything else lives in the library. */
+ * to the daemon core; everything else lives in the library.
+ * May call: config, daemon_run. */
 #include "config.h"
 
 #include <stdio.h>

@@ -1,4 +1,5 @@
-/* lympho — immune memory (see memory.h). */
+/* lympho — immune memory (see memory.h).
+ * May call: json and util: a leaf. */
 #include "config.h"
 
 #include <errno.h>

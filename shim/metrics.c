@@ -1,4 +1,5 @@
-/* lympho — Prometheus text exposition (see metrics.h). */
+/* lympho — Prometheus text exposition (see metrics.h).
+ * May call: util: a leaf. */
 #include "config.h"
 
 #include <stdarg.h>

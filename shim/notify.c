@@ -1,4 +1,5 @@
-/* lympho — sd_notify(3) by hand: one AF_UNIX datagram per message. */
+/* lympho — sd_notify(3) by hand: one AF_UNIX datagram per message.
+ * May call: nothing: a leaf. */
 #include "config.h"
 
 #include <errno.h>

@@ -1,7 +1,8 @@
 /* lympho — the capabilities lymphd keeps, and dropping everything else.
  * These arrays are the only lists; the systemd unit's CapabilityBoundingSet
  * must match privs_capability_names(), and its comment names the drop-in
- * that adds privs_plugin_capability_names() for runtime plugins. */
+ * that adds privs_plugin_capability_names() for runtime plugins.
+ * May call: libcap: a leaf. */
 #include "config.h"
 
 #include <errno.h>

@@ -1,4 +1,5 @@
-/* lympho — the process-events connector watcher (contract in procwatch.h). */
+/* lympho — the process-events connector watcher (contract in procwatch.h).
+ * May call: the loop, netlink (libnl): a leaf of lymphd. */
 #include "config.h"
 
 #include <errno.h>

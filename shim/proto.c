@@ -1,5 +1,6 @@
 /* lympho — the control protocol: one JSON object per line, versioned and
- * parsed strictly (a request is refused whole, never half-understood). */
+ * parsed strictly (a request is refused whole, never half-understood).
+ * May call: json (and yajl for one constant tree). */
 #include "config.h"
 
 #include <errno.h>

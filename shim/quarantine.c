@@ -1,4 +1,5 @@
-/* lympho — network quarantine through netlink (contract in quarantine.h). */
+/* lympho — network quarantine through netlink (contract in quarantine.h).
+ * May call: libnl (links, namespaces): a leaf. */
 #include "config.h"
 
 #include <errno.h>

@@ -1,4 +1,5 @@
-/* lympho — scheduling arithmetic. */
+/* lympho — scheduling arithmetic.
+ * May call: nothing: pure arithmetic. */
 #include "config.h"
 
 #include <string.h>

@@ -1,4 +1,5 @@
-/* lympho — golden snapshots on disk. */
+/* lympho — golden snapshots on disk.
+ * May call: json and util: a leaf. */
 #include "config.h"
 
 #include <dirent.h>

@@ -1,4 +1,5 @@
-/* lympho — threat level arithmetic (model in threat.h). */
+/* lympho — threat level arithmetic (model in threat.h).
+ * May call: nothing: pure arithmetic. */
 #include "config.h"
 
 #include <math.h>

@@ -1,4 +1,5 @@
-/* lympho — allocation, buffers, files, clocks and randomness. */
+/* lympho — allocation, buffers, files, clocks and randomness.
+ * May call: nothing: a leaf. */
 #include "config.h"
 
 #include <errno.h>

@@ -62,6 +62,22 @@ struct daemon;
 /* Every entry of d in turn, as e (entry.c owns the list). */
 #define ENTRY_FOREACH(e, d) for (struct entry *e = LIST_FIRST (&(d)->entries); e; e = LIST_NEXT (e, link))
 
+/* What the detectors keep per entry (detect.c, detect-drift.c). */
+struct entry_detect
+{
+  uint64_t stop_asked_mono; /* the engine was asked to stop or kill it */
+  bool oom_seen;
+  unsigned crashes;         /* young generations that died in a row */
+  uint64_t drift_timer;
+  bool drift_in_flight;
+  bool drift_fresh;         /* this lymphd started this generation: it may teach its image's start-up set */
+  uint64_t startup_timer;   /* the generation's start-up window closes */
+  bool startup_in_flight;
+  bool startup_over;        /* the window closed: `stamps` hold its start-up files as they were */
+  struct drift_stamps stamps;
+  char *drift_reported;     /* detect-only drift last reported, not repeated */
+};
+
 struct entry
 {
   struct daemon *d;
@@ -96,18 +112,7 @@ struct entry
   char **firing;            /* Alertmanager fingerprints firing now */
   size_t n_firing;
   struct incident *incident; /* quarantine + forensics in flight */
-  /* detectors */
-  uint64_t stop_asked_mono; /* the engine was asked to stop or kill it */
-  bool oom_seen;
-  unsigned crashes;         /* young generations that died in a row */
-  uint64_t drift_timer;
-  bool drift_in_flight;
-  bool drift_fresh;         /* this lymphd started this generation: it may teach its image's start-up set */
-  uint64_t startup_timer;   /* the generation's start-up window closes */
-  bool startup_in_flight;
-  bool startup_over;        /* the window closed: `stamps` hold its start-up files as they were */
-  struct drift_stamps stamps;
-  char *drift_reported;     /* detect-only drift last reported, not repeated */
+  struct entry_detect det;  /* the detectors' own: detect*.c alone touch it */
   uint64_t stopped_mono;    /* when it was last seen stopping */
   bool engine_took;         /* running (or just stopped) when the engine went away */
   LIST_ENTRY (entry) link;  /* in daemon.entries */

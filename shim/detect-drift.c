@@ -91,16 +91,16 @@ drift_verdict (struct daemon *d, struct entry *e, const struct rt_change *v, siz
   const struct drift_set *startup = !strict && img && img->learned ? &img->set : NULL;
   bool enforce = strict || startup != NULL;
   /* The generation that is teaching its image is not judged by it. */
-  if (!enforce && e->drift_fresh && !e->startup_over && img && !img->over_cap)
+  if (!enforce && e->det.drift_fresh && !e->det.startup_over && img && !img->over_cap)
     return;
-  cleanup_close int root_fd = startup && e->startup_over && e->pid > 0 ? drift_root_open (e->pid) : -1;
+  cleanup_close int root_fd = startup && e->det.startup_over && e->pid > 0 ? drift_root_open (e->pid) : -1;
   struct drift_rules r = {
     .allow = e->policy.drift_allow,
     .n_allow = e->policy.n_drift_allow,
     .mounts = e->mounts,
     .n_mounts = e->n_mounts,
     .startup = startup,
-    .stamps = startup && e->startup_over ? &e->stamps : NULL,
+    .stamps = startup && e->det.startup_over ? &e->det.stamps : NULL,
     .root_fd = root_fd,
   };
   cleanup_free struct drift_finding *f = NULL;
@@ -116,15 +116,15 @@ drift_verdict (struct daemon *d, struct entry *e, const struct rt_change *v, siz
       return;
     }
   /* Detect only: said once per generation for each different finding. */
-  if (e->drift_reported && strcmp (e->drift_reported, paths) == 0)
+  if (e->det.drift_reported && strcmp (e->det.drift_reported, paths) == 0)
     return;
-  free (e->drift_reported);
-  e->drift_reported = xstrdup (paths);
+  free (e->det.drift_reported);
+  e->det.drift_reported = xstrdup (paths);
   cleanup_free char *why
       = img && img->over_cap
             ? xasprintf ("image %.19s changes more than %d paths at start-up; name them in %s", img->image_id,
                          DRIFT_SET_MAX, LABEL_DRIFT_ALLOW)
-        : !e->drift_fresh
+        : !e->det.drift_fresh
             ? xasprintf ("lympho did not start this generation; the start-up set of image %.19s is learned from "
                          "the first one it starts",
                          e->golden.image_id ? e->golden.image_id : "(unknown)")
@@ -190,14 +190,14 @@ on_changes (void *ud, int ret, const lympho_error_t *err, const struct rt_change
   struct daemon *d = dc->d;
   struct entry *e = d->act->by_name (d, dc->name);
   if (e)
-    e->drift_in_flight = false;
+    e->det.drift_in_flight = false;
   if (e && ret == 0 && e->id && strcmp (e->id, dc->id) == 0 && judgeable (d, e))
     drift_verdict (d, e, v, n);
   else if (ret == -ENOTSUP)
     drift_unsupported (d, err);
   else if (e && ret < 0 && ret != -ENOENT)
     log_warn ("%s: drift check: %s", e->name, err->msg);
-  if (e && e->drift_timer == 0)
+  if (e && e->det.drift_timer == 0)
     drift_arm (d, e, e->policy.drift_interval_ms);
   drift_check_free (dc);
 }
@@ -207,22 +207,22 @@ on_drift_timer (struct loop *l, void *ud)
 {
   struct entry *e = ud;
   struct daemon *d = e->d;
-  e->drift_timer = 0;
-  if (!judgeable (d, e) || e->drift_in_flight)
+  e->det.drift_timer = 0;
+  if (!judgeable (d, e) || e->det.drift_in_flight)
     {
       drift_arm (d, e, e->policy.drift_interval_ms);
       return;
     }
-  e->drift_in_flight = true;
+  e->det.drift_in_flight = true;
   d->ops->changes (d->rt, e->id, on_changes, drift_check_new (d, e));
 }
 
 static void
 drift_arm (struct daemon *d, struct entry *e, uint64_t delay)
 {
-  if (e->drift_timer)
-    loop_cancel_timer (d->loop, e->drift_timer);
-  e->drift_timer = d->shutting_down || d->no_changes ? 0 : loop_add_timer (d->loop, delay, on_drift_timer, e);
+  if (e->det.drift_timer)
+    loop_cancel_timer (d->loop, e->det.drift_timer);
+  e->det.drift_timer = d->shutting_down || d->no_changes ? 0 : loop_add_timer (d->loop, delay, on_drift_timer, e);
 }
 
 /* --- the start-up window ---------------------------------------------- */
@@ -291,7 +291,7 @@ on_startup_changes (void *ud, int ret, const lympho_error_t *err, const struct r
   struct daemon *d = dc->d;
   struct entry *e = entry_by_name_id (d, dc->name, dc->id);
   if (e)
-    e->startup_in_flight = false;
+    e->det.startup_in_flight = false;
   if (e == NULL || !judgeable (d, e))
     ; /* gone or going: its successor starts a window of its own */
   else if (ret == -ENOTSUP)
@@ -304,7 +304,7 @@ on_startup_changes (void *ud, int ret, const lympho_error_t *err, const struct r
   else
     {
       struct drift_image *img = drift_image_get (d, e);
-      if (img && !img->learned && e->drift_fresh)
+      if (img && !img->learned && e->det.drift_fresh)
         startup_learn (d, e, img, v, n);
       /* Judged before the stamps are taken: stamps compared with
        * themselves would find nothing. */
@@ -316,10 +316,10 @@ on_startup_changes (void *ud, int ret, const lympho_error_t *err, const struct r
             log_warn ("%s gen=%u: cannot look into its file system (%s): its start-up files are not "
                       "compared after the window, only changes outside them are drift",
                       e->name, e->generation, strerror (-root_fd));
-          drift_stamps_free (&e->stamps);
-          drift_stamps_take (root_fd, &img->set, &e->stamps);
+          drift_stamps_free (&e->det.stamps);
+          drift_stamps_take (root_fd, &img->set, &e->det.stamps);
         }
-      e->startup_over = true;
+      e->det.startup_over = true;
     }
   drift_check_free (dc);
 }
@@ -333,13 +333,13 @@ on_startup_inspect (void *ud, int ret, const lympho_error_t *err, const struct r
   if (e == NULL || !judgeable (d, e))
     {
       if (e)
-        e->startup_in_flight = false;
+        e->det.startup_in_flight = false;
       drift_check_free (dc);
       return;
     }
   if (ret < 0)
     {
-      e->startup_in_flight = false;
+      e->det.startup_in_flight = false;
       if (ret != -ENOENT)
         {
           log_warn ("%s: start-up check: %s (trying again)", e->name, err->msg);
@@ -353,7 +353,7 @@ on_startup_inspect (void *ud, int ret, const lympho_error_t *err, const struct r
   uint64_t age = now_real_ms () - (e->started_real_ms ? e->started_real_ms : now_real_ms ());
   if (c->health == RT_HEALTH_STARTING && age < d->cfg->health_timeout_ms)
     {
-      e->startup_in_flight = false;
+      e->det.startup_in_flight = false;
       startup_arm (d, e, STARTUP_HEALTH_POLL_MS);
       drift_check_free (dc);
       return;
@@ -372,24 +372,24 @@ on_startup_timer (struct loop *l, void *ud)
 {
   struct entry *e = ud;
   struct daemon *d = e->d;
-  e->startup_timer = 0;
+  e->det.startup_timer = 0;
   if (e->regen || e->incident || e->state == ES_STOPPED || e->id == NULL)
     return; /* this generation is going away */
-  if (!judgeable (d, e) || e->startup_in_flight)
+  if (!judgeable (d, e) || e->det.startup_in_flight)
     {
       startup_arm (d, e, STARTUP_HEALTH_POLL_MS);
       return;
     }
-  e->startup_in_flight = true;
+  e->det.startup_in_flight = true;
   d->ops->inspect (d->rt, e->id, on_startup_inspect, drift_check_new (d, e));
 }
 
 static void
 startup_arm (struct daemon *d, struct entry *e, uint64_t delay)
 {
-  if (e->startup_timer)
-    loop_cancel_timer (d->loop, e->startup_timer);
-  e->startup_timer = d->shutting_down || d->no_changes ? 0 : loop_add_timer (d->loop, delay, on_startup_timer, e);
+  if (e->det.startup_timer)
+    loop_cancel_timer (d->loop, e->det.startup_timer);
+  e->det.startup_timer = d->shutting_down || d->no_changes ? 0 : loop_add_timer (d->loop, delay, on_startup_timer, e);
 }
 
 /* The start-up window of a generation: lympho.drift.learn, else until it is
@@ -407,22 +407,22 @@ startup_window_ms (const struct entry *e)
 static void
 startup_reset (struct daemon *d, struct entry *e)
 {
-  if (e->startup_timer)
-    loop_cancel_timer (d->loop, e->startup_timer);
-  e->startup_timer = 0;
-  e->startup_over = false;
-  drift_stamps_free (&e->stamps);
-  free (e->drift_reported);
-  e->drift_reported = NULL;
+  if (e->det.startup_timer)
+    loop_cancel_timer (d->loop, e->det.startup_timer);
+  e->det.startup_timer = 0;
+  e->det.startup_over = false;
+  drift_stamps_free (&e->det.stamps);
+  free (e->det.drift_reported);
+  e->det.drift_reported = NULL;
 }
 
 void
 detect_drift_started (struct daemon *d, struct entry *e, bool fresh)
 {
   startup_reset (d, e);
-  e->drift_fresh = fresh;
+  e->det.drift_fresh = fresh;
   if (drift_strict (e))
-    e->startup_over = true;
+    e->det.startup_over = true;
   else if (e->policy.drift_interval_ms > 0)
     {
       uint64_t end = e->started_real_ms + startup_window_ms (e), now = now_real_ms ();
@@ -430,16 +430,16 @@ detect_drift_started (struct daemon *d, struct entry *e, bool fresh)
     }
   /* Staggered: the first check falls anywhere in the first interval, so a
    * fleet's checks spread out. */
-  if (e->drift_timer == 0 && e->policy.drift_interval_ms > 0)
+  if (e->det.drift_timer == 0 && e->policy.drift_interval_ms > 0)
     drift_arm (d, e, (uint64_t) ((double) e->policy.drift_interval_ms * (0.5 + random_unit () / 2)));
 }
 
 void
 detect_drift_entry_free (struct daemon *d, struct entry *e)
 {
-  if (e->drift_timer)
-    loop_cancel_timer (d->loop, e->drift_timer);
-  e->drift_timer = 0;
+  if (e->det.drift_timer)
+    loop_cancel_timer (d->loop, e->det.drift_timer);
+  e->det.drift_timer = 0;
   startup_reset (d, e);
 }
 
@@ -457,9 +457,9 @@ detect_drift_gen (struct daemon *d, struct entry *e, json_gen g)
   json_gen_kstr (g, "startup_source", strict                      ? "none"
                                       : img && img->learned       ? "learned"
                                       : img && img->over_cap      ? "over-cap"
-                                      : e->drift_fresh && !e->startup_over ? "learning"
+                                      : e->det.drift_fresh && !e->det.startup_over ? "learning"
                                                                   : "not-learned");
-  json_gen_kbool (g, "startup_window_over", e->startup_over);
+  json_gen_kbool (g, "startup_window_over", e->det.startup_over);
   json_gen_str (g, "startup");
   if (!strict && img && img->learned)
     drift_set_gen (g, &img->set);

@@ -42,8 +42,8 @@
 void
 detect_generation_started (struct daemon *d, struct entry *e, bool fresh)
 {
-  e->oom_seen = false;
-  e->stop_asked_mono = 0;
+  e->det.oom_seen = false;
+  e->det.stop_asked_mono = 0;
   detect_programs_started (d, e);
   detect_drift_started (d, e, fresh);
 }
@@ -59,19 +59,19 @@ regen_after_death (struct daemon *d, struct entry *e, enum alert_source src, con
 {
   uint64_t now = now_real_ms ();
   bool young = e->started_real_ms && now - e->started_real_ms < YOUNG_MS;
-  e->crashes = young ? e->crashes + 1 : 0;
+  e->det.crashes = young ? e->det.crashes + 1 : 0;
   struct history_entry h = {
     .name = e->name, .kind = "incident", .result = "ok", .generation = e->generation, .old_id = e->id,
     .reason = reason, .duration_ms = -1, .source = alert_source_name (src), .severity = -1, .threat_level = -1,
     .action = "regenerate", .cut_ms = -1, .replaced_ms = -1,
   };
   d->act->record (d, &h);
-  if (e->crashes > 1)
+  if (e->det.crashes > 1)
     {
       /* New generations keep failing: back off, never a crash loop. */
-      uint64_t delay = sched_backoff (e->crashes - 1, d->cfg->backoff_min_ms, d->cfg->backoff_max_ms, random_unit ());
+      uint64_t delay = sched_backoff (e->det.crashes - 1, d->cfg->backoff_min_ms, d->cfg->backoff_max_ms, random_unit ());
       log_warn ("%s gen=%u: %s; %u young generations failed in a row, regenerating in %llu ms", e->name,
-                e->generation, reason, e->crashes, (unsigned long long) delay);
+                e->generation, reason, e->det.crashes, (unsigned long long) delay);
       d->act->regenerate_in (d, e, delay);
       return;
     }
@@ -85,12 +85,12 @@ detect_event (struct daemon *d, struct entry *e, const struct rt_event *ev)
   const char *a = ev->action;
   if (strcmp (a, "kill") == 0 || strcmp (a, "stop") == 0)
     {
-      e->stop_asked_mono = now_mono_ms ();
+      e->det.stop_asked_mono = now_mono_ms ();
       return strcmp (a, "kill") == 0;
     }
   if (strcmp (a, "oom") == 0)
     {
-      e->oom_seen = true;
+      e->det.oom_seen = true;
       return true;
     }
   if (strcmp (a, "health_status: unhealthy") == 0)
@@ -101,10 +101,10 @@ detect_event (struct daemon *d, struct entry *e, const struct rt_event *ev)
     }
   if (strcmp (a, "die") == 0 && e->state == ES_RUNNING)
     {
-      bool asked = e->stop_asked_mono && now_mono_ms () - e->stop_asked_mono < STOP_ASKED_WINDOW_MS;
-      if (asked && !e->oom_seen)
+      bool asked = e->det.stop_asked_mono && now_mono_ms () - e->det.stop_asked_mono < STOP_ASKED_WINDOW_MS;
+      if (asked && !e->det.oom_seen)
         return false; /* stopped on purpose: the caller leaves it stopped */
-      cleanup_free char *reason = e->oom_seen ? xstrdup ("OOM-killed")
+      cleanup_free char *reason = e->det.oom_seen ? xstrdup ("OOM-killed")
                                               : xasprintf ("died unexpectedly (exit code %d)", ev->exit_code);
       regen_after_death (d, e, ALERT_SRC_EXIT, reason);
       return true;

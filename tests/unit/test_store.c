@@ -511,6 +511,41 @@ test_malformed_refused (void **state)
   assert_refused (GOOD_HEAD "\"old_pins\":[],\"spec\":\"{}\",\"labels\":{\"a\":\"b\",\"n\":1}," GOOD_TAIL, "`n`");
 }
 
+/* Members whose value has the wrong type are refused too, rather than read
+ * as their defaults: a corrupt "has_healthcheck" or "stop_timeout_s" would
+ * otherwise change how the next generation is started and stopped. */
+static void
+test_wrong_types_refused (void **state)
+{
+  (void) state;
+#define BODY GOOD_HEAD "\"spec\":\"{}\",\"labels\":{},\"swap_blocker\":null,"
+  assert_refused (BODY "\"old_pins\":\"p\",\"has_healthcheck\":true,\"stop_timeout_s\":10,\"adopted_at_ms\":5}",
+                  "old_pins");
+  assert_refused (BODY "\"old_pins\":[],\"has_healthcheck\":\"yes\",\"stop_timeout_s\":10,\"adopted_at_ms\":5}",
+                  "has_healthcheck");
+  assert_refused (BODY "\"old_pins\":[],\"has_healthcheck\":1,\"stop_timeout_s\":10,\"adopted_at_ms\":5}",
+                  "has_healthcheck");
+  assert_refused (BODY "\"old_pins\":[],\"has_healthcheck\":true,\"stop_timeout_s\":\"10\",\"adopted_at_ms\":5}",
+                  "stop_timeout_s");
+  assert_refused (BODY "\"old_pins\":[],\"has_healthcheck\":true,\"stop_timeout_s\":2.5,\"adopted_at_ms\":5}",
+                  "stop_timeout_s");
+  assert_refused (BODY "\"old_pins\":[],\"has_healthcheck\":true,\"stop_timeout_s\":4294967306,\"adopted_at_ms\":5}",
+                  "stop_timeout_s");
+  assert_refused (BODY "\"old_pins\":[],\"has_healthcheck\":true,\"stop_timeout_s\":10,\"adopted_at_ms\":\"5\"}",
+                  "adopted_at_ms");
+  /* Absent, they keep their defaults. */
+  const char *bare = GOOD_HEAD "\"spec\":\"{}\",\"labels\":{}}";
+  struct golden g;
+  lympho_error_t err = { 0 };
+  assert_int_equal (golden_from_json (bare, strlen (bare), &g, &err), 0);
+  assert_int_equal (g.n_old_pins, 0);
+  assert_false (g.has_healthcheck);
+  assert_int_equal (g.stop_timeout_s, -1);
+  assert_int_equal (g.adopted_at_ms, 0);
+  golden_free (&g);
+#undef BODY
+}
+
 /* On disk: a corrupt file is reported through `bad` with its path and why,
  * skipped, and the good snapshots next to it still load. */
 static void
@@ -613,6 +648,7 @@ main (void)
     cmocka_unit_test_setup_teardown (test_missing, setup, teardown),
     cmocka_unit_test_setup_teardown (test_unreadable_store, setup, teardown),
     cmocka_unit_test (test_malformed_refused),
+    cmocka_unit_test (test_wrong_types_refused),
     cmocka_unit_test_setup_teardown (test_corrupt_file_skipped, setup, teardown),
     cmocka_unit_test (test_from_snapshot),
     cmocka_unit_test (test_pin_repo),

@@ -450,6 +450,23 @@ test_corrupt_lines_skipped (void **state)
   ASSERT_TIMES (f, NULL, 0, "6 5 3 1");
 }
 
+/* A line cut short by a crash or a full disk (no newline) must not swallow
+ * the entry appended after it. */
+static void
+test_torn_last_line_keeps_next (void **state)
+{
+  struct fixture *f = *state;
+  write_text (f->path, "{\"time\":1,\"name\":\"a\",\"kind\":\"regen\",\"result\":\"ok\"}\n"
+                       "{\"time\":2,\"name\":\"a\",\"ki");
+  ASSERT_TIMES (f, NULL, 0, "1");
+  struct history_entry e = plain (3, "a");
+  append (f, &e);
+  ASSERT_TIMES (f, NULL, 0, "3 1");
+  struct history_entry e2 = plain (4, "a");
+  append (f, &e2);
+  ASSERT_TIMES (f, NULL, 0, "4 3 1");
+}
+
 int
 main (void)
 {
@@ -463,6 +480,7 @@ main (void)
     cmocka_unit_test_setup_teardown (test_optional_fields_omitted, setup, teardown),
     cmocka_unit_test_setup_teardown (test_all_fields_written, setup, teardown),
     cmocka_unit_test_setup_teardown (test_corrupt_lines_skipped, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_torn_last_line_keeps_next, setup, teardown),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }

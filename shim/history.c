@@ -108,8 +108,9 @@ collect (const char *path, const char *name, size_t limit, struct buf *lines_out
           json_val v = NULL;
           if (json_parse (start, l, &v, NULL) == 0)
             {
+              /* A line that parses but is no entry is corrupt too. */
               const char *n = json_str (json_get (v, "name"));
-              if (name == NULL || (n && strcmp (n, name) == 0))
+              if (json_is_object (v) && (name == NULL || (n && strcmp (n, name) == 0)))
                 {
                   if (*count > 0)
                     buf_appends (lines_out, ",");

@@ -467,6 +467,24 @@ test_torn_last_line_keeps_next (void **state)
   ASSERT_TIMES (f, NULL, 0, "4 3 1");
 }
 
+/* A line that parses but is not an entry (not an object) is corrupt too:
+ * it is neither returned nor counted against the limit. */
+static void
+test_non_object_lines_skipped (void **state)
+{
+  struct fixture *f = *state;
+  write_text (f->path, "{\"time\":1,\"name\":\"a\",\"kind\":\"regen\",\"result\":\"ok\"}\n"
+                       "42\n"
+                       "[{\"time\":9,\"name\":\"a\"}]\n"
+                       "\"text\"\n"
+                       "null\n"
+                       "{\"time\":2,\"name\":\"a\",\"kind\":\"regen\",\"result\":\"ok\"}\n");
+  ASSERT_TIMES (f, NULL, 0, "2 1");
+  ASSERT_TIMES (f, NULL, 2, "2 1");
+  cleanup_json json_val v = read_parsed (f, NULL, 0);
+  assert_int_equal (json_arr_len (v), 2);
+}
+
 int
 main (void)
 {
@@ -481,6 +499,7 @@ main (void)
     cmocka_unit_test_setup_teardown (test_all_fields_written, setup, teardown),
     cmocka_unit_test_setup_teardown (test_corrupt_lines_skipped, setup, teardown),
     cmocka_unit_test_setup_teardown (test_torn_last_line_keeps_next, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_non_object_lines_skipped, setup, teardown),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -391,8 +391,8 @@ test_all_fields_written (void **state)
     .time_ms = 77, .name = "web", .kind = "incident", .result = "failed", .generation = 0, .old_id = "old1",
     .new_id = "new1", .reason = "alert \"High CPU\"\nsecond line", .error = "create: engine: No such image",
     .duration_ms = 0, .strategy = "swap", .source = "falco", .severity = 0, .threat_level = 2.5,
-    .signature = "sig", .action = "regenerate", .cut_ms = 0, .replaced_ms = 1234, .forensic_image = "lympho-forensic/web:1",
-    .detail = list_detail,
+    .signature = "sig", .action = "regenerate", .cut_ms = 0, .replaced_ms = 1234,
+    .forensic_image = "lympho-forensic/web:1", .detail = list_detail,
   };
   append (f, &e);
   struct history_entry z = plain (78, "web");

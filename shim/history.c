@@ -67,16 +67,19 @@ history_append (const char *state_dir, const struct history_entry *e, lympho_err
       e->detail (g, e->detail_arg);
     }
   json_gen_map_close (g);
-  cleanup_free char *line = json_gen_text (g);
-  size_t len = strlen (line);
-  line = xrealloc (line, len + 2);
-  line[len] = '\n';
-  line[len + 1] = '\0';
-  cleanup_close int fd = open (path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  cleanup_free char *entry = json_gen_text (g);
+  cleanup_close int fd = open (path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0)
     return lympho_error_set_errno (err, errno, "open `%s`", path);
+  /* A line cut short by a crash or a full disk has no newline: end it
+   * first, or it would swallow this entry. */
+  char last = '\n';
+  if (fstat (fd, &st) == 0 && st.st_size > 0 && pread (fd, &last, 1, st.st_size - 1) != 1)
+    last = '\n'; /* not known: write as ever */
+  cleanup_free char *line = xasprintf ("%s%s\n", last != '\n' ? "\n" : "", entry);
+  size_t len = strlen (line);
   /* One write of a whole line: O_APPEND keeps lines whole. */
-  if (write (fd, line, len + 1) != (ssize_t) (len + 1))
+  if (write (fd, line, len) != (ssize_t) len)
     return lympho_error_set_errno (err, errno, "write `%s`", path);
   return 0;
 }
@@ -106,8 +109,9 @@ collect (const char *path, const char *name, size_t limit, struct buf *lines_out
           json_val v = NULL;
           if (json_parse (start, l, &v, NULL) == 0)
             {
+              /* A line that parses but is no entry is corrupt too. */
               const char *n = json_str (json_get (v, "name"));
-              if (name == NULL || (n && strcmp (n, name) == 0))
+              if (json_is_object (v) && (name == NULL || (n && strcmp (n, name) == 0)))
                 {
                   if (*count > 0)
                     buf_appends (lines_out, ",");

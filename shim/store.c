@@ -4,6 +4,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 
 #include "lympho/json.h"
@@ -108,6 +109,11 @@ golden_from_json (const char *text, size_t len, struct golden *g, lympho_error_t
       || (ret = req_str (root, "swap_blocker", &g->swap_blocker, true, err)) < 0)
     goto fail;
   json_val pins = json_get (root, "old_pins");
+  if (pins != NULL && !json_is_array (pins))
+    {
+      ret = lympho_error_set (err, EINVAL, "snapshot: `old_pins` is not an array");
+      goto fail;
+    }
   for (size_t i = 0; i < json_arr_len (pins); i++)
     {
       const char *p = json_str (json_arr_at (pins, i));
@@ -135,12 +141,31 @@ golden_from_json (const char *text, size_t len, struct golden *g, lympho_error_t
         }
       rt_labels_set (&g->labels, json_obj_key (labels, i), v);
     }
-  g->has_healthcheck = json_is_true (json_get (root, "has_healthcheck"));
+  /* Absent members keep their defaults; present ones must have their type,
+   * or a corrupt file would silently change how the next generation runs. */
+  json_val hc = json_get (root, "has_healthcheck");
+  if (hc != NULL && !json_is_true (hc) && !json_is_false (hc))
+    {
+      ret = lympho_error_set (err, EINVAL, "snapshot: `has_healthcheck` is not a boolean");
+      goto fail;
+    }
+  g->has_healthcheck = json_is_true (hc);
   int64_t n = -1;
-  json_as_int64 (json_get (root, "stop_timeout_s"), &n);
+  json_val st = json_get (root, "stop_timeout_s");
+  if (st != NULL && (!json_as_int64 (st, &n) || n < INT_MIN || n > INT_MAX))
+    {
+      ret = lympho_error_set (err, EINVAL, "snapshot: `stop_timeout_s` is not an integer in range");
+      goto fail;
+    }
   g->stop_timeout_s = (int) n;
-  if (json_as_int64 (json_get (root, "adopted_at_ms"), &n))
-    g->adopted_at_ms = (uint64_t) n;
+  json_val at = json_get (root, "adopted_at_ms");
+  int64_t t = 0;
+  if (at != NULL && !json_as_int64 (at, &t))
+    {
+      ret = lympho_error_set (err, EINVAL, "snapshot: `adopted_at_ms` is not an integer");
+      goto fail;
+    }
+  g->adopted_at_ms = (uint64_t) t;
   return 0;
 fail:
   golden_free (g);

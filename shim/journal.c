@@ -271,13 +271,13 @@ journal_load (const char *state_dir, struct txn **open, size_t *n, lympho_error_
   size_t len = 0;
   *open = NULL;
   *n = 0;
-  lympho_error_t e = { 0 };
-  if (read_file (path, 64 << 20, &text, &len, &e) < 0)
+  int ret = read_file (path, 64 << 20, &text, &len, err);
+  if (ret == -ENOENT)
     {
-      if (e.status == ENOENT)
-        return 0;
-      *err = e;
-      return -e.status;
+      lympho_error_clear (err);
+      return 0;
     }
+  if (ret < 0)
+    return ret;
   return journal_replay (text, len, open, n, err);
 }

@@ -210,8 +210,9 @@ static void
 run_due_timers (struct loop *l)
 {
   uint64_t now = now_mono_ms ();
-  /* Timers added by callbacks wait for the next turn, so a 0 ms timer that
-   * re-arms itself cannot starve the fds. */
+  /* Timers added by timer callbacks wait for the next turn, so a 0 ms timer
+   * that re-arms itself cannot starve the fds. (One added by an fd callback
+   * of this turn may run in it: the fds had their turn.) */
   uint64_t limit = l->next_id;
   while (l->nheap > 0 && l->heap[0].deadline <= now && l->heap[0].id < limit && !l->stopped)
     {

@@ -178,6 +178,16 @@ snapshot_path (const char *state_dir, const char *name)
   return xasprintf ("%s/snapshots/%s.json", state_dir, name);
 }
 
+/* A name the snapshot file may carry: no way out of snapshots/ (engines
+ * refuse '/' in names; the store does not rely on it). */
+static int
+check_name (const char *name, lympho_error_t *err)
+{
+  if (name == NULL || name[0] == '\0' || name[0] == '.' || strchr (name, '/') != NULL)
+    return lympho_error_set (err, EINVAL, "snapshot name `%s` is not a container name", name ? name : "");
+  return 0;
+}
+
 int
 store_init (const char *state_dir, lympho_error_t *err)
 {
@@ -188,6 +198,9 @@ store_init (const char *state_dir, lympho_error_t *err)
 int
 store_save (const char *state_dir, const struct golden *g, lympho_error_t *err)
 {
+  int ret = check_name (g->name, err);
+  if (ret < 0)
+    return ret;
   cleanup_free char *path = snapshot_path (state_dir, g->name);
   cleanup_free char *text = golden_to_json (g);
   return write_file_atomic (path, text, strlen (text), 0600, err);
@@ -196,6 +209,9 @@ store_save (const char *state_dir, const struct golden *g, lympho_error_t *err)
 int
 store_remove (const char *state_dir, const char *name, lympho_error_t *err)
 {
+  int ret = check_name (name, err);
+  if (ret < 0)
+    return ret;
   cleanup_free char *path = snapshot_path (state_dir, name);
   if (unlink (path) < 0 && errno != ENOENT)
     return lympho_error_set_errno (err, errno, "remove `%s`", path);

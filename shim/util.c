@@ -279,6 +279,12 @@ mkdir_p (const char *path, int mode, lympho_error_t *err)
     }
   if (mkdir (copy, mode) < 0 && errno != EEXIST)
     return lympho_error_set_errno (err, errno, "mkdir `%s`", copy);
+  /* What was there already must be a directory. */
+  struct stat st;
+  if (stat (copy, &st) < 0)
+    return lympho_error_set_errno (err, errno, "stat `%s`", copy);
+  if (!S_ISDIR (st.st_mode))
+    return lympho_error_set_errno (err, ENOTDIR, "mkdir `%s`", copy);
   return 0;
 }
 

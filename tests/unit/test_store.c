@@ -432,6 +432,37 @@ test_unreadable_store (void **state)
   assert_non_null (strstr (err.msg, "snapshots"));
 }
 
+/* snapshots/ that is a file is said at init, not at the first save. */
+static void
+test_init_on_a_file (void **state)
+{
+  struct fixture *f = *state;
+  write_text (f->dir, "snapshots", "not a directory");
+  lympho_error_t err = { 0 };
+  assert_int_equal (store_init (f->dir, &err), -ENOTDIR);
+  assert_non_null (strstr (err.msg, "snapshots"));
+}
+
+/* A name cannot lead out of snapshots/, whatever an engine would allow. */
+static void
+test_names_stay_inside (void **state)
+{
+  struct fixture *f = *state;
+  init_store (f);
+  const char *bad[] = { "../x", "a/b", ".hidden", "", "..", "/etc/passwd" };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    {
+      struct golden g = { .name = (char *) bad[i], .source_id = (char *) "aaa", .image_id = (char *) "sha256:i",
+                          .spec = (char *) "{}", .stop_timeout_s = -1 };
+      lympho_error_t err = { 0 };
+      assert_int_equal (store_save (f->dir, &g, &err), -EINVAL);
+      assert_non_null (strstr (err.msg, "not a container name"));
+      assert_int_equal (store_remove (f->dir, bad[i], &err), -EINVAL);
+    }
+  cleanup_free char *outside = xasprintf ("%s/x.json", f->dir);
+  assert_int_equal (access (outside, F_OK), -1);
+}
+
 /* --- malformed snapshots ----------------------------------------------- */
 
 /* Each text must be refused whole: EINVAL, a message saying what is wrong,
@@ -652,6 +683,8 @@ main (void)
     cmocka_unit_test_setup_teardown (test_corrupt_file_skipped, setup, teardown),
     cmocka_unit_test (test_from_snapshot),
     cmocka_unit_test (test_pin_repo),
+    cmocka_unit_test_setup_teardown (test_init_on_a_file, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_names_stay_inside, setup, teardown),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }

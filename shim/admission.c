@@ -5,8 +5,8 @@
  * answers to the requests waiting on it, the next TTL or retry. Calls
  * entry.c, reconcile.c (a sync after recoveries, the inspect of a new
  * generation), detect.c (a generation started), incident.c (a regeneration
- * ended), daemon.c (history, status, exit), sched.c, regen.c, and the
- * journal (compacted once nothing is in flight). */
+ * ended), daemon.c (history, status, exit, a regeneration's env), sched.c,
+ * regen.c, and the journal (compacted once nothing is in flight). */
 #include "config.h"
 
 #include <errno.h>
@@ -324,7 +324,7 @@ launch (struct daemon *d, struct entry *e, const char *reason)
   e->queued = false;
   free (e->queued_reason);
   e->queued_reason = xstrdup (reason);
-  struct regen_env env = { d->loop, d->ops, d->rt, d->journal, d->cfg };
+  struct regen_env env = daemon_regen_env (d);
   lympho_error_t err = { 0 };
   if (regen_start (&env, &p, admission_on_regen_done, e, &e->regen, &err) < 0)
     {

@@ -363,6 +363,18 @@ admission_request_regen (struct daemon *d, struct entry *e, const char *reason, 
                                              : "the container is not ready for regeneration yet");
       return;
     }
+  if (e->queued)
+    {
+      /* Join the regeneration waiting for admission: it keeps the reason
+       * it was queued with, which its first requests are answered with, and
+       * an infected generation queued to stay down stays down whoever asks
+       * after it. */
+      log_msg (req ? LOG_LVL_INFO : LOG_LVL_DEBUG, "%s: %s joins the queued regeneration (reason %s)", e->name,
+               reason, e->queued_reason);
+      entry_add_waiter (e, req, true);
+      e->keep_old_down |= keep_old_down;
+      return;
+    }
   entry_add_waiter (e, req, false);
   e->keep_old_down = keep_old_down;
   if (!d->connected || !admit (d, e))

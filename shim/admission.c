@@ -5,8 +5,8 @@
  * answers to the requests waiting on it, the next TTL or retry. Calls
  * entry.c, reconcile.c (a sync after recoveries, the inspect of a new
  * generation), detect.c (a generation started), incident.c (a regeneration
- * ended), daemon.c (history, status, exit), sched.c, regen.c, and the
- * journal (compacted once nothing is in flight). */
+ * ended), daemon.c (history, status, exit, a regeneration's env), sched.c,
+ * regen.c, and the journal (compacted once nothing is in flight). */
 #include "config.h"
 
 #include <errno.h>
@@ -324,7 +324,7 @@ launch (struct daemon *d, struct entry *e, const char *reason)
   e->queued = false;
   free (e->queued_reason);
   e->queued_reason = xstrdup (reason);
-  struct regen_env env = { d->loop, d->ops, d->rt, d->journal, d->cfg };
+  struct regen_env env = daemon_regen_env (d);
   e->regen = regen_start (&env, &p, admission_on_regen_done, e);
   e->state = ES_REGENERATING;
   d->in_flight++;
@@ -356,6 +356,18 @@ admission_request_regen (struct daemon *d, struct entry *e, const char *reason, 
       if (req)
         control_reply_error (req, EBUSY, e->state == ES_STOPPED ? "the container is stopped; start it first"
                                              : "the container is not ready for regeneration yet");
+      return;
+    }
+  if (e->queued)
+    {
+      /* Join the regeneration waiting for admission: it keeps the reason
+       * it was queued with, which its first requests are answered with, and
+       * an infected generation queued to stay down stays down whoever asks
+       * after it. */
+      log_msg (req ? LOG_LVL_INFO : LOG_LVL_DEBUG, "%s: %s joins the queued regeneration (reason %s)", e->name,
+               reason, e->queued_reason);
+      entry_add_waiter (e, req, true);
+      e->keep_old_down |= keep_old_down;
       return;
     }
   entry_add_waiter (e, req, false);

@@ -175,6 +175,7 @@ struct daemon
   SLIST_HEAD (, learned) learned;          /* program lists per image (detect-programs.c) */
   SLIST_HEAD (, drift_image) drift_images; /* start-up sets per image and name (detect-drift.c) */
   bool rescan_in_flight;
+  const struct regen_timing *timing; /* regen's waits; NULL (lymphd): its defaults, a test shortens them */
 };
 
 /* daemon.c: daemon_run, signals, reload, shutdown, watchdog, status, the
@@ -186,6 +187,8 @@ void daemon_update_status (struct daemon *d);
 void daemon_maybe_exit (struct daemon *d);
 /* What the runtime knows of the engine; zeroed when it cannot say. */
 void daemon_engine_info (struct daemon *d, struct rt_engine_info *info);
+/* What a regeneration or recovery of d runs with. */
+struct regen_env daemon_regen_env (struct daemon *d);
 
 /* entry.c: the entries in d->entries, and the requests waiting on one. */
 struct entry *entry_new (struct daemon *d, const char *name);

@@ -47,6 +47,12 @@ daemon_engine_info (struct daemon *d, struct rt_engine_info *info)
     d->ops->engine_info (d->rt, info);
 }
 
+struct regen_env
+daemon_regen_env (struct daemon *d)
+{
+  return (struct regen_env){ d->loop, d->ops, d->rt, d->journal, d->cfg, d->timing };
+}
+
 /* Why the engine cannot be used now, one line, malloc'd; NULL when it can. */
 static char *
 engine_trouble (struct daemon *d)

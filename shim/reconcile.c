@@ -226,7 +226,7 @@ reconcile_sync_engine (struct daemon *d)
         continue; /* in flight in this process, or waiting for the engine */
       if (e == NULL)
         e = entry_new (d, open[i].name);
-      struct regen_env env = { d->loop, d->ops, d->rt, d->journal, d->cfg };
+      struct regen_env env = daemon_regen_env (d);
       log_info ("%s txn=%s step=recover: open since a crash or an unreachable engine", open[i].name, open[i].txn);
       /* An infected generation stays down after the recovery too. */
       e->keep_old_down = e->keep_old_down || open[i].keep_old_down;

@@ -375,6 +375,7 @@ admission_request_regen (struct daemon *d, struct entry *e, const char *reason, 
   if (!d->connected || !admit (d, e))
     {
       e->queued = true;
+      e->queued_seq = ++d->queue_seq;
       free (e->queued_reason);
       e->queued_reason = xstrdup (reason);
       log_debug ("%s: regeneration queued (%s)", e->name, reason);
@@ -388,10 +389,18 @@ admission_start_queued (struct daemon *d)
 {
   if (!d->connected || d->shutting_down)
     return;
-  ENTRY_FOREACH (e, d)
-    if (e->queued && e->regen == NULL && e->state == ES_RUNNING && admit (d, e))
-      {
-        cleanup_free char *reason = xstrdup (e->queued_reason ? e->queued_reason : "ttl");
-        launch (d, e, reason);
-      }
+  /* First come, first served: the longest waiting that may start now goes
+   * first (one held back by its group does not hold back the others). */
+  for (;;)
+    {
+      struct entry *first = NULL;
+      ENTRY_FOREACH (e, d)
+        if (e->queued && e->regen == NULL && e->state == ES_RUNNING
+            && (first == NULL || e->queued_seq < first->queued_seq) && admit (d, e))
+          first = e;
+      if (first == NULL)
+        return;
+      cleanup_free char *reason = xstrdup (first->queued_reason ? first->queued_reason : "ttl");
+      launch (d, first, reason);
+    }
 }

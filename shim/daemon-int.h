@@ -92,6 +92,7 @@ struct entry
   unsigned failures;         /* failed regenerations in a row; the timer is their retry */
   char *last_error;          /* why the last regeneration or recovery failed, until one succeeds */
   bool queued;              /* due, waiting for admission */
+  uint64_t queued_seq;      /* when it was queued, for first come first served */
   char *queued_reason;
   struct regen *regen;
   SLIST_HEAD (, waiter) waiters;
@@ -160,6 +161,7 @@ struct daemon
   bool syncing;
   bool shutting_down;
   bool no_changes;          /* the runtime cannot list changes: drift checks are off */
+  uint64_t queue_seq;       /* the last queued_seq handed out */
   unsigned in_flight;       /* regenerations, recoveries included */
   unsigned recovering;      /* recoveries in flight */
   uint64_t started_mono;

@@ -586,6 +586,34 @@ test_global_cap (void **state)
   assert_int_equal (engine_overlap (w, first, last), 2);
 }
 
+/* The queue is first come, first served: with room for one, entries asked
+ * in the order c, a, d, b regenerate in that order, not in the order they
+ * were adopted. */
+static void
+test_queue_order (void **state)
+{
+  struct world *w = *state;
+  w->d.cfg->max_concurrent = 1;
+  static const char *const names[] = { "svc-a", "svc-b", "svc-c", "svc-d" };
+  for (size_t i = 0; i < 4; i++)
+    add_entry (w, names[i], NULL);
+  static const size_t asked[] = { 2, 0, 3, 1 };
+  for (size_t i = 0; i < 4; i++)
+    {
+      admission_request_regen (&w->d, w->e[asked[i]], "manual", false, NULL);
+      check (w);
+    }
+  assert_int_equal (w->d.in_flight, 1);
+  settle (w);
+  assert_int_equal (w->peak, 1);
+  long first[MAX_ENTRIES], last[MAX_ENTRIES];
+  assert_int_equal (engine_overlap (w, first, last), 1);
+  for (size_t i = 0; i < 4; i++)
+    assert_regenerated (w, w->e[i], 2);
+  for (size_t i = 1; i < 4; i++)
+    assert_true (first[asked[i - 1]] < first[asked[i]]);
+}
+
 /* Two entries of one group never regenerate at once; an entry of another
  * group goes on beside the first. The cap (3) is not what holds the
  * second back. */
@@ -977,6 +1005,7 @@ main (void)
   unsetenv ("NOTIFY_SOCKET");
   const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown (test_global_cap, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_queue_order, setup, teardown),
     cmocka_unit_test_setup_teardown (test_one_per_group, setup, teardown),
     cmocka_unit_test_setup_teardown (test_join_in_flight, setup, teardown),
     cmocka_unit_test_setup_teardown (test_queued_keeps_reason, setup, teardown),

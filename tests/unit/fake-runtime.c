@@ -25,7 +25,7 @@ struct image
   size_t n_refs;
 };
 
-enum script_kind { S_FAIL, S_LIE, S_HOOK };
+enum script_kind { S_FAIL, S_LIE, S_HOOK, S_CALL_HOOK };
 
 struct script
 {
@@ -558,6 +558,14 @@ fake_hook (struct runtime *rt, enum fake_op op, unsigned nth, fake_hook_fn fn, v
 }
 
 void
+fake_hook_call (struct runtime *rt, enum fake_op op, unsigned nth, fake_hook_fn fn, void *ud)
+{
+  struct script *s = script_add (rt, S_CALL_HOOK, op, nth);
+  s->fn = fn;
+  s->ud = ud;
+}
+
+void
 fake_delay (struct runtime *rt, enum fake_op op, uint64_t ms)
 {
   rt->delay[op] = ms;
@@ -592,6 +600,21 @@ pending_free (struct pending *p)
 
 static void answer (struct loop *l, void *ud);
 
+/* Run the hooks of kind for p's call, in the order they were scripted. */
+static void
+run_hooks (struct runtime *rt, enum script_kind kind, const struct pending *p, int ret)
+{
+  for (size_t i = 0; i < rt->n_s && !rt->closed; i++)
+    if (rt->s[i].kind == kind && rt->s[i].op == p->op && (rt->s[i].nth == 0 || rt->s[i].nth == p->nth))
+      {
+        struct fake_call fc = {
+          .op = p->op, .nth = p->nth, .ref = p->ref, .name = p->name, .id = p->id, .arg = p->arg,
+          .line = p->line, .ret = ret,
+        };
+        rt->s[i].fn (rt, &fc, rt->s[i].ud);
+      }
+}
+
 /* Record the call and answer it from the loop. `ref` names a container
  * (resolved for the record) unless image is set. */
 static struct pending *
@@ -611,6 +634,8 @@ call (struct runtime *rt, enum fake_op op, const char *ref, bool image, const ch
       p->name = xstrdup (c->name);
       p->id = xstrdup (c->id);
     }
+  else if (op == FAKE_CREATE || op == FAKE_CREATE_HIDDEN)
+    p->name = xstrdup (ref); /* the name asked for */
   struct buf b;
   buf_init (&b);
   buf_appends (&b, op_names[op]);
@@ -630,6 +655,7 @@ call (struct runtime *rt, enum fake_op op, const char *ref, bool image, const ch
   p->next = rt->pending;
   rt->pending = p;
   p->timer = loop_add_timer (rt->loop, rt->delay[op], answer, p);
+  run_hooks (rt, S_CALL_HOOK, p, 0);
   return p;
 }
 
@@ -929,14 +955,7 @@ answer (struct loop *l, void *ud)
     ret = apply (rt, p, &res, &err);
 
   rt->depth++;
-  for (size_t i = 0; i < rt->n_s && !rt->closed; i++)
-    if (rt->s[i].kind == S_HOOK && rt->s[i].op == p->op && (rt->s[i].nth == 0 || rt->s[i].nth == p->nth))
-      {
-        struct fake_call fc = {
-          .op = p->op, .nth = p->nth, .ref = p->ref, .name = p->name, .id = p->id, .line = p->line, .ret = ret,
-        };
-        rt->s[i].fn (rt, &fc, rt->s[i].ud);
-      }
+  run_hooks (rt, S_HOOK, p, ret);
 
   const lympho_error_t *e = ret < 0 ? &err : NULL;
   if (!rt->closed)
@@ -1073,7 +1092,6 @@ create_common (struct runtime *rt, enum fake_op op, const char *spec, const char
   struct pending *p = call (rt, op, name, true, NULL, NULL, ud);
   p->cb.id = cb;
   p->spec = xstrdup (spec);
-  p->name = xstrdup (name);
   rt_labels_copy (&p->labels, extra_labels);
 }
 

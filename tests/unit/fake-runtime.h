@@ -11,9 +11,10 @@
  *
  * A test scripts it per operation: fail the Nth call, answer a call with
  * success and do nothing (an engine that lies), delay an operation, or run
- * a hook once the call is answered. Every call is recorded as a line such as
- * "rename web web-lympho-old-1a2b3c4d", naming containers by the name they had
- * when called, so a test can assert the exact order.
+ * a hook when the call is made or once it is answered. Every call is
+ * recorded as a line such as "rename web web-lympho-old-1a2b3c4d", naming
+ * containers by the name they had when called, so a test can assert the
+ * exact order.
  *
  * The create specification it takes is its own small JSON:
  *   {"Image":"sha256:...","Networks":["front"],"Healthcheck":true,"Labels":{"k":"v"}}
@@ -89,8 +90,10 @@ struct fake_call
   const char *ref;   /* the reference given (id, name, image); NULL for create */
   const char *name;  /* the container's name when called (create: the one asked for); may be NULL */
   const char *id;    /* the container's id when called, or the new id once created; may be NULL */
+  const char *arg;   /* rename: the new name; network_disconnect: the network; kill: the signal;
+                        list: the label filter; image_tag, commit: the repository; else NULL */
   const char *line;  /* as recorded */
-  int ret;           /* what the callback is about to be told */
+  int ret;           /* what the callback is about to be told; 0 when the call is made */
 };
 typedef void (*fake_hook_fn) (struct runtime *rt, const struct fake_call *call, void *ud);
 
@@ -125,11 +128,15 @@ void fake_set_health_delay (struct runtime *rt, unsigned inspects);
  * call. fake_fail fails `times` calls from the nth on (0: all of them) with
  * status and message, without any effect. fake_lie answers the nth call
  * with success and does nothing. fake_hook runs fn when the nth call is
- * answered, after its effect, before its callback. fake_delay answers
- * every later call of op after ms instead of 0. */
+ * answered, after its effect, before its callback; fake_hook_call runs
+ * fn when the nth call is made, before the operation returns to its caller
+ * (the call is in the log, nothing has taken effect; it may read and change
+ * the model but must not run the loop or close the engine). fake_delay
+ * answers every later call of op after ms instead of 0. */
 void fake_fail (struct runtime *rt, enum fake_op op, unsigned nth, unsigned times, int status, const char *msg);
 void fake_lie (struct runtime *rt, enum fake_op op, unsigned nth);
 void fake_hook (struct runtime *rt, enum fake_op op, unsigned nth, fake_hook_fn fn, void *ud);
+void fake_hook_call (struct runtime *rt, enum fake_op op, unsigned nth, fake_hook_fn fn, void *ud);
 void fake_delay (struct runtime *rt, enum fake_op op, uint64_t ms);
 /* Forget every script (fail, lie, hook, delay). */
 void fake_script_clear (struct runtime *rt);

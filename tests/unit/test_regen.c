@@ -142,7 +142,8 @@ journal_trail (struct world *w, const char *txn, struct record *last)
   return buf_steal (&b);
 }
 
-/* Every engine call that changes something has its intent on disk first:
+/* Every engine call that changes something has its intent on disk before
+ * it is made (a hook at the call, not at the answer):
  * the txn's last record names the step and the container it acts on. */
 static void
 hook_intent (struct runtime *rt, const struct fake_call *call, void *ud)
@@ -245,7 +246,7 @@ world_new (bool health, bool no_old)
   static const enum fake_op mutating[] = { FAKE_CREATE, FAKE_CREATE_HIDDEN, FAKE_START, FAKE_STOP,
                                            FAKE_RENAME, FAKE_REMOVE, FAKE_PUBLISH, FAKE_NETWORK_DISCONNECT };
   for (size_t i = 0; i < sizeof mutating / sizeof mutating[0]; i++)
-    fake_hook (w->rt, mutating[i], 0, hook_intent, w);
+    fake_hook_call (w->rt, mutating[i], 0, hook_intent, w);
   return w;
 }
 

@@ -54,16 +54,7 @@ struct pending
   struct rt_labels labels;
   bool force;
   int timeout_s;
-  union
-  {
-    rt_done_cb done;
-    rt_id_cb id;
-    rt_container_cb container;
-    rt_list_cb list;
-    rt_snapshot_cb snapshot;
-    rt_changes_cb changes;
-    rt_top_cb top;
-  } cb;
+  union rt_callback cb;
   void *ud;
   struct pending *next;
 };

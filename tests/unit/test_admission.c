@@ -47,6 +47,7 @@
 #include "lympho/regen.h"
 #include "lympho/util.h"
 #include "shim/daemon-int.h"
+#include "unit-util.h"
 
 #define INJECTED "injected by the test"
 #define MAX_ENTRIES 8
@@ -248,15 +249,6 @@ setup (void **state)
 }
 
 static int
-rm_one (const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-  (void) st;
-  (void) flag;
-  (void) ftw;
-  return remove (path);
-}
-
-static int
 teardown (void **state)
 {
   struct world *w = *state;
@@ -297,7 +289,7 @@ teardown (void **state)
       free (w->image[i]);
       free (w->first_id[i]);
     }
-  int ret = nftw (w->dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+  int ret = unit_rmtree (w->dir);
   free (w);
   return ret;
 }
@@ -413,14 +405,7 @@ history_of (struct world *w, const char *name)
 static size_t
 open_txns (struct world *w)
 {
-  struct txn *v = NULL;
-  size_t n = 0;
-  lympho_error_t err = { 0 };
-  assert_int_equal (journal_load (w->dir, &v, &n, &err), 0);
-  for (size_t i = 0; i < n; i++)
-    txn_free (&v[i]);
-  free (v);
-  return n;
+  return unit_open_txns (w->dir);
 }
 
 /* e was regenerated once more: the engine's `name` is its new generation. */

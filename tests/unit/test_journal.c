@@ -25,6 +25,7 @@
 #include "lympho/loop.h"
 #include "lympho/regen.h"
 #include "lympho/util.h"
+#include "unit-util.h"
 
 /* --- the records of one regeneration, crash point by crash point ------- */
 
@@ -481,15 +482,6 @@ on_done (void *ud, const struct regen_result *res)
   snprintf (o->msg, sizeof o->msg, "%s", res->err.msg);
 }
 
-static int
-rm_one (const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-  (void) st;
-  (void) flag;
-  (void) ftw;
-  return remove (path);
-}
-
 /* One run's values of what the tables write as stand-ins. */
 struct actual
 {
@@ -581,8 +573,7 @@ static int
 teardown_dir (void **state)
 {
   char *dir = *state;
-  if (nftw (dir, rm_one, 16, FTW_DEPTH | FTW_PHYS) != 0)
-    fprintf (stderr, "could not remove %s\n", dir);
+  unit_rmtree (dir);
   free (dir);
   return 0;
 }

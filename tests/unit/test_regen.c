@@ -36,6 +36,7 @@
 #include "lympho/regen.h"
 #include "lympho/store.h"
 #include "lympho/util.h"
+#include "unit-util.h"
 
 #define IMG "sha256:1111111111111111111111111111111111111111111111111111111111111111"
 #define DB_IMG "sha256:2222222222222222222222222222222222222222222222222222222222222222"
@@ -265,9 +266,7 @@ world_free (struct world *w)
   free (w->res_txn);
   free (w->res_new_id);
   free (w->res_reason);
-  cleanup_free char *journal = xasprintf ("%s/journal", w->dir);
-  unlink (journal);
-  rmdir (w->dir);
+  unit_rmtree (w->dir);
   free (w);
 }
 
@@ -413,14 +412,7 @@ assert_new_serves (struct world *w, unsigned generation)
 static size_t
 open_txns (struct world *w)
 {
-  struct txn *v = NULL;
-  size_t n = 0;
-  lympho_error_t err = { 0 };
-  assert_int_equal (journal_load (w->dir, &v, &n, &err), 0);
-  for (size_t i = 0; i < n; i++)
-    txn_free (&v[i]);
-  free (v);
-  return n;
+  return unit_open_txns (w->dir);
 }
 
 /* The txn's records end as given ("|end ok"), and nothing is open. */

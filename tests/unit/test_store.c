@@ -21,6 +21,7 @@
 
 #include "lympho/store.h"
 #include "lympho/util.h"
+#include "unit-util.h"
 
 struct fixture
 {
@@ -48,20 +49,10 @@ setup (void **state)
 }
 
 static int
-rm_one (const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-  (void) st;
-  (void) flag;
-  (void) ftw;
-  return remove (path);
-}
-
-static int
 teardown (void **state)
 {
   struct fixture *f = *state;
-  if (nftw (f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS) != 0)
-    fprintf (stderr, "could not remove %s\n", f->dir);
+  unit_rmtree (f->dir);
   free (f->snapdir);
   free (f);
   current = NULL;

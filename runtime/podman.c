@@ -190,9 +190,25 @@ hc_on_inspect (void *ud, int ret, const lympho_error_t *err, long status, const 
   bool first_time = h->interval_ms == 0;
   h->interval_ms = hc_duration_ms (json_get (hcfg, "Interval"), HC_DEFAULT_INTERVAL_MS);
   h->timeout_ms = hc_duration_ms (json_get (hcfg, "Timeout"), HC_DEFAULT_TIMEOUT_MS);
-  if (first_time)
-    h->last = rt_health_parse (json_str (json_path (v, "State", "Health", "Status", NULL)));
+  enum rt_health now = rt_health_parse (json_str (json_path (v, "State", "Health", "Status", NULL)));
+  bool news = !first_time && (now == RT_HEALTH_HEALTHY || now == RT_HEALTH_UNHEALTHY) && now != h->last;
+  if (first_time || news)
+    h->last = now;
   hc_arm (h, h->interval_ms);
+  if (!news)
+    return;
+  /* Asked because an event did not say: a change is told as the event
+   * would have told it. The core may close the runtime (and free h). */
+  struct runtime *rt = h->rt;
+  char id[72];
+  snprintf (id, sizeof id, "%s", h->id);
+  struct rt_event ev = {
+    .type = RT_EV_CONTAINER, .id = id, .exit_code = -1, .time_nano = now_real_ms () * 1000000ULL,
+    .action = now == RT_HEALTH_HEALTHY ? "health_status: healthy" : "health_status: unhealthy",
+  };
+  rt_stream_enter (&rt->s);
+  rt_stream_deliver (&rt->s, &ev);
+  rt_stream_leave (&rt->s);
 }
 
 static void
@@ -399,11 +415,19 @@ podman_events (struct runtime *rt, json_val v, const struct rt_event *ev)
         hc_untrack (rt, ev->id);
       else if (strcmp (a, "health_status") == 0)
         {
+          /* The core knows "health_status: X" only: a check whose status
+           * the event does not say (or says as nothing known) is never
+           * passed on as it is, and never taken as a change; the engine
+           * is asked instead, where the container is tracked. */
           const char *status = json_str (json_get (v, "HealthStatus"));
-          if (status == NULL)
-            return false;
           enum rt_health now = rt_health_parse (status);
           struct hc *h = hc_find (rt, ev->id);
+          if (now == RT_HEALTH_NONE)
+            {
+              if (h && h->req == NULL)
+                hc_inspect (h);
+              return true;
+            }
           enum rt_health before = h ? h->last : RT_HEALTH_NONE;
           if (h)
             {

@@ -9,7 +9,7 @@
 #
 # It does not touch /etc/containers/containers.conf: the ulimits runc needs on
 # these machines are set by lympho's Podman backend on each create (see
-# runtime/docker.c), and scripts that use the podman CLI pass --ulimit.
+# runtime/docker-plan.c), and scripts that use the podman CLI pass --ulimit.
 #
 # The OCI runtime: runc, the one dockerd runs on this host, whenever it is
 # installed. Debian's podman takes crun, which refuses to run anything on a

@@ -2,9 +2,9 @@
  *
  * Policy, in short: the new container runs the very image the old one ran
  * (by id, created through the user's own reference while that still names
- * it: docker.c checks); everything the user configured comes back; everything that
- * belonged to the old instance (its id as hostname and alias, its
- * container-id file) does not. Volumes are never lost: every volume the old
+ * it: docker-create.c checks); everything the user configured comes back;
+ * everything that belonged to the old instance (its id as hostname and
+ * alias, its container-id file) does not. Volumes are never lost: every volume the old
  * container had, anonymous ones included, is attached by name at the same
  * place. What is lost is the writable layer, which is the point.
  * May call: json and util: a leaf. */

@@ -15,7 +15,8 @@
  * that the conformance suite and the snapshot-fidelity test have passed
  * against. To raise it: read the Engine API's version history for each new
  * version, translate every change to what lympho reads or writes (inspect,
- * create, networks, events, images) in docker-spec.c and docker.c under
+ * create, networks, events, images) in docker-spec.c, docker-plan.c and the
+ * operations' files (docker-int.h) under
  * that version's number, run both suites against an engine that serves the
  * new version, then raise DOCKER_API_MAX here and in the README's engine
  * table. */

@@ -1413,7 +1413,7 @@ test_remove_old_fails_for_good (void **state)
   assert_int_equal (left->state, RT_STATE_EXITED);
   assert_string_equal (fake_find (w->rt, "web")->id, w->res.new_id);
   assert_journal_closed (w, "|step remove-old|step remove-old|step remove-old|end ok");
-  /* lymphd's history records this error with the OK (daemon.c reads it). */
+  /* lymphd's history records this error with the OK (admission.c reads it). */
   assert_error (w, EIO, "remove-old", INJECTED);
 }
 

@@ -95,11 +95,7 @@ docker_commit (struct runtime *rt, const char *id, const char *repo, const char 
    * own; only the labels are ours. */
   cleanup_jgen json_gen g = json_gen_new (false);
   json_gen_map_open (g);
-  json_gen_str (g, "Labels");
-  json_gen_map_open (g);
-  for (size_t i = 0; labels && i < labels->n; i++)
-    json_gen_kstr (g, labels->v[i].key, labels->v[i].value);
-  json_gen_map_close (g);
+  rt_labels_gen (g, "Labels", labels);
   json_gen_map_close (g);
   cleanup_free char *body = json_gen_text (g);
   /* Committing a large layer takes a while. */

@@ -371,12 +371,3 @@ exec_proto_request (void)
   return g;
 }
 
-void
-exec_proto_gen_labels (json_gen g, const char *key, const struct rt_labels *l)
-{
-  json_gen_str (g, key);
-  json_gen_map_open (g);
-  for (size_t i = 0; l && i < l->n; i++)
-    json_gen_kstr (g, l->v[i].key, l->v[i].value);
-  json_gen_map_close (g);
-}

@@ -47,6 +47,5 @@ void exec_proto_diff (const struct rt_container *old, size_t n_old, const struct
 
 /* Request builders: an open map with "version" already in it. */
 json_gen exec_proto_request (void);
-void exec_proto_gen_labels (json_gen g, const char *key, const struct rt_labels *l);
 
 #endif

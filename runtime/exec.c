@@ -87,7 +87,7 @@ exec_create (struct runtime *rt, const char *spec, const char *name, const struc
   else
     json_gen_str (g, spec);
   json_gen_kstr (g, "name", name);
-  exec_proto_gen_labels (g, "labels", extra_labels);
+  rt_labels_gen (g, "labels", extra_labels);
   struct call *c = exec_call_start (rt, "create", g, rt->timeout_ms, K_ID, ud, "create %s", name);
   c->cb.id = cb;
 }
@@ -189,7 +189,7 @@ exec_commit (struct runtime *rt, const char *id, const char *repo, const char *t
   cleanup_jgen json_gen g = req_id ("id", id);
   json_gen_kstr (g, "repo", repo);
   json_gen_kstr (g, "tag", tag ? tag : "latest");
-  exec_proto_gen_labels (g, "labels", labels);
+  rt_labels_gen (g, "labels", labels);
   uint64_t limit = COMMIT_TIMEOUT_MS > rt->timeout_ms ? COMMIT_TIMEOUT_MS : rt->timeout_ms;
   struct call *c = exec_call_start (rt, "commit", g, limit, K_ID, ud, "commit %s", id);
   c->cb.id = cb;

@@ -157,3 +157,13 @@ rt_labels_from_json (json_val v, bool strict, const char *what, struct rt_labels
     }
   return 0;
 }
+
+void
+rt_labels_gen (json_gen g, const char *key, const struct rt_labels *l)
+{
+  json_gen_str (g, key);
+  json_gen_map_open (g);
+  for (size_t i = 0; l && i < l->n; i++)
+    json_gen_kstr (g, l->v[i].key, l->v[i].value);
+  json_gen_map_close (g);
+}

@@ -73,6 +73,8 @@ void rt_labels_free (struct rt_labels *l);
  * added; lenient (an engine's own answer): what is not a string is skipped
  * and it never fails. */
 int rt_labels_from_json (json_val v, bool strict, const char *what, struct rt_labels *out, lympho_error_t *err);
+/* Its inverse: `key` and the labels as a JSON object (l NULL: empty). */
+void rt_labels_gen (json_gen g, const char *key, const struct rt_labels *l);
 
 struct rt_container
 {

@@ -1305,11 +1305,7 @@ fake_spec (const char *image_id, const char *const *networks, bool healthcheck, 
     json_gen_str (g, networks[i]);
   json_gen_array_close (g);
   json_gen_kbool (g, "Healthcheck", healthcheck);
-  json_gen_str (g, "Labels");
-  json_gen_map_open (g);
-  for (size_t i = 0; labels && i < labels->n; i++)
-    json_gen_kstr (g, labels->v[i].key, labels->v[i].value);
-  json_gen_map_close (g);
+  rt_labels_gen (g, "Labels", labels);
   json_gen_map_close (g);
   return json_gen_text (g);
 }

@@ -39,6 +39,7 @@
 
 struct httpd;
 struct incident;
+struct execguard;
 
 #define SHUTDOWN_GRACE_MS 120000
 
@@ -76,6 +77,13 @@ struct entry_detect
   bool startup_over;        /* the window closed: `stamps` hold its start-up files as they were */
   struct drift_stamps stamps;
   char *drift_reported;     /* detect-only drift last reported, not repeated */
+  /* the exec guard (detect-programs.c) */
+  enum exec_mode exec_mode; /* in force: deny, detect or off (never auto) */
+  char *exec_note;          /* why, when not deny */
+  char *guard_id;           /* the generation it guards or learns through, NULL: none */
+  int guard_pid;            /* the process guard_id was marked through */
+  char *applied_id;         /* the generation and process the mode was worked out for */
+  int applied_pid;
 };
 
 struct entry
@@ -174,6 +182,8 @@ struct daemon
   struct metrics metrics;
   struct httpd *httpd;
   struct procwatch *procwatch;
+  struct execguard *guard;  /* NULL: unavailable (guard_problem says why) */
+  char *guard_problem;
   SLIST_HEAD (, learned) learned;          /* program lists per image (detect-programs.c) */
   SLIST_HEAD (, drift_image) drift_images; /* start-up sets per image and name (detect-drift.c) */
   bool rescan_in_flight;
@@ -284,6 +294,10 @@ void detect_close (struct daemon *d);
  * (fresh). */
 void detect_generation_started (struct daemon *d, struct entry *e, bool fresh);
 void detect_entry_free (struct daemon *d, struct entry *e);
+/* The engine told e's main process (reconcile): the exec guard marks it. */
+void detect_running (struct daemon *d, struct entry *e);
+/* What status says of the detectors: the guard, and each entry's mode. */
+void detect_status_gen (struct daemon *d, json_gen g);
 /* Engine events about a protected container; true when handled. */
 bool detect_event (struct daemon *d, struct entry *e, const struct rt_event *ev);
 /* The detectors' view of e for `ls --json`: keys "exec_allow" and "drift",

@@ -1,9 +1,16 @@
-/* lympho — the exec detector: kernel exec events (netlink connector, through
- * procwatch) mapped to their container and judged against its allow list
- * (label, or learned per image during a window after a fresh generation
- * starts); a program outside it is an incident. Processes started through
- * the engine (docker exec, healthchecks) are not judged. May call:
- * procwatch, allow, incident (detect_incident). */
+/* lympho — programs: the exec detector and the exec guard.
+ *  - detector: kernel exec events (netlink connector, through procwatch)
+ *    mapped to their container and judged against its allow list (label,
+ *    or learned per image during a window after a fresh generation lympho
+ *    started); a program outside it, or one with no file (memfd, deleted),
+ *    is an incident. It sees a program after it started.
+ *  - guard (execguard.h): in deny mode the kernel refuses a program outside
+ *    the list before it runs, and the refusal is an incident. While a list
+ *    is learned the guard reports every program the container runs, the
+ *    scripts and loaders the connector cannot name included.
+ * Processes started through the engine (docker exec, healthchecks) are
+ * judged by neither (proctree.h). May call: procwatch, execguard,
+ * proctree, allow, incident (detect_incident). */
 #include "config.h"
 
 #include <errno.h>
@@ -15,9 +22,11 @@
 #include "daemon-int.h"
 #include "lympho/allow.h"
 #include "lympho/drift.h"
+#include "lympho/execguard.h"
 #include "lympho/json.h"
 #include "lympho/log.h"
 #include "lympho/loop.h"
+#include "lympho/proctree.h"
 #include "lympho/procwatch.h"
 #include "lympho/sched.h"
 #include "lympho/util.h"
@@ -44,6 +53,9 @@ learned_find (struct daemon *d, const char *image_id)
   return NULL;
 }
 
+static void guard_apply (struct daemon *d, struct entry *e);
+static bool applied (struct entry *e);
+
 static void
 learned_freeze (struct loop *loop, void *ud)
 {
@@ -56,6 +68,11 @@ learned_freeze (struct loop *loop, void *ud)
   if (allow_learned_save (l->d->cfg->state_dir, l->image_id, &l->list, &err) < 0)
     log_error ("learned programs of %.19s: %s", l->image_id, err.msg);
   log_info ("programs of image %.19s learned: %zu", l->image_id, l->list.n);
+  /* Its containers turn from learning to their mode. */
+  DAEMON_EACH (e, l->d)
+    if (e->golden.image_id && strcmp (e->golden.image_id, l->image_id) == 0 && !e->policy.exec_allow_set
+        && applied (e))
+      guard_apply (l->d, e);
 }
 
 /* The list of an image: from memory, from disk, or a fresh one to learn. */
@@ -93,56 +110,25 @@ learned_get (struct daemon *d, const char *image_id, bool start_learning)
 
 /* --- exec events ----------------------------------------------------- */
 
-static int
-read_ppid (int pid)
+/* Started through the engine (docker exec, a healthcheck): not judged.
+ * Fails closed: anything unreadable on the way is the workload's. */
+static bool
+started_by_engine (int pid, struct entry *e)
 {
-  char path[64], buf[512];
-  snprintf (path, sizeof path, "/proc/%d/stat", pid);
-  FILE *f = fopen (path, "re");
-  if (f == NULL)
-    return -1;
-  size_t n = fread (buf, 1, sizeof buf - 1, f);
-  fclose (f);
-  buf[n] = '\0';
-  /* comm may hold spaces and parentheses: parse after the last ')'. */
-  char *p = strrchr (buf, ')');
-  int ppid = -1;
-  if (p == NULL || sscanf (p + 1, " %*c %d", &ppid) != 1)
-    return -1;
-  return ppid;
+  struct proc_ns ns;
+  if (e->pid <= 0 || proctree_mntns (e->pid, &ns) < 0)
+    return false;
+  return proctree_started_by_engine (pid, e->pid, &ns);
 }
 
+/* A program with no file to judge: a memfd, a deleted file. */
 static bool
-same_mnt_ns (int a, int b)
+anonymous_program (const char *exe)
 {
-  char pa[64], pb[64];
-  struct stat sa, sb;
-  snprintf (pa, sizeof pa, "/proc/%d/ns/mnt", a);
-  snprintf (pb, sizeof pb, "/proc/%d/ns/mnt", b);
-  return stat (pa, &sa) == 0 && stat (pb, &sb) == 0 && sa.st_ino == sb.st_ino && sa.st_dev == sb.st_dev;
-}
-
-/* Walk up from pid: reaching the container's init means the workload ran
- * it; leaving the container's mount namespace first means the engine did
- * (docker exec, a healthcheck). Unknown (raced away) counts as workload. */
-static bool
-started_by_engine (int pid, int init_pid)
-{
-  int cur = pid;
-  for (int depth = 0; depth < 64; depth++)
-    {
-      if (cur == init_pid)
-        return false;
-      int ppid = read_ppid (cur);
-      if (ppid <= 0)
-        return false;
-      if (ppid == init_pid)
-        return false;
-      if (init_pid > 0 && !same_mnt_ns (ppid, init_pid))
-        return true;
-      cur = ppid;
-    }
-  return false;
+  size_t n = strlen (exe);
+  static const char deleted[] = " (deleted)";
+  return str_has_prefix (exe, "/memfd:") || exe[0] != '/'
+         || (n >= sizeof deleted - 1 && strcmp (exe + n - (sizeof deleted - 1), deleted) == 0);
 }
 
 void
@@ -167,7 +153,9 @@ static void
 judge_program (struct daemon *d, struct entry *e, int pid, const char *exe, const char *argv0, uint64_t seen_mono)
 {
   bool allowed;
-  if (e->policy.exec_allow_set)
+  if (anonymous_program (exe))
+    allowed = false;
+  else if (e->policy.exec_allow_set)
     {
       allowed = false;
       for (size_t i = 0; i < e->policy.n_exec_allow && !allowed; i++)
@@ -188,7 +176,9 @@ judge_program (struct daemon *d, struct entry *e, int pid, const char *exe, cons
     }
   if (allowed)
     return;
-  cleanup_free char *reason = xasprintf ("unexpected program %s (as %s, pid %d)", exe, argv0 ? argv0 : "?", pid);
+  cleanup_free char *reason = xasprintf ("%s %s (as %s, pid %d)",
+                                         anonymous_program (exe) ? "program without a file" : "unexpected program", exe,
+                                         argv0 ? argv0 : "?", pid);
   log_warn ("%s gen=%u: %s", e->name, e->generation, reason);
   detect_incident (d, e, ALERT_SRC_EXEC, reason, exe, NULL, seen_mono);
 }
@@ -198,11 +188,12 @@ on_exec (void *ud, const struct proc_exec *ev)
 {
   struct daemon *d = ud;
   struct entry *e = d->act->by_id (d, ev->container_id);
-  if (e == NULL || e->golden.name == NULL || e->state != ES_RUNNING || e->regen || e->incident)
+  if (e == NULL || e->golden.name == NULL || e->state != ES_RUNNING || e->regen || e->incident
+      || e->policy.exec_mode == EXEC_MODE_OFF)
     return;
   if (ev->exe == NULL)
     return; /* gone before it could be read: nothing to judge it by */
-  if (started_by_engine (ev->pid, e->pid))
+  if (started_by_engine (ev->pid, e))
     {
       log_debug ("%s: %s (pid %d) started through the engine, not judged", e->name, ev->exe, ev->pid);
       return;
@@ -223,7 +214,7 @@ on_rescan_top (void *ud, int ret, const lympho_error_t *err, const struct rt_pro
   struct rescan *rs = ud;
   struct daemon *d = rs->d;
   struct entry *e = d->act->by_id (d, rs->id);
-  if (ret == 0 && e && e->state == ES_RUNNING && !e->regen && !e->incident)
+  if (ret == 0 && e && e->state == ES_RUNNING && !e->regen && !e->incident && e->policy.exec_mode != EXEC_MODE_OFF)
     for (size_t i = 0; i < n; i++)
       {
         char path[64], exe[PATH_MAX];
@@ -232,7 +223,7 @@ on_rescan_top (void *ud, int ret, const lympho_error_t *err, const struct rt_pro
         if (l <= 0)
           continue;
         exe[l] = '\0';
-        if (started_by_engine (v[i].pid, e->pid))
+        if (started_by_engine (v[i].pid, e))
           continue;
         judge_program (d, e, v[i].pid, exe, v[i].cmd, now_mono_ms ());
         if (e->incident)
@@ -257,11 +248,233 @@ on_overrun (void *ud)
       }
 }
 
-void
-detect_programs_started (struct daemon *d, struct entry *e)
+/* --- the exec guard -------------------------------------------------- */
+
+/* Why the guard cannot deny now; NULL when it can. */
+static const char *
+guard_problem (struct daemon *d)
 {
+  if (d->guard)
+    return execguard_problem (d->guard);
+  return d->guard_problem ? d->guard_problem : "the exec guard is not open";
+}
+
+static void
+exec_mode_set (struct entry *e, enum exec_mode m, const char *note)
+{
+  e->det.exec_mode = m;
+  free (e->det.exec_note);
+  e->det.exec_note = note ? xstrdup (note) : NULL;
+}
+
+static void
+guard_drop (struct daemon *d, struct entry *e)
+{
+  if (e->det.guard_id)
+    execguard_release (d->guard, e->det.guard_id);
+  free (e->det.guard_id);
+  e->det.guard_id = NULL;
+  e->det.guard_pid = 0;
+}
+
+/* Work out e's exec mode and mark (or unmark) its generation. The pid is
+ * the one the engine last told for e->id (reconcile). */
+static void
+guard_apply (struct daemon *d, struct entry *e)
+{
+  char *const *list = NULL;
+  size_t n = 0;
+  bool have_list = false, learning = false;
+  if (e->policy.exec_allow_set)
+    {
+      list = e->policy.exec_allow;
+      n = e->policy.n_exec_allow;
+      have_list = true;
+    }
+  else if (e->golden.image_id)
+    {
+      struct learned *l = learned_get (d, e->golden.image_id, false);
+      if (l && l->list.frozen)
+        {
+          list = l->list.v;
+          n = l->list.n;
+          have_list = true;
+        }
+      learning = l && !l->list.frozen;
+    }
+  enum exec_mode want = e->policy.exec_mode;
+  const char *problem = guard_problem (d);
+  bool can_mark = problem == NULL && e->id && e->pid > 0 && e->state == ES_RUNNING;
+  if (want == EXEC_MODE_OFF)
+    {
+      exec_mode_set (e, EXEC_MODE_OFF, "lympho.exec.mode=off");
+      guard_drop (d, e);
+      return;
+    }
+  if (!have_list)
+    {
+      exec_mode_set (e, EXEC_MODE_DETECT, learning ? "learning its programs"
+                                                   : "no list: learned from the next generation lympho starts");
+      if (learning && can_mark)
+        {
+          /* The guard reports what runs: scripts and loaders too. */
+          lympho_error_t err = { 0 };
+          if (execguard_protect (d->guard, e->id, e->pid, EXECGUARD_MODE_LEARN, NULL, 0, NULL, &err) < 0)
+            {
+              log_debug ("%s: learning through the exec guard: %s", e->name, err.msg);
+              guard_drop (d, e);
+              return;
+            }
+          free (e->det.guard_id);
+          e->det.guard_id = xstrdup (e->id);
+          e->det.guard_pid = e->pid;
+        }
+      else
+        guard_drop (d, e);
+      return;
+    }
+  const char *why = NULL;
+  if (want == EXEC_MODE_DETECT)
+    why = "lympho.exec.mode=detect";
+  else if (want == EXEC_MODE_AUTO && n == 0)
+    why = "the learned list is empty";
+  else if (problem)
+    why = problem;
+  else if (!can_mark)
+    why = "its process is not known yet";
+  if (why)
+    {
+      exec_mode_set (e, EXEC_MODE_DETECT, why);
+      guard_drop (d, e);
+      return;
+    }
+  size_t files = 0;
+  lympho_error_t err = { 0 };
+  if (execguard_protect (d->guard, e->id, e->pid, EXECGUARD_MODE_DENY, list, n, &files, &err) < 0)
+    {
+      cleanup_free char *note = xasprintf ("cannot deny: %s", err.msg);
+      log_warn ("%s gen=%u: exec guard: %s; programs are detected, not denied", e->name, e->generation, err.msg);
+      exec_mode_set (e, EXEC_MODE_DETECT, note);
+      guard_drop (d, e);
+      return;
+    }
+  /* A previous generation keeps its own rule while it lives (an infected
+   * one waits for its kill); the guard forgets it once it is gone. */
+  free (e->det.guard_id);
+  e->det.guard_id = xstrdup (e->id);
+  e->det.guard_pid = e->pid;
+  exec_mode_set (e, EXEC_MODE_DENY, NULL);
+  log_info ("%s gen=%u: exec guard on: %zu programs allowed (%zu files with their interpreters)", e->name,
+            e->generation, n, files);
+}
+
+void
+detect_programs_started (struct daemon *d, struct entry *e, bool fresh)
+{
+  /* A list is learned only from a generation lympho started itself: an
+   * adopted container may already run what an intruder left. */
   if (!e->policy.exec_allow_set && e->golden.image_id)
-    learned_get (d, e->golden.image_id, true);
+    learned_get (d, e->golden.image_id, fresh);
+  /* Its pid may still be the last generation's: the guard waits for the
+   * engine to tell it (detect_programs_running). */
+  free (e->det.applied_id);
+  e->det.applied_id = NULL;
+  e->det.applied_pid = 0;
+  if (e->policy.exec_mode == EXEC_MODE_OFF)
+    exec_mode_set (e, EXEC_MODE_OFF, "lympho.exec.mode=off");
+  else
+    exec_mode_set (e, EXEC_MODE_DETECT, "its process is not known yet");
+}
+
+/* The mode was worked out for e's generation and process as they are. */
+static bool
+applied (struct entry *e)
+{
+  return e->det.applied_id && e->id && strcmp (e->det.applied_id, e->id) == 0 && e->det.applied_pid == e->pid;
+}
+
+void
+detect_programs_running (struct daemon *d, struct entry *e)
+{
+  if (e->id == NULL || e->pid <= 0 || e->golden.name == NULL)
+    return;
+  if (applied (e))
+    return;
+  /* Not again until the generation or its process changes. */
+  free (e->det.applied_id);
+  e->det.applied_id = xstrdup (e->id);
+  e->det.applied_pid = e->pid;
+  guard_apply (d, e);
+}
+
+void
+detect_programs_entry_free (struct daemon *d, struct entry *e)
+{
+  guard_drop (d, e);
+  free (e->det.exec_note);
+  e->det.exec_note = NULL;
+  free (e->det.applied_id);
+  e->det.applied_id = NULL;
+}
+
+static void
+on_guard_report (void *ud, const struct execguard_report *r)
+{
+  struct daemon *d = ud;
+  struct entry *e = d->act->by_id (d, r->id);
+  if (r->kind == EXECGUARD_LEARNED)
+    {
+      if (e == NULL || e->golden.image_id == NULL || anonymous_program (r->path))
+        return;
+      struct learned *l = learned_get (d, e->golden.image_id, false);
+      if (l && !l->list.frozen && allow_list_add (&l->list, r->path))
+        log_info ("%s: learned program %s", e->name, r->path);
+      return;
+    }
+  if (e == NULL || e->golden.name == NULL)
+    {
+      log_warn ("exec guard: denied %s (pid %d) in %.12s, a generation no longer served", r->path, (int) r->pid,
+                r->id);
+      return;
+    }
+  cleanup_free char *reason = xasprintf ("denied program %s (pid %d)", r->path, (int) r->pid);
+  log_warn ("%s gen=%u: %s", e->name, e->generation, reason);
+  if (e->incident || e->regen || e->state != ES_RUNNING)
+    return; /* already being replaced */
+  detect_incident (d, e, ALERT_SRC_EXEC, reason, r->path, NULL, now_mono_ms ());
+}
+
+void
+detect_programs_status (struct daemon *d, json_gen g)
+{
+  const char *problem = guard_problem (d);
+  json_gen_kstr (g, "exec_guard", problem ? problem : "on");
+  json_gen_str (g, "exec");
+  json_gen_array_open (g);
+  DAEMON_EACH (e, d)
+    if (e->golden.name)
+      {
+        json_gen_map_open (g);
+        json_gen_kstr (g, "name", e->name);
+        json_gen_kstr (g, "mode", exec_mode_name (e->det.exec_mode ? e->det.exec_mode : EXEC_MODE_DETECT));
+        json_gen_kstr (g, "note", e->det.exec_note);
+        json_gen_map_close (g);
+      }
+  json_gen_array_close (g);
+  if (d->guard)
+    {
+      struct execguard_stats st;
+      execguard_stats (d->guard, &st);
+      json_gen_str (g, "exec_guard_stats");
+      json_gen_map_open (g);
+      json_gen_kint (g, "allowed", (int64_t) st.allowed);
+      json_gen_kint (g, "denied", (int64_t) st.denied);
+      json_gen_kint (g, "engine", (int64_t) st.engine);
+      json_gen_kint (g, "learned", (int64_t) st.learned);
+      json_gen_kint (g, "lost_reports", (int64_t) st.lost_reports);
+      json_gen_kint (g, "max_answer_us", (int64_t) st.max_answer_us);
+      json_gen_map_close (g);
+    }
 }
 
 void
@@ -288,6 +501,8 @@ detect_programs_gen (struct daemon *d, struct entry *e, json_gen g)
         json_gen_str (g, l->list.v[i]);
       json_gen_array_close (g);
     }
+  json_gen_kstr (g, "mode", exec_mode_name (e->det.exec_mode ? e->det.exec_mode : EXEC_MODE_DETECT));
+  json_gen_kstr (g, "note", e->det.exec_note);
   json_gen_map_close (g);
 }
 
@@ -303,6 +518,13 @@ detect_programs_open (struct daemon *d)
       log_warn ("exec detection unavailable: %s", e.msg);
       d->procwatch = NULL;
     }
+  lympho_error_clear (&e);
+  if (execguard_open (d->loop, on_guard_report, d, &d->guard, &e) < 0)
+    {
+      log_warn ("exec guard unavailable: %s; programs are detected, not denied", e.msg);
+      d->guard = NULL;
+      d->guard_problem = xasprintf ("unavailable: %s", e.msg);
+    }
 }
 
 void
@@ -310,6 +532,12 @@ detect_programs_close (struct daemon *d)
 {
   procwatch_close (d->procwatch);
   d->procwatch = NULL;
+  /* Every mark goes with the group; the entries' guard ids are freed
+   * with them (execguard_release of no guard does nothing). */
+  execguard_close (d->guard);
+  d->guard = NULL;
+  free (d->guard_problem);
+  d->guard_problem = NULL;
   struct learned *l;
   while ((l = SLIST_FIRST (&d->learned)) != NULL)
     {

@@ -44,14 +44,27 @@ detect_generation_started (struct daemon *d, struct entry *e, bool fresh)
 {
   e->det.oom_seen = false;
   e->det.stop_asked_mono = 0;
-  detect_programs_started (d, e);
+  detect_programs_started (d, e, fresh);
   detect_drift_started (d, e, fresh);
 }
 
 void
 detect_entry_free (struct daemon *d, struct entry *e)
 {
+  detect_programs_entry_free (d, e);
   detect_drift_entry_free (d, e);
+}
+
+void
+detect_running (struct daemon *d, struct entry *e)
+{
+  detect_programs_running (d, e);
+}
+
+void
+detect_status_gen (struct daemon *d, json_gen g)
+{
+  detect_programs_status (d, g);
 }
 
 static void

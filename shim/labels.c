@@ -304,6 +304,32 @@ parse_exec_allow (const char *v, struct policy *p, lympho_error_t *err)
   return 0;
 }
 
+const char *
+exec_mode_name (enum exec_mode m)
+{
+  switch (m)
+    {
+    case EXEC_MODE_DENY: return "deny";
+    case EXEC_MODE_DETECT: return "detect";
+    case EXEC_MODE_OFF: return "off";
+    case EXEC_MODE_AUTO: break;
+    }
+  return "auto";
+}
+
+static int
+parse_exec_mode (const char *v, struct policy *p, lympho_error_t *err)
+{
+  static const enum exec_mode modes[] = { EXEC_MODE_DENY, EXEC_MODE_DETECT, EXEC_MODE_OFF };
+  for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++)
+    if (strcmp (v, exec_mode_name (modes[i])) == 0)
+      {
+        p->exec_mode = modes[i];
+        return 0;
+      }
+  return lympho_error_set (err, EINVAL, "must be deny, detect or off");
+}
+
 static int
 parse_drift_allow (const char *v, struct policy *p, lympho_error_t *err)
 {
@@ -383,6 +409,7 @@ static const struct
   { LABEL_STRATEGY, parse_strategy },
   { LABEL_THRESHOLD, parse_threshold },
   { LABEL_EXEC_ALLOW, parse_exec_allow },
+  { LABEL_EXEC_MODE, parse_exec_mode },
   { LABEL_DRIFT_ALLOW, parse_drift_allow },
   { LABEL_DRIFT_INTERVAL, parse_drift_interval },
   { LABEL_DRIFT_LEARN, parse_drift_learn },

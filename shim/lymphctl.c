@@ -354,11 +354,26 @@ print_status (json_val result)
    * field the daemon did not send is not printed. */
   static const char *const keys[] = { "version", "uptime_s", "runtime", "engine", "engine_version", "api_version",
                                       "engine_api", "engine_problem", "protected", "regenerating", "queued",
-                                      "retry_pending", "recovery_pending", "regenerations", "failures", NULL };
+                                      "retry_pending", "recovery_pending", "regenerations", "failures",
+                                      "exec_guard", "exec", NULL };
   for (size_t i = 0; keys[i]; i++)
     {
       if (json_get (result, keys[i]) == NULL)
         continue;
+      if (strcmp (keys[i], "exec") == 0)
+        {
+          /* One line a container: "exec: web deny", "exec: db detect (learning its programs)". */
+          json_val v = json_get (result, "exec");
+          for (size_t j = 0; j < json_arr_len (v); j++)
+            {
+              json_val c = json_arr_at (v, j);
+              const char *note = json_str (json_get (c, "note"));
+              cleanup_free char *name = value_text (json_get (c, "name"));
+              cleanup_free char *mode = value_text (json_get (c, "mode"));
+              printf ("exec: %s %s%s%s%s\n", name, mode, note ? " (" : "", note ? note : "", note ? ")" : "");
+            }
+          continue;
+        }
       cleanup_free char *v = strcmp (keys[i], "uptime_s") == 0 ? duration_text (json_get (result, keys[i]))
                                                               : value_text (json_get (result, keys[i]));
       printf ("%s: %s\n", strcmp (keys[i], "uptime_s") == 0 ? "uptime" : keys[i], v);

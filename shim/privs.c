@@ -24,7 +24,8 @@ static const struct kept_cap kept[] = {
   /* Isolate an infected container's network (netlink route/link changes)
    * and subscribe to kernel process events (proc connector). */
   { CAP_NET_ADMIN, "CAP_NET_ADMIN" },
-  /* setns() into a container's network namespace to find its veth peer. */
+  /* setns() into a container's network namespace to find its veth peer;
+   * fanotify marks on a container's root filesystem (the exec guard). */
   { CAP_SYS_ADMIN, "CAP_SYS_ADMIN" },
   /* Open /proc/PID/ns/net of a container process we did not start. */
   { CAP_SYS_PTRACE, "CAP_SYS_PTRACE" },

@@ -74,6 +74,8 @@ refresh (struct daemon *d, struct entry *e, const struct rt_container *c)
     }
   else if (e->timer == 0 && !e->queued)
     admission_schedule_from (d, e, c->started_at_ms, false);
+  if (e->state == ES_RUNNING)
+    detect_running (d, e);
 }
 
 static void

@@ -19,6 +19,7 @@
 #define LABEL_STRATEGY "lympho.strategy"
 #define LABEL_THRESHOLD "lympho.threshold"
 #define LABEL_EXEC_ALLOW "lympho.exec.allow"
+#define LABEL_EXEC_MODE "lympho.exec.mode"
 #define LABEL_DRIFT_ALLOW "lympho.drift.allow"
 #define LABEL_DRIFT_INTERVAL "lympho.drift.interval"
 #define LABEL_DRIFT_LEARN "lympho.drift.learn"
@@ -32,6 +33,11 @@
 
 enum strategy { STRATEGY_AUTO = 0, STRATEGY_REPLACE, STRATEGY_SWAP };
 const char *strategy_name (enum strategy s);
+
+/* lympho.exec.mode: what a program outside the allow list meets. AUTO (no
+ * label): deny once a list is given or learned, detect while learning. */
+enum exec_mode { EXEC_MODE_AUTO = 0, EXEC_MODE_DENY, EXEC_MODE_DETECT, EXEC_MODE_OFF };
+const char *exec_mode_name (enum exec_mode m);
 
 enum quarantine_flags
 {
@@ -53,6 +59,7 @@ struct policy
   bool exec_allow_set;        /* false: learned */
   char **exec_allow;          /* absolute paths */
   size_t n_exec_allow;
+  enum exec_mode exec_mode;   /* lympho.exec.mode; default auto */
   char **drift_allow;         /* absolute paths */
   size_t n_drift_allow;
   uint64_t drift_interval_ms; /* default 30s */

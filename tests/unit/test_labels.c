@@ -437,6 +437,23 @@ test_quarantine (void **state)
 }
 
 static void
+test_exec_mode (void **state)
+{
+  (void) state;
+  struct policy p;
+  policy_defaults (&p);
+  assert_int_equal (p.exec_mode, EXEC_MODE_AUTO);
+  assert_int_equal (good (LABEL_EXEC_MODE, "deny").exec_mode, EXEC_MODE_DENY);
+  assert_int_equal (good (LABEL_EXEC_MODE, "detect").exec_mode, EXEC_MODE_DETECT);
+  assert_int_equal (good (LABEL_EXEC_MODE, "off").exec_mode, EXEC_MODE_OFF);
+  bad (LABEL_EXEC_MODE, "Deny", "label lympho.exec.mode=\"Deny\": must be deny, detect or off");
+  bad (LABEL_EXEC_MODE, "", "label lympho.exec.mode=\"\": must be deny, detect or off");
+  bad (LABEL_EXEC_MODE, "auto", "label lympho.exec.mode=\"auto\": must be deny, detect or off");
+  assert_string_equal (exec_mode_name (EXEC_MODE_AUTO), "auto");
+  assert_string_equal (exec_mode_name (EXEC_MODE_DENY), "deny");
+}
+
+static void
 test_unknown_label (void **state)
 {
   (void) state;
@@ -461,7 +478,7 @@ main (void)
     cmocka_unit_test (test_jitter),         cmocka_unit_test (test_group),
     cmocka_unit_test (test_strategy),       cmocka_unit_test (test_threshold),
     cmocka_unit_test (test_path_lists),     cmocka_unit_test (test_drift_interval), cmocka_unit_test (test_drift_learn),
-    cmocka_unit_test (test_quarantine),     cmocka_unit_test (test_unknown_label),
+    cmocka_unit_test (test_quarantine),     cmocka_unit_test (test_unknown_label), cmocka_unit_test (test_exec_mode),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -1,0 +1,99 @@
+/* lympho — the exec guard: a program outside a protected container's allow
+ * list is refused by the kernel before its first instruction runs
+ * (fanotify FAN_OPEN_EXEC_PERM, Linux >= 5.0, CAP_SYS_ADMIN).
+ *
+ * Where marks go, and nowhere else: the container's own root filesystem,
+ * its overlay superblock, reached through /proc/<init pid>/root and marked
+ * through that very descriptor after checking, in this code, that it is an
+ * overlay and that its device is not the host's root's. A mark on a
+ * filesystem the host uses would make every exec on the host wait on
+ * lymphd: such a root is refused and the container stays in detect mode.
+ *
+ * Answers come from one thread of the guard's own that takes no lock the
+ * main loop may hold for long, calls neither the engine nor the journal,
+ * and allocates nothing: it judges the file being executed, by the
+ * descriptor the kernel hands over (device, inode, size, modification and
+ * change times against those of the allowed files resolved inside the
+ * container when it was marked), so a file copied over an allowed path no
+ * longer matches. Processes started through the engine are allowed
+ * (proctree.h). What it denied reaches the main loop through a pipe, never
+ * blocking the thread (a full pipe drops the report and counts it).
+ *
+ * A watchdog on the main loop drops the whole group when one answer takes
+ * longer than EXECGUARD_STALL_MS: the kernel then allows what waits and
+ * removes every mark, and each container goes back to detection. When
+ * lymphd exits or dies the same happens: the guard fails open at that edge,
+ * bounded by the service manager restarting lymphd. */
+#ifndef LYMPHO_EXECGUARD_H
+#define LYMPHO_EXECGUARD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "lympho/error.h"
+
+struct loop;
+struct execguard;
+
+#define EXECGUARD_STALL_MS 2000
+
+enum execguard_report_kind
+{
+  EXECGUARD_DENIED = 1, /* refused: a program outside the list */
+  EXECGUARD_LEARNED,    /* ran while its container's list is learned */
+};
+
+/* One report, sent whole through a pipe (smaller than PIPE_BUF). */
+struct execguard_report
+{
+  uint32_t kind;
+  int32_t pid;
+  char id[72];          /* the container id given to execguard_protect */
+  char path[3840];      /* as the container sees it; cut when longer */
+};
+
+typedef void (*execguard_report_cb) (void *ud, const struct execguard_report *r);
+
+enum execguard_mode
+{
+  EXECGUARD_MODE_DENY,  /* permission events: outside the list is refused */
+  EXECGUARD_MODE_LEARN, /* notification events: every program is reported */
+};
+
+/* -ENOSYS (or the kernel's errno) with a message saying why when the
+ * kernel or lymphd's privileges do not allow permission events. */
+int execguard_open (struct loop *loop, execguard_report_cb cb, void *ud, struct execguard **out,
+                    lympho_error_t *err) LYMPHO_MUST_CHECK;
+/* Stops the thread and closes the group: every mark goes with it. */
+void execguard_close (struct execguard *g);
+
+/* Guard the container `id` whose main process is `pid`: resolve the
+ * allowed paths inside its root (with the interpreters they need: an ELF's
+ * PT_INTERP, a script's #! line), then mark its root filesystem. Replaces
+ * what `id` had. *n_resolved: how many files the list came to. -errno
+ * with a message when it cannot be marked (not an overlay, the host's
+ * device, gone); nothing is marked then. */
+int execguard_protect (struct execguard *g, const char *id, int pid, enum execguard_mode mode, char *const *allow,
+                       size_t n_allow, size_t *n_resolved, lympho_error_t *err) LYMPHO_MUST_CHECK;
+/* Forget `id`; its mark is removed while its process still runs. */
+void execguard_release (struct execguard *g, const char *id);
+bool execguard_guards (struct execguard *g, const char *id);
+
+/* NULL while the guard works; why it stopped otherwise (the watchdog). */
+const char *execguard_problem (struct execguard *g);
+
+struct execguard_stats
+{
+  uint64_t allowed, denied, engine, learned, unmatched, lost_reports;
+  uint64_t max_answer_us; /* the slowest answer so far */
+};
+void execguard_stats (struct execguard *g, struct execguard_stats *out);
+
+/* The interpreter a file needs to run: an ELF's PT_INTERP or a script's
+ * "#!" program, into out (NUL-terminated). 0 when found, -ENOENT when the
+ * file needs none (a static ELF, no "#!"), -EINVAL when it is malformed. */
+int exec_interpreter (int fd, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,782 @@
+/* lympho — the exec guard (execguard.h): one fanotify group, the thread
+ * that answers its permission events, the table of guarded containers it
+ * reads, the pipe its reports reach the main loop through, and the watchdog
+ * that drops the group when answers stall.
+ *
+ * The table is a list under one mutex. The main loop holds it only to link
+ * or unlink a rule it built beforehand (resolving the allowed files, the
+ * slow part, happens outside it); the thread holds it for one lookup. The
+ * thread calls nothing that waits on the main loop, the engine or the disk:
+ * fstat of the descriptor it was handed, reads of /proc, one write of the
+ * answer and, rarely, one non-blocking write of a report.
+ * May call: proctree, loop (from the main loop only). */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/fanotify.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/magic.h>
+#include <linux/openat2.h>
+
+#include "lympho/execguard.h"
+#include "lympho/log.h"
+#include "lympho/loop.h"
+#include "lympho/proctree.h"
+#include "lympho/util.h"
+
+#ifndef OVERLAYFS_SUPER_MAGIC
+#define OVERLAYFS_SUPER_MAGIC 0x794c7630
+#endif
+
+/* A guarded container's list resolves to at most this many files. */
+#define MAX_IDENTS 4096
+/* How deep interpreters may chain (script -> shell -> loader). */
+#define MAX_INTERP_DEPTH 4
+#define WATCHDOG_EVERY_MS 250
+/* Programs a learning container reported lately, not reported again. */
+#define LEARN_SEEN 64
+
+/* A file as it was when its container was guarded. */
+struct ident
+{
+  dev_t dev;
+  ino_t ino;
+  off_t size;
+  int64_t mtime_ns, ctime_ns;
+};
+
+struct rule
+{
+  char id[72];
+  int pid;
+  struct proc_ns ns;
+  dev_t root_dev;
+  enum execguard_mode mode;
+  struct ident *allow; /* sorted by device and inode */
+  size_t n_allow;
+  struct
+  {
+    dev_t dev;
+    ino_t ino;
+  } seen[LEARN_SEEN];
+  unsigned n_seen;
+  struct rule *next;
+};
+
+struct execguard
+{
+  struct loop *loop;
+  execguard_report_cb cb;
+  void *ud;
+  int fan_fd;
+  int wake_fd;
+  int rep_rd, rep_wr;
+  bool rep_watched;
+  int null_fd;
+  dev_t host_devs[2];          /* the roots of the host's init and of lymphd */
+  size_t n_host_devs;
+  pthread_t thread;
+  bool thread_started;
+  pthread_mutex_t mu;
+  struct rule *rules;          /* under mu */
+  _Atomic uint64_t busy_since_us; /* an answer is being worked out since; 0: idle */
+  atomic_bool dropped;
+  char *problem;
+  uint64_t wd_timer;
+  _Atomic uint64_t allowed, denied, engine, learned, unmatched, lost, max_us;
+};
+
+static uint64_t
+mono_us (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+}
+
+static int64_t
+ts_ns (struct timespec t)
+{
+  return (int64_t) t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+static void
+ident_of (const struct stat *st, struct ident *out)
+{
+  out->dev = st->st_dev;
+  out->ino = st->st_ino;
+  out->size = st->st_size;
+  out->mtime_ns = ts_ns (st->st_mtim);
+  out->ctime_ns = ts_ns (st->st_ctim);
+}
+
+static int
+ident_cmp (const void *a, const void *b)
+{
+  const struct ident *x = a, *y = b;
+  if (x->dev != y->dev)
+    return x->dev < y->dev ? -1 : 1;
+  if (x->ino != y->ino)
+    return x->ino < y->ino ? -1 : 1;
+  return 0;
+}
+
+/* The file is one of the list, unchanged since it was guarded. */
+static bool
+rule_allows (const struct rule *r, const struct stat *st)
+{
+  struct ident k;
+  ident_of (st, &k);
+  const struct ident *m = bsearch (&k, r->allow, r->n_allow, sizeof *r->allow, ident_cmp);
+  return m && m->size == k.size && m->mtime_ns == k.mtime_ns && m->ctime_ns == k.ctime_ns;
+}
+
+/* --- interpreters ---------------------------------------------------- */
+
+static uint64_t
+get_u (const unsigned char *p, int n, bool be)
+{
+  uint64_t v = 0;
+  for (int i = 0; i < n; i++)
+    v |= (uint64_t) p[be ? n - 1 - i : i] << (8 * i);
+  return v;
+}
+
+int
+exec_interpreter (int fd, char *out, size_t outlen)
+{
+  unsigned char h[256];
+  if (outlen < 2)
+    return -EINVAL;
+  ssize_t n = pread (fd, h, sizeof h, 0);
+  if (n < 0)
+    return -errno;
+  if (n >= 2 && h[0] == '#' && h[1] == '!')
+    {
+      /* "#!" [spaces] PATH [spaces ARG] "\n", within the kernel's limit. */
+      size_t i = 2;
+      while (i < (size_t) n && (h[i] == ' ' || h[i] == '\t'))
+        i++;
+      size_t s = i;
+      while (i < (size_t) n && h[i] != ' ' && h[i] != '\t' && h[i] != '\n' && h[i] != '\0')
+        i++;
+      if (i == s || h[s] != '/' || (i == (size_t) n && n == (ssize_t) sizeof h) || i - s >= outlen)
+        return -EINVAL;
+      memcpy (out, h + s, i - s);
+      out[i - s] = '\0';
+      return 0;
+    }
+  if (n < 52 || memcmp (h, "\177ELF", 4) != 0)
+    return -ENOENT;
+  bool is64 = h[4] == 2, be = h[5] == 2;
+  if ((h[4] != 1 && h[4] != 2) || (h[5] != 1 && h[5] != 2) || (is64 && n < 64))
+    return -EINVAL;
+  uint64_t phoff = is64 ? get_u (h + 32, 8, be) : get_u (h + 28, 4, be);
+  unsigned phentsize = (unsigned) get_u (h + (is64 ? 54 : 42), 2, be);
+  unsigned phnum = (unsigned) get_u (h + (is64 ? 56 : 44), 2, be);
+  if (phnum == 0)
+    return -ENOENT;
+  if (phentsize < (is64 ? 56u : 32u) || phnum > 512 || phoff > (uint64_t) INT64_MAX / 2)
+    return -EINVAL;
+  for (unsigned i = 0; i < phnum; i++)
+    {
+      unsigned char ph[56];
+      size_t want = is64 ? 56 : 32;
+      if (pread (fd, ph, want, (off_t) (phoff + (uint64_t) i * phentsize)) != (ssize_t) want)
+        return -EINVAL;
+      if (get_u (ph, 4, be) != 3 /* PT_INTERP */)
+        continue;
+      uint64_t off = is64 ? get_u (ph + 8, 8, be) : get_u (ph + 4, 4, be);
+      uint64_t sz = is64 ? get_u (ph + 32, 8, be) : get_u (ph + 16, 4, be);
+      if (sz < 2 || sz > outlen || off > (uint64_t) INT64_MAX / 2)
+        return -EINVAL;
+      if (pread (fd, out, sz, (off_t) off) != (ssize_t) sz)
+        return -EINVAL;
+      out[sz - 1] = '\0'; /* PT_INTERP holds its own NUL */
+      if (out[0] != '/' || strlen (out) != sz - 1)
+        return -EINVAL;
+      return 0;
+    }
+  return -ENOENT;
+}
+
+/* --- building a rule (main loop) ------------------------------------- */
+
+struct idents
+{
+  struct ident *v;
+  size_t n;
+};
+
+static void
+idents_add_path (int rootfd, const char *path, struct idents *out, int depth)
+{
+  if (out->n >= MAX_IDENTS || depth > MAX_INTERP_DEPTH)
+    return;
+  /* Inside the container's root: an absolute symbolic link resolves
+   * there, never on the host. */
+  struct open_how how = {
+    .flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
+    .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+  };
+  int fd = (int) syscall (SYS_openat2, rootfd, path, &how, sizeof how);
+  if (fd < 0)
+    {
+      log_debug ("exec guard: allowed %s: %s (not in the container)", path, strerror (errno));
+      return;
+    }
+  struct stat st;
+  if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode))
+    {
+      close (fd);
+      return;
+    }
+  out->v = xrealloc (out->v, (out->n + 1) * sizeof *out->v);
+  ident_of (&st, &out->v[out->n++]);
+  char interp[PATH_MAX];
+  int ret = exec_interpreter (fd, interp, sizeof interp);
+  close (fd);
+  if (ret == 0)
+    idents_add_path (rootfd, interp, out, depth + 1);
+}
+
+/* The host's own root filesystems, read when the guard opens (lymphd
+ * still holds every privilege then): a container root on one of them is
+ * never marked. */
+static int
+check_not_host (struct execguard *g, const struct stat *root, lympho_error_t *err)
+{
+  for (size_t i = 0; i < g->n_host_devs; i++)
+    if (g->host_devs[i] == root->st_dev)
+      return lympho_error_set (err, EPERM, "its root is on the host's root filesystem: not marked");
+  struct stat st;
+  if (stat ("/", &st) < 0)
+    return lympho_error_set (err, errno, "cannot read lymphd's root: %s", strerror (errno));
+  if (st.st_dev == root->st_dev)
+    return lympho_error_set (err, EPERM, "its root is lymphd's own root filesystem: not marked");
+  return 0;
+}
+
+static void
+rule_unlink_locked (struct execguard *g, const char *id, struct rule **out)
+{
+  *out = NULL;
+  for (struct rule **p = &g->rules; *p; p = &(*p)->next)
+    if (strcmp ((*p)->id, id) == 0)
+      {
+        *out = *p;
+        *p = (*p)->next;
+        (*out)->next = NULL;
+        return;
+      }
+}
+
+static void
+rule_free (struct rule *r)
+{
+  if (r == NULL)
+    return;
+  free (r->allow);
+  free (r);
+}
+
+/* Remove the marks on the root of pid while it still is the root r saw. */
+static void
+unmark (struct execguard *g, int pid, dev_t root_dev)
+{
+  char path[64];
+  snprintf (path, sizeof path, "/proc/%d/root", pid);
+  int rootfd = open (path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (rootfd < 0)
+    return; /* gone: its superblock and marks with it */
+  struct stat st;
+  if (fstat (rootfd, &st) == 0 && st.st_dev == root_dev)
+    if (fanotify_mark (g->fan_fd, FAN_MARK_REMOVE | FAN_MARK_FILESYSTEM, FAN_OPEN_EXEC | FAN_OPEN_EXEC_PERM, rootfd,
+                       ".") < 0 && errno != ENOENT)
+      log_warn ("exec guard: cannot remove the mark of pid %d: %s", pid, strerror (errno));
+  close (rootfd);
+}
+
+int
+execguard_protect (struct execguard *g, const char *id, int pid, enum execguard_mode mode, char *const *allow,
+                   size_t n_allow, size_t *n_resolved, lympho_error_t *err)
+{
+  if (atomic_load (&g->dropped))
+    return lympho_error_set (err, ENOSYS, "%s", g->problem ? g->problem : "the exec guard was dropped");
+  if (strlen (id) >= sizeof ((struct rule *) 0)->id)
+    return lympho_error_set (err, EINVAL, "container id too long");
+  if (pid <= 1)
+    return lympho_error_set (err, ESRCH, "its main process is not known");
+  char path[64];
+  snprintf (path, sizeof path, "/proc/%d/root", pid);
+  int rootfd = open (path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (rootfd < 0)
+    return lympho_error_set (err, errno, "cannot open the root of pid %d: %s", pid, strerror (errno));
+  struct stat rst;
+  struct statfs sf;
+  if (fstat (rootfd, &rst) < 0 || fstatfs (rootfd, &sf) < 0)
+    {
+      int e = errno;
+      close (rootfd);
+      return lympho_error_set (err, e, "cannot read the root of pid %d: %s", pid, strerror (e));
+    }
+  if ((unsigned long) sf.f_type != (unsigned long) OVERLAYFS_SUPER_MAGIC)
+    {
+      close (rootfd);
+      return lympho_error_set (err, EOPNOTSUPP,
+                               "its root filesystem is not an overlay (type 0x%lx): only a container's own overlay is marked",
+                               (unsigned long) sf.f_type);
+    }
+  int ret = check_not_host (g, &rst, err);
+  if (ret < 0)
+    {
+      close (rootfd);
+      return ret;
+    }
+  struct rule *r = xmalloc0 (sizeof *r);
+  snprintf (r->id, sizeof r->id, "%s", id);
+  r->pid = pid;
+  r->mode = mode;
+  r->root_dev = rst.st_dev;
+  ret = proctree_mntns (pid, &r->ns);
+  if (ret < 0)
+    {
+      close (rootfd);
+      rule_free (r);
+      return lympho_error_set (err, -ret, "cannot read the mount namespace of pid %d: %s", pid, strerror (-ret));
+    }
+  struct idents ids = { NULL, 0 };
+  if (mode == EXECGUARD_MODE_DENY)
+    for (size_t i = 0; i < n_allow; i++)
+      idents_add_path (rootfd, allow[i], &ids, 0);
+  if (ids.n > 1)
+    qsort (ids.v, ids.n, sizeof *ids.v, ident_cmp);
+  r->allow = ids.v;
+  r->n_allow = ids.n;
+  if (n_resolved)
+    *n_resolved = ids.n;
+
+  /* The rule before the mark: the first event finds it. */
+  struct rule *old;
+  pthread_mutex_lock (&g->mu);
+  rule_unlink_locked (g, id, &old);
+  r->next = g->rules;
+  g->rules = r;
+  pthread_mutex_unlock (&g->mu);
+  rule_free (old);
+  /* One kind of mark at a time: a learning container turns guarded. */
+  if (fanotify_mark (g->fan_fd, FAN_MARK_REMOVE | FAN_MARK_FILESYSTEM, FAN_OPEN_EXEC | FAN_OPEN_EXEC_PERM, rootfd,
+                     ".") < 0 && errno != ENOENT)
+    log_debug ("exec guard: removing the old mark of %.12s: %s", id, strerror (errno));
+  uint64_t mask = mode == EXECGUARD_MODE_DENY ? FAN_OPEN_EXEC_PERM : FAN_OPEN_EXEC;
+  if (fanotify_mark (g->fan_fd, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, mask, rootfd, ".") < 0)
+    {
+      int e = errno;
+      close (rootfd);
+      pthread_mutex_lock (&g->mu);
+      rule_unlink_locked (g, id, &old);
+      pthread_mutex_unlock (&g->mu);
+      rule_free (old);
+      return lympho_error_set (err, e, "cannot mark its root filesystem: %s", strerror (e));
+    }
+  close (rootfd);
+  return 0;
+}
+
+void
+execguard_release (struct execguard *g, const char *id)
+{
+  if (g == NULL || id == NULL)
+    return;
+  struct rule *old;
+  pthread_mutex_lock (&g->mu);
+  rule_unlink_locked (g, id, &old);
+  pthread_mutex_unlock (&g->mu);
+  if (old == NULL)
+    return;
+  if (!atomic_load (&g->dropped))
+    unmark (g, old->pid, old->root_dev);
+  rule_free (old);
+}
+
+bool
+execguard_guards (struct execguard *g, const char *id)
+{
+  if (g == NULL || id == NULL || atomic_load (&g->dropped))
+    return false;
+  pthread_mutex_lock (&g->mu);
+  bool found = false;
+  for (struct rule *r = g->rules; r && !found; r = r->next)
+    found = strcmp (r->id, id) == 0 && r->mode == EXECGUARD_MODE_DENY;
+  pthread_mutex_unlock (&g->mu);
+  return found;
+}
+
+/* --- the answering thread -------------------------------------------- */
+
+static void
+report (struct execguard *g, uint32_t kind, int pid, const char *id, int fd)
+{
+  struct execguard_report r;
+  memset (&r, 0, sizeof r);
+  r.kind = kind;
+  r.pid = pid;
+  snprintf (r.id, sizeof r.id, "%s", id);
+  char link[64];
+  snprintf (link, sizeof link, "/proc/self/fd/%d", fd);
+  ssize_t n = readlink (link, r.path, sizeof r.path - 1);
+  if (n <= 0)
+    snprintf (r.path, sizeof r.path, "?");
+  else
+    r.path[n] = '\0';
+  if (write (g->rep_wr, &r, sizeof r) != (ssize_t) sizeof r)
+    atomic_fetch_add (&g->lost, 1);
+}
+
+static bool
+learn_seen_locked (struct rule *r, const struct stat *st)
+{
+  for (unsigned i = 0; i < r->n_seen && i < LEARN_SEEN; i++)
+    if (r->seen[i].dev == st->st_dev && r->seen[i].ino == st->st_ino)
+      return true;
+  unsigned k = r->n_seen++ % LEARN_SEEN;
+  r->seen[k].dev = st->st_dev;
+  r->seen[k].ino = st->st_ino;
+  return false;
+}
+
+/* One event: judge, answer when it asks for an answer. */
+static void
+handle (struct execguard *g, const struct fanotify_event_metadata *md)
+{
+  bool perm = (md->mask & FAN_OPEN_EXEC_PERM) != 0;
+  struct stat st;
+  bool have_st = fstat (md->fd, &st) == 0;
+  struct proc_ns ns;
+  bool have_ns = proctree_mntns (md->pid, &ns) == 0;
+  char id[72] = "";
+  int init_pid = 0;
+  struct proc_ns rns = { 0, 0 };
+  enum
+  {
+    V_ALLOW,
+    V_JUDGE,
+    V_LEARN,
+    V_UNMATCHED,
+  } v = V_UNMATCHED;
+
+  pthread_mutex_lock (&g->mu);
+  struct rule *r = NULL;
+  if (have_ns)
+    for (r = g->rules; r; r = r->next)
+      if (r->ns.dev == ns.dev && r->ns.ino == ns.ino)
+        break;
+  if (r == NULL)
+    v = V_UNMATCHED; /* a process outside every guarded container */
+  else if (r->mode == EXECGUARD_MODE_LEARN)
+    v = !perm && have_st && !learn_seen_locked (r, &st) ? V_LEARN : V_ALLOW;
+  else if (have_st && rule_allows (r, &st))
+    v = V_ALLOW;
+  else
+    v = V_JUDGE;
+  if (r)
+    {
+      memcpy (id, r->id, sizeof id);
+      init_pid = r->pid;
+      rns = r->ns;
+    }
+  pthread_mutex_unlock (&g->mu);
+
+  bool deny = false;
+  switch (v)
+    {
+    case V_ALLOW:
+      atomic_fetch_add (&g->allowed, 1);
+      break;
+    case V_UNMATCHED:
+      atomic_fetch_add (&g->unmatched, 1);
+      break;
+    case V_LEARN:
+      atomic_fetch_add (&g->learned, 1);
+      report (g, EXECGUARD_LEARNED, md->pid, id, md->fd);
+      break;
+    case V_JUDGE:
+      if (proctree_started_by_engine (md->pid, init_pid, &rns))
+        atomic_fetch_add (&g->engine, 1);
+      else
+        {
+          deny = true;
+          atomic_fetch_add (&g->denied, 1);
+        }
+      break;
+    }
+  if (perm)
+    {
+      struct fanotify_response resp = { .fd = md->fd, .response = deny ? FAN_DENY : FAN_ALLOW };
+      if (write (g->fan_fd, &resp, sizeof resp) < 0 && !atomic_load (&g->dropped))
+        log_debug ("exec guard: answer: %s", strerror (errno));
+    }
+  /* The answer first: the report may wait on nothing. */
+  if (deny)
+    report (g, EXECGUARD_DENIED, md->pid, id, md->fd);
+}
+
+static void *
+guard_thread (void *arg)
+{
+  struct execguard *g = arg;
+  sigset_t all;
+  sigfillset (&all);
+  pthread_sigmask (SIG_BLOCK, &all, NULL);
+  /* Aligned for the kernel's metadata records. */
+  static _Thread_local uint64_t buf[8192 / sizeof (uint64_t)];
+  while (!atomic_load (&g->dropped))
+    {
+      struct pollfd p[2] = { { g->fan_fd, POLLIN, 0 }, { g->wake_fd, POLLIN, 0 } };
+      int r = poll (p, 2, -1);
+      if (r < 0)
+        {
+          if (errno == EINTR)
+            continue;
+          break;
+        }
+      if (p[1].revents)
+        break;
+      if (!(p[0].revents & POLLIN))
+        {
+          if (p[0].revents & (POLLERR | POLLHUP | POLLNVAL))
+            break;
+          continue;
+        }
+      ssize_t n = read (g->fan_fd, buf, sizeof buf);
+      if (n <= 0)
+        {
+          if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            continue;
+          break;
+        }
+      const struct fanotify_event_metadata *md = (const void *) buf;
+      for (; FAN_EVENT_OK (md, n); md = FAN_EVENT_NEXT (md, n))
+        {
+          if (md->vers != FANOTIFY_METADATA_VERSION)
+            return NULL;
+          if (md->fd < 0)
+            continue; /* the queue overflowed: no permission event is lost that way */
+          uint64_t t0 = mono_us ();
+          atomic_store (&g->busy_since_us, t0);
+          handle (g, md);
+          close (md->fd);
+          uint64_t dt = mono_us () - t0;
+          atomic_store (&g->busy_since_us, 0);
+          uint64_t max = atomic_load (&g->max_us);
+          while (dt > max && !atomic_compare_exchange_weak (&g->max_us, &max, dt))
+            ;
+        }
+    }
+  return NULL;
+}
+
+/* --- the main loop's side -------------------------------------------- */
+
+static void
+on_reports (struct loop *loop, int fd, uint32_t events, void *ud)
+{
+  (void) loop;
+  (void) events;
+  struct execguard *g = ud;
+  static struct execguard_report r;
+  for (int i = 0; i < 64; i++)
+    {
+      ssize_t n = read (fd, &r, sizeof r);
+      if (n != (ssize_t) sizeof r)
+        return;
+      r.id[sizeof r.id - 1] = '\0';
+      r.path[sizeof r.path - 1] = '\0';
+      g->cb (g->ud, &r);
+    }
+}
+
+static void
+drop (struct execguard *g, const char *why)
+{
+  atomic_store (&g->dropped, true);
+  free (g->problem);
+  g->problem = xasprintf ("the exec guard was dropped: %s; programs are detected, not denied", why);
+  log_error ("%s", g->problem);
+  /* The group's file goes with its last descriptor: the kernel allows
+   * what waits and removes every mark. The number stays taken, by
+   * /dev/null, so that the thread's late answer goes nowhere. */
+  if (dup2 (g->null_fd, g->fan_fd) < 0)
+    log_error ("exec guard: cannot drop the group: %s", strerror (errno));
+  /* Wakes the thread should it be waiting. */
+  uint64_t one = 1;
+  if (write (g->wake_fd, &one, sizeof one) < 0)
+    log_debug ("exec guard: wake: %s", strerror (errno));
+}
+
+static void
+on_watchdog (struct loop *loop, void *ud)
+{
+  struct execguard *g = ud;
+  g->wd_timer = 0;
+  uint64_t since = atomic_load (&g->busy_since_us);
+  if (since && mono_us () - since > (uint64_t) EXECGUARD_STALL_MS * 1000u)
+    {
+      cleanup_free char *why = xasprintf ("an answer has waited for more than %d ms", EXECGUARD_STALL_MS);
+      drop (g, why);
+      return;
+    }
+  g->wd_timer = loop_add_timer (loop, WATCHDOG_EVERY_MS, on_watchdog, g);
+}
+
+int
+execguard_open (struct loop *loop, execguard_report_cb cb, void *ud, struct execguard **out, lympho_error_t *err)
+{
+  *out = NULL;
+  int fan = fanotify_init (FAN_CLASS_CONTENT | FAN_CLOEXEC | FAN_NONBLOCK, O_RDONLY | O_LARGEFILE | O_CLOEXEC);
+  if (fan < 0)
+    return lympho_error_set (err, errno, "fanotify permission events unavailable: %s%s", strerror (errno),
+                             errno == EPERM ? " (needs CAP_SYS_ADMIN)" : "");
+  /* Whether the kernel knows exec permission events (>= 5.0): removing a
+   * mark that does not exist says so without placing one. */
+  if (fanotify_mark (fan, FAN_MARK_REMOVE | FAN_MARK_FILESYSTEM, FAN_OPEN_EXEC_PERM, AT_FDCWD, "/") < 0
+      && errno == EINVAL)
+    {
+      close (fan);
+      return lympho_error_set (err, ENOSYS, "this kernel has no exec permission events (FAN_OPEN_EXEC_PERM)");
+    }
+  struct execguard *g = xmalloc0 (sizeof *g);
+  g->loop = loop;
+  g->cb = cb;
+  g->ud = ud;
+  g->fan_fd = fan;
+  g->rep_rd = g->rep_wr = -1;
+  pthread_mutex_init (&g->mu, NULL);
+  static const char *const host[] = { "/proc/1/root", "/" };
+  for (size_t i = 0; i < sizeof host / sizeof host[0]; i++)
+    {
+      struct stat st;
+      if (stat (host[i], &st) == 0)
+        g->host_devs[g->n_host_devs++] = st.st_dev;
+      else
+        log_warn ("exec guard: cannot read %s: %s (the other root is checked)", host[i],
+                  strerror (errno));
+    }
+  if (g->n_host_devs == 0)
+    {
+      close (fan);
+      pthread_mutex_destroy (&g->mu);
+      free (g);
+      return lympho_error_set (err, EPERM, "cannot tell the host's root filesystem: no container is marked");
+    }
+  g->wake_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
+  g->null_fd = open ("/dev/null", O_RDWR | O_CLOEXEC);
+  int p[2] = { -1, -1 };
+  if (g->wake_fd < 0 || g->null_fd < 0 || pipe2 (p, O_CLOEXEC | O_NONBLOCK) < 0)
+    {
+      int e = errno;
+      execguard_close (g);
+      return lympho_error_set (err, e, "exec guard: %s", strerror (e));
+    }
+  g->rep_rd = p[0];
+  g->rep_wr = p[1];
+  int ret = loop_add_fd (loop, g->rep_rd, EPOLLIN, on_reports, g, err);
+  if (ret < 0)
+    {
+      close (g->rep_rd);
+      g->rep_rd = -1;
+      execguard_close (g);
+      return ret;
+    }
+  g->rep_watched = true;
+  ret = pthread_create (&g->thread, NULL, guard_thread, g);
+  if (ret != 0)
+    {
+      execguard_close (g);
+      return lympho_error_set (err, ret, "exec guard: cannot start its thread: %s", strerror (ret));
+    }
+  g->thread_started = true;
+  g->wd_timer = loop_add_timer (loop, WATCHDOG_EVERY_MS, on_watchdog, g);
+  *out = g;
+  return 0;
+}
+
+void
+execguard_close (struct execguard *g)
+{
+  if (g == NULL)
+    return;
+  if (g->wd_timer)
+    loop_cancel_timer (g->loop, g->wd_timer);
+  if (g->rep_watched)
+    loop_del_fd (g->loop, g->rep_rd);
+  if (g->thread_started)
+    {
+      uint64_t one = 1;
+      if (write (g->wake_fd, &one, sizeof one) < 0)
+        log_debug ("exec guard: wake: %s", strerror (errno));
+      if (atomic_load (&g->dropped))
+        {
+          /* It may be stuck where it stalled: never wait for it, and
+           * leave it what it reads. */
+          pthread_detach (g->thread);
+          return;
+        }
+      pthread_join (g->thread, NULL);
+    }
+  /* Closing the group removes every mark and allows what waits. */
+  if (g->fan_fd >= 0)
+    close (g->fan_fd);
+  if (g->wake_fd >= 0)
+    close (g->wake_fd);
+  if (g->null_fd >= 0)
+    close (g->null_fd);
+  if (g->rep_rd >= 0)
+    close (g->rep_rd);
+  if (g->rep_wr >= 0)
+    close (g->rep_wr);
+  struct rule *r;
+  while ((r = g->rules) != NULL)
+    {
+      g->rules = r->next;
+      rule_free (r);
+    }
+  pthread_mutex_destroy (&g->mu);
+  free (g->problem);
+  free (g);
+}
+
+const char *
+execguard_problem (struct execguard *g)
+{
+  return g && atomic_load (&g->dropped) ? g->problem : NULL;
+}
+
+void
+execguard_stats (struct execguard *g, struct execguard_stats *out)
+{
+  memset (out, 0, sizeof *out);
+  if (g == NULL)
+    return;
+  out->allowed = atomic_load (&g->allowed);
+  out->denied = atomic_load (&g->denied);
+  out->engine = atomic_load (&g->engine);
+  out->learned = atomic_load (&g->learned);
+  out->unmatched = atomic_load (&g->unmatched);
+  out->lost_reports = atomic_load (&g->lost);
+  out->max_answer_us = atomic_load (&g->max_us);
+}

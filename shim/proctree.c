@@ -1,0 +1,81 @@
+/* lympho — who started a process inside a container (proctree.h). Called
+ * from the main loop (the exec detector) and from the exec guard's answer
+ * thread: no allocation, no lock, nothing but reads of /proc. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lympho/proctree.h"
+
+int
+proctree_mntns (int pid, struct proc_ns *out)
+{
+  char path[64];
+  struct stat st;
+  snprintf (path, sizeof path, "/proc/%d/ns/mnt", pid);
+  if (stat (path, &st) < 0)
+    return -errno;
+  out->dev = st.st_dev;
+  out->ino = st.st_ino;
+  return 0;
+}
+
+int
+proctree_ppid_at (int dirfd)
+{
+  char buf[512];
+  int fd = openat (dirfd, "stat", O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return -errno;
+  ssize_t n = read (fd, buf, sizeof buf - 1);
+  int saved = errno;
+  close (fd);
+  if (n <= 0)
+    return n < 0 ? -saved : -EIO;
+  buf[n] = '\0';
+  /* comm may hold spaces and parentheses: parse after the last ')'. */
+  char *p = strrchr (buf, ')');
+  int ppid = -1;
+  if (p == NULL || sscanf (p + 1, " %*c %d", &ppid) != 1)
+    return -EIO;
+  return ppid > 0 ? ppid : -ESRCH;
+}
+
+bool
+proctree_started_by_engine (int pid, int init_pid, const struct proc_ns *ns)
+{
+  if (init_pid <= 0 || ns == NULL || ns->ino == 0 || pid == init_pid)
+    return false;
+  char path[32];
+  snprintf (path, sizeof path, "/proc/%d", pid);
+  int dfd = open (path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  for (int depth = 0; dfd >= 0 && depth < 64; depth++)
+    {
+      int ppid = proctree_ppid_at (dfd);
+      close (dfd);
+      dfd = -1;
+      if (ppid <= 0 || ppid == init_pid)
+        return false;
+      /* The parent, opened once: its namespace, then its own parent. */
+      snprintf (path, sizeof path, "/proc/%d", ppid);
+      dfd = open (path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+      if (dfd < 0)
+        return false;
+      struct stat st;
+      if (fstatat (dfd, "ns/mnt", &st, 0) < 0)
+        break;       /* unreadable (a zombie leader, gone): the workload's */
+      if (st.st_dev != ns->dev || st.st_ino != ns->ino)
+        {
+          close (dfd);
+          return true; /* an ancestor outside the container: the engine's */
+        }
+    }
+  if (dfd >= 0)
+    close (dfd);
+  return false;
+}

@@ -473,6 +473,8 @@ detect_programs_status (struct daemon *d, json_gen g)
       json_gen_kint (g, "learned", (int64_t) st.learned);
       json_gen_kint (g, "lost_reports", (int64_t) st.lost_reports);
       json_gen_kint (g, "max_answer_us", (int64_t) st.max_answer_us);
+      json_gen_kint (g, "p50_answer_us", (int64_t) execguard_quantile_us (&st, 0.50));
+      json_gen_kint (g, "p99_answer_us", (int64_t) execguard_quantile_us (&st, 0.99));
       json_gen_map_close (g);
     }
 }

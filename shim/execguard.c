@@ -98,6 +98,7 @@ struct execguard
   char *problem;
   uint64_t wd_timer;
   _Atomic uint64_t allowed, denied, engine, learned, unmatched, lost, max_us;
+  _Atomic uint64_t hist[EXECGUARD_HIST]; /* answers by duration, bucket i < 2^i us */
 };
 
 static uint64_t
@@ -311,6 +312,49 @@ unmark (struct execguard *g, int pid, dev_t root_dev)
   close (rootfd);
 }
 
+/* Forget the rules of containers that are gone: their process is no more,
+ * or no longer in the namespace it was guarded in. Checked outside the
+ * lock, unlinked under it. */
+static void
+sweep (struct execguard *g)
+{
+  size_t n = 0, cap = 0;
+  struct
+  {
+    char id[72];
+    int pid;
+    struct proc_ns ns;
+  } *v = NULL;
+  pthread_mutex_lock (&g->mu);
+  for (struct rule *r = g->rules; r; r = r->next)
+    {
+      if (n == cap)
+        {
+          cap = cap ? 2 * cap : 16;
+          v = xrealloc (v, cap * sizeof *v);
+        }
+      memcpy (v[n].id, r->id, sizeof v[n].id);
+      v[n].pid = r->pid;
+      v[n].ns = r->ns;
+      n++;
+    }
+  pthread_mutex_unlock (&g->mu);
+  for (size_t i = 0; i < n; i++)
+    {
+      struct proc_ns now;
+      if (proctree_mntns (v[i].pid, &now) == 0 && now.dev == v[i].ns.dev && now.ino == v[i].ns.ino)
+        continue;
+      struct rule *old;
+      pthread_mutex_lock (&g->mu);
+      rule_unlink_locked (g, v[i].id, &old);
+      pthread_mutex_unlock (&g->mu);
+      if (old)
+        log_debug ("exec guard: %.12s is gone", old->id);
+      rule_free (old);
+    }
+  free (v);
+}
+
 int
 execguard_protect (struct execguard *g, const char *id, int pid, enum execguard_mode mode, char *const *allow,
                    size_t n_allow, size_t *n_resolved, lympho_error_t *err)
@@ -370,6 +414,7 @@ execguard_protect (struct execguard *g, const char *id, int pid, enum execguard_
   if (n_resolved)
     *n_resolved = ids.n;
 
+  sweep (g);
   /* The rule before the mark: the first event finds it. */
   struct rule *old;
   pthread_mutex_lock (&g->mu);
@@ -582,6 +627,10 @@ guard_thread (void *arg)
           close (md->fd);
           uint64_t dt = mono_us () - t0;
           atomic_store (&g->busy_since_us, 0);
+          unsigned b = 0;
+          while (b + 1 < EXECGUARD_HIST && dt >= (1ull << b))
+            b++;
+          atomic_fetch_add (&g->hist[b], 1);
           uint64_t max = atomic_load (&g->max_us);
           while (dt > max && !atomic_compare_exchange_weak (&g->max_us, &max, dt))
             ;
@@ -779,4 +828,26 @@ execguard_stats (struct execguard *g, struct execguard_stats *out)
   out->unmatched = atomic_load (&g->unmatched);
   out->lost_reports = atomic_load (&g->lost);
   out->max_answer_us = atomic_load (&g->max_us);
+  for (unsigned i = 0; i < EXECGUARD_HIST; i++)
+    out->hist[i] = atomic_load (&g->hist[i]);
+}
+
+uint64_t
+execguard_quantile_us (const struct execguard_stats *st, double q)
+{
+  uint64_t total = 0, seen = 0;
+  for (unsigned i = 0; i < EXECGUARD_HIST; i++)
+    total += st->hist[i];
+  if (total == 0)
+    return 0;
+  uint64_t want = (uint64_t) (q * (double) total + 0.5);
+  if (want == 0)
+    want = 1;
+  for (unsigned i = 0; i < EXECGUARD_HIST; i++)
+    {
+      seen += st->hist[i];
+      if (seen >= want)
+        return i == 0 ? 1 : 1ull << i;
+    }
+  return 1ull << (EXECGUARD_HIST - 1);
 }

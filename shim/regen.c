@@ -519,7 +519,9 @@ advance (struct regen *r)
         }
       if (!intend (r, "stop-old", r->old_id))
         return;
-      ops->stop (rt, r->old_id, r->golden.stop_timeout_s, on_done_forward, r);
+      /* An infected generation (quarantined, its forensics taken) has no
+       * right to a graceful stop: killed at once. */
+      ops->stop (rt, r->old_id, r->keep_old_down ? 0 : r->golden.stop_timeout_s, on_done_forward, r);
       return;
 
     case P_RENAME_OLD:

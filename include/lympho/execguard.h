@@ -84,12 +84,17 @@ bool execguard_guards (struct execguard *g, const char *id);
 /* NULL while the guard works; why it stopped otherwise (the watchdog). */
 const char *execguard_problem (struct execguard *g);
 
+#define EXECGUARD_HIST 24
 struct execguard_stats
 {
   uint64_t allowed, denied, engine, learned, unmatched, lost_reports;
   uint64_t max_answer_us; /* the slowest answer so far */
+  uint64_t hist[EXECGUARD_HIST]; /* answers taking less than 2^i us (the last: the rest) */
 };
 void execguard_stats (struct execguard *g, struct execguard_stats *out);
+/* An upper bound of the q-quantile (0..1] of the answers' durations, in
+ * microseconds (a power of two); 0 with no answer yet. */
+uint64_t execguard_quantile_us (const struct execguard_stats *st, double q);
 
 /* The interpreter a file needs to run: an ELF's PT_INTERP or a script's
  * "#!" program, into out (NUL-terminated). 0 when found, -ENOENT when the

@@ -1,0 +1,415 @@
+/* The exec guard's pure parts: the interpreter a file needs (ELF PT_INTERP,
+ * "#!"), the answer-time quantiles; and proctree's judgement of who
+ * started a process, on real processes in a mount namespace of the test's
+ * own (root only: skipped otherwise). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "lympho/execguard.h"
+#include "lympho/proctree.h"
+
+/* A file holding len bytes of buf, open for reading. */
+static int
+file_of (const void *buf, size_t len)
+{
+  char path[] = "/tmp/lympho-test-exec.XXXXXX";
+  int fd = mkstemp (path);
+  assert_true (fd >= 0);
+  unlink (path);
+  assert_int_equal (write (fd, buf, len), (ssize_t) len);
+  return fd;
+}
+
+static int
+interp_of (const void *buf, size_t len, char *out, size_t outlen)
+{
+  int fd = file_of (buf, len);
+  int ret = exec_interpreter (fd, out, outlen);
+  close (fd);
+  return ret;
+}
+
+static void
+test_script (void **state)
+{
+  (void) state;
+  char out[256];
+  assert_int_equal (interp_of ("#!/bin/sh -e\necho\n", 18, out, sizeof out), 0);
+  assert_string_equal (out, "/bin/sh");
+  assert_int_equal (interp_of ("#!  /usr/bin/env python3\n", 25, out, sizeof out), 0);
+  assert_string_equal (out, "/usr/bin/env");
+  assert_int_equal (interp_of ("#!/bin/busybox", 14, out, sizeof out), 0); /* EOF ends it */
+  assert_string_equal (out, "/bin/busybox");
+  assert_int_equal (interp_of ("#!sh\n", 5, out, sizeof out), -EINVAL);   /* not absolute */
+  assert_int_equal (interp_of ("#!\n", 3, out, sizeof out), -EINVAL);
+  assert_int_equal (interp_of ("#!/bin/sh\n", 10, out, 4), -EINVAL);      /* does not fit */
+  char longline[300];
+  memset (longline, 'a', sizeof longline);
+  memcpy (longline, "#!/", 3);
+  assert_int_equal (interp_of (longline, sizeof longline, out, sizeof out), -EINVAL);
+  assert_int_equal (interp_of ("echo hi\n", 8, out, sizeof out), -ENOENT);
+  assert_int_equal (interp_of ("", 0, out, sizeof out), -ENOENT);
+}
+
+static void
+put (unsigned char *p, uint64_t v, int n, bool be)
+{
+  for (int i = 0; i < n; i++)
+    p[be ? n - 1 - i : i] = (unsigned char) (v >> (8 * i));
+}
+
+/* An ELF file with nph program headers, the interpreter (when given) in
+ * the second. */
+static size_t
+make_elf (unsigned char *buf, size_t cap, bool is64, bool be, const char *interp, size_t nph)
+{
+  memset (buf, 0, cap);
+  memcpy (buf, "\177ELF", 4);
+  buf[4] = is64 ? 2 : 1;
+  buf[5] = be ? 2 : 1;
+  size_t eh = is64 ? 64 : 52, phsz = is64 ? 56 : 32;
+  size_t phoff = eh, data = phoff + nph * phsz;
+  if (is64)
+    {
+      put (buf + 32, phoff, 8, be);
+      put (buf + 54, phsz, 2, be);
+      put (buf + 56, nph, 2, be);
+    }
+  else
+    {
+      put (buf + 28, phoff, 4, be);
+      put (buf + 42, phsz, 2, be);
+      put (buf + 44, nph, 2, be);
+    }
+  for (size_t i = 0; i < nph; i++)
+    {
+      unsigned char *ph = buf + phoff + i * phsz;
+      bool is_interp = interp && i == 1;
+      put (ph, is_interp ? 3 : 1, 4, be);
+      if (!is_interp)
+        continue;
+      size_t sz = strlen (interp) + 1;
+      if (is64)
+        {
+          put (ph + 8, data, 8, be);
+          put (ph + 32, sz, 8, be);
+        }
+      else
+        {
+          put (ph + 4, data, 4, be);
+          put (ph + 16, sz, 4, be);
+        }
+      memcpy (buf + data, interp, sz);
+    }
+  assert_true (data + 64 <= cap);
+  return data + 64;
+}
+
+static void
+test_elf (void **state)
+{
+  (void) state;
+  unsigned char elf[1024];
+  char out[256];
+  size_t n = make_elf (elf, sizeof elf, true, false, "/lib/ld-musl-x86_64.so.1", 3);
+  assert_int_equal (interp_of (elf, n, out, sizeof out), 0);
+  assert_string_equal (out, "/lib/ld-musl-x86_64.so.1");
+  n = make_elf (elf, sizeof elf, false, true, "/lib/ld.so.1", 2);
+  assert_int_equal (interp_of (elf, n, out, sizeof out), 0);
+  assert_string_equal (out, "/lib/ld.so.1");
+  /* Static: no PT_INTERP. */
+  n = make_elf (elf, sizeof elf, true, false, NULL, 3);
+  assert_int_equal (interp_of (elf, n, out, sizeof out), -ENOENT);
+  /* The interpreter does not fit the caller's buffer. */
+  n = make_elf (elf, sizeof elf, true, false, "/lib/ld-musl-x86_64.so.1", 3);
+  assert_int_equal (interp_of (elf, n, out, 8), -EINVAL);
+  /* Cut before its program headers. */
+  assert_int_equal (interp_of (elf, 64 + 30, out, sizeof out), -EINVAL);
+  /* A NUL inside the interpreter's name, or a relative one. */
+  n = make_elf (elf, sizeof elf, true, false, "/lib/ld.so", 3);
+  elf[64 + 3 * 56 + 4] = '\0';
+  assert_int_equal (interp_of (elf, n, out, sizeof out), -EINVAL);
+  n = make_elf (elf, sizeof elf, true, false, "lib/ld.so", 3);
+  assert_int_equal (interp_of (elf, n, out, sizeof out), -EINVAL);
+  /* A bad class. */
+  n = make_elf (elf, sizeof elf, true, false, "/lib/ld.so", 3);
+  elf[4] = 7;
+  assert_int_equal (interp_of (elf, n, out, sizeof out), -EINVAL);
+  /* Too many program headers to be believed. */
+  n = make_elf (elf, sizeof elf, true, false, "/lib/ld.so", 3);
+  put (elf + 56, 60000, 2, false);
+  assert_int_equal (interp_of (elf, n, out, sizeof out), -EINVAL);
+}
+
+static void
+test_quantiles (void **state)
+{
+  (void) state;
+  struct execguard_stats st;
+  memset (&st, 0, sizeof st);
+  assert_int_equal (execguard_quantile_us (&st, 0.99), 0);
+  st.hist[3] = 98; /* [4, 8) us */
+  st.hist[10] = 2; /* [512, 1024) us */
+  assert_int_equal (execguard_quantile_us (&st, 0.50), 8);
+  assert_int_equal (execguard_quantile_us (&st, 0.98), 8);
+  assert_int_equal (execguard_quantile_us (&st, 0.99), 1024);
+  assert_int_equal (execguard_quantile_us (&st, 1.0), 1024);
+}
+
+/* --- proctree on real processes ------------------------------------ */
+
+/* Process groups the cases start, killed whole after each case, failed or
+ * not: a failed assertion must not leave a process behind. */
+static pid_t groups[8];
+static size_t n_groups;
+
+static void
+own_group (pid_t pid)
+{
+  setpgid (pid, pid); /* both sides, whichever runs first */
+  if (pid != 0 && n_groups < sizeof groups / sizeof groups[0])
+    groups[n_groups++] = pid;
+}
+
+static int
+kill_groups (void **state)
+{
+  (void) state;
+  for (size_t i = 0; i < n_groups; i++)
+    {
+      kill (-groups[i], SIGKILL);
+      while (waitpid (groups[i], NULL, 0) < 0 && errno == EINTR)
+        ;
+    }
+  n_groups = 0;
+  return 0;
+}
+
+static int
+wait_readable (int fd, int *out)
+{
+  ssize_t n = read (fd, out, sizeof *out);
+  return n == (ssize_t) sizeof *out ? 0 : -1;
+}
+
+/* The "container": a process in a mount namespace of its own, its init. */
+struct box
+{
+  pid_t init;
+  struct proc_ns ns;
+};
+
+static bool
+box_start (struct box *b)
+{
+  int p[2];
+  assert_int_equal (pipe (p), 0);
+  b->init = fork ();
+  assert_true (b->init >= 0);
+  if (b->init == 0)
+    setpgid (0, 0);
+  else
+    own_group (b->init);
+  if (b->init == 0)
+    {
+      char ok = unshare (CLONE_NEWNS) == 0 ? 1 : 0;
+      if (write (p[1], &ok, 1) != 1)
+        _exit (1);
+      if (!ok)
+        _exit (0);
+      for (;;)
+        pause ();
+    }
+  close (p[1]);
+  char ok = 0;
+  assert_int_equal (read (p[0], &ok, 1), 1);
+  close (p[0]);
+  if (!ok)
+    {
+      waitpid (b->init, NULL, 0);
+      return false;
+    }
+  assert_int_equal (proctree_mntns (b->init, &b->ns), 0);
+  return true;
+}
+
+static void
+box_stop (struct box *b)
+{
+  kill (b->init, SIGKILL);
+  waitpid (b->init, NULL, 0);
+}
+
+static void
+test_engine_and_workload (void **state)
+{
+  (void) state;
+  struct box b;
+  if (!box_start (&b))
+    skip (); /* unshare needs CAP_SYS_ADMIN */
+  struct proc_ns self;
+  assert_int_equal (proctree_mntns (getpid (), &self), 0);
+  assert_false (self.dev == b.ns.dev && self.ino == b.ns.ino);
+
+  /* Entered from outside, as `docker exec` does: its parent (this test)
+   * is in another namespace. */
+  char path[64];
+  snprintf (path, sizeof path, "/proc/%d/ns/mnt", b.init);
+  int nsfd = open (path, O_RDONLY | O_CLOEXEC);
+  assert_true (nsfd >= 0);
+  pid_t e = fork ();
+  assert_true (e >= 0);
+  if (e == 0)
+    setpgid (0, 0);
+  else
+    own_group (e);
+  if (e == 0)
+    {
+      if (setns (nsfd, CLONE_NEWNS) < 0)
+        _exit (1);
+      for (;;)
+        pause ();
+    }
+  close (nsfd);
+  struct proc_ns ens;
+  for (int i = 0; i < 2000; i++)
+    {
+      if (proctree_mntns (e, &ens) == 0 && ens.ino == b.ns.ino)
+        break;
+      usleep (1000);
+    }
+  assert_int_equal (ens.ino, b.ns.ino);
+  assert_true (proctree_started_by_engine (e, b.init, &b.ns));
+  /* The container's init itself, and no namespace known: judged. */
+  assert_false (proctree_started_by_engine (b.init, b.init, &b.ns));
+  assert_false (proctree_started_by_engine (e, 0, &b.ns));
+  kill (e, SIGKILL);
+  waitpid (e, NULL, 0);
+  /* Gone: unreadable, so judged (fail closed). */
+  assert_false (proctree_started_by_engine (e, b.init, &b.ns));
+  box_stop (&b);
+}
+
+/* The pthread_exit trick: inside the box, a process whose main thread
+ * has exited while another thread forks a child. Its leader's namespace
+ * link cannot be read any more; the child must still be the workload's. */
+struct trick
+{
+  int out;
+};
+
+static void *
+trick_thread (void *arg)
+{
+  struct trick *t = arg;
+  pid_t c = fork ();
+  if (c == 0)
+    {
+      for (;;)
+        pause ();
+    }
+  /* Wait for the main thread to be gone before telling. */
+  char path[64];
+  struct stat st;
+  snprintf (path, sizeof path, "/proc/%d/ns/mnt", getpid ());
+  for (int i = 0; i < 2000 && stat (path, &st) == 0; i++)
+    usleep (1000);
+  int pid = c;
+  if (write (t->out, &pid, sizeof pid) != (ssize_t) sizeof pid)
+    _exit (1);
+  for (;;)
+    pause ();
+  return NULL;
+}
+
+static void
+test_pthread_exit_trick (void **state)
+{
+  (void) state;
+  int p[2];
+  assert_int_equal (pipe (p), 0);
+  /* The box's init forks the trick: its tree is the workload's. */
+  pid_t init = fork ();
+  assert_true (init >= 0);
+  if (init == 0)
+    setpgid (0, 0);
+  else
+    own_group (init);
+  if (init == 0)
+    {
+      if (unshare (CLONE_NEWNS) < 0)
+        {
+          int none = -1;
+          if (write (p[1], &none, sizeof none) < 0)
+            _exit (1);
+          _exit (0);
+        }
+      pid_t z = fork ();
+      if (z == 0)
+        {
+          static struct trick t;
+          t.out = p[1];
+          pthread_t th;
+          if (pthread_create (&th, NULL, trick_thread, &t) != 0)
+            _exit (1);
+          pthread_exit (NULL);
+        }
+      for (;;)
+        pause ();
+    }
+  close (p[1]);
+  int child = 0;
+  assert_int_equal (wait_readable (p[0], &child), 0);
+  close (p[0]);
+  if (child < 0)
+    {
+      waitpid (init, NULL, 0);
+      skip ();
+    }
+  struct proc_ns ns;
+  assert_int_equal (proctree_mntns (init, &ns), 0);
+  /* The precondition that fooled the old check: the child's parent (the
+   * leader whose main thread exited) has no readable namespace. */
+  char ppath[64];
+  snprintf (ppath, sizeof ppath, "/proc/%d", child);
+  int dfd = open (ppath, O_PATH | O_DIRECTORY);
+  assert_true (dfd >= 0);
+  int ppid = proctree_ppid_at (dfd);
+  close (dfd);
+  assert_true (ppid > 0 && ppid != init);
+  struct proc_ns pns;
+  assert_true (proctree_mntns (ppid, &pns) < 0);
+  assert_false (proctree_started_by_engine (child, init, &ns));
+  kill (child, SIGKILL);
+  kill (ppid, SIGKILL);
+  kill (init, SIGKILL);
+  waitpid (init, NULL, 0);
+}
+
+int
+main (void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test (test_script),
+    cmocka_unit_test (test_elf),
+    cmocka_unit_test (test_quantiles),
+    cmocka_unit_test_teardown (test_engine_and_workload, kill_groups),
+    cmocka_unit_test_teardown (test_pthread_exit_trick, kill_groups),
+  };
+  return cmocka_run_group_tests (tests, NULL, NULL);
+}

@@ -68,6 +68,8 @@ struct rule
   enum execguard_mode mode;
   struct ident *allow; /* sorted by device and inode */
   size_t n_allow;
+  char **paths;        /* allowed names with no file when guarded: by name */
+  size_t n_paths;
   struct
   {
     dev_t dev;
@@ -144,6 +146,23 @@ rule_allows (const struct rule *r, const struct stat *st)
   ident_of (st, &k);
   const struct ident *m = bsearch (&k, r->allow, r->n_allow, sizeof *r->allow, ident_cmp);
   return m && m->size == k.size && m->mtime_ns == k.mtime_ns && m->ctime_ns == k.ctime_ns;
+}
+
+static int str_cmp (const void *a, const void *b);
+
+/* The file's name, as the container sees it, is one the list allows by
+ * name (it had no file when the container was guarded). */
+static bool
+rule_allows_name (const struct rule *r, int fd)
+{
+  char link[64], name[PATH_MAX];
+  snprintf (link, sizeof link, "/proc/self/fd/%d", fd);
+  ssize_t n = readlink (link, name, sizeof name - 1);
+  if (n <= 0)
+    return false;
+  name[n] = '\0';
+  const char *key = name;
+  return bsearch (&key, r->paths, r->n_paths, sizeof *r->paths, str_cmp) != NULL;
 }
 
 /* --- interpreters ---------------------------------------------------- */
@@ -223,11 +242,13 @@ struct idents
   size_t n;
 };
 
-static void
+/* Adds path's file, and the interpreters it needs; false when path names
+ * no file in the container. */
+static bool
 idents_add_path (int rootfd, const char *path, struct idents *out, int depth)
 {
   if (out->n >= MAX_IDENTS || depth > MAX_INTERP_DEPTH)
-    return;
+    return true;
   /* Inside the container's root: an absolute symbolic link resolves
    * there, never on the host. */
   struct open_how how = {
@@ -236,15 +257,12 @@ idents_add_path (int rootfd, const char *path, struct idents *out, int depth)
   };
   int fd = (int) syscall (SYS_openat2, rootfd, path, &how, sizeof how);
   if (fd < 0)
-    {
-      log_debug ("exec guard: allowed %s: %s (not in the container)", path, strerror (errno));
-      return;
-    }
+    return false;
   struct stat st;
   if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode))
     {
       close (fd);
-      return;
+      return false;
     }
   out->v = xrealloc (out->v, (out->n + 1) * sizeof *out->v);
   ident_of (&st, &out->v[out->n++]);
@@ -253,6 +271,13 @@ idents_add_path (int rootfd, const char *path, struct idents *out, int depth)
   close (fd);
   if (ret == 0)
     idents_add_path (rootfd, interp, out, depth + 1);
+  return true;
+}
+
+static int
+str_cmp (const void *a, const void *b)
+{
+  return strcmp (*(char *const *) a, *(char *const *) b);
 }
 
 /* The host's own root filesystems, read when the guard opens (lymphd
@@ -292,6 +317,7 @@ rule_free (struct rule *r)
   if (r == NULL)
     return;
   free (r->allow);
+  strv_free (r->paths, r->n_paths);
   free (r);
 }
 
@@ -406,7 +432,16 @@ execguard_protect (struct execguard *g, const char *id, int pid, enum execguard_
   struct idents ids = { NULL, 0 };
   if (mode == EXECGUARD_MODE_DENY)
     for (size_t i = 0; i < n_allow; i++)
-      idents_add_path (rootfd, allow[i], &ids, 0);
+      if (!idents_add_path (rootfd, allow[i], &ids, 0))
+        {
+          /* Named by the list, not in the container now: a file that
+           * appears there later is allowed by its name alone. */
+          log_info ("exec guard: %.12s: %s is not in the container; allowed by name", id, allow[i]);
+          r->paths = xrealloc (r->paths, (r->n_paths + 1) * sizeof *r->paths);
+          r->paths[r->n_paths++] = xstrdup (allow[i]);
+        }
+  if (r->n_paths > 1)
+    qsort (r->paths, r->n_paths, sizeof *r->paths, str_cmp);
   if (ids.n > 1)
     qsort (ids.v, ids.n, sizeof *ids.v, ident_cmp);
   r->allow = ids.v;
@@ -535,6 +570,8 @@ handle (struct execguard *g, const struct fanotify_event_metadata *md)
   else if (r->mode == EXECGUARD_MODE_LEARN)
     v = !perm && have_st && !learn_seen_locked (r, &st) ? V_LEARN : V_ALLOW;
   else if (have_st && rule_allows (r, &st))
+    v = V_ALLOW;
+  else if (r->n_paths && rule_allows_name (r, md->fd))
     v = V_ALLOW;
   else
     v = V_JUDGE;

@@ -71,7 +71,8 @@ void execguard_close (struct execguard *g);
 
 /* Guard the container `id` whose main process is `pid`: resolve the
  * allowed paths inside its root (with the interpreters they need: an ELF's
- * PT_INTERP, a script's #! line), then mark its root filesystem. Replaces
+ * PT_INTERP, a script's #! line), then mark its root filesystem. A path
+ * that names no file in the container then is allowed by its name alone. Replaces
  * what `id` had. *n_resolved: how many files the list came to. -errno
  * with a message when it cannot be marked (not an overlay, the host's
  * device, gone); nothing is marked then. */

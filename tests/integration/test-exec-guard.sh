@@ -1,0 +1,193 @@
+#!/bin/bash
+# The exec guard: in deny mode a program outside lympho.exec.allow, started
+# by the container's own init, is refused by the kernel before it runs (the
+# file it would have written never appears, on a bind mount the test
+# reads from the host) and the container is regenerated; in detect mode
+# the same program runs first. A file written over an allowed path is
+# refused too; a program run through `docker exec` is not judged. What the
+# guard cannot see, the detector still catches: a program run from a memfd
+# is an incident, and a child forked after its parent's main thread exited
+# (pthread_exit) is judged. A list is learned only from a generation
+# lympho started, scripts by their own path included, and then denies. An infected container
+# that ignores SIGTERM is killed, not waited for through its stop timeout.
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib-incident.sh"
+inc_init
+
+d="${LYT_PFX}deny"
+t="${LYT_PFX}detect"
+o="${LYT_PFX}over"
+m="${LYT_PFX}memfd"
+k="${LYT_PFX}trick"
+l="${LYT_PFX}learn"
+s="${LYT_PFX}stubborn"
+IMG="${LYT_PFX}guard:1"
+STUBBORN_IMG="${LYT_PFX}stubborn:1"
+
+# The image: busybox, a second real program /bin/tool, the helper, and an
+# init loop that runs what the cases plant. Nothing else runs in it.
+build_guard_image ()
+{
+  local root
+  root=$(mktemp -d "$LYT_TMP/root.XXXXXX")
+  mkdir -p "$root/bin" "$root/tmp" "$root/etc" "$root/out"
+  chmod 1777 "$root/tmp"
+  cp "$(command -v busybox)" "$root/bin/busybox"
+  cp "$(command -v busybox)" "$root/bin/tool"
+  cp "$LYT_TMP/exec_helper" "$root/bin/helper"
+  for a in sh sleep cat touch ls test echo mkdir rm cp chmod true printf; do ln -s busybox "$root/bin/$a"; done
+  cat >"$root/bin/init" <<'EOF'
+#!/bin/sh
+trap "exit 0" TERM
+while true; do
+  [ -x /tmp/touch ] && /tmp/touch /out/planted
+  [ -f /tmp/run-tool ] && /bin/tool touch /out/tool
+  [ -f /tmp/run-memfd ] && rm /tmp/run-memfd && /bin/helper memfd /bin/busybox true
+  [ -f /tmp/run-trick ] && rm /tmp/run-trick && /bin/helper trick /tmp/d/sleep 30
+  /bin/tick
+  sleep 1 &
+  wait $!
+done
+EOF
+  printf '#!/bin/sh\ntrue\n' >"$root/bin/tick"
+  chmod 755 "$root/bin/init" "$root/bin/tick"
+  echo "root:x:0:0:root:/:/bin/sh" >"$root/etc/passwd"
+  tar -C "$root" -c . | "$DOCKER" import -c 'CMD ["/bin/init"]' - "$IMG" >/dev/null || return 1
+  # Ignores SIGTERM, as a busybox httpd as PID 1 does.
+  cat >"$root/bin/init" <<'EOF'
+#!/bin/sh
+trap "" TERM
+while true; do sleep 1; done
+EOF
+  tar -C "$root" -c . | "$DOCKER" import -c 'CMD ["/bin/init"]' - "$STUBBORN_IMG" >/dev/null || return 1
+  rm -rf "$root"
+}
+guard_images_rm () { "$DOCKER" rmi -f "$IMG" "$STUBBORN_IMG" >/dev/null 2>&1; return 0; }
+
+ALLOW=/bin/busybox,/bin/init,/bin/tick,/bin/tool,/bin/helper
+# run_guarded NAME OUTDIR [LABELS...]
+run_guarded ()
+{
+  local n=$1 out=$2
+  shift 2
+  mkdir -p "$out"
+  dk run -d --name "$n" --network "$LYT_NET" -v "$out:/out" --label lympho.enable=true --label lympho.ttl=1h \
+    --label lympho.drift.allow=/ "$@" "$IMG" >/dev/null
+}
+# A program the image does not have, where the init loop runs it.
+plant_touch () { dk exec "$1" sh -c 'cp /bin/busybox /tmp/t.x; chmod 755 /tmp/t.x; mv /tmp/t.x /tmp/touch'; }
+exec_line () { ctl status 2>/dev/null | grep "^exec: $1 "; }
+mode_of () { ctl --json status 2>/dev/null | jq -r --arg n "$1" '.exec[] | select(.name == $n) | .mode'; }
+
+case_begin setup
+need_cmd busybox busybox-static || die "no busybox"
+cc -static -O2 -Wall -Wextra -o "$LYT_TMP/exec_helper" "$here/exec_helper.c" -lpthread || die "cannot build the helper"
+build_guard_image || die "cannot build the test images"
+trap '_inc_rc=$?; guard_images_rm; inc_cleanup_images; (exit $_inc_rc); lyt_cleanup' EXIT
+run_guarded "$d" "$LYT_TMP/out-d" --label lympho.exec.allow=$ALLOW || die "run $d"
+run_guarded "$t" "$LYT_TMP/out-t" --label lympho.exec.allow=$ALLOW --label lympho.exec.mode=detect || die "run $t"
+run_guarded "$o" "$LYT_TMP/out-o" --label lympho.exec.allow=$ALLOW || die "run $o"
+run_guarded "$m" "$LYT_TMP/out-m" --label lympho.exec.allow=$ALLOW || die "run $m"
+run_guarded "$k" "$LYT_TMP/out-k" --label lympho.exec.allow=$ALLOW --label lympho.exec.mode=detect || die "run $k"
+inc_start || die "lymphd does not start"
+wait_for "in_ls $d && in_ls $t && in_ls $o && in_ls $m && in_ls $k" 15 || die "not adopted: $(ls_json)"
+if wait_for "[ \"\$(mode_of $d)\" = deny ] && [ \"\$(mode_of $o)\" = deny ] && [ \"\$(mode_of $m)\" = deny ]" 15; then
+  ok "deny mode: $(exec_line "$d")"
+else
+  die "not in deny mode: $(ctl status | grep exec)"
+fi
+assert_eq detect "$(mode_of "$t")" "lympho.exec.mode=detect is detect"
+assert_match "^exec: $t detect \(lympho.exec.mode=detect\)" "$(exec_line "$t")" "status says why"
+assert_eq on "$(ctl --json status | jq -r .exec_guard)" "status: the guard is on"
+case_end
+
+case_begin denied-before-it-runs
+id0=$(c_id "$d")
+# Planted and run through docker exec: the engine's, not judged. Then put
+# where the init loop runs it. (A copy of busybox runs the applet its
+# name says.)
+out=$(dk exec "$d" sh -c 'mkdir /tmp/x; cp /bin/busybox /tmp/x/echo; /tmp/x/echo ran-through-engine; mv /tmp/x/echo /tmp/touch')
+assert_eq ran-through-engine "$out" "a program run through docker exec is not judged"
+if wait_gen "$d" 1 20; then ok "regenerated"; else _afail "generation of $d is '$(c_gen "$d")' 20 s after /tmp/touch appeared"; fi
+wait_replaced "$d" exec 10
+inc=$(last_incident "$d" exec)
+say "incident: $(jq -c 'del(.detail.processes)' <<<"$inc")"
+assert_match "^denied program /tmp/touch " "$(jq -r .reason <<<"$inc")" "history: the program was denied"
+assert_true "its planted file never appeared" test ! -e "$LYT_TMP/out-d/planted"
+assert_eq deny "$(mode_of "$d")" "the new generation is guarded too"
+case_end
+
+case_begin detect-runs-first
+plant_touch "$t" || die "plant /tmp/touch"
+if wait_gen "$t" 1 20; then ok "regenerated"; else _afail "generation of $t is '$(c_gen "$t")'"; fi
+wait_replaced "$t" exec 10
+assert_match "^unexpected program /tmp/touch" "$(last_incident "$t" exec | jq -r .reason)" "history: detected after it started"
+assert_true "in detect mode the program ran: its file is there" test -e "$LYT_TMP/out-t/planted"
+case_end
+
+case_begin copied-over-allowed-path
+id0=$(c_id "$o")
+dk exec "$o" touch /tmp/run-tool || die "touch"
+sleep 3
+assert_eq "$id0" "$(c_id "$o")" "the allowed /bin/tool runs, nothing happens"
+assert_eq 0 "$(incident_count "$o")" "no incident"
+# The same path, other contents: a script that would write /out/tool.
+dk exec "$o" sh -c 'printf "#!/bin/sh\ntouch /out/tool\n" >/bin/tool' || die "overwrite"
+if wait_gen "$o" 1 20; then ok "regenerated"; else _afail "generation of $o is '$(c_gen "$o")'"; fi
+wait_replaced "$o" exec 10
+assert_match "^denied program /bin/tool " "$(last_incident "$o" exec | jq -r .reason)" "history names the changed file"
+assert_true "the changed /bin/tool never ran" test ! -e "$LYT_TMP/out-o/tool"
+case_end
+
+case_begin memfd-is-an-incident
+dk exec "$m" touch /tmp/run-memfd || die "touch"
+if wait_gen "$m" 1 20; then ok "regenerated"; else _afail "generation of $m is '$(c_gen "$m")'"; fi
+wait_replaced "$m" exec 10
+assert_match "^program without a file /memfd:" "$(last_incident "$m" exec | jq -r .reason)" "history: a program with no file"
+case_end
+
+case_begin pthread-exit-trick-is-judged
+# The child lives long enough to be read (one that exits first is the
+# detector's known gap: deny mode closes it in the kernel).
+dk exec "$k" sh -c 'mkdir /tmp/d; cp /bin/busybox /tmp/d/sleep; chmod 755 /tmp/d/sleep; touch /tmp/run-trick' || die "plant"
+if wait_gen "$k" 1 20; then ok "regenerated"; else _afail "generation of $k is '$(c_gen "$k")': the child of a zombie leader was not judged"; fi
+wait_replaced "$k" exec 10
+assert_match "unexpected program /tmp/d/sleep" "$(last_incident "$k" exec | jq -r .reason)" "history names the child's program"
+case_end
+
+case_begin learned-from-fresh-generation-only
+run_guarded "$l" "$LYT_TMP/out-l" || die "run $l"
+wait_for "lymphd_idle $l" 15 || die "$l not adopted"
+sleep 7 # longer than the learning window (5 s): nothing may be learned from it
+assert_eq none "$(ls_field "$l" exec_allow.source)" "nothing learned from a container lympho did not start"
+assert_eq detect "$(mode_of "$l")" "detect without a list"
+ctl regen "$l" >/dev/null || die "regen $l"
+if wait_for '[ "$(ls_field "$l" exec_allow.source)" = learned ]' 20; then ok "learned from the new generation"; else _afail "source '$(ls_field "$l" exec_allow.source)'"; fi
+progs=$(ls_field "$l" exec_allow.programs | jq -c .)
+say "learned: $progs"
+assert_match '"/bin/busybox"' "$progs" "busybox learned"
+assert_match '"/bin/tick"' "$progs" "a script learned by its own path (through the guard)"
+if wait_for "[ \"\$(mode_of $l)\" = deny ]" 10; then ok "deny once learned"; else _afail "mode '$(mode_of "$l")': $(exec_line "$l")"; fi
+gen=$(c_gen "$l")
+plant_touch "$l" || die "plant /tmp/touch"
+if wait_gen "$l" $((gen + 1)) 20; then ok "regenerated"; else _afail "generation of $l is '$(c_gen "$l")'"; fi
+wait_replaced "$l" exec 10
+assert_match "^denied program /tmp/touch " "$(last_incident "$l" exec | jq -r .reason)" "denied by the learned list"
+assert_true "its planted file never appeared" test ! -e "$LYT_TMP/out-l/planted"
+case_end
+
+case_begin infected-is-killed-not-stopped
+# A stop timeout far longer than the wait below: waiting for it would fail.
+dk run -d --name "$s" --network "$LYT_NET" --stop-timeout 600 "${INC_QUIET[@]}" --label lympho.exec.allow=$ALLOW \
+  "$STUBBORN_IMG" >/dev/null || die "run $s"
+wait_for "lymphd_idle $s" 15 || die "$s not adopted"
+out=$(post /v1/alerts "$(generic_body "$s" 3 "lyt intruder")")
+assert_eq 202 "${out%% *}" "alert accepted"
+if wait_gen "$s" 1 60; then ok "replaced though it ignores SIGTERM"; else _afail "generation of $s is '$(c_gen "$s")' 60 s after the alert"; fi
+wait_replaced "$s" generic 10
+inc=$(last_incident "$s" generic)
+say "incident: replaced in $(jq -r .replaced_ms <<<"$inc") ms"
+case_end
+
+lymphd_stop
+finish

@@ -30,6 +30,11 @@ allow_list_add (struct allow_list *l, const char *path)
 {
   if (path == NULL || allow_list_has (l, path))
     return false;
+  if (strlen (path) > ALLOW_PATH_MAX || l->n >= ALLOW_LEARN_MAX)
+    {
+      l->refused++;
+      return false;
+    }
   l->v = xrealloc (l->v, (l->n + 1) * sizeof *l->v);
   l->v[l->n++] = xstrdup (path);
   return true;
@@ -77,13 +82,16 @@ allow_learned_load (const char *state_dir, const char *image_id, struct allow_li
   int64_t at = 0;
   if (progs == NULL || !json_is_array (progs) || !json_as_int64 (json_get (v, "learned_at_ms"), &at))
     return lympho_error_set (err, EINVAL, "learned programs `%s`: missing `programs` or `learned_at_ms`", path);
+  if (json_arr_len (progs) > ALLOW_LEARN_MAX)
+    return lympho_error_set (err, EINVAL, "learned programs `%s`: more than %d programs", path, ALLOW_LEARN_MAX);
   for (size_t i = 0; i < json_arr_len (progs); i++)
     {
       const char *p = json_str (json_arr_at (progs, i));
-      if (p == NULL || p[0] != '/')
+      if (p == NULL || p[0] != '/' || strlen (p) > ALLOW_PATH_MAX)
         {
           allow_list_free (out);
-          return lympho_error_set (err, EINVAL, "learned programs `%s`: entry %zu is not an absolute path", path, i);
+          return lympho_error_set (err, EINVAL, "learned programs `%s`: entry %zu is not an absolute path of at most %d bytes",
+                                   path, i, ALLOW_PATH_MAX);
         }
       allow_list_add (out, p);
     }

@@ -39,6 +39,7 @@ struct learned
   struct allow_list list;
   uint64_t until_mono;  /* learning ends; 0 once frozen */
   uint64_t timer;
+  char *error;          /* the list on disk cannot be read: not learned again */
   struct daemon *d;
   SLIST_ENTRY (learned) link;
 };
@@ -68,6 +69,9 @@ learned_freeze (struct loop *loop, void *ud)
   if (allow_learned_save (l->d->cfg->state_dir, l->image_id, &l->list, &err) < 0)
     log_error ("learned programs of %.19s: %s", l->image_id, err.msg);
   log_info ("programs of image %.19s learned: %zu", l->image_id, l->list.n);
+  if (l->list.refused)
+    log_warn ("programs of image %.19s: %zu more were not kept (at most %d of at most %d bytes)", l->image_id,
+              l->list.refused, ALLOW_LEARN_MAX, ALLOW_PATH_MAX);
   /* Its containers turn from learning to their mode. */
   DAEMON_EACH (e, l->d)
     if (e->golden.image_id && strcmp (e->golden.image_id, l->image_id) == 0 && !e->policy.exec_allow_set
@@ -88,8 +92,15 @@ learned_get (struct daemon *d, const char *image_id, bool start_learning)
   lympho_error_t err = { 0 };
   int ret = allow_learned_load (d->cfg->state_dir, image_id, &l->list, &err);
   if (ret < 0 && ret != -ENOENT)
-    log_error ("%s (learning it again)", err.msg);
-  if (ret < 0)
+    {
+      /* An error, never a reason to learn again: what would be learned
+       * now may be an intruder's. The image is judged by nothing until
+       * the file is mended or removed. */
+      log_error ("%s; programs of image %.19s are not judged", err.msg, image_id);
+      memset (&l->list, 0, sizeof l->list);
+      l->error = xasprintf ("its learned list cannot be read: %s", err.msg);
+    }
+  else if (ret < 0)
     {
       if (!start_learning)
         {
@@ -164,7 +175,7 @@ judge_program (struct daemon *d, struct entry *e, int pid, const char *exe, cons
   else
     {
       struct learned *l = learned_get (d, e->golden.image_id, false);
-      if (l == NULL)
+      if (l == NULL || l->error)
         return; /* nothing learned for this image yet, and not learning */
       if (!l->list.frozen)
         {
@@ -294,6 +305,12 @@ guard_apply (struct daemon *d, struct entry *e)
   else if (e->golden.image_id)
     {
       struct learned *l = learned_get (d, e->golden.image_id, false);
+      if (l && l->error)
+        {
+          exec_mode_set (e, e->policy.exec_mode == EXEC_MODE_OFF ? EXEC_MODE_OFF : EXEC_MODE_DETECT, l->error);
+          guard_drop (d, e);
+          return;
+        }
       if (l && l->list.frozen)
         {
           list = l->list.v;
@@ -427,7 +444,7 @@ on_guard_report (void *ud, const struct execguard_report *r)
       if (e == NULL || e->golden.image_id == NULL || anonymous_program (r->path))
         return;
       struct learned *l = learned_get (d, e->golden.image_id, false);
-      if (l && !l->list.frozen && allow_list_add (&l->list, r->path))
+      if (l && !l->error && !l->list.frozen && allow_list_add (&l->list, r->path))
         log_info ("%s: learned program %s", e->name, r->path);
       return;
     }
@@ -496,7 +513,7 @@ detect_programs_gen (struct daemon *d, struct entry *e, json_gen g)
   else
     {
       struct learned *l = e->golden.image_id ? learned_get (d, e->golden.image_id, false) : NULL;
-      json_gen_kstr (g, "source", l == NULL ? "none" : l->list.frozen ? "learned" : "learning");
+      json_gen_kstr (g, "source", l == NULL ? "none" : l->error ? "unreadable" : l->list.frozen ? "learned" : "learning");
       json_gen_str (g, "programs");
       json_gen_array_open (g);
       for (size_t i = 0; l && i < l->list.n; i++)
@@ -548,6 +565,7 @@ detect_programs_close (struct daemon *d)
         loop_cancel_timer (d->loop, l->timer);
       allow_list_free (&l->list);
       free (l->image_id);
+      free (l->error);
       free (l);
     }
 }

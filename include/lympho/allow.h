@@ -19,17 +19,25 @@
 
 #include "lympho/error.h"
 
+/* A learned list holds at most this many programs of at most this many
+ * bytes each: a workload (or an intruder during the window) that runs more
+ * does not grow lymphd without bound. */
+#define ALLOW_LEARN_MAX 1024
+#define ALLOW_PATH_MAX 1024
+
 struct allow_list
 {
   char **v;
   size_t n;
   bool frozen;          /* the learning window is over */
   uint64_t learned_at_ms;
+  size_t refused;       /* programs not kept: past the caps */
 };
 
 void allow_list_free (struct allow_list *l);
 bool allow_list_has (const struct allow_list *l, const char *path);
-/* Add once; returns true when it was new. */
+/* Add once; returns true when it was new. A path longer than
+ * ALLOW_PATH_MAX, or one more than ALLOW_LEARN_MAX, is refused and counted. */
 bool allow_list_add (struct allow_list *l, const char *path);
 
 /* Is `path` equal to, or under, one of v[0..n)? "/" matches everything. */
@@ -38,7 +46,8 @@ bool path_is_under (const char *path, char *const *v, size_t n);
 /* <state_dir>/learned/<image hex><suffix>: where what is learned of an
  * image is kept (".json" programs, ".drift.json" start-up sets). */
 char *allow_learned_file (const char *state_dir, const char *image_id, const char *suffix);
-/* Learned lists on disk. load: -ENOENT when the image was never learned. */
+/* Learned lists on disk. load: -ENOENT when the image was never learned;
+ * -EINVAL when the file is not a list within the caps. */
 int allow_learned_load (const char *state_dir, const char *image_id, struct allow_list *out, lympho_error_t *err) LYMPHO_MUST_CHECK;
 int allow_learned_save (const char *state_dir, const char *image_id, const struct allow_list *l,
                         lympho_error_t *err) LYMPHO_MUST_CHECK;

@@ -47,6 +47,33 @@ test_list (void **state)
   allow_list_free (&l);
 }
 
+/* Learning keeps at most ALLOW_LEARN_MAX programs of ALLOW_PATH_MAX bytes. */
+static void
+test_caps (void **state)
+{
+  (void) state;
+  struct allow_list l = { 0 };
+  char p[ALLOW_PATH_MAX + 8];
+  memset (p, 'a', sizeof p);
+  p[0] = '/';
+  p[ALLOW_PATH_MAX + 1] = '\0';
+  assert_false (allow_list_add (&l, p));
+  p[ALLOW_PATH_MAX] = '\0';
+  assert_true (allow_list_add (&l, p));
+  assert_int_equal (l.refused, 1);
+  for (int i = 1; i < ALLOW_LEARN_MAX; i++)
+    {
+      char q[32];
+      snprintf (q, sizeof q, "/bin/p%d", i);
+      assert_true (allow_list_add (&l, q));
+    }
+  assert_int_equal (l.n, ALLOW_LEARN_MAX);
+  assert_false (allow_list_add (&l, "/bin/one-more"));
+  assert_false (allow_list_has (&l, "/bin/one-more"));
+  assert_int_equal (l.refused, 2);
+  allow_list_free (&l);
+}
+
 static void
 test_learned_roundtrip (void **state)
 {
@@ -75,6 +102,19 @@ test_learned_roundtrip (void **state)
   assert_true (allow_learned_load (dir, "sha256:abcd", &l, &err) < 0);
   assert_non_null (strstr (err.msg, "not an absolute path"));
   assert_int_equal (l.n, 0);
+  /* Past the caps: refused whole. */
+  f = fopen (path, "w");
+  fputs ("{\"learned_at_ms\":1,\"programs\":[", f);
+  for (int i = 0; i <= ALLOW_LEARN_MAX; i++)
+    fprintf (f, "%s\"/bin/p%d\"", i ? "," : "", i);
+  fputs ("]}", f);
+  fclose (f);
+  assert_int_equal (allow_learned_load (dir, "sha256:abcd", &l, &err), -EINVAL);
+  assert_non_null (strstr (err.msg, "more than 1024 programs"));
+  f = fopen (path, "w");
+  fprintf (f, "{\"learned_at_ms\":1,\"programs\":[\"/%0*d\"]}", ALLOW_PATH_MAX, 7);
+  fclose (f);
+  assert_int_equal (allow_learned_load (dir, "sha256:abcd", &l, &err), -EINVAL);
   unlink (path);
   free (path);
   char *sub = xasprintf ("%s/learned", dir);
@@ -90,6 +130,7 @@ main (void)
     cmocka_unit_test (test_path_is_under),
     cmocka_unit_test (test_list),
     cmocka_unit_test (test_learned_roundtrip),
+    cmocka_unit_test (test_caps),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -387,25 +387,7 @@ resp_changes (struct op *op, int ret, const lympho_error_t *in, long status, con
           n++;
         }
       if (op->rt->q->changes_lone_dirs)
-        {
-          size_t kept = 0;
-          for (size_t i = 0; i < n; i++)
-            {
-              bool mount = false;
-              for (size_t m = 0; m < op->n_mounts && !mount; m++)
-                mount = cs[i].kind != 'D' && strcmp (cs[i].path, op->mounts[m]) == 0;
-              if (mount)
-                continue;
-              bool lone = cs[i].kind == 'C';
-              size_t plen = strlen (cs[i].path);
-              for (size_t j = 0; lone && j < n; j++)
-                lone = !(strncmp (cs[j].path, cs[i].path, plen) == 0
-                         && (cs[j].path[plen] == '/' || (plen == 1 && cs[j].path[1] != '\0')));
-              if (!lone)
-                cs[kept++] = cs[i];
-            }
-          n = kept;
-        }
+        n = rt_changes_drop_lone_dirs (cs, n, op->mounts, op->n_mounts);
     }
   docker_op_unlink (op);
   op->cb.changes (op->ud, ret, ret < 0 ? &err : NULL, cs, n);

@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lympho/json.h"
@@ -166,4 +167,57 @@ rt_labels_gen (json_gen g, const char *key, const struct rt_labels *l)
   for (size_t i = 0; l && i < l->n; i++)
     json_gen_kstr (g, l->v[i].key, l->v[i].value);
   json_gen_map_close (g);
+}
+
+static int
+path_cmp (const void *a, const void *b)
+{
+  return strcmp (*(const char *const *) a, *(const char *const *) b);
+}
+
+size_t
+rt_changes_drop_lone_dirs (struct rt_change *v, size_t n, char *const *mounts, size_t n_mounts)
+{
+  if (n == 0)
+    return 0;
+  const char **sorted = xmalloc0 (n * sizeof *sorted);
+  for (size_t i = 0; i < n; i++)
+    sorted[i] = v[i].path;
+  qsort (sorted, n, sizeof *sorted, path_cmp);
+  size_t kept = 0;
+  for (size_t i = 0; i < n; i++)
+    {
+      bool mount = false;
+      for (size_t m = 0; m < n_mounts && !mount; m++)
+        mount = v[i].kind != 'D' && strcmp (v[i].path, mounts[m]) == 0;
+      if (mount)
+        continue;
+      bool lone = false;
+      if (v[i].kind == 'C')
+        {
+          /* The first path not before "P/": it is under P when it starts
+           * with "P/" (for "/": any path but "/"). */
+          const char *p = v[i].path;
+          size_t plen = strlen (p);
+          cleanup_free char *key = plen == 1 && p[0] == '/' ? xstrdup ("/") : xasprintf ("%s/", p);
+          size_t klen = strlen (key);
+          size_t lo = 0, hi = n;
+          while (lo < hi)
+            {
+              size_t mid = lo + (hi - lo) / 2;
+              if (strcmp (sorted[mid], key) < 0)
+                lo = mid + 1;
+              else
+                hi = mid;
+            }
+          if (klen == 1)
+            while (lo < n && strcmp (sorted[lo], "/") == 0)
+              lo++;
+          lone = !(lo < n && strncmp (sorted[lo], key, klen) == 0);
+        }
+      if (!lone)
+        v[kept++] = v[i];
+    }
+  free (sorted);
+  return kept;
 }

@@ -71,6 +71,7 @@ struct entry_detect
   unsigned crashes;         /* young generations that died in a row */
   uint64_t drift_timer;
   bool drift_in_flight;
+  unsigned drift_failures;  /* drift checks that failed in a row */
   bool drift_fresh;         /* this lymphd started this generation: it may teach its image's start-up set */
   uint64_t startup_timer;   /* the generation's start-up window closes */
   bool startup_in_flight;

@@ -167,6 +167,9 @@ drift_check_new (struct daemon *d, struct entry *e)
   return dc;
 }
 
+/* Failed drift checks in a row that make an incident. */
+#define DRIFT_FAILURES_MAX 3
+
 static bool
 judgeable (const struct daemon *d, const struct entry *e)
 {
@@ -191,10 +194,31 @@ on_changes (void *ud, int ret, const lympho_error_t *err, const struct rt_change
   struct entry *e = d->act->by_name (d, dc->name);
   if (e)
     e->det.drift_in_flight = false;
-  if (e && ret == 0 && e->id && strcmp (e->id, dc->id) == 0 && judgeable (d, e))
-    drift_verdict (d, e, v, n);
+  bool same = e && e->id && strcmp (e->id, dc->id) == 0;
+  if (e && ret == 0 && same && judgeable (d, e))
+    {
+      e->det.drift_failures = 0;
+      drift_verdict (d, e, v, n);
+    }
   else if (ret == -ENOTSUP)
     drift_unsupported (d, err);
+  else if (e && ret < 0 && ret != -ENOENT && same && judgeable (d, e))
+    {
+      /* Fails closed: a layer too large to list (an intruder can make one)
+       * is an incident at once, any other failure after a few in a row
+       * while the engine answers. */
+      e->det.drift_failures++;
+      if (ret == -EFBIG || e->det.drift_failures >= DRIFT_FAILURES_MAX)
+        {
+          e->det.drift_failures = 0;
+          cleanup_free char *reason = xasprintf ("drift check could not run: %s", err->msg);
+          log_warn ("%s gen=%u: %s", e->name, e->generation, reason);
+          detect_incident (d, e, ALERT_SRC_DRIFT, reason, NULL, NULL, now_mono_ms ());
+        }
+      else
+        log_warn ("%s: drift check: %s (%u in a row; an incident at %d)", e->name, err->msg, e->det.drift_failures,
+                  DRIFT_FAILURES_MAX);
+    }
   else if (e && ret < 0 && ret != -ENOENT)
     log_warn ("%s: drift check: %s", e->name, err->msg);
   if (e && e->det.drift_timer == 0)

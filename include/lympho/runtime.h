@@ -160,6 +160,13 @@ typedef void (*rt_container_cb) (void *ud, int ret, const lympho_error_t *err, c
 typedef void (*rt_list_cb) (void *ud, int ret, const lympho_error_t *err, const struct rt_container *v, size_t n);
 /* The callback may take ownership of *s by copying it and zeroing it. */
 typedef void (*rt_snapshot_cb) (void *ud, int ret, const lympho_error_t *err, struct rt_snapshot *s);
+/* Podman lists a directory as changed when only a mount point, or nothing
+ * at all, changed inside it: keeps of v[0..n) only what is not such a lone
+ * directory ('C' with no entry under it) and not a mount point itself
+ * (other than deleted). Returns how many are kept, in their order. Sorts a
+ * copy of the paths once: O(n log n). */
+size_t rt_changes_drop_lone_dirs (struct rt_change *v, size_t n, char *const *mounts, size_t n_mounts);
+
 typedef void (*rt_changes_cb) (void *ud, int ret, const lympho_error_t *err, const struct rt_change *v, size_t n);
 typedef void (*rt_top_cb) (void *ud, int ret, const lympho_error_t *err, const struct rt_process *v, size_t n);
 typedef void (*rt_event_cb) (void *ud, const struct rt_event *ev);

@@ -1,0 +1,115 @@
+#!/bin/bash
+# lympho exec guard benchmarks against the real lymphd and the real engine.
+# Prints numbers, targets and ratios measured in the same run; never fails
+# on a target (only on a broken run).
+#
+#   LYMPHD=... LYMPHCTL=... bench/execguard.sh      (or: make bench-execguard)
+#
+# (a) the cost of the guard's answer on an allowed exec: an exec storm
+#     inside a protected container (bench/execstorm.c, one exec at a time,
+#     BENCH_STORM_S default 10 s), execs/s without lymphd (before and after)
+#     and with lymphd guarding it in deny mode; the added time per exec
+#     (target <= 50 us) beside lymphd's own measure of its answers (p50,
+#     p99: target p99 <= 50 us, as a power-of-two bound) and its CPU.
+# (b) alert -> new generation running, for a container that ignores SIGTERM
+#     (stop timeout 30 s) and one that handles it, BENCH_ALERTS (default 10)
+#     each, interleaved: target p50 <= 1 s and p99 <= 1.5 s for the first.
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+export LYT_TEST=bench-execguard
+# shellcheck source=../tests/integration/lib-incident.sh
+. "$here/../tests/integration/lib-incident.sh"
+inc_init
+
+STORM_S=${BENCH_STORM_S:-10}
+NA=${BENCH_ALERTS:-10}
+IMG="${LYT_PFX}storm:1"
+
+pct () { sort -n | awk -v p="$1" '{ v[NR] = $1 } END { if (NR == 0) { print "nan"; exit } r = int((p / 100) * NR + 0.999999); if (r < 1) r = 1; print v[r] }'; }
+verdict () { awk -v x="$1" -v t="$2" 'BEGIN { print (x != "nan" && x + 0 <= t) ? "meets" : "misses" }'; }
+
+need_cmd busybox busybox-static || die "no busybox"
+cc -static -O2 -Wall -Wextra -Werror -o "$LYT_TMP/execstorm" "$here/execstorm.c" || die "cannot build execstorm"
+root=$(mktemp -d "$LYT_TMP/root.XXXXXX")
+mkdir -p "$root/bin" "$root/tmp"
+cp "$(command -v busybox)" "$root/bin/busybox"
+cp "$LYT_TMP/execstorm" "$root/bin/execstorm"
+for a in sh sleep true; do ln -s busybox "$root/bin/$a"; done
+printf '#!/bin/sh\ntrap "exit 0" TERM\nwhile true; do sleep 1 & wait $!; done\n' >"$root/bin/init"
+printf '#!/bin/sh\ntrap "" TERM\nwhile true; do sleep 1; done\n' >"$root/bin/stubborn"
+chmod 755 "$root/bin/init" "$root/bin/stubborn"
+tar -C "$root" -c . | "$DOCKER" import -c 'CMD ["/bin/init"]' - "$IMG" >/dev/null || die "cannot build the image"
+rm -rf "$root"
+trap '_inc_rc=$?; "$DOCKER" rmi -f "$IMG" >/dev/null 2>&1; inc_cleanup_images; (exit $_inc_rc); lyt_cleanup' EXIT
+
+echo "lympho exec guard benchmark: $(date -u +%FT%TZ), $(nproc) CPUs, kernel $(uname -r), engine $("$DOCKER" version -f '{{.Server.Version}}')"
+echo "lymphd: $LYMPHD"
+
+g="${LYT_PFX}guarded"
+q="${LYT_PFX}quits"
+s="${LYT_PFX}stubborn"
+ALLOW=/bin/busybox,/bin/init,/bin/stubborn,/bin/execstorm
+dk run -d --name "$g" --network none --label lympho.enable=true --label lympho.ttl=1h --label lympho.drift.allow=/ \
+  --label lympho.exec.allow=$ALLOW "$IMG" >/dev/null || die "run $g"
+
+storm () { dk exec "$g" /bin/execstorm "$STORM_S" 1 /bin/busybox | sed -E 's/.*rate=([0-9.]+).*/\1/'; }
+cpu_ticks () { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+echo
+echo "(a) exec storm inside a protected container, one exec at a time, ${STORM_S} s each"
+base1=$(storm)
+echo "  without lymphd:             $base1 execs/s"
+inc_start || die "lymphd does not start"
+mode_of () { ctl --json status 2>/dev/null | jq -r --arg n "$1" '.exec[] | select(.name == $n) | .mode'; }
+wait_for "[ \"\$(mode_of $g)\" = deny ]" 20 || die "$g not in deny mode: $(ctl status | grep exec)"
+pid=$(pgrep -n -f "$LYMPHD") || die "no lymphd pid"
+t0=$(cpu_ticks "$pid")
+guarded=$(storm)
+t1=$(cpu_ticks "$pid")
+st=$(ctl --json status)
+echo "  with lymphd (deny mode):    $guarded execs/s"
+lymphd_stop
+base2=$(storm)
+echo "  without lymphd, again:      $base2 execs/s"
+hz=$(getconf CLK_TCK)
+awk -v b1="$base1" -v b2="$base2" -v g="$guarded" -v t="$((t1 - t0))" -v hz="$hz" -v s="$STORM_S" \
+  -v p50="$(jq -r .exec_guard_stats.p50_answer_us <<<"$st")" -v p99="$(jq -r .exec_guard_stats.p99_answer_us <<<"$st")" \
+  -v max="$(jq -r .exec_guard_stats.max_answer_us <<<"$st")" -v n="$(jq -r .exec_guard_stats.allowed <<<"$st")" 'BEGIN {
+    b = (b1 + b2) / 2
+    added = (b > 0 && g > 0) ? 1e6 / g - 1e6 / b : -1
+    printf "  ratio guarded/unguarded:    %.3f (baseline the mean of both runs)\n", (b > 0) ? g / b : 0
+    printf "  added time per exec:        %.1f us (target <= 50 us: %s)\n", added, (added <= 50) ? "meets" : "misses"
+    printf "  lymphd answers: %d allowed; p50 < %d us, p99 < %d us (target p99 <= 50 us: %s), slowest %d us\n", n, p50, p99, (p99 <= 64 && p99 > 0) ? "meets" : "misses", max
+    printf "  lymphd CPU during the storm: %.1f %% of one core\n", 100 * t / hz / s
+  }'
+
+echo
+echo "(b) alert -> new generation running, $NA alerts each, interleaved"
+dk run -d --name "$s" --network "$LYT_NET" --stop-timeout 30 "${INC_QUIET[@]}" --label lympho.exec.allow=$ALLOW \
+  "$IMG" /bin/stubborn >/dev/null || die "run $s"
+dk run -d --name "$q" --network "$LYT_NET" --stop-timeout 30 "${INC_QUIET[@]}" --label lympho.exec.allow=$ALLOW \
+  "$IMG" >/dev/null || die "run $q"
+inc_start || die "lymphd does not start"
+wait_for "lymphd_idle $s && lymphd_idle $q" 20 || die "not adopted: $(ls_json)"
+: >"$LYT_TMP/b.s"; : >"$LYT_TMP/b.q"
+for i in $(seq 1 "$NA"); do
+  for n in "$s" "$q"; do
+    gen=$(c_gen "$n")
+    gen=${gen:-0}
+    out=$(post /v1/alerts "$(generic_body "$n" 3 "bench $i")")
+    [ "${out%% *}" = 202 ] || die "alert refused: $out"
+    wait_gen "$n" $((gen + 1)) 60 || die "$n not replaced"
+    wait_replaced "$n" generic 10 || die "$n: no replaced_ms"
+    ms=$(last_incident "$n" generic | jq -r .replaced_ms)
+    if [ "$n" = "$s" ]; then echo "$ms" >>"$LYT_TMP/b.s"; else echo "$ms" >>"$LYT_TMP/b.q"; fi
+    # The incident backoff and the threat level must not carry over.
+    wait_for "lymphd_idle $n" 20 || die "$n not idle"
+  done
+done
+s50=$(pct 50 <"$LYT_TMP/b.s"); s99=$(pct 99 <"$LYT_TMP/b.s")
+q50=$(pct 50 <"$LYT_TMP/b.q"); q99=$(pct 99 <"$LYT_TMP/b.q")
+echo "  ignores SIGTERM: p50 $s50 ms (target <= 1000: $(verdict "$s50" 1000)), p99 $s99 ms (target <= 1500: $(verdict "$s99" 1500))"
+echo "  handles SIGTERM: p50 $q50 ms, p99 $q99 ms"
+lymphd_stop
+finish

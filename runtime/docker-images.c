@@ -61,6 +61,60 @@ docker_image_remove (struct runtime *rt, const char *ref, rt_done_cb cb, void *u
   docker_simple (rt, "DELETE", path, NULL, 0, EBUSY, what, cb, ud);
 }
 
+static void
+resp_tags (struct op *op, int ret, const lympho_error_t *in, long status, const char *body, size_t len)
+{
+  lympho_error_t err = { 0 };
+  cleanup_json json_val v = NULL;
+  char **refs = NULL;
+  size_t n = 0;
+  ret = docker_op_check (op, ret, in, status, body, len, &err);
+  if (ret == 0)
+    ret = docker_op_parse (op, body, len, &v, &err);
+  if (ret == 0 && !json_is_array (v))
+    ret = lympho_error_set (&err, EIO, "%s: engine answer is not a list", op->what);
+  /* The filter matches by pattern: keep exactly "<repo>:<tag>". */
+  cleanup_free char *prefix = ret == 0 ? xasprintf ("%s:", op->ref) : NULL;
+  for (size_t i = 0; ret == 0 && i < json_arr_len (v); i++)
+    {
+      json_val tags = json_get (json_arr_at (v, i), "RepoTags");
+      for (size_t j = 0; j < json_arr_len (tags); j++)
+        {
+          const char *t = json_str (json_arr_at (tags, j));
+          /* Podman names local images "localhost/<repo>". */
+          if (t && str_has_prefix (t, "localhost/"))
+            t += strlen ("localhost/");
+          if (t == NULL || !str_has_prefix (t, prefix) || strchr (t + strlen (prefix), '/'))
+            continue;
+          refs = xrealloc (refs, (n + 1) * sizeof *refs);
+          refs[n++] = xstrdup (t);
+        }
+    }
+  docker_op_unlink (op);
+  op->cb.refs (op->ud, ret, ret < 0 ? &err : NULL, refs, ret < 0 ? 0 : n);
+  strv_free (refs, n);
+  docker_op_free (op);
+}
+
+void
+docker_image_tags (struct runtime *rt, const char *repo, rt_refs_cb cb, void *ud)
+{
+  struct op *op = docker_op_new (rt, ud, EBUSY, "list the images of %s", repo);
+  op->cb.refs = cb;
+  op->ref = xstrdup (repo);
+  cleanup_jgen json_gen g = json_gen_new (false);
+  json_gen_map_open (g);
+  json_gen_str (g, "reference");
+  json_gen_array_open (g);
+  json_gen_str (g, repo);
+  json_gen_array_close (g);
+  json_gen_map_close (g);
+  cleanup_free char *filters = json_gen_text (g);
+  cleanup_free char *ef = dhttp_escape (filters);
+  cleanup_free char *path = xasprintf ("/images/json?filters=%s", ef);
+  docker_op_send (op, "GET", path, NULL, 0, resp_tags);
+}
+
 void
 docker_commit (struct runtime *rt, const char *id, const char *repo, const char *tag,
                const struct rt_labels *labels, rt_id_cb cb, void *ud)

@@ -146,6 +146,9 @@ struct op
   char *park_path, *park_body;
   long park_timeout_ms;
 
+  /* image_tags: the repository asked for */
+  char *ref;
+
   /* changes (changes_lone_dirs): the mount destinations */
   char **mounts;
   size_t n_mounts;
@@ -225,6 +228,7 @@ void docker_image_inspect (struct runtime *rt, const char *ref, rt_id_cb cb, voi
 void docker_image_tag (struct runtime *rt, const char *image_id, const char *repo, const char *tag, rt_done_cb cb,
                        void *ud);
 void docker_image_remove (struct runtime *rt, const char *ref, rt_done_cb cb, void *ud);
+void docker_image_tags (struct runtime *rt, const char *repo, rt_refs_cb cb, void *ud);
 void docker_commit (struct runtime *rt, const char *id, const char *repo, const char *tag,
                     const struct rt_labels *labels, rt_id_cb cb, void *ud);
 

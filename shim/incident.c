@@ -215,6 +215,8 @@ piece_done (struct incident *inc)
   return inc->pending == 0;
 }
 
+static void retain (struct daemon *d, const char *repo, unsigned current);
+
 static void
 on_committed (void *ud, int ret, const lympho_error_t *err, const char *id)
 {
@@ -226,6 +228,15 @@ on_committed (void *ud, int ret, const lympho_error_t *err, const char *id)
       else
         log_info ("%s gen=%u step=forensics image=%s (%.19s)", inc->e->name, inc->generation, inc->forensic_image,
                   id);
+      if (ret == 0 && inc->forensic_image && inc->d->ops->image_tags)
+        {
+          /* Its repository: the reference up to the tag's colon. */
+          cleanup_free char *repo = xstrdup (inc->forensic_image);
+          char *colon = strrchr (repo, ':');
+          if (colon)
+            *colon = '\0';
+          retain (inc->d, repo, inc->generation);
+        }
       if (ret < 0)
         {
           free (inc->forensic_image);
@@ -284,6 +295,69 @@ untagged (void *ud, int ret, const lympho_error_t *err)
   free (ref);
 }
 
+/* --- forensic image retention: the newest --forensics-keep images of a
+ * container's repository, whatever generations they are of (TTL
+ * regenerations between incidents leave gaps). */
+struct retention
+{
+  struct daemon *d;
+  char *repo;
+  unsigned current; /* the generation just committed: kept first */
+};
+
+static int
+gen_desc (const void *a, const void *b)
+{
+  unsigned x = *(const unsigned *) a, y = *(const unsigned *) b;
+  return x < y ? 1 : x > y ? -1 : 0;
+}
+
+static void
+on_tags (void *ud, int ret, const lympho_error_t *err, char *const *v, size_t n)
+{
+  struct retention *rt = ud;
+  struct daemon *d = rt->d;
+  if (ret < 0)
+    log_warn ("forensics retention: %s", err->msg);
+  unsigned *gens = xmalloc0 ((n ? n : 1) * sizeof *gens);
+  size_t ng = 0;
+  size_t plen = strlen (rt->repo);
+  for (size_t i = 0; ret == 0 && i < n; i++)
+    {
+      /* "<repo>:gen-<N>": lympho's own tags; anything else is left alone. */
+      const char *t = v[i] + plen;
+      char *end;
+      if (strncmp (v[i], rt->repo, plen) != 0 || !str_has_prefix (t, ":gen-") || t[5] < '0' || t[5] > '9')
+        continue;
+      unsigned long g = strtoul (t + 5, &end, 10);
+      if (*end == '\0' && g <= 1000000000ul && (g != rt->current || d->cfg->forensics_keep == 0))
+        gens[ng++] = (unsigned) g;
+    }
+  /* The one just taken counts first (generations start again at 0 for a
+   * container recreated under the same name), then the highest others. */
+  qsort (gens, ng, sizeof *gens, gen_desc);
+  size_t others = d->cfg->forensics_keep ? d->cfg->forensics_keep - 1 : 0;
+  for (size_t i = others; i < ng; i++)
+    {
+      char *old = xasprintf ("%s:gen-%u", rt->repo, gens[i]);
+      log_info ("forensics retention: removing %s (%u kept)", old, d->cfg->forensics_keep);
+      d->ops->image_remove (d->rt, old, untagged, old);
+    }
+  free (gens);
+  free (rt->repo);
+  free (rt);
+}
+
+static void
+retain (struct daemon *d, const char *repo, unsigned current)
+{
+  struct retention *rt = xmalloc0 (sizeof *rt);
+  rt->d = d;
+  rt->repo = xstrdup (repo);
+  rt->current = current;
+  d->ops->image_tags (d->rt, repo, on_tags, rt);
+}
+
 static void
 forensics (struct incident *inc)
 {
@@ -308,9 +382,10 @@ forensics (struct incident *inc)
   d->ops->changes (d->rt, inc->old_id, on_changes, inc);
   d->ops->commit (d->rt, inc->old_id, repo, tag, &labels, on_committed, inc);
   rt_labels_free (&labels);
-  /* Keep the last few: drop the tag that falls out of the window. */
+  /* Without a list of images (a plugin that has none): drop the tag that
+   * falls out of the window; with one, after the commit (retain). */
   unsigned keep = d->cfg->forensics_keep;
-  if (inc->generation >= keep)
+  if (d->ops->image_tags == NULL && inc->generation >= keep)
     {
       char *old = xasprintf ("%s:gen-%u", repo, inc->generation - keep);
       d->ops->image_remove (d->rt, old, untagged, old);

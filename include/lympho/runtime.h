@@ -168,6 +168,7 @@ typedef void (*rt_snapshot_cb) (void *ud, int ret, const lympho_error_t *err, st
 size_t rt_changes_drop_lone_dirs (struct rt_change *v, size_t n, char *const *mounts, size_t n_mounts);
 
 typedef void (*rt_changes_cb) (void *ud, int ret, const lympho_error_t *err, const struct rt_change *v, size_t n);
+typedef void (*rt_refs_cb) (void *ud, int ret, const lympho_error_t *err, char *const *v, size_t n);
 typedef void (*rt_top_cb) (void *ud, int ret, const lympho_error_t *err, const struct rt_process *v, size_t n);
 typedef void (*rt_event_cb) (void *ud, const struct rt_event *ev);
 /* Called when the event stream (and so the engine) goes up or down, and
@@ -186,6 +187,7 @@ union rt_callback
   rt_snapshot_cb snapshot;
   rt_changes_cb changes;
   rt_top_cb top;
+  rt_refs_cb refs;
 };
 
 struct runtime_ops
@@ -235,6 +237,9 @@ struct runtime_ops
                      void *ud);
   /* Remove a reference (untag); the image stays while others refer to it. */
   void (*image_remove) (struct runtime *rt, const char *ref, rt_done_cb cb, void *ud);
+  /* Every "repo:tag" the engine holds for repo. Optional: NULL when the
+   * runtime cannot list images. */
+  void (*image_tags) (struct runtime *rt, const char *repo, rt_refs_cb cb, void *ud);
   /* Commit the container's writable layer as repo:tag with labels; returns
    * the image id. The container keeps running (it is paused meanwhile). */
   void (*commit) (struct runtime *rt, const char *id, const char *repo, const char *tag,

@@ -3,7 +3,8 @@
 # infected container's address no longer answers from the host while the
 # old generation still holds the name; cut_ms < replaced_ms; the forensic
 # image exists, is labelled, holds the file an intruder planted, and only
-# the last --forensics-keep images are kept. A container without a veth
+# the newest --forensics-keep images are kept, regenerations between
+# incidents or not. A container without a veth
 # (network none) is paused instead and the incident says so.
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib-incident.sh"
@@ -82,6 +83,24 @@ sleep 1
 assert_true "$(fimg 1) kept" img_exists "$(fimg 1)"
 assert_true "$(fimg 2) kept" img_exists "$(fimg 2)"
 assert_true "$(fimg 0) removed" eval '! img_exists "$(fimg 0)"' 
+case_end
+
+case_begin forensics-retention-across-regenerations
+# Regenerations without an incident leave gaps between the generations
+# that have images (3 and 4 here): the newest two images stay, whatever
+# their numbers, and the older one goes.
+for g in 4 5; do
+  ctl regen "$q" >/dev/null || _afail "regen $q"
+  wait_gen "$q" "$g" 20 || _afail "generation $g of $q does not come (saw '$(c_gen "$q")')"
+done
+wait_for "lymphd_idle $q" 15 || _afail "$q not idle"
+post /v1/alerts "$(generic_body "$q" 1 "lyt after a gap")" >/dev/null
+wait_gen "$q" 6 20 || _afail "generation 6 of $q does not come (saw '$(c_gen "$q")')"
+wait_replaced "$q" generic 10
+assert_eq "$(fimg 5)" "$(last_incident "$q" generic | jq -r .forensic_image)" "incident image of generation 5"
+if wait_for '! img_exists "$(fimg 1)"' 10; then ok "$(fimg 1) removed"; else _afail "$(fimg 1) still there: $("$DOCKER" images --format '{{.Repository}}:{{.Tag}}' | grep "$q" | tr '\n' ' ')"; fi
+assert_true "$(fimg 5) kept" img_exists "$(fimg 5)"
+assert_true "$(fimg 2) kept" img_exists "$(fimg 2)"
 case_end
 
 case_begin no-veth-paused

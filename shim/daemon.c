@@ -271,7 +271,6 @@ daemon_run (struct config *cfg, lympho_error_t *err)
           goto out; /* the message names the address */
         }
     }
-  detect_open (d);
   if ((ret = memory_open (cfg->state_dir, cfg->memory_window_ms, now_real_ms (), &d->memory, err)) < 0)
     {
       lympho_error_prefix (err, "immune memory");
@@ -279,6 +278,9 @@ daemon_run (struct config *cfg, lympho_error_t *err)
     }
   if ((ret = privs_drop (err)) < 0)
     goto out;
+  /* After the drop: capabilities belong to each thread, and the exec
+   * guard's thread must hold no more than lymphd keeps. */
+  detect_open (d);
 
   struct golden *gs = NULL;
   size_t ng = 0;

@@ -454,9 +454,24 @@ respond (struct daemon *d, struct entry *e, const char *reason, const char *sour
         {
           inc->cut_ms = (int64_t) (now_mono_ms () - received_mono);
           metrics_observe (&d->metrics.alert_to_cut_seconds, (double) inc->cut_ms / 1000.0);
-          inc->cut_detail = xasprintf ("network cut: %s set down", names);
           log_info ("%s gen=%u step=quarantine-network cut=%s after %lld ms", e->name, e->generation, names,
                     (long long) inc->cut_ms);
+          /* A second interface the cut cannot reach (macvlan, ipvlan):
+           * not half cut, paused as well. */
+          cleanup_free char *others = NULL;
+          lympho_error_t uerr = { 0 };
+          int nu = quarantine_uncuttable (e->pid, &others, &uerr);
+          if (nu != 0)
+            {
+              inc->cut_detail = nu > 0 ? xasprintf ("network cut: %s set down; %s cannot be cut (not a veth to the "
+                                                    "host): paused as well", names, others)
+                                       : xasprintf ("network cut: %s set down; its other interfaces cannot be "
+                                                    "read (%s): paused as well", names, uerr.msg);
+              log_warn ("%s gen=%u step=quarantine-network: %s", e->name, e->generation, inc->cut_detail);
+              inc->flags |= QUARANTINE_PAUSE;
+            }
+          else
+            inc->cut_detail = xasprintf ("network cut: %s set down", names);
         }
       else
         {

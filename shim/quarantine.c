@@ -231,10 +231,12 @@ open_netns (const char *path, int *fd, struct stat *st, lympho_error_t *err)
  * err is never NULL here. */
 static int
 find_peers (int pid, struct quarantine_link **peers, size_t *n, struct nl_sock **sk_host_out,
-            lympho_error_t *err)
+            size_t *n_uncut, char **uncut_names, lympho_error_t *err)
 {
   *peers = NULL;
   *n = 0;
+  if (n_uncut)
+    *n_uncut = 0;
   if (pid <= 0)
     return lympho_error_set (err, EINVAL, "invalid pid %d", pid);
 
@@ -268,7 +270,8 @@ find_peers (int pid, struct quarantine_link **peers, size_t *n, struct nl_sock *
 
   size_t cap = (size_t) nl_cache_nitems (cache);
   cleanup_free struct quarantine_link *inside = xmalloc0 ((cap ? cap : 1) * sizeof *inside);
-  size_t n_inside = 0;
+  cleanup_free struct quarantine_link *other = xmalloc0 ((cap ? cap : 1) * sizeof *other);
+  size_t n_inside = 0, n_other = 0;
   for (struct nl_object *o = nl_cache_get_first (cache); o && n_inside < cap; o = nl_cache_get_next (o))
     {
       struct quarantine_link l;
@@ -278,9 +281,17 @@ find_peers (int pid, struct quarantine_link **peers, size_t *n, struct nl_sock *
       if (quarantine_is_host_veth (&l, our_id_there))
         inside[n_inside++] = l;
       else
-        log_warn ("quarantine pid %d: cannot cut %s (%s) through a host veth", pid, l.name,
-                  l.veth ? "veth whose peer is not in our namespace" : "not a veth");
+        {
+          other[n_other++] = l;
+          if (n_uncut == NULL)
+            log_warn ("quarantine pid %d: cannot cut %s (%s) through a host veth", pid, l.name,
+                      l.veth ? "veth whose peer is not in our namespace" : "not a veth");
+        }
     }
+  if (n_uncut)
+    *n_uncut = n_other;
+  if (uncut_names)
+    *uncut_names = quarantine_join_names (other, n_other);
   if (n_inside == 0)
     return 0;
 
@@ -344,7 +355,7 @@ set_network (int pid, bool up, char **names, lympho_error_t *err)
   cleanup_free struct quarantine_link *peers = NULL;
   cleanup_nl_sock struct nl_sock *sk = NULL;
   size_t n = 0;
-  int ret = find_peers (pid, &peers, &n, &sk, err);
+  int ret = find_peers (pid, &peers, &n, &sk, NULL, NULL, err);
   if (ret < 0)
     return ret;
   if (n == 0)
@@ -391,4 +402,26 @@ int
 quarantine_restore_network (int pid, char **names, lympho_error_t *err)
 {
   return set_network (pid, true, names, err);
+}
+
+int
+quarantine_uncuttable (int pid, char **names, lympho_error_t *err)
+{
+  if (names)
+    *names = NULL;
+  cleanup_free struct quarantine_link *peers = NULL;
+  cleanup_nl_sock struct nl_sock *sk = NULL;
+  size_t n = 0, n_uncut = 0;
+  char *joined = NULL;
+  int ret = find_peers (pid, &peers, &n, &sk, &n_uncut, &joined, err);
+  if (ret < 0)
+    {
+      free (joined);
+      return ret;
+    }
+  if (names)
+    *names = joined ? joined : xstrdup ("");
+  else
+    free (joined);
+  return (int) n_uncut;
 }

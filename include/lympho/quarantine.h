@@ -38,6 +38,12 @@
  * is in a third namespace) are logged at warn level. */
 int quarantine_cut_network (int pid, char **names, lympho_error_t *err) LYMPHO_MUST_CHECK;
 
+/* The interfaces of pid's network namespace that the cut above cannot
+ * reach (macvlan, ipvlan, a veth whose peer is in a third namespace):
+ * their count (0 for the host's own namespace), their names in *names
+ * (malloc'd, "" when none) when non-NULL, or a negative errno. A container
+ * with one of these is not cut off by the cut alone. */
+int quarantine_uncuttable (int pid, char **names, lympho_error_t *err) LYMPHO_MUST_CHECK;
 /* The inverse: set the same host-side peers up again (release from
  * quarantine, tests). Same return values and *names as the cut. */
 int quarantine_restore_network (int pid, char **names, lympho_error_t *err) LYMPHO_MUST_CHECK;

@@ -5,7 +5,8 @@
 # image exists, is labelled, holds the file an intruder planted, and only
 # the newest --forensics-keep images are kept, regenerations between
 # incidents or not. A container without a veth
-# (network none) is paused instead and the incident says so.
+# (network none) is paused instead and the incident says so, and one with a
+# second interface the cut cannot reach is paused as well.
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib-incident.sh"
 inc_init
@@ -102,6 +103,31 @@ if wait_for '! img_exists "$(fimg 1)"' 10; then ok "$(fimg 1) removed"; else _af
 assert_true "$(fimg 5) kept" img_exists "$(fimg 5)"
 assert_true "$(fimg 2) kept" img_exists "$(fimg 2)"
 case_end
+
+# A second interface the veth cut cannot reach (macvlan, on the host's
+# default-route interface): the container is paused as well, never left
+# half cut.
+parent=$(ip route show default 2>/dev/null | awk '{ for (i = 1; i < NF; i++) if ($i == "dev") { print $(i + 1); exit } }')
+if [ -n "$parent" ] && ip link add "${LYT_PFX:0:8}mv" link "$parent" type macvlan mode bridge 2>/dev/null; then
+  ip link del "${LYT_PFX:0:8}mv"
+  case_begin second-interface-paused
+  mv="${LYT_PFX}macvlan"
+  mm="${LYT_PFX}multi"
+  dk network create -d macvlan -o parent="$parent" --subnet 10.250.99.0/24 "$mv" >/dev/null || die "macvlan network"
+  dk run -d --name "$mm" --network "$LYT_NET" "${INC_QUIET[@]}" "$LYT_IMAGE" >/dev/null || die "run $mm"
+  dk network connect "$mv" "$mm" || die "connect $mm to $mv"
+  wait_for "lymphd_idle $mm" 15 || die "$mm not adopted"
+  out=$(post /v1/alerts "$(generic_body "$mm" 3 "lyt two interfaces")")
+  assert_eq 202 "${out%% *}" "alert accepted"
+  wait_gen "$mm" 1 20 || _afail "generation 1 of $mm does not come (saw '$(c_gen "$mm")')"
+  wait_replaced "$mm" generic 10
+  q_detail=$(last_incident "$mm" generic | jq -r '.detail.quarantine // ""')
+  say "quarantine: $q_detail"
+  assert_match "set down; .* cannot be cut .*paused as well" "$q_detail" "the veth cut and the container paused as well"
+  case_end
+else
+  echo "SKIP: $LYT_TEST/second-interface-paused: no macvlan on the default-route interface here"
+fi
 
 case_begin no-veth-paused
 id0=$(c_id "$n")

@@ -4,9 +4,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "lympho/json.h"
+#include "lympho/log.h"
 #include "lympho/memory.h"
 #include "lympho/util.h"
 
@@ -32,6 +36,51 @@ cell_line (const struct memory_cell *c)
   return xasprintf ("%s\n", t);
 }
 
+static int rewrite (struct memory *m, lympho_error_t *err);
+
+/* The last `cap` bytes of path. */
+static int
+read_tail (const char *path, size_t cap, char **out, size_t *len, lympho_error_t *err)
+{
+  cleanup_close int fd = open (path, O_RDONLY | O_CLOEXEC);
+  struct stat st;
+  if (fd < 0 || fstat (fd, &st) < 0)
+    return lympho_error_set_errno (err, errno, "open `%s`", path);
+  off_t from = st.st_size > (off_t) cap ? st.st_size - (off_t) cap : 0;
+  char *buf = xmalloc0 (cap + 1);
+  size_t got = 0;
+  while (got < cap)
+    {
+      ssize_t n = pread (fd, buf + got, cap - got, from + (off_t) got);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        {
+          int e = errno;
+          free (buf);
+          return lympho_error_set_errno (err, e, "read `%s`", path);
+        }
+      if (n == 0)
+        break;
+      got += (size_t) n;
+    }
+  *out = buf;
+  *len = got;
+  return 0;
+}
+
+/* The n oldest cells (the file is in time order) go. */
+static void
+forget_oldest (struct memory *m, size_t n)
+{
+  if (n > m->n)
+    n = m->n;
+  for (size_t i = 0; i < n; i++)
+    cell_free (&m->v[i]);
+  memmove (m->v, m->v + n, (m->n - n) * sizeof *m->v);
+  m->n -= n;
+}
+
 int
 memory_open (const char *state_dir, uint64_t window_ms, uint64_t now_ms, struct memory *m, lympho_error_t *err)
 {
@@ -40,15 +89,27 @@ memory_open (const char *state_dir, uint64_t window_ms, uint64_t now_ms, struct 
   cleanup_free char *text = NULL;
   size_t len = 0;
   lympho_error_t e = { 0 };
-  if (read_file (m->path, 16 << 20, &text, &len, &e) < 0)
+  size_t dropped = 0;
+  char *start;
+  if (read_file (m->path, MEMORY_FILE_MAX, &text, &len, &e) < 0)
     {
       if (e.status == ENOENT)
         return 0;
-      *err = e;
-      return -e.status;
+      if (e.status != EFBIG || read_tail (m->path, MEMORY_FILE_MAX, &text, &len, err) < 0)
+        {
+          if (e.status != EFBIG)
+            *err = e;
+          return -(err->status ? err->status : EIO);
+        }
+      /* Its newest part, from the first whole line. */
+      log_warn ("immune memory `%s` is larger than %u bytes: its newest cells are kept", m->path, MEMORY_FILE_MAX);
+      dropped++;
+      char *nl = memchr (text, '\n', len);
+      start = nl ? nl + 1 : text + len;
     }
-  size_t dropped = 0;
-  for (char *line = text, *nl; line < text + len; line = nl + 1)
+  else
+    start = text;
+  for (char *line = start, *nl; line < text + len; line = nl + 1)
     {
       nl = memchr (line, '\n', (size_t) (text + len - line));
       if (nl == NULL)
@@ -76,22 +137,30 @@ memory_open (const char *state_dir, uint64_t window_ms, uint64_t now_ms, struct 
         dropped++;
       json_free (v);
     }
-  if (dropped > 0)
+  if (m->n > MEMORY_MAX_CELLS)
     {
-      /* Forget what fell out of the window. */
-      struct buf b;
-      buf_init (&b);
-      for (size_t i = 0; i < m->n; i++)
-        {
-          cleanup_free char *l = cell_line (&m->v[i]);
-          buf_appends (&b, l);
-        }
-      int ret = write_file_atomic (m->path, b.data ? b.data : "", b.len, 0600, err);
-      buf_free (&b);
-      if (ret < 0)
-        return ret;
+      forget_oldest (m, m->n - MEMORY_MAX_CELLS);
+      dropped++;
     }
+  if (dropped > 0)
+    return rewrite (m, err);
   return 0;
+}
+
+static int
+rewrite (struct memory *m, lympho_error_t *err)
+{
+  /* What is kept, and nothing that was forgotten. */
+  struct buf b;
+  buf_init (&b);
+  for (size_t i = 0; i < m->n; i++)
+    {
+      cleanup_free char *l = cell_line (&m->v[i]);
+      buf_appends (&b, l);
+    }
+  int ret = write_file_atomic (m->path, b.data ? b.data : "", b.len, 0600, err);
+  buf_free (&b);
+  return ret < 0 ? ret : 0;
 }
 
 void
@@ -110,6 +179,13 @@ memory_remember (struct memory *m, const char *signature, const char *name, cons
 {
   struct memory_cell c = { .signature = (char *) signature, .name = (char *) name, .group = (char *) group,
                            .time_ms = now_ms };
+  if (m->n >= MEMORY_MAX_CELLS)
+    {
+      forget_oldest (m, MEMORY_MAX_CELLS / 4);
+      int ret = rewrite (m, err);
+      if (ret < 0)
+        return ret;
+    }
   cleanup_free char *line = cell_line (&c);
   cleanup_close int fd = open (m->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0)

@@ -27,6 +27,13 @@ struct memory
   char *path;
 };
 
+/* At most this many cells are remembered: past it the oldest quarter is
+ * forgotten and the file rewritten. A file larger than MEMORY_FILE_MAX is
+ * read from its end (the newest cells) and compacted: it never keeps
+ * lymphd from starting. */
+#define MEMORY_MAX_CELLS 4096
+#define MEMORY_FILE_MAX (16u << 20)
+
 /* Load (cells older than the window are dropped and the file rewritten). */
 int memory_open (const char *state_dir, uint64_t window_ms, uint64_t now_ms, struct memory *m, lympho_error_t *err) LYMPHO_MUST_CHECK;
 void memory_close (struct memory *m);

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "lympho/memory.h"
@@ -106,6 +108,60 @@ test_memory (void **state)
   rmdir (dir);
 }
 
+/* Incidents cannot fill the host: at most MEMORY_MAX_CELLS cells, the
+ * oldest forgotten first; a file past MEMORY_FILE_MAX is read from its end
+ * and compacted instead of keeping lymphd from starting. */
+static void
+test_memory_caps (void **state)
+{
+  (void) state;
+  char dir[] = "/tmp/lympho-memory-XXXXXX";
+  assert_non_null (mkdtemp (dir));
+  const uint64_t week = 7 * 24 * 3600 * 1000ull;
+  struct memory m;
+  lympho_error_t err = { 0 };
+  assert_int_equal (memory_open (dir, week, 1000, &m, &err), 0);
+  for (int i = 0; i < MEMORY_MAX_CELLS + 10; i++)
+    {
+      char sig[32];
+      snprintf (sig, sizeof sig, "generic|%d", i);
+      assert_int_equal (memory_remember (&m, sig, "web", NULL, 1000 + (uint64_t) i, &err), 0);
+      assert_true (m.n <= MEMORY_MAX_CELLS);
+    }
+  char last[32];
+  snprintf (last, sizeof last, "generic|%d", MEMORY_MAX_CELLS + 9);
+  assert_true (memory_recall (&m, last, "web", NULL, 20000, week));
+  assert_false (memory_recall (&m, "generic|0", "web", NULL, 20000, week));
+  memory_close (&m);
+  assert_int_equal (memory_open (dir, week, 20000, &m, &err), 0);
+  assert_true (m.n <= MEMORY_MAX_CELLS);
+  assert_true (memory_recall (&m, last, "web", NULL, 20000, week));
+  memory_close (&m);
+
+  /* 17 MiB: lines of garbage, then two real cells at its end. */
+  char *path = xasprintf ("%s/memory", dir);
+  FILE *f = fopen (path, "w");
+  assert_non_null (f);
+  char junk[1024];
+  memset (junk, 'x', sizeof junk - 1);
+  junk[sizeof junk - 1] = '\0';
+  for (int i = 0; i < 17 * 1024; i++)
+    fprintf (f, "%s\n", junk);
+  fprintf (f, "{\"signature\":\"falco|a\",\"name\":\"web\",\"time\":5000}\n");
+  fprintf (f, "{\"signature\":\"falco|b\",\"name\":\"api\",\"time\":5001}\n");
+  fclose (f);
+  assert_int_equal (memory_open (dir, week, 6000, &m, &err), 0);
+  assert_int_equal (m.n, 2);
+  assert_true (memory_recall (&m, "falco|b", "api", NULL, 6000, week));
+  memory_close (&m);
+  struct stat st;
+  assert_int_equal (stat (path, &st), 0);
+  assert_true (st.st_size < 4096); /* compacted */
+  unlink (path);
+  free (path);
+  rmdir (dir);
+}
+
 int
 main (void)
 {
@@ -114,6 +170,7 @@ main (void)
     cmocka_unit_test (test_threshold),
     cmocka_unit_test (test_effective_ttl),
     cmocka_unit_test (test_memory),
+    cmocka_unit_test (test_memory_caps),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }

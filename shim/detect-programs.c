@@ -489,6 +489,7 @@ detect_programs_status (struct daemon *d, json_gen g)
       json_gen_kint (g, "engine", (int64_t) st.engine);
       json_gen_kint (g, "learned", (int64_t) st.learned);
       json_gen_kint (g, "lost_reports", (int64_t) st.lost_reports);
+      json_gen_kint (g, "answer_errors", (int64_t) st.answer_errors);
       json_gen_kint (g, "max_answer_us", (int64_t) st.max_answer_us);
       json_gen_kint (g, "p50_answer_us", (int64_t) execguard_quantile_us (&st, 0.50));
       json_gen_kint (g, "p99_answer_us", (int64_t) execguard_quantile_us (&st, 0.99));

@@ -99,7 +99,7 @@ struct execguard
   atomic_bool dropped;
   char *problem;
   uint64_t wd_timer;
-  _Atomic uint64_t allowed, denied, engine, learned, unmatched, lost, max_us;
+  _Atomic uint64_t allowed, denied, engine, learned, unmatched, lost, max_us, answer_errors;
   _Atomic uint64_t hist[EXECGUARD_HIST]; /* answers by duration, bucket i < 2^i us */
 };
 
@@ -609,8 +609,9 @@ handle (struct execguard *g, const struct fanotify_event_metadata *md)
   if (perm)
     {
       struct fanotify_response resp = { .fd = md->fd, .response = deny ? FAN_DENY : FAN_ALLOW };
+      /* Counted, not logged: a log line may wait on its reader. */
       if (write (g->fan_fd, &resp, sizeof resp) < 0 && !atomic_load (&g->dropped))
-        log_debug ("exec guard: answer: %s", strerror (errno));
+        atomic_fetch_add (&g->answer_errors, 1);
     }
   /* The answer first: the report may wait on nothing. */
   if (deny)
@@ -865,6 +866,7 @@ execguard_stats (struct execguard *g, struct execguard_stats *out)
   out->unmatched = atomic_load (&g->unmatched);
   out->lost_reports = atomic_load (&g->lost);
   out->max_answer_us = atomic_load (&g->max_us);
+  out->answer_errors = atomic_load (&g->answer_errors);
   for (unsigned i = 0; i < EXECGUARD_HIST; i++)
     out->hist[i] = atomic_load (&g->hist[i]);
 }

@@ -90,6 +90,7 @@ struct execguard_stats
 {
   uint64_t allowed, denied, engine, learned, unmatched, lost_reports;
   uint64_t max_answer_us; /* the slowest answer so far */
+  uint64_t answer_errors; /* answers the kernel refused */
   uint64_t hist[EXECGUARD_HIST]; /* answers taking less than 2^i us (the last: the rest) */
 };
 void execguard_stats (struct execguard *g, struct execguard_stats *out);

@@ -4,6 +4,8 @@
  *                                      it from there (no file on any disk)
  *   exec_helper trick PROGRAM ARG...   the main thread exits (pthread_exit)
  *                                      while another forks and runs PROGRAM
+ *   exec_helper plant FILE             create FILE, then stay 30 s (long
+ *                                      enough for a detector to read it)
  * Exits 0 when the program was started, 1 otherwise. */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -63,10 +65,19 @@ main (int argc, char **argv)
 {
   if (argc < 3)
     {
-      fprintf (stderr, "usage: exec_helper memfd|trick PROGRAM [ARG...]\n");
+      fprintf (stderr, "usage: exec_helper memfd|trick PROGRAM [ARG...] | plant FILE\n");
       return 2;
     }
   args = argv + 2;
+  if (strcmp (argv[1], "plant") == 0)
+    {
+      int fd = open (argv[2], O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+      if (fd < 0)
+        return 1;
+      close (fd);
+      sleep (30);
+      return 0;
+    }
   if (strcmp (argv[1], "memfd") == 0)
     return memfd_run ();
   if (strcmp (argv[1], "trick") == 0)

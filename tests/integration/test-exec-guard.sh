@@ -41,8 +41,9 @@ build_guard_image ()
 trap "exit 0" TERM
 while true; do
   [ -x /tmp/touch ] && /tmp/touch /out/planted
+  [ -x /tmp/plant ] && /tmp/plant plant /out/planted
   [ -f /tmp/run-tool ] && /bin/tool touch /out/tool
-  [ -f /tmp/run-memfd ] && rm /tmp/run-memfd && /bin/helper memfd /bin/busybox true
+  [ -f /tmp/run-memfd ] && rm /tmp/run-memfd && /bin/helper memfd /bin/busybox sleep 30
   [ -f /tmp/run-trick ] && rm /tmp/run-trick && /bin/helper trick /tmp/d/sleep 30
   /bin/tick
   sleep 1 &
@@ -118,10 +119,12 @@ assert_eq deny "$(mode_of "$d")" "the new generation is guarded too"
 case_end
 
 case_begin detect-runs-first
-plant_touch "$t" || die "plant /tmp/touch"
+# A copy of the helper: it writes its file, then lasts long enough to be
+# read by the detector.
+dk exec "$t" sh -c 'cp /bin/helper /tmp/p.x; chmod 755 /tmp/p.x; mv /tmp/p.x /tmp/plant' || die "plant /tmp/plant"
 if wait_gen "$t" 1 20; then ok "regenerated"; else _afail "generation of $t is '$(c_gen "$t")'"; fi
 wait_replaced "$t" exec 10
-assert_match "^unexpected program /tmp/touch" "$(last_incident "$t" exec | jq -r .reason)" "history: detected after it started"
+assert_match "^unexpected program /tmp/plant" "$(last_incident "$t" exec | jq -r .reason)" "history: detected after it started"
 assert_true "in detect mode the program ran: its file is there" test -e "$LYT_TMP/out-t/planted"
 case_end
 
@@ -140,6 +143,8 @@ assert_true "the changed /bin/tool never ran" test ! -e "$LYT_TMP/out-o/tool"
 case_end
 
 case_begin memfd-is-an-incident
+# It lasts: the detector reads a program's file when its exec is told, and
+# one that is gone by then is not judged (lymphd(8), PROGRAMS).
 dk exec "$m" touch /tmp/run-memfd || die "touch"
 if wait_gen "$m" 1 20; then ok "regenerated"; else _afail "generation of $m is '$(c_gen "$m")'"; fi
 wait_replaced "$m" exec 10

@@ -122,11 +122,7 @@ resp_list (struct op *op, int ret, const lympho_error_t *in, long status, const 
   cleanup_json json_val v = NULL;
   struct rt_container *cs = NULL;
   size_t n = 0;
-  ret = docker_op_check (op, ret, in, status, body, len, &err);
-  if (ret == 0)
-    ret = docker_op_parse (op, body, len, &v, &err);
-  if (ret == 0 && !json_is_array (v))
-    ret = lympho_error_set (&err, EIO, "%s: engine answer is not a list", op->what);
+  ret = docker_op_list_answer (op, ret, in, status, body, len, false, &v, &err);
   if (ret == 0)
     {
       cs = xmalloc0 ((json_arr_len (v) + 1) * sizeof *cs);
@@ -366,11 +362,7 @@ resp_changes (struct op *op, int ret, const lympho_error_t *in, long status, con
   cleanup_json json_val v = NULL;
   struct rt_change *cs = NULL;
   size_t n = 0;
-  ret = docker_op_check (op, ret, in, status, body, len, &err);
-  if (ret == 0)
-    ret = docker_op_parse (op, body, len, &v, &err);
-  if (ret == 0 && !json_is_null (v) && !json_is_array (v))
-    ret = lympho_error_set (&err, EIO, "%s: engine answer is not a list", op->what);
+  ret = docker_op_list_answer (op, ret, in, status, body, len, true, &v, &err);
   if (ret == 0)
     {
       size_t total = json_arr_len (v);

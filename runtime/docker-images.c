@@ -68,11 +68,7 @@ resp_tags (struct op *op, int ret, const lympho_error_t *in, long status, const 
   cleanup_json json_val v = NULL;
   char **refs = NULL;
   size_t n = 0;
-  ret = docker_op_check (op, ret, in, status, body, len, &err);
-  if (ret == 0)
-    ret = docker_op_parse (op, body, len, &v, &err);
-  if (ret == 0 && !json_is_array (v))
-    ret = lympho_error_set (&err, EIO, "%s: engine answer is not a list", op->what);
+  ret = docker_op_list_answer (op, ret, in, status, body, len, false, &v, &err);
   /* The filter matches by pattern: keep exactly "<repo>:<tag>". */
   cleanup_free char *prefix = ret == 0 ? xasprintf ("%s:", op->ref) : NULL;
   for (size_t i = 0; ret == 0 && i < json_arr_len (v); i++)

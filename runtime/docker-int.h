@@ -181,6 +181,10 @@ int docker_op_check (struct op *op, int ret, const lympho_error_t *in, long stat
                      lympho_error_t *out);
 /* Parse an answer that must be JSON. */
 int docker_op_parse (struct op *op, const char *body, size_t len, json_val *out, lympho_error_t *err) LYMPHO_MUST_CHECK;
+/* An answer that must be a JSON list (or null, where null_ok), into *tree
+ * (the caller frees it). */
+int docker_op_list_answer (struct op *op, int ret, const lympho_error_t *in, long status, const char *body, size_t len,
+                           bool null_ok, json_val *tree, lympho_error_t *err) LYMPHO_MUST_CHECK;
 /* The "Id" an answer must carry, pointing into *tree (the caller frees it). */
 int docker_op_id (struct op *op, int ret, const lympho_error_t *in, long status, const char *body, size_t len,
                   json_val *tree, const char **id, lympho_error_t *err) LYMPHO_MUST_CHECK;

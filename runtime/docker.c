@@ -161,6 +161,20 @@ docker_op_parse (struct op *op, const char *body, size_t len, json_val *out, lym
   return 0;
 }
 
+/* An answer that must be a JSON list (or null, where null_ok), into
+ * *tree (the caller's to free). */
+int
+docker_op_list_answer (struct op *op, int ret, const lympho_error_t *in, long status, const char *body, size_t len,
+                       bool null_ok, json_val *tree, lympho_error_t *err)
+{
+  ret = docker_op_check (op, ret, in, status, body, len, err);
+  if (ret == 0)
+    ret = docker_op_parse (op, body, len, tree, err);
+  if (ret == 0 && !json_is_array (*tree) && !(null_ok && json_is_null (*tree)))
+    ret = lympho_error_set (err, EIO, "%s: engine answer is not a list", op->what);
+  return ret;
+}
+
 /* The "Id" of an answer that must carry one, pointing into *tree (the
  * parsed answer, the caller's to free). */
 int

@@ -529,6 +529,8 @@ detect_programs_gen (struct daemon *d, struct entry *e, json_gen g)
 void
 detect_programs_open (struct daemon *d)
 {
+  /* Before the guard's thread: it reads the host's namespace. */
+  proctree_init ();
   struct procwatch_callbacks cb = { on_exec, on_overrun, d };
   lympho_error_t e = { 0 };
   if (procwatch_open (d->loop, &cb, &d->procwatch, &e) < 0)

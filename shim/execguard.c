@@ -539,6 +539,15 @@ learn_seen_locked (struct rule *r, const struct stat *st)
   return false;
 }
 
+static struct rule *
+rule_by_ns_locked (struct execguard *g, const struct proc_ns *ns)
+{
+  for (struct rule *r = g->rules; r; r = r->next)
+    if (proctree_ns_eq (&r->ns, ns))
+      return r;
+  return NULL;
+}
+
 /* One event: judge, answer when it asks for an answer. */
 static void
 handle (struct execguard *g, const struct fanotify_event_metadata *md)
@@ -560,15 +569,25 @@ handle (struct execguard *g, const struct fanotify_event_metadata *md)
   } v = V_UNMATCHED;
 
   pthread_mutex_lock (&g->mu);
-  struct rule *r = NULL;
-  if (have_ns)
-    for (r = g->rules; r; r = r->next)
-      if (r->ns.dev == ns.dev && r->ns.ino == ns.ino)
-        break;
+  struct rule *r = have_ns ? rule_by_ns_locked (g, &ns) : NULL;
+  if (r == NULL && !(have_ns && proctree_ns_eq (&ns, proctree_host_ns ())))
+    {
+      /* Not a guarded container's namespace, nor the host's: one of its
+       * own inside a container (`unshare -m`)? The container is that of
+       * its nearest ancestor in a guarded namespace. */
+      pthread_mutex_unlock (&g->mu);
+      struct proc_ns chain[16];
+      size_t nc = proctree_ancestor_ns (md->pid, chain, sizeof chain / sizeof chain[0]);
+      pthread_mutex_lock (&g->mu);
+      for (size_t i = 0; i < nc && r == NULL; i++)
+        r = rule_by_ns_locked (g, &chain[i]);
+    }
   if (r == NULL)
     v = V_UNMATCHED; /* a process outside every guarded container */
   else if (r->mode == EXECGUARD_MODE_LEARN)
     v = !perm && have_st && !learn_seen_locked (r, &st) ? V_LEARN : V_ALLOW;
+  else if (!perm)
+    v = V_ALLOW; /* a notification queued before the list froze: it ran, nothing to deny */
   else if (have_st && rule_allows (r, &st))
     v = V_ALLOW;
   else if (r->n_paths && rule_allows_name (r, md->fd))

@@ -25,6 +25,62 @@ proctree_mntns (int pid, struct proc_ns *out)
   return 0;
 }
 
+static struct proc_ns host_ns;
+
+bool
+proctree_ns_eq (const struct proc_ns *a, const struct proc_ns *b)
+{
+  return a->dev == b->dev && a->ino == b->ino;
+}
+
+void
+proctree_init (void)
+{
+  if (proctree_mntns (1, &host_ns) < 0 && proctree_mntns (getpid (), &host_ns) < 0)
+    memset (&host_ns, 0, sizeof host_ns);
+}
+
+void
+proctree_set_host_ns (const struct proc_ns *ns)
+{
+  host_ns = *ns;
+}
+
+const struct proc_ns *
+proctree_host_ns (void)
+{
+  return &host_ns;
+}
+
+size_t
+proctree_ancestor_ns (int pid, struct proc_ns *out, size_t max)
+{
+  size_t n = 0;
+  char path[32];
+  snprintf (path, sizeof path, "/proc/%d", pid);
+  int dfd = open (path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  while (dfd >= 0 && n < max)
+    {
+      int ppid = proctree_ppid_at (dfd);
+      close (dfd);
+      dfd = -1;
+      if (ppid <= 0)
+        break;
+      snprintf (path, sizeof path, "/proc/%d", ppid);
+      dfd = open (path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+      struct stat st;
+      if (dfd < 0 || fstatat (dfd, "ns/mnt", &st, 0) < 0)
+        break;
+      out[n].dev = st.st_dev;
+      out[n].ino = st.st_ino;
+      if (proctree_ns_eq (&out[n++], &host_ns))
+        break;
+    }
+  if (dfd >= 0)
+    close (dfd);
+  return n;
+}
+
 int
 proctree_ppid_at (int dirfd)
 {
@@ -49,7 +105,8 @@ proctree_ppid_at (int dirfd)
 bool
 proctree_started_by_engine (int pid, int init_pid, const struct proc_ns *ns)
 {
-  if (init_pid <= 0 || ns == NULL || ns->ino == 0 || pid == init_pid)
+  if (init_pid <= 0 || ns == NULL || ns->ino == 0 || pid == init_pid || host_ns.ino == 0
+      || proctree_ns_eq (ns, &host_ns))
     return false;
   char path[32];
   snprintf (path, sizeof path, "/proc/%d", pid);
@@ -69,11 +126,13 @@ proctree_started_by_engine (int pid, int init_pid, const struct proc_ns *ns)
       struct stat st;
       if (fstatat (dfd, "ns/mnt", &st, 0) < 0)
         break;       /* unreadable (a zombie leader, gone): the workload's */
-      if (st.st_dev != ns->dev || st.st_ino != ns->ino)
+      struct proc_ns pns = { st.st_dev, st.st_ino };
+      if (proctree_ns_eq (&pns, &host_ns))
         {
           close (dfd);
-          return true; /* an ancestor outside the container: the engine's */
+          return true; /* an ancestor in the host's namespace: the engine's */
         }
+      /* The container's, or one of its own inside it: walk on. */
     }
   if (dfd >= 0)
     close (dfd);

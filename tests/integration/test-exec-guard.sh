@@ -7,7 +7,8 @@
 # refused too; a program run through `docker exec` is not judged. What the
 # guard cannot see, the detector still catches: a program run from a memfd
 # is an incident, and a child forked after its parent's main thread exited
-# (pthread_exit) is judged. A list is learned only from a generation
+# (pthread_exit) is judged, and so is a program run in a mount namespace of
+# its own inside the container (unshare -m). A list is learned only from a generation
 # lympho started, scripts by their own path included, and then denies. An infected container
 # that ignores SIGTERM is killed, not waited for through its stop timeout.
 here=$(cd "$(dirname "$0")" && pwd)
@@ -19,6 +20,7 @@ t="${LYT_PFX}detect"
 o="${LYT_PFX}over"
 m="${LYT_PFX}memfd"
 k="${LYT_PFX}trick"
+ns="${LYT_PFX}nested"
 l="${LYT_PFX}learn"
 s="${LYT_PFX}stubborn"
 IMG="${LYT_PFX}guard:1"
@@ -35,13 +37,14 @@ build_guard_image ()
   cp "$(command -v busybox)" "$root/bin/busybox"
   cp "$(command -v busybox)" "$root/bin/tool"
   cp "$LYT_TMP/exec_helper" "$root/bin/helper"
-  for a in sh sleep cat touch ls test echo mkdir rm cp chmod true printf; do ln -s busybox "$root/bin/$a"; done
+  for a in sh sleep cat touch ls test echo mkdir rm cp chmod true printf unshare; do ln -s busybox "$root/bin/$a"; done
   cat >"$root/bin/init" <<'EOF'
 #!/bin/sh
 trap "exit 0" TERM
 while true; do
   [ -x /tmp/touch ] && /tmp/touch /out/planted
   [ -x /tmp/plant ] && /tmp/plant plant /out/planted
+  [ -x /tmp/n/touch ] && unshare -m /tmp/n/touch /out/nested
   [ -f /tmp/run-tool ] && /bin/tool touch /out/tool
   [ -f /tmp/run-memfd ] && rm /tmp/run-memfd && /bin/helper memfd /bin/busybox sleep 30
   [ -f /tmp/run-trick ] && rm /tmp/run-trick && /bin/helper trick /tmp/d/sleep 30
@@ -90,8 +93,10 @@ run_guarded "$t" "$LYT_TMP/out-t" --label lympho.exec.allow=$ALLOW --label lymph
 run_guarded "$o" "$LYT_TMP/out-o" --label lympho.exec.allow=$ALLOW || die "run $o"
 run_guarded "$m" "$LYT_TMP/out-m" --label lympho.exec.allow=$ALLOW || die "run $m"
 run_guarded "$k" "$LYT_TMP/out-k" --label lympho.exec.allow=$ALLOW --label lympho.exec.mode=detect || die "run $k"
+# May enter a mount namespace of its own (unshare -m needs CAP_SYS_ADMIN).
+run_guarded "$ns" "$LYT_TMP/out-ns" --label lympho.exec.allow=$ALLOW --cap-add SYS_ADMIN || die "run $ns"
 inc_start || die "lymphd does not start"
-wait_for "in_ls $d && in_ls $t && in_ls $o && in_ls $m && in_ls $k" 15 || die "not adopted: $(ls_json)"
+wait_for "in_ls $d && in_ls $t && in_ls $o && in_ls $m && in_ls $k && in_ls $ns" 15 || die "not adopted: $(ls_json)"
 if wait_for "[ \"\$(mode_of $d)\" = deny ] && [ \"\$(mode_of $o)\" = deny ] && [ \"\$(mode_of $m)\" = deny ]" 15; then
   ok "deny mode: $(exec_line "$d")"
 else
@@ -158,6 +163,15 @@ dk exec "$k" sh -c 'mkdir /tmp/d; cp /bin/busybox /tmp/d/sleep; chmod 755 /tmp/d
 if wait_gen "$k" 1 20; then ok "regenerated"; else _afail "generation of $k is '$(c_gen "$k")': the child of a zombie leader was not judged"; fi
 wait_replaced "$k" exec 10
 assert_match "unexpected program /tmp/d/sleep" "$(last_incident "$k" exec | jq -r .reason)" "history names the child's program"
+case_end
+
+case_begin nested-namespace-still-denied
+wait_for "[ \"\$(mode_of $ns)\" = deny ]" 10 || _afail "$ns not in deny mode: $(exec_line "$ns")"
+dk exec "$ns" sh -c 'mkdir -p /tmp/n; cp /bin/busybox /tmp/n/t.x; chmod 755 /tmp/n/t.x; mv /tmp/n/t.x /tmp/n/touch' || die "plant"
+if wait_gen "$ns" 1 20; then ok "regenerated"; else _afail "generation of $ns is '$(c_gen "$ns")': a program in a namespace of its own ran unjudged"; fi
+wait_replaced "$ns" exec 10
+assert_match "^denied program /tmp/n/touch " "$(last_incident "$ns" exec | jq -r .reason)" "history: denied"
+assert_true "the program never ran in its own namespace" test ! -e "$LYT_TMP/out-ns/nested"
 case_end
 
 case_begin learned-from-fresh-generation-only

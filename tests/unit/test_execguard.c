@@ -214,9 +214,19 @@ struct box
   struct proc_ns ns;
 };
 
+/* This test's own namespace stands for the host's. */
+static void
+host_is_self (void)
+{
+  struct proc_ns self;
+  assert_int_equal (proctree_mntns (getpid (), &self), 0);
+  proctree_set_host_ns (&self);
+}
+
 static bool
 box_start (struct box *b)
 {
+  host_is_self ();
   int p[2];
   assert_int_equal (pipe (p), 0);
   b->init = fork ();
@@ -337,10 +347,77 @@ trick_thread (void *arg)
   return NULL;
 }
 
+/* `unshare -m` inside the container: a namespace of its own whose
+ * processes are still the workload's (the old check took any other
+ * namespace for the engine's). */
+static void
+test_nested_namespace (void **state)
+{
+  (void) state;
+  host_is_self ();
+  int p[2];
+  assert_int_equal (pipe (p), 0);
+  pid_t init = fork ();
+  assert_true (init >= 0);
+  if (init == 0)
+    setpgid (0, 0);
+  else
+    own_group (init);
+  if (init == 0)
+    {
+      int none = -1;
+      if (unshare (CLONE_NEWNS) < 0)
+        {
+          if (write (p[1], &none, sizeof none) < 0)
+            _exit (1);
+          _exit (0);
+        }
+      pid_t n = fork ();
+      if (n == 0)
+        {
+          if (unshare (CLONE_NEWNS) < 0)
+            _exit (1);
+          pid_t w = fork ();
+          if (w == 0)
+            {
+              for (;;)
+                pause ();
+            }
+          int pid = w;
+          if (write (p[1], &pid, sizeof pid) < 0)
+            _exit (1);
+          for (;;)
+            pause ();
+        }
+      for (;;)
+        pause ();
+    }
+  close (p[1]);
+  int w = 0;
+  assert_int_equal (wait_readable (p[0], &w), 0);
+  close (p[0]);
+  if (w < 0)
+    skip ();
+  struct proc_ns ns, wns;
+  assert_int_equal (proctree_mntns (init, &ns), 0);
+  assert_int_equal (proctree_mntns (w, &wns), 0);
+  assert_false (proctree_ns_eq (&ns, &wns)); /* the precondition: a namespace of its own */
+  assert_false (proctree_started_by_engine (w, init, &ns));
+  /* Its ancestors' namespaces lead to the container's. */
+  struct proc_ns chain[16];
+  size_t nc = proctree_ancestor_ns (w, chain, 16);
+  bool found = false;
+  for (size_t i = 0; i < nc; i++)
+    found = found || proctree_ns_eq (&chain[i], &ns);
+  assert_true (found);
+  assert_true (proctree_ns_eq (&chain[nc - 1], proctree_host_ns ()));
+}
+
 static void
 test_pthread_exit_trick (void **state)
 {
   (void) state;
+  host_is_self ();
   int p[2];
   assert_int_equal (pipe (p), 0);
   /* The box's init forks the trick: its tree is the workload's. */
@@ -410,6 +487,7 @@ main (void)
     cmocka_unit_test (test_quantiles),
     cmocka_unit_test_teardown (test_engine_and_workload, kill_groups),
     cmocka_unit_test_teardown (test_pthread_exit_trick, kill_groups),
+    cmocka_unit_test_teardown (test_nested_namespace, kill_groups),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }

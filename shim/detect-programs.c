@@ -126,10 +126,10 @@ learned_get (struct daemon *d, const char *image_id, bool start_learning)
 static bool
 started_by_engine (int pid, struct entry *e)
 {
-  struct proc_ns ns;
-  if (e->pid <= 0 || proctree_mntns (e->pid, &ns) < 0)
+  struct proc_ns engine;
+  if (e->pid <= 0 || proctree_engine_ns (e->pid, &engine) < 0)
     return false;
-  return proctree_started_by_engine (pid, e->pid, &ns);
+  return proctree_started_by_engine (pid, e->pid, &engine);
 }
 
 /* A program with no file to judge: a memfd, a deleted file. */
@@ -529,8 +529,6 @@ detect_programs_gen (struct daemon *d, struct entry *e, json_gen g)
 void
 detect_programs_open (struct daemon *d)
 {
-  /* Before the guard's thread: it reads the host's namespace. */
-  proctree_init ();
   struct procwatch_callbacks cb = { on_exec, on_overrun, d };
   lympho_error_t e = { 0 };
   if (procwatch_open (d->loop, &cb, &d->procwatch, &e) < 0)

@@ -64,6 +64,7 @@ struct rule
   char id[72];
   int pid;
   struct proc_ns ns;
+  struct proc_ns engine; /* the namespace of its init's parent (the shim) */
   dev_t root_dev;
   enum execguard_mode mode;
   struct ident *allow; /* sorted by device and inode */
@@ -423,6 +424,12 @@ execguard_protect (struct execguard *g, const char *id, int pid, enum execguard_
   r->mode = mode;
   r->root_dev = rst.st_dev;
   ret = proctree_mntns (pid, &r->ns);
+  if (ret == 0 && proctree_engine_ns (pid, &r->engine) < 0)
+    {
+      /* Nothing is taken for the engine's then: docker exec is judged. */
+      log_warn ("exec guard: %.12s: the engine's namespace cannot be read: every program is judged", id);
+      memset (&r->engine, 0, sizeof r->engine);
+    }
   if (ret < 0)
     {
       close (rootfd);
@@ -559,7 +566,7 @@ handle (struct execguard *g, const struct fanotify_event_metadata *md)
   bool have_ns = proctree_mntns (md->pid, &ns) == 0;
   char id[72] = "";
   int init_pid = 0;
-  struct proc_ns rns = { 0, 0 };
+  struct proc_ns rengine = { 0, 0 };
   enum
   {
     V_ALLOW,
@@ -570,11 +577,11 @@ handle (struct execguard *g, const struct fanotify_event_metadata *md)
 
   pthread_mutex_lock (&g->mu);
   struct rule *r = have_ns ? rule_by_ns_locked (g, &ns) : NULL;
-  if (r == NULL && !(have_ns && proctree_ns_eq (&ns, proctree_host_ns ())))
+  if (r == NULL)
     {
-      /* Not a guarded container's namespace, nor the host's: one of its
-       * own inside a container (`unshare -m`)? The container is that of
-       * its nearest ancestor in a guarded namespace. */
+      /* Not a guarded container's namespace: one of its own inside a
+       * container (`unshare -m`)? The container is that of its nearest
+       * ancestor in a guarded namespace; a host process has none. */
       pthread_mutex_unlock (&g->mu);
       struct proc_ns chain[16];
       size_t nc = proctree_ancestor_ns (md->pid, chain, sizeof chain / sizeof chain[0]);
@@ -598,7 +605,7 @@ handle (struct execguard *g, const struct fanotify_event_metadata *md)
     {
       memcpy (id, r->id, sizeof id);
       init_pid = r->pid;
-      rns = r->ns;
+      rengine = r->engine;
     }
   pthread_mutex_unlock (&g->mu);
 
@@ -616,7 +623,7 @@ handle (struct execguard *g, const struct fanotify_event_metadata *md)
       report (g, EXECGUARD_LEARNED, md->pid, id, md->fd);
       break;
     case V_JUDGE:
-      if (proctree_started_by_engine (md->pid, init_pid, &rns))
+      if (proctree_started_by_engine (md->pid, init_pid, &rengine))
         atomic_fetch_add (&g->engine, 1);
       else
         {

@@ -25,31 +25,25 @@ proctree_mntns (int pid, struct proc_ns *out)
   return 0;
 }
 
-static struct proc_ns host_ns;
-
 bool
 proctree_ns_eq (const struct proc_ns *a, const struct proc_ns *b)
 {
   return a->dev == b->dev && a->ino == b->ino;
 }
 
-void
-proctree_init (void)
+int
+proctree_engine_ns (int init_pid, struct proc_ns *out)
 {
-  if (proctree_mntns (1, &host_ns) < 0 && proctree_mntns (getpid (), &host_ns) < 0)
-    memset (&host_ns, 0, sizeof host_ns);
-}
-
-void
-proctree_set_host_ns (const struct proc_ns *ns)
-{
-  host_ns = *ns;
-}
-
-const struct proc_ns *
-proctree_host_ns (void)
-{
-  return &host_ns;
+  char path[32];
+  snprintf (path, sizeof path, "/proc/%d", init_pid);
+  int dfd = open (path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0)
+    return -errno;
+  int ppid = proctree_ppid_at (dfd);
+  close (dfd);
+  if (ppid <= 0)
+    return ppid < 0 ? ppid : -ESRCH;
+  return proctree_mntns (ppid, out);
 }
 
 size_t
@@ -73,8 +67,7 @@ proctree_ancestor_ns (int pid, struct proc_ns *out, size_t max)
         break;
       out[n].dev = st.st_dev;
       out[n].ino = st.st_ino;
-      if (proctree_ns_eq (&out[n++], &host_ns))
-        break;
+      n++;
     }
   if (dfd >= 0)
     close (dfd);
@@ -103,10 +96,9 @@ proctree_ppid_at (int dirfd)
 }
 
 bool
-proctree_started_by_engine (int pid, int init_pid, const struct proc_ns *ns)
+proctree_started_by_engine (int pid, int init_pid, const struct proc_ns *engine)
 {
-  if (init_pid <= 0 || ns == NULL || ns->ino == 0 || pid == init_pid || host_ns.ino == 0
-      || proctree_ns_eq (ns, &host_ns))
+  if (init_pid <= 0 || engine == NULL || engine->ino == 0 || pid == init_pid)
     return false;
   char path[32];
   snprintf (path, sizeof path, "/proc/%d", pid);
@@ -127,10 +119,10 @@ proctree_started_by_engine (int pid, int init_pid, const struct proc_ns *ns)
       if (fstatat (dfd, "ns/mnt", &st, 0) < 0)
         break;       /* unreadable (a zombie leader, gone): the workload's */
       struct proc_ns pns = { st.st_dev, st.st_ino };
-      if (proctree_ns_eq (&pns, &host_ns))
+      if (proctree_ns_eq (&pns, engine))
         {
           close (dfd);
-          return true; /* an ancestor in the host's namespace: the engine's */
+          return true; /* an ancestor in the engine's namespace */
         }
       /* The container's, or one of its own inside it: walk on. */
     }

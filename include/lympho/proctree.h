@@ -2,10 +2,11 @@
  * the engine (docker exec, a healthcheck, nsenter from the host).
  *
  * Judged positively: a process is the engine's only when an ancestor,
- * before the container's init is reached, is seen in the host's mount
- * namespace (where the engine's shim and runc run). An ancestor in a
- * namespace of its own inside the container (`unshare -m`) is the
- * workload's. Anything that cannot be read on the way (a process that
+ * before the container's init is reached, is seen in the engine's mount
+ * namespace: that of the init's own parent (the engine's shim, conmon),
+ * where runc and the shim start `docker exec` and health checks. An
+ * ancestor in a namespace of its own inside the container (`unshare -m`)
+ * is the workload's. Anything that cannot be read on the way (a process that
  * exited, a main thread gone through pthread_exit, a namespace link that
  * no longer resolves) counts as the workload: a detector must fail closed.
  * Each process on the way is read once, through a /proc/<pid> directory
@@ -25,23 +26,20 @@ struct proc_ns
 /* The mount namespace of pid: 0, or -errno when it cannot be read. */
 int proctree_mntns (int pid, struct proc_ns *out);
 
-/* The host's mount namespace: pid 1's, or lymphd's own where pid 1's cannot
- * be read. Read once, from the main thread, before any other thread asks
- * (proctree_started_by_engine reads it); a test may set its own. */
-void proctree_init (void);
-void proctree_set_host_ns (const struct proc_ns *ns);
-const struct proc_ns *proctree_host_ns (void);
 bool proctree_ns_eq (const struct proc_ns *a, const struct proc_ns *b);
 
+/* The engine's mount namespace for a container whose main process is
+ * init_pid: its parent's. 0, or -errno. */
+int proctree_engine_ns (int init_pid, struct proc_ns *out);
+
 /* The mount namespaces of pid's ancestors, nearest first, up to max or to
- * the first in the host's namespace (included) or one that cannot be read
- * (not included). Returns how many. */
+ * one that cannot be read. Returns how many. */
 size_t proctree_ancestor_ns (int pid, struct proc_ns *out, size_t max);
 
 /* True when `pid` was started through the engine; init_pid is the
- * container's main process, ns its mount namespace. init_pid <= 0, an
- * unknown namespace or no host namespace known: false (judged). */
-bool proctree_started_by_engine (int pid, int init_pid, const struct proc_ns *ns);
+ * container's main process, engine its engine's namespace
+ * (proctree_engine_ns). init_pid <= 0 or no namespace: false (judged). */
+bool proctree_started_by_engine (int pid, int init_pid, const struct proc_ns *engine);
 
 /* The parent of the process whose /proc directory is dirfd: > 0, or -errno. */
 int proctree_ppid_at (int dirfd);

@@ -211,22 +211,12 @@ wait_readable (int fd, int *out)
 struct box
 {
   pid_t init;
-  struct proc_ns ns;
+  struct proc_ns ns, engine;
 };
-
-/* This test's own namespace stands for the host's. */
-static void
-host_is_self (void)
-{
-  struct proc_ns self;
-  assert_int_equal (proctree_mntns (getpid (), &self), 0);
-  proctree_set_host_ns (&self);
-}
 
 static bool
 box_start (struct box *b)
 {
-  host_is_self ();
   int p[2];
   assert_int_equal (pipe (p), 0);
   b->init = fork ();
@@ -255,6 +245,8 @@ box_start (struct box *b)
       return false;
     }
   assert_int_equal (proctree_mntns (b->init, &b->ns), 0);
+  /* The engine's namespace is its parent's: this test's. */
+  assert_int_equal (proctree_engine_ns (b->init, &b->engine), 0);
   return true;
 }
 
@@ -304,14 +296,14 @@ test_engine_and_workload (void **state)
       usleep (1000);
     }
   assert_int_equal (ens.ino, b.ns.ino);
-  assert_true (proctree_started_by_engine (e, b.init, &b.ns));
+  assert_true (proctree_started_by_engine (e, b.init, &b.engine));
   /* The container's init itself, and no namespace known: judged. */
-  assert_false (proctree_started_by_engine (b.init, b.init, &b.ns));
-  assert_false (proctree_started_by_engine (e, 0, &b.ns));
+  assert_false (proctree_started_by_engine (b.init, b.init, &b.engine));
+  assert_false (proctree_started_by_engine (e, 0, &b.engine));
   kill (e, SIGKILL);
   waitpid (e, NULL, 0);
   /* Gone: unreadable, so judged (fail closed). */
-  assert_false (proctree_started_by_engine (e, b.init, &b.ns));
+  assert_false (proctree_started_by_engine (e, b.init, &b.engine));
   box_stop (&b);
 }
 
@@ -354,7 +346,6 @@ static void
 test_nested_namespace (void **state)
 {
   (void) state;
-  host_is_self ();
   int p[2];
   assert_int_equal (pipe (p), 0);
   pid_t init = fork ();
@@ -398,26 +389,29 @@ test_nested_namespace (void **state)
   close (p[0]);
   if (w < 0)
     skip ();
-  struct proc_ns ns, wns;
+  struct proc_ns ns, wns, engine;
   assert_int_equal (proctree_mntns (init, &ns), 0);
   assert_int_equal (proctree_mntns (w, &wns), 0);
+  assert_int_equal (proctree_engine_ns (init, &engine), 0);
   assert_false (proctree_ns_eq (&ns, &wns)); /* the precondition: a namespace of its own */
-  assert_false (proctree_started_by_engine (w, init, &ns));
+  assert_false (proctree_started_by_engine (w, init, &engine));
   /* Its ancestors' namespaces lead to the container's. */
   struct proc_ns chain[16];
   size_t nc = proctree_ancestor_ns (w, chain, 16);
-  bool found = false;
+  bool found = false, found_engine = false;
   for (size_t i = 0; i < nc; i++)
-    found = found || proctree_ns_eq (&chain[i], &ns);
+    {
+      found = found || proctree_ns_eq (&chain[i], &ns);
+      found_engine = found_engine || proctree_ns_eq (&chain[i], &engine);
+    }
   assert_true (found);
-  assert_true (proctree_ns_eq (&chain[nc - 1], proctree_host_ns ()));
+  assert_true (found_engine); /* and on, to this test's */
 }
 
 static void
 test_pthread_exit_trick (void **state)
 {
   (void) state;
-  host_is_self ();
   int p[2];
   assert_int_equal (pipe (p), 0);
   /* The box's init forks the trick: its tree is the workload's. */
@@ -458,8 +452,8 @@ test_pthread_exit_trick (void **state)
       waitpid (init, NULL, 0);
       skip ();
     }
-  struct proc_ns ns;
-  assert_int_equal (proctree_mntns (init, &ns), 0);
+  struct proc_ns engine;
+  assert_int_equal (proctree_engine_ns (init, &engine), 0);
   /* The precondition that fooled the old check: the child's parent (the
    * leader whose main thread exited) has no readable namespace. */
   char ppath[64];
@@ -471,7 +465,7 @@ test_pthread_exit_trick (void **state)
   assert_true (ppid > 0 && ppid != init);
   struct proc_ns pns;
   assert_true (proctree_mntns (ppid, &pns) < 0);
-  assert_false (proctree_started_by_engine (child, init, &ns));
+  assert_false (proctree_started_by_engine (child, init, &engine));
   kill (child, SIGKILL);
   kill (ppid, SIGKILL);
   kill (init, SIGKILL);

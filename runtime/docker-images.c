@@ -77,9 +77,14 @@ resp_tags (struct op *op, int ret, const lympho_error_t *in, long status, const 
       for (size_t j = 0; j < json_arr_len (tags); j++)
         {
           const char *t = json_str (json_arr_at (tags, j));
-          /* Podman names local images "localhost/<repo>". */
-          if (t && str_has_prefix (t, "localhost/"))
-            t += strlen ("localhost/");
+          /* Podman names them with a registry: "docker.io/<repo>" for a
+           * commit, "localhost/<repo>" for a build. A first component
+           * with a dot or a colon, or "localhost", is one. */
+          const char *slash = t ? strchr (t, '/') : NULL;
+          if (slash && strchr (slash + 1, '/') != NULL
+              && (memchr (t, '.', (size_t) (slash - t)) || memchr (t, ':', (size_t) (slash - t))
+                  || (slash - t == 9 && memcmp (t, "localhost", 9) == 0)))
+            t = slash + 1;
           if (t == NULL || !str_has_prefix (t, prefix) || strchr (t + strlen (prefix), '/'))
             continue;
           refs = xrealloc (refs, (n + 1) * sizeof *refs);

@@ -82,7 +82,6 @@ struct entry_detect
   enum exec_mode exec_mode; /* in force: deny, detect or off (never auto) */
   char *exec_note;          /* why, when not deny */
   char *guard_id;           /* the generation it guards or learns through, NULL: none */
-  int guard_pid;            /* the process guard_id was marked through */
   char *applied_id;         /* the generation and process the mode was worked out for */
   int applied_pid;
 };

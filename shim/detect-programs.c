@@ -285,7 +285,6 @@ guard_drop (struct daemon *d, struct entry *e)
     execguard_release (d->guard, e->det.guard_id);
   free (e->det.guard_id);
   e->det.guard_id = NULL;
-  e->det.guard_pid = 0;
 }
 
 /* Work out e's exec mode and mark (or unmark) its generation. The pid is
@@ -344,7 +343,6 @@ guard_apply (struct daemon *d, struct entry *e)
             }
           free (e->det.guard_id);
           e->det.guard_id = xstrdup (e->id);
-          e->det.guard_pid = e->pid;
         }
       else
         guard_drop (d, e);
@@ -379,7 +377,6 @@ guard_apply (struct daemon *d, struct entry *e)
    * one waits for its kill); the guard forgets it once it is gone. */
   free (e->det.guard_id);
   e->det.guard_id = xstrdup (e->id);
-  e->det.guard_pid = e->pid;
   exec_mode_set (e, EXEC_MODE_DENY, NULL);
   log_info ("%s gen=%u: exec guard on: %zu programs allowed (%zu files with their interpreters)", e->name,
             e->generation, n, files);

@@ -500,19 +500,6 @@ execguard_release (struct execguard *g, const char *id)
   rule_free (old);
 }
 
-bool
-execguard_guards (struct execguard *g, const char *id)
-{
-  if (g == NULL || id == NULL || atomic_load (&g->dropped))
-    return false;
-  pthread_mutex_lock (&g->mu);
-  bool found = false;
-  for (struct rule *r = g->rules; r && !found; r = r->next)
-    found = strcmp (r->id, id) == 0 && r->mode == EXECGUARD_MODE_DENY;
-  pthread_mutex_unlock (&g->mu);
-  return found;
-}
-
 /* --- the answering thread -------------------------------------------- */
 
 static void

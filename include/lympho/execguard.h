@@ -80,7 +80,6 @@ int execguard_protect (struct execguard *g, const char *id, int pid, enum execgu
                        size_t n_allow, size_t *n_resolved, lympho_error_t *err) LYMPHO_MUST_CHECK;
 /* Forget `id`; its mark is removed while its process still runs. */
 void execguard_release (struct execguard *g, const char *id);
-bool execguard_guards (struct execguard *g, const char *id);
 
 /* NULL while the guard works; why it stopped otherwise (the watchdog). */
 const char *execguard_problem (struct execguard *g);

@@ -163,18 +163,7 @@ docker_list (struct runtime *rt, const char *label_filter, rt_list_cb cb, void *
   op->cb.list = cb;
   cleanup_free char *path = NULL;
   if (label_filter)
-    {
-      cleanup_jgen json_gen g = json_gen_new (false);
-      json_gen_map_open (g);
-      json_gen_str (g, "label");
-      json_gen_array_open (g);
-      json_gen_str (g, label_filter);
-      json_gen_array_close (g);
-      json_gen_map_close (g);
-      cleanup_free char *f = json_gen_text (g);
-      cleanup_free char *fe = dhttp_escape (f);
-      path = xasprintf ("/containers/json?all=1&filters=%s", fe);
-    }
+    path = docker_filtered_path ("/containers/json", "all=1", "label", label_filter);
   else
     path = xstrdup ("/containers/json?all=1");
   docker_op_send (op, "GET", path, NULL, 0, resp_list);

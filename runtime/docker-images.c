@@ -103,16 +103,7 @@ docker_image_tags (struct runtime *rt, const char *repo, rt_refs_cb cb, void *ud
   struct op *op = docker_op_new (rt, ud, EBUSY, "list the images of %s", repo);
   op->cb.refs = cb;
   op->ref = xstrdup (repo);
-  cleanup_jgen json_gen g = json_gen_new (false);
-  json_gen_map_open (g);
-  json_gen_str (g, "reference");
-  json_gen_array_open (g);
-  json_gen_str (g, repo);
-  json_gen_array_close (g);
-  json_gen_map_close (g);
-  cleanup_free char *filters = json_gen_text (g);
-  cleanup_free char *ef = dhttp_escape (filters);
-  cleanup_free char *path = xasprintf ("/images/json?filters=%s", ef);
+  cleanup_free char *path = docker_filtered_path ("/images/json", NULL, "reference", repo);
   docker_op_send (op, "GET", path, NULL, 0, resp_tags);
 }
 

@@ -185,6 +185,9 @@ int docker_op_parse (struct op *op, const char *body, size_t len, json_val *out,
  * (the caller frees it). */
 int docker_op_list_answer (struct op *op, int ret, const lympho_error_t *in, long status, const char *body, size_t len,
                            bool null_ok, json_val *tree, lympho_error_t *err) LYMPHO_MUST_CHECK;
+/* A list path with one filter, `key` = [value]: PATH?[QUERY&]filters=...
+ * (query may be NULL). */
+char *docker_filtered_path (const char *path, const char *query, const char *key, const char *value);
 /* The "Id" an answer must carry, pointing into *tree (the caller frees it). */
 int docker_op_id (struct op *op, int ret, const lympho_error_t *in, long status, const char *body, size_t len,
                   json_val *tree, const char **id, lympho_error_t *err) LYMPHO_MUST_CHECK;

@@ -161,6 +161,21 @@ docker_op_parse (struct op *op, const char *body, size_t len, json_val *out, lym
   return 0;
 }
 
+char *
+docker_filtered_path (const char *path, const char *query, const char *key, const char *value)
+{
+  cleanup_jgen json_gen g = json_gen_new (false);
+  json_gen_map_open (g);
+  json_gen_str (g, key);
+  json_gen_array_open (g);
+  json_gen_str (g, value);
+  json_gen_array_close (g);
+  json_gen_map_close (g);
+  cleanup_free char *f = json_gen_text (g);
+  cleanup_free char *fe = dhttp_escape (f);
+  return xasprintf ("%s?%s%sfilters=%s", path, query ? query : "", query ? "&" : "", fe);
+}
+
 /* An answer that must be a JSON list (or null, where null_ok), into
  * *tree (the caller's to free). */
 int

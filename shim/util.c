@@ -265,6 +265,36 @@ read_file (const char *path, size_t limit, char **out, size_t *len, lympho_error
 }
 
 int
+read_tail (const char *path, size_t cap, char **out, size_t *len, lympho_error_t *err)
+{
+  cleanup_close int fd = open (path, O_RDONLY | O_CLOEXEC);
+  struct stat st;
+  if (fd < 0 || fstat (fd, &st) < 0)
+    return lympho_error_set_errno (err, errno, "open `%s`", path);
+  off_t from = st.st_size > (off_t) cap ? st.st_size - (off_t) cap : 0;
+  char *buf = xmalloc0 (cap + 1);
+  size_t got = 0;
+  while (got < cap)
+    {
+      ssize_t n = pread (fd, buf + got, cap - got, from + (off_t) got);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        {
+          int e = errno;
+          free (buf);
+          return lympho_error_set_errno (err, e, "read `%s`", path);
+        }
+      if (n == 0)
+        break;
+      got += (size_t) n;
+    }
+  *out = buf;
+  *len = got;
+  return 0;
+}
+
+int
 mkdir_p (const char *path, int mode, lympho_error_t *err)
 {
   cleanup_free char *copy = xstrdup (path);

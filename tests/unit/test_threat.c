@@ -1,4 +1,5 @@
 /* Threat decay, effective TTL, threshold, and immune memory. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -69,43 +70,77 @@ test_effective_ttl (void **state)
   assert_int_equal (threat_effective_ttl (2000, 0.5), 2000);
 }
 
+/* A fresh state directory for the immune memory, its file's path, and the
+ * window the cases use. */
+struct memfix
+{
+  char dir[32];
+  char *path;
+  struct memory m;
+  lympho_error_t err;
+};
+
+static const uint64_t week = 7 * 24 * 3600 * 1000ull;
+
+static int
+mem_setup (void **state)
+{
+  struct memfix *f = xmalloc0 (sizeof *f);
+  strcpy (f->dir, "/tmp/lympho-memory-XXXXXX");
+  if (mkdtemp (f->dir) == NULL)
+    return -1;
+  f->path = xasprintf ("%s/memory", f->dir);
+  *state = f;
+  return 0;
+}
+
+static int
+mem_teardown (void **state)
+{
+  struct memfix *f = *state;
+  unlink (f->path);
+  rmdir (f->dir);
+  free (f->path);
+  free (f);
+  return 0;
+}
+
+/* memory_open on the fixture's directory at time `now`. */
+static void
+mem_open (struct memfix *f, uint64_t now)
+{
+  assert_int_equal (memory_open (f->dir, week, now, &f->m, &f->err), 0);
+}
+
 static void
 test_memory (void **state)
 {
-  (void) state;
-  char dir[] = "/tmp/lympho-memory-XXXXXX";
-  assert_non_null (mkdtemp (dir));
-  const uint64_t week = 7 * 24 * 3600 * 1000ull;
-  struct memory m;
-  lympho_error_t err = { 0 };
-  assert_int_equal (memory_open (dir, week, 1000, &m, &err), 0);
-  assert_false (memory_recall (&m, "falco|Shell in container", "web", NULL, 1000, week));
-  assert_int_equal (memory_remember (&m, "falco|Shell in container", "web", "front", 1000, &err), 0);
-  assert_true (memory_recall (&m, "falco|Shell in container", "web", NULL, 2000, week));
+  struct memfix *f = *state;
+  struct memory *m = &f->m;
+  mem_open (f, 1000);
+  assert_false (memory_recall (m, "falco|Shell in container", "web", NULL, 1000, week));
+  assert_int_equal (memory_remember (m, "falco|Shell in container", "web", "front", 1000, &f->err), 0);
+  assert_true (memory_recall (m, "falco|Shell in container", "web", NULL, 2000, week));
   /* A group member remembers what happened to a neighbour. */
-  assert_true (memory_recall (&m, "falco|Shell in container", "api", "front", 2000, week));
-  assert_false (memory_recall (&m, "falco|Shell in container", "api", "back", 2000, week));
-  assert_false (memory_recall (&m, "falco|other", "web", NULL, 2000, week));
+  assert_true (memory_recall (m, "falco|Shell in container", "api", "front", 2000, week));
+  assert_false (memory_recall (m, "falco|Shell in container", "api", "back", 2000, week));
+  assert_false (memory_recall (m, "falco|other", "web", NULL, 2000, week));
   /* Past the window it is forgotten. */
-  assert_false (memory_recall (&m, "falco|Shell in container", "web", NULL, 1001 + week, week));
-  memory_close (&m);
+  assert_false (memory_recall (m, "falco|Shell in container", "web", NULL, 1001 + week, week));
+  memory_close (m);
   /* It survives a restart, and a reopen past the window drops it from disk. */
-  assert_int_equal (memory_open (dir, week, 5000, &m, &err), 0);
-  assert_int_equal (m.n, 1);
-  assert_true (memory_recall (&m, "falco|Shell in container", "web", NULL, 5000, week));
-  memory_close (&m);
-  assert_int_equal (memory_open (dir, week, 2 * week, &m, &err), 0);
-  assert_int_equal (m.n, 0);
-  memory_close (&m);
-  char *path = xasprintf ("%s/memory", dir);
+  mem_open (f, 5000);
+  assert_int_equal (m->n, 1);
+  assert_true (memory_recall (m, "falco|Shell in container", "web", NULL, 5000, week));
+  memory_close (m);
+  mem_open (f, 2 * week);
+  assert_int_equal (m->n, 0);
+  memory_close (m);
   char *text = NULL;
   size_t len = 99;
-  assert_int_equal (read_file (path, 1 << 20, &text, &len, &err), 0);
+  assert_int_equal (read_file (f->path, 1 << 20, &text, &len, &f->err), 0);
   assert_int_equal (len, 0);
   free (text);
-  unlink (path);
-  free (path);
-  rmdir (dir);
 }
 
 /* Incidents cannot fill the host: at most MEMORY_MAX_CELLS cells, the
@@ -114,52 +149,67 @@ test_memory (void **state)
 static void
 test_memory_caps (void **state)
 {
-  (void) state;
-  char dir[] = "/tmp/lympho-memory-XXXXXX";
-  assert_non_null (mkdtemp (dir));
-  const uint64_t week = 7 * 24 * 3600 * 1000ull;
-  struct memory m;
-  lympho_error_t err = { 0 };
-  assert_int_equal (memory_open (dir, week, 1000, &m, &err), 0);
+  struct memfix *f = *state;
+  struct memory *m = &f->m;
+  mem_open (f, 1000);
   for (int i = 0; i < MEMORY_MAX_CELLS + 10; i++)
     {
       char sig[32];
       snprintf (sig, sizeof sig, "generic|%d", i);
-      assert_int_equal (memory_remember (&m, sig, "web", NULL, 1000 + (uint64_t) i, &err), 0);
-      assert_true (m.n <= MEMORY_MAX_CELLS);
+      assert_int_equal (memory_remember (m, sig, "web", NULL, 1000 + (uint64_t) i, &f->err), 0);
+      assert_true (m->n <= MEMORY_MAX_CELLS);
     }
   char last[32];
   snprintf (last, sizeof last, "generic|%d", MEMORY_MAX_CELLS + 9);
-  assert_true (memory_recall (&m, last, "web", NULL, 20000, week));
-  assert_false (memory_recall (&m, "generic|0", "web", NULL, 20000, week));
-  memory_close (&m);
-  assert_int_equal (memory_open (dir, week, 20000, &m, &err), 0);
-  assert_true (m.n <= MEMORY_MAX_CELLS);
-  assert_true (memory_recall (&m, last, "web", NULL, 20000, week));
-  memory_close (&m);
+  assert_true (memory_recall (m, last, "web", NULL, 20000, week));
+  assert_false (memory_recall (m, "generic|0", "web", NULL, 20000, week));
+  memory_close (m);
+  mem_open (f, 20000);
+  assert_true (m->n <= MEMORY_MAX_CELLS);
+  assert_true (memory_recall (m, last, "web", NULL, 20000, week));
+  memory_close (m);
 
   /* 17 MiB: lines of garbage, then two real cells at its end. */
-  char *path = xasprintf ("%s/memory", dir);
-  FILE *f = fopen (path, "w");
-  assert_non_null (f);
+  FILE *fp = fopen (f->path, "w");
+  assert_non_null (fp);
   char junk[1024];
   memset (junk, 'x', sizeof junk - 1);
   junk[sizeof junk - 1] = '\0';
   for (int i = 0; i < 17 * 1024; i++)
-    fprintf (f, "%s\n", junk);
-  fprintf (f, "{\"signature\":\"falco|a\",\"name\":\"web\",\"time\":5000}\n");
-  fprintf (f, "{\"signature\":\"falco|b\",\"name\":\"api\",\"time\":5001}\n");
-  fclose (f);
-  assert_int_equal (memory_open (dir, week, 6000, &m, &err), 0);
-  assert_int_equal (m.n, 2);
-  assert_true (memory_recall (&m, "falco|b", "api", NULL, 6000, week));
-  memory_close (&m);
+    fprintf (fp, "%s\n", junk);
+  fprintf (fp, "{\"signature\":\"falco|a\",\"name\":\"web\",\"time\":5000}\n");
+  fprintf (fp, "{\"signature\":\"falco|b\",\"name\":\"api\",\"time\":5001}\n");
+  fclose (fp);
+  mem_open (f, 6000);
+  assert_int_equal (m->n, 2);
+  assert_true (memory_recall (m, "falco|b", "api", NULL, 6000, week));
+  memory_close (m);
   struct stat st;
-  assert_int_equal (stat (path, &st), 0);
+  assert_int_equal (stat (f->path, &st), 0);
   assert_true (st.st_size < 4096); /* compacted */
-  unlink (path);
-  free (path);
-  rmdir (dir);
+}
+
+/* read_tail, which reads an oversized memory file: the last `cap` bytes, or
+ * all of a smaller file, NUL-terminated; a missing file is an error. */
+static void
+test_read_tail (void **state)
+{
+  struct memfix *f = *state;
+  char *text = NULL;
+  size_t len = 0;
+  assert_int_equal (write_file_atomic (f->path, "0123456789", 10, 0600, &f->err), 0);
+  assert_int_equal (read_tail (f->path, 4, &text, &len, &f->err), 0);
+  assert_int_equal (len, 4);
+  assert_string_equal (text, "6789");
+  free (text);
+  assert_int_equal (read_tail (f->path, 100, &text, &len, &f->err), 0);
+  assert_int_equal (len, 10);
+  assert_string_equal (text, "0123456789");
+  free (text);
+  unlink (f->path);
+  lympho_error_t err = { 0 };
+  assert_true (read_tail (f->path, 4, &text, &len, &err) < 0);
+  assert_int_equal (err.status, ENOENT);
 }
 
 int
@@ -169,8 +219,9 @@ main (void)
     cmocka_unit_test (test_decay_half_life),
     cmocka_unit_test (test_threshold),
     cmocka_unit_test (test_effective_ttl),
-    cmocka_unit_test (test_memory),
-    cmocka_unit_test (test_memory_caps),
+    cmocka_unit_test_setup_teardown (test_memory, mem_setup, mem_teardown),
+    cmocka_unit_test_setup_teardown (test_memory_caps, mem_setup, mem_teardown),
+    cmocka_unit_test_setup_teardown (test_read_tail, mem_setup, mem_teardown),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -214,36 +214,52 @@ struct box
   struct proc_ns ns, engine;
 };
 
-static bool
-box_start (struct box *b)
+/* Start a "container" init in a process group and a mount namespace of its
+ * own. In there, `inside` (when not NULL) starts what the case needs and
+ * writes one pid to `out`; without it the init writes its own pid. Returns
+ * the init's pid; *told is the pid written, or -1 where unshare is not
+ * allowed (no CAP_SYS_ADMIN: the case skips). */
+static pid_t
+spawn_box (void (*inside) (int out), int *told)
 {
   int p[2];
   assert_int_equal (pipe (p), 0);
-  b->init = fork ();
-  assert_true (b->init >= 0);
-  if (b->init == 0)
-    setpgid (0, 0);
-  else
-    own_group (b->init);
-  if (b->init == 0)
+  pid_t init = fork ();
+  assert_true (init >= 0);
+  if (init == 0)
     {
-      char ok = unshare (CLONE_NEWNS) == 0 ? 1 : 0;
-      if (write (p[1], &ok, 1) != 1)
-        _exit (1);
-      if (!ok)
-        _exit (0);
+      setpgid (0, 0);
+      close (p[0]);
+      int pid = -1;
+      if (unshare (CLONE_NEWNS) < 0)
+        _exit (write (p[1], &pid, sizeof pid) == (ssize_t) sizeof pid ? 0 : 1);
+      if (inside)
+        inside (p[1]);
+      else
+        {
+          pid = getpid ();
+          if (write (p[1], &pid, sizeof pid) != (ssize_t) sizeof pid)
+            _exit (1);
+        }
       for (;;)
         pause ();
     }
+  own_group (init);
   close (p[1]);
-  char ok = 0;
-  assert_int_equal (read (p[0], &ok, 1), 1);
+  assert_int_equal (wait_readable (p[0], told), 0);
   close (p[0]);
-  if (!ok)
-    {
-      waitpid (b->init, NULL, 0);
-      return false;
-    }
+  if (*told < 0)
+    waitpid (init, NULL, 0);
+  return init;
+}
+
+static bool
+box_start (struct box *b)
+{
+  int told;
+  b->init = spawn_box (NULL, &told);
+  if (told < 0)
+    return false;
   assert_int_equal (proctree_mntns (b->init, &b->ns), 0);
   /* The engine's namespace is its parent's: this test's. */
   assert_int_equal (proctree_engine_ns (b->init, &b->engine), 0);
@@ -342,51 +358,35 @@ trick_thread (void *arg)
 /* `unshare -m` inside the container: a namespace of its own whose
  * processes are still the workload's (the old check took any other
  * namespace for the engine's). */
+/* Inside the box: a process that makes a namespace of its own, and a
+ * child of it there (told). */
+static void
+inside_nested (int out)
+{
+  pid_t n = fork ();
+  if (n != 0)
+    return;
+  if (unshare (CLONE_NEWNS) < 0)
+    _exit (1);
+  pid_t w = fork ();
+  if (w == 0)
+    {
+      for (;;)
+        pause ();
+    }
+  int pid = w;
+  if (write (out, &pid, sizeof pid) < 0)
+    _exit (1);
+  for (;;)
+    pause ();
+}
+
 static void
 test_nested_namespace (void **state)
 {
   (void) state;
-  int p[2];
-  assert_int_equal (pipe (p), 0);
-  pid_t init = fork ();
-  assert_true (init >= 0);
-  if (init == 0)
-    setpgid (0, 0);
-  else
-    own_group (init);
-  if (init == 0)
-    {
-      int none = -1;
-      if (unshare (CLONE_NEWNS) < 0)
-        {
-          if (write (p[1], &none, sizeof none) < 0)
-            _exit (1);
-          _exit (0);
-        }
-      pid_t n = fork ();
-      if (n == 0)
-        {
-          if (unshare (CLONE_NEWNS) < 0)
-            _exit (1);
-          pid_t w = fork ();
-          if (w == 0)
-            {
-              for (;;)
-                pause ();
-            }
-          int pid = w;
-          if (write (p[1], &pid, sizeof pid) < 0)
-            _exit (1);
-          for (;;)
-            pause ();
-        }
-      for (;;)
-        pause ();
-    }
-  close (p[1]);
-  int w = 0;
-  assert_int_equal (wait_readable (p[0], &w), 0);
-  close (p[0]);
+  int w;
+  pid_t init = spawn_box (inside_nested, &w);
   if (w < 0)
     skip ();
   struct proc_ns ns, wns, engine;
@@ -408,50 +408,30 @@ test_nested_namespace (void **state)
   assert_true (found_engine); /* and on, to this test's */
 }
 
+/* Inside the box: the trick, whose forked child is told. */
+static void
+inside_trick (int out)
+{
+  pid_t z = fork ();
+  if (z != 0)
+    return;
+  static struct trick t;
+  t.out = out;
+  pthread_t th;
+  if (pthread_create (&th, NULL, trick_thread, &t) != 0)
+    _exit (1);
+  pthread_exit (NULL);
+}
+
 static void
 test_pthread_exit_trick (void **state)
 {
   (void) state;
-  int p[2];
-  assert_int_equal (pipe (p), 0);
   /* The box's init forks the trick: its tree is the workload's. */
-  pid_t init = fork ();
-  assert_true (init >= 0);
-  if (init == 0)
-    setpgid (0, 0);
-  else
-    own_group (init);
-  if (init == 0)
-    {
-      if (unshare (CLONE_NEWNS) < 0)
-        {
-          int none = -1;
-          if (write (p[1], &none, sizeof none) < 0)
-            _exit (1);
-          _exit (0);
-        }
-      pid_t z = fork ();
-      if (z == 0)
-        {
-          static struct trick t;
-          t.out = p[1];
-          pthread_t th;
-          if (pthread_create (&th, NULL, trick_thread, &t) != 0)
-            _exit (1);
-          pthread_exit (NULL);
-        }
-      for (;;)
-        pause ();
-    }
-  close (p[1]);
-  int child = 0;
-  assert_int_equal (wait_readable (p[0], &child), 0);
-  close (p[0]);
+  int child;
+  pid_t init = spawn_box (inside_trick, &child);
   if (child < 0)
-    {
-      waitpid (init, NULL, 0);
-      skip ();
-    }
+    skip ();
   struct proc_ns engine;
   assert_int_equal (proctree_engine_ns (init, &engine), 0);
   /* The precondition that fooled the old check: the child's parent (the

@@ -82,6 +82,20 @@ run_guarded ()
 plant_touch () { dk exec "$1" sh -c 'cp /bin/busybox /tmp/t.x; chmod 755 /tmp/t.x; mv /tmp/t.x /tmp/touch'; }
 exec_line () { ctl status 2>/dev/null | grep "^exec: $1 "; }
 mode_of () { ctl --json status 2>/dev/null | jq -r --arg n "$1" '.exec[] | select(.name == $n) | .mode'; }
+# The program incident on NAME: generation GEN within 20 s (else WHY is
+# said), the replacement settled, and the last program incident's reason
+# matching PATTERN.
+# expect_exec_incident NAME GEN PATTERN WHAT [WHY]
+expect_exec_incident ()
+{
+  local n=$1 gen=$2 pat=$3 what=$4 why=${5:-}
+  if wait_gen "$n" "$gen" 20; then ok "regenerated"; else _afail "generation of $n is '$(c_gen "$n")'${why:+: $why}"; fi
+  wait_replaced "$n" exec 10
+  local inc
+  inc=$(last_incident "$n" exec)
+  say "incident: $(jq -c 'del(.detail.processes)' <<<"$inc")"
+  assert_match "$pat" "$(jq -r .reason <<<"$inc")" "$what"
+}
 
 case_begin setup
 need_cmd busybox busybox-static || die "no busybox"
@@ -114,11 +128,7 @@ id0=$(c_id "$d")
 # name says.)
 out=$(dk exec "$d" sh -c 'mkdir /tmp/x; cp /bin/busybox /tmp/x/echo; /tmp/x/echo ran-through-engine; mv /tmp/x/echo /tmp/touch')
 assert_eq ran-through-engine "$out" "a program run through docker exec is not judged"
-if wait_gen "$d" 1 20; then ok "regenerated"; else _afail "generation of $d is '$(c_gen "$d")' 20 s after /tmp/touch appeared"; fi
-wait_replaced "$d" exec 10
-inc=$(last_incident "$d" exec)
-say "incident: $(jq -c 'del(.detail.processes)' <<<"$inc")"
-assert_match "^denied program /tmp/touch " "$(jq -r .reason <<<"$inc")" "history: the program was denied"
+expect_exec_incident "$d" 1 "^denied program /tmp/touch " "history: the program was denied" "20 s after /tmp/touch appeared"
 assert_true "its planted file never appeared" test ! -e "$LYT_TMP/out-d/planted"
 assert_eq deny "$(mode_of "$d")" "the new generation is guarded too"
 case_end
@@ -127,9 +137,7 @@ case_begin detect-runs-first
 # A copy of the helper: it writes its file, then lasts long enough to be
 # read by the detector.
 dk exec "$t" sh -c 'cp /bin/helper /tmp/p.x; chmod 755 /tmp/p.x; mv /tmp/p.x /tmp/plant' || die "plant /tmp/plant"
-if wait_gen "$t" 1 20; then ok "regenerated"; else _afail "generation of $t is '$(c_gen "$t")'"; fi
-wait_replaced "$t" exec 10
-assert_match "^unexpected program /tmp/plant" "$(last_incident "$t" exec | jq -r .reason)" "history: detected after it started"
+expect_exec_incident "$t" 1 "^unexpected program /tmp/plant" "history: detected after it started"
 assert_true "in detect mode the program ran: its file is there" test -e "$LYT_TMP/out-t/planted"
 case_end
 
@@ -141,9 +149,7 @@ assert_eq "$id0" "$(c_id "$o")" "the allowed /bin/tool runs, nothing happens"
 assert_eq 0 "$(incident_count "$o")" "no incident"
 # The same path, other contents: a script that would write /out/tool.
 dk exec "$o" sh -c 'printf "#!/bin/sh\ntouch /out/tool\n" >/bin/tool' || die "overwrite"
-if wait_gen "$o" 1 20; then ok "regenerated"; else _afail "generation of $o is '$(c_gen "$o")'"; fi
-wait_replaced "$o" exec 10
-assert_match "^denied program /bin/tool " "$(last_incident "$o" exec | jq -r .reason)" "history names the changed file"
+expect_exec_incident "$o" 1 "^denied program /bin/tool " "history names the changed file"
 assert_true "the changed /bin/tool never ran" test ! -e "$LYT_TMP/out-o/tool"
 case_end
 
@@ -151,26 +157,20 @@ case_begin memfd-is-an-incident
 # It lasts: the detector reads a program's file when its exec is told, and
 # one that is gone by then is not judged (lymphd(8), PROGRAMS).
 dk exec "$m" touch /tmp/run-memfd || die "touch"
-if wait_gen "$m" 1 20; then ok "regenerated"; else _afail "generation of $m is '$(c_gen "$m")'"; fi
-wait_replaced "$m" exec 10
-assert_match "^program without a file /memfd:" "$(last_incident "$m" exec | jq -r .reason)" "history: a program with no file"
+expect_exec_incident "$m" 1 "^program without a file /memfd:" "history: a program with no file"
 case_end
 
 case_begin pthread-exit-trick-is-judged
 # The child lives long enough to be read (one that exits first is the
 # detector's known gap: deny mode closes it in the kernel).
 dk exec "$k" sh -c 'mkdir /tmp/d; cp /bin/busybox /tmp/d/sleep; chmod 755 /tmp/d/sleep; touch /tmp/run-trick' || die "plant"
-if wait_gen "$k" 1 20; then ok "regenerated"; else _afail "generation of $k is '$(c_gen "$k")': the child of a zombie leader was not judged"; fi
-wait_replaced "$k" exec 10
-assert_match "unexpected program /tmp/d/sleep" "$(last_incident "$k" exec | jq -r .reason)" "history names the child's program"
+expect_exec_incident "$k" 1 "unexpected program /tmp/d/sleep" "history names the child's program" "the child of a zombie leader was not judged"
 case_end
 
 case_begin nested-namespace-still-denied
 wait_for "[ \"\$(mode_of $ns)\" = deny ]" 10 || _afail "$ns not in deny mode: $(exec_line "$ns")"
 dk exec "$ns" sh -c 'mkdir -p /tmp/n; cp /bin/busybox /tmp/n/t.x; chmod 755 /tmp/n/t.x; mv /tmp/n/t.x /tmp/n/touch' || die "plant"
-if wait_gen "$ns" 1 20; then ok "regenerated"; else _afail "generation of $ns is '$(c_gen "$ns")': a program in a namespace of its own ran unjudged"; fi
-wait_replaced "$ns" exec 10
-assert_match "^denied program /tmp/n/touch " "$(last_incident "$ns" exec | jq -r .reason)" "history: denied"
+expect_exec_incident "$ns" 1 "^denied program /tmp/n/touch " "history: denied" "a program in a namespace of its own ran unjudged"
 assert_true "the program never ran in its own namespace" test ! -e "$LYT_TMP/out-ns/nested"
 case_end
 
@@ -189,9 +189,7 @@ assert_match '"/bin/tick"' "$progs" "a script learned by its own path (through t
 if wait_for "[ \"\$(mode_of $l)\" = deny ]" 10; then ok "deny once learned"; else _afail "mode '$(mode_of "$l")': $(exec_line "$l")"; fi
 gen=$(c_gen "$l")
 plant_touch "$l" || die "plant /tmp/touch"
-if wait_gen "$l" $((gen + 1)) 20; then ok "regenerated"; else _afail "generation of $l is '$(c_gen "$l")'"; fi
-wait_replaced "$l" exec 10
-assert_match "^denied program /tmp/touch " "$(last_incident "$l" exec | jq -r .reason)" "denied by the learned list"
+expect_exec_incident "$l" $((gen + 1)) "^denied program /tmp/touch " "denied by the learned list"
 assert_true "its planted file never appeared" test ! -e "$LYT_TMP/out-l/planted"
 case_end
 

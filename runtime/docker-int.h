@@ -100,6 +100,7 @@ struct runtime
   char *problem;             /* why the engine cannot be used; NULL when it can */
   char *endpoint;            /* as lymphd was told it */
   bool refused;
+  long call_timeout_ms;      /* a call without a limit of its own (LYMPHO_ENGINE_TIMEOUT_MS) */
 
   /* The event stream: its supervision (the core's callbacks, connection
    * state, backoff, the callback guard: s.cb_depth, s.closed), and the

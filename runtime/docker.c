@@ -103,7 +103,7 @@ docker_op_send (struct op *op, const char *method, const char *path, const char 
       docker_negotiate (op->rt);
       return;
     }
-  op->req = dhttp_request (op->rt->http, method, path, body, timeout_ms > 0 ? timeout_ms : DHTTP_DEFAULT_TIMEOUT_MS,
+  op->req = dhttp_request (op->rt->http, method, path, body, timeout_ms > 0 ? timeout_ms : op->rt->call_timeout_ms,
                            op_on_http, op);
 }
 
@@ -509,10 +509,25 @@ open_with (const struct docker_quirks *q, struct loop *loop, const char *endpoin
                                    docker_api_text (DOCKER_API_MIN, a), docker_api_text (DOCKER_API_MAX, b));
         }
     }
+  /* How long a call without a limit of its own may hang: the engine's
+   * answer to a create, an inspect, a list. */
+  long call_ms = DHTTP_DEFAULT_TIMEOUT_MS;
+  const char *tmo = getenv ("LYMPHO_ENGINE_TIMEOUT_MS");
+  if (tmo && tmo[0])
+    {
+      char *end;
+      errno = 0;
+      unsigned long long v = strtoull (tmo, &end, 10);
+      if (errno || *end || tmo[0] == '-' || v < 100 || v > 600000)
+        return lympho_error_set (err, EINVAL, "LYMPHO_ENGINE_TIMEOUT_MS=%s: a number of milliseconds from 100 to 600000",
+                                 tmo);
+      call_ms = (long) v;
+    }
   struct runtime *rt = xmalloc0 (sizeof *rt);
   rt->q = q;
   rt->loop = loop;
   rt->api_pinned = pinned;
+  rt->call_timeout_ms = call_ms;
   rt->endpoint = xstrdup (endpoint);
   docker_events_init (rt);
   buf_init (&rt->ev_line);

@@ -111,7 +111,9 @@ be_fault_on ()
   CF_FAULTY_PID=$!
   wait_for "[ -S '$sock' ]" 10 || return 1
   BE_FAULT_LYMPHD_ARGS=(--runtime "$BE_RUNTIME" --docker-host "unix://$sock")
-  BE_FAULT_LYMPHD_ENV=()
+  # A hanging call is given up after 8 s, not the default 30: the
+  # create-hang and start-hang cases wait for it twice.
+  BE_FAULT_LYMPHD_ENV=("LYMPHO_ENGINE_TIMEOUT_MS=${CF_ENGINE_TIMEOUT_MS:-8000}")
 }
 
 be_fault_off ()

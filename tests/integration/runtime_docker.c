@@ -1123,6 +1123,32 @@ test_stream_ends_quietly (void **state)
   buf_free (&r2_seen);
 }
 
+/* LYMPHO_ENGINE_TIMEOUT_MS: a bad value keeps the backend from opening,
+ * with a message naming it; a good one opens. (The conformance suite's
+ * create-hang and start-hang cases see a call given up after it.) */
+static void
+test_call_timeout_env (void **state)
+{
+  (void) state;
+  static const char *bad[] = { "abc", "99", "600001", "-5", "5000ms" };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    {
+      struct runtime *r = NULL;
+      lympho_error_t err = { 0 };
+      setenv ("LYMPHO_ENGINE_TIMEOUT_MS", bad[i], 1);
+      assert_true (ops->open (loop, endpoint, &r, &err) < 0);
+      assert_null (r);
+      assert_int_equal (err.status, EINVAL);
+      assert_non_null (strstr (err.msg, "LYMPHO_ENGINE_TIMEOUT_MS"));
+    }
+  setenv ("LYMPHO_ENGINE_TIMEOUT_MS", "5000", 1);
+  struct runtime *r = NULL;
+  lympho_error_t err = { 0 };
+  assert_int_equal (ops->open (loop, endpoint, &r, &err), 0);
+  unsetenv ("LYMPHO_ENGINE_TIMEOUT_MS");
+  ops->close (r);
+}
+
 static void
 never_called (void *ud, int ret, const lympho_error_t *err, const struct rt_container *c)
 {
@@ -1155,6 +1181,7 @@ main (void)
     cmocka_unit_test (test_stop_paused),
     cmocka_unit_test (test_events_resume),
     cmocka_unit_test (test_stream_ends_quietly),
+    cmocka_unit_test (test_call_timeout_env),
     cmocka_unit_test (test_close_cancels),
   };
   int ret = cmocka_run_group_tests (tests, setup, teardown);

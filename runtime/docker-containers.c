@@ -88,6 +88,14 @@ parse_inspect (json_val v, struct rt_container *c, lympho_error_t *err)
       c->networks = xrealloc (c->networks, (c->n_networks + 1) * sizeof *c->networks);
       c->networks[c->n_networks++] = xstrdup (json_obj_key (nets, i));
     }
+  /* Another container's network namespace: no network of its own, and
+   * quarantine must not cut that container's veth. */
+  const char *net_mode = json_str (json_path (v, "HostConfig", "NetworkMode", NULL));
+  if (net_mode && str_has_prefix (net_mode, "container:"))
+    {
+      c->networks = xrealloc (c->networks, (c->n_networks + 1) * sizeof *c->networks);
+      c->networks[c->n_networks++] = xstrdup (net_mode);
+    }
   json_val mounts = json_get (v, "Mounts");
   for (size_t i = 0; i < json_arr_len (mounts); i++)
     {

@@ -446,7 +446,20 @@ respond (struct daemon *d, struct entry *e, const char *reason, const char *sour
   if (signature && memory_remember (&d->memory, signature, e->name, e->policy.group, now_real_ms (), &err) < 0)
     log_error ("%s: immune memory: %s", e->name, err.msg);
 
-  if ((inc->flags & QUARANTINE_NETWORK) && e->regen == NULL)
+  const char *shared_net = NULL;
+  for (size_t i = 0; i < e->n_networks && !shared_net; i++)
+    if (str_has_prefix (e->networks[i], "container:"))
+      shared_net = e->networks[i] + strlen ("container:");
+  if ((inc->flags & QUARANTINE_NETWORK) && e->regen == NULL && shared_net)
+    {
+      /* Its network is another container's: a cut would reach that one. */
+      inc->cut_detail = xasprintf ("shares the network namespace of container %.12s: not cut (the cut would reach "
+                                   "that container too), paused instead",
+                                   shared_net);
+      log_warn ("%s gen=%u step=quarantine-network: %s", e->name, e->generation, inc->cut_detail);
+      inc->flags |= QUARANTINE_PAUSE;
+    }
+  else if ((inc->flags & QUARANTINE_NETWORK) && e->regen == NULL)
     {
       char *names = NULL;
       int n = e->pid > 0 ? quarantine_cut_network (e->pid, &names, &err) : 0;

@@ -6,7 +6,8 @@
 # the newest --forensics-keep images are kept, regenerations between
 # incidents or not. A container without a veth
 # (network none) is paused instead and the incident says so, and one with a
-# second interface the cut cannot reach is paused as well.
+# second interface the cut cannot reach, or that shares another container's
+# network namespace, is paused as well.
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib-incident.sh"
 inc_init
@@ -128,6 +129,32 @@ if [ -n "$parent" ] && ip link add "${LYT_PFX:0:8}mv" link "$parent" type macvla
 else
   echo "SKIP: $LYT_TEST/second-interface-paused: no macvlan on the default-route interface here"
 fi
+
+# A container in another's network namespace (--network container:X):
+# cutting its veth would cut X, which is not infected. It is paused instead,
+# and X keeps answering.
+case_begin shared-netns-not-cut
+hx="${LYT_PFX}netowner"
+sh_="${LYT_PFX}netguest"
+dk run -d --name "$hx" --network "$LYT_NET" "$LYT_IMAGE" >/dev/null || die "run $hx"
+dk run -d --name "$sh_" --network "container:$hx" "${INC_QUIET[@]}" "$LYT_IMAGE" sleep 3600 >/dev/null || die "run $sh_"
+hip=$(c_ip "$hx" "$LYT_NET")
+wait_for "lymphd_idle $sh_" 15 || die "$sh_ not adopted"
+wait_for "[ \"\$(curl -s --max-time 1 http://$hip/)\" = lyt-ok ]" 10 || die "$hx does not answer at $hip"
+id0=$(c_id "$sh_")
+out=$(post /v1/alerts "$(generic_body "$sh_" 3 "lyt shared namespace")")
+assert_eq 202 "${out%% *}" "alert accepted"
+probe=$(curl -s --max-time 1 "http://$hip/")
+assert_eq lyt-ok "$probe" "the namespace's owner still answers right after the POST"
+if wait_gen "$sh_" 1 20; then ok "regenerated"; else _afail "generation of $sh_ is '$(c_gen "$sh_")'"; fi
+wait_replaced "$sh_" generic 10
+q_detail=$(last_incident "$sh_" generic | jq -r '.detail.quarantine // ""')
+say "quarantine: $q_detail"
+assert_match "shares the network namespace of container .*paused instead" "$q_detail" "not cut, paused, and says why"
+assert_eq lyt-ok "$(curl -s --max-time 1 "http://$hip/")" "the owner answers after the replacement"
+assert_match "^container:" "$("$DOCKER" inspect -f '{{.HostConfig.NetworkMode}}' "$sh_")" "the new generation shares it too"
+assert_true "the old generation is gone" sh -c '! "$1" inspect "$2" >/dev/null 2>&1' _ "$DOCKER" "$id0"
+case_end
 
 case_begin no-veth-paused
 id0=$(c_id "$n")

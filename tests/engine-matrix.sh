@@ -165,11 +165,13 @@ default_up ()
 }
 
 for eng in "${engines[@]}"; do
+  t0=$SECONDS
   case $eng in
     podman:*) podman_engine "$eng" ;;
     containerd:*) containerd_engine "$eng" ;;
     *) docker_engine "$eng" || break ;;
   esac
+  echo "== engine $eng: $((SECONDS - t0)) s"
 done
 
 # The default engine again, for whatever runs next.

@@ -58,10 +58,15 @@ passed=0 failed=0 skipped=0
 failures=()
 
 fail () { failed=$((failed + 1)); failures+=("$1"); }
-section () { printf '\n== %s\n' "$*"; }
+# Each section ends with the time it took, for whoever keeps CI's budget.
+sec_name= sec_t0=$SECONDS
+section_time () { [ -z "$sec_name" ] || printf '   (%s: %d s)\n' "$sec_name" $((SECONDS - sec_t0)); }
+section () { section_time; sec_name=${1%% (*} sec_t0=$SECONDS; printf '\n== %s\n' "$*"; }
 
 finish ()
 {
+  section_time
+  sec_name=
   if [ ${#failures[@]} -gt 0 ]; then
     section "failed"
     printf '  %s\n' "${failures[@]}"

@@ -68,6 +68,7 @@ for t in "${tests[@]}"; do
   LYT_TEST=$name timeout -k 20 "$t_s" bash "$t" >"$out" 2>&1
   rc=$?
   secs=$(($(date +%s) - start))
+  echo "# $name: ${secs} s"
   # The case lines the test printed itself.
   p=$(grep -c '^PASS: ' "$out")
   f=$(grep -c '^FAIL: ' "$out")

@@ -30,6 +30,7 @@
 #include "lympho/history.h"
 #include "lympho/journal.h"
 #include "lympho/labels.h"
+#include "lympho/proctree.h"
 #include "lympho/memory.h"
 #include "lympho/metrics.h"
 #include "lympho/regen.h"
@@ -84,6 +85,10 @@ struct entry_detect
   char *guard_id;           /* the generation it guards or learns through, NULL: none */
   char *applied_id;         /* the generation and process the mode was worked out for */
   int applied_pid;
+  /* The engine's mount namespace (its init's parent's), read once per
+   * generation: engine_pid is the init it was read through, 0 when not. */
+  struct proc_ns engine_ns;
+  int engine_pid;
 };
 
 struct entry

@@ -126,10 +126,15 @@ learned_get (struct daemon *d, const char *image_id, bool start_learning)
 static bool
 started_by_engine (int pid, struct entry *e)
 {
-  struct proc_ns engine;
-  if (e->pid <= 0 || proctree_engine_ns (e->pid, &engine) < 0)
+  if (e->pid <= 0)
     return false;
-  return proctree_started_by_engine (pid, e->pid, &engine);
+  if (e->det.engine_pid != e->pid)
+    {
+      if (proctree_engine_ns (e->pid, &e->det.engine_ns) < 0)
+        return false;
+      e->det.engine_pid = e->pid;
+    }
+  return proctree_started_by_engine (pid, e->pid, &e->det.engine_ns);
 }
 
 /* A program with no file to judge: a memfd, a deleted file. */
@@ -394,6 +399,7 @@ detect_programs_started (struct daemon *d, struct entry *e, bool fresh)
   free (e->det.applied_id);
   e->det.applied_id = NULL;
   e->det.applied_pid = 0;
+  e->det.engine_pid = 0;
   if (e->policy.exec_mode == EXEC_MODE_OFF)
     exec_mode_set (e, EXEC_MODE_OFF, "lympho.exec.mode=off");
   else

@@ -368,9 +368,9 @@ guard_apply (struct daemon *d, struct entry *e)
       guard_drop (d, e);
       return;
     }
-  size_t files = 0;
+  struct execguard_marked marked;
   lympho_error_t err = { 0 };
-  if (execguard_protect (d->guard, e->id, e->pid, EXECGUARD_MODE_DENY, list, n, &files, &err) < 0)
+  if (execguard_protect (d->guard, e->id, e->pid, EXECGUARD_MODE_DENY, list, n, &marked, &err) < 0)
     {
       cleanup_free char *note = xasprintf ("cannot deny: %s", err.msg);
       log_warn ("%s gen=%u: exec guard: %s; programs are detected, not denied", e->name, e->generation, err.msg);
@@ -382,9 +382,15 @@ guard_apply (struct daemon *d, struct entry *e)
    * one waits for its kill); the guard forgets it once it is gone. */
   free (e->det.guard_id);
   e->det.guard_id = xstrdup (e->id);
-  exec_mode_set (e, EXEC_MODE_DENY, NULL);
-  log_info ("%s gen=%u: exec guard on: %zu programs allowed (%zu files with their interpreters)", e->name,
-            e->generation, n, files);
+  /* A mount left unmarked is said: programs there are only detected. */
+  cleanup_free char *note = marked.mounts_left
+                              ? xasprintf ("%zu of its mounts not marked: programs there are detected, not denied",
+                                           marked.mounts_left)
+                              : NULL;
+  exec_mode_set (e, EXEC_MODE_DENY, note);
+  log_info ("%s gen=%u: exec guard on: %zu programs allowed (%zu files with their interpreters), its root and %zu "
+            "mounts marked%s",
+            e->name, e->generation, n, marked.files, marked.mounts, marked.mounts_left ? " (some mounts not)" : "");
 }
 
 void

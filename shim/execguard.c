@@ -49,6 +49,8 @@
 #define WATCHDOG_EVERY_MS 250
 /* Programs a learning container reported lately, not reported again. */
 #define LEARN_SEEN 64
+/* Mounts of one container marked besides its root, at most. */
+#define MAX_MOUNT_MARKS 64
 
 /* A file as it was when its container was guarded. */
 struct ident
@@ -71,6 +73,12 @@ struct rule
   size_t n_allow;
   char **paths;        /* allowed names with no file when guarded: by name */
   size_t n_paths;
+  struct
+  {
+    unsigned long id;
+    char *point;
+  } *mounts;           /* marked besides its root (main loop only) */
+  size_t n_mounts;
   struct
   {
     dev_t dev;
@@ -319,24 +327,185 @@ rule_free (struct rule *r)
     return;
   free (r->allow);
   strv_free (r->paths, r->n_paths);
+  for (size_t i = 0; i < r->n_mounts; i++)
+    free (r->mounts[i].point);
+  free (r->mounts);
   free (r);
 }
 
-/* Remove the marks on the root of pid while it still is the root r saw. */
+/* The mount point `point` of the container whose root is rootfd, opened
+ * (O_PATH) and checked to be mount `id` itself, not what a symbolic link,
+ * a later mount over it or a race put there: a descriptor, or -errno. */
+static int
+open_mount (int rootfd, const char *point, unsigned long id)
+{
+  const char *rel = point;
+  while (*rel == '/')
+    rel++;
+  struct open_how how = {
+    .flags = O_PATH | O_CLOEXEC | O_NOFOLLOW,
+    .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+  };
+  int fd = (int) syscall (SYS_openat2, rootfd, rel, &how, sizeof how);
+  if (fd < 0)
+    return -errno;
+  struct statx sx;
+  if (statx (fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_MNT_ID, &sx) < 0 || !(sx.stx_mask & STATX_MNT_ID)
+      || sx.stx_mnt_id != id)
+    {
+      close (fd);
+      return -ESTALE;
+    }
+  return fd;
+}
+
+/* fanotify_mark on the mount that fd (open_mount's) is the root of. A
+ * directory is marked through ".", a file bound alone through a read
+ * descriptor of its own (fanotify takes no O_PATH descriptor alone). */
+static int
+mark_mount_fd (struct execguard *g, unsigned int flags, uint64_t mask, int fd)
+{
+  struct stat st;
+  if (fstat (fd, &st) < 0)
+    return -errno;
+  int ret = 0;
+  if (S_ISDIR (st.st_mode))
+    ret = fanotify_mark (g->fan_fd, flags | FAN_MARK_MOUNT, mask, fd, ".");
+  else if (S_ISREG (st.st_mode))
+    {
+      char self[64];
+      snprintf (self, sizeof self, "/proc/self/fd/%d", fd);
+      int rfd = open (self, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+      if (rfd < 0)
+        return -errno;
+      ret = fanotify_mark (g->fan_fd, flags | FAN_MARK_MOUNT, mask, rfd, NULL);
+      int e = errno;
+      close (rfd);
+      errno = e;
+    }
+  else
+    return -EOPNOTSUPP;
+  return ret < 0 ? -errno : 0;
+}
+
+/* Remove the marks of r while pid's root still is the root r saw. */
 static void
-unmark (struct execguard *g, int pid, dev_t root_dev)
+unmark (struct execguard *g, const struct rule *r)
 {
   char path[64];
-  snprintf (path, sizeof path, "/proc/%d/root", pid);
+  snprintf (path, sizeof path, "/proc/%d/root", r->pid);
   int rootfd = open (path, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (rootfd < 0)
-    return; /* gone: its superblock and marks with it */
+    return; /* gone: its superblock and mounts, and their marks with them */
   struct stat st;
-  if (fstat (rootfd, &st) == 0 && st.st_dev == root_dev)
-    if (fanotify_mark (g->fan_fd, FAN_MARK_REMOVE | FAN_MARK_FILESYSTEM, FAN_OPEN_EXEC | FAN_OPEN_EXEC_PERM, rootfd,
-                       ".") < 0 && errno != ENOENT)
-      log_warn ("exec guard: cannot remove the mark of pid %d: %s", pid, strerror (errno));
+  if (fstat (rootfd, &st) == 0 && st.st_dev == r->root_dev)
+    {
+      if (fanotify_mark (g->fan_fd, FAN_MARK_REMOVE | FAN_MARK_FILESYSTEM, FAN_OPEN_EXEC | FAN_OPEN_EXEC_PERM, rootfd,
+                         ".") < 0 && errno != ENOENT)
+        log_warn ("exec guard: cannot remove the mark of pid %d: %s", r->pid, strerror (errno));
+      for (size_t i = 0; i < r->n_mounts; i++)
+        {
+          int fd = open_mount (rootfd, r->mounts[i].point, r->mounts[i].id);
+          if (fd < 0)
+            continue; /* gone or covered: nothing of ours to reach */
+          int ret = mark_mount_fd (g, FAN_MARK_REMOVE, FAN_OPEN_EXEC | FAN_OPEN_EXEC_PERM, fd);
+          if (ret < 0 && ret != -ENOENT)
+            log_warn ("exec guard: cannot remove the mark of %s in pid %d: %s", r->mounts[i].point, r->pid,
+                      strerror (-ret));
+          close (fd);
+        }
+    }
   close (rootfd);
+}
+
+/* The ids of the mounts of a mountinfo file (lymphd's own): a container's
+ * mount is never one of them. */
+static size_t
+mount_ids (const char *path, unsigned long **out)
+{
+  *out = NULL;
+  cleanup_free char *text = NULL;
+  size_t len = 0, n = 0;
+  lympho_error_t err = { 0 };
+  if (read_file (path, 4u << 20, &text, &len, &err) < 0)
+    return 0;
+  char *save = NULL;
+  for (char *line = strtok_r (text, "\n", &save); line; line = strtok_r (NULL, "\n", &save))
+    {
+      struct proc_mount m;
+      if (proctree_mount_parse (line, &m) < 0)
+        continue;
+      *out = xrealloc (*out, (n + 1) * sizeof **out);
+      (*out)[n++] = m.id;
+    }
+  return n;
+}
+
+/* Mark r's container's own mounts a program could run from (volumes,
+ * binds, tmpfs), each through its root: only mounts of the container's
+ * own mount namespace (neither lymphd's nor the engine's), never one
+ * lymphd's namespace holds, each checked to be the very mount reached.
+ * Adds them to r->mounts; returns how many could not be marked. */
+static size_t
+mark_mounts (struct execguard *g, struct rule *r, int rootfd, uint64_t mask)
+{
+  char path[64];
+  snprintf (path, sizeof path, "/proc/%d/mountinfo", r->pid);
+  cleanup_free char *text = NULL;
+  size_t len = 0, left = 0;
+  lympho_error_t err = { 0 };
+  if (read_file (path, 4u << 20, &text, &len, &err) < 0)
+    {
+      log_warn ("exec guard: %.12s: its mounts cannot be read (%s): only its root is marked", r->id, err.msg);
+      return 1;
+    }
+  /* Read from the process the rule was built for (not a pid reused since),
+   * and a namespace of the container's own. */
+  struct proc_ns now, self;
+  if (proctree_mntns (r->pid, &now) < 0 || !proctree_ns_eq (&now, &r->ns) || proctree_mntns (getpid (), &self) < 0
+      || proctree_ns_eq (&self, &r->ns) || proctree_ns_eq (&r->engine, &r->ns))
+    {
+      log_warn ("exec guard: %.12s: not in a mount namespace of its own: only its root is marked", r->id);
+      return 1;
+    }
+  cleanup_free unsigned long *host = NULL;
+  size_t n_host = mount_ids ("/proc/self/mountinfo", &host);
+  char *save = NULL;
+  for (char *line = strtok_r (text, "\n", &save); line; line = strtok_r (NULL, "\n", &save))
+    {
+      struct proc_mount m;
+      if (proctree_mount_parse (line, &m) < 0 || !proctree_mount_runnable (&m))
+        continue;
+      bool hosts = false;
+      for (size_t i = 0; i < n_host && !hosts; i++)
+        hosts = host[i] == m.id;
+      if (hosts || r->n_mounts >= MAX_MOUNT_MARKS)
+        {
+          log_warn ("exec guard: %.12s: %s not marked: %s", r->id, m.point,
+                    hosts ? "lymphd's own namespace holds that mount" : "too many mounts");
+          left++;
+          continue;
+        }
+      int fd = open_mount (rootfd, m.point, m.id);
+      int ret = fd < 0 ? fd : 0;
+      if (ret == 0)
+        {
+          (void) mark_mount_fd (g, FAN_MARK_REMOVE, FAN_OPEN_EXEC | FAN_OPEN_EXEC_PERM, fd);
+          ret = mark_mount_fd (g, FAN_MARK_ADD, mask, fd);
+          close (fd);
+        }
+      if (ret < 0)
+        {
+          log_warn ("exec guard: %.12s: %s not marked: %s", r->id, m.point, strerror (-ret));
+          left++;
+          continue;
+        }
+      r->mounts = xrealloc (r->mounts, (r->n_mounts + 1) * sizeof *r->mounts);
+      r->mounts[r->n_mounts].id = m.id;
+      r->mounts[r->n_mounts].point = xstrdup (m.point);
+      r->n_mounts++;
+    }
+  return left;
 }
 
 /* Forget the rules of containers that are gone: their process is no more,
@@ -384,8 +553,10 @@ sweep (struct execguard *g)
 
 int
 execguard_protect (struct execguard *g, const char *id, int pid, enum execguard_mode mode, char *const *allow,
-                   size_t n_allow, size_t *n_resolved, lympho_error_t *err)
+                   size_t n_allow, struct execguard_marked *marked, lympho_error_t *err)
 {
+  if (marked)
+    memset (marked, 0, sizeof *marked);
   if (atomic_load (&g->dropped))
     return lympho_error_set (err, ENOSYS, "%s", g->problem ? g->problem : "the exec guard was dropped");
   if (strlen (id) >= sizeof ((struct rule *) 0)->id)
@@ -453,8 +624,8 @@ execguard_protect (struct execguard *g, const char *id, int pid, enum execguard_
     qsort (ids.v, ids.n, sizeof *ids.v, ident_cmp);
   r->allow = ids.v;
   r->n_allow = ids.n;
-  if (n_resolved)
-    *n_resolved = ids.n;
+  if (marked)
+    marked->files = ids.n;
 
   sweep (g);
   /* The rule before the mark: the first event finds it. */
@@ -480,6 +651,14 @@ execguard_protect (struct execguard *g, const char *id, int pid, enum execguard_
       rule_free (old);
       return lympho_error_set (err, e, "cannot mark its root filesystem: %s", strerror (e));
     }
+  /* Its volumes, binds and tmpfs. The rule is linked: the main loop alone
+   * touches its mounts. */
+  size_t left = mark_mounts (g, r, rootfd, mask);
+  if (marked)
+    {
+      marked->mounts = r->n_mounts;
+      marked->mounts_left = left;
+    }
   close (rootfd);
   return 0;
 }
@@ -496,7 +675,7 @@ execguard_release (struct execguard *g, const char *id)
   if (old == NULL)
     return;
   if (!atomic_load (&g->dropped))
-    unmark (g, old->pid, old->root_dev);
+    unmark (g, old);
   rule_free (old);
 }
 

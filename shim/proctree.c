@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -129,4 +130,103 @@ proctree_started_by_engine (int pid, int init_pid, const struct proc_ns *engine)
   if (dfd >= 0)
     close (dfd);
   return false;
+}
+
+/* Decode mountinfo's octal escapes (\040 for a space) in place. */
+static void
+unescape (char *s)
+{
+  char *w = s;
+  for (char *r = s; *r; r++)
+    {
+      if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' && r[3] >= '0' && r[3] <= '7')
+        {
+          *w++ = (char) ((r[1] - '0') * 64 + (r[2] - '0') * 8 + (r[3] - '0'));
+          r += 3;
+        }
+      else
+        *w++ = *r;
+    }
+  *w = '\0';
+}
+
+/* The next space-separated field of *p, NUL-terminated; NULL at the end. */
+static char *
+field (char **p)
+{
+  char *s = *p;
+  while (*s == ' ')
+    s++;
+  if (*s == '\0' || *s == '\n')
+    return NULL;
+  char *e = s;
+  while (*e && *e != ' ' && *e != '\n')
+    e++;
+  *p = *e ? e + 1 : e;
+  *e = '\0';
+  return s;
+}
+
+int
+proctree_mount_parse (char *line, struct proc_mount *out)
+{
+  /* id parent major:minor root point options [optional...] - fstype source super */
+  char *p = line;
+  char *id = field (&p), *parent = field (&p), *devno = field (&p), *root = field (&p);
+  char *point = field (&p), *options = field (&p);
+  if (!id || !parent || !devno || !root || !point || !options)
+    return -EINVAL;
+  char *f;
+  while ((f = field (&p)) != NULL && strcmp (f, "-") != 0)
+    ;
+  char *fstype = f ? field (&p) : NULL;
+  if (fstype == NULL || point[0] != '/')
+    return -EINVAL;
+  char *end;
+  errno = 0;
+  unsigned long v = strtoul (id, &end, 10);
+  if (errno || *end || end == id)
+    return -EINVAL;
+  unescape (point);
+  out->id = v;
+  out->point = point;
+  out->options = options;
+  out->fstype = fstype;
+  return 0;
+}
+
+static bool
+has_option (const char *options, const char *opt)
+{
+  size_t n = strlen (opt);
+  for (const char *s = options; s && *s;)
+    {
+      const char *c = strchr (s, ',');
+      size_t len = c ? (size_t) (c - s) : strlen (s);
+      if (len == n && strncmp (s, opt, n) == 0)
+        return true;
+      s = c ? c + 1 : NULL;
+    }
+  return false;
+}
+
+static bool
+under (const char *point, const char *dir)
+{
+  size_t n = strlen (dir);
+  return strncmp (point, dir, n) == 0 && (point[n] == '\0' || point[n] == '/');
+}
+
+bool
+proctree_mount_runnable (const struct proc_mount *m)
+{
+  static const char *const kernel[] = { "proc",   "sysfs",  "cgroup",    "cgroup2", "devpts",  "mqueue", "securityfs",
+                                        "debugfs", "tracefs", "fusectl", "configfs", "bpf",    "nsfs",   "binfmt_misc",
+                                        "pstore",  "efivarfs", "hugetlbfs", "autofs" };
+  if (strcmp (m->point, "/") == 0 || under (m->point, "/proc") || under (m->point, "/sys"))
+    return false;
+  for (size_t i = 0; i < sizeof kernel / sizeof kernel[0]; i++)
+    if (strcmp (m->fstype, kernel[i]) == 0)
+      return false;
+  return !has_option (m->options, "noexec");
 }

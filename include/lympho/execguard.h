@@ -69,15 +69,26 @@ int execguard_open (struct loop *loop, execguard_report_cb cb, void *ud, struct 
 /* Stops the thread and closes the group: every mark goes with it. */
 void execguard_close (struct execguard *g);
 
+/* What execguard_protect marked. */
+struct execguard_marked
+{
+  size_t files;         /* the files the list came to, with their interpreters */
+  size_t mounts;        /* volumes, binds and tmpfs marked besides the root */
+  size_t mounts_left;   /* such mounts that could not be marked */
+};
+
 /* Guard the container `id` whose main process is `pid`: resolve the
  * allowed paths inside its root (with the interpreters they need: an ELF's
- * PT_INTERP, a script's #! line), then mark its root filesystem. A path
- * that names no file in the container then is allowed by its name alone. Replaces
- * what `id` had. *n_resolved: how many files the list came to. -errno
- * with a message when it cannot be marked (not an overlay, the host's
- * device, gone); nothing is marked then. */
+ * PT_INTERP, a script's #! line), then mark its root filesystem, and each
+ * of its own mounts a program can be run from (volumes, binds, tmpfs:
+ * proctree_mount_runnable) with a mount mark, reached through its root and
+ * checked to be that very mount of the container's own namespace. A path
+ * that names no file in the container then is allowed by its name alone.
+ * Replaces what `id` had. *marked (may be NULL): what was marked. -errno
+ * with a message when its root cannot be marked (not an overlay, the
+ * host's device, gone); nothing is marked then. */
 int execguard_protect (struct execguard *g, const char *id, int pid, enum execguard_mode mode, char *const *allow,
-                       size_t n_allow, size_t *n_resolved, lympho_error_t *err) LYMPHO_MUST_CHECK;
+                       size_t n_allow, struct execguard_marked *marked, lympho_error_t *err) LYMPHO_MUST_CHECK;
 /* Forget `id`; its mark is removed while its process still runs. */
 void execguard_release (struct execguard *g, const char *id);
 

@@ -44,4 +44,23 @@ bool proctree_started_by_engine (int pid, int init_pid, const struct proc_ns *en
 /* The parent of the process whose /proc directory is dirfd: > 0, or -errno. */
 int proctree_ppid_at (int dirfd);
 
+/* One line of /proc/<pid>/mountinfo, parsed in place: the strings point
+ * into the line, the mount point with its octal escapes decoded. */
+struct proc_mount
+{
+  unsigned long id;
+  char *point;   /* as the process sees it, from its root */
+  char *options; /* the mount's own: rw, noexec, ... */
+  char *fstype;
+};
+
+/* -EINVAL when the line is not a mountinfo line. */
+int proctree_mount_parse (char *line, struct proc_mount *out);
+
+/* A mount of a container that a program could be run from, besides its
+ * root: a volume, a bind, a tmpfs. Not the root itself, nothing under
+ * /proc or /sys, no kernel filesystem (proc, sysfs, cgroup, devpts,
+ * mqueue, ...), nothing mounted noexec. */
+bool proctree_mount_runnable (const struct proc_mount *m);
+
 #endif

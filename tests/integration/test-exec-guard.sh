@@ -23,6 +23,7 @@ k="${LYT_PFX}trick"
 ns="${LYT_PFX}nested"
 l="${LYT_PFX}learn"
 s="${LYT_PFX}stubborn"
+v="${LYT_PFX}mounts"
 IMG="${LYT_PFX}guard:1"
 STUBBORN_IMG="${LYT_PFX}stubborn:1"
 
@@ -48,6 +49,9 @@ while true; do
   [ -f /tmp/run-tool ] && /bin/tool touch /out/tool
   [ -f /tmp/run-memfd ] && rm /tmp/run-memfd && /bin/helper memfd /bin/busybox sleep 30
   [ -f /tmp/run-trick ] && rm /tmp/run-trick && /bin/helper trick /tmp/d/sleep 30
+  for m in vol bnd scratch; do
+    [ -f /tmp/go-$m ] && [ -x /$m/touch ] && /$m/touch /out/$m
+  done
   /bin/tick
   sleep 1 &
   wait $!
@@ -109,8 +113,12 @@ run_guarded "$m" "$LYT_TMP/out-m" --label lympho.exec.allow=$ALLOW || die "run $
 run_guarded "$k" "$LYT_TMP/out-k" --label lympho.exec.allow=$ALLOW --label lympho.exec.mode=detect || die "run $k"
 # May enter a mount namespace of its own (unshare -m needs CAP_SYS_ADMIN).
 run_guarded "$ns" "$LYT_TMP/out-ns" --label lympho.exec.allow=$ALLOW --cap-add SYS_ADMIN || die "run $ns"
+# A named volume, a bind from the host, and a tmpfs one may run programs from.
+mkdir -p "$LYT_TMP/bind-v"
+run_guarded "$v" "$LYT_TMP/out-v" --label lympho.exec.allow=$ALLOW -v "${LYT_PFX}vol:/vol" -v "$LYT_TMP/bind-v:/bnd" \
+  --tmpfs /scratch:exec,size=16m || die "run $v"
 inc_start || die "lymphd does not start"
-wait_for "in_ls $d && in_ls $t && in_ls $o && in_ls $m && in_ls $k && in_ls $ns" 15 || die "not adopted: $(ls_json)"
+wait_for "in_ls $d && in_ls $t && in_ls $o && in_ls $m && in_ls $k && in_ls $ns && in_ls $v" 15 || die "not adopted: $(ls_json)"
 if wait_for "[ \"\$(mode_of $d)\" = deny ] && [ \"\$(mode_of $o)\" = deny ] && [ \"\$(mode_of $m)\" = deny ]" 15; then
   ok "deny mode: $(exec_line "$d")"
 else
@@ -172,6 +180,24 @@ wait_for "[ \"\$(mode_of $ns)\" = deny ]" 10 || _afail "$ns not in deny mode: $(
 dk exec "$ns" sh -c 'mkdir -p /tmp/n; cp /bin/busybox /tmp/n/t.x; chmod 755 /tmp/n/t.x; mv /tmp/n/t.x /tmp/n/touch' || die "plant"
 expect_exec_incident "$ns" 1 "^denied program /tmp/n/touch " "history: denied" "a program in a namespace of its own ran unjudged"
 assert_true "the program never ran in its own namespace" test ! -e "$LYT_TMP/out-ns/nested"
+case_end
+
+# Programs on a container's volume, bind and tmpfs are denied too (a mount
+# mark on each, the container's own mounts only); the host runs the same
+# file from the bind's host side freely.
+case_begin volumes-binds-tmpfs-denied
+wait_for "[ \"\$(mode_of $v)\" = deny ]" 10 || _afail "$v not in deny mode: $(exec_line "$v")"
+assert_eq "" "$(exec_line "$v" | grep 'not marked')" "every mount marked ($(exec_line "$v"))"
+gen=0
+for mnt in vol bnd scratch; do
+  dk exec "$v" sh -c "cp /bin/busybox /$mnt/t.x; chmod 755 /$mnt/t.x; mv /$mnt/t.x /$mnt/touch; touch /tmp/go-$mnt" ||
+    die "plant /$mnt/touch"
+  gen=$((gen + 1))
+  expect_exec_incident "$v" "$gen" "^denied program /$mnt/touch " "a program on /$mnt is denied"
+  assert_true "it never ran: /out/$mnt is not there" test ! -e "$LYT_TMP/out-v/$mnt"
+done
+assert_true "the host runs the bind's file from its own side" "$LYT_TMP/bind-v/touch" "$LYT_TMP/host-ran"
+assert_true "and it ran" test -e "$LYT_TMP/host-ran"
 case_end
 
 case_begin learned-from-fresh-generation-only

@@ -452,6 +452,61 @@ test_pthread_exit_trick (void **state)
   waitpid (init, NULL, 0);
 }
 
+/* mountinfo lines as a container's /proc/<pid>/mountinfo shows them. */
+static void
+test_mountinfo (void **state)
+{
+  (void) state;
+  struct proc_mount m;
+  char l1[] = "1205 1204 0:98 / / rw,relatime master:571 - overlay overlay rw,lowerdir=/x,upperdir=/y,workdir=/z\n";
+  assert_int_equal (proctree_mount_parse (l1, &m), 0);
+  assert_int_equal (m.id, 1205);
+  assert_string_equal (m.point, "/");
+  assert_string_equal (m.fstype, "overlay");
+  assert_false (proctree_mount_runnable (&m)); /* the root: marked as a filesystem */
+  char l2[] = "1230 1205 254:1 /var/lib/docker/volumes/v/_data /my\\040data rw,relatime - ext4 /dev/vda1 rw";
+  assert_int_equal (proctree_mount_parse (l2, &m), 0);
+  assert_string_equal (m.point, "/my data");
+  assert_string_equal (m.options, "rw,relatime");
+  assert_string_equal (m.fstype, "ext4");
+  assert_true (proctree_mount_runnable (&m)); /* a volume */
+  char l3[] = "1231 1205 0:120 / /scratch rw,nosuid,nodev,relatime shared:1 master:2 - tmpfs tmpfs rw";
+  assert_int_equal (proctree_mount_parse (l3, &m), 0);
+  assert_string_equal (m.point, "/scratch");
+  assert_true (proctree_mount_runnable (&m)); /* a tmpfs, optional fields skipped */
+  char l4[] = "1210 1205 0:104 / /dev/shm rw,nosuid,nodev,noexec,relatime - tmpfs shm rw,size=65536k";
+  assert_int_equal (proctree_mount_parse (l4, &m), 0);
+  assert_false (proctree_mount_runnable (&m)); /* noexec */
+  char l5[] = "1206 1205 0:101 / /proc rw,nosuid,nodev,noexec,relatime - proc proc rw";
+  assert_int_equal (proctree_mount_parse (l5, &m), 0);
+  assert_false (proctree_mount_runnable (&m));
+  char l6[] = "1220 1206 0:102 /null /proc/kcore rw,nosuid - tmpfs tmpfs rw";
+  assert_int_equal (proctree_mount_parse (l6, &m), 0);
+  assert_false (proctree_mount_runnable (&m)); /* under /proc */
+  char l7[] = "1209 1208 0:30 / /sys/fs/cgroup ro,nosuid,nodev,noexec,relatime - cgroup2 cgroup rw";
+  assert_int_equal (proctree_mount_parse (l7, &m), 0);
+  assert_false (proctree_mount_runnable (&m));
+  char l8[] = "1211 1205 0:105 / /dev/pts rw,nosuid - devpts devpts rw";
+  assert_int_equal (proctree_mount_parse (l8, &m), 0);
+  assert_false (proctree_mount_runnable (&m)); /* a kernel filesystem */
+  char l9[] = "1212 1205 0:106 / /dev rw,nosuid - tmpfs tmpfs rw,mode=755";
+  assert_int_equal (proctree_mount_parse (l9, &m), 0);
+  assert_true (proctree_mount_runnable (&m)); /* /dev is a tmpfs a program can be copied to */
+  char l10[] = "1213 1205 0:107 / /procdata rw - ext4 /dev/vda1 rw";
+  assert_int_equal (proctree_mount_parse (l10, &m), 0);
+  assert_true (proctree_mount_runnable (&m)); /* not under /proc */
+  /* Malformed: too short, no separator, no fstype, a relative point, a bad id. */
+  char b1[] = "1205 1204 0:98 /";
+  char b2[] = "1205 1204 0:98 / / rw master:1";
+  char b3[] = "1205 1204 0:98 / / rw -";
+  char b4[] = "1205 1204 0:98 / rel rw - ext4 x rw";
+  char b5[] = "12x 1204 0:98 / / rw - ext4 x rw";
+  char b6[] = "";
+  char *bad[] = { b1, b2, b3, b4, b5, b6 };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    assert_int_equal (proctree_mount_parse (bad[i], &m), -EINVAL);
+}
+
 int
 main (void)
 {
@@ -459,6 +514,7 @@ main (void)
     cmocka_unit_test (test_script),
     cmocka_unit_test (test_elf),
     cmocka_unit_test (test_quantiles),
+    cmocka_unit_test (test_mountinfo),
     cmocka_unit_test_teardown (test_engine_and_workload, kill_groups),
     cmocka_unit_test_teardown (test_pthread_exit_trick, kill_groups),
     cmocka_unit_test_teardown (test_nested_namespace, kill_groups),

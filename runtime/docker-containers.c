@@ -204,6 +204,32 @@ docker_inspect (struct runtime *rt, const char *ref, rt_container_cb cb, void *u
 }
 
 static void
+resp_layer_size (struct op *op, int ret, const lympho_error_t *in, long status, const char *body, size_t len)
+{
+  lympho_error_t err = { 0 };
+  cleanup_json json_val v = NULL;
+  int64_t bytes = -1;
+  ret = docker_op_check (op, ret, in, status, body, len, &err);
+  if (ret == 0)
+    ret = docker_op_parse (op, body, len, &v, &err);
+  if (ret == 0 && (!json_as_int64 (json_get (v, "SizeRw"), &bytes) || bytes < 0))
+    ret = lympho_error_set (&err, EPROTO, "%s: the answer has no SizeRw", op->what);
+  docker_op_unlink (op);
+  op->cb.size (op->ud, ret, ret < 0 ? &err : NULL, ret < 0 ? -1 : bytes);
+  docker_op_free (op);
+}
+
+void
+docker_layer_size (struct runtime *rt, const char *id, rt_size_cb cb, void *ud)
+{
+  struct op *op = docker_op_new (rt, ud, EBUSY, "size of %s", id);
+  op->cb.size = cb;
+  /* The engine walks the writable layer for it: no default time limit. */
+  cleanup_free char *path = docker_container_path (id, "/json?size=true");
+  docker_op_send (op, "GET", path, NULL, 300L * 1000L, resp_layer_size);
+}
+
+static void
 resp_snapshot (struct op *op, int ret, const lympho_error_t *in, long status, const char *body, size_t len)
 {
   lympho_error_t err = { 0 };

@@ -237,6 +237,7 @@ void docker_image_tag (struct runtime *rt, const char *image_id, const char *rep
                        void *ud);
 void docker_image_remove (struct runtime *rt, const char *ref, rt_done_cb cb, void *ud);
 void docker_image_tags (struct runtime *rt, const char *repo, rt_refs_cb cb, void *ud);
+void docker_layer_size (struct runtime *rt, const char *id, rt_size_cb cb, void *ud);
 void docker_commit (struct runtime *rt, const char *id, const char *repo, const char *tag,
                     const struct rt_labels *labels, rt_id_cb cb, void *ud);
 

@@ -589,7 +589,7 @@ docker_close (struct runtime *rt)
   .publish = docker_publish, .start = docker_start, .stop = docker_stop, .kill = docker_kill,               \
   .remove = docker_remove, .rename = docker_rename, .pause = docker_pause, .unpause = docker_unpause,       \
   .image_inspect = docker_image_inspect, .image_tag = docker_image_tag, .image_remove = docker_image_remove, \
-  .image_tags = docker_image_tags, .commit = docker_commit, .changes = docker_changes, .top = docker_top,                                    \
+  .image_tags = docker_image_tags, .commit = docker_commit, .changes = docker_changes, .layer_size = docker_layer_size, .top = docker_top,                                    \
   .network_disconnect = docker_network_disconnect, .subscribe = docker_subscribe,                            \
   .engine_info = docker_engine_info
 

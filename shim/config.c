@@ -83,6 +83,10 @@ static const struct setting settings[] = {
     "how long past incidents are remembered" },
   { "forensics-keep", K_UINT, F (forensics_keep), 0, 100, CONFIG_CHANGED_TUNING, "N",
     "forensic images kept per container" },
+  { "forensics-max-mb", K_UINT, F (forensics_max_mb), 1, 1024 * 1024, CONFIG_CHANGED_TUNING, "N",
+    "no forensic image of a writable layer larger than N MiB" },
+  { "forensics-backoff", K_DURATION, F (forensics_backoff_ms), 0, 1 * DAY, CONFIG_CHANGED_TUNING, "DURATION",
+    "no second forensic image of a container so soon (doubling, up to 1h)" },
   { "learn-window", K_DURATION, F (learn_window_ms), 0, 1 * DAY, CONFIG_CHANGED_TUNING, "DURATION",
     "executables are learned this long after a fresh generation" },
 };
@@ -123,6 +127,8 @@ config_init (struct config *c)
   c->group_share = 0.5;
   c->memory_window_ms = 7 * DAY;
   c->forensics_keep = 3;
+  c->forensics_max_mb = 1024;
+  c->forensics_backoff_ms = 60 * 1000;
   c->learn_window_ms = 30 * SEC;
 }
 

@@ -126,6 +126,10 @@ struct entry
   char **firing;            /* Alertmanager fingerprints firing now */
   size_t n_firing;
   struct incident *incident; /* quarantine + forensics in flight */
+  /* Forensic images back off: none before forensics_next_mono; each image
+   * taken doubles the wait (forensics_streak), a quiet hour resets it. */
+  uint64_t forensics_next_mono;
+  unsigned forensics_streak;
   struct entry_detect det;  /* the detectors' own: detect*.c alone touch it */
   uint64_t stopped_mono;    /* when it was last seen stopping */
   bool engine_took;         /* running (or just stopped) when the engine went away */

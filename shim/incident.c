@@ -34,6 +34,7 @@ struct incident
   int64_t cut_ms;
   char *cut_detail;
   char *forensic_image;
+  char *forensic_note;   /* why no image was taken, when none was */
   /* What forensics saw, for the history (at most FORENSIC_ROWS each). */
   struct rt_change *changes;
   size_t n_changes;
@@ -54,6 +55,7 @@ incident_free (struct incident *inc)
   free (inc->old_id);
   free (inc->cut_detail);
   free (inc->forensic_image);
+  free (inc->forensic_note);
   for (size_t i = 0; i < inc->n_changes; i++)
     free (inc->changes[i].path);
   free (inc->changes);
@@ -75,6 +77,8 @@ gen_detail (json_gen g, const void *arg)
   json_gen_map_open (g);
   if (inc->cut_detail)
     json_gen_kstr (g, "quarantine", inc->cut_detail);
+  if (inc->forensic_note)
+    json_gen_kstr (g, "forensics", inc->forensic_note);
   if (inc->have_changes)
     {
       json_gen_str (g, "changes");
@@ -358,6 +362,112 @@ retain (struct daemon *d, const char *repo, unsigned current)
   d->ops->image_tags (d->rt, repo, on_tags, rt);
 }
 
+/* Forensic images back off per container: after one is taken, none for
+ * forensics-backoff, doubling with each image taken while incidents keep
+ * coming, up to an hour (or forensics-backoff, if longer); a quiet spell
+ * that long resets it. Quarantine and replacement never wait for it. */
+#define FORENSICS_BACKOFF_CAP_MS (3600u * 1000u)
+
+static uint64_t
+backoff_max (const struct daemon *d)
+{
+  uint64_t b = d->cfg->forensics_backoff_ms;
+  return b > FORENSICS_BACKOFF_CAP_MS ? b : FORENSICS_BACKOFF_CAP_MS;
+}
+
+/* The wait after the streak's next image. */
+static uint64_t
+backoff_wait (const struct daemon *d, unsigned streak)
+{
+  uint64_t wait = d->cfg->forensics_backoff_ms, max = backoff_max (d);
+  for (unsigned i = 0; i < streak && wait < max; i++)
+    wait *= 2;
+  return wait < max ? wait : max;
+}
+
+/* Whether an image may be taken now; when not, *why says so. */
+static bool
+forensics_due (const struct daemon *d, struct entry *e, uint64_t now, char **why)
+{
+  *why = NULL;
+  if (d->cfg->forensics_backoff_ms == 0 || e->forensics_next_mono == 0)
+    return true;
+  if (now >= e->forensics_next_mono + backoff_max (d))
+    e->forensics_streak = 0; /* quiet long enough */
+  if (now >= e->forensics_next_mono)
+    return true;
+  *why = xasprintf ("no image: incident backoff (the last image of %s was taken within %llu s; the next no "
+                    "sooner than in %llu s)",
+                    e->name, (unsigned long long) (backoff_wait (d, e->forensics_streak - 1) / 1000u),
+                    (unsigned long long) ((e->forensics_next_mono - now + 999) / 1000u));
+  return false;
+}
+
+static void
+forensics_taken (const struct daemon *d, struct entry *e, uint64_t now)
+{
+  if (d->cfg->forensics_backoff_ms == 0)
+    return;
+  e->forensics_next_mono = now + backoff_wait (d, e->forensics_streak);
+  if (e->forensics_streak < 32)
+    e->forensics_streak++;
+}
+
+static void
+commit_now (struct incident *inc)
+{
+  struct daemon *d = inc->d;
+  cleanup_free char *repo = xstrdup (inc->forensic_image);
+  char *colon = strrchr (repo, ':');
+  *colon = '\0';
+  struct rt_labels labels = { 0 };
+  char when[32];
+  snprintf (when, sizeof when, "%llu", (unsigned long long) now_real_ms ());
+  rt_labels_set (&labels, "lympho.forensics.container", inc->e->name);
+  rt_labels_set (&labels, "lympho.forensics.reason", inc->alert_reason ? inc->alert_reason : "");
+  rt_labels_set (&labels, "lympho.forensics.time_ms", when);
+  rt_labels_set (&labels, "lympho.forensics.source", inc->source);
+  d->ops->commit (d->rt, inc->old_id, repo, colon + 1, &labels, on_committed, inc);
+  rt_labels_free (&labels);
+  forensics_taken (d, inc->e, now_mono_ms ());
+  /* Without a list of images (a plugin that has none): drop the tag that
+   * falls out of the window; with one, after the commit (retain). */
+  unsigned keep = d->cfg->forensics_keep;
+  if (d->ops->image_tags == NULL && inc->generation >= keep)
+    {
+      char *old = xasprintf ("%s:gen-%u", repo, inc->generation - keep);
+      d->ops->image_remove (d->rt, old, untagged, old);
+    }
+}
+
+/* The writable layer's size is known: an image of it, unless it is over
+ * forensics-max-mb. */
+static void
+on_layer_size (void *ud, int ret, const lympho_error_t *err, int64_t bytes)
+{
+  struct incident *inc = ud;
+  if (inc->cancelled)
+    {
+      if (piece_done (inc))
+        replace_now (inc);
+      return;
+    }
+  uint64_t cap = (uint64_t) inc->d->cfg->forensics_max_mb << 20;
+  if (ret < 0 || (uint64_t) bytes > cap)
+    {
+      inc->forensic_note = ret < 0 ? xasprintf ("no image: the writable layer's size cannot be read (%s)", err->msg)
+                                   : xasprintf ("no image: the writable layer is %lld MiB, over forensics-max-mb (%u)",
+                                                (long long) (bytes >> 20), inc->d->cfg->forensics_max_mb);
+      log_warn ("%s gen=%u step=forensics: %s", inc->e->name, inc->generation, inc->forensic_note);
+      free (inc->forensic_image);
+      inc->forensic_image = NULL;
+      if (piece_done (inc))
+        replace_now (inc);
+      return;
+    }
+  commit_now (inc); /* its callback ends this piece */
+}
+
 static void
 forensics (struct incident *inc)
 {
@@ -368,28 +478,24 @@ forensics (struct incident *inc)
   for (char *p = repo; *p; p++)
     if (*p >= 'A' && *p <= 'Z')
       *p = (char) (*p - 'A' + 'a');
-  cleanup_free char *tag = xasprintf ("gen-%u", inc->generation);
-  inc->forensic_image = xasprintf ("%s:%s", repo, tag);
-  struct rt_labels labels = { 0 };
-  char when[32];
-  snprintf (when, sizeof when, "%llu", (unsigned long long) now_real_ms ());
-  rt_labels_set (&labels, "lympho.forensics.container", inc->e->name);
-  rt_labels_set (&labels, "lympho.forensics.reason", inc->alert_reason ? inc->alert_reason : "");
-  rt_labels_set (&labels, "lympho.forensics.time_ms", when);
-  rt_labels_set (&labels, "lympho.forensics.source", inc->source);
-  inc->pending += 3;
+  inc->pending += 2;
   d->ops->top (d->rt, inc->old_id, on_top, inc);
   d->ops->changes (d->rt, inc->old_id, on_changes, inc);
-  d->ops->commit (d->rt, inc->old_id, repo, tag, &labels, on_committed, inc);
-  rt_labels_free (&labels);
-  /* Without a list of images (a plugin that has none): drop the tag that
-   * falls out of the window; with one, after the commit (retain). */
-  unsigned keep = d->cfg->forensics_keep;
-  if (d->ops->image_tags == NULL && inc->generation >= keep)
+  char *why = NULL;
+  if (!forensics_due (d, inc->e, now_mono_ms (), &why))
     {
-      char *old = xasprintf ("%s:gen-%u", repo, inc->generation - keep);
-      d->ops->image_remove (d->rt, old, untagged, old);
+      inc->forensic_note = why;
+      log_info ("%s gen=%u step=forensics: %s", inc->e->name, inc->generation, why);
+      return;
     }
+  inc->forensic_image = xasprintf ("%s:gen-%u", repo, inc->generation);
+  inc->pending++;
+  /* The size first, where the runtime tells it: a layer over the cap is
+   * not committed. */
+  if (d->ops->layer_size)
+    d->ops->layer_size (d->rt, inc->old_id, on_layer_size, inc);
+  else
+    commit_now (inc);
 }
 
 /* The first stage of quarantine (pause, engine disconnects) is done: keep

@@ -40,6 +40,8 @@ struct config
   double group_share;           /* group-share: share of severity passed to neighbours, default 0.5 */
   uint64_t memory_window_ms;    /* memory-window: default 7d */
   unsigned forensics_keep;      /* forensics-keep: forensic images kept per container, default 3 */
+  unsigned forensics_max_mb;    /* forensics-max-mb: no image of a larger writable layer, default 1024 */
+  uint64_t forensics_backoff_ms; /* forensics-backoff: first wait between two images of one container, default 1m */
   uint64_t learn_window_ms;     /* learn-window: exec learning after a fresh generation, default 30s */
 
   /* Private: "key=value" as given on the command line, applied again over

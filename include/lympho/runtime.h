@@ -169,6 +169,7 @@ size_t rt_changes_drop_lone_dirs (struct rt_change *v, size_t n, char *const *mo
 
 typedef void (*rt_changes_cb) (void *ud, int ret, const lympho_error_t *err, const struct rt_change *v, size_t n);
 typedef void (*rt_refs_cb) (void *ud, int ret, const lympho_error_t *err, char *const *v, size_t n);
+typedef void (*rt_size_cb) (void *ud, int ret, const lympho_error_t *err, int64_t bytes);
 typedef void (*rt_top_cb) (void *ud, int ret, const lympho_error_t *err, const struct rt_process *v, size_t n);
 typedef void (*rt_event_cb) (void *ud, const struct rt_event *ev);
 /* Called when the event stream (and so the engine) goes up or down, and
@@ -188,6 +189,7 @@ union rt_callback
   rt_changes_cb changes;
   rt_top_cb top;
   rt_refs_cb refs;
+  rt_size_cb size;
 };
 
 struct runtime_ops
@@ -245,6 +247,9 @@ struct runtime_ops
   void (*commit) (struct runtime *rt, const char *id, const char *repo, const char *tag,
                   const struct rt_labels *labels, rt_id_cb cb, void *ud);
   void (*changes) (struct runtime *rt, const char *id, rt_changes_cb cb, void *ud);
+  /* The size in bytes of the container's writable layer (what a commit
+   * would keep). Optional: NULL when the runtime cannot tell. */
+  void (*layer_size) (struct runtime *rt, const char *id, rt_size_cb cb, void *ud);
   void (*top) (struct runtime *rt, const char *id, rt_top_cb cb, void *ud);
   void (*network_disconnect) (struct runtime *rt, const char *id, const char *network, rt_done_cb cb, void *ud);
 

@@ -20,7 +20,8 @@ img_exists () { "$DOCKER" image inspect "$1" >/dev/null 2>&1; }
 case_begin setup
 dk run -d --name "$q" --network "$LYT_NET" "${INC_QUIET[@]}" "$LYT_IMAGE" >/dev/null || die "run $q"
 dk run -d --name "$n" --network none "${INC_QUIET[@]}" "$LYT_IMAGE" >/dev/null || die "run $n"
-inc_start --forensics-keep 2 || die "lymphd does not start"
+# Every incident here takes its image: no backoff (its own case is last).
+inc_start --forensics-keep 2 --forensics-backoff 0s || die "lymphd does not start"
 wait_for "in_ls $q && in_ls $n" 15 || die "not adopted: $(ls_json)"
 ip=$(c_ip "$q" "$LYT_NET")
 say "$q at $ip"
@@ -167,6 +168,41 @@ wait_replaced "$n" generic 10
 inc=$(last_incident "$n" generic)
 assert_match "no veth|paused|disconnect" "$(jq -r '.detail.quarantine // ""' <<<"$inc")" "incident says the network could not be cut and what was done"
 assert_true "the old container is gone" sh -c '! "$1" inspect "$2" >/dev/null 2>&1' _ "$DOCKER" "$id0"
+case_end
+
+# Incidents cannot fill the host: an image is taken at most once per
+# --forensics-backoff per container (the rest are still cut off and
+# replaced, and say why they have no image), and no image of a writable
+# layer over --forensics-max-mb.
+case_begin forensics-backoff-and-size-cap
+lymphd_stop
+bo="${LYT_PFX}backoff"
+big="${LYT_PFX}big"
+dk run -d --name "$bo" --network "$LYT_NET" "${INC_QUIET[@]}" "$LYT_IMAGE" >/dev/null || die "run $bo"
+dk run -d --name "$big" --network "$LYT_NET" "${INC_QUIET[@]}" "$LYT_IMAGE" >/dev/null || die "run $big"
+dk exec "$big" busybox dd if=/dev/zero of=/fill bs=1M count=3 2>/dev/null || die "fill $big"
+inc_start --forensics-keep 2 --forensics-backoff 10m --forensics-max-mb 1 || die "lymphd does not start again"
+wait_for "lymphd_idle $bo && lymphd_idle $big" 15 || die "not adopted: $(ls_json)"
+post /v1/alerts "$(generic_body "$bo" 3 "lyt first")" >/dev/null
+wait_gen "$bo" 1 20 || _afail "generation 1 of $bo does not come (saw '$(c_gen "$bo")')"
+wait_replaced "$bo" generic 10
+assert_eq "lympho-forensics/$bo:gen-0" "$(last_incident "$bo" generic | jq -r '.forensic_image // ""')" "the first incident's image"
+post /v1/alerts "$(generic_body "$bo" 3 "lyt second")" >/dev/null
+wait_gen "$bo" 2 20 || _afail "generation 2 of $bo does not come (saw '$(c_gen "$bo")')"
+wait_replaced "$bo" generic 10
+inc=$(last_incident "$bo" generic)
+say "second incident: $(jq -c 'del(.detail.processes)' <<<"$inc")"
+assert_eq "" "$(jq -r '.forensic_image // ""' <<<"$inc")" "no image of the second within the backoff"
+assert_match "^no image: incident backoff .*the next no sooner than in [0-9]+ s" "$(jq -r '.detail.forensics // ""' <<<"$inc")" "it says why"
+assert_match "network cut|paused" "$(jq -r '.detail.quarantine // ""' <<<"$inc")" "still cut off"
+assert_true "no image of generation 1" eval '! img_exists "lympho-forensics/$bo:gen-1"'
+post /v1/alerts "$(generic_body "$big" 3 "lyt big")" >/dev/null
+wait_gen "$big" 1 20 || _afail "generation 1 of $big does not come (saw '$(c_gen "$big")')"
+wait_replaced "$big" generic 10
+inc=$(last_incident "$big" generic)
+assert_eq "" "$(jq -r '.forensic_image // ""' <<<"$inc")" "no image of a layer over the cap"
+assert_match "^no image: the writable layer is [0-9]+ MiB, over forensics-max-mb \(1\)" "$(jq -r '.detail.forensics // ""' <<<"$inc")" "it says why"
+assert_true "no image of $big" eval '! img_exists "lympho-forensics/$big:gen-0"'
 case_end
 
 lymphd_stop

@@ -217,51 +217,44 @@ on_exec (void *ud, const struct proc_exec *ev)
   judge_program (d, e, ev->pid, ev->exe, ev->argv0, ev->exec_ns / 1000000u);
 }
 
-/* Events were lost: look at what runs in every protected container now. */
-struct rescan
+/* What no exec event tells: a forked child that never execs (a dropper
+ * whose parent exited before it was read), a process whose exec was told
+ * before its program could be read, a lost burst. Every process is looked
+ * at on a timer, and at once when events were lost; a scan costs reads of
+ * /proc only (a readlink for each host process), bounded in count. */
+#define PROGRAM_SCAN_MS 10000u
+#define PROGRAM_SCAN_MAX 65536u
+
+static bool
+any_judged (struct daemon *d)
 {
-  struct daemon *d;
-  char *id;
-};
+  DAEMON_EACH (e, d)
+    if (e->id && e->state == ES_RUNNING && e->policy.exec_mode != EXEC_MODE_OFF)
+      return true;
+  return false;
+}
 
 static void
-on_rescan_top (void *ud, int ret, const lympho_error_t *err, const struct rt_process *v, size_t n)
+scan_now (struct daemon *d)
 {
-  struct rescan *rs = ud;
-  struct daemon *d = rs->d;
-  struct entry *e = d->act->by_id (d, rs->id);
-  if (ret == 0 && e && e->state == ES_RUNNING && !e->regen && !e->incident && e->policy.exec_mode != EXEC_MODE_OFF)
-    for (size_t i = 0; i < n; i++)
-      {
-        char path[64], exe[PATH_MAX];
-        snprintf (path, sizeof path, "/proc/%d/exe", v[i].pid);
-        ssize_t l = readlink (path, exe, sizeof exe - 1);
-        if (l <= 0)
-          continue;
-        exe[l] = '\0';
-        if (started_by_engine (v[i].pid, e))
-          continue;
-        judge_program (d, e, v[i].pid, exe, v[i].cmd, now_mono_ms ());
-        if (e->incident)
-          break;
-      }
-  free (rs->id);
-  free (rs);
+  if (d->procwatch && any_judged (d))
+    procwatch_scan (d->procwatch, PROGRAM_SCAN_MAX);
+}
+
+static void
+on_scan_timer (struct loop *loop, void *ud)
+{
+  struct daemon *d = ud;
+  d->scan_timer = loop_add_timer (loop, PROGRAM_SCAN_MS, on_scan_timer, d);
+  scan_now (d);
 }
 
 static void
 on_overrun (void *ud)
 {
   struct daemon *d = ud;
-  log_warn ("exec events were lost (overrun); rescanning the processes of every protected container");
-  DAEMON_EACH (e, d)
-    if (e->id && e->state == ES_RUNNING && !e->regen)
-      {
-        struct rescan *rs = xmalloc0 (sizeof *rs);
-        rs->d = d;
-        rs->id = xstrdup (e->id);
-        d->ops->top (d->rt, e->id, on_rescan_top, rs);
-      }
+  log_warn ("exec events were lost (overrun); looking at every process now");
+  scan_now (d);
 }
 
 /* --- the exec guard -------------------------------------------------- */
@@ -547,6 +540,8 @@ detect_programs_open (struct daemon *d)
       log_warn ("exec detection unavailable: %s", e.msg);
       d->procwatch = NULL;
     }
+  else
+    d->scan_timer = loop_add_timer (d->loop, PROGRAM_SCAN_MS, on_scan_timer, d);
   lympho_error_clear (&e);
   if (execguard_open (d->loop, on_guard_report, d, &d->guard, &e) < 0)
     {
@@ -559,6 +554,9 @@ detect_programs_open (struct daemon *d)
 void
 detect_programs_close (struct daemon *d)
 {
+  if (d->scan_timer)
+    loop_cancel_timer (d->loop, d->scan_timer);
+  d->scan_timer = 0;
   procwatch_close (d->procwatch);
   d->procwatch = NULL;
   /* Every mark goes with the group; the entries' guard ids are freed

@@ -4,9 +4,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -396,13 +399,15 @@ read_small (int dirfd, const char *path, char *buf, size_t size)
   return (int) len;
 }
 
-static void
-handle_exec (struct procwatch *pw, const struct proc_event *ev, uint64_t read_ns)
+/* The process pid: attributed to its container and, for a container's,
+ * reported through on_exec with its program and argv[0]. Host processes
+ * stop at the first readlink. A process whose main thread is gone
+ * (pthread_exit) has its program read through another of its threads.
+ * Returns whether it was a container's. */
+static bool
+report_process (struct procwatch *pw, pid_t pid, uint64_t exec_ns, uint64_t read_ns, bool scanned)
 {
-  pid_t pid = ev->event_data.exec.process_tgid;
-  char path[32], text[8192];
-
-  pw->st.execs++;
+  char path[64], text[8192];
   /* The cheapest test first: most execs on a node are host processes, which
    * share pid 1's mount namespace, and every engine gives a container its
    * own. One readlink costs a third of reading a cgroup v1 file. Only a
@@ -418,8 +423,9 @@ handle_exec (struct procwatch *pw, const struct proc_event *ev, uint64_t read_ns
           ns[nl] = '\0';
           if (strcmp (ns, pw->host_mntns) == 0)
             {
-              pw->st.host_execs++;
-              return;
+              if (!scanned)
+                pw->st.host_execs++;
+              return false;
             }
         }
     }
@@ -427,8 +433,9 @@ handle_exec (struct procwatch *pw, const struct proc_event *ev, uint64_t read_ns
   int len = read_small (pw->procfd, path, text, sizeof text);
   if (len <= 0)
     {
-      pw->st.unattributed++;
-      return;
+      if (!scanned)
+        pw->st.unattributed++;
+      return false;
     }
   if (len == (int) sizeof text - 1)
     {
@@ -437,17 +444,36 @@ handle_exec (struct procwatch *pw, const struct proc_event *ev, uint64_t read_ns
       if (nl)
         nl[1] = '\0';
     }
-  struct proc_exec pe = { .pid = pid, .exec_ns = ev->timestamp_ns, .read_ns = read_ns };
+  struct proc_exec pe = { .pid = pid, .exec_ns = exec_ns, .read_ns = read_ns, .scanned = scanned };
   int ret = procwatch_container_of_cgroup (text, pe.container_id);
   if (ret < 0)
     log_debug ("procwatch: pid %d: unreadable cgroup file", (int) pid);
   if (ret <= 0)
-    return;
-  pw->st.container_execs++;
+    return false;
+  if (!scanned)
+    pw->st.container_execs++;
 
   char exe[4096], cmd[4096];
   snprintf (path, sizeof path, "%d/exe", (int) pid);
   ssize_t n = readlinkat (pw->procfd, path, exe, sizeof exe - 1);
+  if (n < 0)
+    {
+      /* Its main thread exited: the program is every thread's. */
+      snprintf (path, sizeof path, "%d/task", (int) pid);
+      int tfd = openat (pw->procfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      DIR *dir = tfd >= 0 ? fdopendir (tfd) : NULL;
+      if (dir == NULL && tfd >= 0)
+        close (tfd);
+      for (struct dirent *de; dir && n < 0 && (de = readdir (dir)) != NULL;)
+        if (de->d_name[0] >= '1' && de->d_name[0] <= '9')
+          {
+            char tp[320];
+            snprintf (tp, sizeof tp, "%d/task/%s/exe", (int) pid, de->d_name);
+            n = readlinkat (pw->procfd, tp, exe, sizeof exe - 1);
+          }
+      if (dir)
+        closedir (dir);
+    }
   if (n >= 0)
     {
       exe[n] = '\0';
@@ -459,6 +485,45 @@ handle_exec (struct procwatch *pw, const struct proc_event *ev, uint64_t read_ns
     pe.argv0 = cmd;
   if (pw->cb.on_exec)
     pw->cb.on_exec (pw->cb.ud, &pe);
+  return true;
+}
+
+static void
+handle_exec (struct procwatch *pw, const struct proc_event *ev, uint64_t read_ns)
+{
+  pw->st.execs++;
+  report_process (pw, ev->event_data.exec.process_tgid, ev->timestamp_ns, read_ns, false);
+}
+
+size_t
+procwatch_scan (struct procwatch *pw, size_t max)
+{
+  if (pw == NULL)
+    return 0;
+  int dfd = dup (pw->procfd);
+  DIR *dir = dfd >= 0 ? fdopendir (dfd) : NULL;
+  if (dir == NULL)
+    {
+      if (dfd >= 0)
+        close (dfd);
+      return 0;
+    }
+  rewinddir (dir);
+  size_t seen = 0, found = 0;
+  uint64_t now = mono_ns ();
+  for (struct dirent *de; seen < max && (de = readdir (dir)) != NULL;)
+    {
+      char *end;
+      long pid = strtol (de->d_name, &end, 10);
+      if (*end || pid <= 1)
+        continue;
+      seen++;
+      found += report_process (pw, (pid_t) pid, now, now, true);
+    }
+  closedir (dir);
+  pw->st.scans++;
+  pw->st.scanned += seen;
+  return found;
 }
 
 static void

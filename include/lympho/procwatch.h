@@ -17,7 +17,9 @@
  * What it cannot see: a process that exits and is reaped before its /proc
  * entry is read (a few tens of microseconds after the exec) is counted in
  * stats.unattributed and not reported; a lost burst (ENOBUFS) is reported
- * through on_overrun, and the daemon rescans through the engine. */
+ * through on_overrun, and the daemon rescans (procwatch_scan), as it does
+ * on a timer for what no event tells: a forked child that never execs, a
+ * process whose exec was told before its program could be read. */
 #ifndef LYMPHO_PROCWATCH_H
 #define LYMPHO_PROCWATCH_H
 
@@ -41,13 +43,14 @@ struct proc_exec
   const char *argv0;
   uint64_t exec_ns;           /* the kernel's CLOCK_MONOTONIC stamp of the exec */
   uint64_t read_ns;           /* CLOCK_MONOTONIC when lympho read the event */
+  bool scanned;               /* found by procwatch_scan, not told by an exec event */
 };
 
 struct procwatch_callbacks
 {
   void (*on_exec) (void *ud, const struct proc_exec *ev);
   /* Events were lost (receive buffer overrun, socket error and reopen):
-   * rescan the protected containers' processes through the engine. */
+   * rescan the processes (procwatch_scan). */
   void (*on_overrun) (void *ud);
   void *ud;
 };
@@ -63,6 +66,8 @@ struct procwatch_stats
   uint64_t reopens;         /* socket reopened after an error */
   uint64_t wakeups;         /* times the loop called us */
   uint64_t other_events;    /* not exec: 0 where the kernel filters (>= 6.6) */
+  uint64_t scans;           /* procwatch_scan runs */
+  uint64_t scanned;         /* processes they looked at */
 };
 
 struct procwatch;
@@ -74,6 +79,12 @@ int procwatch_open (struct loop *l, const struct procwatch_callbacks *cb, struct
 /* Unsubscribe, unregister from the loop and free. NULL is harmless. */
 void procwatch_close (struct procwatch *pw);
 void procwatch_get_stats (const struct procwatch *pw, struct procwatch_stats *out);
+/* Look at every process now running (at most max) and report each of a
+ * container through on_exec, as an exec event would (ev->scanned set):
+ * what events missed (a lost burst, a process whose exec was told before
+ * it could be read, a fork that never execs) is found this way. Returns
+ * how many were a container's. */
+size_t procwatch_scan (struct procwatch *pw, size_t max);
 
 /* Pure: the container named by the text of a /proc/<pid>/cgroup file.
  * Returns 1 and fills out_id (64 hex + NUL) when a line's path has a

@@ -232,5 +232,19 @@ inc=$(last_incident "$s" generic)
 say "incident: replaced in $(jq -r .replaced_ms <<<"$inc") ms"
 case_end
 
+# A program already running when lymphd comes (started while it was away):
+# no exec event will ever tell it, and the kernel guard only holds what
+# starts after the mark. lymphd's periodic look at every process finds it.
+case_begin running-before-lymphd-is-found
+sc="${LYT_PFX}scan"
+run_guarded "$sc" "$LYT_TMP/out-sc" --label lympho.exec.allow=$ALLOW || die "run $sc"
+lymphd_stop
+dk exec "$sc" sh -c 'cp /bin/helper /tmp/p.x; chmod 755 /tmp/p.x; mv /tmp/p.x /tmp/plant' || die "plant /tmp/plant"
+wait_for "[ -e '$LYT_TMP/out-sc/planted' ]" 10 || die "the planted program did not run"
+inc_start || die "lymphd does not start again"
+expect_exec_incident "$sc" 1 "^unexpected program /tmp/plant" "found though it started before lymphd" \
+  "a program that was running before lymphd came was not found"
+case_end
+
 lymphd_stop
 finish

@@ -10,6 +10,9 @@ every request through, except those a fault names:
   create-hang     the create is never answered
   rename-noop     POST .../containers/ID/rename answered 204, nothing renamed
   start-hang      POST .../containers/ID/start is never answered
+  changes-huge:ID GET .../containers/ID.../changes answered with a change list
+                  of 70 MiB (a writable layer past any cap), for the container
+                  whose id starts with ID
   not-docker      every request, of any method, answered 404 as by an HTTP
                   server that is not an engine (a wrong --docker-host)
   tag-moves:IMAGE a create naming an image by reference (not sha256:...)
@@ -39,6 +42,7 @@ import time
 CREATE = re.compile(r"^(/v[0-9.]+)?/containers/create(\?|$)")
 RENAME = re.compile(r"^(/v[0-9.]+)?/containers/[^/]+/rename(\?|$)")
 START = re.compile(r"^(/v[0-9.]+)?/containers/[^/]+/start(\?|$)")
+CHANGES = re.compile(r"^(/v[0-9.]+)?/containers/[^/]+/changes(\?|$)")
 MAX_HEAD = 64 * 1024
 
 
@@ -58,6 +62,10 @@ def read_fault(path):
 def fault_for(fault, method, path):
     if fault == "not-docker":
         return fault
+    if fault.startswith("changes-huge:") and method == "GET" and CHANGES.match(path):
+        target = fault[len("changes-huge:"):]
+        if target and ("/containers/" + target) in path:
+            return "changes-huge"
     if method != "POST" or not fault:
         return None
     if fault.startswith("create-") and CREATE.match(path):
@@ -196,6 +204,21 @@ class Handler(socketserver.StreamRequestHandler):
             return
         if fault == "rename-noop":
             conn.sendall(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
+            return
+        if fault == "changes-huge":
+            # 70 blocks of 1 MiB of change entries, well-formed JSON.
+            entry = b'{"Kind":1,"Path":"/lympho-fill/' + b"f" * 80 + b'"}'
+            block = b",".join([entry] * (1048576 // (len(entry) + 1)))
+            blocks = 70
+            length = 2 + blocks * len(block) + (blocks - 1)
+            try:
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                             b"Content-Length: %d\r\nConnection: close\r\n\r\n[" % length)
+                for i in range(blocks):
+                    conn.sendall(block if i == 0 else b"," + block)
+                conn.sendall(b"]")
+            except OSError:
+                pass
             return
         if fault and fault.startswith("tag-moves:"):
             move_tag(self.server.engine, body, fault[len("tag-moves:"):])

@@ -148,5 +148,34 @@ assert_eq enforce "$(ls_field "$s" drift.mode)" "drift enforced at once after a 
 assert_eq 1 "$(ls_field "$s" drift.startup.from_generation)" "the set learned from generation 1"
 case_end
 
+# A change list past the cap on an engine answer (64 MiB): the drift check
+# cannot run, and that is an incident at once, not a warning. The engine is
+# the faulty one of the conformance suite, answering that for one container.
+case_begin oversized-change-list-is-an-incident
+lymphd_stop
+big="${LYT_PFX}huge"
+dk run -d --name "$big" --network "$LYT_NET" --label lympho.enable=true --label lympho.ttl=1h \
+  --label lympho.exec.allow=/bin/busybox --label lympho.drift.interval=1s --label lympho.drift.learn=0s \
+  "$LYT_IMAGE" >/dev/null || die "run $big"
+fsock="$LYT_TMP/faulty.sock"
+ffile="$LYT_TMP/fault"
+: >"$ffile"
+python3 "$here/../conformance/faulty-engine.py" --listen "$fsock" --engine "${LYT_DOCKER_HOST#unix://}" \
+  --fault-file "$ffile" >"$LYT_TMP/faulty.log" 2>&1 &
+LYT_PIDS+=("$!")
+wait_for "[ -S '$fsock' ]" 10 || die "the faulty engine does not listen"
+inc_start --docker-host "unix://$fsock" || die "lymphd does not start through the faulty engine"
+wait_for "lymphd_idle $big" 15 || die "$big not adopted"
+id0=$(c_id "$big")
+echo "changes-huge:$id0" >"$ffile"
+if wait_gen "$big" 1 30; then ok "regenerated"; else _afail "generation of $big is '$(c_gen "$big")'"; fi
+wait_replaced "$big" drift 10
+reason=$(last_incident "$big" drift | jq -r .reason)
+say "incident: $reason"
+assert_match "^drift check could not run: .*larger than" "$reason" "an oversized change list is an incident"
+assert_ne "$id0" "$(c_id "$big")" "a new generation runs"
+: >"$ffile"
+case_end
+
 lymphd_stop
 finish

@@ -10,7 +10,7 @@ PACKAGES=(
   # build
   build-essential autoconf automake libtool pkg-config
   libcurl4-openssl-dev libyajl-dev libcap-dev libnl-3-dev libnl-route-3-dev
-  libmicrohttpd-dev
+  libmicrohttpd-dev libssl-dev
   # tests: unit tests, fuzzing (libFuzzer ships in libclang-rt)
   libcmocka-dev clang libclang-rt-dev
   # the engine, the demo and integration tests

@@ -121,3 +121,37 @@ allow_learned_save (const char *state_dir, const char *image_id, const struct al
   cleanup_free char *text = json_gen_text (g);
   return write_file_atomic (path, text, strlen (text), 0600, err);
 }
+
+size_t
+allow_entry_path_len (const char *entry, const char **sha256)
+{
+  const char *at = strstr (entry, ALLOW_SHA256_SEP);
+  if (sha256)
+    *sha256 = at ? at + strlen (ALLOW_SHA256_SEP) : NULL;
+  return at ? (size_t) (at - entry) : strlen (entry);
+}
+
+bool
+allow_entry_names (const char *entry, const char *path)
+{
+  size_t n = allow_entry_path_len (entry, NULL);
+  return strncmp (entry, path, n) == 0 && path[n] == '\0';
+}
+
+int
+allow_entry_check (const char *entry, lympho_error_t *err)
+{
+  const char *hex;
+  size_t n = allow_entry_path_len (entry, &hex);
+  if (hex == NULL)
+    return 0;
+  if (n == 0)
+    return lympho_error_set (err, EINVAL, "\"%s\": no path before the sha256", entry);
+  size_t len = strlen (hex);
+  for (size_t i = 0; i < len; i++)
+    if (!((hex[i] >= '0' && hex[i] <= '9') || (hex[i] >= 'a' && hex[i] <= 'f')))
+      len = 0;
+  if (len != 64)
+    return lympho_error_set (err, EINVAL, "\"%s\": a sha256 is 64 lower-case hex digits", entry);
+  return 0;
+}

@@ -175,7 +175,7 @@ judge_program (struct daemon *d, struct entry *e, int pid, const char *exe, cons
     {
       allowed = false;
       for (size_t i = 0; i < e->policy.n_exec_allow && !allowed; i++)
-        allowed = strcmp (e->policy.exec_allow[i], exe) == 0;
+        allowed = allow_entry_names (e->policy.exec_allow[i], exe);
     }
   else
     {
@@ -376,10 +376,12 @@ guard_apply (struct daemon *d, struct entry *e)
   free (e->det.guard_id);
   e->det.guard_id = xstrdup (e->id);
   /* A mount left unmarked is said: programs there are only detected. */
-  cleanup_free char *note = marked.mounts_left
-                              ? xasprintf ("%zu of its mounts not marked: programs there are detected, not denied",
-                                           marked.mounts_left)
-                              : NULL;
+  cleanup_free char *note = NULL;
+  if (marked.not_pinned)
+    note = xasprintf ("%zu listed program%s not the file its sha256 pins: denied", marked.not_pinned,
+                      marked.not_pinned == 1 ? " is" : "s are");
+  else if (marked.mounts_left)
+    note = xasprintf ("%zu of its mounts not marked: programs there are detected, not denied", marked.mounts_left);
   exec_mode_set (e, EXEC_MODE_DENY, note);
   log_info ("%s gen=%u: exec guard on: %zu programs allowed (%zu files with their interpreters), its root and %zu "
             "mounts marked%s",

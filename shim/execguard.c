@@ -31,7 +31,9 @@
 #include <unistd.h>
 #include <linux/magic.h>
 #include <linux/openat2.h>
+#include <openssl/evp.h>
 
+#include "lympho/allow.h"
 #include "lympho/execguard.h"
 #include "lympho/log.h"
 #include "lympho/loop.h"
@@ -251,13 +253,50 @@ struct idents
   size_t n;
 };
 
-/* Adds path's file, and the interpreters it needs; false when path names
- * no file in the container. */
-static bool
-idents_add_path (int rootfd, const char *path, struct idents *out, int depth)
+int
+execguard_sha256_fd (int fd, char hex[65])
+{
+  EVP_MD_CTX *c = EVP_MD_CTX_new ();
+  if (c == NULL || EVP_DigestInit_ex (c, EVP_sha256 (), NULL) != 1)
+    {
+      EVP_MD_CTX_free (c);
+      return -ENOMEM;
+    }
+  static unsigned char buf[1 << 16]; /* the main loop's alone */
+  off_t off = 0;
+  ssize_t n;
+  while ((n = pread (fd, buf, sizeof buf, off)) > 0 || (n < 0 && errno == EINTR))
+    if (n > 0)
+      {
+        EVP_DigestUpdate (c, buf, (size_t) n);
+        off += n;
+      }
+  int e = errno;
+  unsigned char md[32];
+  unsigned int len = 0;
+  int ok = n == 0 && EVP_DigestFinal_ex (c, md, &len) == 1 && len == sizeof md;
+  EVP_MD_CTX_free (c);
+  if (!ok)
+    return n < 0 ? -e : -EIO;
+  for (unsigned i = 0; i < sizeof md; i++)
+    snprintf (hex + 2 * i, 3, "%02x", md[i]);
+  return 0;
+}
+
+enum added
+{
+  ADDED,      /* the file (and its interpreters) */
+  NO_FILE,    /* the path names no file in the container */
+  NOT_PINNED, /* its contents are not those its sha256 pins */
+};
+
+/* Adds path's file, and the interpreters it needs. sha256: the pin of its
+ * contents, or NULL. */
+static enum added
+idents_add_path (int rootfd, const char *path, const char *sha256, struct idents *out, int depth)
 {
   if (out->n >= MAX_IDENTS || depth > MAX_INTERP_DEPTH)
-    return true;
+    return ADDED;
   /* Inside the container's root: an absolute symbolic link resolves
    * there, never on the host. */
   struct open_how how = {
@@ -271,7 +310,13 @@ idents_add_path (int rootfd, const char *path, struct idents *out, int depth)
   if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode))
     {
       close (fd);
-      return false;
+      return NO_FILE;
+    }
+  char hex[65];
+  if (sha256 && (execguard_sha256_fd (fd, hex) < 0 || strcmp (hex, sha256) != 0))
+    {
+      close (fd);
+      return NOT_PINNED;
     }
   out->v = xrealloc (out->v, (out->n + 1) * sizeof *out->v);
   ident_of (&st, &out->v[out->n++]);
@@ -279,8 +324,8 @@ idents_add_path (int rootfd, const char *path, struct idents *out, int depth)
   int ret = exec_interpreter (fd, interp, sizeof interp);
   close (fd);
   if (ret == 0)
-    idents_add_path (rootfd, interp, out, depth + 1);
-  return true;
+    (void) idents_add_path (rootfd, interp, NULL, out, depth + 1);
+  return ADDED;
 }
 
 static int
@@ -610,14 +655,35 @@ execguard_protect (struct execguard *g, const char *id, int pid, enum execguard_
   struct idents ids = { NULL, 0 };
   if (mode == EXECGUARD_MODE_DENY)
     for (size_t i = 0; i < n_allow; i++)
-      if (!idents_add_path (rootfd, allow[i], &ids, 0))
-        {
-          /* Named by the list, not in the container now: a file that
-           * appears there later is allowed by its name alone. */
-          log_info ("exec guard: %.12s: %s is not in the container; allowed by name", id, allow[i]);
-          r->paths = xrealloc (r->paths, (r->n_paths + 1) * sizeof *r->paths);
-          r->paths[r->n_paths++] = xstrdup (allow[i]);
-        }
+      {
+        const char *sha256;
+        cleanup_free char *p = xstrndup (allow[i], allow_entry_path_len (allow[i], &sha256));
+        switch (idents_add_path (rootfd, p, sha256, &ids, 0))
+          {
+          case ADDED:
+            break;
+          case NOT_PINNED:
+            /* Not what the operator pinned: denied, even by name. */
+            log_warn ("exec guard: %.12s: %s is not the file its sha256 pins: it is denied", id, p);
+            if (marked)
+              marked->not_pinned++;
+            break;
+          case NO_FILE:
+            if (sha256)
+              {
+                log_warn ("exec guard: %.12s: %s is not in the container: a pinned program is never allowed by "
+                          "name",
+                          id, p);
+                break;
+              }
+            /* Named by the list, not in the container now: a file that
+             * appears there later is allowed by its name alone. */
+            log_info ("exec guard: %.12s: %s is not in the container; allowed by name", id, p);
+            r->paths = xrealloc (r->paths, (r->n_paths + 1) * sizeof *r->paths);
+            r->paths[r->n_paths++] = xstrdup (p);
+            break;
+          }
+      }
   if (r->n_paths > 1)
     qsort (r->paths, r->n_paths, sizeof *r->paths, str_cmp);
   if (ids.n > 1)

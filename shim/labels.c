@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "lympho/allow.h"
 #include "lympho/labels.h"
 #include "lympho/util.h"
 
@@ -300,6 +301,9 @@ parse_exec_allow (const char *v, struct policy *p, lympho_error_t *err)
 {
   if (parse_path_list (v, &p->exec_allow, &p->n_exec_allow, err) < 0)
     return -EINVAL;
+  for (size_t i = 0; i < p->n_exec_allow; i++)
+    if (allow_entry_check (p->exec_allow[i], err) < 0)
+      return -EINVAL;
   p->exec_allow_set = true;
   return 0;
 }

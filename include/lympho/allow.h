@@ -40,6 +40,17 @@ bool allow_list_has (const struct allow_list *l, const char *path);
  * ALLOW_PATH_MAX, or one more than ALLOW_LEARN_MAX, is refused and counted. */
 bool allow_list_add (struct allow_list *l, const char *path);
 
+/* An entry of lympho.exec.allow may pin the file's contents:
+ * PATH@sha256:HEX (64 lower-case hex digits). The length of its path part;
+ * *sha256 (may be NULL) the hex digits, or NULL when it pins none. */
+#define ALLOW_SHA256_SEP "@sha256:"
+size_t allow_entry_path_len (const char *entry, const char **sha256);
+/* Whether entry names path (its pin aside). */
+bool allow_entry_names (const char *entry, const char *path);
+/* -EINVAL with a message when an entry's pin is not 64 lower-case hex
+ * digits. */
+int allow_entry_check (const char *entry, lympho_error_t *err) LYMPHO_MUST_CHECK;
+
 /* Is `path` equal to, or under, one of v[0..n)? "/" matches everything. */
 bool path_is_under (const char *path, char *const *v, size_t n);
 

@@ -75,6 +75,7 @@ struct execguard_marked
   size_t files;         /* the files the list came to, with their interpreters */
   size_t mounts;        /* volumes, binds and tmpfs marked besides the root */
   size_t mounts_left;   /* such mounts that could not be marked */
+  size_t not_pinned;    /* listed files whose contents are not what their sha256 pins */
 };
 
 /* Guard the container `id` whose main process is `pid`: resolve the
@@ -84,11 +85,18 @@ struct execguard_marked
  * proctree_mount_runnable) with a mount mark, reached through its root and
  * checked to be that very mount of the container's own namespace. A path
  * that names no file in the container then is allowed by its name alone.
- * Replaces what `id` had. *marked (may be NULL): what was marked. -errno
+ * An entry PATH@sha256:HEX allows that file only when its contents hash
+ * to HEX (checked once, when marked: the file's identity then stands for
+ * its contents), never by name.
+ * An entry PATH@sha256:HEX allows that file only when its contents hash
+ * to HEX (checked once, when marked: the file's identity then stands for
+ * its contents), never by name. Replaces what `id` had. *marked (may be NULL): what was marked. -errno
  * with a message when its root cannot be marked (not an overlay, the
  * host's device, gone); nothing is marked then. */
 int execguard_protect (struct execguard *g, const char *id, int pid, enum execguard_mode mode, char *const *allow,
                        size_t n_allow, struct execguard_marked *marked, lympho_error_t *err) LYMPHO_MUST_CHECK;
+/* The SHA-256 of what fd holds, as 64 lower-case hex digits. -errno. */
+int execguard_sha256_fd (int fd, char hex[65]) LYMPHO_MUST_CHECK;
 /* Forget `id`; its mark is removed while its process still runs. */
 void execguard_release (struct execguard *g, const char *id);
 

@@ -24,6 +24,8 @@ ns="${LYT_PFX}nested"
 l="${LYT_PFX}learn"
 s="${LYT_PFX}stubborn"
 v="${LYT_PFX}mounts"
+pg="${LYT_PFX}pingood"
+pb="${LYT_PFX}pinbad"
 IMG="${LYT_PFX}guard:1"
 STUBBORN_IMG="${LYT_PFX}stubborn:1"
 
@@ -117,8 +119,17 @@ run_guarded "$ns" "$LYT_TMP/out-ns" --label lympho.exec.allow=$ALLOW --cap-add S
 mkdir -p "$LYT_TMP/bind-v"
 run_guarded "$v" "$LYT_TMP/out-v" --label lympho.exec.allow=$ALLOW -v "${LYT_PFX}vol:/vol" -v "$LYT_TMP/bind-v:/bnd" \
   --tmpfs /scratch:exec,size=16m || die "run $v"
+# /bin/tool (busybox's copy) pinned by its contents: rightly, and to another
+# file's (the helper's).
+bb_sha=$(sha256sum "$(command -v busybox)" | cut -d' ' -f1)
+helper_sha=$(sha256sum "$LYT_TMP/exec_helper" | cut -d' ' -f1)
+run_guarded "$pg" "$LYT_TMP/out-pg" \
+  --label lympho.exec.allow=/bin/busybox@sha256:$bb_sha,/bin/init,/bin/tick,/bin/tool@sha256:$bb_sha ||
+  die "run $pg"
+run_guarded "$pb" "$LYT_TMP/out-pb" --label lympho.exec.allow=/bin/busybox,/bin/init,/bin/tick,/bin/tool@sha256:$helper_sha ||
+  die "run $pb"
 inc_start || die "lymphd does not start"
-wait_for "in_ls $d && in_ls $t && in_ls $o && in_ls $m && in_ls $k && in_ls $ns && in_ls $v" 15 || die "not adopted: $(ls_json)"
+wait_for "in_ls $d && in_ls $t && in_ls $o && in_ls $m && in_ls $k && in_ls $ns && in_ls $v && in_ls $pg && in_ls $pb" 15 || die "not adopted: $(ls_json)"
 if wait_for "[ \"\$(mode_of $d)\" = deny ] && [ \"\$(mode_of $o)\" = deny ] && [ \"\$(mode_of $m)\" = deny ]" 15; then
   ok "deny mode: $(exec_line "$d")"
 else
@@ -198,6 +209,25 @@ for mnt in vol bnd scratch; do
 done
 assert_true "the host runs the bind's file from its own side" "$LYT_TMP/bind-v/touch" "$LYT_TMP/host-ran"
 assert_true "and it ran" test -e "$LYT_TMP/host-ran"
+case_end
+
+# lympho.exec.allow=PATH@sha256:HEX allows that file only with those
+# contents: checked when the container is marked.
+case_begin pinned-contents
+wait_for "[ \"\$(mode_of $pg)\" = deny ] && [ \"\$(mode_of $pb)\" = deny ]" 10 ||
+  _afail "not in deny mode: $(exec_line "$pg") / $(exec_line "$pb")"
+assert_eq "" "$(exec_line "$pg" | grep 'sha256')" "the right pin: nothing to say ($(exec_line "$pg"))"
+assert_match "1 listed program is not the file its sha256 pins: denied" "$(exec_line "$pb")" "a wrong pin is said in status"
+# busybox itself is pinned: every second the init loop runs it (sleep),
+# and the pinned /bin/tool once asked.
+id0=$(c_id "$pg")
+dk exec "$pg" touch /tmp/run-tool || die "touch"
+sleep 3
+assert_eq "$id0" "$(c_id "$pg")" "programs with their pinned contents run, nothing happens"
+assert_eq 0 "$(incident_count "$pg")" "no incident"
+dk exec "$pb" touch /tmp/run-tool || die "touch"
+expect_exec_incident "$pb" 1 "^denied program /bin/tool " "a program whose contents are not its pin is denied"
+assert_true "it never ran" test ! -e "$LYT_TMP/out-pb/tool"
 case_end
 
 case_begin learned-from-fresh-generation-only

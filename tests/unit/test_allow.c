@@ -123,6 +123,34 @@ test_learned_roundtrip (void **state)
   rmdir (dir);
 }
 
+/* Entries of lympho.exec.allow that pin a file's contents. */
+static void
+test_pinned_entries (void **state)
+{
+  (void) state;
+  const char *hex = NULL;
+  const char *pinned = "/app/server@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+  assert_int_equal (allow_entry_path_len (pinned, &hex), strlen ("/app/server"));
+  assert_string_equal (hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  assert_int_equal (allow_entry_path_len ("/bin/sh", &hex), 7);
+  assert_null (hex);
+  assert_true (allow_entry_names (pinned, "/app/server"));
+  assert_false (allow_entry_names (pinned, "/app/serve"));
+  assert_false (allow_entry_names (pinned, "/app/server2"));
+  assert_true (allow_entry_names ("/bin/sh", "/bin/sh"));
+  assert_false (allow_entry_names ("/bin/sh", "/bin/shx"));
+  lympho_error_t err = { 0 };
+  assert_int_equal (allow_entry_check (pinned, &err), 0);
+  assert_int_equal (allow_entry_check ("/bin/sh", &err), 0);
+  assert_int_equal (allow_entry_check ("/a@sha256:", &err), -EINVAL);
+  assert_int_equal (allow_entry_check ("@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", &err),
+                    -EINVAL);
+  assert_int_equal (allow_entry_check ("/a@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b85g", &err),
+                    -EINVAL);
+  assert_int_equal (allow_entry_check ("/a@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b8555", &err),
+                    -EINVAL);
+}
+
 int
 main (void)
 {
@@ -131,6 +159,7 @@ main (void)
     cmocka_unit_test (test_list),
     cmocka_unit_test (test_learned_roundtrip),
     cmocka_unit_test (test_caps),
+    cmocka_unit_test (test_pinned_entries),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }

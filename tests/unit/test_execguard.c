@@ -452,6 +452,40 @@ test_pthread_exit_trick (void **state)
   waitpid (init, NULL, 0);
 }
 
+/* SHA-256 of a file's contents, against the standard's test vectors. */
+static void
+test_sha256 (void **state)
+{
+  (void) state;
+  static const struct
+  {
+    const char *text;
+    size_t repeat;
+    const char *hex;
+  } v[] = {
+    { "", 1, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" },
+    { "abc", 1, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" },
+    { "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", 1,
+      "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1" },
+    { "a", 1000000, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0" },
+  };
+  for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+    {
+      char path[] = "/tmp/lympho-sha-XXXXXX";
+      int fd = mkstemp (path);
+      assert_true (fd >= 0);
+      unlink (path);
+      for (size_t k = 0; k < v[i].repeat; k++)
+        assert_int_equal (write (fd, v[i].text, strlen (v[i].text)), (ssize_t) strlen (v[i].text));
+      char hex[65];
+      assert_int_equal (execguard_sha256_fd (fd, hex), 0);
+      assert_string_equal (hex, v[i].hex);
+      close (fd);
+    }
+  char hex[65];
+  assert_true (execguard_sha256_fd (-1, hex) < 0);
+}
+
 /* mountinfo lines as a container's /proc/<pid>/mountinfo shows them. */
 static void
 test_mountinfo (void **state)
@@ -515,6 +549,7 @@ main (void)
     cmocka_unit_test (test_elf),
     cmocka_unit_test (test_quantiles),
     cmocka_unit_test (test_mountinfo),
+    cmocka_unit_test (test_sha256),
     cmocka_unit_test_teardown (test_engine_and_workload, kill_groups),
     cmocka_unit_test_teardown (test_pthread_exit_trick, kill_groups),
     cmocka_unit_test_teardown (test_nested_namespace, kill_groups),

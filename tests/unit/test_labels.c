@@ -379,6 +379,15 @@ test_path_lists (void **state)
   bad (LABEL_EXEC_ALLOW, "/bin/sh, /bin/ls",
        "label lympho.exec.allow=\"/bin/sh, /bin/ls\": \" /bin/ls\": not an absolute path");
   bad (LABEL_DRIFT_ALLOW, "/tmp/a b", "label lympho.drift.allow=\"/tmp/a b\": \"/tmp/a b\": whitespace is not allowed");
+  /* A program pinned by its contents. */
+  p = good (LABEL_EXEC_ALLOW, "/bin/sh,/app/server@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  assert_int_equal (p.n_exec_allow, 2);
+  assert_string_equal (p.exec_allow[1], "/app/server@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  policy_free (&p);
+  bad (LABEL_EXEC_ALLOW, "/app/server@sha256:abc",
+       "label lympho.exec.allow=\"/app/server@sha256:abc\": \"/app/server@sha256:abc\": a sha256 is 64 lower-case hex digits");
+  bad (LABEL_EXEC_ALLOW, "/a@sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855",
+       "label lympho.exec.allow=\"/a@sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855\": \"/a@sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855\": a sha256 is 64 lower-case hex digits");
   bad (LABEL_DRIFT_ALLOW, ",/tmp", "label lympho.drift.allow=\",/tmp\": empty item");
 }
 

@@ -90,18 +90,6 @@ list_push (struct alert_list *l, struct alert *a)
 /* A copy of s cut to at most max bytes without splitting a UTF-8 sequence:
  * detectors' texts (Falco's output carries whole command lines) may be long,
  * and a reason is for humans. */
-static char *
-dup_capped (const char *s, size_t max)
-{
-  size_t n = strlen (s);
-  if (n <= max)
-    return xstrdup (s);
-  n = max;
-  while (n > 0 && ((unsigned char) s[n] & 0xC0) == 0x80)
-    n--;
-  return xstrndup (s, n);
-}
-
 /* Docker's names are [a-zA-Z0-9][a-zA-Z0-9_.-]+ and ids are hex; the engine
  * reports names with a leading '/', which detectors sometimes copy. Anything
  * else cannot name a container and is refused rather than looked up. On
@@ -337,7 +325,7 @@ am_alert (json_val v, size_t idx, struct alert_list *l, lympho_error_t *err)
   const char *summary = json_str (json_get (annotations, "summary"));
   const char *description = json_str (json_get (annotations, "description"));
   const char *reason = (summary && summary[0]) ? summary : (description && description[0]) ? description : alertname;
-  a.reason = dup_capped (reason ? reason : "alertmanager alert", REASON_MAX);
+  a.reason = xstrdup_capped (reason ? reason : "alertmanager alert", REASON_MAX);
   a.rule = xstrdup (alertname);
   /* Kept so that the daemon can count a repeated notification of the same
    * firing alert once; dedup is its job, not the parser's. */
@@ -488,7 +476,7 @@ parse_falco (const char *body, size_t len, struct alert_list *out, lympho_error_
   struct alert a = { .source = ALERT_SRC_FALCO, .severity = falco_priority (priority) };
   if (check_container (container, &a.container, what, err) < 0)
     return -EINVAL;
-  a.reason = dup_capped ((output && output[0]) ? output : rule, REASON_MAX);
+  a.reason = xstrdup_capped ((output && output[0]) ? output : rule, REASON_MAX);
   a.rule = xstrdup (rule);
   a.program = xstrdup (exepath ? exepath : pname);
   a.path = xstrdup (fdname);

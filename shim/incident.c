@@ -252,6 +252,9 @@ on_committed (void *ud, int ret, const lympho_error_t *err, const char *id)
 }
 
 #define FORENSIC_ROWS 1000
+/* and at most this many bytes of each path, user or command line there: an
+ * intruder's path or argv must not make a history line of megabytes. */
+#define FORENSIC_TEXT_MAX 1024
 
 static void
 on_changes (void *ud, int ret, const lympho_error_t *err, const struct rt_change *v, size_t n)
@@ -265,7 +268,7 @@ on_changes (void *ud, int ret, const lympho_error_t *err, const struct rt_change
       inc->n_changes = n < FORENSIC_ROWS ? n : FORENSIC_ROWS;
       inc->changes = xmalloc0 ((inc->n_changes + 1) * sizeof *inc->changes);
       for (size_t i = 0; i < inc->n_changes; i++)
-        inc->changes[i] = (struct rt_change){ v[i].kind, xstrdup (v[i].path) };
+        inc->changes[i] = (struct rt_change){ v[i].kind, xstrdup_capped (v[i].path, FORENSIC_TEXT_MAX) };
     }
   if (piece_done (inc))
     replace_now (inc);
@@ -283,8 +286,8 @@ on_top (void *ud, int ret, const lympho_error_t *err, const struct rt_process *v
       inc->n_procs = n < FORENSIC_ROWS ? n : FORENSIC_ROWS;
       inc->procs = xmalloc0 ((inc->n_procs + 1) * sizeof *inc->procs);
       for (size_t i = 0; i < inc->n_procs; i++)
-        inc->procs[i] = (struct rt_process){ v[i].pid, v[i].user ? xstrdup (v[i].user) : NULL,
-                                             v[i].cmd ? xstrdup (v[i].cmd) : NULL };
+        inc->procs[i] = (struct rt_process){ v[i].pid, v[i].user ? xstrdup_capped (v[i].user, FORENSIC_TEXT_MAX) : NULL,
+                                             v[i].cmd ? xstrdup_capped (v[i].cmd, FORENSIC_TEXT_MAX) : NULL };
     }
   if (piece_done (inc))
     replace_now (inc);

@@ -264,6 +264,18 @@ read_file (const char *path, size_t limit, char **out, size_t *len, lympho_error
   return 0;
 }
 
+char *
+xstrdup_capped (const char *s, size_t max)
+{
+  size_t n = strlen (s);
+  if (n <= max)
+    return xstrdup (s);
+  n = max;
+  while (n > 0 && ((unsigned char) s[n] & 0xC0) == 0x80)
+    n--;
+  return xstrndup (s, n);
+}
+
 int
 read_tail (const char *path, size_t cap, char **out, size_t *len, lympho_error_t *err)
 {

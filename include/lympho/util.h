@@ -69,6 +69,9 @@ uint64_t now_real_ms (void);
 int write_file_atomic (const char *path, const void *data, size_t len, int mode, lympho_error_t *err) LYMPHO_MUST_CHECK;
 /* Read a whole file (max `limit` bytes); *out is NUL-terminated. */
 int read_file (const char *path, size_t limit, char **out, size_t *len, lympho_error_t *err) LYMPHO_MUST_CHECK;
+/* A copy of at most max bytes of s, cut before a UTF-8 sequence it would
+ * split. */
+char *xstrdup_capped (const char *s, size_t max);
 /* The last `cap` bytes of a file (all of it when smaller); *out is
  * NUL-terminated. */
 int read_tail (const char *path, size_t cap, char **out, size_t *len, lympho_error_t *err) LYMPHO_MUST_CHECK;

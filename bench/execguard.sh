@@ -6,12 +6,15 @@
 #   LYMPHD=... LYMPHCTL=... bench/execguard.sh      (or: make bench-execguard)
 #
 # (a) the cost of the guard's answer on an allowed exec: an exec storm
-#     inside a protected container (bench/execstorm.c, one exec at a time,
-#     BENCH_STORM_S default 10 s), execs/s without lymphd (before and after)
-#     and with lymphd guarding it in deny mode, and in detect mode (the
-#     connector's share, to tell the guard's own); the added time per exec
-#     (target <= 50 us) beside lymphd's own measure of its answers (p50,
-#     p99: target p99 <= 50 us, as a power-of-two bound) and its CPU.
+#     inside a protected container (bench/execstorm.c, one exec at a time),
+#     in BENCH_ROUNDS (default 5) rounds of BENCH_STORM_S (default 3 s) on
+#     each of three containers under the same lymphd, in turn, the order
+#     rotating each round: exec mode off (the baseline: no mark), deny (the
+#     guard) and detect (the connector alone). Medians of the rounds: the
+#     added time per exec in deny mode against off (target <= 50 us), and
+#     detect against off; lymphd's own measure of its answers (p50, p99:
+#     target p99 <= 50 us, as a power-of-two bound), its priority, its CPU;
+#     execs/s without lymphd at all, before and after, for scale.
 # (b) alert -> new generation running, for a container that ignores SIGTERM
 #     (stop timeout 30 s) and one that handles it, BENCH_ALERTS (default 10)
 #     each, interleaved: target p50 <= 1 s and p99 <= 1.5 s for the first.
@@ -23,7 +26,7 @@ export LYT_TEST=bench-execguard
 . "$here/../tests/integration/lib-incident.sh"
 inc_init
 
-STORM_S=${BENCH_STORM_S:-10}
+STORM_S=${BENCH_STORM_S:-3}
 NA=${BENCH_ALERTS:-10}
 IMG="${LYT_PFX}storm:1"
 
@@ -52,9 +55,12 @@ q="${LYT_PFX}quits"
 s="${LYT_PFX}stubborn"
 ALLOW=/bin/busybox,/bin/init,/bin/stubborn,/bin/execstorm
 gd="${LYT_PFX}detected"
-for n in "$g" "$gd"; do
+go="${LYT_PFX}unguarded"
+ROUNDS=${BENCH_ROUNDS:-5}
+for n in "$g" "$gd" "$go"; do
   mode=deny
   [ "$n" = "$gd" ] && mode=detect
+  [ "$n" = "$go" ] && mode=off
   dk run -d --name "$n" --network none --label lympho.enable=true --label lympho.ttl=1h --label lympho.drift.allow=/ \
     --label lympho.exec.allow=$ALLOW --label lympho.exec.mode=$mode "$IMG" >/dev/null || die "run $n"
 done
@@ -63,35 +69,42 @@ storm () { dk exec "${1:-$g}" /bin/execstorm "$STORM_S" 1 /bin/busybox | sed -E 
 cpu_ticks () { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
 echo
-echo "(a) exec storm inside a protected container, one exec at a time, ${STORM_S} s each"
+echo "(a) exec storm inside a protected container, one exec at a time, $ROUNDS rounds of ${STORM_S} s on each"
 base1=$(storm)
 echo "  without lymphd:             $base1 execs/s"
 inc_start || die "lymphd does not start"
 mode_of () { ctl --json status 2>/dev/null | jq -r --arg n "$1" '.exec[] | select(.name == $n) | .mode'; }
-wait_for "[ \"\$(mode_of $g)\" = deny ]" 20 || die "$g not in deny mode: $(ctl status | grep exec)"
+wait_for "[ \"\$(mode_of $g)\" = deny ] && [ \"\$(mode_of $go)\" = off ]" 20 || die "not in their modes: $(ctl status | grep exec)"
 pid=$(pgrep -n -f "$LYMPHD") || die "no lymphd pid"
+: >"$LYT_TMP/a.deny"; : >"$LYT_TMP/a.detect"; : >"$LYT_TMP/a.off"
 t0=$(cpu_ticks "$pid")
-guarded=$(storm)
+order=("$go" "$g" "$gd")
+for ((r = 0; r < ROUNDS; r++)); do
+  for ((k = 0; k < 3; k++)); do
+    n=${order[$(((k + r) % 3))]}
+    rate=$(storm "$n")
+    case $n in "$g") echo "$rate" >>"$LYT_TMP/a.deny" ;; "$gd") echo "$rate" >>"$LYT_TMP/a.detect" ;; *) echo "$rate" >>"$LYT_TMP/a.off" ;; esac
+  done
+done
 t1=$(cpu_ticks "$pid")
 st=$(ctl --json status)
-echo "  with lymphd (deny mode):    $guarded execs/s"
-detected=$(storm "$gd")
-echo "  with lymphd (detect mode):  $detected execs/s (the connector's share, no guard)"
 lymphd_stop
 base2=$(storm)
+guarded=$(pct 50 <"$LYT_TMP/a.deny"); detected=$(pct 50 <"$LYT_TMP/a.detect"); off=$(pct 50 <"$LYT_TMP/a.off")
+echo "  with lymphd, medians of the rounds: off $off, deny $guarded, detect $detected execs/s"
 echo "  without lymphd, again:      $base2 execs/s"
 hz=$(getconf CLK_TCK)
-awk -v b1="$base1" -v b2="$base2" -v g="$guarded" -v dt="$detected" -v t="$((t1 - t0))" -v hz="$hz" -v s="$STORM_S" \
+awk -v b1="$base1" -v b2="$base2" -v g="$guarded" -v dt="$detected" -v o="$off" -v t="$((t1 - t0))" -v hz="$hz" \
+  -v s="$((STORM_S * ROUNDS * 3))" -v prio="$(jq -r '.exec_guard_stats.priority // "?"' <<<"$st")" \
   -v p50="$(jq -r .exec_guard_stats.p50_answer_us <<<"$st")" -v p99="$(jq -r .exec_guard_stats.p99_answer_us <<<"$st")" \
   -v max="$(jq -r .exec_guard_stats.max_answer_us <<<"$st")" -v n="$(jq -r .exec_guard_stats.allowed <<<"$st")" 'BEGIN {
-    b = (b1 + b2) / 2
-    added = (b > 0 && g > 0) ? 1e6 / g - 1e6 / b : -1
-    printf "  ratio guarded/unguarded:    %.3f (baseline the mean of both runs)\n", (b > 0) ? g / b : 0
-    printf "  added time per exec:        %.1f us (target <= 50 us: %s)\n", added, (added <= 50) ? "meets" : "misses"
-    if (dt > 0 && g > 0)
-      printf "    of which the guard alone (deny against detect): %.1f us\n", 1e6 / g - 1e6 / dt
-    printf "  lymphd answers: %d allowed; p50 < %d us, p99 < %d us (target p99 <= 50 us: %s), slowest %d us\n", n, p50, p99, (p99 <= 64 && p99 > 0) ? "meets" : "misses", max
-    printf "  lymphd CPU during the storm: %.1f %% of one core\n", 100 * t / hz / s
+    added = (o > 0 && g > 0) ? 1e6 / g - 1e6 / o : -1
+    printf "  ratio deny/off:             %.3f\n", (o > 0) ? g / o : 0
+    printf "  added time per exec (deny against off): %.1f us (target <= 50 us: %s)\n", added, (added <= 50) ? "meets" : "misses"
+    if (dt > 0 && o > 0)
+      printf "    the connector alone (detect against off): %.1f us\n", 1e6 / dt - 1e6 / o
+    printf "  lymphd answers: %d allowed; p50 < %d us, p99 < %d us (target p99 <= 50 us: %s), slowest %d us; priority %s\n", n, p50, p99, (p99 <= 64 && p99 > 0) ? "meets" : "misses", max, prio
+    printf "  lymphd CPU during the storms: %.1f %% of one core\n", 100 * t / hz / s
   }'
 
 echo

@@ -16,6 +16,7 @@
 
 #include "lympho/control.h"
 #include "lympho/daemon.h"
+#include "lympho/execguard.h"
 #include "lympho/history.h"
 #include "lympho/httpd.h"
 #include "lympho/journal.h"
@@ -276,6 +277,7 @@ daemon_run (struct config *cfg, lympho_error_t *err)
       lympho_error_prefix (err, "immune memory");
       goto out;
     }
+  execguard_prepare (); /* what its thread needs, while lymphd still may */
   if ((ret = privs_drop (err)) < 0)
     goto out;
   /* After the drop: capabilities belong to each thread, and the exec

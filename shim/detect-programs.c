@@ -497,6 +497,13 @@ detect_programs_status (struct daemon *d, json_gen g)
       json_gen_kint (g, "max_answer_us", (int64_t) st.max_answer_us);
       json_gen_kint (g, "p50_answer_us", (int64_t) execguard_quantile_us (&st, 0.50));
       json_gen_kint (g, "p99_answer_us", (int64_t) execguard_quantile_us (&st, 0.99));
+      if (st.rt_error)
+        {
+          cleanup_free char *why = xasprintf ("normal: %s", strerror (st.rt_error));
+          json_gen_kstr (g, "priority", why);
+        }
+      else
+        json_gen_kstr (g, "priority", "realtime");
       json_gen_map_close (g);
     }
 }
@@ -551,6 +558,7 @@ detect_programs_open (struct daemon *d)
       d->guard = NULL;
       d->guard_problem = xasprintf ("unavailable: %s", e.msg);
     }
+  execguard_prepared ();
 }
 
 void

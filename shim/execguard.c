@@ -17,12 +17,14 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/fanotify.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -111,6 +113,7 @@ struct execguard
   char *problem;
   uint64_t wd_timer;
   _Atomic uint64_t allowed, denied, engine, learned, unmatched, lost, max_us, answer_errors;
+  atomic_int rt_error; /* why the thread is not at real-time priority; 0: it is */
   _Atomic uint64_t hist[EXECGUARD_HIST]; /* answers by duration, bucket i < 2^i us */
 };
 
@@ -906,6 +909,13 @@ guard_thread (void *arg)
   sigset_t all;
   sigfillset (&all);
   pthread_sigmask (SIG_BLOCK, &all, NULL);
+  /* The lowest real-time priority: ahead of every normal thread, behind
+   * the kernel's own. Its work per event is bounded and it waits in poll;
+   * the kernel's real-time throttling bounds it further. Not allowed (no
+   * RLIMIT_RTPRIO, a unit with RestrictRealtime=, a cgroup without a
+   * real-time budget): it answers at normal priority, and status says so. */
+  struct sched_param sp = { .sched_priority = 1 };
+  atomic_store (&g->rt_error, pthread_setschedparam (pthread_self (), SCHED_FIFO, &sp));
   /* Aligned for the kernel's metadata records. */
   static _Thread_local uint64_t buf[8192 / sizeof (uint64_t)];
   while (!atomic_load (&g->dropped))
@@ -959,6 +969,43 @@ guard_thread (void *arg)
 }
 
 /* --- the main loop's side -------------------------------------------- */
+
+/* The main thread runs at real-time priority between execguard_prepare
+ * and execguard_prepared: the answering thread, created in between,
+ * inherits it. */
+static bool main_rt;
+
+void
+execguard_prepare (void)
+{
+  struct rlimit rl;
+  if (getrlimit (RLIMIT_RTPRIO, &rl) == 0 && rl.rlim_cur >= 1)
+    return;
+  struct rlimit want = { 1, rl.rlim_max >= 1 ? rl.rlim_max : 1 };
+  if (setrlimit (RLIMIT_RTPRIO, &want) == 0)
+    return;
+  /* No CAP_SYS_RESOURCE to raise the limit (a unit would give it with
+   * LimitRTPRIO=), but perhaps CAP_SYS_NICE, until the drop. */
+  struct sched_param sp = { .sched_priority = 1 };
+  int e = pthread_setschedparam (pthread_self (), SCHED_FIFO, &sp);
+  if (e == 0)
+    main_rt = true;
+  else
+    log_debug ("exec guard: no real-time priority allowed (%s): it answers at normal priority", strerror (e));
+}
+
+void
+execguard_prepared (void)
+{
+  if (!main_rt)
+    return;
+  /* Back to normal: a thread may always lower itself. */
+  struct sched_param sp = { .sched_priority = 0 };
+  int e = pthread_setschedparam (pthread_self (), SCHED_OTHER, &sp);
+  if (e != 0)
+    log_error ("exec guard: the main thread cannot leave real-time priority: %s", strerror (e));
+  main_rt = false;
+}
 
 static void
 on_reports (struct loop *loop, int fd, uint32_t events, void *ud)
@@ -1148,6 +1195,7 @@ execguard_stats (struct execguard *g, struct execguard_stats *out)
   out->lost_reports = atomic_load (&g->lost);
   out->max_answer_us = atomic_load (&g->max_us);
   out->answer_errors = atomic_load (&g->answer_errors);
+  out->rt_error = atomic_load (&g->rt_error);
   for (unsigned i = 0; i < EXECGUARD_HIST; i++)
     out->hist[i] = atomic_load (&g->hist[i]);
 }

@@ -62,6 +62,19 @@ enum execguard_mode
   EXECGUARD_MODE_LEARN, /* notification events: every program is reported */
 };
 
+/* Before lymphd drops its privileges: let the answering thread run at
+ * real-time priority 1 (SCHED_FIFO) once they are dropped. A program start
+ * in a guarded container waits for that thread: on a busy host, a thread at
+ * normal priority waits for a CPU far longer than it takes to answer.
+ * RLIMIT_RTPRIO is raised to 1 where it can be (the unit's LimitRTPRIO=
+ * gives it); else, with CAP_SYS_NICE, the main thread itself takes that
+ * priority until execguard_prepared, so that the thread execguard_open
+ * starts inherits it. */
+void execguard_prepare (void);
+/* After execguard_open (whatever it returned): the main thread back to
+ * normal priority. */
+void execguard_prepared (void);
+
 /* -ENOSYS (or the kernel's errno) with a message saying why when the
  * kernel or lymphd's privileges do not allow permission events. */
 int execguard_open (struct loop *loop, execguard_report_cb cb, void *ud, struct execguard **out,
@@ -109,6 +122,7 @@ struct execguard_stats
   uint64_t allowed, denied, engine, learned, unmatched, lost_reports;
   uint64_t max_answer_us; /* the slowest answer so far */
   uint64_t answer_errors; /* answers the kernel refused */
+  int rt_error;           /* 0: the answering thread runs at real-time priority; else why not (errno) */
   uint64_t hist[EXECGUARD_HIST]; /* answers taking less than 2^i us (the last: the rest) */
 };
 void execguard_stats (struct execguard *g, struct execguard_stats *out);

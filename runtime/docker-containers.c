@@ -183,9 +183,7 @@ resp_inspect (struct op *op, int ret, const lympho_error_t *in, long status, con
   lympho_error_t err = { 0 };
   cleanup_json json_val v = NULL;
   struct rt_container c = { 0 };
-  ret = docker_op_check (op, ret, in, status, body, len, &err);
-  if (ret == 0)
-    ret = docker_op_parse (op, body, len, &v, &err);
+  ret = docker_op_answer (op, ret, in, status, body, len, &v, &err);
   if (ret == 0 && parse_inspect (v, &c, &err) < 0)
     ret = lympho_error_prefix (&err, "%s", op->what);
   docker_op_unlink (op);
@@ -209,9 +207,7 @@ resp_layer_size (struct op *op, int ret, const lympho_error_t *in, long status, 
   lympho_error_t err = { 0 };
   cleanup_json json_val v = NULL;
   int64_t bytes = -1;
-  ret = docker_op_check (op, ret, in, status, body, len, &err);
-  if (ret == 0)
-    ret = docker_op_parse (op, body, len, &v, &err);
+  ret = docker_op_answer (op, ret, in, status, body, len, &v, &err);
   if (ret == 0 && (!json_as_int64 (json_get (v, "SizeRw"), &bytes) || bytes < 0))
     ret = lympho_error_set (&err, EPROTO, "%s: the answer has no SizeRw", op->what);
   docker_op_unlink (op);
@@ -473,9 +469,7 @@ resp_top (struct op *op, int ret, const lympho_error_t *in, long status, const c
   cleanup_json json_val v = NULL;
   struct rt_process *ps = NULL;
   size_t n = 0;
-  ret = docker_op_check (op, ret, in, status, body, len, &err);
-  if (ret == 0)
-    ret = docker_op_parse (op, body, len, &v, &err);
+  ret = docker_op_answer (op, ret, in, status, body, len, &v, &err);
   json_val titles = json_get (v, "Titles");
   json_val procs = json_get (v, "Processes");
   int ipid = title_index (titles, pid_names), iuser = title_index (titles, user_names),

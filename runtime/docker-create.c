@@ -99,9 +99,7 @@ resp_create_verified (struct op *op, int ret, const lympho_error_t *in, long sta
 {
   lympho_error_t err = { 0 };
   cleanup_json json_val v = NULL;
-  ret = docker_op_check (op, ret, in, status, body, len, &err);
-  if (ret == 0)
-    ret = docker_op_parse (op, body, len, &v, &err);
+  ret = docker_op_answer (op, ret, in, status, body, len, &v, &err);
   if (ret < 0)
     {
       create_undo (op, ret, &err);
@@ -176,9 +174,7 @@ resp_create_ref (struct op *op, int ret, const lympho_error_t *in, long status, 
 {
   lympho_error_t err = { 0 };
   cleanup_json json_val v = NULL;
-  ret = docker_op_check (op, ret, in, status, body, len, &err);
-  if (ret == 0)
-    ret = docker_op_parse (op, body, len, &v, &err);
+  ret = docker_op_answer (op, ret, in, status, body, len, &v, &err);
   /* No answer on the image (the engine away, no version in common, an
    * error of its own): the create fails with it, and is retried as any.
    * Only "no such image" says the reference names nothing now. */

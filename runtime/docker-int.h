@@ -182,6 +182,10 @@ int docker_op_check (struct op *op, int ret, const lympho_error_t *in, long stat
                      lympho_error_t *out);
 /* Parse an answer that must be JSON. */
 int docker_op_parse (struct op *op, const char *body, size_t len, json_val *out, lympho_error_t *err) LYMPHO_MUST_CHECK;
+/* The answer's error, if any, else the answer parsed into *tree (the
+ * caller frees it). */
+int docker_op_answer (struct op *op, int ret, const lympho_error_t *in, long status, const char *body, size_t len,
+                      json_val *tree, lympho_error_t *err) LYMPHO_MUST_CHECK;
 /* An answer that must be a JSON list (or null, where null_ok), into *tree
  * (the caller frees it). */
 int docker_op_list_answer (struct op *op, int ret, const lympho_error_t *in, long status, const char *body, size_t len,

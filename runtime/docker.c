@@ -176,15 +176,23 @@ docker_filtered_path (const char *path, const char *query, const char *key, cons
   return xasprintf ("%s?%s%sfilters=%s", path, query ? query : "", query ? "&" : "", fe);
 }
 
+int
+docker_op_answer (struct op *op, int ret, const lympho_error_t *in, long status, const char *body, size_t len,
+                  json_val *tree, lympho_error_t *err)
+{
+  ret = docker_op_check (op, ret, in, status, body, len, err);
+  if (ret == 0)
+    ret = docker_op_parse (op, body, len, tree, err);
+  return ret;
+}
+
 /* An answer that must be a JSON list (or null, where null_ok), into
  * *tree (the caller's to free). */
 int
 docker_op_list_answer (struct op *op, int ret, const lympho_error_t *in, long status, const char *body, size_t len,
                        bool null_ok, json_val *tree, lympho_error_t *err)
 {
-  ret = docker_op_check (op, ret, in, status, body, len, err);
-  if (ret == 0)
-    ret = docker_op_parse (op, body, len, tree, err);
+  ret = docker_op_answer (op, ret, in, status, body, len, tree, err);
   if (ret == 0 && !json_is_array (*tree) && !(null_ok && json_is_null (*tree)))
     ret = lympho_error_set (err, EIO, "%s: engine answer is not a list", op->what);
   return ret;
@@ -197,9 +205,7 @@ docker_op_id (struct op *op, int ret, const lympho_error_t *in, long status, con
               json_val *tree, const char **id, lympho_error_t *err)
 {
   *id = NULL;
-  ret = docker_op_check (op, ret, in, status, body, len, err);
-  if (ret == 0)
-    ret = docker_op_parse (op, body, len, tree, err);
+  ret = docker_op_answer (op, ret, in, status, body, len, tree, err);
   if (ret < 0)
     return ret;
   *id = json_str (json_get (*tree, "Id"));

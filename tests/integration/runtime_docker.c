@@ -119,6 +119,7 @@ struct res
   size_t n;
   bool found;
   char kind;
+  int64_t bytes;
 };
 static struct res r;
 
@@ -497,6 +498,13 @@ test_list_inspect (void **state)
 }
 
 static void
+on_size (void *ud, int ret, const lympho_error_t *err, int64_t bytes)
+{
+  r.bytes = bytes;
+  got (ret, err);
+}
+
+static void
 test_changes_top_commit_images (void **state)
 {
   assert_int_equal (run ("exec %s-src sh -c 'echo x > /tmp/planted && echo keep > /anon/f'", prefix), 0);
@@ -508,6 +516,15 @@ test_changes_top_commit_images (void **state)
   OK (ops->top (rt, src_id, on_top, NULL));
   assert_true (r.n >= 1);
   assert_true (r.found);
+
+  /* The writable layer's size: 2 MiB written are in it. */
+  OK (ops->layer_size (rt, src_id, on_size, NULL));
+  int64_t before = r.bytes;
+  assert_true (before >= 0);
+  assert_int_equal (run ("exec %s-src busybox sh -c 'busybox head -c 2097152 /dev/zero > /tmp/fill'", prefix), 0);
+  OK (ops->layer_size (rt, src_id, on_size, NULL));
+  assert_true (r.bytes >= before + 2097152);
+  FAILS (ops->layer_size (rt, "lrt-it-no-such-container", on_size, NULL), ENOENT);
 
   cleanup_free char *repo = xasprintf ("%s/commit", prefix);
   cleanup_free char *ref = xasprintf ("%s/commit:t1", prefix);

@@ -288,7 +288,7 @@ execguard_sha256_fd (int fd, char hex[65])
 
 enum added
 {
-  ADDED,      /* the file (and its interpreters) */
+  ADDED = 1,  /* the file (and its interpreters); not 0, which a stray "false" would be */
   NO_FILE,    /* the path names no file in the container */
   NOT_PINNED, /* its contents are not those its sha256 pins */
 };
@@ -308,7 +308,7 @@ idents_add_path (int rootfd, const char *path, const char *sha256, struct idents
   };
   int fd = (int) syscall (SYS_openat2, rootfd, path, &how, sizeof how);
   if (fd < 0)
-    return false;
+    return NO_FILE;
   struct stat st;
   if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode))
     {

@@ -48,7 +48,7 @@ while true; do
   [ -x /tmp/touch ] && /tmp/touch /out/planted
   [ -x /tmp/plant ] && /tmp/plant plant /out/planted
   [ -x /tmp/n/touch ] && unshare -m /tmp/n/touch /out/nested
-  [ -f /tmp/run-tool ] && /bin/tool touch /out/tool
+  [ -f /tmp/run-tool ] && rm /tmp/run-tool && { /bin/tool touch /out/tool; touch /tmp/tool-done; }
   [ -f /tmp/run-memfd ] && rm /tmp/run-memfd && /bin/helper memfd /bin/busybox sleep 30
   [ -f /tmp/run-trick ] && rm /tmp/run-trick && /bin/helper trick /tmp/d/sleep 30
   for m in vol bnd scratch; do
@@ -88,6 +88,15 @@ run_guarded ()
 plant_touch () { dk exec "$1" sh -c 'cp /bin/busybox /tmp/t.x; chmod 755 /tmp/t.x; mv /tmp/t.x /tmp/touch'; }
 exec_line () { ctl status 2>/dev/null | grep "^exec: $1 "; }
 mode_of () { ctl --json status 2>/dev/null | jq -r --arg n "$1" '.exec[] | select(.name == $n) | .mode'; }
+# The guard's count of denials: counted before the kernel is answered.
+denied_count () { ctl --json status 2>/dev/null | jq -r '.exec_guard_stats.denied'; }
+# run_tool NAME: the init loop runs /bin/tool once; returns once it has
+# (when it is allowed: a denial replaces the container first).
+run_tool ()
+{
+  dk exec "$1" sh -c 'rm -f /tmp/tool-done; touch /tmp/run-tool' || return 1
+  wait_for "dk exec '$1' test -e /tmp/tool-done" 15
+}
 # The program incident on NAME: generation GEN within 20 s (else WHY is
 # said), the replacement settled, and the last program incident's reason
 # matching PATTERN.
@@ -162,12 +171,15 @@ case_end
 
 case_begin copied-over-allowed-path
 id0=$(c_id "$o")
-dk exec "$o" touch /tmp/run-tool || die "touch"
-sleep 3
-assert_eq "$id0" "$(c_id "$o")" "the allowed /bin/tool runs, nothing happens"
+den0=$(denied_count)
+run_tool "$o" || die "/bin/tool did not run"
+assert_eq "$den0" "$(denied_count)" "the allowed /bin/tool runs: nothing denied"
+assert_eq "$id0" "$(c_id "$o")" "nothing happens"
 assert_eq 0 "$(incident_count "$o")" "no incident"
 # The same path, other contents: a script that would write /out/tool.
 dk exec "$o" sh -c 'printf "#!/bin/sh\ntouch /out/tool\n" >/bin/tool' || die "overwrite"
+# Tried again: denied, the incident replaces it before the loop goes on.
+dk exec "$o" touch /tmp/run-tool || die "touch"
 expect_exec_incident "$o" 1 "^denied program /bin/tool " "history names the changed file"
 assert_true "the changed /bin/tool never ran" test ! -e "$LYT_TMP/out-o/tool"
 case_end
@@ -221,9 +233,10 @@ assert_match "1 listed program is not the file its sha256 pins: denied" "$(exec_
 # busybox itself is pinned: every second the init loop runs it (sleep),
 # and the pinned /bin/tool once asked.
 id0=$(c_id "$pg")
-dk exec "$pg" touch /tmp/run-tool || die "touch"
-sleep 3
-assert_eq "$id0" "$(c_id "$pg")" "programs with their pinned contents run, nothing happens"
+den0=$(denied_count)
+run_tool "$pg" || die "/bin/tool did not run"
+assert_eq "$den0" "$(denied_count)" "programs with their pinned contents run: nothing denied"
+assert_eq "$id0" "$(c_id "$pg")" "nothing happens"
 assert_eq 0 "$(incident_count "$pg")" "no incident"
 dk exec "$pb" touch /tmp/run-tool || die "touch"
 expect_exec_incident "$pb" 1 "^denied program /bin/tool " "a program whose contents are not its pin is denied"

@@ -97,6 +97,18 @@ run_tool ()
   dk exec "$1" sh -c 'rm -f /tmp/tool-done; touch /tmp/run-tool' || return 1
   wait_for "dk exec '$1' test -e /tmp/tool-done" 15
 }
+# expect_tool_allowed NAME WHAT: /bin/tool runs in NAME and nothing
+# follows: no denial counted, the same generation, no incident.
+expect_tool_allowed ()
+{
+  local id0 den0
+  id0=$(c_id "$1")
+  den0=$(denied_count)
+  run_tool "$1" || die "/bin/tool did not run in $1"
+  assert_eq "$den0" "$(denied_count)" "$2: nothing denied"
+  assert_eq "$id0" "$(c_id "$1")" "nothing happens"
+  assert_eq 0 "$(incident_count "$1")" "no incident"
+}
 # The program incident on NAME: generation GEN within 20 s (else WHY is
 # said), the replacement settled, and the last program incident's reason
 # matching PATTERN.
@@ -170,12 +182,7 @@ assert_true "in detect mode the program ran: its file is there" test -e "$LYT_TM
 case_end
 
 case_begin copied-over-allowed-path
-id0=$(c_id "$o")
-den0=$(denied_count)
-run_tool "$o" || die "/bin/tool did not run"
-assert_eq "$den0" "$(denied_count)" "the allowed /bin/tool runs: nothing denied"
-assert_eq "$id0" "$(c_id "$o")" "nothing happens"
-assert_eq 0 "$(incident_count "$o")" "no incident"
+expect_tool_allowed "$o" "the allowed /bin/tool runs"
 # The same path, other contents: a script that would write /out/tool.
 dk exec "$o" sh -c 'printf "#!/bin/sh\ntouch /out/tool\n" >/bin/tool' || die "overwrite"
 # Tried again: denied, the incident replaces it before the loop goes on.
@@ -232,12 +239,7 @@ assert_eq "" "$(exec_line "$pg" | grep 'sha256')" "the right pin: nothing to say
 assert_match "1 listed program is not the file its sha256 pins: denied" "$(exec_line "$pb")" "a wrong pin is said in status"
 # busybox itself is pinned: every second the init loop runs it (sleep),
 # and the pinned /bin/tool once asked.
-id0=$(c_id "$pg")
-den0=$(denied_count)
-run_tool "$pg" || die "/bin/tool did not run"
-assert_eq "$den0" "$(denied_count)" "programs with their pinned contents run: nothing denied"
-assert_eq "$id0" "$(c_id "$pg")" "nothing happens"
-assert_eq 0 "$(incident_count "$pg")" "no incident"
+expect_tool_allowed "$pg" "programs with their pinned contents run"
 dk exec "$pb" touch /tmp/run-tool || die "touch"
 expect_exec_incident "$pb" 1 "^denied program /bin/tool " "a program whose contents are not its pin is denied"
 assert_true "it never ran" test ! -e "$LYT_TMP/out-pb/tool"

@@ -116,7 +116,7 @@ for ((i = 1; i <= N; i++)); do
     out=$(ctl regen "$S" 2>&1)
     rrc=$?
     t1=$(now_ms)
-    [ $rrc -eq 0 ] || ! printf '%s' "$out" | grep -q 'not ready' || { sleep 1; continue; }
+    [ $rrc -eq 0 ] || ! grep -q 'not ready' <<<"$out" || { sleep 1; continue; }
     break
   done
   [ $rrc -eq 0 ] || { say "regen failed: $out"; LYT_KEEP=1; }

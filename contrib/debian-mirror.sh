@@ -5,8 +5,8 @@
 # (newer-engine.sh, newer-podman.sh). Exits 1 when there is none.
 set -euo pipefail
 m=$(awk '/^URIs:/ { for (i = 2; i <= NF; i++) if ($i !~ /security/) { print $i; exit } }' \
-  /etc/apt/sources.list.d/*.sources 2>/dev/null | head -n 1)
+  /etc/apt/sources.list.d/*.sources 2>/dev/null | head -n 1 || true)
 [ -n "$m" ] || m=$(awk '$1 == "deb" && $2 !~ /security/ { print ($2 ~ /^\[/ ? $3 : $2); exit }' \
-  /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | head -n 1)
+  /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | head -n 1 || true)
 [ -n "$m" ] || { echo "no Debian mirror in the system's APT sources" >&2; exit 1; }
 printf '%s\n' "$m"

@@ -9,7 +9,11 @@ set -euo pipefail
 image=${1:-lympho-demo:latest}
 docker=/usr/bin/docker   # the engine's own client; a newer one may be first on PATH
 busybox=/bin/busybox
-if [ ! -x "$busybox" ] || ! "$busybox" --list 2>/dev/null | grep -qx httpd; then
+# The list is read whole before it is searched: busybox writes it an applet
+# at a time, and `busybox --list | grep -q` under pipefail fails whenever
+# grep has found httpd and left before the last write (SIGPIPE, status 141).
+applets=$("$busybox" --list 2>/dev/null || true)
+if [ ! -x "$busybox" ] || ! grep -qx httpd <<<"$applets"; then
   echo "demo-image: $busybox with httpd is needed (Debian package busybox-static)" >&2
   exit 1
 fi
@@ -22,7 +26,7 @@ root=$(mktemp -d /tmp/lympho-demo-root.XXXXXX)
 trap 'rm -rf "$root"' EXIT
 mkdir -p "$root"/bin "$root"/www "$root"/tmp "$root"/etc
 cp "$busybox" "$root"/bin/busybox
-for applet in $("$busybox" --list); do
+for applet in $applets; do
   [ "$applet" = busybox ] || ln -s busybox "$root/bin/$applet"
 done
 chmod 1777 "$root"/tmp

@@ -19,7 +19,7 @@ fi
 "$src/contrib/deps.sh"
 # The engine-restart test stops and starts the engine: only allowed when this
 # script started the engine itself (nothing of the user's runs on it), or in CI.
-if ! curl -s --max-time 2 --unix-socket /var/run/docker.sock http://localhost/_ping 2>/dev/null | grep -q OK \
+if [ "$(curl -s --max-time 2 --unix-socket /var/run/docker.sock http://localhost/_ping 2>/dev/null)" != OK ] \
    || [ "${CI:-}" = true ]; then
   export LYMPHO_TEST_ENGINE_RESTART=${LYMPHO_TEST_ENGINE_RESTART:-1}
 fi

@@ -40,7 +40,7 @@ cf_ctrd_leftovers ()
 {
   local p
   for p in /proc/[0-9]*; do
-    tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -qF -- "-address $CF_CTRD_SOCK " && echo "${p#/proc/}"
+    grep -qF -- "-address $CF_CTRD_SOCK " < <(tr '\0' ' ' 2>/dev/null <"$p/cmdline") && echo "${p#/proc/}"
   done
 }
 

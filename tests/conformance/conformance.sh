@@ -121,6 +121,9 @@ assert_settled () # NAME IMAGE_ID WAIT_S WHAT
 # The log lines lymphd wrote since mark_log.
 mark_log () { CF_MARK=$(wc -l <"$LYMPHD_LOG"); }
 log_since () { tail -n +"$((CF_MARK + 1))" "$LYMPHD_LOG"; }
+# log_has PATTERN: a line since the mark matches (grep -q is not fed through
+# a pipe: under pipefail its early exit would fail the writer with SIGPIPE).
+log_has () { grep -q -- "$1" < <(log_since); }
 
 cf_want () # CASE: whether to run it
 {
@@ -204,7 +207,7 @@ if cf_want crash-recovery; then
     mark_log
     ctl regen "$A" >/dev/null 2>&1 &
     regen_pid=$!
-    if wait_for "log_since | grep -q 'step=$step\\b'" "$CF_REGEN_S"; then
+    if wait_for "log_has 'step=$step\\b'" "$CF_REGEN_S"; then
       lymphd_kill9
       ok "killed lymphd at step=$step"
     else
@@ -216,7 +219,7 @@ if cf_want crash-recovery; then
     lymphd_start || _afail "lymphd starts again after the crash"
     # After the commit the work may be over before the kill lands.
     [ "$step" = commit ] ||
-      assert_true "the new lymphd recovers the open transaction" wait_for "log_since | grep -q 'step=recover'" 30
+      assert_true "the new lymphd recovers the open transaction" wait_for "log_has step=recover" 30
     assert_settled "$A" "$IMG" "$CF_REGEN_S" "after a crash at $step"
     assert_true "lymphctl ls lists $A again" wait_for "[ \"\$(ls_field '$A' id)\" = \"\$(holder '$A' 2)\" ]" 30
     case_end
@@ -275,7 +278,7 @@ if cf_want bad-runtime; then
         ctl regen "$A" >"$CF_TMP/first.out" 2>&1 &
         first=$!
         assert_true "lymphd reports the regeneration in flight" \
-          wait_for "ls_field '$A' regen.reason | grep -q '^manual'" 30
+          wait_for "[[ \"\$(ls_field '$A' regen.reason)\" == manual* ]]" 30
         txn=$(ls_field "$A" regen.txn)
         out=$(ctl regen "$A" 2>&1)
         rc=$?

@@ -104,7 +104,7 @@ assert_true () # WHAT CMD...
 }
 assert_match () # REGEX SEEN WHAT
 {
-  if printf '%s' "$2" | grep -Eqi -- "$1"; then ok "$3"; else _afail "$3: '$2' does not match /$1/"; fi
+  if grep -Eqi -- "$1" <<<"$2"; then ok "$3"; else _afail "$3: '$2' does not match /$1/"; fi
 }
 assert_ge () # MIN SEEN WHAT
 {
@@ -161,7 +161,7 @@ free_port ()
     p=$((20000 + RANDOM % 25000))
     case "$LYT_PORTS" in *" $p "*) continue ;; esac
     hex=$(printf ':%04X ' "$p")
-    if ! cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk '{print $2" "}' | grep -q -- "$hex"; then
+    if ! grep -q -- "$hex" < <(awk '{print $2" "}' /proc/net/tcp /proc/net/tcp6 2>/dev/null); then
       LYT_PORTS="$LYT_PORTS$p "
       echo "$p"
       return 0

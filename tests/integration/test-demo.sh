@@ -92,7 +92,7 @@ if [ -S "$sock" ] && "$LYMPHCTL" --socket "$sock" status >/dev/null 2>&1; then
   exit 77
 fi
 port=8080
-if awk '{print $2}' /proc/net/tcp /proc/net/tcp6 2>/dev/null | grep -q "$(printf ':%04X$' $port)"; then
+if grep -q "$(printf ':%04X$' $port)" < <(awk '{print $2}' /proc/net/tcp /proc/net/tcp6 2>/dev/null); then
   port=$(free_port) || die "no free port"
 fi
 forensic_before=$(forensic_images)
@@ -100,8 +100,20 @@ t0=$(now_ms)
 # As the README has it, with the port it documents for a taken 8080.
 LYMPHO_DEMO_PORT=$port timeout -k 10 540 "$LYT_SRCDIR/contrib/setup.sh" >"$setup_log" 2>&1 3>&- &
 setup_pid=$!
-# The first run builds lympho in build/.
-wait_for "demo_field name | grep -qx $name" 400 || die "the demo is not protected: $(tail -n 20 "$setup_log")"
+# The first run builds lympho in build/. setup.sh ends only by failing
+# (lymphd runs in the foreground): then there is nothing to wait for.
+wait_for '[ "$(demo_field name)" = "$name" ] || ! kill -0 $setup_pid' 400
+if [ "$(demo_field name)" != "$name" ]; then
+  if kill -0 "$setup_pid" 2>/dev/null; then
+    why="setup.sh still runs after 400 s"
+  else
+    wait "$setup_pid"
+    why="setup.sh exited with status $?"
+  fi
+  say "setup.sh's last lines:"
+  tail -n 20 "$setup_log" | sed 's/^/    /'
+  die "the demo is not protected: $why; its last line: $(grep . "$setup_log" | tail -n 1)"
+fi
 ok "setup.sh built lympho, started $name and lymphd adopted it ($(($(now_ms) - t0)) ms)"
 assert_eq 0 "$(demo_field generation)" "the adopted original is generation 0"
 assert_match "lympho demo" "$(curl -s --max-time 3 "http://127.0.0.1:$port/")" "the page answers on port $port"

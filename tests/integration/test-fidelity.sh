@@ -68,7 +68,7 @@ api_ge () { ! ver_lt "$api" "$1"; }
 say "engine $("$DOCKER" version -f '{{.Server.Version}}' 2>/dev/null), inspect at API $api"
 inspect () { curl -sf --max-time 10 --unix-socket "$sock" "http://engine/v$api/containers/$1/json"; }
 run_help=$("$DOCKER" run --help 2>/dev/null)
-cli_has () { printf '%s' "$run_help" | grep -q -- "$1"; }
+cli_has () { grep -q -- "$1" <<<"$run_help"; }
 
 # What must agree: the engine's inspect with the fields above removed and
 # the container's own id replaced.

@@ -76,7 +76,7 @@ assert_true "lymphd reports $c idle" wait_for "lymphd_idle $c" 30
 gen0=$(ls_field "$c" generation)
 ctl regen "$c" --reason first >"$LYT_TMP/first" 2>"$LYT_TMP/first.err" &
 first=$!
-if wait_for "ls_field $c regen.reason | grep -q '^manual: first'" 30; then
+if wait_for "[[ \"\$(ls_field $c regen.reason)\" == 'manual: first'* ]]" 30; then
   ok "ls shows the regeneration in flight: $(ls_field "$c" regen | jq -c .)"
   txn=$(ls_field "$c" regen.txn)
   assert_match '^[0-9a-f]{8}$' "$txn" "with its txn"

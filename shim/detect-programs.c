@@ -347,9 +347,11 @@ guard_apply (struct daemon *d, struct entry *e)
       return;
     }
   const char *why = NULL;
-  if (want == EXEC_MODE_DETECT)
-    why = "lympho.exec.mode=detect";
-  else if (want == EXEC_MODE_AUTO && n == 0)
+  /* Detect mode judges through the guard where it can (the file run, while
+   * its process waits: nothing exits before it is judged), else through
+   * the detector alone. */
+  bool detect = want == EXEC_MODE_DETECT;
+  if (want == EXEC_MODE_AUTO && n == 0)
     why = "the learned list is empty";
   else if (problem)
     why = problem;
@@ -357,16 +359,18 @@ guard_apply (struct daemon *d, struct entry *e)
     why = "its process is not known yet";
   if (why)
     {
-      exec_mode_set (e, EXEC_MODE_DETECT, why);
+      exec_mode_set (e, EXEC_MODE_DETECT, detect ? "lympho.exec.mode=detect" : why);
       guard_drop (d, e);
       return;
     }
   struct execguard_marked marked;
   lympho_error_t err = { 0 };
-  if (execguard_protect (d->guard, e->id, e->pid, EXECGUARD_MODE_DENY, list, n, &marked, &err) < 0)
+  if (execguard_protect (d->guard, e->id, e->pid, detect ? EXECGUARD_MODE_DETECT : EXECGUARD_MODE_DENY, list, n,
+                         &marked, &err) < 0)
     {
-      cleanup_free char *note = xasprintf ("cannot deny: %s", err.msg);
-      log_warn ("%s gen=%u: exec guard: %s; programs are detected, not denied", e->name, e->generation, err.msg);
+      cleanup_free char *note = detect ? xstrdup ("lympho.exec.mode=detect") : xasprintf ("cannot deny: %s", err.msg);
+      log_warn ("%s gen=%u: exec guard: %s; programs are detected by the detector alone%s", e->name, e->generation,
+                err.msg, detect ? "" : ", not denied");
       exec_mode_set (e, EXEC_MODE_DETECT, note);
       guard_drop (d, e);
       return;
@@ -377,15 +381,20 @@ guard_apply (struct daemon *d, struct entry *e)
   e->det.guard_id = xstrdup (e->id);
   /* A mount left unmarked is said: programs there are only detected. */
   cleanup_free char *note = NULL;
-  if (marked.not_pinned)
+  if (detect)
+    note = marked.not_pinned ? xasprintf ("lympho.exec.mode=detect; %zu listed program%s not the file its sha256 pins",
+                                          marked.not_pinned, marked.not_pinned == 1 ? " is" : "s are")
+                             : xstrdup ("lympho.exec.mode=detect");
+  else if (marked.not_pinned)
     note = xasprintf ("%zu listed program%s not the file its sha256 pins: denied", marked.not_pinned,
                       marked.not_pinned == 1 ? " is" : "s are");
   else if (marked.mounts_left)
     note = xasprintf ("%zu of its mounts not marked: programs there are detected, not denied", marked.mounts_left);
-  exec_mode_set (e, EXEC_MODE_DENY, note);
-  log_info ("%s gen=%u: exec guard on: %zu programs allowed (%zu files with their interpreters), its root and %zu "
-            "mounts marked%s",
-            e->name, e->generation, n, marked.files, marked.mounts, marked.mounts_left ? " (some mounts not)" : "");
+  exec_mode_set (e, detect ? EXEC_MODE_DETECT : EXEC_MODE_DENY, note);
+  log_info ("%s gen=%u: exec guard on (%s): %zu programs allowed (%zu files with their interpreters), its root and "
+            "%zu mounts marked%s",
+            e->name, e->generation, detect ? "detect" : "deny", n, marked.files, marked.mounts,
+            marked.mounts_left ? " (some mounts not)" : "");
 }
 
 void
@@ -452,13 +461,15 @@ on_guard_report (void *ud, const struct execguard_report *r)
         log_info ("%s: learned program %s", e->name, r->path);
       return;
     }
+  bool detected = r->kind == EXECGUARD_DETECTED;
   if (e == NULL || e->golden.name == NULL)
     {
-      log_warn ("exec guard: denied %s (pid %d) in %.12s, a generation no longer served", r->path, (int) r->pid,
-                r->id);
+      log_warn ("exec guard: %s %s (pid %d) in %.12s, a generation no longer served", detected ? "detected" : "denied",
+                r->path, (int) r->pid, r->id);
       return;
     }
-  cleanup_free char *reason = xasprintf ("denied program %s (pid %d)", r->path, (int) r->pid);
+  cleanup_free char *reason = xasprintf ("%s program %s (pid %d)", detected ? "unexpected" : "denied", r->path,
+                                         (int) r->pid);
   log_warn ("%s gen=%u: %s", e->name, e->generation, reason);
   if (e->incident || e->regen || e->state != ES_RUNNING)
     return; /* already being replaced */
@@ -490,6 +501,7 @@ detect_programs_status (struct daemon *d, json_gen g)
       json_gen_map_open (g);
       json_gen_kint (g, "allowed", (int64_t) st.allowed);
       json_gen_kint (g, "denied", (int64_t) st.denied);
+      json_gen_kint (g, "detected", (int64_t) st.detected);
       json_gen_kint (g, "engine", (int64_t) st.engine);
       json_gen_kint (g, "learned", (int64_t) st.learned);
       json_gen_kint (g, "lost_reports", (int64_t) st.lost_reports);

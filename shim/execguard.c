@@ -112,7 +112,7 @@ struct execguard
   atomic_bool dropped;
   char *problem;
   uint64_t wd_timer;
-  _Atomic uint64_t allowed, denied, engine, learned, unmatched, lost, max_us, answer_errors;
+  _Atomic uint64_t allowed, denied, detected, engine, learned, unmatched, lost, max_us, answer_errors;
   atomic_int rt_error; /* why the thread is not at real-time priority; 0: it is */
   _Atomic uint64_t hist[EXECGUARD_HIST]; /* answers by duration, bucket i < 2^i us */
 };
@@ -656,7 +656,7 @@ execguard_protect (struct execguard *g, const char *id, int pid, enum execguard_
       return lympho_error_set (err, -ret, "cannot read the mount namespace of pid %d: %s", pid, strerror (-ret));
     }
   struct idents ids = { NULL, 0 };
-  if (mode == EXECGUARD_MODE_DENY)
+  if (mode != EXECGUARD_MODE_LEARN)
     for (size_t i = 0; i < n_allow; i++)
       {
         const char *sha256;
@@ -666,8 +666,9 @@ execguard_protect (struct execguard *g, const char *id, int pid, enum execguard_
           case ADDED:
             break;
           case NOT_PINNED:
-            /* Not what the operator pinned: denied, even by name. */
-            log_warn ("exec guard: %.12s: %s is not the file its sha256 pins: it is denied", id, p);
+            /* Not what the operator pinned: judged outside the list, even by name. */
+            log_warn ("exec guard: %.12s: %s is not the file its sha256 pins: it is %s", id, p,
+                      mode == EXECGUARD_MODE_DENY ? "denied" : "an incident when it runs");
             if (marked)
               marked->not_pinned++;
             break;
@@ -709,7 +710,10 @@ execguard_protect (struct execguard *g, const char *id, int pid, enum execguard_
   if (fanotify_mark (g->fan_fd, FAN_MARK_REMOVE | FAN_MARK_FILESYSTEM, FAN_OPEN_EXEC | FAN_OPEN_EXEC_PERM, rootfd,
                      ".") < 0 && errno != ENOENT)
     log_debug ("exec guard: removing the old mark of %.12s: %s", id, strerror (errno));
-  uint64_t mask = mode == EXECGUARD_MODE_DENY ? FAN_OPEN_EXEC_PERM : FAN_OPEN_EXEC;
+  /* Detect mode asks too: its process waits while it is judged, so that
+   * one that exits at once, or a file written over a listed path, is
+   * judged by the file it runs, never missed or passed by its name. */
+  uint64_t mask = mode == EXECGUARD_MODE_LEARN ? FAN_OPEN_EXEC : FAN_OPEN_EXEC_PERM;
   if (fanotify_mark (g->fan_fd, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, mask, rootfd, ".") < 0)
     {
       int e = errno;
@@ -790,14 +794,15 @@ rule_by_ns_locked (struct execguard *g, const struct proc_ns *ns)
   return NULL;
 }
 
-/* st is a file on the root of a rule in deny mode, and that rule allows it. */
+/* st is a file on the root of a rule judging a list (deny or detect mode),
+ * and that rule allows it. */
 static bool
 allowed_on_its_root (struct execguard *g, const struct stat *st)
 {
   bool ok = false;
   pthread_mutex_lock (&g->mu);
   for (struct rule *r = g->rules; r && !ok; r = r->next)
-    ok = r->mode == EXECGUARD_MODE_DENY && r->root_dev == st->st_dev && rule_allows (r, st);
+    ok = r->mode != EXECGUARD_MODE_LEARN && r->root_dev == st->st_dev && rule_allows (r, st);
   pthread_mutex_unlock (&g->mu);
   return ok;
 }
@@ -825,6 +830,7 @@ handle (struct execguard *g, const struct fanotify_event_metadata *md)
   char id[72] = "";
   int init_pid = 0;
   struct proc_ns rengine = { 0, 0 };
+  bool only_detect = false;
   enum
   {
     V_ALLOW,
@@ -864,10 +870,11 @@ handle (struct execguard *g, const struct fanotify_event_metadata *md)
       memcpy (id, r->id, sizeof id);
       init_pid = r->pid;
       rengine = r->engine;
+      only_detect = r->mode == EXECGUARD_MODE_DETECT;
     }
   pthread_mutex_unlock (&g->mu);
 
-  bool deny = false;
+  bool deny = false, detected = false;
   switch (v)
     {
     case V_ALLOW:
@@ -883,6 +890,11 @@ handle (struct execguard *g, const struct fanotify_event_metadata *md)
     case V_JUDGE:
       if (proctree_started_by_engine (md->pid, init_pid, &rengine))
         atomic_fetch_add (&g->engine, 1);
+      else if (only_detect)
+        {
+          detected = true;
+          atomic_fetch_add (&g->detected, 1);
+        }
       else
         {
           deny = true;
@@ -900,6 +912,8 @@ handle (struct execguard *g, const struct fanotify_event_metadata *md)
   /* The answer first: the report may wait on nothing. */
   if (deny)
     report (g, EXECGUARD_DENIED, md->pid, id, md->fd);
+  else if (detected)
+    report (g, EXECGUARD_DETECTED, md->pid, id, md->fd);
 }
 
 static void *
@@ -1189,6 +1203,7 @@ execguard_stats (struct execguard *g, struct execguard_stats *out)
     return;
   out->allowed = atomic_load (&g->allowed);
   out->denied = atomic_load (&g->denied);
+  out->detected = atomic_load (&g->detected);
   out->engine = atomic_load (&g->engine);
   out->learned = atomic_load (&g->learned);
   out->unmatched = atomic_load (&g->unmatched);

@@ -43,6 +43,7 @@ enum execguard_report_kind
 {
   EXECGUARD_DENIED = 1, /* refused: a program outside the list */
   EXECGUARD_LEARNED,    /* ran while its container's list is learned */
+  EXECGUARD_DETECTED,   /* outside the list, allowed (detect mode) */
 };
 
 /* One report, sent whole through a pipe (smaller than PIPE_BUF). */
@@ -58,8 +59,9 @@ typedef void (*execguard_report_cb) (void *ud, const struct execguard_report *r)
 
 enum execguard_mode
 {
-  EXECGUARD_MODE_DENY,  /* permission events: outside the list is refused */
-  EXECGUARD_MODE_LEARN, /* notification events: every program is reported */
+  EXECGUARD_MODE_DENY,   /* permission events: outside the list is refused */
+  EXECGUARD_MODE_LEARN,  /* notification events: every program is reported */
+  EXECGUARD_MODE_DETECT, /* permission events: outside the list is reported while its process waits, then allowed */
 };
 
 /* Before lymphd drops its privileges: let the answering thread run at
@@ -119,7 +121,7 @@ const char *execguard_problem (struct execguard *g);
 #define EXECGUARD_HIST 24
 struct execguard_stats
 {
-  uint64_t allowed, denied, engine, learned, unmatched, lost_reports;
+  uint64_t allowed, denied, detected, engine, learned, unmatched, lost_reports;
   uint64_t max_answer_us; /* the slowest answer so far */
   uint64_t answer_errors; /* answers the kernel refused */
   int rt_error;           /* 0: the answering thread runs at real-time priority; else why not (errno) */

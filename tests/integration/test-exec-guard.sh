@@ -3,7 +3,8 @@
 # by the container's own init, is refused by the kernel before it runs (the
 # file it would have written never appears, on a bind mount the test
 # reads from the host) and the container is regenerated; in detect mode
-# the same program runs first. A file written over an allowed path is
+# the same program runs first, judged by the guard while it waits (a file
+# written over a listed path is not passed by its name). A file written over an allowed path is
 # refused too; a program run through `docker exec` is not judged. What the
 # guard cannot see, the detector still catches: a program run from a memfd
 # is an incident, and a child forked after its parent's main thread exited
@@ -179,6 +180,20 @@ case_begin detect-runs-first
 dk exec "$t" sh -c 'cp /bin/helper /tmp/p.x; chmod 755 /tmp/p.x; mv /tmp/p.x /tmp/plant' || die "plant /tmp/plant"
 expect_exec_incident "$t" 1 "^unexpected program /tmp/plant" "history: detected after it started"
 assert_true "in detect mode the program ran: its file is there" test -e "$LYT_TMP/out-t/planted"
+case_end
+
+case_begin detect-judges-the-file-not-its-name
+# Detect mode judges through the guard too: the file that runs, while its
+# process waits, not a name read from /proc afterwards. A script written
+# over the listed /bin/tool runs (detect), and is an incident all the same.
+wait_for "[ \"\$(mode_of $t)\" = detect ] && lymphd_idle $t" 20 || _afail "$t not settled: $(exec_line "$t")"
+det0=$(ctl --json status 2>/dev/null | jq -r '.exec_guard_stats.detected')
+dk exec "$t" sh -c 'printf "#!/bin/sh\ntouch /out/tool\n" >/bin/tool' || die "overwrite"
+dk exec "$t" touch /tmp/run-tool || die "touch"
+expect_exec_incident "$t" 2 "^unexpected program /bin/tool " "history names the changed file" \
+  "a file written over a listed path passed detect mode by its name"
+assert_true "in detect mode it ran: its file is there" test -e "$LYT_TMP/out-t/tool"
+assert_true "the guard counted it" test "$(ctl --json status | jq -r '.exec_guard_stats.detected')" -gt "${det0:-0}"
 case_end
 
 case_begin copied-over-allowed-path

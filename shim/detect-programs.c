@@ -490,6 +490,13 @@ detect_programs_status (struct daemon *d, json_gen g)
         json_gen_kstr (g, "name", e->name);
         json_gen_kstr (g, "mode", exec_mode_name (e->det.exec_mode ? e->det.exec_mode : EXEC_MODE_DETECT));
         json_gen_kstr (g, "note", e->det.exec_note);
+        uint64_t asked;
+        unsigned kept;
+        if (d->guard && e->det.guard_id && execguard_counts (d->guard, e->det.guard_id, &asked, &kept))
+          {
+            json_gen_kint (g, "asked", (int64_t) asked);
+            json_gen_kint (g, "kept_by_kernel", (int64_t) kept);
+          }
         json_gen_map_close (g);
       }
   json_gen_array_close (g);
@@ -502,6 +509,7 @@ detect_programs_status (struct daemon *d, json_gen g)
       json_gen_kint (g, "allowed", (int64_t) st.allowed);
       json_gen_kint (g, "denied", (int64_t) st.denied);
       json_gen_kint (g, "detected", (int64_t) st.detected);
+      json_gen_kint (g, "kept_by_kernel", (int64_t) st.cached);
       json_gen_kint (g, "engine", (int64_t) st.engine);
       json_gen_kint (g, "learned", (int64_t) st.learned);
       json_gen_kint (g, "lost_reports", (int64_t) st.lost_reports);

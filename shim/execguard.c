@@ -28,6 +28,7 @@
 #include <sys/fanotify.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -55,6 +56,10 @@
 #define LEARN_SEEN 64
 /* Mounts of one container marked besides its root, at most. */
 #define MAX_MOUNT_MARKS 64
+/* Allowed files of one read-only root whose answer the kernel keeps, at
+ * most (each an inode mark, which holds its inode until the container's
+ * filesystem goes). */
+#define CACHE_MAX_PER_ROOT 4096
 
 /* A file as it was when its container was guarded. */
 struct ident
@@ -72,6 +77,9 @@ struct rule
   struct proc_ns ns;
   struct proc_ns engine; /* the namespace of its init's parent (the shim) */
   dev_t root_dev;
+  bool root_read_only; /* mounted read-only: nothing in the container can change a file there */
+  unsigned n_cached;   /* ignore marks set on its allowed files (under mu) */
+  uint64_t n_asked;    /* permission events of its programs answered (under mu) */
   enum execguard_mode mode;
   struct ident *allow; /* sorted by device and inode */
   size_t n_allow;
@@ -112,7 +120,7 @@ struct execguard
   atomic_bool dropped;
   char *problem;
   uint64_t wd_timer;
-  _Atomic uint64_t allowed, denied, detected, engine, learned, unmatched, lost, max_us, answer_errors;
+  _Atomic uint64_t allowed, denied, detected, engine, learned, unmatched, lost, max_us, answer_errors, cached;
   atomic_int rt_error; /* why the thread is not at real-time priority; 0: it is */
   _Atomic uint64_t hist[EXECGUARD_HIST]; /* answers by duration, bucket i < 2^i us */
 };
@@ -642,6 +650,7 @@ execguard_protect (struct execguard *g, const char *id, int pid, enum execguard_
   r->pid = pid;
   r->mode = mode;
   r->root_dev = rst.st_dev;
+  r->root_read_only = (sf.f_flags & ST_RDONLY) != 0;
   ret = proctree_mntns (pid, &r->ns);
   if (ret == 0 && proctree_engine_ns (pid, &r->engine) < 0)
     {
@@ -705,6 +714,11 @@ execguard_protect (struct execguard *g, const char *id, int pid, enum execguard_
   r->next = g->rules;
   g->rules = r;
   pthread_mutex_unlock (&g->mu);
+  /* A rule replaced (a list learned, another mode): answers the kernel
+   * keeps were the old list's. Inode marks are the cache's alone; every
+   * root's goes, and refills from its next executions. */
+  if (old && old->n_cached && fanotify_mark (g->fan_fd, FAN_MARK_FLUSH, 0, AT_FDCWD, NULL) < 0)
+    log_warn ("exec guard: %.12s: the kernel's kept answers cannot be flushed: %s", id, strerror (errno));
   rule_free (old);
   /* One kind of mark at a time: a learning container turns guarded. */
   if (fanotify_mark (g->fan_fd, FAN_MARK_REMOVE | FAN_MARK_FILESYSTEM, FAN_OPEN_EXEC | FAN_OPEN_EXEC_PERM, rootfd,
@@ -734,6 +748,26 @@ execguard_protect (struct execguard *g, const char *id, int pid, enum execguard_
     }
   close (rootfd);
   return 0;
+}
+
+bool
+execguard_counts (struct execguard *g, const char *id, uint64_t *asked, unsigned *kept)
+{
+  bool found = false;
+  *asked = 0;
+  *kept = 0;
+  if (g == NULL || id == NULL)
+    return false;
+  pthread_mutex_lock (&g->mu);
+  for (struct rule *r = g->rules; r && !found; r = r->next)
+    if (strcmp (r->id, id) == 0)
+      {
+        found = true;
+        *asked = r->n_asked;
+        *kept = r->n_cached;
+      }
+  pthread_mutex_unlock (&g->mu);
+  return found;
 }
 
 void
@@ -795,14 +829,25 @@ rule_by_ns_locked (struct execguard *g, const struct proc_ns *ns)
 }
 
 /* st is a file on the root of a rule judging a list (deny or detect mode),
- * and that rule allows it. */
+ * and that rule allows it. *keep: the root is read-only and may have one
+ * more of its answers kept by the kernel (counted here). */
 static bool
-allowed_on_its_root (struct execguard *g, const struct stat *st)
+allowed_on_its_root (struct execguard *g, const struct stat *st, bool *keep)
 {
   bool ok = false;
+  *keep = false;
   pthread_mutex_lock (&g->mu);
   for (struct rule *r = g->rules; r && !ok; r = r->next)
-    ok = r->mode != EXECGUARD_MODE_LEARN && r->root_dev == st->st_dev && rule_allows (r, st);
+    {
+      ok = r->mode != EXECGUARD_MODE_LEARN && r->root_dev == st->st_dev && rule_allows (r, st);
+      if (ok)
+        r->n_asked++;
+      if (ok && r->root_read_only && r->n_cached < CACHE_MAX_PER_ROOT)
+        {
+          r->n_cached++;
+          *keep = true;
+        }
+    }
   pthread_mutex_unlock (&g->mu);
   return ok;
 }
@@ -817,12 +862,20 @@ handle (struct execguard *g, const struct fanotify_event_metadata *md)
   /* The common case first, with no read of /proc: a file of a guarded
    * root that its own list allows. Whoever runs it may: a process of
    * another container or of the host would be allowed too. */
-  if (perm && have_st && allowed_on_its_root (g, &st))
+  bool keep = false;
+  if (perm && have_st && allowed_on_its_root (g, &st, &keep))
     {
       atomic_fetch_add (&g->allowed, 1);
       struct fanotify_response resp = { .fd = md->fd, .response = FAN_ALLOW };
       if (write (g->fan_fd, &resp, sizeof resp) < 0 && !atomic_load (&g->dropped))
         atomic_fetch_add (&g->answer_errors, 1);
+      /* On a read-only root nothing in the container can change the file:
+       * the kernel keeps the answer (an ignore mask on its inode, dropped
+       * should the file ever be modified) and asks no more. A writable
+       * root never: a shared writable mapping changes a file with no
+       * modify event, and the kept answer would outlive the change. */
+      if (keep && fanotify_mark (g->fan_fd, FAN_MARK_ADD | FAN_MARK_IGNORED_MASK, FAN_OPEN_EXEC_PERM, md->fd, NULL) == 0)
+        atomic_fetch_add (&g->cached, 1);
       return;
     }
   struct proc_ns ns;
@@ -867,6 +920,8 @@ handle (struct execguard *g, const struct fanotify_event_metadata *md)
     v = V_JUDGE;
   if (r)
     {
+      if (perm)
+        r->n_asked++;
       memcpy (id, r->id, sizeof id);
       init_pid = r->pid;
       rengine = r->engine;
@@ -1204,6 +1259,7 @@ execguard_stats (struct execguard *g, struct execguard_stats *out)
   out->allowed = atomic_load (&g->allowed);
   out->denied = atomic_load (&g->denied);
   out->detected = atomic_load (&g->detected);
+  out->cached = atomic_load (&g->cached);
   out->engine = atomic_load (&g->engine);
   out->learned = atomic_load (&g->learned);
   out->unmatched = atomic_load (&g->unmatched);

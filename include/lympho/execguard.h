@@ -114,6 +114,10 @@ int execguard_protect (struct execguard *g, const char *id, int pid, enum execgu
 int execguard_sha256_fd (int fd, char hex[65]) LYMPHO_MUST_CHECK;
 /* Forget `id`; its mark is removed while its process still runs. */
 void execguard_release (struct execguard *g, const char *id);
+/* Of the rule of `id`: the permission events of its programs answered, and
+ * how many of its files' answers the kernel keeps (a read-only root: those
+ * ask no more). false when the guard has no rule for it. */
+bool execguard_counts (struct execguard *g, const char *id, uint64_t *asked, unsigned *kept);
 
 /* NULL while the guard works; why it stopped otherwise (the watchdog). */
 const char *execguard_problem (struct execguard *g);
@@ -122,6 +126,7 @@ const char *execguard_problem (struct execguard *g);
 struct execguard_stats
 {
   uint64_t allowed, denied, detected, engine, learned, unmatched, lost_reports;
+  uint64_t cached; /* allowed files of read-only roots whose answer the kernel keeps */
   uint64_t max_answer_us; /* the slowest answer so far */
   uint64_t answer_errors; /* answers the kernel refused */
   int rt_error;           /* 0: the answering thread runs at real-time priority; else why not (errno) */

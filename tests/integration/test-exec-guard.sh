@@ -27,6 +27,7 @@ s="${LYT_PFX}stubborn"
 v="${LYT_PFX}mounts"
 pg="${LYT_PFX}pingood"
 pb="${LYT_PFX}pinbad"
+ro="${LYT_PFX}readonly"
 IMG="${LYT_PFX}guard:1"
 STUBBORN_IMG="${LYT_PFX}stubborn:1"
 
@@ -88,6 +89,8 @@ run_guarded ()
 # A program the image does not have, where the init loop runs it.
 plant_touch () { dk exec "$1" sh -c 'cp /bin/busybox /tmp/t.x; chmod 755 /tmp/t.x; mv /tmp/t.x /tmp/touch'; }
 exec_line () { ctl status 2>/dev/null | grep "^exec: $1 "; }
+# exec_field NAME FIELD: of NAME's entry in status' exec list.
+exec_field () { ctl --json status 2>/dev/null | jq -r --arg n "$1" ".exec[] | select(.name == \$n) | .$2"; }
 mode_of () { ctl --json status 2>/dev/null | jq -r --arg n "$1" '.exec[] | select(.name == $n) | .mode'; }
 # The guard's count of denials: counted before the kernel is answered.
 denied_count () { ctl --json status 2>/dev/null | jq -r '.exec_guard_stats.denied'; }
@@ -150,8 +153,11 @@ run_guarded "$pg" "$LYT_TMP/out-pg" \
   die "run $pg"
 run_guarded "$pb" "$LYT_TMP/out-pb" --label lympho.exec.allow=/bin/busybox,/bin/init,/bin/tick,/bin/tool@sha256:$helper_sha ||
   die "run $pb"
+# A read-only root (its init's triggers on a tmpfs that may run programs).
+run_guarded "$ro" "$LYT_TMP/out-ro" --label lympho.exec.allow=$ALLOW --read-only --tmpfs /tmp:exec,mode=1777 ||
+  die "run $ro"
 inc_start || die "lymphd does not start"
-wait_for "in_ls $d && in_ls $t && in_ls $o && in_ls $m && in_ls $k && in_ls $ns && in_ls $v && in_ls $pg && in_ls $pb" 15 || die "not adopted: $(ls_json)"
+wait_for "in_ls $d && in_ls $t && in_ls $o && in_ls $m && in_ls $k && in_ls $ns && in_ls $v && in_ls $pg && in_ls $pb && in_ls $ro" 15 || die "not adopted: $(ls_json)"
 if wait_for "[ \"\$(mode_of $d)\" = deny ] && [ \"\$(mode_of $o)\" = deny ] && [ \"\$(mode_of $m)\" = deny ]" 15; then
   ok "deny mode: $(exec_line "$d")"
 else
@@ -247,6 +253,27 @@ case_end
 
 # lympho.exec.allow=PATH@sha256:HEX allows that file only with those
 # contents: checked when the container is marked.
+case_begin read-only-root-kept-by-kernel
+# On a read-only root nothing in the container can change a file: the
+# kernel keeps the guard's answer for each allowed file, and a program run
+# again raises no event at all. The tmpfs is still judged.
+wait_for "[ \"\$(mode_of $ro)\" = deny ]" 15 || _afail "$ro not in deny mode: $(exec_line "$ro")"
+# Two turns of its init loop run each of its programs (busybox, /bin/tool,
+# /bin/tick) at least once since it was marked.
+run_tool "$ro" && run_tool "$ro" || die "/bin/tool did not run in $ro"
+kept=$(exec_field "$ro" kept_by_kernel)
+asked=$(exec_field "$ro" asked)
+say "after two turns: $asked asked, $kept kept by the kernel"
+assert_true "the kernel keeps the answers of its programs" test "${kept:-0}" -ge 3
+run_tool "$ro" && run_tool "$ro" || die "/bin/tool did not run in $ro again"
+assert_eq "$asked" "$(exec_field "$ro" asked)" "two more turns of its loop (and the test's docker exec) asked nothing"
+assert_eq 0 "$(exec_field "$d" kept_by_kernel)" "a writable root has no answer kept"
+# What is not listed is still refused: a program on its tmpfs.
+plant_touch "$ro" || die "plant"
+expect_exec_incident "$ro" 1 "^denied program /tmp/touch " "a program outside the list is still denied"
+assert_true "it never ran" test ! -e "$LYT_TMP/out-ro/planted"
+case_end
+
 case_begin pinned-contents
 wait_for "[ \"\$(mode_of $pg)\" = deny ] && [ \"\$(mode_of $pb)\" = deny ]" 10 ||
   _afail "not in deny mode: $(exec_line "$pg") / $(exec_line "$pb")"

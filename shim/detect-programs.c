@@ -247,6 +247,17 @@ on_scan_timer (struct loop *loop, void *ud)
   struct daemon *d = ud;
   d->scan_timer = loop_add_timer (loop, PROGRAM_SCAN_MS, on_scan_timer, d);
   scan_now (d);
+  /* Mounts a guarded container made since it was marked (it needs
+   * CAP_SYS_ADMIN) are marked now: until then the detector judges what
+   * runs there. */
+  if (d->guard)
+    DAEMON_EACH (e, d)
+      if (e->det.guard_id && e->state == ES_RUNNING)
+        {
+          int ret = execguard_refresh (d->guard, e->det.guard_id);
+          if (ret < 0 && ret != -ENOENT && ret != -ESRCH)
+            log_debug ("%s: exec guard: its mounts cannot be looked at again: %s", e->name, strerror (-ret));
+        }
 }
 
 static void
@@ -492,10 +503,12 @@ detect_programs_status (struct daemon *d, json_gen g)
         json_gen_kstr (g, "note", e->det.exec_note);
         uint64_t asked;
         unsigned kept;
-        if (d->guard && e->det.guard_id && execguard_counts (d->guard, e->det.guard_id, &asked, &kept))
+        size_t mounts;
+        if (d->guard && e->det.guard_id && execguard_counts (d->guard, e->det.guard_id, &asked, &kept, &mounts))
           {
             json_gen_kint (g, "asked", (int64_t) asked);
             json_gen_kint (g, "kept_by_kernel", (int64_t) kept);
+            json_gen_kint (g, "mounts_marked", (int64_t) mounts);
           }
         json_gen_map_close (g);
       }

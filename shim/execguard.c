@@ -91,6 +91,8 @@ struct rule
     char *point;
   } *mounts;           /* marked besides its root (main loop only) */
   size_t n_mounts;
+  unsigned long *left; /* ids of its mounts that could not be marked (main loop only) */
+  size_t n_left;
   struct
   {
     dev_t dev;
@@ -386,6 +388,7 @@ rule_free (struct rule *r)
   for (size_t i = 0; i < r->n_mounts; i++)
     free (r->mounts[i].point);
   free (r->mounts);
+  free (r->left);
   free (r);
 }
 
@@ -501,9 +504,13 @@ mount_ids (const char *path, unsigned long **out)
  * binds, tmpfs), each through its root: only mounts of the container's
  * own mount namespace (neither lymphd's nor the engine's), never one
  * lymphd's namespace holds, each checked to be the very mount reached.
- * Adds them to r->mounts; returns how many could not be marked. */
+ * r->mounts becomes what is marked now; returns how many could not be.
+ * refresh: a look again, every 10 s, for mounts the container made since
+ * (it needs CAP_SYS_ADMIN): what is marked already is marked again (an
+ * added mark changes nothing), a mount is named in a warning only the
+ * first time it cannot be marked, and one newly marked is logged. */
 static size_t
-mark_mounts (struct execguard *g, struct rule *r, int rootfd, uint64_t mask)
+mark_mounts (struct execguard *g, struct rule *r, int rootfd, uint64_t mask, bool refresh)
 {
   char path[64];
   snprintf (path, sizeof path, "/proc/%d/mountinfo", r->pid);
@@ -525,43 +532,104 @@ mark_mounts (struct execguard *g, struct rule *r, int rootfd, uint64_t mask)
       return 1;
     }
   cleanup_free unsigned long *host = NULL;
-  size_t n_host = mount_ids ("/proc/self/mountinfo", &host);
+  size_t n_host = 0;
+  bool host_read = false;
+  __typeof__ (r->mounts) now_marked = NULL;
+  size_t n_now = 0;
+  cleanup_free unsigned long *now_left = NULL;
+  size_t n_now_left = 0;
   char *save = NULL;
   for (char *line = strtok_r (text, "\n", &save); line; line = strtok_r (NULL, "\n", &save))
     {
       struct proc_mount m;
       if (proctree_mount_parse (line, &m) < 0 || !proctree_mount_runnable (&m))
         continue;
+      bool known = false, was_left = false;
+      for (size_t i = 0; i < r->n_mounts && !known; i++)
+        known = r->mounts[i].id == m.id && strcmp (r->mounts[i].point, m.point) == 0;
+      for (size_t i = 0; i < r->n_left && !was_left; i++)
+        was_left = r->left[i] == m.id;
+      bool quiet = refresh && was_left;
+      /* lymphd's own table, read once, when a mount is to be marked. */
+      if (!host_read)
+        {
+          n_host = mount_ids ("/proc/self/mountinfo", &host);
+          host_read = true;
+        }
       bool hosts = false;
       for (size_t i = 0; i < n_host && !hosts; i++)
         hosts = host[i] == m.id;
-      if (hosts || r->n_mounts >= MAX_MOUNT_MARKS)
+      const char *why = hosts ? "lymphd's own namespace holds that mount" : n_now >= MAX_MOUNT_MARKS ? "too many mounts" : NULL;
+      int ret = 0;
+      if (why == NULL)
         {
-          log_warn ("exec guard: %.12s: %s not marked: %s", r->id, m.point,
-                    hosts ? "lymphd's own namespace holds that mount" : "too many mounts");
+          int fd = open_mount (rootfd, m.point, m.id);
+          ret = fd < 0 ? fd : 0;
+          if (ret == 0)
+            {
+              if (!refresh)
+                (void) mark_mount_fd (g, FAN_MARK_REMOVE, FAN_OPEN_EXEC | FAN_OPEN_EXEC_PERM, fd);
+              ret = mark_mount_fd (g, FAN_MARK_ADD, mask, fd);
+              close (fd);
+            }
+          if (ret < 0)
+            why = strerror (-ret);
+        }
+      if (why)
+        {
+          if (!quiet)
+            log_warn ("exec guard: %.12s: %s not marked: %s", r->id, m.point, why);
+          now_left = xrealloc (now_left, (n_now_left + 1) * sizeof *now_left);
+          now_left[n_now_left++] = m.id;
           left++;
           continue;
         }
-      int fd = open_mount (rootfd, m.point, m.id);
-      int ret = fd < 0 ? fd : 0;
-      if (ret == 0)
-        {
-          (void) mark_mount_fd (g, FAN_MARK_REMOVE, FAN_OPEN_EXEC | FAN_OPEN_EXEC_PERM, fd);
-          ret = mark_mount_fd (g, FAN_MARK_ADD, mask, fd);
-          close (fd);
-        }
-      if (ret < 0)
-        {
-          log_warn ("exec guard: %.12s: %s not marked: %s", r->id, m.point, strerror (-ret));
-          left++;
-          continue;
-        }
-      r->mounts = xrealloc (r->mounts, (r->n_mounts + 1) * sizeof *r->mounts);
-      r->mounts[r->n_mounts].id = m.id;
-      r->mounts[r->n_mounts].point = xstrdup (m.point);
-      r->n_mounts++;
+      if (refresh && !known)
+        log_info ("exec guard: %.12s: %s, mounted since it was guarded, is marked now", r->id, m.point);
+      now_marked = xrealloc (now_marked, (n_now + 1) * sizeof *now_marked);
+      now_marked[n_now].id = m.id;
+      now_marked[n_now].point = xstrdup (m.point);
+      n_now++;
     }
+  for (size_t i = 0; i < r->n_mounts; i++)
+    free (r->mounts[i].point);
+  free (r->mounts);
+  r->mounts = now_marked;
+  r->n_mounts = n_now;
+  free (r->left);
+  r->left = now_left;
+  r->n_left = n_now_left;
+  now_left = NULL;
   return left;
+}
+
+int
+execguard_refresh (struct execguard *g, const char *id)
+{
+  if (g == NULL || id == NULL || atomic_load (&g->dropped))
+    return 0;
+  /* The main loop alone frees rules and touches their mounts: r stays. */
+  struct rule *r = NULL;
+  pthread_mutex_lock (&g->mu);
+  for (struct rule *it = g->rules; it && r == NULL; it = it->next)
+    if (strcmp (it->id, id) == 0)
+      r = it;
+  pthread_mutex_unlock (&g->mu);
+  if (r == NULL)
+    return -ENOENT;
+  char path[64];
+  snprintf (path, sizeof path, "/proc/%d/root", r->pid);
+  int rootfd = open (path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (rootfd < 0)
+    return -errno;
+  struct stat st;
+  int ret = 0;
+  if (fstat (rootfd, &st) < 0 || st.st_dev != r->root_dev)
+    ret = -ESRCH; /* another process since: the sweep will forget it */
+  else
+    (void) mark_mounts (g, r, rootfd, r->mode == EXECGUARD_MODE_LEARN ? FAN_OPEN_EXEC : FAN_OPEN_EXEC_PERM, true);
+  close (rootfd);
+  return ret;
 }
 
 /* Forget the rules of containers that are gone: their process is no more,
@@ -740,7 +808,7 @@ execguard_protect (struct execguard *g, const char *id, int pid, enum execguard_
     }
   /* Its volumes, binds and tmpfs. The rule is linked: the main loop alone
    * touches its mounts. */
-  size_t left = mark_mounts (g, r, rootfd, mask);
+  size_t left = mark_mounts (g, r, rootfd, mask, false);
   if (marked)
     {
       marked->mounts = r->n_mounts;
@@ -751,11 +819,12 @@ execguard_protect (struct execguard *g, const char *id, int pid, enum execguard_
 }
 
 bool
-execguard_counts (struct execguard *g, const char *id, uint64_t *asked, unsigned *kept)
+execguard_counts (struct execguard *g, const char *id, uint64_t *asked, unsigned *kept, size_t *mounts)
 {
   bool found = false;
   *asked = 0;
   *kept = 0;
+  *mounts = 0;
   if (g == NULL || id == NULL)
     return false;
   pthread_mutex_lock (&g->mu);
@@ -765,6 +834,7 @@ execguard_counts (struct execguard *g, const char *id, uint64_t *asked, unsigned
         found = true;
         *asked = r->n_asked;
         *kept = r->n_cached;
+        *mounts = r->n_mounts; /* the main loop's: read on the main loop */
       }
   pthread_mutex_unlock (&g->mu);
   return found;

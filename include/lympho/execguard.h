@@ -112,12 +112,17 @@ int execguard_protect (struct execguard *g, const char *id, int pid, enum execgu
                        size_t n_allow, struct execguard_marked *marked, lympho_error_t *err) LYMPHO_MUST_CHECK;
 /* The SHA-256 of what fd holds, as 64 lower-case hex digits. -errno. */
 int execguard_sha256_fd (int fd, char hex[65]) LYMPHO_MUST_CHECK;
+/* Look again at the mounts of `id`'s container and mark those it made
+ * since (main loop; lymphd does it every 10 s). 0, or -errno (-ENOENT: no
+ * rule for it). */
+int execguard_refresh (struct execguard *g, const char *id) LYMPHO_MUST_CHECK;
 /* Forget `id`; its mark is removed while its process still runs. */
 void execguard_release (struct execguard *g, const char *id);
-/* Of the rule of `id`: the permission events of its programs answered, and
- * how many of its files' answers the kernel keeps (a read-only root: those
- * ask no more). false when the guard has no rule for it. */
-bool execguard_counts (struct execguard *g, const char *id, uint64_t *asked, unsigned *kept);
+/* Of the rule of `id` (main loop): the permission events of its programs
+ * answered, how many of its files' answers the kernel keeps (a read-only
+ * root: those ask no more), and its mounts marked besides its root. false
+ * when the guard has no rule for it. */
+bool execguard_counts (struct execguard *g, const char *id, uint64_t *asked, unsigned *kept, size_t *mounts);
 
 /* NULL while the guard works; why it stopped otherwise (the watchdog). */
 const char *execguard_problem (struct execguard *g);

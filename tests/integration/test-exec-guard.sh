@@ -53,7 +53,7 @@ while true; do
   [ -f /tmp/run-tool ] && rm /tmp/run-tool && { /bin/tool touch /out/tool; touch /tmp/tool-done; }
   [ -f /tmp/run-memfd ] && rm /tmp/run-memfd && /bin/helper memfd /bin/busybox sleep 30
   [ -f /tmp/run-trick ] && rm /tmp/run-trick && /bin/helper trick /tmp/d/sleep 30
-  for m in vol bnd scratch; do
+  for m in vol bnd scratch late; do
     [ -f /tmp/go-$m ] && [ -x /$m/touch ] && /$m/touch /out/$m
   done
   /bin/tick
@@ -139,7 +139,8 @@ run_guarded "$o" "$LYT_TMP/out-o" --label lympho.exec.allow=$ALLOW || die "run $
 run_guarded "$m" "$LYT_TMP/out-m" --label lympho.exec.allow=$ALLOW || die "run $m"
 run_guarded "$k" "$LYT_TMP/out-k" --label lympho.exec.allow=$ALLOW --label lympho.exec.mode=detect || die "run $k"
 # May enter a mount namespace of its own (unshare -m needs CAP_SYS_ADMIN).
-run_guarded "$ns" "$LYT_TMP/out-ns" --label lympho.exec.allow=$ALLOW --cap-add SYS_ADMIN || die "run $ns"
+run_guarded "$ns" "$LYT_TMP/out-ns" --label lympho.exec.allow=$ALLOW --cap-add SYS_ADMIN \
+  --security-opt apparmor=unconfined || die "run $ns"
 # A named volume, a bind from the host, and a tmpfs one may run programs from.
 mkdir -p "$LYT_TMP/bind-v"
 run_guarded "$v" "$LYT_TMP/out-v" --label lympho.exec.allow=$ALLOW -v "${LYT_PFX}vol:/vol" -v "$LYT_TMP/bind-v:/bnd" \
@@ -231,6 +232,24 @@ wait_for "[ \"\$(mode_of $ns)\" = deny ]" 10 || _afail "$ns not in deny mode: $(
 dk exec "$ns" sh -c 'mkdir -p /tmp/n; cp /bin/busybox /tmp/n/t.x; chmod 755 /tmp/n/t.x; mv /tmp/n/t.x /tmp/n/touch' || die "plant"
 expect_exec_incident "$ns" 1 "^denied program /tmp/n/touch " "history: denied" "a program in a namespace of its own ran unjudged"
 assert_true "the program never ran in its own namespace" test ! -e "$LYT_TMP/out-ns/nested"
+case_end
+
+case_begin mount-made-later-is-marked
+# With CAP_SYS_ADMIN a container may mount a tmpfs of its own once it
+# runs: lymphd looks at its mounts again every 10 s and marks it.
+wait_for "[ \"\$(mode_of $ns)\" = deny ] && lymphd_idle $ns" 20 || _afail "$ns not settled: $(exec_line "$ns")"
+m0=$(exec_field "$ns" mounts_marked)
+dk exec "$ns" sh -c 'mkdir -p /late && mount -t tmpfs -o exec,size=16m tmpfs /late' || die "mount a tmpfs in $ns"
+if wait_for "[ \"\$(exec_field $ns mounts_marked)\" -gt ${m0:-0} ]" 25; then
+  ok "the new mount is marked ($(exec_field "$ns" mounts_marked) marked, $m0 before)"
+else
+  _afail "mounts marked in $ns stay '$(exec_field "$ns" mounts_marked)' ($m0 before)"
+fi
+dk exec "$ns" sh -c 'cp /bin/busybox /late/t.x; chmod 755 /late/t.x; mv /late/t.x /late/touch; touch /tmp/go-late' ||
+  die "plant /late/touch"
+g=$(c_gen "$ns")
+expect_exec_incident "$ns" $((g + 1)) "^denied program /late/touch " "a program on the later mount is denied"
+assert_true "it never ran" test ! -e "$LYT_TMP/out-ns/late"
 case_end
 
 # Programs on a container's volume, bind and tmpfs are denied too (a mount

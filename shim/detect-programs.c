@@ -523,6 +523,7 @@ detect_programs_status (struct daemon *d, json_gen g)
       json_gen_kint (g, "denied", (int64_t) st.denied);
       json_gen_kint (g, "detected", (int64_t) st.detected);
       json_gen_kint (g, "kept_by_kernel", (int64_t) st.cached);
+      json_gen_kint (g, "pins_hashed", (int64_t) st.pins_hashed);
       json_gen_kint (g, "engine", (int64_t) st.engine);
       json_gen_kint (g, "learned", (int64_t) st.learned);
       json_gen_kint (g, "lost_reports", (int64_t) st.lost_reports);

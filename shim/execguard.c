@@ -60,6 +60,9 @@
  * most (each an inode mark, which holds its inode until the container's
  * filesystem goes). */
 #define CACHE_MAX_PER_ROOT 4096
+/* Digests of pinned files kept, by the file's identity on a container's
+ * root (a ring): each generation of an image hashes nothing again. */
+#define HASHED_MAX 256
 
 /* A file as it was when its container was guarded. */
 struct ident
@@ -124,6 +127,20 @@ struct execguard
   uint64_t wd_timer;
   _Atomic uint64_t allowed, denied, detected, engine, learned, unmatched, lost, max_us, answer_errors, cached;
   atomic_int rt_error; /* why the thread is not at real-time priority; 0: it is */
+  /* The SHA-256 of pinned files by identity: main loop only. A file of an
+   * image's layer has the same inode, size and times in every container of
+   * that image (overlay gives the layer's inode); the device differs, and
+   * only files on a container's root are kept. ctime is the kernel's own,
+   * never set by a caller: a file changed since has another. */
+  struct
+  {
+    ino_t ino;
+    off_t size;
+    int64_t mtime_ns, ctime_ns;
+    char hex[65];
+  } hashed[HASHED_MAX];
+  unsigned n_hashed;
+  _Atomic uint64_t hashes; /* pinned files read and hashed */
   _Atomic uint64_t hist[EXECGUARD_HIST]; /* answers by duration, bucket i < 2^i us */
 };
 
@@ -305,8 +322,36 @@ enum added
 
 /* Adds path's file, and the interpreters it needs. sha256: the pin of its
  * contents, or NULL. */
+/* The SHA-256 of fd, whose identity is st, into hex: kept from an earlier
+ * generation when st is on a container's root (root_dev), else read. */
+static int
+pinned_sha256 (struct execguard *g, dev_t root_dev, int fd, const struct stat *st, char hex[65])
+{
+  bool on_root = st->st_dev == root_dev;
+  int64_t m = ts_ns (st->st_mtim), c = ts_ns (st->st_ctim);
+  for (unsigned i = 0; on_root && i < g->n_hashed && i < HASHED_MAX; i++)
+    if (g->hashed[i].ino == st->st_ino && g->hashed[i].size == st->st_size && g->hashed[i].mtime_ns == m
+        && g->hashed[i].ctime_ns == c)
+      {
+        memcpy (hex, g->hashed[i].hex, 65);
+        return 0;
+      }
+  int ret = execguard_sha256_fd (fd, hex);
+  atomic_fetch_add (&g->hashes, 1);
+  if (ret < 0 || !on_root)
+    return ret;
+  unsigned k = g->n_hashed++ % HASHED_MAX;
+  g->hashed[k].ino = st->st_ino;
+  g->hashed[k].size = st->st_size;
+  g->hashed[k].mtime_ns = m;
+  g->hashed[k].ctime_ns = c;
+  memcpy (g->hashed[k].hex, hex, 65);
+  return 0;
+}
+
 static enum added
-idents_add_path (int rootfd, const char *path, const char *sha256, struct idents *out, int depth)
+idents_add_path (struct execguard *g, dev_t root_dev, int rootfd, const char *path, const char *sha256,
+                 struct idents *out, int depth)
 {
   if (out->n >= MAX_IDENTS || depth > MAX_INTERP_DEPTH)
     return ADDED;
@@ -326,7 +371,7 @@ idents_add_path (int rootfd, const char *path, const char *sha256, struct idents
       return NO_FILE;
     }
   char hex[65];
-  if (sha256 && (execguard_sha256_fd (fd, hex) < 0 || strcmp (hex, sha256) != 0))
+  if (sha256 && (pinned_sha256 (g, root_dev, fd, &st, hex) < 0 || strcmp (hex, sha256) != 0))
     {
       close (fd);
       return NOT_PINNED;
@@ -337,7 +382,7 @@ idents_add_path (int rootfd, const char *path, const char *sha256, struct idents
   int ret = exec_interpreter (fd, interp, sizeof interp);
   close (fd);
   if (ret == 0)
-    (void) idents_add_path (rootfd, interp, NULL, out, depth + 1);
+    (void) idents_add_path (g, root_dev, rootfd, interp, NULL, out, depth + 1);
   return ADDED;
 }
 
@@ -738,7 +783,7 @@ execguard_protect (struct execguard *g, const char *id, int pid, enum execguard_
       {
         const char *sha256;
         cleanup_free char *p = xstrndup (allow[i], allow_entry_path_len (allow[i], &sha256));
-        switch (idents_add_path (rootfd, p, sha256, &ids, 0))
+        switch (idents_add_path (g, rst.st_dev, rootfd, p, sha256, &ids, 0))
           {
           case ADDED:
             break;
@@ -1330,6 +1375,7 @@ execguard_stats (struct execguard *g, struct execguard_stats *out)
   out->denied = atomic_load (&g->denied);
   out->detected = atomic_load (&g->detected);
   out->cached = atomic_load (&g->cached);
+  out->pins_hashed = atomic_load (&g->hashes);
   out->engine = atomic_load (&g->engine);
   out->learned = atomic_load (&g->learned);
   out->unmatched = atomic_load (&g->unmatched);

@@ -132,6 +132,7 @@ struct execguard_stats
 {
   uint64_t allowed, denied, detected, engine, learned, unmatched, lost_reports;
   uint64_t cached; /* allowed files of read-only roots whose answer the kernel keeps */
+  uint64_t pins_hashed; /* pinned files read and hashed (a generation of the same image: none again) */
   uint64_t max_answer_us; /* the slowest answer so far */
   uint64_t answer_errors; /* answers the kernel refused */
   int rt_error;           /* 0: the answering thread runs at real-time priority; else why not (errno) */

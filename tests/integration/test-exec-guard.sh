@@ -301,9 +301,15 @@ assert_match "1 listed program is not the file its sha256 pins: denied" "$(exec_
 # busybox itself is pinned: every second the init loop runs it (sleep),
 # and the pinned /bin/tool once asked.
 expect_tool_allowed "$pg" "programs with their pinned contents run"
+hashed=$(ctl --json status | jq -r .exec_guard_stats.pins_hashed)
+assert_true "the three pinned files were hashed ($hashed)" test "$hashed" -ge 3 2>/dev/null
 dk exec "$pb" touch /tmp/run-tool || die "touch"
 expect_exec_incident "$pb" 1 "^denied program /bin/tool " "a program whose contents are not its pin is denied"
 assert_true "it never ran" test ! -e "$LYT_TMP/out-pb/tool"
+# The new generation's files are the image's: their digests are known.
+wait_for "[ \"\$(mode_of $pb)\" = deny ] && lymphd_idle $pb" 15 || _afail "$pb not guarded again: $(exec_line "$pb")"
+assert_match "1 listed program is not the file its sha256 pins: denied" "$(exec_line "$pb")" "the new generation's pin is judged too"
+assert_eq "$hashed" "$(ctl --json status | jq -r .exec_guard_stats.pins_hashed)" "and nothing was hashed again (${hashed} files so far)"
 case_end
 
 case_begin learned-from-fresh-generation-only

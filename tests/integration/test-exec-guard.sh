@@ -302,7 +302,9 @@ assert_match "1 listed program is not the file its sha256 pins: denied" "$(exec_
 # and the pinned /bin/tool once asked.
 expect_tool_allowed "$pg" "programs with their pinned contents run"
 hashed=$(ctl --json status | jq -r .exec_guard_stats.pins_hashed)
-assert_true "the three pinned files were hashed ($hashed)" test "$hashed" -ge 3 2>/dev/null
+# pg's two files at least (pb's /bin/tool is the image's, as pg's is: it
+# may be known already, as it is on Podman).
+assert_true "pinned files were hashed ($hashed)" test "$hashed" -ge 2 2>/dev/null
 dk exec "$pb" touch /tmp/run-tool || die "touch"
 expect_exec_incident "$pb" 1 "^denied program /bin/tool " "a program whose contents are not its pin is denied"
 assert_true "it never ran" test ! -e "$LYT_TMP/out-pb/tool"

@@ -141,7 +141,7 @@ struct execguard
   } hashed[HASHED_MAX];
   unsigned n_hashed;
   _Atomic uint64_t hashes; /* pinned files read and hashed */
-  _Atomic uint64_t hist[EXECGUARD_HIST]; /* answers by duration, bucket i < 2^i us */
+  _Atomic uint64_t hist[EXECGUARD_HIST]; /* answers by duration (execguard_hist_bucket) */
 };
 
 static uint64_t
@@ -320,8 +320,6 @@ enum added
   NOT_PINNED, /* its contents are not those its sha256 pins */
 };
 
-/* Adds path's file, and the interpreters it needs. sha256: the pin of its
- * contents, or NULL. */
 /* The SHA-256 of fd, whose identity is st, into hex: kept from an earlier
  * generation when st is on a container's root (root_dev), else read. */
 static int
@@ -349,6 +347,8 @@ pinned_sha256 (struct execguard *g, dev_t root_dev, int fd, const struct stat *s
   return 0;
 }
 
+/* Adds path's file, and the interpreters it needs. sha256: the pin of its
+ * contents, or NULL. */
 static enum added
 idents_add_path (struct execguard *g, dev_t root_dev, int rootfd, const char *path, const char *sha256,
                  struct idents *out, int depth)
@@ -604,7 +604,9 @@ mark_mounts (struct execguard *g, struct rule *r, int rootfd, uint64_t mask, boo
       bool hosts = false;
       for (size_t i = 0; i < n_host && !hosts; i++)
         hosts = host[i] == m.id;
-      const char *why = hosts ? "lymphd's own namespace holds that mount" : n_now >= MAX_MOUNT_MARKS ? "too many mounts" : NULL;
+      const char *why = hosts                      ? "lymphd's own namespace holds that mount"
+                        : n_now >= MAX_MOUNT_MARKS ? "too many mounts"
+                                                   : NULL;
       int ret = 0;
       if (why == NULL)
         {
@@ -646,6 +648,16 @@ mark_mounts (struct execguard *g, struct rule *r, int rootfd, uint64_t mask, boo
   r->n_left = n_now_left;
   now_left = NULL;
   return left;
+}
+
+/* A rule replaced (a list learned, another mode) or released: the answers
+ * the kernel keeps for its files were its list's. Inode marks are the
+ * cache's alone: every root's go, and refill from their next executions. */
+static void
+flush_kept (struct execguard *g, const struct rule *old)
+{
+  if (old->n_cached && fanotify_mark (g->fan_fd, FAN_MARK_FLUSH, 0, AT_FDCWD, NULL) < 0)
+    log_warn ("exec guard: %.12s: the kernel's kept answers cannot be flushed: %s", old->id, strerror (errno));
 }
 
 int
@@ -827,11 +839,8 @@ execguard_protect (struct execguard *g, const char *id, int pid, enum execguard_
   r->next = g->rules;
   g->rules = r;
   pthread_mutex_unlock (&g->mu);
-  /* A rule replaced (a list learned, another mode): answers the kernel
-   * keeps were the old list's. Inode marks are the cache's alone; every
-   * root's goes, and refills from its next executions. */
-  if (old && old->n_cached && fanotify_mark (g->fan_fd, FAN_MARK_FLUSH, 0, AT_FDCWD, NULL) < 0)
-    log_warn ("exec guard: %.12s: the kernel's kept answers cannot be flushed: %s", id, strerror (errno));
+  if (old)
+    flush_kept (g, old);
   rule_free (old);
   /* One kind of mark at a time: a learning container turns guarded. */
   if (fanotify_mark (g->fan_fd, FAN_MARK_REMOVE | FAN_MARK_FILESYSTEM, FAN_OPEN_EXEC | FAN_OPEN_EXEC_PERM, rootfd,
@@ -897,7 +906,10 @@ execguard_release (struct execguard *g, const char *id)
   if (old == NULL)
     return;
   if (!atomic_load (&g->dropped))
-    unmark (g, old);
+    {
+      unmark (g, old);
+      flush_kept (g, old);
+    }
   rule_free (old);
 }
 
@@ -969,7 +981,7 @@ allowed_on_its_root (struct execguard *g, const struct stat *st, bool *keep)
 
 /* One event: judge, answer when it asks for an answer. */
 static void
-handle (struct execguard *g, const struct fanotify_event_metadata *md)
+handle (struct execguard *g, const struct fanotify_event_metadata *md, uint64_t *answered_us)
 {
   bool perm = (md->mask & FAN_OPEN_EXEC_PERM) != 0;
   struct stat st;
@@ -984,12 +996,14 @@ handle (struct execguard *g, const struct fanotify_event_metadata *md)
       struct fanotify_response resp = { .fd = md->fd, .response = FAN_ALLOW };
       if (write (g->fan_fd, &resp, sizeof resp) < 0 && !atomic_load (&g->dropped))
         atomic_fetch_add (&g->answer_errors, 1);
+      *answered_us = mono_us ();
       /* On a read-only root nothing in the container can change the file:
        * the kernel keeps the answer (an ignore mask on its inode, dropped
        * should the file ever be modified) and asks no more. A writable
        * root never: a shared writable mapping changes a file with no
        * modify event, and the kept answer would outlive the change. */
-      if (keep && fanotify_mark (g->fan_fd, FAN_MARK_ADD | FAN_MARK_IGNORED_MASK, FAN_OPEN_EXEC_PERM, md->fd, NULL) == 0)
+      if (keep
+          && fanotify_mark (g->fan_fd, FAN_MARK_ADD | FAN_MARK_IGNORED_MASK, FAN_OPEN_EXEC_PERM, md->fd, NULL) == 0)
         atomic_fetch_add (&g->cached, 1);
       return;
     }
@@ -1078,6 +1092,7 @@ handle (struct execguard *g, const struct fanotify_event_metadata *md)
       /* Counted, not logged: a log line may wait on its reader. */
       if (write (g->fan_fd, &resp, sizeof resp) < 0 && !atomic_load (&g->dropped))
         atomic_fetch_add (&g->answer_errors, 1);
+      *answered_us = mono_us ();
     }
   /* The answer first: the report may wait on nothing. */
   if (deny)
@@ -1134,16 +1149,17 @@ guard_thread (void *arg)
             return NULL;
           if (md->fd < 0)
             continue; /* the queue overflowed: no permission event is lost that way */
-          uint64_t t0 = mono_us ();
+          uint64_t t0 = mono_us (), answered = 0;
           atomic_store (&g->busy_since_us, t0);
-          handle (g, md);
+          handle (g, md, &answered);
           close (md->fd);
-          uint64_t dt = mono_us () - t0;
+          uint64_t done = mono_us ();
           atomic_store (&g->busy_since_us, 0);
-          unsigned b = 0;
-          while (b + 1 < EXECGUARD_HIST && dt >= (1ull << b))
-            b++;
-          atomic_fetch_add (&g->hist[b], 1);
+          /* What the exec waited for: until its answer was written (the
+           * event file's close and a report come after). A notification
+           * has no answer: its whole handling. */
+          uint64_t dt = (answered ? answered : done) - t0;
+          atomic_fetch_add (&g->hist[execguard_hist_bucket (dt)], 1);
           uint64_t max = atomic_load (&g->max_us);
           while (dt > max && !atomic_compare_exchange_weak (&g->max_us, &max, dt))
             ;
@@ -1387,6 +1403,27 @@ execguard_stats (struct execguard *g, struct execguard_stats *out)
     out->hist[i] = atomic_load (&g->hist[i]);
 }
 
+/* Log-linear: four buckets to each power of two, so that a quantile is
+ * known within a quarter (exact below 8 us). */
+unsigned
+execguard_hist_bucket (uint64_t us)
+{
+  if (us < 4)
+    return (unsigned) us;
+  unsigned e = 63u - (unsigned) __builtin_clzll (us); /* 2^e <= us < 2^(e+1), e >= 2 */
+  unsigned b = 4u * (e - 1u) + (unsigned) ((us >> (e - 2u)) & 3u);
+  return b < EXECGUARD_HIST ? b : EXECGUARD_HIST - 1;
+}
+
+uint64_t
+execguard_hist_upper (unsigned b)
+{
+  if (b < 4)
+    return b + 1u;
+  unsigned e = b / 4u + 1u, sub = b % 4u;
+  return (uint64_t) (5u + sub) << (e - 2u);
+}
+
 uint64_t
 execguard_quantile_us (const struct execguard_stats *st, double q)
 {
@@ -1402,7 +1439,7 @@ execguard_quantile_us (const struct execguard_stats *st, double q)
     {
       seen += st->hist[i];
       if (seen >= want)
-        return i == 0 ? 1 : 1ull << i;
+        return execguard_hist_upper (i);
     }
-  return 1ull << (EXECGUARD_HIST - 1);
+  return execguard_hist_upper (EXECGUARD_HIST - 1);
 }

@@ -127,7 +127,12 @@ bool execguard_counts (struct execguard *g, const char *id, uint64_t *asked, uns
 /* NULL while the guard works; why it stopped otherwise (the watchdog). */
 const char *execguard_problem (struct execguard *g);
 
-#define EXECGUARD_HIST 24
+/* Answers' durations: four buckets to each power of two of microseconds,
+ * up to 2^24 us (the last bucket holds the rest). */
+#define EXECGUARD_HIST 92
+unsigned execguard_hist_bucket (uint64_t us);
+/* The bucket's values are below this many microseconds. */
+uint64_t execguard_hist_upper (unsigned b);
 struct execguard_stats
 {
   uint64_t allowed, denied, detected, engine, learned, unmatched, lost_reports;
@@ -136,11 +141,11 @@ struct execguard_stats
   uint64_t max_answer_us; /* the slowest answer so far */
   uint64_t answer_errors; /* answers the kernel refused */
   int rt_error;           /* 0: the answering thread runs at real-time priority; else why not (errno) */
-  uint64_t hist[EXECGUARD_HIST]; /* answers taking less than 2^i us (the last: the rest) */
+  uint64_t hist[EXECGUARD_HIST]; /* answers by duration (execguard_hist_bucket; the last: the rest) */
 };
 void execguard_stats (struct execguard *g, struct execguard_stats *out);
 /* An upper bound of the q-quantile (0..1] of the answers' durations, in
- * microseconds (a power of two); 0 with no answer yet. */
+ * microseconds (its bucket's, within a quarter); 0 with no answer yet. */
 uint64_t execguard_quantile_us (const struct execguard_stats *st, double q);
 
 /* The interpreter a file needs to run: an ELF's PT_INTERP or a script's

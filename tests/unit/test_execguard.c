@@ -163,12 +163,35 @@ test_quantiles (void **state)
   struct execguard_stats st;
   memset (&st, 0, sizeof st);
   assert_int_equal (execguard_quantile_us (&st, 0.99), 0);
-  st.hist[3] = 98; /* [4, 8) us */
-  st.hist[10] = 2; /* [512, 1024) us */
-  assert_int_equal (execguard_quantile_us (&st, 0.50), 8);
-  assert_int_equal (execguard_quantile_us (&st, 0.98), 8);
-  assert_int_equal (execguard_quantile_us (&st, 0.99), 1024);
-  assert_int_equal (execguard_quantile_us (&st, 1.0), 1024);
+  st.hist[execguard_hist_bucket (5)] = 98;
+  st.hist[execguard_hist_bucket (600)] = 2; /* [512, 640) us */
+  assert_int_equal (execguard_quantile_us (&st, 0.50), 6);
+  assert_int_equal (execguard_quantile_us (&st, 0.98), 6);
+  assert_int_equal (execguard_quantile_us (&st, 0.99), 640);
+  assert_int_equal (execguard_quantile_us (&st, 1.0), 640);
+  /* 41 us and 49 us are told apart from 64 us: [40, 48), [48, 56). */
+  assert_int_equal (execguard_hist_upper (execguard_hist_bucket (41)), 48);
+  assert_int_equal (execguard_hist_upper (execguard_hist_bucket (49)), 56);
+  assert_int_equal (execguard_hist_upper (execguard_hist_bucket (64)), 80);
+}
+
+/* Every duration falls in one bucket, whose bound is above it and within a
+ * quarter of it; buckets grow with the duration; the last holds the rest. */
+static void
+test_hist_buckets (void **state)
+{
+  (void) state;
+  for (uint64_t us = 0; us < (1u << 24); us = us < 4096 ? us + 1 : us + us / 97 + 1)
+    {
+      unsigned b = execguard_hist_bucket (us);
+      assert_true (b < EXECGUARD_HIST);
+      uint64_t up = execguard_hist_upper (b);
+      assert_true (up > us);
+      assert_true (up <= us + us / 4 + 1);
+      assert_true (b == 0 || execguard_hist_upper (b - 1) <= us);
+    }
+  assert_int_equal (execguard_hist_bucket (UINT64_MAX), EXECGUARD_HIST - 1);
+  assert_int_equal (execguard_hist_bucket (1u << 30), EXECGUARD_HIST - 1);
 }
 
 /* --- proctree on real processes ------------------------------------ */
@@ -548,6 +571,7 @@ main (void)
     cmocka_unit_test (test_script),
     cmocka_unit_test (test_elf),
     cmocka_unit_test (test_quantiles),
+    cmocka_unit_test (test_hist_buckets),
     cmocka_unit_test (test_mountinfo),
     cmocka_unit_test (test_sha256),
     cmocka_unit_test_teardown (test_engine_and_workload, kill_groups),

@@ -250,14 +250,7 @@ on_scan_timer (struct loop *loop, void *ud)
   /* Mounts a guarded container made since it was marked (it needs
    * CAP_SYS_ADMIN) are marked now: until then the detector judges what
    * runs there. */
-  if (d->guard)
-    DAEMON_EACH (e, d)
-      if (e->det.guard_id && e->state == ES_RUNNING)
-        {
-          int ret = execguard_refresh (d->guard, e->det.guard_id);
-          if (ret < 0 && ret != -ENOENT && ret != -ESRCH)
-            log_debug ("%s: exec guard: its mounts cannot be looked at again: %s", e->name, strerror (-ret));
-        }
+  execguard_refresh (d->guard);
 }
 
 static void

@@ -492,34 +492,56 @@ mark_mount_fd (struct execguard *g, unsigned int flags, uint64_t mask, int fd)
   return ret < 0 ? -errno : 0;
 }
 
-/* Remove the marks of r while pid's root still is the root r saw. */
-static void
-unmark (struct execguard *g, const struct rule *r)
+/* The root of r's container, still the one it was guarded on (O_PATH), or
+ * -errno: -ESRCH when its pid now shows another root. */
+static int
+rule_root_open (const struct rule *r)
 {
   char path[64];
   snprintf (path, sizeof path, "/proc/%d/root", r->pid);
   int rootfd = open (path, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (rootfd < 0)
-    return; /* gone: its superblock and mounts, and their marks with them */
+    return -errno;
   struct stat st;
-  if (fstat (rootfd, &st) == 0 && st.st_dev == r->root_dev)
+  if (fstat (rootfd, &st) < 0 || st.st_dev != r->root_dev)
     {
-      if (fanotify_mark (g->fan_fd, FAN_MARK_REMOVE | FAN_MARK_FILESYSTEM, FAN_OPEN_EXEC | FAN_OPEN_EXEC_PERM, rootfd,
-                         ".") < 0 && errno != ENOENT)
-        log_warn ("exec guard: cannot remove the mark of pid %d: %s", r->pid, strerror (errno));
-      for (size_t i = 0; i < r->n_mounts; i++)
-        {
-          int fd = open_mount (rootfd, r->mounts[i].point, r->mounts[i].id);
-          if (fd < 0)
-            continue; /* gone or covered: nothing of ours to reach */
-          int ret = mark_mount_fd (g, FAN_MARK_REMOVE, FAN_OPEN_EXEC | FAN_OPEN_EXEC_PERM, fd);
-          if (ret < 0 && ret != -ENOENT)
-            log_warn ("exec guard: cannot remove the mark of %s in pid %d: %s", r->mounts[i].point, r->pid,
-                      strerror (-ret));
-          close (fd);
-        }
+      close (rootfd);
+      return -ESRCH;
+    }
+  return rootfd;
+}
+
+/* Remove the marks of r while pid's root still is the root r saw. */
+static void
+unmark (struct execguard *g, const struct rule *r)
+{
+  /* Gone: its superblock and mounts, and their marks with them. */
+  int rootfd = rule_root_open (r);
+  if (rootfd < 0)
+    return;
+  if (fanotify_mark (g->fan_fd, FAN_MARK_REMOVE | FAN_MARK_FILESYSTEM, FAN_OPEN_EXEC | FAN_OPEN_EXEC_PERM, rootfd, ".")
+          < 0
+      && errno != ENOENT)
+    log_warn ("exec guard: cannot remove the mark of pid %d: %s", r->pid, strerror (errno));
+  for (size_t i = 0; i < r->n_mounts; i++)
+    {
+      int fd = open_mount (rootfd, r->mounts[i].point, r->mounts[i].id);
+      if (fd < 0)
+        continue; /* gone or covered: nothing of ours to reach */
+      int ret = mark_mount_fd (g, FAN_MARK_REMOVE, FAN_OPEN_EXEC | FAN_OPEN_EXEC_PERM, fd);
+      if (ret < 0 && ret != -ENOENT)
+        log_warn ("exec guard: cannot remove the mark of %s in pid %d: %s", r->mounts[i].point, r->pid,
+                  strerror (-ret));
+      close (fd);
     }
   close (rootfd);
+}
+
+/* The events a rule's marks ask for: learning only listens. */
+static uint64_t
+mode_mask (enum execguard_mode mode)
+{
+  return mode == EXECGUARD_MODE_LEARN ? FAN_OPEN_EXEC : FAN_OPEN_EXEC_PERM;
 }
 
 /* The ids of the mounts of a mountinfo file (lymphd's own): a container's
@@ -550,12 +572,14 @@ mount_ids (const char *path, unsigned long **out)
  * own mount namespace (neither lymphd's nor the engine's), never one
  * lymphd's namespace holds, each checked to be the very mount reached.
  * r->mounts becomes what is marked now; returns how many could not be.
+ * host: the ids of lymphd's own mounts (mount_ids), n_host of them.
  * refresh: a look again, every 10 s, for mounts the container made since
  * (it needs CAP_SYS_ADMIN): what is marked already is marked again (an
  * added mark changes nothing), a mount is named in a warning only the
  * first time it cannot be marked, and one newly marked is logged. */
 static size_t
-mark_mounts (struct execguard *g, struct rule *r, int rootfd, uint64_t mask, bool refresh)
+mark_mounts (struct execguard *g, struct rule *r, int rootfd, uint64_t mask, const unsigned long *host, size_t n_host,
+             bool refresh)
 {
   char path[64];
   snprintf (path, sizeof path, "/proc/%d/mountinfo", r->pid);
@@ -576,9 +600,6 @@ mark_mounts (struct execguard *g, struct rule *r, int rootfd, uint64_t mask, boo
       log_warn ("exec guard: %.12s: not in a mount namespace of its own: only its root is marked", r->id);
       return 1;
     }
-  cleanup_free unsigned long *host = NULL;
-  size_t n_host = 0;
-  bool host_read = false;
   __typeof__ (r->mounts) now_marked = NULL;
   size_t n_now = 0;
   cleanup_free unsigned long *now_left = NULL;
@@ -595,12 +616,6 @@ mark_mounts (struct execguard *g, struct rule *r, int rootfd, uint64_t mask, boo
       for (size_t i = 0; i < r->n_left && !was_left; i++)
         was_left = r->left[i] == m.id;
       bool quiet = refresh && was_left;
-      /* lymphd's own table, read once, when a mount is to be marked. */
-      if (!host_read)
-        {
-          n_host = mount_ids ("/proc/self/mountinfo", &host);
-          host_read = true;
-        }
       bool hosts = false;
       for (size_t i = 0; i < n_host && !hosts; i++)
         hosts = host[i] == m.id;
@@ -660,33 +675,24 @@ flush_kept (struct execguard *g, const struct rule *old)
     log_warn ("exec guard: %.12s: the kernel's kept answers cannot be flushed: %s", old->id, strerror (errno));
 }
 
-int
-execguard_refresh (struct execguard *g, const char *id)
+void
+execguard_refresh (struct execguard *g)
 {
-  if (g == NULL || id == NULL || atomic_load (&g->dropped))
-    return 0;
-  /* The main loop alone frees rules and touches their mounts: r stays. */
-  struct rule *r = NULL;
-  pthread_mutex_lock (&g->mu);
-  for (struct rule *it = g->rules; it && r == NULL; it = it->next)
-    if (strcmp (it->id, id) == 0)
-      r = it;
-  pthread_mutex_unlock (&g->mu);
-  if (r == NULL)
-    return -ENOENT;
-  char path[64];
-  snprintf (path, sizeof path, "/proc/%d/root", r->pid);
-  int rootfd = open (path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (rootfd < 0)
-    return -errno;
-  struct stat st;
-  int ret = 0;
-  if (fstat (rootfd, &st) < 0 || st.st_dev != r->root_dev)
-    ret = -ESRCH; /* another process since: the sweep will forget it */
-  else
-    (void) mark_mounts (g, r, rootfd, r->mode == EXECGUARD_MODE_LEARN ? FAN_OPEN_EXEC : FAN_OPEN_EXEC_PERM, true);
-  close (rootfd);
-  return ret;
+  if (g == NULL || atomic_load (&g->dropped) || g->rules == NULL)
+    return;
+  /* lymphd's own mount table, read once for every rule. The main loop
+   * alone links, frees and marks rules: the list is walked without the
+   * lock, which only keeps the answering thread's reads whole. */
+  cleanup_free unsigned long *host = NULL;
+  size_t n_host = mount_ids ("/proc/self/mountinfo", &host);
+  for (struct rule *r = g->rules; r; r = r->next)
+    {
+      int rootfd = rule_root_open (r);
+      if (rootfd < 0)
+        continue; /* gone, or another process since: the sweep forgets it */
+      (void) mark_mounts (g, r, rootfd, mode_mask (r->mode), host, n_host, true);
+      close (rootfd);
+    }
 }
 
 /* Forget the rules of containers that are gone: their process is no more,
@@ -849,7 +855,7 @@ execguard_protect (struct execguard *g, const char *id, int pid, enum execguard_
   /* Detect mode asks too: its process waits while it is judged, so that
    * one that exits at once, or a file written over a listed path, is
    * judged by the file it runs, never missed or passed by its name. */
-  uint64_t mask = mode == EXECGUARD_MODE_LEARN ? FAN_OPEN_EXEC : FAN_OPEN_EXEC_PERM;
+  uint64_t mask = mode_mask (mode);
   if (fanotify_mark (g->fan_fd, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, mask, rootfd, ".") < 0)
     {
       int e = errno;
@@ -862,7 +868,9 @@ execguard_protect (struct execguard *g, const char *id, int pid, enum execguard_
     }
   /* Its volumes, binds and tmpfs. The rule is linked: the main loop alone
    * touches its mounts. */
-  size_t left = mark_mounts (g, r, rootfd, mask, false);
+  cleanup_free unsigned long *host = NULL;
+  size_t n_host = mount_ids ("/proc/self/mountinfo", &host);
+  size_t left = mark_mounts (g, r, rootfd, mask, host, n_host, false);
   if (marked)
     {
       marked->mounts = r->n_mounts;
@@ -882,14 +890,16 @@ execguard_counts (struct execguard *g, const char *id, uint64_t *asked, unsigned
   if (g == NULL || id == NULL)
     return false;
   pthread_mutex_lock (&g->mu);
-  for (struct rule *r = g->rules; r && !found; r = r->next)
-    if (strcmp (r->id, id) == 0)
-      {
-        found = true;
-        *asked = r->n_asked;
-        *kept = r->n_cached;
-        *mounts = r->n_mounts; /* the main loop's: read on the main loop */
-      }
+  struct rule *r = g->rules;
+  while (r && strcmp (r->id, id) != 0)
+    r = r->next;
+  if (r)
+    {
+      found = true;
+      *asked = r->n_asked;
+      *kept = r->n_cached;
+      *mounts = r->n_mounts; /* the main loop's: read on the main loop */
+    }
   pthread_mutex_unlock (&g->mu);
   return found;
 }
@@ -979,6 +989,18 @@ allowed_on_its_root (struct execguard *g, const struct stat *st, bool *keep)
   return ok;
 }
 
+/* Answer a permission event; when it was answered (what the exec waited
+ * for). A refused answer is counted, not logged: a log line may wait on
+ * its reader. */
+static uint64_t
+answer (struct execguard *g, int fd, uint32_t response)
+{
+  struct fanotify_response resp = { .fd = fd, .response = response };
+  if (write (g->fan_fd, &resp, sizeof resp) < 0 && !atomic_load (&g->dropped))
+    atomic_fetch_add (&g->answer_errors, 1);
+  return mono_us ();
+}
+
 /* One event: judge, answer when it asks for an answer. */
 static void
 handle (struct execguard *g, const struct fanotify_event_metadata *md, uint64_t *answered_us)
@@ -993,10 +1015,7 @@ handle (struct execguard *g, const struct fanotify_event_metadata *md, uint64_t 
   if (perm && have_st && allowed_on_its_root (g, &st, &keep))
     {
       atomic_fetch_add (&g->allowed, 1);
-      struct fanotify_response resp = { .fd = md->fd, .response = FAN_ALLOW };
-      if (write (g->fan_fd, &resp, sizeof resp) < 0 && !atomic_load (&g->dropped))
-        atomic_fetch_add (&g->answer_errors, 1);
-      *answered_us = mono_us ();
+      *answered_us = answer (g, md->fd, FAN_ALLOW);
       /* On a read-only root nothing in the container can change the file:
        * the kernel keeps the answer (an ignore mask on its inode, dropped
        * should the file ever be modified) and asks no more. A writable
@@ -1087,13 +1106,7 @@ handle (struct execguard *g, const struct fanotify_event_metadata *md, uint64_t 
       break;
     }
   if (perm)
-    {
-      struct fanotify_response resp = { .fd = md->fd, .response = deny ? FAN_DENY : FAN_ALLOW };
-      /* Counted, not logged: a log line may wait on its reader. */
-      if (write (g->fan_fd, &resp, sizeof resp) < 0 && !atomic_load (&g->dropped))
-        atomic_fetch_add (&g->answer_errors, 1);
-      *answered_us = mono_us ();
-    }
+    *answered_us = answer (g, md->fd, deny ? FAN_DENY : FAN_ALLOW);
   /* The answer first: the report may wait on nothing. */
   if (deny)
     report (g, EXECGUARD_DENIED, md->pid, id, md->fd);

@@ -112,10 +112,10 @@ int execguard_protect (struct execguard *g, const char *id, int pid, enum execgu
                        size_t n_allow, struct execguard_marked *marked, lympho_error_t *err) LYMPHO_MUST_CHECK;
 /* The SHA-256 of what fd holds, as 64 lower-case hex digits. -errno. */
 int execguard_sha256_fd (int fd, char hex[65]) LYMPHO_MUST_CHECK;
-/* Look again at the mounts of `id`'s container and mark those it made
- * since (main loop; lymphd does it every 10 s). 0, or -errno (-ENOENT: no
- * rule for it). */
-int execguard_refresh (struct execguard *g, const char *id) LYMPHO_MUST_CHECK;
+/* Look again at the mounts of every guarded container and mark those it
+ * made since (main loop; lymphd does it every 10 s), lymphd's own mount
+ * table read once for all. */
+void execguard_refresh (struct execguard *g);
 /* Forget `id`; its mark is removed while its process still runs. */
 void execguard_release (struct execguard *g, const char *id);
 /* Of the rule of `id` (main loop): the permission events of its programs

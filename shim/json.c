@@ -16,6 +16,33 @@ int
 json_parse (const char *text, size_t len, yajl_val *out, lympho_error_t *err)
 {
   *out = NULL;
+  /* The depth first, by a scan that knows strings and their escapes
+   * (yajl's own parser would find the document malformed anyway where
+   * this miscounts: an unterminated string). */
+  bool in_str = false, esc = false;
+  unsigned depth = 0;
+  for (size_t i = 0; i < len; i++)
+    {
+      char c = text[i];
+      if (in_str)
+        {
+          if (esc)
+            esc = false;
+          else if (c == '\\')
+            esc = true;
+          else if (c == '"')
+            in_str = false;
+        }
+      else if (c == '"')
+        in_str = true;
+      else if (c == '[' || c == '{')
+        {
+          if (++depth > JSON_MAX_DEPTH)
+            return lympho_error_set (err, E2BIG, "JSON nested deeper than %d levels: refused", JSON_MAX_DEPTH);
+        }
+      else if ((c == ']' || c == '}') && depth > 0)
+        depth--;
+    }
   /* yajl_tree_parse wants a C string; refuse embedded NULs instead of
    * silently parsing a prefix. */
   if (memchr (text, '\0', len) != NULL)

@@ -16,8 +16,13 @@
 typedef struct yajl_val_s *json_val;
 typedef struct yajl_gen_t *json_gen;
 
+/* Arrays and objects nest at most this deep in a document json_parse takes:
+ * yajl builds and frees its tree by recursion, and what lymphd reads (the
+ * engine's answers, requests, plugins, its own files) nests less than 16. */
+#define JSON_MAX_DEPTH 64
 /* Parse a complete document. Fails (EINVAL, message with yajl's reason) on
- * malformed input, on trailing garbage, or above `limit` bytes (EFBIG). */
+ * malformed input or trailing garbage, and (E2BIG) on a document nested
+ * deeper than JSON_MAX_DEPTH, refused before any tree is built. */
 int json_parse (const char *text, size_t len, json_val *out, lympho_error_t *err) LYMPHO_MUST_CHECK;
 void json_free (json_val v);
 static inline void cleanup_jsonp (json_val *v) { json_free (*v); }

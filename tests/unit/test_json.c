@@ -1,5 +1,6 @@
 /* The yajl wrapper: strict parsing, typed access, generation round trip,
  * and the golden snapshot's on-disk form. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -34,6 +35,41 @@ test_parse_strict (void **state)
   assert_null (json_path (v, "a", "missing", NULL));
   assert_null (json_get (b, "a"));
   json_free (v);
+}
+
+/* A document nested deeper than JSON_MAX_DEPTH is refused before a tree is
+ * built: yajl builds and frees its tree by recursion, and 262,144 open
+ * brackets overflowed the stack in yajl_tree_free. Brackets inside strings
+ * do not count. */
+static void
+test_parse_depth (void **state)
+{
+  (void) state;
+  json_val v = NULL;
+  lympho_error_t err = { 0 };
+  size_t deep = 262144;
+  char *s = xmalloc (2 * deep + 1);
+  memset (s, '[', deep);
+  memset (s + deep, ']', deep);
+  assert_true (json_parse (s, 2 * deep, &v, &err) < 0);
+  assert_int_equal (err.status, E2BIG);
+  assert_non_null (strstr (err.msg, "nested deeper than 64"));
+  lympho_error_clear (&err);
+  /* At the limit: parsed. One more: refused, objects or arrays alike. */
+  char *at = xasprintf ("%.*s%.*s", JSON_MAX_DEPTH, s, JSON_MAX_DEPTH, s + deep);
+  assert_int_equal (json_parse (at, strlen (at), &v, &err), 0);
+  json_free (v);
+  char *over = xasprintf ("{\"a\":%.*s%.*s}", JSON_MAX_DEPTH, s, JSON_MAX_DEPTH, s + deep);
+  assert_true (json_parse (over, strlen (over), &v, &err) < 0);
+  lympho_error_clear (&err);
+  /* Brackets in strings, escaped quotes included, are text. */
+  char *text = xasprintf ("{\"k\":\"\\\"%.*s\"}", JSON_MAX_DEPTH + 10, s);
+  assert_int_equal (json_parse (text, strlen (text), &v, &err), 0);
+  json_free (v);
+  free (text);
+  free (over);
+  free (at);
+  free (s);
 }
 
 static void
@@ -99,6 +135,7 @@ main (void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_parse_strict),
+    cmocka_unit_test (test_parse_depth),
     cmocka_unit_test (test_roundtrip_keeps_numbers),
     cmocka_unit_test (test_golden_roundtrip),
     cmocka_unit_test (test_pin_repo_lowercase),

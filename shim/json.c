@@ -274,9 +274,16 @@ void
 json_gen_str (yajl_gen g, const char *s)
 {
   if (s == NULL)
-    yajl_gen_null (g);
-  else
-    yajl_gen_string (g, (const unsigned char *) s, strlen (s));
+    {
+      yajl_gen_null (g);
+      return;
+    }
+  /* JSON text is UTF-8: a stray byte (a file name's, a plugin's) would
+   * make the document unreadable to every parser, lymphd's own history
+   * included. yajl escapes control characters itself. */
+  cleanup_free char *clean = utf8_sanitize (s);
+  const char *t = clean ? clean : s;
+  yajl_gen_string (g, (const unsigned char *) t, strlen (t));
 }
 
 void

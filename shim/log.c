@@ -1,6 +1,6 @@
 /* lympho — logging to stderr. journald adds the time; when stderr is a
  * terminal we add it ourselves so a user watching lymphd sees when.
- * May call: nothing: a leaf. */
+ * May call: util (text_escape), nothing else. */
 #include "config.h"
 
 #include <stdarg.h>
@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "lympho/log.h"
+#include "lympho/util.h"
 
 static enum log_level current = LOG_LVL_INFO;
 static const char *const names[] = { "error", "warn", "info", "debug" };
@@ -63,11 +64,16 @@ log_msg (enum log_level lvl, const char *fmt, ...)
                 : snprintf (line + off, sizeof line - off, "<%d>%s: ", prio[lvl], names[lvl]);
   if (n > 0)
     off += (size_t) n;
+  /* The message as one line of text: what it quotes (a path, an engine's
+   * or a caller's words) cannot start a line of its own, with a priority
+   * journald would believe, nor end this one early. */
+  char msg[sizeof line];
   va_list ap;
   va_start (ap, fmt);
-  if (off < sizeof line)
-    vsnprintf (line + off, sizeof line - off, fmt, ap);
+  vsnprintf (msg, sizeof msg, fmt, ap);
   va_end (ap);
+  if (off < sizeof line)
+    text_escape (line + off, sizeof line - off, msg);
   size_t len = strlen (line);
   if (len + 1 < sizeof line)
     line[len++] = '\n';

@@ -386,3 +386,111 @@ strv_free (char **v, size_t n)
     free (v[i]);
   free (v);
 }
+
+size_t
+utf8_seq_len (const unsigned char *s, size_t n)
+{
+  if (n == 0)
+    return 0;
+  unsigned char c = s[0];
+  if (c < 0x80)
+    return 1;
+  size_t len;
+  uint32_t cp;
+  if (c >= 0xC2 && c <= 0xDF)
+    len = 2, cp = c & 0x1Fu;
+  else if (c >= 0xE0 && c <= 0xEF)
+    len = 3, cp = c & 0x0Fu;
+  else if (c >= 0xF0 && c <= 0xF4)
+    len = 4, cp = c & 0x07u;
+  else
+    return 0; /* a continuation byte, C0/C1 (overlong), or F5..FF */
+  if (n < len)
+    return 0;
+  for (size_t i = 1; i < len; i++)
+    {
+      if ((s[i] & 0xC0) != 0x80)
+        return 0;
+      cp = (cp << 6) | (s[i] & 0x3Fu);
+    }
+  if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+    return 0;
+  return len;
+}
+
+char *
+utf8_sanitize (const char *s)
+{
+  const unsigned char *p = (const unsigned char *) s;
+  size_t n = strlen (s), i = 0;
+  while (i < n)
+    {
+      size_t l = utf8_seq_len (p + i, n - i);
+      if (l == 0)
+        break;
+      i += l;
+    }
+  if (i == n)
+    return NULL;
+  /* Each bad byte becomes three (EF BF BD). */
+  char *out = xmalloc (n * 3 + 1), *o = out;
+  memcpy (o, s, i);
+  o += i;
+  while (i < n)
+    {
+      size_t l = utf8_seq_len (p + i, n - i);
+      if (l == 0)
+        {
+          memcpy (o, "\xEF\xBF\xBD", 3);
+          o += 3;
+          i++;
+        }
+      else
+        {
+          memcpy (o, p + i, l);
+          o += l;
+          i += l;
+        }
+    }
+  *o = '\0';
+  return out;
+}
+
+void
+text_escape (char *dst, size_t dstlen, const char *src)
+{
+  if (dstlen == 0)
+    return;
+  const unsigned char *p = (const unsigned char *) src;
+  size_t n = strlen (src), i = 0, o = 0;
+  while (i < n)
+    {
+      size_t l = utf8_seq_len (p + i, n - i);
+      char esc[5] = "";
+      size_t w;
+      if (l == 1 && (p[i] < 0x20 || p[i] == 0x7F))
+        {
+          snprintf (esc, sizeof esc, "\\x%02X", p[i]);
+          w = 4;
+        }
+      else if (l == 1 && p[i] == '\\')
+        {
+          memcpy (esc, "\\\\", 3);
+          w = 2;
+        }
+      else if (l == 0)
+        {
+          snprintf (esc, sizeof esc, "\\x%02X", p[i]);
+          w = 4;
+          l = 1;
+        }
+      else
+        w = l;
+      if (o + w >= dstlen)
+        break; /* cut on a character */
+      memcpy (dst + o, esc[0] ? esc : (const char *) p + i, w);
+      o += w;
+      i += l;
+    }
+  dst[o] = '\0';
+}

@@ -72,6 +72,20 @@ int read_file (const char *path, size_t limit, char **out, size_t *len, lympho_e
 /* A copy of at most max bytes of s, cut before a UTF-8 sequence it would
  * split. */
 char *xstrdup_capped (const char *s, size_t max);
+/* The length of the well-formed UTF-8 sequence at s (1..4 bytes, of at
+ * most n), or 0 when the byte at s starts none: a stray continuation byte,
+ * an overlong form, a surrogate, beyond U+10FFFF, or cut short. */
+size_t utf8_seq_len (const unsigned char *s, size_t n);
+/* s with each byte that starts no well-formed UTF-8 sequence replaced by
+ * U+FFFD, newly allocated; NULL when s is well-formed already (the common
+ * case costs no copy). JSON text must be UTF-8: a file name's stray byte
+ * would make a history line or a reply unreadable. */
+char *utf8_sanitize (const char *s);
+/* Into dst (NUL-terminated, cut on a character when too long): src for one
+ * log line, each control character (newlines included) and each byte of
+ * malformed UTF-8 written as \xNN, a backslash as \\; a message cannot
+ * start a line of its own (a forged journald priority) or end one early. */
+void text_escape (char *dst, size_t dstlen, const char *src);
 /* The last `cap` bytes of a file (all of it when smaller); *out is
  * NUL-terminated. */
 int read_tail (const char *path, size_t cap, char **out, size_t *len, lympho_error_t *err) LYMPHO_MUST_CHECK;

@@ -72,6 +72,29 @@ test_parse_depth (void **state)
   free (s);
 }
 
+/* A string with a byte that is not UTF-8 (a file name, a plugin's answer)
+ * is written as U+FFFD: the document parses again, where before the
+ * generator wrote the byte raw and yajl's parser refused the whole text
+ * (a history line lost). Control characters are escaped. */
+static void
+test_gen_invalid_utf8 (void **state)
+{
+  (void) state;
+  cleanup_jgen json_gen g = json_gen_new (false);
+  json_gen_map_open (g);
+  json_gen_kstr (g, "path", "/tmp/\xff\x80x");
+  json_gen_kstr (g, "argv", "a\nb\x01");
+  json_gen_map_close (g);
+  cleanup_free char *text = json_gen_text (g);
+  json_val v = NULL;
+  lympho_error_t err = { 0 };
+  assert_int_equal (json_parse (text, strlen (text), &v, &err), 0);
+  assert_string_equal (json_str (json_get (v, "path")), "/tmp/\xef\xbf\xbd\xef\xbf\xbdx");
+  assert_string_equal (json_str (json_get (v, "argv")), "a\nb\x01");
+  assert_null (strchr (text, '\n'));
+  json_free (v);
+}
+
 static void
 test_roundtrip_keeps_numbers (void **state)
 {
@@ -136,6 +159,7 @@ main (void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_parse_strict),
     cmocka_unit_test (test_parse_depth),
+    cmocka_unit_test (test_gen_invalid_utf8),
     cmocka_unit_test (test_roundtrip_keeps_numbers),
     cmocka_unit_test (test_golden_roundtrip),
     cmocka_unit_test (test_pin_repo_lowercase),

@@ -39,11 +39,76 @@ test_strdup_capped (void **state)
     }
 }
 
+/* utf8_seq_len: well-formed sequences only (RFC 3629). */
+static void
+test_utf8_seq_len (void **state)
+{
+  (void) state;
+  const struct
+  {
+    const char *s;
+    size_t want;
+  } cases[] = {
+    { "a", 1 },           { "\xc3\xa9", 2 },         { "\xe2\x82\xac", 3 },     { "\xf0\x9f\x98\x80", 4 },
+    { "\x80", 0 },        { "\xc0\xaf", 0 },         { "\xc1\xbf", 0 },         { "\xe0\x80\xaf", 0 },
+    { "\xed\xa0\x80", 0 }, { "\xf4\x90\x80\x80", 0 }, { "\xf5\x80\x80\x80", 0 }, { "\xff", 0 },
+    { "\xc3", 0 },        { "\xe2\x82", 0 },         { "\xc3(", 0 },            { "\xef\xbf\xbd", 3 },
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+    assert_int_equal (utf8_seq_len ((const unsigned char *) cases[i].s, strlen (cases[i].s)), cases[i].want);
+  assert_int_equal (utf8_seq_len ((const unsigned char *) "\xc3\xa9", 1), 0);
+  assert_int_equal (utf8_seq_len ((const unsigned char *) "", 0), 0);
+}
+
+/* utf8_sanitize: NULL when well-formed; each bad byte one U+FFFD. */
+static void
+test_utf8_sanitize (void **state)
+{
+  (void) state;
+  assert_null (utf8_sanitize ("/usr/bin/caf\xc3\xa9"));
+  assert_null (utf8_sanitize (""));
+  char *s = utf8_sanitize ("/tmp/\xff\xfe.sh");
+  assert_string_equal (s, "/tmp/\xef\xbf\xbd\xef\xbf\xbd.sh");
+  free (s);
+  /* A sequence cut short: each of its bytes is replaced. */
+  s = utf8_sanitize ("a\xe2\x82" "b");
+  assert_string_equal (s, "a\xef\xbf\xbd\xef\xbf\xbd" "b");
+  free (s);
+  s = utf8_sanitize ("\xed\xa0\x80");
+  assert_string_equal (s, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+  free (s);
+}
+
+/* text_escape: one log line whatever the input. */
+static void
+test_text_escape (void **state)
+{
+  (void) state;
+  char out[64];
+  text_escape (out, sizeof out, "plain caf\xc3\xa9");
+  assert_string_equal (out, "plain caf\xc3\xa9");
+  text_escape (out, sizeof out, "a\n<3>forged\r\tb");
+  assert_string_equal (out, "a\\x0A<3>forged\\x0D\\x09b");
+  text_escape (out, sizeof out, "bad \xff byte, back\\slash, del \x7f");
+  assert_string_equal (out, "bad \\xFF byte, back\\\\slash, del \\x7F");
+  /* Cut on a character: never half an escape or a UTF-8 sequence. */
+  char small[6];
+  text_escape (small, sizeof small, "ab\ncd");
+  assert_string_equal (small, "ab");
+  text_escape (small, sizeof small, "abcd\xc3\xa9");
+  assert_string_equal (small, "abcd");
+  text_escape (small, 1, "abc");
+  assert_string_equal (small, "");
+}
+
 int
 main (void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_strdup_capped),
+    cmocka_unit_test (test_utf8_seq_len),
+    cmocka_unit_test (test_utf8_sanitize),
+    cmocka_unit_test (test_text_escape),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -171,6 +171,20 @@ copy_str_list (json_val v, size_t *n)
   return out;
 }
 
+/* A plugin's name and image id become file names under the state
+ * directory and keys everywhere: Docker's charset for names, a content id
+ * for images (image may be NULL: a container's is optional). */
+static int
+check_name_and_image (const char *id, const char *name, const char *image, lympho_error_t *err)
+{
+  if (!rt_name_valid (name[0] == '/' ? name + 1 : name))
+    return garbage (err, "container %.64s: name \"%.64s\" is not a container name ([a-zA-Z0-9][a-zA-Z0-9_.-]*)", id,
+                    name);
+  if (image && !rt_image_id_valid (image))
+    return garbage (err, "container %.64s: image_id \"%.80s\" is not a content id ([ALGO:]HEX)", id, image);
+  return 0;
+}
+
 int
 exec_proto_container (json_val v, bool full, struct rt_container *c, lympho_error_t *err)
 {
@@ -187,6 +201,12 @@ exec_proto_container (json_val v, bool full, struct rt_container *c, lympho_erro
   enum rt_state st = rt_state_parse (state);
   if (st == RT_STATE_UNKNOWN)
     return garbage (err, "container %s in unknown state \"%s\"", id, state);
+  if (check_name_and_image (id, name, NULL, err) < 0)
+    return -EIO;
+  /* A container's image id is a hint (a snapshot's is what lymphd keeps):
+   * one that is not a content id is left out, the container kept. */
+  if (image && !rt_image_id_valid (image))
+    image = NULL;
   json_val nets = json_get (v, "networks");
   json_val mounts = json_get (v, "mounts");
   if (check_str_list (nets, "networks", "a network name", err) < 0
@@ -231,6 +251,8 @@ exec_proto_snapshot (json_val v, struct rt_snapshot *s, lympho_error_t *err)
   if (need_str (v, "id", "snapshot", &id, err) < 0 || need_str (v, "name", "snapshot", &name, err) < 0
       || need_str (v, "image_id", "snapshot", &image, err) < 0 || opt_str (v, "swap_blocker", &blocker, err) < 0
       || opt_int (v, "stop_timeout", &stop_timeout, err) < 0)
+    return -EIO;
+  if (check_name_and_image (id, name, image, err) < 0)
     return -EIO;
   json_val spec = json_get (v, "spec");
   if (spec == NULL || json_is_null (spec))

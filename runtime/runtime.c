@@ -2,6 +2,7 @@
  * May call: the backends' ops tables; json for labels. */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,47 @@ rt_state_parse (const char *s)
     if (strcmp (s, rt_state_name ((enum rt_state) i)) == 0)
       return (enum rt_state) i;
   return RT_STATE_UNKNOWN;
+}
+
+bool
+rt_name_valid (const char *name)
+{
+  size_t n = name ? strlen (name) : 0;
+  if (n == 0 || n > 255 || !isalnum ((unsigned char) name[0]))
+    return false;
+  for (size_t i = 1; i < n; i++)
+    {
+      unsigned char c = (unsigned char) name[i];
+      if (!(isascii (c) && (isalnum (c) || c == '_' || c == '.' || c == '-')))
+        return false;
+    }
+  return true;
+}
+
+bool
+rt_image_id_valid (const char *id)
+{
+  size_t n = id ? strlen (id) : 0;
+  if (n == 0 || n > 255)
+    return false;
+  const char *hex = strchr (id, ':');
+  if (hex)
+    {
+      if (hex == id)
+        return false;
+      for (const char *p = id; p < hex; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')))
+          return false;
+      hex++;
+    }
+  else
+    hex = id;
+  if (*hex == '\0')
+    return false;
+  for (const char *p = hex; *p; p++)
+    if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+      return false;
+  return true;
 }
 
 /* The inverse of rt_health_name; NULL, "none" and unknown words are

@@ -42,6 +42,14 @@ enum rt_state
 const char *rt_state_name (enum rt_state s);
 /* The engines' word for a state ("running"): the one parser of both backends. */
 enum rt_state rt_state_parse (const char *s);
+/* A container name as Docker allows it ([a-zA-Z0-9][a-zA-Z0-9_.-]*, at
+ * most 255 bytes): what lymphd takes from a runtime plugin, since a name
+ * becomes a file under the state directory and a key everywhere. */
+bool rt_name_valid (const char *name);
+/* An image's content id: [ALGO:]HEX, ALGO of [a-z0-9], HEX of lower-case
+ * hex digits, at most 255 bytes ("sha256:8e91..."): an id becomes a file
+ * name under the state directory (learned lists). */
+bool rt_image_id_valid (const char *id);
 
 enum rt_health
 {

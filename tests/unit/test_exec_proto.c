@@ -142,6 +142,31 @@ test_container (void **state)
   assert_string_equal (rt_labels_get (&c.labels, "lympho.enable"), "true");
   rt_container_free (&c);
 
+  /* A name or an image id that would be a path under the state directory. */
+  assert_true (rt_name_valid ("web-1.blue_2"));
+  assert_true (rt_name_valid ("a"));
+  assert_false (rt_name_valid (""));
+  assert_false (rt_name_valid ("-x"));
+  assert_false (rt_name_valid ("caf\xc3\xa9"));
+  assert_false (rt_name_valid ("a b"));
+  assert_true (rt_image_id_valid ("sha256:8e91ab"));
+  assert_true (rt_image_id_valid ("8e91ab"));
+  assert_false (rt_image_id_valid ("sha256:"));
+  assert_false (rt_image_id_valid (":ab"));
+  assert_false (rt_image_id_valid ("SHA256:ab"));
+  assert_false (rt_image_id_valid ("sha256:AB"));
+  assert_false (rt_image_id_valid ("sha256:ab/.."));
+  assert_int_equal (container ("{\"id\":\"c1\",\"name\":\"../../etc/x\",\"state\":\"running\"}", false, &c, &err), -EIO);
+  assert_non_null (strstr (err.msg, "not a container name"));
+  assert_int_equal (container ("{\"id\":\"c1\",\"name\":\"a/b\",\"state\":\"running\"}", false, &c, &err), -EIO);
+  assert_int_equal (container ("{\"id\":\"c1\",\"name\":\".hidden\",\"state\":\"running\"}", false, &c, &err), -EIO);
+  /* A container's image id that is not a content id is left out. */
+  assert_int_equal (
+      container ("{\"id\":\"c1\",\"name\":\"w\",\"image_id\":\"sha256:../../x\",\"state\":\"running\"}", false, &c, &err),
+      0);
+  assert_null (c.image_id);
+  rt_container_free (&c);
+
   /* Missing fields, wrong types, unknown states: refused whole. */
   assert_int_equal (container ("{\"name\":\"web\",\"state\":\"running\"}", false, &c, &err), -EIO);
   assert_non_null (strstr (err.msg, "\"id\""));
@@ -190,6 +215,19 @@ test_snapshot (void **state)
   assert_int_equal (json_parse (nospec, strlen (nospec), &v, &err), 0);
   assert_int_equal (exec_proto_snapshot (v, &s, &err), -EIO);
   assert_non_null (strstr (err.msg, "spec"));
+  json_free (v);
+  v = NULL;
+  /* The snapshot's image id names the learned lists' file: a path is refused. */
+  const char *bad = "{\"id\":\"c1\",\"name\":\"web\",\"image_id\":\"sha256:../../../etc/cron.d/x\",\"spec\":{}}";
+  assert_int_equal (json_parse (bad, strlen (bad), &v, &err), 0);
+  assert_int_equal (exec_proto_snapshot (v, &s, &err), -EIO);
+  assert_non_null (strstr (err.msg, "not a content id"));
+  json_free (v);
+  v = NULL;
+  const char *badname = "{\"id\":\"c1\",\"name\":\"../web\",\"image_id\":\"sha256:aa\",\"spec\":{}}";
+  assert_int_equal (json_parse (badname, strlen (badname), &v, &err), 0);
+  assert_int_equal (exec_proto_snapshot (v, &s, &err), -EIO);
+  assert_non_null (strstr (err.msg, "not a container name"));
 }
 
 static void

@@ -1,5 +1,5 @@
 #!/bin/sh
-# lympho — build the alert parser fuzz targets with libFuzzer, ASan and
+# lympho — build the parser fuzz targets with libFuzzer, ASan and
 # UBSan straight from the sources (no autotools needed), seed each from the
 # recorded payloads in tests/data, and run each for SECONDS.
 #
@@ -29,11 +29,16 @@ yajl_libs=$(pkg-config --libs yajl 2>/dev/null || echo -lyajl)
 flags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 
 status=0
-for t in generic alertmanager falco; do
+for t in generic alertmanager falco plugin; do
   bin=$work/fuzz_$t
-  # shellcheck disable=SC2086 # flag lists are meant to split
+  # What each target parses with, beside json.c, util.c and error.c.
+  case $t in
+    plugin) parser="$src/runtime/exec-proto.c $src/runtime/runtime.c" ;;
+    *) parser="$src/shim/alerts.c" ;;
+  esac
+  # shellcheck disable=SC2086 # flag and file lists are meant to split
   if ! "$cc" $flags -I"$work" -I"$src/include" -I"$src" $yajl_cflags -o "$bin" \
-    "$src/tests/fuzz/fuzz_$t.c" "$src/shim/alerts.c" "$src/shim/json.c" "$src/shim/util.c" \
+    "$src/tests/fuzz/fuzz_$t.c" $parser "$src/shim/json.c" "$src/shim/util.c" \
     "$src/shim/error.c" $yajl_libs; then
     echo "fuzz: building fuzz_$t failed" >&2
     status=1

@@ -35,6 +35,16 @@
 #define CONTROL_MAX_PENDING 32
 #define CONTROL_READ_CHUNK 65536
 #define CONTROL_ACCEPT_PAUSE_MS 1000
+/* Replies waiting for a peer that does not read: past this, no more of its
+ * requests are read (nor answered) until it reads. */
+#define CONTROL_MAX_OUT 65536
+/* Slots only root may take: users of the group cannot lock root out. */
+#define CONTROL_ROOT_RESERVED 16
+/* The group's id is looked up again at most this often (it may be created
+ * after lymphd starts), never per request. */
+#define CONTROL_GROUP_TTL_MS 60000
+/* Refusals are logged at most once in this long, with how many were not. */
+#define CONTROL_REFUSAL_LOG_MS 10000
 
 struct conn;
 
@@ -81,6 +91,11 @@ struct control
   char *group;
   uint64_t idle_ms;
   uint64_t accept_timer;
+  gid_t gid;              /* the group's, when gid_known */
+  bool gid_known;
+  uint64_t gid_checked_ms; /* when the group was last looked up; 0: never */
+  uint64_t refusal_logged_ms;
+  unsigned refusals_unlogged;
 };
 
 static void conn_update_events (struct conn *k);
@@ -163,22 +178,79 @@ passwd_has_group (uid_t uid, gid_t gid)
   return false;
 }
 
+/* The group's id, looked up at most every CONTROL_GROUP_TTL_MS: the admin
+ * may create the group after lymphd starts, and a lookup may block (LDAP,
+ * SSSD), so it is not done for every connection. */
 static bool
-peer_allowed (struct control *c, const struct ucred *cr)
+group_gid (struct control *c, gid_t *gid)
+{
+  uint64_t now = now_mono_ms ();
+  if (c->gid_checked_ms == 0 || now - c->gid_checked_ms >= CONTROL_GROUP_TTL_MS)
+    {
+      struct group *gr = getgrnam (c->group);
+      c->gid_known = gr != NULL;
+      if (gr)
+        c->gid = gr->gr_gid;
+      c->gid_checked_ms = now ? now : 1;
+    }
+  *gid = c->gid;
+  return c->gid_known;
+}
+
+/* The peer's supplementary groups as the kernel recorded them at connect
+ * (SO_PEERGROUPS): 1 when gid is among them, 0 when not, -1 when the
+ * kernel cannot tell. */
+static int
+peer_groups_have (int fd, gid_t gid)
+{
+#ifdef SO_PEERGROUPS
+  gid_t groups[256];
+  socklen_t len = sizeof groups;
+  if (getsockopt (fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0)
+    return gid_in_list (gid, groups, len / sizeof groups[0]) ? 1 : 0;
+#else
+  (void) fd;
+  (void) gid;
+#endif
+  return -1;
+}
+
+static bool
+peer_allowed (struct control *c, int fd, const struct ucred *cr)
 {
   if (cr->uid == 0)
     return true;
-  /* Looked up now, not at start: the admin may create the group later. */
-  struct group *gr = getgrnam (c->group);
-  if (gr == NULL)
+  gid_t gid;
+  if (!group_gid (c, &gid))
     return false;
-  gid_t gid = gr->gr_gid;
   if (cr->gid == gid)
     return true;
-  int r = proc_has_group (cr, gid);
+  int r = peer_groups_have (fd, gid);
+  if (r >= 0)
+    return r == 1;
+  r = proc_has_group (cr, gid);
   if (r >= 0)
     return r == 1;
   return passwd_has_group (cr->uid, gid);
+}
+
+/* One warn line per CONTROL_REFUSAL_LOG_MS at most: a flood of refused
+ * connections must not flood the journal. */
+static void
+log_refusal (struct control *c, const char *what)
+{
+  uint64_t now = now_mono_ms ();
+  if (c->refusal_logged_ms && now - c->refusal_logged_ms < CONTROL_REFUSAL_LOG_MS)
+    {
+      c->refusals_unlogged++;
+      return;
+    }
+  if (c->refusals_unlogged)
+    log_warn ("control: %s (and %u more refused since the last such line)", what, c->refusals_unlogged);
+  else
+    log_warn ("control: %s", what);
+  c->refusal_logged_ms = now ? now : 1;
+  c->refusals_unlogged = 0;
 }
 
 /* --- requests and replies ---------------------------------------------- */
@@ -262,11 +334,27 @@ conn_push_request (struct conn *k)
 
 /* --- connections ------------------------------------------------------- */
 
+/* A whole request line waits in the input buffer. */
+static bool
+conn_has_line (const struct conn *k)
+{
+  return k->in.len > k->in_off && memchr (k->in.data + k->in_off, '\n', k->in.len - k->in_off) != NULL;
+}
+
+/* It may be handed another line now: nothing bounds it. */
+static bool
+conn_can_take (const struct conn *k)
+{
+  return !k->closing && k->unanswered < CONTROL_MAX_PENDING && k->out.len - k->out_off < CONTROL_MAX_OUT;
+}
+
 static void
 conn_update_events (struct conn *k)
 {
   uint32_t want = 0;
-  if (!k->eof && !k->closing && k->unanswered < CONTROL_MAX_PENDING)
+  /* Read only when no whole line waits: the buffer holds at most one
+   * line being received and one read. */
+  if (!k->eof && conn_can_take (k) && !conn_has_line (k))
     want |= EPOLLIN;
   if (k->out.len > k->out_off)
     want |= EPOLLOUT;
@@ -340,15 +428,6 @@ conn_dispatch (struct conn *k, const char *line, size_t len)
 {
   struct control *c = k->c;
   k->last_activity = now_mono_ms ();
-  if (!peer_allowed (c, &k->cred))
-    {
-      cleanup_free char *msg = xasprintf ("permission denied: uid %u is neither root nor in group %s",
-                                          (unsigned) k->cred.uid, c->group);
-      log_warn ("control: refused a request from uid %u pid %d: not root and not in group %s",
-                (unsigned) k->cred.uid, (int) k->cred.pid, c->group);
-      conn_refuse (k, EPERM, msg);
-      return;
-    }
   cleanup_json json_val tree = NULL;
   const char *cmd = NULL;
   json_val args = NULL;
@@ -367,7 +446,7 @@ conn_dispatch (struct conn *k, const char *line, size_t len)
 static void
 conn_process_lines (struct conn *k)
 {
-  while (!k->closing && k->unanswered < CONTROL_MAX_PENDING)
+  while (conn_can_take (k))
     {
       char *start = k->in.data + k->in_off;
       size_t avail = k->in.len - k->in_off;
@@ -437,6 +516,15 @@ conn_cb (struct loop *l, int fd, uint32_t events, void *ud)
     goto gone;
   if (conn_flush (k) < 0)
     goto gone;
+  /* Replies went out and made room: the lines already read go on now, as
+   * no event of the socket will come for them. Each turn either answers
+   * lines or fills the output to its bound (then EPOLLOUT resumes it). */
+  while (conn_has_line (k) && conn_can_take (k))
+    {
+      conn_process_lines (k);
+      if (conn_flush (k) < 0)
+        goto gone;
+    }
   if (k->closing && TAILQ_EMPTY (&k->requests) && k->out.len == 0)
     {
       conn_close (k);
@@ -516,13 +604,25 @@ accept_one (struct control *c, int fd)
       close (fd);
       return;
     }
+  /* Who may act is decided once, here: a peer that may not gets one
+   * reply and the close, and holds nothing of lymphd's. */
+  if (!peer_allowed (c, fd, &cred))
+    {
+      cleanup_free char *msg = xasprintf ("permission denied: uid %u is neither root nor in group %s",
+                                          (unsigned) cred.uid, c->group);
+      cleanup_free char *what = xasprintf ("refused a connection from uid %u pid %d: not root and not in group %s",
+                                           (unsigned) cred.uid, (int) cred.pid, c->group);
+      log_refusal (c, what);
+      refuse_connection (fd, EPERM, msg);
+      return;
+    }
   size_t cap = cred.uid == 0 ? CONTROL_MAX_CONN_ROOT : CONTROL_MAX_CONN_PER_UID;
-  if (c->nconns >= CONTROL_MAX_CONN || conns_of_uid (c, cred.uid) >= cap)
+  size_t all = cred.uid == 0 ? CONTROL_MAX_CONN : CONTROL_MAX_CONN - CONTROL_ROOT_RESERVED;
+  if (c->nconns >= all || conns_of_uid (c, cred.uid) >= cap)
     {
       cleanup_free char *msg = xasprintf ("too many control connections%s%u; try again later",
-                                          c->nconns >= CONTROL_MAX_CONN ? " (all users); uid " : " from uid ",
-                                          (unsigned) cred.uid);
-      log_warn ("control: %s", msg);
+                                          c->nconns >= all ? " (all users); uid " : " from uid ", (unsigned) cred.uid);
+      log_refusal (c, msg);
       refuse_connection (fd, EAGAIN, msg);
       return;
     }
@@ -713,6 +813,7 @@ control_set_group (struct control *c, const char *group)
 {
   free (c->group);
   c->group = xstrdup (group);
+  c->gid_checked_ms = 0; /* looked up at the next connection */
 }
 
 void

@@ -155,11 +155,20 @@ call (const char *socket_path, const char *cmd, const char *args_json, bool wait
   if (line == NULL)
     return lympho_error_set (err, EINVAL, "internal error: bad arguments for `%s`", cmd);
   int ret = write_all (fd, line, strlen (line), err);
-  if (ret < 0)
-    return ret;
   cleanup_buf struct buf reply;
   buf_init (&reply);
-  if ((ret = read_reply (fd, wait_forever, &reply, err)) < 0)
+  if (ret < 0)
+    {
+      /* lymphd refuses a peer that may not act as it connects: one reply,
+       * then the close, perhaps before the request was sent. That reply
+       * says more than the broken pipe. */
+      lympho_error_t rerr = { 0 };
+      if ((err->status != EPIPE && err->status != ECONNRESET)
+          || read_reply (fd, false, &reply, &rerr) < 0)
+        return ret;
+      lympho_error_clear (err);
+    }
+  else if ((ret = read_reply (fd, wait_forever, &reply, err)) < 0)
     return ret;
   return proto_reply_decode (reply.data, reply.len, tree, result, err);
 }

@@ -285,28 +285,31 @@ cmd_history (struct daemon *d, struct control_request *req, json_val args)
 
 /* --- the table --------------------------------------------------------- */
 
-static const struct command_arg no_args[] = { { NULL, 0, false } };
+/* A container name (Docker's at most 255 bytes), a reason as history keeps
+ * it (1024 bytes), a page of history. */
+#define ARG_NAME(req) { "name", COMMAND_ARG_STRING, req, 0, 0, 255 }
+#define ARG_REASON { "reason", COMMAND_ARG_STRING, false, 0, 0, 1024 }
+#define ARG_END { NULL, 0, false, 0, 0, 0 }
 
-static const struct command_arg regen_args[] = {
-  { "name", COMMAND_ARG_STRING, true },
-  { "reason", COMMAND_ARG_STRING, false },
-  { NULL, 0, false },
-};
+static const struct command_arg no_args[] = { ARG_END };
+
+static const struct command_arg regen_args[] = { ARG_NAME (true), ARG_REASON, ARG_END };
 
 static const struct command_arg alert_args[] = {
-  { "name", COMMAND_ARG_STRING, true },
-  { "severity", COMMAND_ARG_INTEGER, true },
-  { "reason", COMMAND_ARG_STRING, false },
-  { NULL, 0, false },
+  ARG_NAME (true),
+  { "severity", COMMAND_ARG_INTEGER, true, 0, 10, 0 },
+  ARG_REASON,
+  ARG_END,
 };
 
 static const struct command_arg history_args[] = {
-  { "name", COMMAND_ARG_STRING, false },
-  { "limit", COMMAND_ARG_INTEGER, false },
-  { NULL, 0, false },
+  ARG_NAME (false),
+  { "limit", COMMAND_ARG_INTEGER, false, 1, 100000, 0 },
+  ARG_END,
 };
 
-/* Keys a command does not declare are accepted for now. */
+/* Every argument is declared: a key a command does not know is a usage
+ * error, as a wrong type or a value out of range is. */
 static const struct command commands[] = {
   { "status", no_args, cmd_status, NULL },
   { "ls", no_args, cmd_ls, NULL },
@@ -357,6 +360,15 @@ type_ok (enum command_arg_type type, json_val v)
 int
 command_check (const struct command *c, json_val args, lympho_error_t *err)
 {
+  for (size_t i = 0; i < json_obj_len (args); i++)
+    {
+      const char *key = json_obj_key (args, i);
+      const struct command_arg *a = c->args;
+      while (a->name && strcmp (a->name, key) != 0)
+        a++;
+      if (a->name == NULL)
+        return lympho_error_set (err, EINVAL, "%s: `%.64s` is not an argument of %s", c->name, key, c->name);
+    }
   for (const struct command_arg *a = c->args; a->name; a++)
     {
       json_val v = json_get (args, a->name);
@@ -369,6 +381,16 @@ command_check (const struct command *c, json_val args, lympho_error_t *err)
       if (v != NULL && !type_ok (a->type, v))
         return lympho_error_set (err, EINVAL, "%s: `%s` must be %s, not %s", c->name, a->name, type_wanted (a->type),
                                  type_given (v));
+      int64_t n;
+      if (v != NULL && a->type == COMMAND_ARG_INTEGER && json_as_int64 (v, &n) && (n < a->min || n > a->max))
+        {
+          if (c->missing)
+            return lympho_error_set (err, EINVAL, "%s", c->missing);
+          return lympho_error_set (err, EINVAL, "%s: `%s` must be from %lld to %lld", c->name, a->name,
+                                   (long long) a->min, (long long) a->max);
+        }
+      if (v != NULL && a->type == COMMAND_ARG_STRING && strlen (json_str (v)) > a->max_len)
+        return lympho_error_set (err, EINVAL, "%s: `%s` is longer than %zu bytes", c->name, a->name, a->max_len);
     }
   return 0;
 }

@@ -278,6 +278,8 @@ struct command_arg
   const char *name;             /* NULL ends a command's list */
   enum command_arg_type type;
   bool required;
+  int64_t min, max;             /* an integer's range */
+  size_t max_len;               /* a string's length in bytes */
 };
 struct command
 {

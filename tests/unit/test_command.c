@@ -110,14 +110,35 @@ test_accepted (void **state)
   expect_ok ("regen", "{\"name\":\"web\",\"reason\":\"deploy\"}");
   /* An empty name is the handler's: no protected container named ``. */
   expect_ok ("regen", "{\"name\":\"\"}");
-  /* The range of severity is the handler's too. */
-  expect_ok ("alert", "{\"name\":\"web\",\"severity\":11}");
+  expect_ok ("alert", "{\"name\":\"web\",\"severity\":10}");
+  expect_ok ("alert", "{\"name\":\"web\",\"severity\":0}");
   expect_ok ("alert", "{\"name\":\"web\",\"severity\":3,\"reason\":\"canary\"}");
   expect_ok ("history", "{}");
   expect_ok ("history", "{\"name\":\"web\",\"limit\":100}");
-  /* Keys a command does not declare are accepted, for now. */
-  expect_ok ("status", "{\"verbose\":true}");
-  expect_ok ("regen", "{\"name\":\"web\",\"force\":1}");
+}
+
+/* Every key declared, every integer in its range, every string bounded:
+ * before, an unknown key was accepted, a bad limit ignored, and a huge
+ * reason kept whole. */
+static void
+test_schema (void **state)
+{
+  (void) state;
+  expect_usage ("status", "{\"verbose\":true}", "status: `verbose` is not an argument of status");
+  expect_usage ("regen", "{\"name\":\"web\",\"force\":1}", "regen: `force` is not an argument of regen");
+  expect_usage ("alert", "{\"name\":\"web\",\"severity\":11}", ALERT_USAGE);
+  expect_usage ("alert", "{\"name\":\"web\",\"severity\":-1}", ALERT_USAGE);
+  expect_usage ("history", "{\"limit\":0}", "history: `limit` must be from 1 to 100000");
+  expect_usage ("history", "{\"limit\":-5}", "history: `limit` must be from 1 to 100000");
+  expect_usage ("history", "{\"limit\":99999999999999999999}",
+                "history: `limit` must be an integer, not a number with a fraction or an exponent");
+  char big[1200];
+  memset (big, 'r', sizeof big - 1);
+  big[sizeof big - 1] = '\0';
+  cleanup_free char *args = xasprintf ("{\"name\":\"web\",\"reason\":\"%s\"}", big);
+  expect_usage ("regen", args, "regen: `reason` is longer than 1024 bytes");
+  cleanup_free char *longname = xasprintf ("{\"name\":\"%.300s\"}", big);
+  expect_usage ("regen", longname, "regen: `name` is longer than 255 bytes");
 }
 
 int
@@ -128,6 +149,7 @@ main (void)
     cmocka_unit_test (test_missing),
     cmocka_unit_test (test_wrong_type),
     cmocka_unit_test (test_accepted),
+    cmocka_unit_test (test_schema),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }

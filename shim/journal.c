@@ -5,15 +5,19 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "lympho/journal.h"
 #include "lympho/json.h"
+#include "lympho/log.h"
 #include "lympho/util.h"
 
 struct journal
 {
   char *path;
   int fd;
+  off_t size; /* its length after the last whole record */
 };
 
 void
@@ -46,6 +50,44 @@ journal_open (const char *state_dir, struct journal **out, lympho_error_t *err)
       free (j);
       return lympho_error_set_errno (err, e, "open journal `%s`", state_dir);
     }
+  /* A record cut short by a crash or a full disk is cut off, so the next
+   * one starts on a line of its own (its step was never taken). */
+  struct stat st;
+  off_t end = 0;
+  if (fstat (j->fd, &st) == 0)
+    end = st.st_size;
+  int rfd = open (j->path, O_RDONLY | O_CLOEXEC);
+  off_t keep = end;
+  if (rfd >= 0)
+    {
+      char buf[4096];
+      keep = 0;
+      for (off_t at = end; at > 0 && keep == 0;)
+        {
+          size_t chunk = at > (off_t) sizeof buf ? sizeof buf : (size_t) at;
+          at -= (off_t) chunk;
+          if (pread (rfd, buf, chunk, at) != (ssize_t) chunk)
+            {
+              keep = end; /* cannot tell: leave it */
+              break;
+            }
+          for (size_t i = chunk; i > 0; i--)
+            if (buf[i - 1] == '\n')
+              {
+                keep = at + (off_t) i;
+                break;
+              }
+        }
+      close (rfd);
+    }
+  if (keep < end)
+    {
+      if (ftruncate (j->fd, keep) == 0)
+        log_warn ("journal: a record cut short at its end (%lld bytes) was removed", (long long) (end - keep));
+      else
+        keep = end;
+    }
+  j->size = keep;
   *out = j;
   return 0;
 }
@@ -67,8 +109,17 @@ append (struct journal *j, json_gen g, lympho_error_t *err)
   size_t len = strlen (line);
   line = xrealloc (line, len + 2);
   line[len++] = '\n';
-  if (write (j->fd, line, len) != (ssize_t) len)
-    return lympho_error_set_errno (err, errno ? errno : EIO, "write journal");
+  ssize_t n = write (j->fd, line, len);
+  if (n != (ssize_t) len)
+    {
+      int e = n < 0 ? errno : EIO;
+      /* Part of the record may be there: cut it, or the next record would
+       * be glued to it and both lost. */
+      if (n > 0 && ftruncate (j->fd, j->size) < 0)
+        log_error ("journal: cannot cut a record written in part: %s", strerror (errno));
+      return lympho_error_set_errno (err, e, "write journal");
+    }
+  j->size += (off_t) len;
   /* fdatasync: the intent must be on disk before the step is taken. */
   if (fdatasync (j->fd) < 0)
     return lympho_error_set_errno (err, errno, "fsync journal");
@@ -137,6 +188,7 @@ journal_compact (struct journal *j, lympho_error_t *err)
 {
   if (ftruncate (j->fd, 0) < 0)
     return lympho_error_set_errno (err, errno, "truncate journal");
+  j->size = 0;
   if (fdatasync (j->fd) < 0)
     return lympho_error_set_errno (err, errno, "fsync journal");
   return 0;
@@ -157,19 +209,22 @@ opt_str (json_val rec, const char *key)
   return xstrdup (json_str (json_get (rec, key)));
 }
 
-static void
-free_all (struct txn *v, size_t n)
-{
-  for (size_t i = 0; i < n; i++)
-    txn_free (&v[i]);
-  free (v);
-}
-
 int
-journal_replay (const char *text, size_t len, struct txn **open, size_t *n, lympho_error_t *err)
+journal_replay (const char *text, size_t len, struct txn **open, size_t *n, size_t *bad, lympho_error_t *err)
 {
   struct txn *v = NULL;
   size_t nv = 0;
+  *bad = 0;
+  /* A damaged record (a torn write followed by another append, a byte
+   * flipped) is skipped and counted, the first one described in err: the
+   * transactions of the other records are still recovered. */
+/* Not a do-while: its continue is the record loop's. */
+#define SKIP(...)                                                                                                      \
+  {                                                                                                                    \
+    if ((*bad)++ == 0)                                                                                                 \
+      lympho_error_set (err, EINVAL, __VA_ARGS__);                                                                     \
+    continue;                                                                                                          \
+  }
   size_t lineno = 0;
   const char *p = text, *end = text + len;
   while (p < end)
@@ -186,27 +241,18 @@ journal_replay (const char *text, size_t len, struct txn **open, size_t *n, lymp
       cleanup_json json_val rec = NULL;
       lympho_error_t e = { 0 };
       if (json_parse (line, l, &rec, &e) < 0)
-        {
-          free_all (v, nv);
-          return lympho_error_set (err, EINVAL, "journal line %zu: %s", lineno, e.msg);
-        }
+        SKIP ("journal line %zu: %s", lineno, e.msg);
       const char *op = json_str (json_get (rec, "op"));
       const char *id = json_str (json_get (rec, "txn"));
       if (op == NULL || id == NULL)
-        {
-          free_all (v, nv);
-          return lympho_error_set (err, EINVAL, "journal line %zu: record without op or txn", lineno);
-        }
+        SKIP ("journal line %zu: record without op or txn", lineno);
       struct txn *t = find_txn (v, nv, id);
       if (strcmp (op, "begin") == 0)
         {
           const char *name = json_str (json_get (rec, "name"));
           int64_t gen = -1;
           if (t != NULL || name == NULL || !json_as_int64 (json_get (rec, "gen"), &gen) || gen < 0)
-            {
-              free_all (v, nv);
-              return lympho_error_set (err, EINVAL, "journal line %zu: bad begin record", lineno);
-            }
+            SKIP ("journal line %zu: bad begin record", lineno);
           v = xrealloc (v, (nv + 1) * sizeof *v);
           t = &v[nv++];
           memset (t, 0, sizeof *t);
@@ -253,24 +299,23 @@ journal_replay (const char *text, size_t len, struct txn **open, size_t *n, lymp
           nv--;
         }
       else
-        {
-          free_all (v, nv);
-          return lympho_error_set (err, EINVAL, "journal line %zu: unknown op `%s`", lineno, op);
-        }
+        SKIP ("journal line %zu: unknown op `%.32s`", lineno, op);
     }
+#undef SKIP
   *open = v;
   *n = nv;
   return 0;
 }
 
 int
-journal_load (const char *state_dir, struct txn **open, size_t *n, lympho_error_t *err)
+journal_load (const char *state_dir, struct txn **open, size_t *n, size_t *bad, lympho_error_t *err)
 {
   cleanup_free char *path = xasprintf ("%s/journal", state_dir);
   cleanup_free char *text = NULL;
   size_t len = 0;
   *open = NULL;
   *n = 0;
+  *bad = 0;
   int ret = read_file (path, 64 << 20, &text, &len, err);
   if (ret == -ENOENT)
     {
@@ -279,5 +324,5 @@ journal_load (const char *state_dir, struct txn **open, size_t *n, lympho_error_
     }
   if (ret < 0)
     return ret;
-  return journal_replay (text, len, open, n, err);
+  return journal_replay (text, len, open, n, bad, err);
 }

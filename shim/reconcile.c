@@ -217,10 +217,13 @@ reconcile_sync_engine (struct daemon *d)
   if (!d->connected || d->shutting_down)
     return;
   struct txn *open = NULL;
-  size_t n = 0;
+  size_t n = 0, bad = 0;
   lympho_error_t err = { 0 };
-  if (journal_load (d->cfg->state_dir, &open, &n, &err) < 0)
+  if (journal_load (d->cfg->state_dir, &open, &n, &bad, &err) < 0)
     log_error ("journal: %s (recovery skipped)", err.msg);
+  else if (bad)
+    log_warn ("journal: %zu damaged record%s skipped (the first: %s); the other transactions are recovered", bad,
+              bad == 1 ? "" : "s", err.msg);
   for (size_t i = 0; i < n; i++)
     {
       struct entry *e = entry_find (d, open[i].name);

@@ -44,9 +44,13 @@ int journal_end (struct journal *j, const char *txn, const char *result, lympho_
 /* Truncate once nothing is open (called when the last transaction ends). */
 int journal_compact (struct journal *j, lympho_error_t *err) LYMPHO_MUST_CHECK;
 
-/* Pure: the transactions of a journal text that have no end record. */
-int journal_replay (const char *text, size_t len, struct txn **open, size_t *n, lympho_error_t *err) LYMPHO_MUST_CHECK;
+/* Pure: the transactions of a journal text that have no end record. A
+ * damaged record is skipped and counted in *bad, the first described in
+ * err (the return is still 0): the rest is recovered all the same. */
+int journal_replay (const char *text, size_t len, struct txn **open, size_t *n, size_t *bad,
+                    lympho_error_t *err) LYMPHO_MUST_CHECK;
 /* Read and replay the journal file of a state dir. */
-int journal_load (const char *state_dir, struct txn **open, size_t *n, lympho_error_t *err) LYMPHO_MUST_CHECK;
+int journal_load (const char *state_dir, struct txn **open, size_t *n, size_t *bad,
+                  lympho_error_t *err) LYMPHO_MUST_CHECK;
 
 #endif

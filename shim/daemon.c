@@ -182,7 +182,13 @@ on_watchdog (struct loop *l, void *ud)
 static void
 bad_snapshot (const char *path, const lympho_error_t *e)
 {
-  log_error ("snapshot %s unreadable, skipped: %s", path, e->msg);
+  /* Out of the way, kept: the next start does not trip on it again. */
+  cleanup_free char *to = NULL;
+  int ret = move_aside (path, &to);
+  if (ret == 0)
+    log_error ("snapshot %s unreadable, moved to %s: %s", path, to, e->msg);
+  else
+    log_error ("snapshot %s unreadable, skipped (cannot move it aside: %s): %s", path, strerror (-ret), e->msg);
 }
 
 static int

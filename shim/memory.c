@@ -64,11 +64,19 @@ memory_open (const char *state_dir, uint64_t window_ms, uint64_t now_ms, struct 
     {
       if (e.status == ENOENT)
         return 0;
-      if (e.status != EFBIG || read_tail (m->path, MEMORY_FILE_MAX, &text, &len, err) < 0)
+      lympho_error_t te = { 0 };
+      if (e.status != EFBIG || read_tail (m->path, MEMORY_FILE_MAX, &text, &len, &te) < 0)
         {
-          if (e.status != EFBIG)
-            *err = e;
-          return -(err->status ? err->status : EIO);
+          /* Unreadable (a directory, an I/O error): moved aside and kept,
+           * and lymphd starts with an empty memory rather than not at all. */
+          cleanup_free char *to = NULL;
+          int ret = move_aside (m->path, &to);
+          if (ret < 0)
+            return lympho_error_set (err, -ret, "immune memory `%s` unreadable (%s) and cannot be moved aside: %s",
+                                     m->path, e.status == EFBIG ? te.msg : e.msg, strerror (-ret));
+          log_error ("immune memory `%s` unreadable (%s): moved to %s; starting with no memory", m->path,
+                     e.status == EFBIG ? te.msg : e.msg, to);
+          return 0;
         }
       /* Its newest part, from the first whole line. */
       log_warn ("immune memory `%s` is larger than %u bytes: its newest cells are kept", m->path, MEMORY_FILE_MAX);

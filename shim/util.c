@@ -494,3 +494,21 @@ text_escape (char *dst, size_t dstlen, const char *src)
     }
   dst[o] = '\0';
 }
+
+int
+move_aside (const char *path, char **to)
+{
+  for (int i = 0; i < 10; i++)
+    {
+      cleanup_free char *dst = i == 0 ? xasprintf ("%s.bad", path) : xasprintf ("%s.bad.%d", path, i);
+      struct stat st;
+      if (lstat (dst, &st) == 0)
+        continue;
+      if (rename (path, dst) < 0)
+        return -errno;
+      if (to)
+        *to = steal_pointer (&dst);
+      return 0;
+    }
+  return -EEXIST;
+}

@@ -89,6 +89,10 @@ void text_escape (char *dst, size_t dstlen, const char *src);
 /* The last `cap` bytes of a file (all of it when smaller); *out is
  * NUL-terminated. */
 int read_tail (const char *path, size_t cap, char **out, size_t *len, lympho_error_t *err) LYMPHO_MUST_CHECK;
+/* A state file lymphd cannot use, moved out of its way (PATH.bad, else
+ * PATH.bad.1 .. PATH.bad.9), kept for whoever wants to see it. *to (may be
+ * NULL): the new path. 0, or -errno. */
+int move_aside (const char *path, char **to);
 /* mkdir -p with mode for the created components. */
 int mkdir_p (const char *path, int mode, lympho_error_t *err) LYMPHO_MUST_CHECK;
 

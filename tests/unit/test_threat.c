@@ -112,6 +112,25 @@ mem_open (struct memfix *f, uint64_t now)
   assert_int_equal (memory_open (f->dir, week, now, &f->m, &f->err), 0);
 }
 
+/* A memory file lymphd cannot read (here a directory in its place) is
+ * moved aside and kept, and lymphd starts with an empty memory: before,
+ * memory_open failed and lymphd did not start at all. */
+static void
+test_memory_unreadable (void **state)
+{
+  struct memfix *f = *state;
+  assert_int_equal (mkdir (f->path, 0700), 0);
+  mem_open (f, 1000);
+  assert_false (memory_recall (&f->m, "falco|x", "web", NULL, 1000, week));
+  assert_int_equal (memory_remember (&f->m, "falco|x", "web", NULL, 1000, &f->err), 0);
+  memory_close (&f->m);
+  cleanup_free char *aside = xasprintf ("%s.bad", f->path);
+  struct stat st;
+  assert_int_equal (stat (aside, &st), 0);
+  assert_true (S_ISDIR (st.st_mode));
+  assert_int_equal (rmdir (aside), 0);
+}
+
 static void
 test_memory (void **state)
 {
@@ -220,6 +239,7 @@ main (void)
     cmocka_unit_test (test_threshold),
     cmocka_unit_test (test_effective_ttl),
     cmocka_unit_test_setup_teardown (test_memory, mem_setup, mem_teardown),
+    cmocka_unit_test_setup_teardown (test_memory_unreadable, mem_setup, mem_teardown),
     cmocka_unit_test_setup_teardown (test_memory_caps, mem_setup, mem_teardown),
     cmocka_unit_test_setup_teardown (test_read_tail, mem_setup, mem_teardown),
   };

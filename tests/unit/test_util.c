@@ -4,7 +4,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "lympho/util.h"
@@ -101,6 +104,32 @@ test_text_escape (void **state)
   assert_string_equal (small, "");
 }
 
+/* move_aside: PATH.bad, then PATH.bad.1 ..; never over an earlier one. */
+static void
+test_move_aside (void **state)
+{
+  (void) state;
+  char dir[] = "/tmp/lympho-test-aside-XXXXXX";
+  assert_non_null (mkdtemp (dir));
+  cleanup_free char *path = xasprintf ("%s/memory", dir);
+  for (int i = 0; i < 3; i++)
+    {
+      FILE *fp = fopen (path, "w");
+      assert_non_null (fp);
+      fprintf (fp, "%d", i);
+      fclose (fp);
+      char *to = NULL;
+      assert_int_equal (move_aside (path, &to), 0);
+      cleanup_free char *want = i == 0 ? xasprintf ("%s.bad", path) : xasprintf ("%s.bad.%d", path, i);
+      assert_string_equal (to, want);
+      free (to);
+      assert_int_equal (access (path, F_OK), -1);
+    }
+  assert_int_equal (move_aside (path, NULL), -ENOENT);
+  cleanup_free char *cmd = xasprintf ("rm -rf '%s'", dir);
+  assert_int_equal (system (cmd), 0);
+}
+
 int
 main (void)
 {
@@ -109,6 +138,7 @@ main (void)
     cmocka_unit_test (test_utf8_seq_len),
     cmocka_unit_test (test_utf8_sanitize),
     cmocka_unit_test (test_text_escape),
+    cmocka_unit_test (test_move_aside),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -40,6 +40,11 @@
 #define CONN_LIMIT 64
 #define CONN_PER_IP 32
 #define CONN_TIMEOUT_S 10
+/* A request, headers and body, arrives whole within this long of its
+ * connection's start or of the last request it carried, however slowly
+ * it trickles in (the idle timeout above alone lets a byte every 9 s hold
+ * a slot for ever). */
+#define REQUEST_DEADLINE_MS 10000
 
 enum route
 {
@@ -78,6 +83,18 @@ struct httpd
   uint64_t requests[N_POST][N_CODES];
   uint64_t alerts_accepted[N_POST];
   uint64_t alerts_ignored[N_POST];
+  /* Open connections, for the request deadline. */
+  struct tracked
+  {
+    struct MHD_Connection *c;
+    int fd;
+    uint64_t since_ms; /* its start, or the end of its last request */
+    bool cut;
+  } *conns;
+  size_t n_conns;
+  uint64_t deadline_ms;
+  uint64_t deadline_timer;
+  uint64_t cut_total;
 };
 
 struct request
@@ -484,9 +501,12 @@ on_request (void *cls, struct MHD_Connection *c, const char *url, const char *me
 static void
 on_completed (void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
-  (void) cls;
-  (void) c;
   (void) toe;
+  struct httpd *h = cls;
+  /* Its next request has a deadline of its own. */
+  for (size_t i = 0; i < h->n_conns; i++)
+    if (h->conns[i].c == c)
+      h->conns[i].since_ms = now_mono_ms ();
   struct request *r = *con_cls;
   if (r == NULL)
     return;
@@ -508,6 +528,79 @@ on_mhd_log (void *cls, const char *fmt, va_list ap)
 /* ---- driving MHD from the loop ---- */
 
 static void drive (struct httpd *h);
+static void deadline_arm (struct httpd *h);
+
+/* Connections past their request deadline are cut (shutdown: MHD sees the
+ * end at its next turn and closes them as it would any). */
+static void
+on_deadline (struct loop *l, void *ud)
+{
+  (void) l;
+  struct httpd *h = ud;
+  h->deadline_timer = 0;
+  uint64_t now = now_mono_ms ();
+  unsigned cut = 0;
+  for (size_t i = 0; i < h->n_conns; i++)
+    if (!h->conns[i].cut && now - h->conns[i].since_ms >= h->deadline_ms)
+      {
+        h->conns[i].cut = true;
+        if (shutdown (h->conns[i].fd, SHUT_RDWR) == 0)
+          cut++;
+      }
+  if (cut)
+    {
+      h->cut_total += cut;
+      log_info ("http: %u connection%s cut: no whole request within %llu ms (%llu so far)", cut, cut == 1 ? "" : "s",
+                (unsigned long long) h->deadline_ms, (unsigned long long) h->cut_total);
+      drive (h);
+    }
+  deadline_arm (h);
+}
+
+static void
+deadline_arm (struct httpd *h)
+{
+  if (h->deadline_timer)
+    return;
+  uint64_t now = now_mono_ms (), next = UINT64_MAX;
+  for (size_t i = 0; i < h->n_conns; i++)
+    if (!h->conns[i].cut)
+      {
+        uint64_t at = h->conns[i].since_ms + h->deadline_ms;
+        next = at < next ? at : next;
+      }
+  if (next != UINT64_MAX)
+    h->deadline_timer = loop_add_timer (h->loop, next > now ? next - now : 0, on_deadline, h);
+}
+
+static void
+on_connection (void *cls, struct MHD_Connection *c, void **socket_context, enum MHD_ConnectionNotificationCode code)
+{
+  (void) socket_context;
+  struct httpd *h = cls;
+  if (code == MHD_CONNECTION_NOTIFY_STARTED)
+    {
+      const union MHD_ConnectionInfo *info = MHD_get_connection_info (c, MHD_CONNECTION_INFO_CONNECTION_FD);
+      if (info == NULL)
+        return;
+      h->conns = xrealloc (h->conns, (h->n_conns + 1) * sizeof *h->conns);
+      h->conns[h->n_conns++] = (struct tracked) { c, info->connect_fd, now_mono_ms (), false };
+      deadline_arm (h);
+      return;
+    }
+  for (size_t i = 0; i < h->n_conns; i++)
+    if (h->conns[i].c == c)
+      {
+        h->conns[i] = h->conns[--h->n_conns];
+        break;
+      }
+}
+
+void
+httpd_set_request_deadline (struct httpd *h, unsigned ms)
+{
+  h->deadline_ms = ms;
+}
 
 static void
 on_timer (struct loop *l, void *ud)
@@ -613,13 +706,14 @@ httpd_open (struct loop *loop, const char *addr, const char *token, const struct
   h->cb = *cb;
   h->epfd = -1;
   h->listen_fd = fd;
+  h->deadline_ms = REQUEST_DEADLINE_MS;
   unsigned int flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
   h->mhd = MHD_start_daemon (flags, 0, NULL, NULL, on_request, h, MHD_OPTION_LISTEN_SOCKET, fd,
                              MHD_OPTION_CONNECTION_LIMIT, (unsigned int) CONN_LIMIT,
                              MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int) CONN_PER_IP,
                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) CONN_TIMEOUT_S,
-                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
-                             h, MHD_OPTION_END);
+                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_NOTIFY_CONNECTION,
+                             on_connection, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h, MHD_OPTION_END);
   if (h->mhd == NULL)
     {
       /* MHD may already have closed the socket on its failure path; leave
@@ -672,7 +766,10 @@ httpd_close (struct httpd *h)
     loop_del_fd (h->loop, h->epfd);
   if (h->timer)
     loop_cancel_timer (h->loop, h->timer);
+  if (h->deadline_timer)
+    loop_cancel_timer (h->loop, h->deadline_timer);
   MHD_stop_daemon (h->mhd);
+  free (h->conns);
   explicit_bzero (h->token, h->token_len);
   free (h->token);
   free (h);

@@ -42,6 +42,9 @@ int httpd_open (struct loop *loop, const char *listen, const char *token, const 
                 struct httpd **out, lympho_error_t *err) LYMPHO_MUST_CHECK;
 /* NULL is harmless. */
 void httpd_close (struct httpd *h);
+/* A request must arrive whole within ms of its connection's start or of
+ * its previous request (default 10 s); else the connection is cut. */
+void httpd_set_request_deadline (struct httpd *h, unsigned ms);
 /* The bound TCP port (useful with port 0), or -1. */
 int httpd_port (struct httpd *h);
 

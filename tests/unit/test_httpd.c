@@ -302,6 +302,77 @@ run_calls (struct call *calls, size_t n, bool slowloris)
   loop_free (loop);
 }
 
+/* ---- a client trickling one byte at a time ---- */
+
+struct trickle
+{
+  int fd;
+  uint64_t t0, closed_ms;
+  uint64_t timer;
+  unsigned sent;
+};
+
+static void
+on_trickle (struct loop *l, void *ud)
+{
+  struct trickle *t = ud;
+  /* One byte of a header line that never ends: never idle long. */
+  if (send (t->fd, "a", 1, MSG_NOSIGNAL) == 1)
+    t->sent++;
+  t->timer = loop_add_timer (l, 100, on_trickle, t);
+}
+
+static void
+on_trickle_readable (struct loop *l, int fd, uint32_t events, void *ud)
+{
+  (void) events;
+  struct trickle *t = ud;
+  char buf[512];
+  ssize_t n = recv (fd, buf, sizeof buf, MSG_DONTWAIT);
+  if (n > 0 || (n < 0 && errno == EAGAIN))
+    return;
+  t->closed_ms = now_mono_ms () - t->t0;
+  loop_stop (l);
+}
+
+/* A byte every 100 ms keeps a connection from ever being idle: before, it
+ * held its slot for as long as it liked (and 64 of them every slot). The
+ * request deadline cuts it. */
+static void
+test_trickle_cut (void **state)
+{
+  (void) state;
+  lympho_error_t err = { 0 };
+  struct loop *loop;
+  assert_int_equal (loop_new (&loop, &err), 0);
+  struct httpd *h;
+  if (httpd_open (loop, "127.0.0.1:0", TOKEN, &callbacks, &h, &err) < 0)
+    fail_msg ("httpd_open: %s", err.msg);
+  httpd_set_request_deadline (h, 400);
+  struct trickle t = { .fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0) };
+  struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons ((uint16_t) httpd_port (h)) };
+  sa.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+  assert_int_equal (connect (t.fd, (struct sockaddr *) &sa, sizeof sa), 0);
+  static const char part[] = "POST /v1/alerts HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+  assert_int_equal (send (t.fd, part, sizeof part - 1, MSG_NOSIGNAL), (ssize_t) sizeof part - 1);
+  t.t0 = now_mono_ms ();
+  assert_int_equal (loop_add_fd (loop, t.fd, EPOLLIN | EPOLLRDHUP, on_trickle_readable, &t, &err), 0);
+  t.timer = loop_add_timer (loop, 100, on_trickle, &t);
+  timed_out = false;
+  uint64_t deadline = loop_add_timer (loop, 5000, on_deadline, NULL);
+  assert_int_equal (loop_run (loop, &err), 0);
+  assert_false (timed_out);
+  assert_true (t.closed_ms >= 400);
+  assert_true (t.closed_ms < 3000);
+  assert_true (t.sent >= 2);
+  loop_cancel_timer (loop, deadline);
+  loop_cancel_timer (loop, t.timer);
+  loop_del_fd (loop, t.fd);
+  close (t.fd);
+  httpd_close (h);
+  loop_free (loop);
+}
+
 static void
 calls_free (struct call *calls, size_t n)
 {
@@ -698,6 +769,7 @@ main (void)
   curl_global_init (CURL_GLOBAL_DEFAULT);
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_auth),         cmocka_unit_test (test_malformed),
+    cmocka_unit_test (test_trickle_cut),
     cmocka_unit_test (test_too_large),    cmocka_unit_test (test_unknown_container),
     cmocka_unit_test (test_accepted),     cmocka_unit_test (test_callback_failure),
     cmocka_unit_test (test_get_routes),   cmocka_unit_test (test_listen),

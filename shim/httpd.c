@@ -18,6 +18,7 @@
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -95,6 +96,9 @@ struct httpd
   uint64_t deadline_ms;
   uint64_t deadline_timer;
   uint64_t cut_total;
+  bool loopback;             /* bound to a loopback address: Host is checked */
+  uint64_t refusal_logged_ms; /* 401 and 403 lines, at most one per 10 s */
+  unsigned refusals_unlogged;
 };
 
 struct request
@@ -400,9 +404,76 @@ find_route (const char *url)
 
 /* The first call for a request (headers only) decides everything that does
  * not need the body, so that a refused request is never read. */
+/* A Host a browser on this host may send to reach a loopback listener
+ * without being tricked into it: a loopback address or localhost, with any
+ * port. A page of another site rebound to 127.0.0.1 (DNS rebinding) still
+ * sends its own name. */
+static bool
+host_is_loopback (const char *host)
+{
+  char name[256];
+  size_t n;
+  if (host[0] == '[')
+    {
+      const char *close = strchr (host, ']');
+      n = close ? (size_t) (close - host - 1) : 0;
+      host++;
+    }
+  else
+    {
+      const char *colon = strchr (host, ':');
+      n = colon ? (size_t) (colon - host) : strlen (host);
+    }
+  if (n == 0 || n >= sizeof name)
+    return false;
+  memcpy (name, host, n);
+  name[n] = '\0';
+  if (strcasecmp (name, "localhost") == 0)
+    return true;
+  struct in_addr a4;
+  struct in6_addr a6;
+  if (inet_pton (AF_INET, name, &a4) == 1)
+    return (ntohl (a4.s_addr) >> 24) == 127;
+  return inet_pton (AF_INET6, name, &a6) == 1 && IN6_IS_ADDR_LOOPBACK (&a6);
+}
+
+/* Refusals (401, 403) are logged at most once in 10 s, with a count of
+ * those that were not: a flood of them must not flood the journal. */
+static void
+log_refusal (struct httpd *h, const char *fmt, ...) LYMPHO_PRINTF (2, 3);
+static void
+log_refusal (struct httpd *h, const char *fmt, ...)
+{
+  uint64_t now = now_mono_ms ();
+  if (h->refusal_logged_ms && now - h->refusal_logged_ms < 10000)
+    {
+      h->refusals_unlogged++;
+      return;
+    }
+  char line[512];
+  va_list ap;
+  va_start (ap, fmt);
+  vsnprintf (line, sizeof line, fmt, ap);
+  va_end (ap);
+  if (h->refusals_unlogged)
+    log_warn ("http: %s (and %u more refused since the last such line)", line, h->refusals_unlogged);
+  else
+    log_warn ("http: %s", line);
+  h->refusal_logged_ms = now ? now : 1;
+  h->refusals_unlogged = 0;
+}
+
 static enum MHD_Result
 on_headers (struct httpd *h, struct MHD_Connection *c, struct request *r, const char *url, const char *method)
 {
+  const char *host = MHD_lookup_connection_value (c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+  if (h->loopback && host && !host_is_loopback (host))
+    {
+      r->answered = true;
+      r->route = -1;
+      log_refusal (h, "refused a request for Host `%.64s` on a loopback listener (DNS rebinding?)", host);
+      return reply_text (c, MHD_HTTP_FORBIDDEN, NULL, NULL, "Host is not this listener's");
+    }
   r->route = find_route (url);
   if (r->route < 0)
     {
@@ -428,7 +499,7 @@ on_headers (struct httpd *h, struct MHD_Connection *c, struct request *r, const 
   if (!authorized (h, c))
     {
       r->answered = true;
-      log_warn ("http: %s: refused POST without a valid bearer token", routes[r->route].path);
+      log_refusal (h, "%s: refused POST without a valid bearer token", routes[r->route].path);
       count (h, r->route, 401);
       return reply_text (c, MHD_HTTP_UNAUTHORIZED, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"lympho\"",
                          "missing or wrong bearer token");
@@ -707,6 +778,8 @@ httpd_open (struct loop *loop, const char *addr, const char *token, const struct
   h->epfd = -1;
   h->listen_fd = fd;
   h->deadline_ms = REQUEST_DEADLINE_MS;
+  h->loopback = (ss.ss_family == AF_INET && (ntohl (((struct sockaddr_in *) &ss)->sin_addr.s_addr) >> 24) == 127)
+                || (ss.ss_family == AF_INET6 && IN6_IS_ADDR_LOOPBACK (&((struct sockaddr_in6 *) &ss)->sin6_addr));
   unsigned int flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
   h->mhd = MHD_start_daemon (flags, 0, NULL, NULL, on_request, h, MHD_OPTION_LISTEN_SOCKET, fd,
                              MHD_OPTION_CONNECTION_LIMIT, (unsigned int) CONN_LIMIT,

@@ -373,6 +373,82 @@ test_trickle_cut (void **state)
   loop_free (loop);
 }
 
+/* ---- one raw request, answered while the loop runs here ---- */
+
+struct raw
+{
+  int fd;
+  struct buf in;
+  bool done;
+};
+
+static void
+on_raw_readable (struct loop *l, int fd, uint32_t events, void *ud)
+{
+  (void) events;
+  struct raw *r = ud;
+  char buf[4096];
+  ssize_t n = recv (fd, buf, sizeof buf, MSG_DONTWAIT);
+  if (n > 0)
+    buf_append (&r->in, buf, (size_t) n);
+  (void) l;
+  if (n == 0 || (n < 0 && errno != EAGAIN) || (r->in.len && memmem (r->in.data, r->in.len, "\r\n\r\n", 4)))
+    r->done = true;
+}
+
+/* The status code of TEXT sent as it is to h. */
+static int
+raw_status (struct loop *loop, struct httpd *h, const char *text)
+{
+  lympho_error_t err = { 0 };
+  struct raw r = { .fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0) };
+  buf_init (&r.in);
+  struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons ((uint16_t) httpd_port (h)) };
+  sa.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+  assert_int_equal (connect (r.fd, (struct sockaddr *) &sa, sizeof sa), 0);
+  assert_int_equal (send (r.fd, text, strlen (text), MSG_NOSIGNAL), (ssize_t) strlen (text));
+  assert_int_equal (loop_add_fd (loop, r.fd, EPOLLIN | EPOLLRDHUP, on_raw_readable, &r, &err), 0);
+  /* Turns of the loop, not loop_run: loop_stop would outlast this call. */
+  uint64_t end = now_mono_ms () + 5000;
+  while (!r.done && now_mono_ms () < end)
+    assert_int_equal (loop_run_once (loop, 10, &err), 0);
+  assert_true (r.done);
+  loop_del_fd (loop, r.fd);
+  close (r.fd);
+  int code = 0;
+  if (r.in.len > 12)
+    sscanf (r.in.data, "HTTP/1.%*c %d", &code);
+  buf_free (&r.in);
+  return code;
+}
+
+/* A loopback listener answers only requests for a loopback Host: a page
+ * of another site rebound to 127.0.0.1 (DNS rebinding) sends its own. */
+static void
+test_host_checked (void **state)
+{
+  (void) state;
+  lympho_error_t err = { 0 };
+  struct loop *loop;
+  assert_int_equal (loop_new (&loop, &err), 0);
+  struct httpd *h;
+  if (httpd_open (loop, "127.0.0.1:0", TOKEN, &callbacks, &h, &err) < 0)
+    fail_msg ("httpd_open: %s", err.msg);
+  seen_reset ();
+  assert_int_equal (raw_status (loop, h, "GET /healthz HTTP/1.1\r\nHost: evil.example:8080\r\n\r\n"), 403);
+  assert_int_equal (raw_status (loop, h, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1.evil.example\r\n\r\n"), 403);
+  assert_int_equal (raw_status (loop, h, "POST /v1/alerts HTTP/1.1\r\nHost: evil.example\r\n"
+                                         "Authorization: Bearer " TOKEN "\r\nContent-Length: 2\r\n\r\n{}"),
+                    403);
+  assert_int_equal (seen.n_alerts, 0);
+  assert_int_equal (raw_status (loop, h, "GET /healthz HTTP/1.1\r\nHost: localhost:8080\r\n\r\n"), 200);
+  assert_int_equal (raw_status (loop, h, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.2\r\n\r\n"), 200);
+  assert_int_equal (raw_status (loop, h, "GET /healthz HTTP/1.1\r\nHost: [::1]:9\r\n\r\n"), 200);
+  assert_int_equal (raw_status (loop, h, "GET /healthz HTTP/1.0\r\n\r\n"), 200);
+  httpd_close (h);
+  loop_free (loop);
+}
+
 static void
 calls_free (struct call *calls, size_t n)
 {
@@ -769,7 +845,7 @@ main (void)
   curl_global_init (CURL_GLOBAL_DEFAULT);
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_auth),         cmocka_unit_test (test_malformed),
-    cmocka_unit_test (test_trickle_cut),
+    cmocka_unit_test (test_trickle_cut),  cmocka_unit_test (test_host_checked),
     cmocka_unit_test (test_too_large),    cmocka_unit_test (test_unknown_container),
     cmocka_unit_test (test_accepted),     cmocka_unit_test (test_callback_failure),
     cmocka_unit_test (test_get_routes),   cmocka_unit_test (test_listen),

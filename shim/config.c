@@ -30,6 +30,7 @@ enum kind
   K_UINT,
   K_DURATION,
   K_SHARE,
+  K_YESNO, /* int: 1 yes, 0 no, -1 (the default) as said in its help */
 };
 
 struct setting
@@ -59,6 +60,8 @@ static const struct setting settings[] = {
     "runtime backend: docker, podman or exec:PATH" },
   { "listen", K_LISTEN, F (listen), 0, 0, CONFIG_CHANGED_LISTEN, "ADDR:PORT",
     "HTTP listener for alerts and metrics; `none` disables it" },
+  { "metrics-token", K_YESNO, F (metrics_token), 0, 0, CONFIG_CHANGED_LISTEN, "yes|no",
+    "GET /metrics needs the bearer token too" },
   { "token-file", K_PATH, F (token_file), 0, 0, CONFIG_CHANGED_TOKEN_FILE, "PATH",
     "bearer token for alert POSTs, created if absent" },
   { "log-level", K_LOG_LEVEL, F (log_level), 0, 0, CONFIG_CHANGED_LOG_LEVEL, "LEVEL",
@@ -115,6 +118,7 @@ config_init (struct config *c)
   c->docker_host = xstrdup (env && *env ? env : DEFAULT_DOCKER_HOST);
   c->runtime = xstrdup ("docker");
   c->listen = xstrdup (DEFAULT_LISTEN);
+  c->metrics_token = -1;
   c->token_file = NULL; /* <state-dir>/webhook.token, once state-dir is known */
   c->log_level = LOG_LVL_INFO;
   c->max_concurrent = 2;
@@ -282,6 +286,12 @@ setting_apply (struct config *c, const struct setting *s, const char *v, lympho_
           *(uint64_t *) (base + s->off) = ms;
         break;
       }
+    case K_YESNO:
+      if (strcmp (v, "yes") == 0 || strcmp (v, "no") == 0)
+        *(int *) (base + s->off) = strcmp (v, "yes") == 0;
+      else
+        why = "must be yes or no";
+      break;
     case K_SHARE:
       {
         char *end;
@@ -377,6 +387,12 @@ config_usage (FILE *out)
         case K_SHARE:
           def = xasprintf ("%g", *(double *) (base + s->off));
           break;
+        case K_YESNO:
+          {
+            int yn = *(int *) (base + s->off);
+            def = xstrdup (yn < 0 ? "no on a loopback listener, yes elsewhere" : yn ? "yes" : "no");
+            break;
+          }
         }
       /* Name, then what it does, then the default where it fits: lines
        * stay within 80 columns whatever the paths configure chose. */
@@ -619,6 +635,9 @@ changes (const struct config *a, const struct config *b)
           break;
         case K_SHARE:
           differ = *(const double *) (pa + s->off) != *(const double *) (pb + s->off);
+          break;
+        case K_YESNO:
+          differ = *(const int *) (pa + s->off) != *(const int *) (pb + s->off);
           break;
         }
       if (differ)

@@ -277,6 +277,7 @@ daemon_run (struct config *cfg, lympho_error_t *err)
         {
           goto out; /* the message names the address */
         }
+      httpd_set_metrics_token (d->httpd, cfg->metrics_token);
     }
   if ((ret = memory_open (cfg->state_dir, cfg->memory_window_ms, now_real_ms (), &d->memory, err)) < 0)
     {

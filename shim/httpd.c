@@ -97,6 +97,7 @@ struct httpd
   uint64_t deadline_timer;
   uint64_t cut_total;
   bool loopback;             /* bound to a loopback address: Host is checked */
+  bool metrics_auth;         /* GET /metrics needs the token */
   uint64_t refusal_logged_ms; /* 401 and 403 lines, at most one per 10 s */
   unsigned refusals_unlogged;
 };
@@ -488,6 +489,15 @@ on_headers (struct httpd *h, struct MHD_Connection *c, struct request *r, const 
           return reply_text (c, MHD_HTTP_METHOD_NOT_ALLOWED, MHD_HTTP_HEADER_ALLOW, "GET, HEAD",
                              "method not allowed");
         }
+      /* The metrics name containers and their threat levels: an intruder
+       * would read how close it is to the threshold. */
+      if (r->route == ROUTE_METRICS && h->metrics_auth && !authorized (h, c))
+        {
+          r->answered = true;
+          log_refusal (h, "/metrics: refused GET without a valid bearer token");
+          return reply_text (c, MHD_HTTP_UNAUTHORIZED, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"lympho\"",
+                             "missing or wrong bearer token");
+        }
       return MHD_YES;
     }
   if (strcmp (method, MHD_HTTP_METHOD_POST) != 0)
@@ -668,6 +678,12 @@ on_connection (void *cls, struct MHD_Connection *c, void **socket_context, enum 
 }
 
 void
+httpd_set_metrics_token (struct httpd *h, int yes)
+{
+  h->metrics_auth = yes < 0 ? !h->loopback : yes != 0;
+}
+
+void
 httpd_set_request_deadline (struct httpd *h, unsigned ms)
 {
   h->deadline_ms = ms;
@@ -780,6 +796,7 @@ httpd_open (struct loop *loop, const char *addr, const char *token, const struct
   h->deadline_ms = REQUEST_DEADLINE_MS;
   h->loopback = (ss.ss_family == AF_INET && (ntohl (((struct sockaddr_in *) &ss)->sin_addr.s_addr) >> 24) == 127)
                 || (ss.ss_family == AF_INET6 && IN6_IS_ADDR_LOOPBACK (&((struct sockaddr_in6 *) &ss)->sin6_addr));
+  h->metrics_auth = !h->loopback;
   unsigned int flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
   h->mhd = MHD_start_daemon (flags, 0, NULL, NULL, on_request, h, MHD_OPTION_LISTEN_SOCKET, fd,
                              MHD_OPTION_CONNECTION_LIMIT, (unsigned int) CONN_LIMIT,

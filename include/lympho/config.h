@@ -26,6 +26,7 @@ struct config
   char *docker_host;      /* $DOCKER_HOST, else DEFAULT_DOCKER_HOST */
   char *runtime;          /* "docker", "podman", "exec:PATH" */
   char *listen;           /* NULL when "none" */
+  int metrics_token;      /* metrics-token: 1 yes, 0 no, -1 no on loopback and yes elsewhere */
   char *token_file;       /* default <state-dir>/webhook.token */
   enum log_level log_level;
 

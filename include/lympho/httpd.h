@@ -45,6 +45,9 @@ void httpd_close (struct httpd *h);
 /* A request must arrive whole within ms of its connection's start or of
  * its previous request (default 10 s); else the connection is cut. */
 void httpd_set_request_deadline (struct httpd *h, unsigned ms);
+/* GET /metrics needs the bearer token: 1 yes, 0 no, -1 (the default) on a
+ * listener that is not on a loopback address only. */
+void httpd_set_metrics_token (struct httpd *h, int yes);
 /* The bound TCP port (useful with port 0), or -1. */
 int httpd_port (struct httpd *h);
 

@@ -117,7 +117,7 @@ test_args (void **state)
                    "--log-level", "debug", "--max-concurrent=64", "--settle=0s", "--health-timeout=2m",
                    "--backoff-min=1s", "--backoff-max=1d", "--pin-retention=1", "--threat-half-life=1h",
                    "--group-share=0.25", "--memory-window=30d", "--forensics-keep=0", "--learn-window=1m",
-                   NULL);
+                   "--metrics-token=yes", NULL);
   if (ret != 0)
     fail_msg ("%s", err.msg);
   assert_string_equal (c.socket_path, "/tmp/x.sock");
@@ -138,6 +138,7 @@ test_args (void **state)
   assert_int_equal (c.memory_window_ms, 30ull * 86400000);
   assert_int_equal (c.forensics_keep, 0);
   assert_int_equal (c.learn_window_ms, 60000);
+  assert_int_equal (c.metrics_token, 1);
   assert_false (c.config_explicit);
 
   /* The same values survive a load (no file: defaults beneath). */
@@ -235,6 +236,7 @@ test_bad_args (void **state)
   expect_bad_args ("--group-share: invalid value \"nan\": must be a number from 0 to 1", "--group-share=nan", NULL);
   expect_bad_args ("--group-share: invalid value \"-0\": must be a number from 0 to 1", "--group-share=-0", NULL);
   expect_bad_args ("--group-share: invalid value \"0.5x\": must be a number from 0 to 1", "--group-share=0.5x", NULL);
+  expect_bad_args ("--metrics-token: invalid value \"maybe\": must be yes or no", "--metrics-token=maybe", NULL);
 }
 
 static void

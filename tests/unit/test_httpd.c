@@ -449,6 +449,35 @@ test_host_checked (void **state)
   loop_free (loop);
 }
 
+/* /metrics names containers and their threat levels: anonymous on a
+ * loopback listener by default, else (and with metrics-token = yes) only
+ * with the bearer token. */
+static void
+test_metrics_token (void **state)
+{
+  (void) state;
+  lympho_error_t err = { 0 };
+  struct loop *loop;
+  assert_int_equal (loop_new (&loop, &err), 0);
+  struct httpd *h;
+  if (httpd_open (loop, "127.0.0.1:0", TOKEN, &callbacks, &h, &err) < 0)
+    fail_msg ("httpd_open: %s", err.msg);
+  seen_reset ();
+  const char *anon = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+  const char *with = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " TOKEN "\r\n\r\n";
+  const char *wrong = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer nope\r\n\r\n";
+  assert_int_equal (raw_status (loop, h, anon), 200);
+  httpd_set_metrics_token (h, 1);
+  assert_int_equal (raw_status (loop, h, anon), 401);
+  assert_int_equal (raw_status (loop, h, wrong), 401);
+  assert_int_equal (raw_status (loop, h, with), 200);
+  assert_int_equal (raw_status (loop, h, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"), 200);
+  httpd_set_metrics_token (h, -1); /* by the address: loopback */
+  assert_int_equal (raw_status (loop, h, anon), 200);
+  httpd_close (h);
+  loop_free (loop);
+}
+
 static void
 calls_free (struct call *calls, size_t n)
 {
@@ -846,6 +875,7 @@ main (void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_auth),         cmocka_unit_test (test_malformed),
     cmocka_unit_test (test_trickle_cut),  cmocka_unit_test (test_host_checked),
+    cmocka_unit_test (test_metrics_token),
     cmocka_unit_test (test_too_large),    cmocka_unit_test (test_unknown_container),
     cmocka_unit_test (test_accepted),     cmocka_unit_test (test_callback_failure),
     cmocka_unit_test (test_get_routes),   cmocka_unit_test (test_listen),

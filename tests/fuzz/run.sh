@@ -29,11 +29,13 @@ yajl_libs=$(pkg-config --libs yajl 2>/dev/null || echo -lyajl)
 flags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 
 status=0
-for t in generic alertmanager falco plugin; do
+for t in generic alertmanager falco plugin control labels; do
   bin=$work/fuzz_$t
   # What each target parses with, beside json.c, util.c and error.c.
   case $t in
     plugin) parser="$src/runtime/exec-proto.c $src/runtime/runtime.c" ;;
+    control) parser="$src/shim/proto.c" ;;
+    labels) parser="$src/shim/labels.c $src/shim/allow.c $src/runtime/runtime.c" ;;
     *) parser="$src/shim/alerts.c" ;;
   esac
   # shellcheck disable=SC2086 # flag and file lists are meant to split
@@ -47,7 +49,7 @@ for t in generic alertmanager falco plugin; do
   corpus=$work/corpus_$t
   seeds=$work/seeds_$t
   mkdir -p "$corpus" "$seeds"
-  cp "$src"/tests/data/"$t"-*.json "$seeds"/ 2>/dev/null || true
+  cp "$src"/tests/data/"$t"-* "$seeds"/ 2>/dev/null || true
   echo "fuzz: fuzz_$t for ${secs}s (seeds: $(ls "$seeds" | wc -l))"
   if ! "$bin" -max_total_time="$secs" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
     -artifact_prefix="$work/$t-" -print_final_stats=1 "$corpus" "$seeds" >"$work/$t.log" 2>&1; then

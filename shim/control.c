@@ -94,8 +94,7 @@ struct control
   gid_t gid;              /* the group's, when gid_known */
   bool gid_known;
   uint64_t gid_checked_ms; /* when the group was last looked up; 0: never */
-  uint64_t refusal_logged_ms;
-  unsigned refusals_unlogged;
+  struct rate_limit refusals; /* their log lines */
 };
 
 static void conn_update_events (struct conn *k);
@@ -239,18 +238,13 @@ peer_allowed (struct control *c, int fd, const struct ucred *cr)
 static void
 log_refusal (struct control *c, const char *what)
 {
-  uint64_t now = now_mono_ms ();
-  if (c->refusal_logged_ms && now - c->refusal_logged_ms < CONTROL_REFUSAL_LOG_MS)
-    {
-      c->refusals_unlogged++;
-      return;
-    }
-  if (c->refusals_unlogged)
-    log_warn ("control: %s (and %u more refused since the last such line)", what, c->refusals_unlogged);
+  unsigned held;
+  if (!rate_limit_pass (&c->refusals, CONTROL_REFUSAL_LOG_MS, &held))
+    return;
+  if (held)
+    log_warn ("control: %s (and %u more refused since the last such line)", what, held);
   else
     log_warn ("control: %s", what);
-  c->refusal_logged_ms = now ? now : 1;
-  c->refusals_unlogged = 0;
 }
 
 /* --- requests and replies ---------------------------------------------- */

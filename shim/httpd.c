@@ -98,8 +98,7 @@ struct httpd
   uint64_t cut_total;
   bool loopback;             /* bound to a loopback address: Host is checked */
   bool metrics_auth;         /* GET /metrics needs the token */
-  uint64_t refusal_logged_ms; /* 401 and 403 lines, at most one per 10 s */
-  unsigned refusals_unlogged;
+  struct rate_limit refusals; /* 401 and 403 lines, at most one per 10 s */
 };
 
 struct request
@@ -445,23 +444,18 @@ log_refusal (struct httpd *h, const char *fmt, ...) LYMPHO_PRINTF (2, 3);
 static void
 log_refusal (struct httpd *h, const char *fmt, ...)
 {
-  uint64_t now = now_mono_ms ();
-  if (h->refusal_logged_ms && now - h->refusal_logged_ms < 10000)
-    {
-      h->refusals_unlogged++;
-      return;
-    }
+  unsigned held;
+  if (!rate_limit_pass (&h->refusals, 10000, &held))
+    return;
   char line[512];
   va_list ap;
   va_start (ap, fmt);
   vsnprintf (line, sizeof line, fmt, ap);
   va_end (ap);
-  if (h->refusals_unlogged)
-    log_warn ("http: %s (and %u more refused since the last such line)", line, h->refusals_unlogged);
+  if (held)
+    log_warn ("http: %s (and %u more refused since the last such line)", line, held);
   else
     log_warn ("http: %s", line);
-  h->refusal_logged_ms = now ? now : 1;
-  h->refusals_unlogged = 0;
 }
 
 static enum MHD_Result

@@ -512,3 +512,18 @@ move_aside (const char *path, char **to)
     }
   return -EEXIST;
 }
+
+bool
+rate_limit_pass (struct rate_limit *rl, uint64_t period_ms, unsigned *held_back)
+{
+  uint64_t now = now_mono_ms ();
+  if (rl->last_ms && now - rl->last_ms < period_ms)
+    {
+      rl->held++;
+      return false;
+    }
+  *held_back = rl->held;
+  rl->held = 0;
+  rl->last_ms = now ? now : 1;
+  return true;
+}

@@ -89,6 +89,14 @@ void text_escape (char *dst, size_t dstlen, const char *src);
 /* The last `cap` bytes of a file (all of it when smaller); *out is
  * NUL-terminated. */
 int read_tail (const char *path, size_t cap, char **out, size_t *len, lympho_error_t *err) LYMPHO_MUST_CHECK;
+/* At most one line per period: rate_limit_pass says whether this one may
+ * be logged, and how many were held back since the last one that was. */
+struct rate_limit
+{
+  uint64_t last_ms; /* monotonic; 0: never */
+  unsigned held;
+};
+bool rate_limit_pass (struct rate_limit *rl, uint64_t period_ms, unsigned *held_back);
 /* A state file lymphd cannot use, moved out of its way (PATH.bad, else
  * PATH.bad.1 .. PATH.bad.9), kept for whoever wants to see it. *to (may be
  * NULL): the new path. 0, or -errno. */

@@ -8,14 +8,10 @@
 
 #include "lympho/labels.h"
 #include "lympho/runtime.h"
+#include "tests/fuzz/fuzz-runtime.h"
 #include "lympho/util.h"
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
-
-/* runtime.c's table of backends names them; the target runs none. */
-const struct runtime_ops runtime_docker_ops = { 0 };
-const struct runtime_ops runtime_podman_ops = { 0 };
-const struct runtime_ops runtime_exec_ops = { 0 };
 
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)

@@ -422,19 +422,27 @@ raw_status (struct loop *loop, struct httpd *h, const char *text)
   return code;
 }
 
+/* A listener on 127.0.0.1 with a loop of its own, nothing seen yet. */
+static struct httpd *
+listener_open (struct loop **loop)
+{
+  lympho_error_t err = { 0 };
+  assert_int_equal (loop_new (loop, &err), 0);
+  struct httpd *h;
+  if (httpd_open (*loop, "127.0.0.1:0", TOKEN, &callbacks, &h, &err) < 0)
+    fail_msg ("httpd_open: %s", err.msg);
+  seen_reset ();
+  return h;
+}
+
 /* A loopback listener answers only requests for a loopback Host: a page
  * of another site rebound to 127.0.0.1 (DNS rebinding) sends its own. */
 static void
 test_host_checked (void **state)
 {
   (void) state;
-  lympho_error_t err = { 0 };
   struct loop *loop;
-  assert_int_equal (loop_new (&loop, &err), 0);
-  struct httpd *h;
-  if (httpd_open (loop, "127.0.0.1:0", TOKEN, &callbacks, &h, &err) < 0)
-    fail_msg ("httpd_open: %s", err.msg);
-  seen_reset ();
+  struct httpd *h = listener_open (&loop);
   assert_int_equal (raw_status (loop, h, "GET /healthz HTTP/1.1\r\nHost: evil.example:8080\r\n\r\n"), 403);
   assert_int_equal (raw_status (loop, h, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1.evil.example\r\n\r\n"), 403);
   assert_int_equal (raw_status (loop, h, "POST /v1/alerts HTTP/1.1\r\nHost: evil.example\r\n"
@@ -456,13 +464,8 @@ static void
 test_metrics_token (void **state)
 {
   (void) state;
-  lympho_error_t err = { 0 };
   struct loop *loop;
-  assert_int_equal (loop_new (&loop, &err), 0);
-  struct httpd *h;
-  if (httpd_open (loop, "127.0.0.1:0", TOKEN, &callbacks, &h, &err) < 0)
-    fail_msg ("httpd_open: %s", err.msg);
-  seen_reset ();
+  struct httpd *h = listener_open (&loop);
   const char *anon = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
   const char *with = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " TOKEN "\r\n\r\n";
   const char *wrong = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer nope\r\n\r\n";

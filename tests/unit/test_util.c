@@ -130,6 +130,24 @@ test_move_aside (void **state)
   assert_int_equal (system (cmd), 0);
 }
 
+/* rate_limit_pass: one per period, and a count of those held back. */
+static void
+test_rate_limit (void **state)
+{
+  (void) state;
+  struct rate_limit rl = { 0 };
+  unsigned held = 99;
+  assert_true (rate_limit_pass (&rl, 3600000, &held));
+  assert_int_equal (held, 0);
+  for (int i = 0; i < 5; i++)
+    assert_false (rate_limit_pass (&rl, 3600000, &held));
+  /* A period already over (0 ms): this one passes, and says five waited. */
+  assert_true (rate_limit_pass (&rl, 0, &held));
+  assert_int_equal (held, 5);
+  assert_true (rate_limit_pass (&rl, 0, &held));
+  assert_int_equal (held, 0);
+}
+
 int
 main (void)
 {
@@ -139,6 +157,7 @@ main (void)
     cmocka_unit_test (test_utf8_sanitize),
     cmocka_unit_test (test_text_escape),
     cmocka_unit_test (test_move_aside),
+    cmocka_unit_test (test_rate_limit),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }

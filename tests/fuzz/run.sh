@@ -22,20 +22,21 @@ work=${FUZZ_DIR:-$(mktemp -d /tmp/lympho-fuzz.XXXXXX)}
 mkdir -p "$work"
 
 # The parsers need only what configure would say about the platform.
-printf '#define _GNU_SOURCE 1\n#define PACKAGE_VERSION "fuzz"\n' >"$work/config.h"
+printf '#define _GNU_SOURCE 1\n#define PACKAGE_VERSION "fuzz"\n#define SYSCONFDIR "/etc"\n' >"$work/config.h"
 
 yajl_cflags=$(pkg-config --cflags yajl 2>/dev/null || true)
 yajl_libs=$(pkg-config --libs yajl 2>/dev/null || echo -lyajl)
 flags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 
 status=0
-for t in generic alertmanager falco plugin control labels; do
+for t in generic alertmanager falco plugin control labels config; do
   bin=$work/fuzz_$t
   # What each target parses with, beside json.c, util.c and error.c.
   case $t in
     plugin) parser="$src/runtime/exec-proto.c $src/runtime/runtime.c" ;;
     control) parser="$src/shim/proto.c" ;;
     labels) parser="$src/shim/labels.c $src/shim/allow.c $src/runtime/runtime.c" ;;
+    config) parser="$src/shim/config.c $src/shim/labels.c $src/shim/allow.c $src/runtime/runtime.c $src/shim/log.c" ;;
     *) parser="$src/shim/alerts.c" ;;
   esac
   # shellcheck disable=SC2086 # flag and file lists are meant to split

@@ -29,13 +29,14 @@ yajl_libs=$(pkg-config --libs yajl 2>/dev/null || echo -lyajl)
 flags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 
 status=0
-for t in generic alertmanager falco plugin control labels config; do
+for t in generic alertmanager falco plugin control labels config inspect; do
   bin=$work/fuzz_$t
   # What each target parses with, beside json.c, util.c and error.c.
   case $t in
     plugin) parser="$src/runtime/exec-proto.c $src/runtime/runtime.c" ;;
     control) parser="$src/shim/proto.c" ;;
     labels) parser="$src/shim/labels.c $src/shim/allow.c $src/runtime/runtime.c" ;;
+    inspect) parser="$src/runtime/docker-spec.c $src/runtime/docker-plan.c $src/runtime/docker-version.c $src/runtime/runtime.c" ;;
     config) parser="$src/shim/config.c $src/shim/labels.c $src/shim/allow.c $src/runtime/runtime.c $src/shim/log.c" ;;
     *) parser="$src/shim/alerts.c" ;;
   esac

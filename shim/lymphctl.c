@@ -55,10 +55,25 @@ usage_error (const char *fmt, ...)
   exit (EXIT_USAGE);
 }
 
+/* Every line of text mode is written through here: what lymphd sends
+ * carries names, paths and reasons an intruder chose, and a control
+ * character among them would drive the reader's terminal. Each is shown as
+ * \xNN, malformed UTF-8 too (util: text_escape). */
+static void LYMPHO_PRINTF (2, 3)
+print_line (FILE *f, const char *fmt, ...)
+{
+  va_list ap;
+  va_start (ap, fmt);
+  cleanup_free char *line = xvasprintf (fmt, ap);
+  va_end (ap);
+  cleanup_free char *shown = text_escape_dup (line);
+  fprintf (f, "%s\n", shown);
+}
+
 static int
 fail (const char *msg)
 {
-  fprintf (stderr, "lymphctl: %s\n", msg);
+  print_line (stderr, "lymphctl: %s", msg);
   return EXIT_FAIL;
 }
 
@@ -245,7 +260,11 @@ table_add (struct table *t, char **row)
 {
   t->cells = xrealloc (t->cells, (t->nrows + 1) * t->ncols * sizeof *t->cells);
   for (size_t i = 0; i < t->ncols; i++)
-    t->cells[t->nrows * t->ncols + i] = row[i];
+    {
+      /* Escaped before the widths are taken (see print_line). */
+      t->cells[t->nrows * t->ncols + i] = text_escape_dup (row[i]);
+      free (row[i]);
+    }
   t->nrows++;
 }
 
@@ -379,13 +398,13 @@ print_status (json_val result)
               const char *note = json_str (json_get (c, "note"));
               cleanup_free char *name = value_text (json_get (c, "name"));
               cleanup_free char *mode = value_text (json_get (c, "mode"));
-              printf ("exec: %s %s%s%s%s\n", name, mode, note ? " (" : "", note ? note : "", note ? ")" : "");
+              print_line (stdout, "exec: %s %s%s%s%s", name, mode, note ? " (" : "", note ? note : "", note ? ")" : "");
             }
           continue;
         }
       cleanup_free char *v = strcmp (keys[i], "uptime_s") == 0 ? duration_text (json_get (result, keys[i]))
                                                               : value_text (json_get (result, keys[i]));
-      printf ("%s: %s\n", strcmp (keys[i], "uptime_s") == 0 ? "uptime" : keys[i], v);
+      print_line (stdout, "%s: %s", strcmp (keys[i], "uptime_s") == 0 ? "uptime" : keys[i], v);
     }
   /* Whatever else the daemon reports, after the fixed fields. */
   for (size_t i = 0; i < json_obj_len (result); i++)
@@ -398,7 +417,7 @@ print_status (json_val result)
       if (known)
         continue;
       cleanup_free char *v = value_text (json_obj_value (result, i));
-      printf ("%s: %s\n", k, v);
+      print_line (stdout, "%s: %s", k, v);
     }
 }
 
@@ -629,16 +648,16 @@ main (int argc, char **argv)
         {
           cleanup_free char *txn = value_text (json_get (result, "txn"));
           cleanup_free char *why = value_text (json_get (result, "reason"));
-          fprintf (stderr, "lymphctl: joined the regeneration in flight (txn %s, reason: %s)\n", txn, why);
+          print_line (stderr, "lymphctl: joined the regeneration in flight (txn %s, reason: %s)", txn, why);
         }
       cleanup_free char *id = value_text (json_get (result, "id"));
-      printf ("%s\n", id);
+      print_line (stdout, "%s", id);
     }
   else
     {
       cleanup_free char *level = value_text (json_get (result, "threat_level"));
       cleanup_free char *action = value_text (json_get (result, "action"));
-      printf ("%s: threat level %s, action %s\n", name, level, action);
+      print_line (stdout, "%s: threat level %s, action %s", name, level, action);
     }
   json_free (tree);
   if (fflush (stdout) != 0 || ferror (stdout))

@@ -72,15 +72,21 @@ xstrndup (const char *s, size_t n)
 }
 
 char *
-xasprintf (const char *fmt, ...)
+xvasprintf (const char *fmt, va_list ap)
 {
   char *r;
+  if (vasprintf (&r, fmt, ap) < 0)
+    oom ();
+  return r;
+}
+
+char *
+xasprintf (const char *fmt, ...)
+{
   va_list ap;
   va_start (ap, fmt);
-  int n = vasprintf (&r, fmt, ap);
+  char *r = xvasprintf (fmt, ap);
   va_end (ap);
-  if (n < 0)
-    oom ();
   return r;
 }
 
@@ -493,6 +499,16 @@ text_escape (char *dst, size_t dstlen, const char *src)
       i += l;
     }
   dst[o] = '\0';
+}
+
+char *
+text_escape_dup (const char *src)
+{
+  /* At most four bytes out for each in. */
+  size_t cap = strlen (src) * 4 + 1;
+  char *out = xmalloc (cap);
+  text_escape (out, cap, src);
+  return out;
 }
 
 int

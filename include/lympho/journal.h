@@ -7,7 +7,8 @@
  *   {"op":"end","txn":..,"result":"ok|failed|rolled-back"}
  * At start-up the transactions without an end are replayed against what the
  * engine reports (see recover_decide in regen.h). A torn last line (a crash
- * in the middle of a write) is ignored; anything else malformed is an error. */
+ * in the middle of a write) is cut off on open; any other damaged record is
+ * skipped and counted, and the other transactions are recovered. */
 #ifndef LYMPHO_JOURNAL_H
 #define LYMPHO_JOURNAL_H
 

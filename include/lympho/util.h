@@ -3,6 +3,7 @@
 #ifndef LYMPHO_UTIL_H
 #define LYMPHO_UTIL_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -19,6 +20,7 @@ void *xrealloc (void *p, size_t n);
 char *xstrdup (const char *s);       /* NULL in, NULL out */
 char *xstrndup (const char *s, size_t n);
 char *xasprintf (const char *fmt, ...) LYMPHO_PRINTF (1, 2);
+char *xvasprintf (const char *fmt, va_list ap) LYMPHO_PRINTF (1, 0);
 
 static inline void cleanup_freep (void *p) { free (*(void **) p); }
 static inline void cleanup_closep (int *fd) { if (*fd >= 0) close (*fd); }
@@ -86,6 +88,9 @@ char *utf8_sanitize (const char *s);
  * malformed UTF-8 written as \xNN, a backslash as \\; a message cannot
  * start a line of its own (a forged journald priority) or end one early. */
 void text_escape (char *dst, size_t dstlen, const char *src);
+/* The same, whole and newly allocated: for a terminal, which a name's
+ * escape sequence must not drive. */
+char *text_escape_dup (const char *src);
 /* The last `cap` bytes of a file (all of it when smaller); *out is
  * NUL-terminated. */
 int read_tail (const char *path, size_t cap, char **out, size_t *len, lympho_error_t *err) LYMPHO_MUST_CHECK;

@@ -102,6 +102,15 @@ test_text_escape (void **state)
   assert_string_equal (small, "abcd");
   text_escape (small, 1, "abc");
   assert_string_equal (small, "");
+  /* Whole, however many escapes: each byte may take four. */
+  char worst[257];
+  memset (worst, 0x1b, 256);
+  worst[256] = '\0';
+  cleanup_free char *all = text_escape_dup (worst);
+  assert_int_equal (strlen (all), 1024);
+  assert_memory_equal (all + 1020, "\\x1B", 4);
+  cleanup_free char *term = text_escape_dup ("web\x1b]0;owned\x07 \xe2\x9c\x93");
+  assert_string_equal (term, "web\\x1B]0;owned\\x07 \xe2\x9c\x93");
 }
 
 /* move_aside: PATH.bad, then PATH.bad.1 ..; never over an earlier one. */

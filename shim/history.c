@@ -92,7 +92,11 @@ collect (const char *path, const char *name, size_t limit, struct buf *lines_out
 {
   cleanup_free char *text = NULL;
   size_t len = 0;
-  if (read_file (path, HISTORY_MAX_BYTES * 2, &text, &len, NULL) < 0)
+  lympho_error_t err = { 0 };
+  /* A file past the cap (rotation failed, or another writer) still gives
+   * its newest entries: its tail, whose first line, cut, does not parse. */
+  if (read_file (path, HISTORY_MAX_BYTES * 2, &text, &len, &err) < 0
+      && (err.status != EFBIG || read_tail (path, HISTORY_MAX_BYTES * 2, &text, &len, NULL) < 0))
     return;
   /* Walk backwards so the newest comes first. */
   char *end = text + len;

@@ -458,6 +458,28 @@ test_torn_last_line_keeps_next (void **state)
   ASSERT_TIMES (f, NULL, 0, "4 3 1");
 }
 
+/* A file grown past what is read whole (written by something else, or a
+ * rotation that failed) still gives its newest entries: its tail is read,
+ * the first line cut there skipped. Before, it read as no history at all. */
+static void
+test_oversized_file_tail_read (void **state)
+{
+  struct fixture *f = *state;
+  FILE *fp = fopen (f->path, "w");
+  assert_non_null (fp);
+  size_t n = 0, written = 0;
+  while (written <= (size_t) HISTORY_MAX_BYTES * 2 + 4096)
+    {
+      int w = fprintf (fp, "{\"time\":%zu,\"name\":\"a\",\"kind\":\"regen\",\"result\":\"ok\",\"reason\":\"%0200d\"}\n",
+                       ++n, 0);
+      assert_true (w > 0);
+      written += (size_t) w;
+    }
+  assert_int_equal (fclose (fp), 0);
+  cleanup_free char *want = xasprintf ("%zu %zu", n, n - 1);
+  ASSERT_TIMES (f, NULL, 2, want);
+}
+
 /* A line that parses but is not an entry (not an object) is corrupt too:
  * it is neither returned nor counted against the limit. */
 static void
@@ -491,6 +513,7 @@ main (void)
     cmocka_unit_test_setup_teardown (test_corrupt_lines_skipped, setup, teardown),
     cmocka_unit_test_setup_teardown (test_torn_last_line_keeps_next, setup, teardown),
     cmocka_unit_test_setup_teardown (test_non_object_lines_skipped, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_oversized_file_tail_read, setup, teardown),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }

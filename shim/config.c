@@ -58,8 +58,8 @@ static const struct setting settings[] = {
     "engine endpoint, unix://PATH or tcp://HOST:PORT" },
   { "runtime", K_RUNTIME, F (runtime), 0, 0, CONFIG_CHANGED_RUNTIME, "NAME",
     "runtime backend: docker, podman or exec:PATH" },
-  { "listen", K_LISTEN, F (listen), 0, 0, CONFIG_CHANGED_LISTEN, "ADDR:PORT",
-    "HTTP listener for alerts and metrics; `none` disables it" },
+  { "listen", K_LISTEN, F (listen), 0, 0, CONFIG_CHANGED_LISTEN, "ADDR:PORT|unix:PATH",
+    "HTTP listener for alerts and metrics, repeatable; `none` disables it" },
   { "metrics-token", K_YESNO, F (metrics_token), 0, 0, CONFIG_CHANGED_LISTEN, "yes|no",
     "GET /metrics needs the bearer token too" },
   { "token-file", K_PATH, F (token_file), 0, 0, CONFIG_CHANGED_TOKEN_FILE, "PATH",
@@ -117,7 +117,8 @@ config_init (struct config *c)
   const char *env = getenv ("DOCKER_HOST");
   c->docker_host = xstrdup (env && *env ? env : DEFAULT_DOCKER_HOST);
   c->runtime = xstrdup ("docker");
-  c->listen = xstrdup (DEFAULT_LISTEN);
+  c->listen[0] = xstrdup (DEFAULT_LISTEN);
+  c->n_listen = 1;
   c->metrics_token = -1;
   c->token_file = NULL; /* <state-dir>/webhook.token, once state-dir is known */
   c->log_level = LOG_LVL_INFO;
@@ -152,7 +153,8 @@ config_free (struct config *c)
   free (c->state_dir);
   free (c->docker_host);
   free (c->runtime);
-  free (c->listen);
+  for (size_t i = 0; i < c->n_listen; i++)
+    free (c->listen[i]);
   free (c->token_file);
   free_args (c->args, c->n_args);
   memset (c, 0, sizeof *c);
@@ -203,6 +205,34 @@ check_absolute (const char *v)
   return NULL;
 }
 
+/* One listen value into c->listen. The first of a source (the file, the
+ * options) replaces what an earlier one gave (the built-in default, the
+ * file's); `none` empties the list given so far, as an empty assignment
+ * does in a systemd unit. Why not, or NULL. */
+static const char *
+listen_add (struct config *c, const char *v, char *detail, size_t dlen)
+{
+  if (c->listen_source != c->cur_source || strcmp (v, "none") == 0)
+    {
+      for (size_t i = 0; i < c->n_listen; i++)
+        free (c->listen[i]);
+      c->n_listen = 0;
+      c->listen_source = c->cur_source;
+    }
+  if (strcmp (v, "none") == 0)
+    return NULL;
+  for (size_t i = 0; i < c->n_listen; i++)
+    if (strcmp (c->listen[i], v) == 0)
+      return "given twice";
+  if (c->n_listen == CONFIG_MAX_LISTEN)
+    {
+      snprintf (detail, dlen, "at most %d listen addresses", CONFIG_MAX_LISTEN);
+      return detail;
+    }
+  c->listen[c->n_listen++] = xstrdup (v);
+  return NULL;
+}
+
 /* Check and store one value. The message says what is wrong with the value;
  * the caller says where it came from. */
 static int
@@ -243,8 +273,20 @@ setting_apply (struct config *c, const struct setting *s, const char *v, lympho_
         why = "must be docker, podman or exec:PATH";
       break;
     case K_LISTEN:
-      if (strcmp (v, "none") != 0)
+      if (str_has_prefix (v, "unix:"))
+        {
+          why = check_absolute (v + 5);
+          if (why == NULL && strlen (v + 5) >= sizeof ((struct sockaddr_un *) 0)->sun_path)
+            {
+              snprintf (detail, sizeof detail, "too long for a Unix socket (at most %zu bytes)",
+                        sizeof ((struct sockaddr_un *) 0)->sun_path - 1);
+              why = detail;
+            }
+        }
+      else if (strcmp (v, "none") != 0)
         why = check_host_port (v);
+      if (why == NULL)
+        why = listen_add (c, v, detail, sizeof detail);
       break;
     case K_LOG_LEVEL:
       if (log_parse_level (v) < 0)
@@ -315,11 +357,10 @@ setting_apply (struct config *c, const struct setting *s, const char *v, lympho_
     case K_SOCKET:
     case K_DOCKER_HOST:
     case K_RUNTIME:
-    case K_LISTEN:
       {
         char **field = (char **) (base + s->off);
         free (*field);
-        *field = s->kind == K_LISTEN && strcmp (v, "none") == 0 ? NULL : xstrdup (v);
+        *field = xstrdup (v);
         break;
       }
     case K_LOG_LEVEL:
@@ -360,10 +401,12 @@ config_usage (FILE *out)
         case K_DOCKER_HOST:
           def = xstrdup ("$DOCKER_HOST, else " DEFAULT_DOCKER_HOST);
           break;
+        case K_LISTEN:
+          def = xstrdup (DEFAULT_LISTEN);
+          break;
         case K_PATH:
         case K_SOCKET:
         case K_RUNTIME:
-        case K_LISTEN:
           if (s->off == F (token_file))
             def = xstrdup ("<state-dir>/webhook.token");
           else
@@ -442,6 +485,7 @@ config_parse_args (struct config *c, int argc, char **argv, lympho_error_t *err)
     longopts[n++] = (struct option) { settings[i].name, required_argument, NULL, OPT_SETTING + (int) i };
   longopts[n] = (struct option) { NULL, 0, NULL, 0 };
 
+  c->cur_source = 2;
   /* Our own messages, one line naming the option; 0 re-initialises getopt
    * so that the function can be called more than once (tests). */
   opterr = 0;
@@ -502,6 +546,7 @@ load_file (struct config *c, lympho_error_t *err)
 
   unsigned seen_line[N_SETTINGS] = { 0 };
   unsigned lineno = 0;
+  c->cur_source = 1;
   char *save = NULL;
   /* strtok_r would skip empty lines and miscount; walk by hand. */
   for (char *line = text; line; line = save)
@@ -537,7 +582,7 @@ load_file (struct config *c, lympho_error_t *err)
       if (s == NULL)
         return lympho_error_set (err, EINVAL, "%s:%u: %s: unknown key", c->config_path, lineno, line);
       size_t idx = (size_t) (s - settings);
-      if (seen_line[idx])
+      if (seen_line[idx] && s->kind != K_LISTEN)
         return lympho_error_set (err, EINVAL, "%s:%u: %s: already set on line %u", c->config_path, lineno,
                                  line, seen_line[idx]);
       seen_line[idx] = lineno;
@@ -580,6 +625,7 @@ rebuild (const struct config *c, struct config *n, lympho_error_t *err)
       n->args[n->n_args++] = xstrdup (c->args[i]);
     }
   int ret = load_file (n, err);
+  n->cur_source = 2;
   for (size_t i = 0; ret == 0 && i < n->n_args; i++)
     {
       const char *a = n->args[i];
@@ -621,8 +667,12 @@ changes (const struct config *a, const struct config *b)
         case K_SOCKET:
         case K_DOCKER_HOST:
         case K_RUNTIME:
-        case K_LISTEN:
           differ = str_differs (*(char *const *) (pa + s->off), *(char *const *) (pb + s->off));
+          break;
+        case K_LISTEN:
+          differ = a->n_listen != b->n_listen;
+          for (size_t j = 0; !differ && j < a->n_listen; j++)
+            differ = strcmp (a->listen[j], b->listen[j]) != 0;
           break;
         case K_LOG_LEVEL:
           differ = a->log_level != b->log_level;

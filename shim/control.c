@@ -675,35 +675,6 @@ accept_cb (struct loop *l, int lfd, uint32_t events, void *ud)
     }
 }
 
-/* Is a daemon answering on `path`? Removes a stale socket. */
-static int
-claim_path (const char *path, lympho_error_t *err)
-{
-  struct stat st;
-  if (lstat (path, &st) < 0)
-    {
-      if (errno == ENOENT)
-        return 0;
-      return lympho_error_set_errno (err, errno, "stat `%s`", path);
-    }
-  if (!S_ISSOCK (st.st_mode))
-    return lympho_error_set (err, EEXIST, "`%s` exists and is not a socket; refusing to replace it", path);
-  cleanup_close int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0)
-    return lympho_error_set_errno (err, errno, "socket");
-  struct sockaddr_un sa = { .sun_family = AF_UNIX };
-  memcpy (sa.sun_path, path, strlen (path) + 1);
-  /* Non-blocking: a full backlog (EAGAIN) still means someone listens. */
-  if (connect (fd, (struct sockaddr *) &sa, sizeof sa) == 0 || errno == EAGAIN)
-    return lympho_error_set (err, EADDRINUSE, "another lymphd is running on %s", path);
-  if (errno != ECONNREFUSED)
-    return lympho_error_set_errno (err, errno, "probe `%s`", path);
-  if (unlink (path) < 0 && errno != ENOENT)
-    return lympho_error_set_errno (err, errno, "remove stale socket `%s`", path);
-  log_info ("control: removed stale socket %s", path);
-  return 0;
-}
-
 static int
 ensure_parent (const char *path, lympho_error_t *err)
 {
@@ -773,7 +744,12 @@ control_open (struct loop *loop, const char *path, control_handler handler, void
   if (strlen (path) >= sizeof sa.sun_path)
     return lympho_error_set (err, ENAMETOOLONG, "control socket `%s`: path longer than %zu bytes", path,
                              sizeof sa.sun_path - 1);
-  int ret = claim_path (path, err);
+  bool removed = false;
+  int ret = unix_path_claim (path, &removed, err);
+  if (ret == -EADDRINUSE)
+    lympho_error_set (err, EADDRINUSE, "another lymphd is running on %s", path);
+  if (removed)
+    log_info ("control: removed stale socket %s", path);
   if (ret < 0)
     return ret;
   if ((ret = ensure_parent (path, err)) < 0)

@@ -77,6 +77,8 @@ daemon_update_status (struct daemon *d)
 
 /* --- HTTP listener glue ---------------------------------------------- */
 
+_Static_assert (CONFIG_MAX_LISTEN == HTTPD_MAX_LISTEN, "every listen address configured can be opened");
+
 static int
 http_alert (void *ud, const struct alert *a, lympho_error_t *err)
 {
@@ -264,7 +266,7 @@ daemon_run (struct config *cfg, lympho_error_t *err)
       lympho_error_prefix (err, "runtime %s", d->ops->name);
       goto out;
     }
-  if (cfg->listen)
+  if (cfg->n_listen)
     {
       cleanup_free char *token = NULL;
       if ((ret = httpd_load_token (cfg->token_file, &token, err)) < 0)
@@ -273,7 +275,8 @@ daemon_run (struct config *cfg, lympho_error_t *err)
           goto out;
         }
       struct httpd_callbacks cb = { http_alert, http_known, http_metrics, http_unhealthy, d };
-      if ((ret = httpd_open (d->loop, cfg->listen, token, &cb, &d->httpd, err)) < 0)
+      if ((ret = httpd_open (d->loop, (const char *const *) cfg->listen, cfg->n_listen, token, &cb, &d->httpd, err))
+          < 0)
         {
           goto out; /* the message names the address */
         }

@@ -24,6 +24,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 
 #include "lympho/alerts.h"
 #include "lympho/httpd.h"
@@ -71,13 +72,27 @@ static const struct
 static const unsigned int counted_codes[] = { 202, 400, 401, 404, 405, 413, 500 };
 #define N_CODES (sizeof counted_codes / sizeof counted_codes[0])
 
+/* One listening socket and the MHD daemon that serves it; every listener
+ * of an httpd shares its token, counters, connections and deadline. */
+struct listener
+{
+  struct httpd *h;
+  struct MHD_Daemon *mhd;
+  int epfd;
+  int listen_fd;    /* owned by MHD once started; kept for the port */
+  uint64_t timer;
+  char *addr;       /* as configured, for log lines */
+  char *unix_path;  /* a Unix socket's path, removed at close; NULL for TCP */
+  bool loopback;    /* bound to a loopback address: Host is checked */
+  bool local;       /* loopback or a Unix socket: /metrics anonymous by default */
+  bool metrics_auth; /* GET /metrics needs the token */
+};
+
 struct httpd
 {
   struct loop *loop;
-  struct MHD_Daemon *mhd;
-  int epfd;
-  int listen_fd; /* owned by MHD once started; kept for the port */
-  uint64_t timer;
+  struct listener ls[HTTPD_MAX_LISTEN];
+  size_t n_ls;
   char *token;
   size_t token_len;
   struct httpd_callbacks cb;
@@ -96,8 +111,6 @@ struct httpd
   uint64_t deadline_ms;
   uint64_t deadline_timer;
   uint64_t cut_total;
-  bool loopback;             /* bound to a loopback address: Host is checked */
-  bool metrics_auth;         /* GET /metrics needs the token */
   struct rate_limit refusals; /* 401 and 403 lines, at most one per 10 s */
 };
 
@@ -459,10 +472,11 @@ log_refusal (struct httpd *h, const char *fmt, ...)
 }
 
 static enum MHD_Result
-on_headers (struct httpd *h, struct MHD_Connection *c, struct request *r, const char *url, const char *method)
+on_headers (struct listener *L, struct MHD_Connection *c, struct request *r, const char *url, const char *method)
 {
+  struct httpd *h = L->h;
   const char *host = MHD_lookup_connection_value (c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
-  if (h->loopback && host && !host_is_loopback (host))
+  if (L->loopback && host && !host_is_loopback (host))
     {
       r->answered = true;
       r->route = -1;
@@ -485,7 +499,7 @@ on_headers (struct httpd *h, struct MHD_Connection *c, struct request *r, const 
         }
       /* The metrics name containers and their threat levels: an intruder
        * would read how close it is to the threshold. */
-      if (r->route == ROUTE_METRICS && h->metrics_auth && !authorized (h, c))
+      if (r->route == ROUTE_METRICS && L->metrics_auth && !authorized (h, c))
         {
           r->answered = true;
           log_refusal (h, "/metrics: refused GET without a valid bearer token");
@@ -529,14 +543,15 @@ on_request (void *cls, struct MHD_Connection *c, const char *url, const char *me
             const char *upload_data, size_t *upload_data_size, void **con_cls)
 {
   (void) version;
-  struct httpd *h = cls;
+  struct listener *L = cls;
+  struct httpd *h = L->h;
   struct request *r = *con_cls;
   if (r == NULL)
     {
       r = xmalloc0 (sizeof *r);
       buf_init (&r->body);
       *con_cls = r;
-      return on_headers (h, c, r, url, method);
+      return on_headers (L, c, r, url, method);
     }
   if (r->answered)
     {
@@ -577,7 +592,7 @@ static void
 on_completed (void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
   (void) toe;
-  struct httpd *h = cls;
+  struct httpd *h = ((struct listener *) cls)->h;
   /* Its next request has a deadline of its own. */
   for (size_t i = 0; i < h->n_conns; i++)
     if (h->conns[i].c == c)
@@ -652,7 +667,7 @@ static void
 on_connection (void *cls, struct MHD_Connection *c, void **socket_context, enum MHD_ConnectionNotificationCode code)
 {
   (void) socket_context;
-  struct httpd *h = cls;
+  struct httpd *h = ((struct listener *) cls)->h;
   if (code == MHD_CONNECTION_NOTIFY_STARTED)
     {
       const union MHD_ConnectionInfo *info = MHD_get_connection_info (c, MHD_CONNECTION_INFO_CONNECTION_FD);
@@ -674,7 +689,8 @@ on_connection (void *cls, struct MHD_Connection *c, void **socket_context, enum 
 void
 httpd_set_metrics_token (struct httpd *h, int yes)
 {
-  h->metrics_auth = yes < 0 ? !h->loopback : yes != 0;
+  for (size_t i = 0; i < h->n_ls; i++)
+    h->ls[i].metrics_auth = yes < 0 ? !h->ls[i].local : yes != 0;
 }
 
 void
@@ -683,25 +699,35 @@ httpd_set_request_deadline (struct httpd *h, unsigned ms)
   h->deadline_ms = ms;
 }
 
+static void drive_one (struct listener *L);
+
 static void
 on_timer (struct loop *l, void *ud)
 {
   (void) l;
-  struct httpd *h = ud;
-  h->timer = 0;
-  drive (h);
+  struct listener *L = ud;
+  L->timer = 0;
+  drive_one (L);
+}
+
+static void
+drive_one (struct listener *L)
+{
+  struct httpd *h = L->h;
+  MHD_run (L->mhd);
+  if (L->timer)
+    loop_cancel_timer (h->loop, L->timer);
+  L->timer = 0;
+  MHD_UNSIGNED_LONG_LONG ms;
+  if (MHD_get_timeout (L->mhd, &ms) == MHD_YES)
+    L->timer = loop_add_timer (h->loop, ms, on_timer, L);
 }
 
 static void
 drive (struct httpd *h)
 {
-  MHD_run (h->mhd);
-  if (h->timer)
-    loop_cancel_timer (h->loop, h->timer);
-  h->timer = 0;
-  MHD_UNSIGNED_LONG_LONG ms;
-  if (MHD_get_timeout (h->mhd, &ms) == MHD_YES)
-    h->timer = loop_add_timer (h->loop, ms, on_timer, h);
+  for (size_t i = 0; i < h->n_ls; i++)
+    drive_one (&h->ls[i]);
 }
 
 static void
@@ -710,7 +736,7 @@ on_ready (struct loop *l, int fd, uint32_t events, void *ud)
   (void) l;
   (void) fd;
   (void) events;
-  drive (ud);
+  drive_one (ud);
 }
 
 /* "ADDR:PORT" or "[V6ADDR]:PORT"; numeric, or a host name resolved once. */
@@ -751,88 +777,161 @@ parse_listen (const char *addr, struct sockaddr_storage *ss, socklen_t *sslen, l
   return 0;
 }
 
-int
-httpd_open (struct loop *loop, const char *addr, const char *token, const struct httpd_callbacks *cb,
-            struct httpd **out, lympho_error_t *err)
-{
-  *out = NULL;
-  if (strcmp (addr, "none") == 0)
-    return 0;
-  size_t tlen = strlen (token);
-  if (tlen == 0 || tlen > TOKEN_MAX || !token_chars_ok (token))
-    return lympho_error_set (err, EINVAL, "bearer token must be 1..%d printable characters", TOKEN_MAX);
+static int httpd_port_of (const struct listener *L);
 
+/* Bind one listening socket for addr: ADDR:PORT, [V6]:PORT or unix:PATH. */
+static int
+bind_listener (const char *addr, struct listener *L, lympho_error_t *err)
+{
   struct sockaddr_storage ss;
   socklen_t sslen = 0;
-  if (parse_listen (addr, &ss, &sslen, err) < 0)
+  const char *path = str_has_prefix (addr, "unix:") ? addr + 5 : NULL;
+  if (path)
+    {
+      struct sockaddr_un *sun = (struct sockaddr_un *) &ss;
+      if (path[0] != '/' || strlen (path) >= sizeof sun->sun_path)
+        return lympho_error_set (err, EINVAL, "listen address `%s`: want unix:/ABSOLUTE/PATH", addr);
+      memset (sun, 0, sizeof *sun);
+      sun->sun_family = AF_UNIX;
+      memcpy (sun->sun_path, path, strlen (path) + 1);
+      sslen = sizeof *sun;
+      bool removed = false;
+      if (unix_path_claim (path, &removed, err) < 0)
+        return lympho_error_prefix (err, "listen on %s", addr);
+      if (removed)
+        log_info ("http: removed stale socket %s", path);
+    }
+  else if (parse_listen (addr, &ss, &sslen, err) < 0)
     return -EINVAL;
   cleanup_close int fd = socket (ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0)
     return lympho_error_set_errno (err, errno, "listen on %s: socket", addr);
   int one = 1;
-  setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (!path)
+    setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if (ss.ss_family == AF_INET6)
     setsockopt (fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
   /* Bind it ourselves: MHD_start_daemon only says NULL, and an operator
    * wants to read "Address already in use". */
   if (bind (fd, (struct sockaddr *) &ss, sslen) < 0)
     return lympho_error_set_errno (err, errno, "listen on %s: bind", addr);
+  /* Senders on this host, whoever they run as, as on a loopback port: a
+   * POST needs the token all the same. (lymphd's umask is 077.) */
+  if (path && chmod (path, 0666) < 0)
+    {
+      int e = errno;
+      unlink (path);
+      return lympho_error_set_errno (err, e, "listen on %s: chmod", addr);
+    }
   if (listen (fd, 64) < 0)
-    return lympho_error_set_errno (err, errno, "listen on %s: listen", addr);
+    {
+      int e = errno;
+      if (path)
+        unlink (path);
+      return lympho_error_set_errno (err, e, "listen on %s: listen", addr);
+    }
+  L->listen_fd = fd;
+  fd = -1;
+  L->addr = xstrdup (addr);
+  L->unix_path = path ? xstrdup (path) : NULL;
+  L->loopback = (ss.ss_family == AF_INET && (ntohl (((struct sockaddr_in *) &ss)->sin_addr.s_addr) >> 24) == 127)
+                || (ss.ss_family == AF_INET6 && IN6_IS_ADDR_LOOPBACK (&((struct sockaddr_in6 *) &ss)->sin6_addr));
+  L->local = L->loopback || path != NULL;
+  L->metrics_auth = !L->local;
+  return 0;
+}
+
+/* Its MHD daemon, driven from the loop. */
+static int
+start_listener (struct httpd *h, struct listener *L, lympho_error_t *err)
+{
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  int family = getsockname (L->listen_fd, (struct sockaddr *) &ss, &len) == 0 ? ss.ss_family : AF_INET;
+  unsigned int flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG | (family == AF_INET6 ? MHD_USE_IPv6 : 0);
+  /* One Unix socket's callers share no address: the whole limit bounds them. */
+  unsigned int per_ip = family == AF_UNIX ? 0 : (unsigned int) CONN_PER_IP;
+  L->mhd = MHD_start_daemon (flags, 0, NULL, NULL, on_request, L, MHD_OPTION_LISTEN_SOCKET, L->listen_fd,
+                             MHD_OPTION_CONNECTION_LIMIT, (unsigned int) CONN_LIMIT,
+                             MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
+                             (unsigned int) CONN_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED, on_completed, L,
+                             MHD_OPTION_NOTIFY_CONNECTION, on_connection, L, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
+                             h, MHD_OPTION_END);
+  if (L->mhd == NULL)
+    {
+      /* MHD may already have closed the socket on its failure path; leave
+       * it rather than risk closing a reused fd number. */
+      L->listen_fd = -1;
+      return lympho_error_set (err, EIO, "listen on %s: libmicrohttpd failed to start", L->addr);
+    }
+  const union MHD_DaemonInfo *info = MHD_get_daemon_info (L->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+  if (info == NULL || info->epoll_fd < 0)
+    return lympho_error_set (err, EIO, "listen on %s: libmicrohttpd has no epoll fd", L->addr);
+  if (loop_add_fd (h->loop, info->epoll_fd, EPOLLIN, on_ready, L, err) < 0)
+    return lympho_error_prefix (err, "listen on %s", L->addr);
+  L->epfd = info->epoll_fd;
+  return 0;
+}
+
+int
+httpd_open (struct loop *loop, const char *const *listen, size_t n, const char *token,
+            const struct httpd_callbacks *cb, struct httpd **out, lympho_error_t *err)
+{
+  *out = NULL;
+  if (n == 1 && strcmp (listen[0], "none") == 0)
+    n = 0;
+  if (n == 0)
+    return 0;
+  if (n > HTTPD_MAX_LISTEN)
+    return lympho_error_set (err, EINVAL, "at most %d listen addresses", HTTPD_MAX_LISTEN);
+  size_t tlen = strlen (token);
+  if (tlen == 0 || tlen > TOKEN_MAX || !token_chars_ok (token))
+    return lympho_error_set (err, EINVAL, "bearer token must be 1..%d printable characters", TOKEN_MAX);
 
   struct httpd *h = xmalloc0 (sizeof *h);
   h->loop = loop;
   h->token = xstrdup (token);
   h->token_len = tlen;
   h->cb = *cb;
-  h->epfd = -1;
-  h->listen_fd = fd;
   h->deadline_ms = REQUEST_DEADLINE_MS;
-  h->loopback = (ss.ss_family == AF_INET && (ntohl (((struct sockaddr_in *) &ss)->sin_addr.s_addr) >> 24) == 127)
-                || (ss.ss_family == AF_INET6 && IN6_IS_ADDR_LOOPBACK (&((struct sockaddr_in6 *) &ss)->sin6_addr));
-  h->metrics_auth = !h->loopback;
-  unsigned int flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
-  h->mhd = MHD_start_daemon (flags, 0, NULL, NULL, on_request, h, MHD_OPTION_LISTEN_SOCKET, fd,
-                             MHD_OPTION_CONNECTION_LIMIT, (unsigned int) CONN_LIMIT,
-                             MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int) CONN_PER_IP,
-                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) CONN_TIMEOUT_S,
-                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_NOTIFY_CONNECTION,
-                             on_connection, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h, MHD_OPTION_END);
-  if (h->mhd == NULL)
+  for (size_t i = 0; i < n; i++)
     {
-      /* MHD may already have closed the socket on its failure path; leave
-       * it rather than risk closing a reused fd number. */
-      fd = -1;
-      free (h->token);
-      free (h);
-      return lympho_error_set (err, EIO, "listen on %s: libmicrohttpd failed to start", addr);
+      struct listener *L = &h->ls[i];
+      *L = (struct listener) { .h = h, .epfd = -1, .listen_fd = -1 };
+      int ret = bind_listener (listen[i], L, err);
+      if (ret == 0)
+        {
+          h->n_ls++;
+          ret = start_listener (h, L, err);
+        }
+      else if (ret == -EINVAL)
+        {
+          /* A bad address (parse_listen's word) is the caller's: -EINVAL. */
+          httpd_close (h);
+          return -EINVAL;
+        }
+      if (ret < 0)
+        {
+          httpd_close (h);
+          return ret;
+        }
     }
-  fd = -1; /* MHD_stop_daemon closes it */
-
-  const union MHD_DaemonInfo *info = MHD_get_daemon_info (h->mhd, MHD_DAEMON_INFO_EPOLL_FD);
-  if (info == NULL || info->epoll_fd < 0)
-    {
-      httpd_close (h);
-      return lympho_error_set (err, EIO, "listen on %s: libmicrohttpd has no epoll fd", addr);
-    }
-  if (loop_add_fd (loop, info->epoll_fd, EPOLLIN, on_ready, h, err) < 0)
-    {
-      httpd_close (h);
-      return lympho_error_prefix (err, "listen on %s", addr);
-    }
-  h->epfd = info->epoll_fd;
   drive (h);
-  log_info ("http: listening on %s (port %d)", addr, httpd_port (h));
+  for (size_t i = 0; i < h->n_ls; i++)
+    if (h->ls[i].unix_path)
+      log_info ("http: listening on %s", h->ls[i].addr);
+    else
+      log_info ("http: listening on %s (port %d)", h->ls[i].addr, httpd_port_of (&h->ls[i]));
   *out = h;
   return 0;
 }
 
-int
-httpd_port (struct httpd *h)
+static int
+httpd_port_of (const struct listener *L)
 {
   struct sockaddr_storage ss;
   socklen_t len = sizeof ss;
-  if (h == NULL || getsockname (h->listen_fd, (struct sockaddr *) &ss, &len) < 0)
+  if (L->listen_fd < 0 || getsockname (L->listen_fd, (struct sockaddr *) &ss, &len) < 0)
     return -1;
   if (ss.ss_family == AF_INET)
     return ntohs (((struct sockaddr_in *) &ss)->sin_port);
@@ -841,18 +940,41 @@ httpd_port (struct httpd *h)
   return -1;
 }
 
+int
+httpd_port (struct httpd *h)
+{
+  for (size_t i = 0; h && i < h->n_ls; i++)
+    {
+      int p = httpd_port_of (&h->ls[i]);
+      if (p >= 0)
+        return p;
+    }
+  return -1;
+}
+
 void
 httpd_close (struct httpd *h)
 {
   if (h == NULL)
     return;
-  if (h->epfd >= 0)
-    loop_del_fd (h->loop, h->epfd);
-  if (h->timer)
-    loop_cancel_timer (h->loop, h->timer);
+  for (size_t i = 0; i < h->n_ls; i++)
+    {
+      struct listener *L = &h->ls[i];
+      if (L->epfd >= 0)
+        loop_del_fd (h->loop, L->epfd);
+      if (L->timer)
+        loop_cancel_timer (h->loop, L->timer);
+      if (L->mhd)
+        MHD_stop_daemon (L->mhd); /* closes the listening socket */
+      else if (L->listen_fd >= 0)
+        close (L->listen_fd);
+      if (L->unix_path)
+        unlink (L->unix_path);
+      free (L->unix_path);
+      free (L->addr);
+    }
   if (h->deadline_timer)
     loop_cancel_timer (h->loop, h->deadline_timer);
-  MHD_stop_daemon (h->mhd);
   free (h->conns);
   explicit_bzero (h->token, h->token_len);
   free (h->token);

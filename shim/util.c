@@ -8,7 +8,9 @@
 #include <stdarg.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 
 #include "lympho/util.h"
@@ -542,4 +544,35 @@ rate_limit_pass (struct rate_limit *rl, uint64_t period_ms, unsigned *held_back)
   rl->held = 0;
   rl->last_ms = now ? now : 1;
   return true;
+}
+
+int
+unix_path_claim (const char *path, bool *removed, lympho_error_t *err)
+{
+  *removed = false;
+  struct stat st;
+  if (lstat (path, &st) < 0)
+    {
+      if (errno == ENOENT)
+        return 0;
+      return lympho_error_set_errno (err, errno, "stat `%s`", path);
+    }
+  if (!S_ISSOCK (st.st_mode))
+    return lympho_error_set (err, EEXIST, "`%s` exists and is not a socket; refusing to replace it", path);
+  struct sockaddr_un sa = { .sun_family = AF_UNIX };
+  if (strlen (path) >= sizeof sa.sun_path)
+    return lympho_error_set (err, ENAMETOOLONG, "`%s` is too long for a Unix socket", path);
+  memcpy (sa.sun_path, path, strlen (path) + 1);
+  cleanup_close int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return lympho_error_set_errno (err, errno, "socket");
+  /* Non-blocking: a full backlog (EAGAIN) still means someone listens. */
+  if (connect (fd, (struct sockaddr *) &sa, sizeof sa) == 0 || errno == EAGAIN)
+    return lympho_error_set (err, EADDRINUSE, "another program answers on %s", path);
+  if (errno != ECONNREFUSED)
+    return lympho_error_set_errno (err, errno, "probe `%s`", path);
+  if (unlink (path) < 0 && errno != ENOENT)
+    return lympho_error_set_errno (err, errno, "remove stale socket `%s`", path);
+  *removed = true;
+  return 0;
 }

@@ -16,6 +16,8 @@
 #define DEFAULT_STATE_DIR "/var/lib/lympho"
 #define DEFAULT_DOCKER_HOST "unix:///var/run/docker.sock"
 #define DEFAULT_LISTEN "127.0.0.1:9797"
+/* listen is repeatable: TCP addresses and unix:PATH, at most this many. */
+#define CONFIG_MAX_LISTEN 4
 
 struct config
 {
@@ -25,7 +27,10 @@ struct config
   char *state_dir;
   char *docker_host;      /* $DOCKER_HOST, else DEFAULT_DOCKER_HOST */
   char *runtime;          /* "docker", "podman", "exec:PATH" */
-  char *listen;           /* NULL when "none" */
+  char *listen[CONFIG_MAX_LISTEN]; /* ADDR:PORT or unix:PATH; none when `none` */
+  size_t n_listen;
+  unsigned listen_source; /* where the listen values came from: 0 built in, 1 the file, 2 options */
+  unsigned cur_source;    /* the source being applied */
   int metrics_token;      /* metrics-token: 1 yes, 0 no, -1 no on loopback and yes elsewhere */
   char *token_file;       /* default <state-dir>/webhook.token */
   enum log_level log_level;

@@ -30,16 +30,23 @@ struct httpd_callbacks
   void *ud;
 };
 
-/* listen: "ADDR:PORT" ("[::1]:9797" for IPv6; port 0 picks a free one);
- * "none" succeeds with *out = NULL (listener disabled). token: the bearer
- * token, copied. Bind failures name the address and the errno.
+/* listen: n addresses (at most HTTPD_MAX_LISTEN), each "ADDR:PORT"
+ * ("[::1]:9797" for IPv6; port 0 picks a free one) or "unix:PATH" (a Unix
+ * socket, mode 0666, a stale one replaced, removed at close); none, or
+ * "none" alone, succeeds with *out = NULL (listener disabled). One
+ * listener serves them all: one token, one set of counters, one request
+ * deadline; the Host check applies on a loopback address, and /metrics is
+ * anonymous by default on a loopback address and a Unix socket. token: the
+ * bearer token, copied. A malformed address is -EINVAL; bind failures name
+ * the address and the errno.
  * Answers: errors are text/plain, one line; 202 is
  * {"accepted":N,"ignored":M} (ignored: resolved alerts, alerts without a
  * container, Falco host events). /metrics appends the listener's own
  * counters (lympho_http_alert_requests_total{source,code} and
  * lympho_http_alerts_total{source,result}) to callbacks->metrics' text. */
-int httpd_open (struct loop *loop, const char *listen, const char *token, const struct httpd_callbacks *cb,
-                struct httpd **out, lympho_error_t *err) LYMPHO_MUST_CHECK;
+#define HTTPD_MAX_LISTEN 4
+int httpd_open (struct loop *loop, const char *const *listen, size_t n, const char *token,
+                const struct httpd_callbacks *cb, struct httpd **out, lympho_error_t *err) LYMPHO_MUST_CHECK;
 /* NULL is harmless. */
 void httpd_close (struct httpd *h);
 /* A request must arrive whole within ms of its connection's start or of
@@ -48,7 +55,7 @@ void httpd_set_request_deadline (struct httpd *h, unsigned ms);
 /* GET /metrics needs the bearer token: 1 yes, 0 no, -1 (the default) on a
  * listener that is not on a loopback address only. */
 void httpd_set_metrics_token (struct httpd *h, int yes);
-/* The bound TCP port (useful with port 0), or -1. */
+/* The first TCP listener's bound port (useful with port 0), or -1. */
 int httpd_port (struct httpd *h);
 
 /* Read the token file (one trailing newline stripped), or create it (32

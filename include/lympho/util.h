@@ -91,6 +91,10 @@ void text_escape (char *dst, size_t dstlen, const char *src);
 /* The same, whole and newly allocated: for a terminal, which a name's
  * escape sequence must not drive. */
 char *text_escape_dup (const char *src);
+/* Make path free for a Unix socket to bind: absent is fine; a socket no
+ * one answers on (left by a crash) is removed (*removed set); one someone
+ * answers on is -EADDRINUSE; anything but a socket is -EEXIST. */
+int unix_path_claim (const char *path, bool *removed, lympho_error_t *err) LYMPHO_MUST_CHECK;
 /* The last `cap` bytes of a file (all of it when smaller); *out is
  * NUL-terminated. */
 int read_tail (const char *path, size_t cap, char **out, size_t *len, lympho_error_t *err) LYMPHO_MUST_CHECK;

@@ -4,7 +4,8 @@
 # holding every connection, a request nested 262,144 deep, undeclared
 # arguments, a program name that is not UTF-8 and carries an escape
 # sequence, HTTP senders that trickle, a page rebound by DNS, /metrics with
-# the token required, and state files damaged before a start. Each case
+# the token required, alerts over a Unix socket, and state files damaged
+# before a start. Each case
 # failed against the lymphd before issue 11's changes; hostile.py is the
 # caller.
 here=$(cd "$(dirname "$0")" && pwd)
@@ -168,13 +169,27 @@ assert_eq 200 "$(metrics_code -H "Host: localhost:$INC_PORT")" "Host localhost: 
 assert_eq 200 "$(metrics_code)" "Host 127.0.0.1: 200"
 case_end
 
-case_begin metrics-token
+case_begin metrics-token-and-unix-listener
+# --metrics-token yes, and a Unix socket beside the TCP port (--listen is
+# repeatable): senders on this host need no port, a POST there still needs
+# the token, and the socket goes when lymphd stops.
 lymphd_stop
-inc_start --metrics-token yes || die "lymphd does not start with --metrics-token yes"
+usock="$LYT_TMP/alerts.sock"
+inc_start --metrics-token yes --listen "unix:$usock" || die "lymphd does not start with --metrics-token yes"
 assert_eq 401 "$(metrics_code)" "/metrics without the token: 401"
 assert_eq 401 "$(metrics_code -H 'Authorization: Bearer wrong')" "with a wrong token: 401"
 assert_eq 200 "$(metrics_code -H "Authorization: Bearer $INC_TOKEN")" "with the token: 200"
 assert_eq 200 "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$INC_URL/healthz")" "/healthz stays anonymous"
+assert_true "the Unix socket is there" test -S "$usock"
+ucode () { curl -s -o /dev/null -w '%{http_code}' --max-time 5 --unix-socket "$usock" "$@"; }
+assert_eq 401 "$(ucode http://lympho/metrics)" "over the socket, /metrics needs the token too"
+assert_eq 401 "$(ucode -H 'Content-Type: application/json' --data-binary "$(generic_body "$c" 1 unix)" http://lympho/v1/alerts)" \
+  "a POST over the socket without the token: 401"
+lvl0=$(c_level "$c")
+assert_eq 202 "$(ucode -H "Authorization: Bearer $INC_TOKEN" -H 'Content-Type: application/json' \
+  --data-binary "$(generic_body "$c" 1 unix)" http://lympho/v1/alerts)" "an alert over the socket with the token: 202"
+wait_for "[ \"\$(c_level $c)\" != '$lvl0' ]" 10 || _afail "the alert over the socket left the level at $lvl0"
+say "threat level of $c: $lvl0 -> $(c_level "$c")"
 case_end
 
 case_begin damaged-state-recovered
@@ -184,6 +199,7 @@ case_begin damaged-state-recovered
 # damaged record and recovers the transaction after it. Before: it did not
 # start (the memory), or refused the whole journal and recovered nothing.
 lymphd_stop
+assert_true "the Unix socket went with lymphd" test ! -e "$usock"
 id=$(c_id "$c")
 gen=$(c_gen "$c")
 rm -rf "$LYT_STATE/memory"

@@ -88,7 +88,8 @@ test_defaults (void **state)
   assert_string_equal (c.state_dir, "/var/lib/lympho");
   assert_string_equal (c.docker_host, "unix:///var/run/docker.sock");
   assert_string_equal (c.runtime, "docker");
-  assert_string_equal (c.listen, "127.0.0.1:9797");
+  assert_int_equal (c.n_listen, 1);
+  assert_string_equal (c.listen[0], "127.0.0.1:9797");
   assert_string_equal (c.token_file, "/var/lib/lympho/webhook.token");
   assert_int_equal (c.log_level, LOG_LVL_INFO);
   assert_int_equal (c.max_concurrent, 2);
@@ -124,7 +125,7 @@ test_args (void **state)
   assert_string_equal (c.state_dir, "/srv/lympho");
   assert_string_equal (c.docker_host, "tcp://127.0.0.1:2375");
   assert_string_equal (c.runtime, "exec:/usr/lib/lympho/plugin");
-  assert_null (c.listen);
+  assert_int_equal (c.n_listen, 0);
   assert_string_equal (c.token_file, "/srv/lympho/webhook.token");
   assert_int_equal (c.log_level, LOG_LVL_DEBUG);
   assert_int_equal (c.max_concurrent, 64);
@@ -146,7 +147,7 @@ test_args (void **state)
   c.config_path = xasprintf ("%s/absent.conf", tmpdir);
   assert_int_equal (config_load (&c, &err), 0);
   assert_string_equal (c.socket_path, "/tmp/x.sock");
-  assert_null (c.listen);
+  assert_int_equal (c.n_listen, 0);
   assert_int_equal (c.max_concurrent, 64);
   assert_string_equal (c.token_file, "/srv/lympho/webhook.token");
   config_free (&c);
@@ -319,7 +320,8 @@ test_file_and_precedence (void **state)
   assert_string_equal (c.state_dir, "/srv/state");
   assert_string_equal (c.token_file, "/srv/state/webhook.token"); /* from the file's state-dir */
   assert_int_equal (c.max_concurrent, 3);                         /* the command line wins */
-  assert_string_equal (c.listen, "[::1]:9000");
+  assert_int_equal (c.n_listen, 1);
+  assert_string_equal (c.listen[0], "[::1]:9000");
   assert_int_equal (c.log_level, LOG_LVL_WARN);
   assert_int_equal (c.backoff_min_ms, 60000);
   assert_int_equal (c.backoff_max_ms, 7200000);
@@ -333,7 +335,7 @@ test_file_and_precedence (void **state)
   assert_int_equal (parse (&c, &err, "--config", p2, "--state-dir", "/elsewhere", NULL), 0);
   assert_int_equal (config_load (&c, &err), 0);
   assert_string_equal (c.token_file, "/etc/lympho/token");
-  assert_null (c.listen);
+  assert_int_equal (c.n_listen, 0);
   assert_string_equal (c.state_dir, "/elsewhere");
   config_free (&c);
 }
@@ -464,12 +466,12 @@ test_reload (void **state)
   mask = config_reload (&c, &err);
   assert_int_equal (mask, CONFIG_CHANGED_TUNING | CONFIG_CHANGED_LOG_LEVEL | CONFIG_CHANGED_LISTEN);
   assert_int_equal (c.max_concurrent, 2);
-  assert_null (c.listen);
+  assert_int_equal (c.n_listen, 0);
 
   /* The file vanishing under an explicit --config is an error, not defaults. */
   assert_int_equal (unlink (path), 0);
   assert_int_equal (config_reload (&c, &err), -ENOENT);
-  assert_null (c.listen);
+  assert_int_equal (c.n_listen, 0);
   config_free (&c);
 }
 
@@ -498,6 +500,95 @@ expect_datagram (int fd, const char *want)
     fail_msg ("no datagram (%s), expected %s", strerror (errno), want);
   buf[n] = '\0';
   assert_string_equal (buf, want);
+}
+
+/* listen is repeatable (TCP addresses and unix:PATH): the file's values
+ * replace the default, the options' replace the file's, `none` empties
+ * the list so far; a reload sees a changed list. */
+static void
+test_listen_repeatable (void **state)
+{
+  (void) state;
+  struct config c;
+  lympho_error_t err = { 0 };
+  cleanup_free char *path = write_conf ("l.conf", "listen = 127.0.0.1:9797\nlisten = unix:/run/lympho/alerts.sock\n");
+  config_init (&c);
+  assert_int_equal (parse (&c, &err, "--config", path, NULL), 0);
+  if (config_load (&c, &err) < 0)
+    fail_msg ("%s", err.msg);
+  assert_int_equal (c.n_listen, 2);
+  assert_string_equal (c.listen[0], "127.0.0.1:9797");
+  assert_string_equal (c.listen[1], "unix:/run/lympho/alerts.sock");
+  config_free (&c);
+
+  config_init (&c);
+  assert_int_equal (parse (&c, &err, "--config", path, "--listen", "unix:/tmp/a.sock", "--listen", "[::1]:9000", NULL), 0);
+  assert_int_equal (config_load (&c, &err), 0);
+  assert_int_equal (c.n_listen, 2);
+  assert_string_equal (c.listen[0], "unix:/tmp/a.sock");
+  assert_string_equal (c.listen[1], "[::1]:9000");
+  /* A changed file under these options: nothing the listener sees. */
+  free (write_conf ("l.conf", "listen = 127.0.0.2:1\n"));
+  assert_int_equal (config_reload (&c, &err) & CONFIG_CHANGED_LISTEN, 0);
+  config_free (&c);
+
+  /* Without them, the reload sees it. */
+  config_init (&c);
+  assert_int_equal (parse (&c, &err, "--config", path, NULL), 0);
+  assert_int_equal (config_load (&c, &err), 0);
+  free (write_conf ("l.conf", "listen = 127.0.0.2:1\nlisten = unix:/tmp/b.sock\n"));
+  assert_int_equal (config_reload (&c, &err) & CONFIG_CHANGED_LISTEN, CONFIG_CHANGED_LISTEN);
+  assert_int_equal (c.n_listen, 2);
+  assert_string_equal (c.listen[1], "unix:/tmp/b.sock");
+  config_free (&c);
+
+  static const struct
+  {
+    const char *a, *b, *why;
+  } bad[] = {
+    { "127.0.0.1:1", "127.0.0.1:1", "given twice" },
+    { "unix:relative.sock", NULL, "must be an absolute path" },
+    { "unix:", NULL, "must be an absolute path" },
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    {
+      config_init (&c);
+      lympho_error_clear (&err);
+      int ret = bad[i].b ? parse (&c, &err, "--listen", bad[i].a, "--listen", bad[i].b, NULL)
+                         : parse (&c, &err, "--listen", bad[i].a, NULL);
+      assert_int_equal (ret, -EINVAL);
+      if (strstr (err.msg, bad[i].why) == NULL || strstr (err.msg, "--listen") == NULL)
+        fail_msg ("%s %s: %s", bad[i].a, bad[i].b ? bad[i].b : "", err.msg);
+      config_free (&c);
+    }
+  config_init (&c);
+  assert_int_equal (parse (&c, &err, "--listen", "127.0.0.1:1", "--listen", "127.0.0.1:2", "--listen", "127.0.0.1:3",
+                           "--listen", "127.0.0.1:4", "--listen", "127.0.0.1:5", NULL),
+                    -EINVAL);
+  assert_non_null (strstr (err.msg, "at most 4"));
+  config_free (&c);
+  config_init (&c);
+  cleanup_free char *long_path = xasprintf ("unix:/%0120d", 0);
+  assert_int_equal (parse (&c, &err, "--listen", long_path, NULL), -EINVAL);
+  assert_non_null (strstr (err.msg, "too long"));
+  config_free (&c);
+  /* `none` empties what came before it, as an empty assignment in a unit. */
+  config_init (&c);
+  assert_int_equal (parse (&c, &err, "--listen", "none", "--listen", "127.0.0.1:1", NULL), 0);
+  assert_int_equal (c.n_listen, 1);
+  assert_string_equal (c.listen[0], "127.0.0.1:1");
+  config_free (&c);
+  config_init (&c);
+  assert_int_equal (parse (&c, &err, "--listen", "127.0.0.1:1", "--listen", "none", NULL), 0);
+  assert_int_equal (c.n_listen, 0);
+  config_free (&c);
+  /* `none` alone, in a file. */
+  cleanup_free char *p2 = write_conf ("n.conf", "listen = none\n");
+  config_init (&c);
+  assert_int_equal (parse (&c, &err, "--config", p2, NULL), 0);
+  assert_int_equal (config_load (&c, &err), 0);
+  assert_int_equal (c.n_listen, 0);
+  config_free (&c);
 }
 
 static void
@@ -788,7 +879,7 @@ main (void)
     cmocka_unit_test (test_bad_args),      cmocka_unit_test (test_help_version),
     cmocka_unit_test (test_file_and_precedence), cmocka_unit_test (test_file_errors),
     cmocka_unit_test (test_cross_and_env_errors), cmocka_unit_test (test_reload),
-    cmocka_unit_test (test_notify),        cmocka_unit_test (test_watchdog_usec),
+    cmocka_unit_test (test_listen_repeatable), cmocka_unit_test (test_notify),        cmocka_unit_test (test_watchdog_usec),
     cmocka_unit_test (test_privs),         cmocka_unit_test (test_example_file),
     cmocka_unit_test (test_unit_capabilities),
   };

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <cmocka.h>
 
@@ -264,7 +265,7 @@ run_calls (struct call *calls, size_t n, bool slowloris)
   struct loop *loop;
   assert_int_equal (loop_new (&loop, &err), 0);
   struct httpd *h;
-  if (httpd_open (loop, "127.0.0.1:0", TOKEN, &callbacks, &h, &err) < 0)
+  if (httpd_open (loop, (const char *[]) { "127.0.0.1:0" }, 1, TOKEN, &callbacks, &h, &err) < 0)
     fail_msg ("httpd_open: %s", err.msg);
   assert_non_null (h);
 
@@ -346,7 +347,7 @@ test_trickle_cut (void **state)
   struct loop *loop;
   assert_int_equal (loop_new (&loop, &err), 0);
   struct httpd *h;
-  if (httpd_open (loop, "127.0.0.1:0", TOKEN, &callbacks, &h, &err) < 0)
+  if (httpd_open (loop, (const char *[]) { "127.0.0.1:0" }, 1, TOKEN, &callbacks, &h, &err) < 0)
     fail_msg ("httpd_open: %s", err.msg);
   httpd_set_request_deadline (h, 400);
   struct trickle t = { .fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0) };
@@ -396,16 +397,14 @@ on_raw_readable (struct loop *l, int fd, uint32_t events, void *ud)
     r->done = true;
 }
 
-/* The status code of TEXT sent as it is to h. */
+/* The status code of TEXT sent as it is to the listener at sa. */
 static int
-raw_status (struct loop *loop, struct httpd *h, const char *text)
+raw_status_at (struct loop *loop, const struct sockaddr *sa, socklen_t salen, const char *text)
 {
   lympho_error_t err = { 0 };
-  struct raw r = { .fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0) };
+  struct raw r = { .fd = socket (sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0) };
   buf_init (&r.in);
-  struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons ((uint16_t) httpd_port (h)) };
-  sa.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-  assert_int_equal (connect (r.fd, (struct sockaddr *) &sa, sizeof sa), 0);
+  assert_int_equal (connect (r.fd, sa, salen), 0);
   assert_int_equal (send (r.fd, text, strlen (text), MSG_NOSIGNAL), (ssize_t) strlen (text));
   assert_int_equal (loop_add_fd (loop, r.fd, EPOLLIN | EPOLLRDHUP, on_raw_readable, &r, &err), 0);
   /* Turns of the loop, not loop_run: loop_stop would outlast this call. */
@@ -422,6 +421,24 @@ raw_status (struct loop *loop, struct httpd *h, const char *text)
   return code;
 }
 
+/* The same to h's TCP port on 127.0.0.1. */
+static int
+raw_status (struct loop *loop, struct httpd *h, const char *text)
+{
+  struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons ((uint16_t) httpd_port (h)) };
+  sa.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+  return raw_status_at (loop, (struct sockaddr *) &sa, sizeof sa, text);
+}
+
+/* The same to the Unix socket at path. */
+static int
+raw_status_unix (struct loop *loop, const char *path, const char *text)
+{
+  struct sockaddr_un sa = { .sun_family = AF_UNIX };
+  snprintf (sa.sun_path, sizeof sa.sun_path, "%s", path);
+  return raw_status_at (loop, (struct sockaddr *) &sa, sizeof sa, text);
+}
+
 /* A listener on 127.0.0.1 with a loop of its own, nothing seen yet. */
 static struct httpd *
 listener_open (struct loop **loop)
@@ -429,7 +446,7 @@ listener_open (struct loop **loop)
   lympho_error_t err = { 0 };
   assert_int_equal (loop_new (loop, &err), 0);
   struct httpd *h;
-  if (httpd_open (*loop, "127.0.0.1:0", TOKEN, &callbacks, &h, &err) < 0)
+  if (httpd_open (*loop, (const char *[]) { "127.0.0.1:0" }, 1, TOKEN, &callbacks, &h, &err) < 0)
     fail_msg ("httpd_open: %s", err.msg);
   seen_reset ();
   return h;
@@ -760,6 +777,92 @@ test_get_routes (void **state)
   seen_reset ();
 }
 
+/* --listen unix:PATH beside a TCP address: one listener, one token, its
+ * socket usable by any local sender (a POST still needs the token), no
+ * Host check (no browser reaches a Unix socket), /metrics anonymous by
+ * default as on loopback; a stale socket is replaced, a live one or
+ * another file never, and the socket goes at close. */
+static void
+test_unix_listener (void **state)
+{
+  (void) state;
+  lympho_error_t err = { 0 };
+  struct loop *loop;
+  assert_int_equal (loop_new (&loop, &err), 0);
+  char dir[] = "/tmp/lympho-test-httpd-XXXXXX";
+  assert_non_null (mkdtemp (dir));
+  cleanup_free char *path = xasprintf ("%s/alerts.sock", dir);
+  cleanup_free char *addr = xasprintf ("unix:%s", path);
+  const char *both[] = { "127.0.0.1:0", addr };
+  struct httpd *h, *b = NULL;
+  if (httpd_open (loop, both, 2, TOKEN, &callbacks, &h, &err) < 0)
+    fail_msg ("httpd_open: %s", err.msg);
+  seen_reset ();
+  struct stat st;
+  assert_int_equal (stat (path, &st), 0);
+  assert_true (S_ISSOCK (st.st_mode));
+  assert_int_equal (st.st_mode & 0777, 0666);
+  const char *post = "POST /v1/alerts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " TOKEN
+                     "\r\nContent-Type: application/json\r\nContent-Length: 40\r\n\r\n"
+                     "{\"container\":\"web-1\",\"severity\":2,\"r\":1}";
+  assert_int_equal (raw_status_unix (loop, path, post), 400); /* r: not a field of the generic payload */
+  const char *good = "POST /v1/alerts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " TOKEN
+                     "\r\nContent-Type: application/json\r\nContent-Length: 34\r\n\r\n"
+                     "{\"container\":\"web-1\",\"severity\":2}";
+  assert_int_equal (raw_status_unix (loop, path, good), 202);
+  assert_int_equal (seen.n_alerts, 1);
+  assert_int_equal (raw_status_unix (loop, path, "POST /v1/alerts HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"),
+                    401);
+  assert_int_equal (raw_status_unix (loop, path, "GET /healthz HTTP/1.1\r\nHost: evil.example\r\n\r\n"), 200);
+  assert_int_equal (raw_status_unix (loop, path, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"), 200);
+  assert_int_equal (raw_status (loop, h, "GET /healthz HTTP/1.1\r\nHost: evil.example\r\n\r\n"), 403);
+  assert_int_equal (raw_status (loop, h, good), 403); /* Host x: on TCP, checked */
+  const char *good_tcp = "POST /v1/alerts HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " TOKEN
+                         "\r\nContent-Type: application/json\r\nContent-Length: 34\r\n\r\n"
+                         "{\"container\":\"web-1\",\"severity\":2}";
+  assert_int_equal (raw_status (loop, h, good_tcp), 202);
+  assert_int_equal (seen.n_alerts, 2);
+  httpd_set_metrics_token (h, 1);
+  assert_int_equal (raw_status_unix (loop, path, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"), 401);
+  assert_int_equal (raw_status (loop, h, "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"), 401);
+
+  /* Someone answers on the path: refused, and the socket stays theirs. */
+  const char *only[] = { addr };
+  assert_int_equal (httpd_open (loop, only, 1, TOKEN, &callbacks, &b, &err), -EADDRINUSE);
+  assert_null (b);
+  assert_non_null (strstr (err.msg, path));
+  assert_int_equal (raw_status_unix (loop, path, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"), 200);
+  httpd_close (h);
+  assert_int_equal (stat (path, &st), -1);
+  assert_int_equal (errno, ENOENT);
+
+  /* A socket left by a crash (no one listens) is replaced. */
+  int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_un sa = { .sun_family = AF_UNIX };
+  snprintf (sa.sun_path, sizeof sa.sun_path, "%s", path);
+  assert_int_equal (bind (fd, (struct sockaddr *) &sa, sizeof sa), 0);
+  close (fd);
+  lympho_error_clear (&err);
+  if (httpd_open (loop, only, 1, TOKEN, &callbacks, &b, &err) < 0)
+    fail_msg ("over a stale socket: %s", err.msg);
+  assert_int_equal (httpd_port (b), -1); /* no TCP listener */
+  assert_int_equal (raw_status_unix (loop, path, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"), 200);
+  httpd_close (b);
+
+  /* Anything else at the path is never replaced. */
+  FILE *f = fopen (path, "w");
+  assert_non_null (f);
+  fclose (f);
+  assert_int_equal (httpd_open (loop, only, 1, TOKEN, &callbacks, &b, &err), -EEXIST);
+  assert_int_equal (stat (path, &st), 0);
+  assert_true (S_ISREG (st.st_mode));
+  unlink (path);
+  assert_int_equal (httpd_open (loop, (const char *[]) { "unix:relative.sock" }, 1, TOKEN, &callbacks, &b, &err),
+                    -EINVAL);
+  assert_int_equal (rmdir (dir), 0);
+  loop_free (loop);
+}
+
 static void
 test_listen (void **state)
 {
@@ -768,10 +871,10 @@ test_listen (void **state)
   struct loop *loop;
   assert_int_equal (loop_new (&loop, &err), 0);
   struct httpd *a, *b;
-  assert_int_equal (httpd_open (loop, "127.0.0.1:0", TOKEN, &callbacks, &a, &err), 0);
+  assert_int_equal (httpd_open (loop, (const char *[]) { "127.0.0.1:0" }, 1, TOKEN, &callbacks, &a, &err), 0);
   char addr[64];
   snprintf (addr, sizeof addr, "127.0.0.1:%d", httpd_port (a));
-  assert_true (httpd_open (loop, addr, TOKEN, &callbacks, &b, &err) < 0);
+  assert_true (httpd_open (loop, (const char *[]) { addr }, 1, TOKEN, &callbacks, &b, &err) < 0);
   assert_null (b);
   assert_non_null (strstr (err.msg, "bind"));
   assert_non_null (strstr (err.msg, "Address already in use"));
@@ -783,20 +886,20 @@ test_listen (void **state)
   for (size_t i = 0; i < N (bad); i++)
     {
       lympho_error_clear (&err);
-      if (httpd_open (loop, bad[i], TOKEN, &callbacks, &b, &err) != -EINVAL)
+      if (httpd_open (loop, (const char *[]) { bad[i] }, 1, TOKEN, &callbacks, &b, &err) != -EINVAL)
         fail_msg ("httpd_open (%s) accepted or failed otherwise: %s", bad[i], err.msg);
       assert_non_null (strstr (err.msg, bad[i]));
     }
-  assert_int_equal (httpd_open (loop, "127.0.0.1:0", "", &callbacks, &b, &err), -EINVAL);
-  assert_int_equal (httpd_open (loop, "127.0.0.1:0", "a b", &callbacks, &b, &err), -EINVAL);
+  assert_int_equal (httpd_open (loop, (const char *[]) { "127.0.0.1:0" }, 1, "", &callbacks, &b, &err), -EINVAL);
+  assert_int_equal (httpd_open (loop, (const char *[]) { "127.0.0.1:0" }, 1, "a b", &callbacks, &b, &err), -EINVAL);
 
-  assert_int_equal (httpd_open (loop, "none", TOKEN, &callbacks, &b, &err), 0);
+  assert_int_equal (httpd_open (loop, (const char *[]) { "none" }, 1, TOKEN, &callbacks, &b, &err), 0);
   assert_null (b);
   httpd_close (NULL);
 
   /* IPv6 where the host has it. */
   lympho_error_clear (&err);
-  if (httpd_open (loop, "[::1]:0", TOKEN, &callbacks, &b, &err) == 0)
+  if (httpd_open (loop, (const char *[]) { "[::1]:0" }, 1, TOKEN, &callbacks, &b, &err) == 0)
     {
       assert_true (httpd_port (b) > 0);
       httpd_close (b);
@@ -878,6 +981,7 @@ main (void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_auth),         cmocka_unit_test (test_malformed),
     cmocka_unit_test (test_trickle_cut),  cmocka_unit_test (test_host_checked),
+    cmocka_unit_test (test_unix_listener),
     cmocka_unit_test (test_metrics_token),
     cmocka_unit_test (test_too_large),    cmocka_unit_test (test_unknown_container),
     cmocka_unit_test (test_accepted),     cmocka_unit_test (test_callback_failure),

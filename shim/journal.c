@@ -302,6 +302,13 @@ journal_replay (const char *text, size_t len, struct txn **open, size_t *n, size
         SKIP ("journal line %zu: unknown op `%.32s`", lineno, op);
     }
 #undef SKIP
+  /* Every transaction ended: no array, whatever was grown on the way
+   * (a caller frees what it is given only when n says there is some). */
+  if (nv == 0)
+    {
+      free (v);
+      v = NULL;
+    }
   *open = v;
   *n = nv;
   return 0;

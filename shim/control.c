@@ -233,18 +233,11 @@ peer_allowed (struct control *c, int fd, const struct ucred *cr)
   return passwd_has_group (cr->uid, gid);
 }
 
-/* One warn line per CONTROL_REFUSAL_LOG_MS at most: a flood of refused
- * connections must not flood the journal. */
+/* One warn line per CONTROL_REFUSAL_LOG_MS at most. */
 static void
 log_refusal (struct control *c, const char *what)
 {
-  unsigned held;
-  if (!rate_limit_pass (&c->refusals, CONTROL_REFUSAL_LOG_MS, &held))
-    return;
-  if (held)
-    log_warn ("control: %s (and %u more refused since the last such line)", what, held);
-  else
-    log_warn ("control: %s", what);
+  log_refusal_limited (&c->refusals, CONTROL_REFUSAL_LOG_MS, "control", what);
 }
 
 /* --- requests and replies ---------------------------------------------- */

@@ -83,8 +83,8 @@ struct listener
   uint64_t timer;
   char *addr;       /* as configured, for log lines */
   char *unix_path;  /* a Unix socket's path, removed at close; NULL for TCP */
+  int family;       /* AF_INET, AF_INET6 or AF_UNIX */
   bool loopback;    /* bound to a loopback address: Host is checked */
-  bool local;       /* loopback or a Unix socket: /metrics anonymous by default */
   bool metrics_auth; /* GET /metrics needs the token */
 };
 
@@ -417,6 +417,23 @@ find_route (const char *url)
 
 /* The first call for a request (headers only) decides everything that does
  * not need the body, so that a refused request is never read. */
+/* 127.0.0.0/8 or ::1. */
+static bool
+sockaddr_is_loopback (const struct sockaddr *sa)
+{
+  if (sa->sa_family == AF_INET)
+    return (ntohl (((const struct sockaddr_in *) sa)->sin_addr.s_addr) >> 24) == 127;
+  return sa->sa_family == AF_INET6 && IN6_IS_ADDR_LOOPBACK (&((const struct sockaddr_in6 *) sa)->sin6_addr);
+}
+
+/* Loopback or a Unix socket: only this host's callers reach it, and
+ * /metrics is anonymous there by default. */
+static bool
+listener_local (const struct listener *L)
+{
+  return L->loopback || L->family == AF_UNIX;
+}
+
 /* A Host a browser on this host may send to reach a loopback listener
  * without being tricked into it: a loopback address or localhost, with any
  * port. A page of another site rebound to 127.0.0.1 (DNS rebinding) still
@@ -443,11 +460,14 @@ host_is_loopback (const char *host)
   name[n] = '\0';
   if (strcasecmp (name, "localhost") == 0)
     return true;
-  struct in_addr a4;
-  struct in6_addr a6;
-  if (inet_pton (AF_INET, name, &a4) == 1)
-    return (ntohl (a4.s_addr) >> 24) == 127;
-  return inet_pton (AF_INET6, name, &a6) == 1 && IN6_IS_ADDR_LOOPBACK (&a6);
+  struct sockaddr_storage ss = { 0 };
+  struct sockaddr_in *a4 = (struct sockaddr_in *) &ss;
+  struct sockaddr_in6 *a6 = (struct sockaddr_in6 *) &ss;
+  if (inet_pton (AF_INET, name, &a4->sin_addr) == 1)
+    ss.ss_family = AF_INET;
+  else if (inet_pton (AF_INET6, name, &a6->sin6_addr) == 1)
+    ss.ss_family = AF_INET6;
+  return sockaddr_is_loopback ((struct sockaddr *) &ss);
 }
 
 /* Refusals (401, 403) are logged at most once in 10 s, with a count of
@@ -457,18 +477,12 @@ log_refusal (struct httpd *h, const char *fmt, ...) LYMPHO_PRINTF (2, 3);
 static void
 log_refusal (struct httpd *h, const char *fmt, ...)
 {
-  unsigned held;
-  if (!rate_limit_pass (&h->refusals, 10000, &held))
-    return;
   char line[512];
   va_list ap;
   va_start (ap, fmt);
   vsnprintf (line, sizeof line, fmt, ap);
   va_end (ap);
-  if (held)
-    log_warn ("http: %s (and %u more refused since the last such line)", line, held);
-  else
-    log_warn ("http: %s", line);
+  log_refusal_limited (&h->refusals, 10000, "http", line);
 }
 
 static enum MHD_Result
@@ -690,7 +704,7 @@ void
 httpd_set_metrics_token (struct httpd *h, int yes)
 {
   for (size_t i = 0; i < h->n_ls; i++)
-    h->ls[i].metrics_auth = yes < 0 ? !h->ls[i].local : yes != 0;
+    h->ls[i].metrics_auth = yes < 0 ? !listener_local (&h->ls[i]) : yes != 0;
 }
 
 void
@@ -834,10 +848,9 @@ bind_listener (const char *addr, struct listener *L, lympho_error_t *err)
   fd = -1;
   L->addr = xstrdup (addr);
   L->unix_path = path ? xstrdup (path) : NULL;
-  L->loopback = (ss.ss_family == AF_INET && (ntohl (((struct sockaddr_in *) &ss)->sin_addr.s_addr) >> 24) == 127)
-                || (ss.ss_family == AF_INET6 && IN6_IS_ADDR_LOOPBACK (&((struct sockaddr_in6 *) &ss)->sin6_addr));
-  L->local = L->loopback || path != NULL;
-  L->metrics_auth = !L->local;
+  L->family = ss.ss_family;
+  L->loopback = sockaddr_is_loopback ((struct sockaddr *) &ss);
+  L->metrics_auth = !listener_local (L);
   return 0;
 }
 
@@ -845,12 +858,9 @@ bind_listener (const char *addr, struct listener *L, lympho_error_t *err)
 static int
 start_listener (struct httpd *h, struct listener *L, lympho_error_t *err)
 {
-  struct sockaddr_storage ss;
-  socklen_t len = sizeof ss;
-  int family = getsockname (L->listen_fd, (struct sockaddr *) &ss, &len) == 0 ? ss.ss_family : AF_INET;
-  unsigned int flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG | (family == AF_INET6 ? MHD_USE_IPv6 : 0);
+  unsigned int flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG | (L->family == AF_INET6 ? MHD_USE_IPv6 : 0);
   /* One Unix socket's callers share no address: the whole limit bounds them. */
-  unsigned int per_ip = family == AF_UNIX ? 0 : (unsigned int) CONN_PER_IP;
+  unsigned int per_ip = L->family == AF_UNIX ? 0 : (unsigned int) CONN_PER_IP;
   L->mhd = MHD_start_daemon (flags, 0, NULL, NULL, on_request, L, MHD_OPTION_LISTEN_SOCKET, L->listen_fd,
                              MHD_OPTION_CONNECTION_LIMIT, (unsigned int) CONN_LIMIT,
                              MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip, MHD_OPTION_CONNECTION_TIMEOUT,

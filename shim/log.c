@@ -1,6 +1,6 @@
 /* lympho — logging to stderr. journald adds the time; when stderr is a
  * terminal we add it ourselves so a user watching lymphd sees when.
- * May call: util (text_escape), nothing else. */
+ * May call: util (text_escape, rate_limit_pass), nothing else. */
 #include "config.h"
 
 #include <stdarg.h>
@@ -81,4 +81,16 @@ log_msg (enum log_level lvl, const char *fmt, ...)
     line[sizeof line - 2] = '\n', len = sizeof line - 1;
   fwrite (line, 1, len, stderr);
   fflush (stderr);
+}
+
+void
+log_refusal_limited (struct rate_limit *rl, uint64_t period_ms, const char *area, const char *what)
+{
+  unsigned held;
+  if (!rate_limit_pass (rl, period_ms, &held))
+    return;
+  if (held)
+    log_warn ("%s: %s (and %u more refused since the last such line)", area, what, held);
+  else
+    log_warn ("%s: %s", area, what);
 }

@@ -4,6 +4,8 @@
 #ifndef LYMPHO_LOG_H
 #define LYMPHO_LOG_H
 
+#include <stdint.h>
+
 #include "lympho/error.h"
 
 enum log_level { LOG_LVL_ERROR = 0, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
@@ -13,6 +15,13 @@ enum log_level log_get_level (void);
 /* "error", "warn", "info", "debug" -> level; -1 when unknown. */
 int log_parse_level (const char *s);
 void log_msg (enum log_level lvl, const char *fmt, ...) LYMPHO_PRINTF (2, 3);
+
+struct rate_limit;
+/* A warn line "AREA: WHAT" about a refused caller, at most one per
+ * period_ms: the others are counted in the next one, "(and N more refused
+ * since the last such line)". A flood of refusals must not flood the
+ * journal. */
+void log_refusal_limited (struct rate_limit *rl, uint64_t period_ms, const char *area, const char *what);
 
 #define log_error(...) log_msg (LOG_LVL_ERROR, __VA_ARGS__)
 #define log_warn(...) log_msg (LOG_LVL_WARN, __VA_ARGS__)

@@ -205,19 +205,29 @@ check_absolute (const char *v)
   return NULL;
 }
 
+/* Where a value comes from; listen's first value from a source replaces
+ * those of the sources before it. */
+enum source
+{
+  SRC_DEFAULT = 0,
+  SRC_FILE,
+  SRC_OPTIONS,
+  SRC_ENV, /* $DOCKER_HOST, checked last; sets no listen value */
+};
+
 /* One listen value into c->listen. The first of a source (the file, the
  * options) replaces what an earlier one gave (the built-in default, the
  * file's); `none` empties the list given so far, as an empty assignment
  * does in a systemd unit. Why not, or NULL. */
 static const char *
-listen_add (struct config *c, const char *v, char *detail, size_t dlen)
+listen_add (struct config *c, enum source src, const char *v, char *detail, size_t dlen)
 {
-  if (c->listen_source != c->cur_source || strcmp (v, "none") == 0)
+  if (c->listen_source != src || strcmp (v, "none") == 0)
     {
       for (size_t i = 0; i < c->n_listen; i++)
         free (c->listen[i]);
       c->n_listen = 0;
-      c->listen_source = c->cur_source;
+      c->listen_source = src;
     }
   if (strcmp (v, "none") == 0)
     return NULL;
@@ -236,7 +246,7 @@ listen_add (struct config *c, const char *v, char *detail, size_t dlen)
 /* Check and store one value. The message says what is wrong with the value;
  * the caller says where it came from. */
 static int
-setting_apply (struct config *c, const struct setting *s, const char *v, lympho_error_t *err)
+setting_apply (struct config *c, enum source src, const struct setting *s, const char *v, lympho_error_t *err)
 {
   char *base = (char *) c;
   const char *why = NULL;
@@ -286,7 +296,7 @@ setting_apply (struct config *c, const struct setting *s, const char *v, lympho_
       else if (strcmp (v, "none") != 0)
         why = check_host_port (v);
       if (why == NULL)
-        why = listen_add (c, v, detail, sizeof detail);
+        why = listen_add (c, src, v, detail, sizeof detail);
       break;
     case K_LOG_LEVEL:
       if (log_parse_level (v) < 0)
@@ -485,7 +495,6 @@ config_parse_args (struct config *c, int argc, char **argv, lympho_error_t *err)
     longopts[n++] = (struct option) { settings[i].name, required_argument, NULL, OPT_SETTING + (int) i };
   longopts[n] = (struct option) { NULL, 0, NULL, 0 };
 
-  c->cur_source = 2;
   /* Our own messages, one line naming the option; 0 re-initialises getopt
    * so that the function can be called more than once (tests). */
   opterr = 0;
@@ -515,7 +524,7 @@ config_parse_args (struct config *c, int argc, char **argv, lympho_error_t *err)
         default:
           {
             const struct setting *s = &settings[opt - OPT_SETTING];
-            if (setting_apply (c, s, optarg, err) < 0)
+            if (setting_apply (c, SRC_OPTIONS, s, optarg, err) < 0)
               return lympho_error_prefix (err, "--%s", s->name);
             record_arg (c, s->name, optarg);
             break;
@@ -546,7 +555,6 @@ load_file (struct config *c, lympho_error_t *err)
 
   unsigned seen_line[N_SETTINGS] = { 0 };
   unsigned lineno = 0;
-  c->cur_source = 1;
   char *save = NULL;
   /* strtok_r would skip empty lines and miscount; walk by hand. */
   for (char *line = text; line; line = save)
@@ -586,7 +594,7 @@ load_file (struct config *c, lympho_error_t *err)
         return lympho_error_set (err, EINVAL, "%s:%u: %s: already set on line %u", c->config_path, lineno,
                                  line, seen_line[idx]);
       seen_line[idx] = lineno;
-      if (setting_apply (c, s, value, err) < 0)
+      if (setting_apply (c, SRC_FILE, s, value, err) < 0)
         return lympho_error_prefix (err, "%s:%u: %s", c->config_path, lineno, s->name);
     }
   return 0;
@@ -606,7 +614,7 @@ check_all (struct config *c, lympho_error_t *err)
   /* Only $DOCKER_HOST can get here unchecked: the file and options are. */
   cleanup_free char *host = xstrdup (c->docker_host);
   const struct setting *s = setting_find ("docker-host", strlen ("docker-host"));
-  if (setting_apply (c, s, host, err) < 0)
+  if (setting_apply (c, SRC_ENV, s, host, err) < 0)
     return lympho_error_prefix (err, "$DOCKER_HOST");
   return 0;
 }
@@ -625,13 +633,12 @@ rebuild (const struct config *c, struct config *n, lympho_error_t *err)
       n->args[n->n_args++] = xstrdup (c->args[i]);
     }
   int ret = load_file (n, err);
-  n->cur_source = 2;
   for (size_t i = 0; ret == 0 && i < n->n_args; i++)
     {
       const char *a = n->args[i];
       const char *eq = strchr (a, '=');
       const struct setting *s = setting_find (a, (size_t) (eq - a));
-      if ((ret = setting_apply (n, s, eq + 1, err)) < 0)
+      if ((ret = setting_apply (n, SRC_OPTIONS, s, eq + 1, err)) < 0)
         ret = lympho_error_prefix (err, "--%s", s->name);
     }
   if (ret == 0)

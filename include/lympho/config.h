@@ -30,7 +30,6 @@ struct config
   char *listen[CONFIG_MAX_LISTEN]; /* ADDR:PORT or unix:PATH; none when `none` */
   size_t n_listen;
   unsigned listen_source; /* where the listen values came from: 0 built in, 1 the file, 2 options */
-  unsigned cur_source;    /* the source being applied */
   int metrics_token;      /* metrics-token: 1 yes, 0 no, -1 no on loopback and yes elsewhere */
   char *token_file;       /* default <state-dir>/webhook.token */
   enum log_level log_level;

@@ -512,6 +512,11 @@ detect_programs_status (struct daemon *d, json_gen g)
       execguard_stats (d->guard, &st);
       json_gen_str (g, "exec_guard_stats");
       json_gen_map_open (g);
+      const char *why;
+      json_gen_kstr (g, "judge", execguard_judge (d->guard, &why));
+      if (why)
+        json_gen_kstr (g, "judge_note", why);
+      json_gen_kint (g, "kernel_judged", (int64_t) st.kernel_judged);
       json_gen_kint (g, "allowed", (int64_t) st.allowed);
       json_gen_kint (g, "denied", (int64_t) st.denied);
       json_gen_kint (g, "detected", (int64_t) st.detected);

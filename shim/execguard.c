@@ -42,6 +42,7 @@
 #include "lympho/loop.h"
 #include "lympho/proctree.h"
 #include "lympho/util.h"
+#include "shim/execguard-int.h"
 
 #ifndef OVERLAYFS_SUPER_MAGIC
 #define OVERLAYFS_SUPER_MAGIC 0x794c7630
@@ -64,15 +65,6 @@
  * root (a ring): each generation of an image hashes nothing again. */
 #define HASHED_MAX 256
 
-/* A file as it was when its container was guarded. */
-struct ident
-{
-  dev_t dev;
-  ino_t ino;
-  off_t size;
-  int64_t mtime_ns, ctime_ns;
-};
-
 struct rule
 {
   char id[72];
@@ -84,6 +76,8 @@ struct rule
   unsigned n_cached;   /* ignore marks set on its allowed files (under mu) */
   uint64_t n_asked;    /* permission events of its programs answered (under mu) */
   enum execguard_mode mode;
+  bool kernel;         /* judged by the kernel judge (no fanotify mark), as slot kslot */
+  uint32_t kslot;
   struct ident *allow; /* sorted by device and inode */
   size_t n_allow;
   char **paths;        /* allowed names with no file when guarded: by name */
@@ -110,6 +104,9 @@ struct execguard
   struct loop *loop;
   execguard_report_cb cb;
   void *ud;
+  struct kjudge *kj;           /* the kernel judge; NULL: fanotify judges every rule */
+  char *kj_why;                /* why there is none */
+  uint32_t next_slot;
   int fan_fd;
   int wake_fd;
   int rep_rd, rep_wr;
@@ -437,6 +434,15 @@ rule_free (struct rule *r)
   free (r);
 }
 
+/* A rule unlinked: what the kernel judge holds of it goes, then the rule. */
+static void
+rule_drop (struct execguard *g, struct rule *r)
+{
+  if (r && r->kernel && g->kj)
+    kjudge_unset (g->kj, r->kslot, (uint64_t) r->ns.ino, r->allow, r->n_allow, r->paths, r->n_paths);
+  rule_free (r);
+}
+
 /* The mount point `point` of the container whose root is rootfd, opened
  * (O_PATH) and checked to be mount `id` itself, not what a symbolic link,
  * a later mount over it or a race put there: a descriptor, or -errno. */
@@ -675,10 +681,17 @@ flush_kept (struct execguard *g, const struct rule *old)
     log_warn ("exec guard: %.12s: the kernel's kept answers cannot be flushed: %s", old->id, strerror (errno));
 }
 
+static void sweep (struct execguard *g);
+
 void
 execguard_refresh (struct execguard *g)
 {
-  if (g == NULL || atomic_load (&g->dropped) || g->rules == NULL)
+  if (g == NULL || g->rules == NULL)
+    return;
+  /* A container gone leaves no rule in the kernel judge for long: its
+   * namespace's number may become another's. */
+  sweep (g);
+  if (atomic_load (&g->dropped))
     return;
   /* lymphd's own mount table, read once for every rule. The main loop
    * alone links, frees and marks rules: the list is walked without the
@@ -687,6 +700,8 @@ execguard_refresh (struct execguard *g)
   size_t n_host = mount_ids ("/proc/self/mountinfo", &host);
   for (struct rule *r = g->rules; r; r = r->next)
     {
+      if (r->kernel)
+        continue; /* the kernel judge judges by process: every mount is covered */
       int rootfd = rule_root_open (r);
       if (rootfd < 0)
         continue; /* gone, or another process since: the sweep forgets it */
@@ -733,7 +748,7 @@ sweep (struct execguard *g)
       pthread_mutex_unlock (&g->mu);
       if (old)
         log_debug ("exec guard: %.12s is gone", old->id);
-      rule_free (old);
+      rule_drop (g, old);
     }
   free (v);
 }
@@ -744,7 +759,8 @@ execguard_protect (struct execguard *g, const char *id, int pid, enum execguard_
 {
   if (marked)
     memset (marked, 0, sizeof *marked);
-  if (atomic_load (&g->dropped))
+  bool kernel = g->kj != NULL && mode != EXECGUARD_MODE_LEARN;
+  if (atomic_load (&g->dropped) && !kernel)
     return lympho_error_set (err, ENOSYS, "%s", g->problem ? g->problem : "the exec guard was dropped");
   if (strlen (id) >= sizeof ((struct rule *) 0)->id)
     return lympho_error_set (err, EINVAL, "container id too long");
@@ -838,6 +854,18 @@ execguard_protect (struct execguard *g, const char *id, int pid, enum execguard_
     marked->files = ids.n;
 
   sweep (g);
+  if (kernel)
+    {
+      lympho_error_t kerr = { 0, "" };
+      r->kslot = ++g->next_slot;
+      if (kjudge_set (g->kj, r->kslot, (uint64_t) r->ns.ino, mode == EXECGUARD_MODE_DENY, pid,
+                      (uint64_t) r->engine.ino, r->allow, r->n_allow, r->paths, r->n_paths, &kerr)
+          == 0)
+        r->kernel = true;
+      else
+        log_warn ("exec guard: %.12s: the kernel judge cannot take its list (%s): fanotify judges it", id,
+                  kerr.msg);
+    }
   /* The rule before the mark: the first event finds it. */
   struct rule *old;
   pthread_mutex_lock (&g->mu);
@@ -845,9 +873,18 @@ execguard_protect (struct execguard *g, const char *id, int pid, enum execguard_
   r->next = g->rules;
   g->rules = r;
   pthread_mutex_unlock (&g->mu);
+  if (old && !old->kernel && !atomic_load (&g->dropped) && r->kernel)
+    unmark (g, old); /* its mounts' marks too: the kernel judge covers them */
   if (old)
     flush_kept (g, old);
-  rule_free (old);
+  rule_drop (g, old);
+  if (r->kernel)
+    {
+      if (marked)
+        marked->files = ids.n;
+      close (rootfd);
+      return 0;
+    }
   /* One kind of mark at a time: a learning container turns guarded. */
   if (fanotify_mark (g->fan_fd, FAN_MARK_REMOVE | FAN_MARK_FILESYSTEM, FAN_OPEN_EXEC | FAN_OPEN_EXEC_PERM, rootfd,
                      ".") < 0 && errno != ENOENT)
@@ -896,7 +933,7 @@ execguard_counts (struct execguard *g, const char *id, uint64_t *asked, unsigned
   if (r)
     {
       found = true;
-      *asked = r->n_asked;
+      *asked = r->kernel ? kjudge_asked (g->kj, (uint64_t) r->ns.ino) : r->n_asked;
       *kept = r->n_cached;
       *mounts = r->n_mounts; /* the main loop's: read on the main loop */
     }
@@ -915,12 +952,12 @@ execguard_release (struct execguard *g, const char *id)
   pthread_mutex_unlock (&g->mu);
   if (old == NULL)
     return;
-  if (!atomic_load (&g->dropped))
+  if (!atomic_load (&g->dropped) && !old->kernel)
     {
       unmark (g, old);
       flush_kept (g, old);
     }
-  rule_free (old);
+  rule_drop (g, old);
 }
 
 /* --- the answering thread -------------------------------------------- */
@@ -1187,9 +1224,13 @@ guard_thread (void *arg)
  * and execguard_prepared: the answering thread, created in between,
  * inherits it. */
 static bool main_rt;
+/* The kernel judge, loaded while lymphd holds every privilege, for
+ * execguard_open to take; or why not. */
+static struct kjudge *prepared_kj;
+static char prepared_why[512];
 
-void
-execguard_prepare (void)
+static void
+rt_prepare (void)
 {
   struct rlimit rl;
   if (getrlimit (RLIMIT_RTPRIO, &rl) == 0 && rl.rlim_cur >= 1)
@@ -1210,6 +1251,9 @@ execguard_prepare (void)
 void
 execguard_prepared (void)
 {
+  /* Not taken by execguard_open (the guard is unavailable): unloaded. */
+  kjudge_close (prepared_kj);
+  prepared_kj = NULL;
   if (!main_rt)
     return;
   /* Back to normal: a thread may always lower itself. */
@@ -1236,6 +1280,44 @@ on_reports (struct loop *loop, int fd, uint32_t events, void *ud)
       r.path[sizeof r.path - 1] = '\0';
       g->cb (g->ud, &r);
     }
+}
+
+void
+execguard_prepare (void)
+{
+  /* LYMPHO_EXEC_JUDGE=fanotify leaves the kernel judge out (the fanotify
+   * judge's tests, and a way around it should it misbehave). */
+  const char *want = getenv ("LYMPHO_EXEC_JUDGE");
+  lympho_error_t kerr = { 0, "" };
+  prepared_why[0] = '\0';
+  if (want && strcmp (want, "fanotify") == 0)
+    snprintf (prepared_why, sizeof prepared_why, "LYMPHO_EXEC_JUDGE=fanotify");
+  else if (kjudge_load (&prepared_kj, &kerr) < 0)
+    snprintf (prepared_why, sizeof prepared_why, "%s", kerr.msg);
+  rt_prepare ();
+}
+
+/* A report of the kernel judge: the rule whose slot it names. */
+static void
+on_kreport (void *ud, enum kjudge_verdict v, uint32_t slot, int pid, const char *path)
+{
+  struct execguard *g = ud;
+  static struct execguard_report r;
+  memset (&r, 0, sizeof r);
+  r.kind = v == KJUDGE_DENIED ? EXECGUARD_DENIED : EXECGUARD_DETECTED;
+  r.pid = pid;
+  pthread_mutex_lock (&g->mu);
+  for (struct rule *x = g->rules; x; x = x->next)
+    if (x->kernel && x->kslot == slot)
+      {
+        memcpy (r.id, x->id, sizeof r.id);
+        break;
+      }
+  pthread_mutex_unlock (&g->mu);
+  if (r.id[0] == '\0')
+    return; /* a rule replaced since: its container's report is the new rule's to make */
+  snprintf (r.path, sizeof r.path, "%s", path[0] ? path : "?");
+  g->cb (g->ud, &r);
 }
 
 static void
@@ -1339,6 +1421,24 @@ execguard_open (struct loop *loop, execguard_report_cb cb, void *ud, struct exec
     }
   g->thread_started = true;
   g->wd_timer = loop_add_timer (loop, WATCHDOG_EVERY_MS, on_watchdog, g);
+  /* The kernel judge, loaded by execguard_prepare where the kernel runs
+   * it: guarded containers' program starts are judged in their own path,
+   * with nothing waiting on lymphd. */
+  lympho_error_t kerr = { 0, "" };
+  if (prepared_kj && kjudge_start (prepared_kj, loop, on_kreport, g, &kerr) < 0)
+    {
+      snprintf (prepared_why, sizeof prepared_why, "%s", kerr.msg);
+      kjudge_close (prepared_kj);
+    }
+  else
+    g->kj = prepared_kj;
+  prepared_kj = NULL;
+  if (g->kj == NULL)
+    g->kj_why = xstrdup (prepared_why[0] ? prepared_why : "not loaded");
+  if (g->kj)
+    log_info ("exec guard: guarded containers' programs are judged by the kernel judge (BPF LSM)");
+  else
+    log_info ("exec guard: programs are judged through fanotify: %s", g->kj_why);
   *out = g;
   return 0;
 }
@@ -1381,8 +1481,10 @@ execguard_close (struct execguard *g)
   while ((r = g->rules) != NULL)
     {
       g->rules = r->next;
-      rule_free (r);
+      rule_free (r); /* the kernel judge's maps go with it */
     }
+  kjudge_close (g->kj);
+  free (g->kj_why);
   pthread_mutex_destroy (&g->mu);
   free (g->problem);
   free (g);
@@ -1414,6 +1516,25 @@ execguard_stats (struct execguard *g, struct execguard_stats *out)
   out->rt_error = atomic_load (&g->rt_error);
   for (unsigned i = 0; i < EXECGUARD_HIST; i++)
     out->hist[i] = atomic_load (&g->hist[i]);
+  if (g->kj)
+    {
+      struct kjudge_counts k;
+      kjudge_counts (g->kj, &k);
+      out->kernel_judge = true;
+      out->allowed += k.allowed;
+      out->denied += k.denied;
+      out->detected += k.detected;
+      out->engine += k.engine;
+      out->lost_reports += k.lost;
+      out->kernel_judged = k.allowed + k.denied + k.detected + k.engine;
+    }
+}
+
+const char *
+execguard_judge (struct execguard *g, const char **why)
+{
+  *why = g ? g->kj_why : NULL;
+  return g && g->kj ? "bpf-lsm" : "fanotify";
 }
 
 /* Log-linear: four buckets to each power of two, so that a quantile is

@@ -1,6 +1,6 @@
 /* lympho — the capabilities lymphd keeps, and dropping everything else.
  * These arrays are the only lists; the systemd unit's CapabilityBoundingSet
- * must match privs_capability_names(), and its comment names the drop-in
+ * must match privs_bounding_names(), and its comment names the drop-in
  * that adds privs_plugin_capability_names() for runtime plugins.
  * May call: libcap: a leaf. */
 #include "config.h"
@@ -32,6 +32,15 @@ static const struct kept_cap kept[] = {
 };
 #define N_KEPT (sizeof kept / sizeof kept[0])
 
+/* Used before the drop only, never kept: loading the exec guard's kernel
+ * judge, a BPF LSM program (CAP_SYS_ADMIN, kept, covers CAP_BPF and
+ * CAP_PERFMON; an LSM program also needs this). The unit's bounding set
+ * holds them with the kept ones. */
+static const struct kept_cap at_start[] = {
+  { CAP_MAC_ADMIN, "CAP_MAC_ADMIN" },
+};
+#define N_AT_START (sizeof at_start / sizeof at_start[0])
+
 /* Only with an exec: runtime, and only for its plugins: lymphd holds these
  * permitted and inheritable but never effective, so that the plugin it
  * spawns gets them (lympho-runtime-plugin(7), PRIVILEGES). */
@@ -58,6 +67,20 @@ privs_capability_names (void)
   static char names[128];
   if (names[0] == '\0')
     join_names (kept, N_KEPT, names, sizeof names);
+  return names;
+}
+
+const char *
+privs_bounding_names (void)
+{
+  static char names[192];
+  if (names[0] == '\0')
+    {
+      join_names (kept, N_KEPT, names, sizeof names);
+      size_t off = strlen (names);
+      snprintf (names + off, sizeof names - off, " ");
+      join_names (at_start, N_AT_START, names + off + 1, sizeof names - off - 1);
+    }
   return names;
 }
 

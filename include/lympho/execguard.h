@@ -124,6 +124,13 @@ void execguard_release (struct execguard *g, const char *id);
  * when the guard has no rule for it. */
 bool execguard_counts (struct execguard *g, const char *id, uint64_t *asked, unsigned *kept, size_t *mounts);
 
+/* Who judges guarded containers' program starts in deny and detect mode:
+ * "bpf-lsm", the kernel judge (a BPF LSM program, judging in the exec's
+ * own path: nothing waits on lymphd), or "fanotify" (permission events
+ * answered by the guard's thread), with *why it is not the kernel judge.
+ * Learning is always through fanotify's notification events. */
+const char *execguard_judge (struct execguard *g, const char **why);
+
 /* NULL while the guard works; why it stopped otherwise (the watchdog). */
 const char *execguard_problem (struct execguard *g);
 
@@ -142,6 +149,8 @@ struct execguard_stats
   uint64_t answer_errors; /* answers the kernel refused */
   int rt_error;           /* 0: the answering thread runs at real-time priority; else why not (errno) */
   uint64_t hist[EXECGUARD_HIST]; /* answers by duration (execguard_hist_bucket; the last: the rest) */
+  bool kernel_judge;             /* the kernel judge is on */
+  uint64_t kernel_judged;        /* program starts it judged (in the counts above, never in hist) */
 };
 void execguard_stats (struct execguard *g, struct execguard_stats *out);
 /* An upper bound of the q-quantile (0..1] of the answers' durations, in

@@ -1,7 +1,7 @@
 /* lympho — privileges. lymphd starts as root, sets up, then keeps only the
  * capabilities listed in shim/privs.c (the one place they are named) and
  * forbids gaining new ones. The systemd unit's CapabilityBoundingSet must
- * equal privs_capability_names(). */
+ * equal privs_bounding_names(). */
 #ifndef LYMPHO_PRIVS_H
 #define LYMPHO_PRIVS_H
 
@@ -13,6 +13,9 @@
 /* "CAP_NET_ADMIN CAP_SYS_ADMIN CAP_SYS_PTRACE": the kept capabilities, space
  * separated, as systemd.exec(5) spells them. Static storage. */
 const char *privs_capability_names (void);
+/* The unit's CapabilityBoundingSet: the kept ones, then those used only
+ * before the drop (CAP_MAC_ADMIN: the exec guard's kernel judge). */
+const char *privs_bounding_names (void);
 /* The kept capabilities as libcap values (cap_value_t is an int). */
 const int *privs_capabilities (size_t *n);
 

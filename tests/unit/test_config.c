@@ -865,7 +865,7 @@ test_unit_capabilities (void **state)
   assert_non_null (p);
   p += strlen (key);
   cleanup_free char *value = xstrndup (p, strcspn (p, "\n"));
-  assert_string_equal (value, privs_capability_names ());
+  assert_string_equal (value, privs_bounding_names ());
   /* The comment shows plugin users the drop-in line that adds the rest. */
   cleanup_free char *dropin = xasprintf ("\n#   CapabilityBoundingSet=%s\n", privs_plugin_capability_names ());
   assert_non_null (strstr (unit, dropin));

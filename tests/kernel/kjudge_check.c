@@ -1,0 +1,313 @@
+/* lympho — the exec guard's kernel judge (shim/execguard.bpf.c) against a
+ * real kernel, with no engine: a "container" made by hand (an overlay over
+ * a lower directory, a mount namespace of its own, chroot into it), guarded
+ * through the exec guard's own interface as lymphd guards one (execguard.h:
+ * the judge loaded before privileges would drop, the list resolved in the
+ * container, reports by container id), whose program starts must be
+ * allowed or refused as its list says.
+ *
+ *   kjudge_check DIR      (root; DIR on a filesystem overlay can sit on)
+ *
+ * DIR/lower/bin must hold a static busybox as `ok`, `bad`, `ok2`, `ok3`
+ * (tests/kernel/run-vm.sh builds it). Prints one line per check; exits 0
+ * when all pass, 1 when one fails, 77 when the kernel runs no BPF LSM
+ * program (the VM that runs this boots one that does: 77 is a failure
+ * there). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "lympho/execguard.h"
+#include "lympho/loop.h"
+
+static int failures, checks;
+static struct loop *loop;
+static struct execguard_report last;
+static int n_reports;
+
+static void
+check (int ok, const char *what)
+{
+  checks++;
+  if (!ok)
+    failures++;
+  printf ("%s %d - %s\n", ok ? "ok" : "not ok", checks, what);
+  fflush (stdout);
+}
+
+static void
+on_report (void *ud, const struct execguard_report *r)
+{
+  (void) ud;
+  last = *r;
+  n_reports++;
+}
+
+/* Reports waiting in the ring, read now. */
+static void
+drain (void)
+{
+  lympho_error_t e;
+  for (int i = 0; i < 5; i++)
+    if (loop_run_once (loop, 20, &e) < 0)
+      break;
+}
+
+/* The container's init: takes one command a line from `in`, answers one
+ * number a line on `out`: the exit status of a child that did it (an exec
+ * that failed exits 100 + errno). */
+static void
+container_init (const char *merged, int in, int out)
+{
+  if (unshare (CLONE_NEWNS) < 0 || mount (NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 || chroot (merged) < 0
+      || chdir ("/") < 0)
+    _exit (3);
+  FILE *fi = fdopen (in, "r");
+  char line[512];
+  while (fgets (line, sizeof line, fi))
+    {
+      line[strcspn (line, "\n")] = '\0';
+      char *arg = strchr (line, ' ');
+      if (arg)
+        *arg++ = '\0';
+      pid_t p = fork ();
+      if (p == 0)
+        {
+          char *argv[] = { (char *) "true", NULL }; /* busybox: the applet */
+          if (strcmp (line, "exec") == 0)
+            execv (arg, argv);
+          else if (strcmp (line, "nested") == 0)
+            {
+              if (unshare (CLONE_NEWNS) == 0)
+                execv (arg, argv);
+            }
+          else if (strcmp (line, "copy") == 0)
+            {
+              /* copy SRC DST: a new file, then renamed over DST. */
+              char *dst = strchr (arg, ' ');
+              *dst++ = '\0';
+              int s = open (arg, O_RDONLY), d = open ("/bin/.new", O_WRONLY | O_CREAT | O_TRUNC, 0755);
+              char buf[65536];
+              ssize_t n;
+              while (s >= 0 && d >= 0 && (n = read (s, buf, sizeof buf)) > 0)
+                if (write (d, buf, (size_t) n) != n)
+                  _exit (4);
+              close (d);
+              _exit (rename ("/bin/.new", dst) == 0 ? 0 : 5);
+            }
+          else if (strcmp (line, "scribble") == 0)
+            {
+              /* The same bytes written back through a shared mapping: the
+               * file's times on the overlay stay as they were. */
+              int fd = open (arg, O_RDWR);
+              if (fd < 0)
+                _exit (6);
+              char *m = mmap (NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+              if (m == MAP_FAILED)
+                _exit (7);
+              m[100] = m[100];
+              msync (m, 4096, MS_SYNC);
+              _exit (0);
+            }
+          _exit (100 + errno);
+        }
+      int st = 0;
+      waitpid (p, &st, 0);
+      dprintf (out, "%d\n", WIFEXITED (st) ? WEXITSTATUS (st) : 200);
+    }
+  _exit (0);
+}
+
+static int to_init, from_init;
+
+static int
+ask (const char *cmd)
+{
+  dprintf (to_init, "%s\n", cmd);
+  char buf[32];
+  ssize_t n = 0;
+  while (n < (ssize_t) sizeof buf - 1)
+    {
+      ssize_t r = read (from_init, buf + n, 1);
+      if (r <= 0)
+        return -1;
+      if (buf[n++] == '\n')
+        break;
+    }
+  buf[n] = '\0';
+  drain ();
+  return atoi (buf);
+}
+
+
+int
+main (int argc, char **argv)
+{
+  if (argc == 2 && strcmp (argv[1], "--version") == 0)
+    return 0; /* the judge's own check that the kernel runs it */
+  if (argc != 2)
+    {
+      fprintf (stderr, "usage: kjudge_check DIR\n");
+      return 2;
+    }
+  const char *dir = argv[1];
+  lympho_error_t e = { 0, "" };
+  if (loop_new (&loop, &e) < 0)
+    return 1;
+  execguard_prepare ();
+  struct execguard *g;
+  int ret = execguard_open (loop, on_report, NULL, &g, &e);
+  execguard_prepared ();
+  if (ret < 0)
+    {
+      printf ("# no exec guard: %s\n", e.msg);
+      return 1;
+    }
+  const char *why;
+  if (strcmp (execguard_judge (g, &why), "bpf-lsm") != 0)
+    {
+      printf ("# no kernel judge: %s\n", why ? why : "?");
+      execguard_close (g);
+      return 77;
+    }
+  char lower[512], upper[512], work[512], merged[512], opts[2048];
+  snprintf (lower, sizeof lower, "%s/lower", dir);
+  snprintf (upper, sizeof upper, "%s/upper", dir);
+  snprintf (work, sizeof work, "%s/work", dir);
+  snprintf (merged, sizeof merged, "%s/merged", dir);
+  mkdir (upper, 0755);
+  mkdir (work, 0755);
+  mkdir (merged, 0755);
+  snprintf (opts, sizeof opts, "lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work);
+  if (mount ("overlay", merged, "overlay", 0, opts) < 0)
+    {
+      printf ("# cannot mount the overlay: %s\n", strerror (errno));
+      return 1;
+    }
+  int a[2], b[2];
+  if (pipe (a) < 0 || pipe (b) < 0)
+    return 1;
+  pid_t init = fork ();
+  if (init == 0)
+    {
+      close (a[1]);
+      close (b[0]);
+      container_init (merged, a[0], b[1]);
+    }
+  close (a[0]);
+  close (b[1]);
+  to_init = a[1];
+  from_init = b[0];
+  /* Its namespace is made: it answers a first command. */
+  check (ask ("exec /bin/ok") == 0, "before any rule, a program runs");
+  /* ok3 copied up to the upper layer now: written in place later, only
+   * the judge's write watch sees it (the overlay's copy of its times
+   * stays as it was). */
+  check (ask ("scribble /bin/ok3") == 0, "a listed file is written before the rule");
+
+  char nspath[64];
+  snprintf (nspath, sizeof nspath, "/proc/%d/ns/mnt", init);
+  char *allow[] = { (char *) "/bin/ok", (char *) "/bin/ok2", (char *) "/bin/ok3", (char *) "/bin/later" };
+  struct execguard_marked marked;
+  ret = execguard_protect (g, "c1", init, EXECGUARD_MODE_DENY, allow, 4, &marked, &e);
+  if (ret < 0)
+    printf ("# %s\n", e.msg);
+  check (ret == 0 && marked.files == 3 && marked.mounts == 0, "guarded in deny mode: three files, /bin/later by name");
+  n_reports = 0;
+  check (ask ("exec /bin/ok") == 0, "a listed program runs");
+  check (n_reports == 0, "and is not reported");
+  check (ask ("exec /bin/bad") == 100 + EPERM, "a program outside the list is refused (EPERM)");
+  check (n_reports == 1 && last.kind == EXECGUARD_DENIED && strcmp (last.id, "c1") == 0
+           && strcmp (last.path, "/bin/bad") == 0 && last.pid > init,
+         "one report: denied, its container, the path as the container sees it, its process");
+  check (ask ("nested /bin/bad") == 100 + EPERM, "in a mount namespace made inside, still refused");
+  check (ask ("exec /bin/ok2") == 0, "a second listed program runs");
+  check (ask ("copy /bin/bad /bin/ok2") == 0 && ask ("exec /bin/ok2") == 100 + EPERM,
+         "another file renamed over a listed path is refused");
+  check (ask ("exec /bin/ok3") == 0, "a third listed program runs");
+  check (ask ("scribble /bin/ok3") == 0 && ask ("exec /bin/ok3") == 100 + EPERM,
+         "written in place through a shared mapping (times unchanged on the overlay): refused");
+  n_reports = 0;
+  check (ask ("copy /bin/bad /bin/later") == 0 && ask ("exec /bin/later") == 0,
+         "a file at a path the list names, made later, runs (by name)");
+  if (n_reports)
+    printf ("# reported: %s\n", last.path);
+
+  /* Started from outside (the engine's namespace, as docker exec is):
+   * not judged. */
+  pid_t x = fork ();
+  if (x == 0)
+    {
+      int fd = open (nspath, O_RDONLY);
+      if (fd < 0 || setns (fd, CLONE_NEWNS) < 0)
+        _exit (3);
+      char p[600];
+      snprintf (p, sizeof p, "%s/bin/bad", merged);
+      char *av[] = { (char *) "true", NULL };
+      execv (p, av);
+      _exit (100 + errno);
+    }
+  int st = 0;
+  waitpid (x, &st, 0);
+  drain ();
+  check (WIFEXITED (st) && WEXITSTATUS (st) == 0, "a program started from the engine's namespace is not judged");
+
+  char host_bad[600];
+  snprintf (host_bad, sizeof host_bad, "%s/bin/bad", lower);
+  x = fork ();
+  if (x == 0)
+    {
+      char *av[] = { (char *) "true", NULL };
+      execv (host_bad, av);
+      _exit (100 + errno);
+    }
+  waitpid (x, &st, 0);
+  check (WIFEXITED (st) && WEXITSTATUS (st) == 0, "a host program is not judged");
+
+  struct execguard_stats c;
+  execguard_stats (g, &c);
+  uint64_t asked;
+  unsigned kept;
+  size_t mounts;
+  uint64_t answered = 0;
+  for (unsigned i = 0; i < EXECGUARD_HIST; i++)
+    answered += c.hist[i];
+  check (execguard_counts (g, "c1", &asked, &kept, &mounts) && asked >= 9 && answered == 0,
+         "its program starts were judged in the kernel, none through fanotify");
+  check (c.kernel_judge && c.denied >= 4 && c.allowed >= 4 && c.engine >= 1, "the guard's counters saw them");
+  printf ("# judged %llu allowed %llu denied %llu detected %llu engine %llu lost %llu, %llu asked of c1\n",
+          (unsigned long long) c.kernel_judged, (unsigned long long) c.allowed, (unsigned long long) c.denied,
+          (unsigned long long) c.detected, (unsigned long long) c.engine, (unsigned long long) c.lost_reports,
+          (unsigned long long) asked);
+
+  /* Detect mode: reported, allowed. The new rule replaces the old one. */
+  ret = execguard_protect (g, "c1", init, EXECGUARD_MODE_DETECT, allow, 1, NULL, &e);
+  check (ret == 0, "guarded again, in detect mode");
+  n_reports = 0;
+  check (ask ("exec /bin/bad") == 0, "detect: a program outside the list runs");
+  check (n_reports == 1 && last.kind == EXECGUARD_DETECTED && strcmp (last.id, "c1") == 0,
+         "and is reported, detected");
+  check (ask ("exec /bin/ok2") == 0 && n_reports == 2, "the old list is gone: a program only it named is reported");
+  execguard_release (g, "c1");
+  n_reports = 0;
+  check (ask ("exec /bin/bad") == 0 && n_reports == 0, "released: nothing is judged");
+  check (!execguard_counts (g, "c1", &asked, &kept, &mounts), "and the guard has no rule for it");
+
+  close (to_init);
+  waitpid (init, &st, 0);
+  execguard_close (g);
+  loop_free (loop);
+  umount (merged);
+  printf ("# %d checks, %d failed\n", checks, failures);
+  return failures ? 1 : 0;
+}

@@ -11,6 +11,8 @@ PACKAGES=(
   build-essential autoconf automake libtool pkg-config
   libcurl4-openssl-dev libyajl-dev libcap-dev libnl-3-dev libnl-route-3-dev
   libmicrohttpd-dev libssl-dev
+  # the exec guard's kernel judge (a BPF LSM program, compiled by clang)
+  libbpf-dev
   # tests: unit tests, fuzzing (libFuzzer ships in libclang-rt)
   libcmocka-dev clang libclang-rt-dev
   # the engine, the demo and integration tests
@@ -19,6 +21,8 @@ PACKAGES=(
   # service (on runc, as dockerd: contrib/podman.sh), containerd through the
   # plugin (python3), the fault injector; Podman's --init (catatonit)
   podman runc containerd python3 catatonit
+  # the kernel judge's test in Debian's kernels (tests/kernel/run-vm.sh)
+  qemu-system-x86 cpio
 )
 if [ $# -gt 0 ]; then
   PACKAGES=("$@")

@@ -50,21 +50,19 @@ struct kjudge
   int rules, allow, names, watched, changed, counters, reports;
 };
 
-/* libbpf's own lines: the verifier's log when a load fails, at warn; the
- * rest at debug. */
+/* libbpf's own lines, the verifier's log among them, at debug: a kernel
+ * that refuses the program is said once, at warn, by kjudge_load. */
 static int
 libbpf_line (enum libbpf_print_level level, const char *fmt, va_list ap)
 {
+  (void) level;
   cleanup_free char *s = NULL;
   if (vasprintf (&s, fmt, ap) < 0)
     return 0;
   size_t n = strlen (s);
   while (n && s[n - 1] == '\n')
     s[--n] = '\0';
-  if (level == LIBBPF_WARN)
-    log_warn ("exec guard: libbpf: %s", s);
-  else
-    log_debug ("exec guard: libbpf: %s", s);
+  log_debug ("exec guard: libbpf: %s", s);
   return 0;
 }
 
@@ -151,9 +149,12 @@ kjudge_load (struct kjudge **out, lympho_error_t *err)
     }
   if (bpf_object__load (k->obj) < 0)
     {
+      /* EPERM: a kernel (or a sandbox) that loads no BTF-based program;
+       * EINVAL: one the verifier refused, its log at debug. */
       int e = errno;
       ret = lympho_error_set (err, e == EPERM || e == EINVAL || e == 524 /* ENOTSUPP */ ? ENOSYS : e,
-                              "the kernel does not load the kernel judge: %s", strerror (e));
+                              "the kernel does not load the kernel judge: %s%s", strerror (e),
+                              e == EINVAL ? " (its verifier's log: --log-level debug)" : "");
       goto fail;
     }
   static const char *const progs[] = { "kj_exec", "kj_open" };

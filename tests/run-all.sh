@@ -253,6 +253,20 @@ else
   done
 fi
 
+# ---------------------------------------------------------------- kernel judge
+# The exec guard's kernel judge (a BPF LSM program) in Debian's own kernels,
+# booted under qemu: this machine's kernel may refuse BTF-based programs, and
+# users run each of these (tests/kernel/run-vm.sh).
+# shellcheck disable=SC2206 # a list of names, split on purpose
+kernel_suites=(${LYMPHO_TEST_KERNELS:-bookworm trixie sid})
+section "kernel judge in Debian's kernels (${kernel_suites[*]})"
+if [ "$built" = no ]; then
+  echo "   not run: the build failed"
+else
+  run_suite kernel-judge "$build/kernel-judge.log" "${LYMPHO_TIMEOUT_KERNELS:-15m}" \
+    bash "$src/tests/kernel/run-vm.sh" "$build" "${kernel_suites[@]}"
+fi
+
 # ---------------------------------------------------------------- engine checks
 # Programs that drive each backend and kernel interface against the real
 # thing (the Docker backend's every operation, the netlink network cut, the

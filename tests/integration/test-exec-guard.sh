@@ -12,7 +12,12 @@
 # its own inside the container (unshare -m). A list is learned only from a generation
 # lympho started, scripts by their own path included, and then denies. An infected container
 # that ignores SIGTERM is killed, not waited for through its stop timeout.
+#
+# The judge here is fanotify's, on every machine: where the kernel runs BPF
+# LSM programs lymphd would judge in the kernel instead, and that judge has
+# its own test, in Debian's kernels (tests/kernel/run-vm.sh).
 here=$(cd "$(dirname "$0")" && pwd)
+export LYMPHO_EXEC_JUDGE=fanotify
 . "$here/lib-incident.sh"
 inc_init
 
@@ -167,6 +172,8 @@ fi
 assert_eq detect "$(mode_of "$t")" "lympho.exec.mode=detect is detect"
 assert_match "^exec: $t detect \(lympho.exec.mode=detect\)" "$(exec_line "$t")" "status says why"
 assert_eq on "$(ctl --json status | jq -r .exec_guard)" "status: the guard is on"
+assert_eq "fanotify LYMPHO_EXEC_JUDGE=fanotify" \
+  "$(ctl --json status | jq -r '.exec_guard_stats | "\(.judge) \(.judge_note)"')" "status: which judge, and why"
 case_end
 
 case_begin denied-before-it-runs

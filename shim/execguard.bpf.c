@@ -10,9 +10,11 @@
  * nearest ancestor's, is a guarded container's is allowed when
  *  - the file is one of its list (device, inode), unchanged: its size,
  *    modification and change times are those it had when the container
- *    was guarded, and no one has opened it for writing since (file_open,
- *    below: on an overlay the inode's times are a copy that a write
- *    through a shared mapping leaves behind);
+ *    was guarded (on an overlay the inode's are a copy of its upper
+ *    file's, which the exec's own read of the file's first bytes, before
+ *    this hook, brings up to date: a write through a shared mapping is
+ *    seen), and no one has opened it for writing since (file_open, below:
+ *    a rule that needs no clock's grain);
  *  - or its path, as the container sees it, is one the list names whose
  *    file did not exist when the container was guarded;
  *  - or the task was started through the engine (an ancestor in the

@@ -8,7 +8,7 @@
  *
  *   kjudge_check DIR      (root; DIR on a filesystem overlay can sit on)
  *
- * DIR/lower/bin must hold a static busybox as `ok`, `bad`, `ok2`, `ok3`
+ * DIR/lower/bin must hold a static busybox as `ok`, `bad`, `ok2` to `ok4`
  * (tests/kernel/run-vm.sh builds it). Prints one line per check; exits 0
  * when all pass, 1 when one fails, 77 when the kernel runs no BPF LSM
  * program (the VM that runs this boots one that does: 77 is a failure
@@ -74,6 +74,8 @@ container_init (const char *merged, int in, int out)
       || chdir ("/") < 0)
     _exit (3);
   FILE *fi = fdopen (in, "r");
+  int hold[2] = { -1, -1 }, held[2] = { -1, -1 };
+  pid_t holder = -1;
   char line[512];
   while (fgets (line, sizeof line, fi))
     {
@@ -81,6 +83,45 @@ container_init (const char *merged, int in, int out)
       char *arg = strchr (line, ' ');
       if (arg)
         *arg++ = '\0';
+      if (strcmp (line, "hold") == 0)
+        {
+          /* hold PATH: a process of the container opens PATH for writing
+           * and maps it shared, now; it writes through the mapping at
+           * "poke", with no open then. */
+          if (pipe (hold) < 0 || pipe (held) < 0)
+            _exit (8);
+          holder = fork ();
+          if (holder == 0)
+            {
+              int fd = open (arg, O_RDWR);
+              char *m = fd < 0 ? MAP_FAILED : mmap (NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+              /* The mapping stays, the descriptor goes: a file open for
+               * writing cannot be run at all (ETXTBSY). */
+              if (m == MAP_FAILED || msync (m, 4096, MS_SYNC) < 0 || close (fd) < 0)
+                _exit (9);
+              char c = 0;
+              if (write (held[1], "h", 1) != 1 || read (hold[0], &c, 1) != 1)
+                _exit (10);
+              /* A file's times move by the clock's grain (a tick where
+               * changes are not fine-grained): one after the copy. */
+              usleep (20000);
+              ((volatile char *) m)[100] = m[100]; /* a store, kept */
+              msync (m, 4096, MS_SYNC);
+              _exit (write (held[1], "p", 1) == 1 ? 0 : 11);
+            }
+          char c = 0;
+          dprintf (out, "%d\n", read (held[0], &c, 1) == 1 && c == 'h' ? 0 : 1);
+          continue;
+        }
+      if (strcmp (line, "poke") == 0)
+        {
+          char c = 0;
+          int st = 0;
+          int ok = write (hold[1], "p", 1) == 1 && read (held[0], &c, 1) == 1 && c == 'p';
+          waitpid (holder, &st, 0);
+          dprintf (out, "%d\n", ok && WIFEXITED (st) && WEXITSTATUS (st) == 0 ? 0 : 1);
+          continue;
+        }
       pid_t p = fork ();
       if (p == 0)
         {
@@ -135,19 +176,12 @@ container_init (const char *merged, int in, int out)
               close (fd);
               _exit (0);
             }
-          else if (strcmp (line, "scribble") == 0)
+          else if (strcmp (line, "openrw") == 0)
             {
-              /* The same bytes written back through a shared mapping: the
-               * file's times on the overlay stay as they were. */
+              /* Opened for writing, nothing written: what the judge
+               * watches, whatever follows. */
               int fd = open (arg, O_RDWR);
-              if (fd < 0)
-                _exit (6);
-              char *m = mmap (NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-              if (m == MAP_FAILED)
-                _exit (7);
-              m[100] = m[100];
-              msync (m, 4096, MS_SYNC);
-              _exit (0);
+              _exit (fd >= 0 && close (fd) == 0 ? 0 : 6);
             }
           _exit (100 + errno);
         }
@@ -240,19 +274,20 @@ main (int argc, char **argv)
   from_init = b[0];
   /* Its namespace is made: it answers a first command. */
   check (ask ("exec /bin/ok") == 0, "before any rule, a program runs");
-  /* ok3 copied up to the upper layer now: written in place later, only
-   * the judge's write watch sees it (the overlay's copy of its times
-   * stays as it was). */
-  check (ask ("scribble /bin/ok3") == 0, "a listed file is written before the rule");
+  /* ok3 copied up to the upper layer now: opened for writing again
+   * later, with nothing written, only the judge's write watch sees it. */
+  check (ask ("openrw /bin/ok3") == 0, "a listed file is opened for writing before the rule");
+  check (ask ("hold /bin/ok4") == 0, "a listed file is mapped shared and writable from before the rule");
 
   char nspath[64];
   snprintf (nspath, sizeof nspath, "/proc/%d/ns/mnt", init);
-  char *allow[] = { (char *) "/bin/ok", (char *) "/bin/ok2", (char *) "/bin/ok3", (char *) "/bin/later" };
+  char *allow[] = { (char *) "/bin/ok", (char *) "/bin/ok2", (char *) "/bin/ok3", (char *) "/bin/ok4",
+                    (char *) "/bin/later" };
   struct execguard_marked marked;
-  ret = execguard_protect (g, "c1", init, EXECGUARD_MODE_DENY, allow, 4, &marked, &e);
+  ret = execguard_protect (g, "c1", init, EXECGUARD_MODE_DENY, allow, 5, &marked, &e);
   if (ret < 0)
     printf ("# %s\n", e.msg);
-  check (ret == 0 && marked.files == 3 && marked.mounts == 0, "guarded in deny mode: three files, /bin/later by name");
+  check (ret == 0 && marked.files == 4 && marked.mounts == 0, "guarded in deny mode: four files, /bin/later by name");
   n_reports = 0;
   check (ask ("exec /bin/ok") == 0, "a listed program runs");
   check (n_reports == 0, "and is not reported");
@@ -265,8 +300,17 @@ main (int argc, char **argv)
   check (ask ("copy /bin/bad /bin/ok2") == 0 && ask ("exec /bin/ok2") == 100 + EPERM,
          "another file renamed over a listed path is refused");
   check (ask ("exec /bin/ok3") == 0, "a third listed program runs");
-  check (ask ("scribble /bin/ok3") == 0 && ask ("exec /bin/ok3") == 100 + EPERM,
-         "written in place through a shared mapping (times unchanged on the overlay): refused");
+  check (ask ("openrw /bin/ok3") == 0 && ask ("exec /bin/ok3") == 100 + EPERM,
+         "opened for writing since the rule, nothing written: refused");
+  check (ask ("exec /bin/ok4") == 0, "the mapped file runs: unchanged");
+  char ok4[64];
+  snprintf (ok4, sizeof ok4, "/proc/%d/root/bin/ok4", init);
+  struct stat before, after;
+  int poked = stat (ok4, &before) == 0 && ask ("poke") == 0 && stat (ok4, &after) == 0;
+  check (poked && (before.st_mtim.tv_sec != after.st_mtim.tv_sec || before.st_mtim.tv_nsec != after.st_mtim.tv_nsec),
+         "written through the mapping: its times as stat reads them moved");
+  check (poked && ask ("exec /bin/ok4") == 100 + EPERM,
+         "written through the mapping made before the rule (no open since): refused");
   n_reports = 0;
   check (ask ("copy /bin/bad /bin/later") == 0 && ask ("exec /bin/later") == 0,
          "a file at a path the list names, made later, runs (by name)");
@@ -312,9 +356,9 @@ main (int argc, char **argv)
   uint64_t answered = 0;
   for (unsigned i = 0; i < EXECGUARD_HIST; i++)
     answered += c.hist[i];
-  check (execguard_counts (g, "c1", &asked, &kept, &mounts) && asked >= 9 && answered == 0,
+  check (execguard_counts (g, "c1", &asked, &kept, &mounts) && asked >= 11 && answered == 0,
          "its program starts were judged in the kernel, none through fanotify");
-  check (c.kernel_judge && c.denied >= 4 && c.allowed >= 4 && c.engine >= 1, "the guard's counters saw them");
+  check (c.kernel_judge && c.denied >= 5 && c.allowed >= 5 && c.engine >= 1, "the guard's counters saw them");
   printf ("# judged %llu allowed %llu denied %llu detected %llu engine %llu lost %llu, %llu asked of c1\n",
           (unsigned long long) c.kernel_judged, (unsigned long long) c.allowed, (unsigned long long) c.denied,
           (unsigned long long) c.detected, (unsigned long long) c.engine, (unsigned long long) c.lost_reports,

@@ -80,30 +80,56 @@ initramfs ()
   r=$(mktemp -d)
   mkdir -p "$r"/{bin,proc,sys,t,lower/bin,dev}
   cp "$bb" "$r/bin/busybox"
-  for a in sh mount cp insmod poweroff echo cat mkdir; do ln -s busybox "$r/bin/$a"; done
-  for f in ok bad ok2 ok3; do cp "$bb" "$r/lower/bin/$f"; done
+  for a in sh mount cp insmod poweroff echo cat mkdir dd mke2fs losetup; do ln -s busybox "$r/bin/$a"; done
+  for f in ok bad ok2 ok3 ok4; do cp "$bb" "$r/lower/bin/$f"; done
   cp "$check" "$r/kjudge_check"
   # The libraries it links, where the loader looks for them.
   ldd "$check" | awk '/=> \// { print $3 } /^\t\/[^ ]+ \(/ { print $1 }' | while read -r lib; do
     mkdir -p "$r$(dirname "$lib")"
     cp -L "$lib" "$r$lib"
   done
-  local ko
-  ko=$(find "$d/root/lib/modules" "$d/root/usr/lib/modules" -name 'overlay.ko*' 2>/dev/null | head -n 1)
-  case $ko in
-    *.xz) xz -dc "$ko" >"$r/overlay.ko" ;;
-    *.zst) zstd -qdc "$ko" >"$r/overlay.ko" ;;
-    *.gz) gzip -dc "$ko" >"$r/overlay.ko" ;;
-    "") ;; # built in
-    *) cp "$ko" "$r/overlay.ko" ;;
-  esac
+  # The modules the test needs, each after those it depends on (read from
+  # the module itself: a package has no modules.dep): overlay, and a disk
+  # filesystem on a loop device for the layers, where a write through a
+  # shared mapping updates a file's times as on a real host (tmpfs's do
+  # not).
+  mkdir -p "$r/mods"
+  : >"$r/mods/order"
+  local seen=" "
+  addmod ()
+  {
+    case $seen in *" $1 "*) return 0 ;; esac
+    seen="$seen$1 "
+    local ko dep
+    ko=$(find "$d/root/lib/modules" "$d/root/usr/lib/modules" -name "$1.ko*" 2>/dev/null | head -n 1)
+    [ -n "$ko" ] || return 0 # built in
+    case $ko in
+      *.xz) xz -dc "$ko" >"$r/mods/$1.ko" ;;
+      *.zst) zstd -qdc "$ko" >"$r/mods/$1.ko" ;;
+      *.gz) gzip -dc "$ko" >"$r/mods/$1.ko" ;;
+      *) cp "$ko" "$r/mods/$1.ko" ;;
+    esac
+    for dep in $(tr '\0' '\n' <"$r/mods/$1.ko" | sed -n 's/^depends=//p' | tr ',' ' '); do
+      addmod "$dep"
+    done
+    echo "$1" >>"$r/mods/order"
+  }
+  addmod overlay
+  addmod loop
+  addmod crc32c_generic # ext4 asks for crc32c by its crypto name (before 7.x)
+  addmod crc32c-cryptoapi
+  addmod ext4
   cat >"$r/init" <<'EOF'
 #!/bin/sh
 mount -t proc proc /proc
 mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
 mount -t securityfs security /sys/kernel/security
-mount -t tmpfs tmp /t
-[ -f /overlay.ko ] && insmod /overlay.ko
+for m in $(cat /mods/order); do insmod "/mods/$m.ko" || echo "insmod $m failed"; done
+mkdir -p /img
+mount -t tmpfs img /img
+dd if=/dev/zero of=/img/disk bs=1M count=96 2>/dev/null
+losetup /dev/loop0 /img/disk && mke2fs -q /dev/loop0 && mount -t ext4 /dev/loop0 /t || { echo "KJ-RESULT no disk filesystem for the layers"; poweroff -f; }
 cp -a /lower /t/lower
 echo "kernel: $(cat /proc/sys/kernel/osrelease), LSMs: $(cat /sys/kernel/security/lsm 2>/dev/null || echo '?')"
 /kjudge_check /t

@@ -291,6 +291,14 @@ put_files (struct kjudge *k, uint32_t slot, const struct ident *v, size_t n, cha
     }
 }
 
+/* A map that has no room says ENOMEM (no preallocation) or E2BIG: one
+ * status for both, E2BIG, that kjudge_set's callers know. */
+static int
+full_or (int e)
+{
+  return e == ENOMEM || e == E2BIG ? E2BIG : e;
+}
+
 int
 kjudge_set (struct kjudge *k, uint32_t slot, uint64_t mntns, bool deny, int init_pid, uint64_t engine_ns,
             const struct ident *v, size_t n, char *const *names, size_t n_names, lympho_error_t *err)
@@ -306,7 +314,7 @@ kjudge_set (struct kjudge *k, uint32_t slot, uint64_t mntns, bool deny, int init
         {
           if (errno == EEXIST)
             continue;
-          ret = lympho_error_set (err, errno == ENOMEM || errno == E2BIG ? E2BIG : errno,
+          ret = lympho_error_set (err, full_or (errno),
                                   "the kernel judge's allowed files: %s", strerror (errno));
           break;
         }
@@ -319,7 +327,7 @@ kjudge_set (struct kjudge *k, uint32_t slot, uint64_t mntns, bool deny, int init
       if (name_key (slot, names[nm], &key) < 0)
         ret = lympho_error_set (err, E2BIG, "%s: a name longer than the kernel judge keeps", names[nm]);
       else if (bpf_map_update_elem (k->names, &key, &one, BPF_ANY) < 0)
-        ret = lympho_error_set (err, errno == ENOMEM || errno == E2BIG ? E2BIG : errno,
+        ret = lympho_error_set (err, full_or (errno),
                                 "the kernel judge's allowed names: %s", strerror (errno));
     }
   struct kj_rule r = {
@@ -331,7 +339,7 @@ kjudge_set (struct kjudge *k, uint32_t slot, uint64_t mntns, bool deny, int init
   };
   uint32_t key = (uint32_t) mntns;
   if (ret == 0 && bpf_map_update_elem (k->rules, &key, &r, BPF_ANY) < 0)
-    ret = lympho_error_set (err, errno == ENOMEM || errno == E2BIG ? E2BIG : errno, "the kernel judge's rules: %s",
+    ret = lympho_error_set (err, full_or (errno), "the kernel judge's rules: %s",
                             strerror (errno));
   if (ret < 0)
     {

@@ -880,8 +880,6 @@ execguard_protect (struct execguard *g, const char *id, int pid, enum execguard_
   rule_drop (g, old);
   if (r->kernel)
     {
-      if (marked)
-        marked->files = ids.n;
       close (rootfd);
       return 0;
     }

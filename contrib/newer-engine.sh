@@ -50,14 +50,10 @@ fetch ()
     echo "newer-engine: $suite already in $prefix"
     return 0
   fi
-  local m apt
-  m=$("$(dirname "$0")/debian-mirror.sh")
-  mkdir -p "$top/lists/partial" "$top/debs"
-  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $m $suite main" >"$top/sources.list"
-  apt=(apt-get -q -o "Dir::Etc::sourcelist=$top/sources.list" -o Dir::Etc::sourceparts=/nonexistent
-    -o "Dir::State::Lists=$top/lists" -o Debug::NoLocking=1 -o APT::Sandbox::User=root)
+  local apt=(env "APT_CONFIG=$top/apt.conf" apt-get)
+  mkdir -p "$top/debs"
   echo "newer-engine: fetching $suite's docker.io, docker-cli, containerd"
-  "${apt[@]}" update >"$top/apt.log" 2>&1 || { tail -n 5 "$top/apt.log" >&2; return 1; }
+  "$(dirname "$0")/suite-apt.sh" "$top" "$suite" || return 1
   # The suite's own versions: apt-get download picks the newest candidate,
   # and the private lists hold only this suite.
   # docker-init (for --init) is tini's static build: its own package in

@@ -5,12 +5,13 @@
 #   tests/kernel/run-vm.sh BUILDDIR SUITE...      (SUITE: bookworm, trixie, sid)
 #
 # For each suite: its kernel package (linux-image-amd64's), taken from the
-# system's own Debian mirror into a private folder (LYMPHO_KERNELS_DIR,
-# default BUILDDIR/kernels) and never installed; an initramfs of a static
-# busybox, BUILDDIR's tests/kernel/kjudge_check with the libraries it links
-# and the kernel's overlay module; then the kernel booted as Debian boots
-# it (its own default LSMs, "bpf" among them), kjudge_check run inside
-# and its lines printed. Prints "PASS: kernel-judge/SUITE" or "FAIL: ...";
+# system's own Debian mirror (contrib/suite-apt.sh) into a private folder
+# (LYMPHO_KERNELS_DIR, default BUILDDIR/kernels) and never installed; an
+# initramfs of a static busybox, BUILDDIR's tests/kernel/kjudge_check with
+# the libraries it links and the kernel's modules it needs; then the kernel
+# booted as Debian boots it (its own default LSMs, "bpf" among them),
+# kjudge_check run inside and its lines printed. Prints
+# "PASS: kernel-judge/SUITE" or "FAIL: ...";
 # exits 1 when one failed. A suite whose kernel cannot be fetched fails.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -38,16 +39,11 @@ fetch ()
 {
   local suite=$1 d=$cache/$1
   [ -n "$(kimage "$suite")" ] && return 0
-  local m
-  m=$("$top/contrib/debian-mirror.sh") || return 1
   rm -rf "$d"
-  mkdir -p "$d/lists/partial" "$d/debs"
-  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $m $suite main" >"$d/sources.list"
-  local o=(-q -o "Dir::Etc::sourcelist=$d/sources.list" -o Dir::Etc::sourceparts=/nonexistent
-    -o "Dir::State::Lists=$d/lists" -o Debug::NoLocking=1 -o APT::Sandbox::User=root)
-  apt-get "${o[@]}" update >"$d/apt.log" 2>&1 || { tail -n 5 "$d/apt.log" >&2; return 1; }
+  mkdir -p "$d/debs"
+  "$top/contrib/suite-apt.sh" "$d" "$suite" || return 1
   local pkg
-  pkg=$(apt-cache "${o[@]}" depends linux-image-amd64 2>>"$d/apt.log" |
+  pkg=$(APT_CONFIG=$d/apt.conf apt-cache depends linux-image-amd64 2>>"$d/apt.log" |
     awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
   [ -n "$pkg" ] || { echo "run-vm: $suite: no kernel package" >&2; return 1; }
   mkdir -p "$d/root"
@@ -59,11 +55,11 @@ fetch ()
     todo=("${todo[@]:1}")
     case $seen in *" $p "*) continue ;; esac
     seen="$seen$p "
-    (cd "$d/debs" && apt-get "${o[@]}" download "$p") >>"$d/apt.log" 2>&1 ||
+    (cd "$d/debs" && APT_CONFIG=$d/apt.conf apt-get download "$p") >>"$d/apt.log" 2>&1 ||
       { tail -n 5 "$d/apt.log" >&2; return 1; }
     dpkg-deb -x "$d"/debs/*.deb "$d/root" || return 1
     rm -f "$d"/debs/*.deb
-    for dep in $(apt-cache "${o[@]}" depends "$p" 2>>"$d/apt.log" |
+    for dep in $(APT_CONFIG=$d/apt.conf apt-cache depends "$p" 2>>"$d/apt.log" |
       awk '/Depends: linux-[a-z]+-[0-9]/ { print $2 }'); do
       todo+=("$dep")
     done

@@ -234,19 +234,25 @@ times_of (struct inode *ino, __s64 *mtime_ns, __s64 *ctime_ns)
 }
 
 /* The rule of the task's container: its own mount namespace's, or its
- * nearest ancestor's in one (a namespace of its own made inside). */
+ * nearest ancestor's in one (a namespace of its own made inside). Each
+ * namespace on the way is looked up once: a run of ancestors shares one.
+ * The walk does not end at the host's namespace: a container's process
+ * that joined it (nsenter -t 1 -m in a privileged container) still has
+ * the container's processes above it, and what it starts is judged. */
 static __always_inline struct kj_rule *
 rule_of (struct task_struct *t, __u32 *ns_out)
 {
+  __u32 seen = 0;
   for (int i = 0; i < KJ_MAX_ANCESTORS && t; i++)
     {
       __u32 ns = mntns_of (t);
-      struct kj_rule *r = ns ? bpf_map_lookup_elem (&rules, &ns) : NULL;
+      struct kj_rule *r = ns && ns != seen ? bpf_map_lookup_elem (&rules, &ns) : NULL;
       if (r)
         {
           *ns_out = ns;
           return r;
         }
+      seen = ns;
       struct task_struct *p = BPF_CORE_READ (t, real_parent);
       if (p == t)
         break;

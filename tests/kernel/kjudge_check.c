@@ -70,8 +70,11 @@ drain (void)
 static void
 container_init (const char *merged, int in, int out)
 {
-  if (unshare (CLONE_NEWNS) < 0 || mount (NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 || chroot (merged) < 0
-      || chdir ("/") < 0)
+  /* The host's mount namespace, held as a privileged container may reach
+   * it (nsenter -t 1 -m): for "hostns". */
+  int hostns = open ("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+  if (hostns < 0 || unshare (CLONE_NEWNS) < 0 || mount (NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0
+      || chroot (merged) < 0 || chdir ("/") < 0)
     _exit (3);
   FILE *fi = fdopen (in, "r");
   int hold[2] = { -1, -1 }, held[2] = { -1, -1 };
@@ -131,6 +134,13 @@ container_init (const char *merged, int in, int out)
           else if (strcmp (line, "nested") == 0)
             {
               if (unshare (CLONE_NEWNS) == 0)
+                execv (arg, argv);
+            }
+          else if (strcmp (line, "hostns") == 0)
+            {
+              /* Into the host's namespace (its root and working folder
+               * become the host's), then a host program. */
+              if (setns (hostns, CLONE_NEWNS) == 0)
                 execv (arg, argv);
             }
           else if (strcmp (line, "copy") == 0)
@@ -296,6 +306,8 @@ main (int argc, char **argv)
            && strcmp (last.path, "/bin/bad") == 0 && last.pid > init,
          "one report: denied, its container, the path as the container sees it, its process");
   check (ask ("nested /bin/bad") == 100 + EPERM, "in a mount namespace made inside, still refused");
+  check (ask ("hostns /bin/busybox") == 100 + EPERM,
+         "a process of the container that joined the host's mount namespace is still judged: a host program is refused");
   check (ask ("exec /bin/ok2") == 0, "a second listed program runs");
   check (ask ("copy /bin/bad /bin/ok2") == 0 && ask ("exec /bin/ok2") == 100 + EPERM,
          "another file renamed over a listed path is refused");

@@ -59,7 +59,15 @@ drift_image_get (struct daemon *d, const struct entry *e)
   lympho_error_t err = { 0 };
   int ret = drift_set_load (d->cfg->state_dir, image_id, e->name, &i->set, &err);
   if (ret < 0 && ret != -ENOENT)
-    log_error ("%s: %s (learning it again from the next generation lympho starts)", e->name, err.msg);
+    {
+      /* Not trusted in part, and kept for the operator: out of the way,
+       * so that what is learned again is saved in its place. */
+      cleanup_free char *path = allow_learned_file (d->cfg->state_dir, image_id, ".drift.json");
+      cleanup_free char *to = NULL;
+      int mv = move_aside (path, &to);
+      log_error ("%s: %s (%s%s; learning it again from the next generation lympho starts)", e->name, err.msg,
+                 mv == 0 ? "moved to " : "cannot move it aside: ", mv == 0 ? to : strerror (-mv));
+    }
   i->learned = ret == 0;
   SLIST_INSERT_HEAD (&d->drift_images, i, link);
   return i;

@@ -91,14 +91,38 @@ learned_get (struct daemon *d, const char *image_id, bool start_learning)
   l->image_id = xstrdup (image_id);
   lympho_error_t err = { 0 };
   int ret = allow_learned_load (d->cfg->state_dir, image_id, &l->list, &err);
+  cleanup_free char *path = allow_learned_file (d->cfg->state_dir, image_id, ".json");
+  cleanup_free char *bad = xasprintf ("%s.bad", path);
+  struct stat st;
   if (ret < 0 && ret != -ENOENT)
     {
       /* An error, never a reason to learn again: what would be learned
-       * now may be an intruder's. The image is judged by nothing until
-       * the file is mended or removed. */
-      log_error ("%s; programs of image %.19s are not judged", err.msg, image_id);
+       * now may be an intruder's. The file is moved aside, kept for the
+       * operator, and the image is judged by nothing until it is
+       * removed and lymphd restarted; then the next generation lympho
+       * starts is learned. */
+      cleanup_free char *to = NULL;
+      int mv = move_aside (path, &to);
+      if (mv == 0)
+        log_error ("%s; moved to %s; programs of image %.19s are not judged until it is removed", err.msg, to,
+                   image_id);
+      else
+        log_error ("%s (cannot move it aside: %s); programs of image %.19s are not judged", err.msg,
+                   strerror (-mv), image_id);
       memset (&l->list, 0, sizeof l->list);
-      l->error = xasprintf ("its learned list cannot be read: %s", err.msg);
+      l->error = mv == 0 ? xasprintf ("its learned list cannot be read (%s): moved to %s", err.msg, to)
+                         : xasprintf ("its learned list cannot be read: %s", err.msg);
+    }
+  else if (ret < 0 && lstat (bad, &st) == 0)
+    {
+      /* Moved aside by an earlier start: still not learned again. */
+      log_error ("the learned list of image %.19s was unreadable and is at %s; its programs are not judged until "
+                 "it is removed",
+                 image_id, bad);
+      memset (&l->list, 0, sizeof l->list);
+      l->error = xasprintf ("its learned list was unreadable and is at %s: remove it and restart lymphd to learn "
+                            "again",
+                            bad);
     }
   else if (ret < 0)
     {

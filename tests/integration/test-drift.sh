@@ -148,6 +148,29 @@ assert_eq enforce "$(ls_field "$s" drift.mode)" "drift enforced at once after a 
 assert_eq 1 "$(ls_field "$s" drift.startup.from_generation)" "the set learned from generation 1"
 case_end
 
+# The start-up set's file damaged while lymphd was stopped (a torn write,
+# a full disk): lymphd starts, moves it aside (kept for the operator, and
+# out of the way of what is learned again) and learns the set again from
+# the next generation it starts. Before: it was left in place, then
+# overwritten by the new set, and the damaged one was lost.
+case_begin damaged-set-moved-aside
+lymphd_stop
+set_file=$(ls "$LYT_STATE"/learned/*.drift.json 2>/dev/null | head -n 1)
+[ -n "$set_file" ] || die "no start-up set on disk"
+printf '{"sets": [' >"$set_file"
+inc_start || die "lymphd does not start with a damaged start-up set"
+wait_for "in_ls $s" 15 || die "$s not adopted again"
+wait_for "[ -e '$set_file.bad' ]" 15 || _afail "the damaged set was not moved aside: $(ls "$LYT_STATE/learned")"
+assert_ge 1 "$(grep -c 'moved to .*drift.json.bad; learning it again' "$LYMPHD_LOG")" "the log says where it went"
+assert_eq not-learned "$(ls_field "$s" drift.startup_source)" "not trusted in part: no start-up set"
+gen=$(c_gen "$s")
+ctl regen "$s" >/dev/null || _afail "regen $s"
+wait_for "[ -e '$set_file' ] && [ \"\$(ls_field $s drift.startup_source)\" = learned ]" 20 ||
+  _afail "not learned again from generation $((gen + 1)): $(ls_field "$s" drift.startup_source)"
+assert_eq $((gen + 1)) "$(ls_field "$s" drift.startup.from_generation)" "learned again from the generation lympho started"
+assert_true "the damaged one is still kept" test -e "$set_file.bad"
+case_end
+
 # A change list past the cap on an engine answer (64 MiB): the drift check
 # cannot run, and that is an incident at once, not a warning. The engine is
 # the faulty one of the conformance suite, answering that for one container.

@@ -15,6 +15,7 @@ inc_init
 H="$here/hostile.py"
 u="${LYT_PFX}utf"
 c="${LYT_PFX}plain"
+lc="${LYT_PFX}learner" # no list of programs given: its image's is learned
 rss_kib () { awk '/^VmRSS:/ { print $2 }' "/proc/$LYMPHD_PID/status"; }
 mode_of () { ctl --json status 2>/dev/null | jq -r --arg n "$1" '.exec[]? | select(.name == $n) | .mode'; }
 log_count () { grep -c -- "$1" "$LYMPHD_LOG"; }
@@ -27,8 +28,10 @@ gid=$(getent group lympho | cut -d: -f3)
 exec_image_up || die "cannot build the exec image"
 run_exec "$u" --label lympho.exec.allow=/bin/busybox,/bin/init --label lympho.exec.mode=deny || die "run $u"
 dk run -d --name "$c" --network "$LYT_NET" "${INC_QUIET[@]}" "$LYT_IMAGE" >/dev/null || die "run $c"
+dk run -d --name "$lc" --network "$LYT_NET" --label lympho.enable=true --label lympho.ttl=1h \
+  --label lympho.drift.allow=/ "$LYT_IMAGE" >/dev/null || die "run $lc"
 inc_start || die "lymphd does not start"
-wait_for "lymphd_idle $u && lymphd_idle $c" 20 || die "not adopted: $(ls_json)"
+wait_for "lymphd_idle $u && lymphd_idle $c && lymphd_idle $lc" 20 || die "not adopted: $(ls_json)"
 case_end
 
 case_begin control-flood-bounded
@@ -194,10 +197,13 @@ case_end
 
 case_begin damaged-state-recovered
 # Stopped, then: the immune memory unreadable (a directory in its place),
-# a snapshot that is not JSON, and in the journal a damaged record before
-# an open transaction. lymphd starts, moves the two files aside, skips the
-# damaged record and recovers the transaction after it. Before: it did not
-# start (the memory), or refused the whole journal and recovered nothing.
+# a snapshot that is not JSON, the learned programs of $lc's image not
+# JSON, and in the journal a damaged record before an open transaction.
+# lymphd starts, moves the three files aside, skips the damaged record and
+# recovers the transaction after it. Before: it did not start (the
+# memory), or refused the whole journal and recovered nothing, or left the
+# learned list in place. The image is not learned again while the bad list
+# is kept (what would be learned may be an intruder's), across a restart.
 lymphd_stop
 assert_true "the Unix socket went with lymphd" test ! -e "$usock"
 id=$(c_id "$c")
@@ -205,6 +211,11 @@ gen=$(c_gen "$c")
 rm -rf "$LYT_STATE/memory"
 mkdir -p "$LYT_STATE/memory/x"
 printf 'not json {' >"$LYT_STATE/snapshots/${LYT_PFX}ghost.json"
+img=$(jq -r .image_id "$LYT_STATE/snapshots/$lc.json" 2>/dev/null)
+[ -n "$img" ] && [ "$img" != null ] || die "no pinned image in $lc's snapshot"
+learned=$LYT_STATE/learned/${img#sha256:}.json
+mkdir -p "$LYT_STATE/learned"
+printf '{"programs": [' >"$learned"
 jq -nc --arg n "$c" --arg id "$id" --argjson g "${gen:-0}" '{op: "begin", txn: "hostile1", name: $n, old_id: $id,
   gen: ($g + 1), new_name: ($n + "-lympho-new-hostile1"), old_name: ($n + "-lympho-old-hostile1"),
   strategy: "auto", reason: "manual"}' >"$LYT_TMP/begin.json"
@@ -212,6 +223,11 @@ jq -nc --arg n "$c" --arg id "$id" --argjson g "${gen:-0}" '{op: "begin", txn: "
 if inc_start; then ok "lymphd starts"; else die "lymphd does not start: $(tail -n 5 "$LYMPHD_LOG")"; fi
 assert_true "the memory was moved aside" test -d "$LYT_STATE/memory.bad"
 assert_true "the snapshot was moved aside" test -e "$LYT_STATE/snapshots/${LYT_PFX}ghost.json.bad"
+wait_for "[ \"\$(ls_field $lc exec_allow.source)\" = unreadable ]" 15 ||
+  _afail "exec_allow.source of $lc: '$(ls_field "$lc" exec_allow.source)'"
+assert_true "the learned list was moved aside" test -e "$learned.bad"
+assert_true "and nothing took its place" test ! -e "$learned"
+assert_match "moved to" "$(ls_field "$lc" exec_allow.note)" "the note says where ($(ls_field "$lc" exec_allow.note))"
 assert_ge 1 "$(log_count 'damaged')" "the log names the damaged record"
 wait_for "[ \"\$(history_json $c | jq '[.[] | select(.kind == \"recover\")] | length')\" -ge 1 ]" 30 ||
   _afail "no recovery of the open transaction: $(history_json "$c" | jq -c '.[0:3]')"
@@ -219,6 +235,12 @@ wait_for "lymphd_idle $c" 60 || _afail "$c not settled"
 assert_single "$c"
 assert_true "$c runs" c_running "$c"
 assert_true "lymphd answers" ctl_alive
+# A second start: the list is gone from its place, and still not learned.
+lymphd_stop
+inc_start || die "lymphd does not start again: $(tail -n 5 "$LYMPHD_LOG")"
+wait_for "[ -n \"\$(ls_field $lc exec_allow.source)\" ]" 15 || _afail "$lc not listed again"
+assert_eq unreadable "$(ls_field "$lc" exec_allow.source)" "after a restart, still not learned while the bad list is kept"
+assert_match "remove it" "$(ls_field "$lc" exec_allow.note)" "the note says what to do ($(ls_field "$lc" exec_allow.note))"
 case_end
 
 lymphd_stop

@@ -196,6 +196,7 @@ cmd_status (struct daemon *d, struct control_request *req, json_val args)
   }
   json_gen_kint (g, "protected", entry_count (d, 0, true));
   json_gen_kint (g, "regenerating", d->in_flight);
+  json_gen_kint (g, "event_followers", (int64_t) control_streams (d->control));
   {
     int64_t queued = 0, retrying = 0;
     ENTRY_FOREACH (e, d)
@@ -283,6 +284,23 @@ cmd_history (struct daemon *d, struct control_request *req, json_val args)
   control_reply_ok (req, json);
 }
 
+/* The last entries of the history (20 unless `limit` says), then, with
+ * `follow`, the connection carries each new entry and each step of a
+ * regeneration as it happens (control_reply_stream). */
+static void
+cmd_events (struct daemon *d, struct control_request *req, json_val args)
+{
+  const char *name = arg_str (args, "name");
+  int64_t limit = 20;
+  json_as_int64 (json_get (args, "limit"), &limit);
+  /* 0: none of the past, only what follows. */
+  cleanup_free char *json = limit > 0 ? history_read (d->cfg->state_dir, name, (size_t) limit) : xstrdup ("[]");
+  if (json_is_true (json_get (args, "follow")))
+    control_reply_stream (req, json, name);
+  else
+    control_reply_ok (req, json);
+}
+
 /* --- the table --------------------------------------------------------- */
 
 /* A container name (Docker's at most 255 bytes), a reason as history keeps
@@ -308,6 +326,13 @@ static const struct command_arg history_args[] = {
   ARG_END,
 };
 
+static const struct command_arg events_args[] = {
+  ARG_NAME (false),
+  { "limit", COMMAND_ARG_INTEGER, false, 0, 100000, 0 },
+  { "follow", COMMAND_ARG_BOOLEAN, false, 0, 0, 0 },
+  ARG_END,
+};
+
 /* Every argument is declared: a key a command does not know is a usage
  * error, as a wrong type or a value out of range is. */
 static const struct command commands[] = {
@@ -316,6 +341,7 @@ static const struct command commands[] = {
   { "regen", regen_args, cmd_regen, NULL },
   { "alert", alert_args, cmd_alert, ALERT_USAGE },
   { "history", history_args, cmd_history, NULL },
+  { "events", events_args, cmd_events, NULL },
 };
 
 const struct command *
@@ -330,7 +356,7 @@ command_find (const char *name)
 static const char *
 type_wanted (enum command_arg_type type)
 {
-  return type == COMMAND_ARG_INTEGER ? "an integer" : "a string";
+  return type == COMMAND_ARG_INTEGER ? "an integer" : type == COMMAND_ARG_BOOLEAN ? "a boolean" : "a string";
 }
 
 static const char *
@@ -354,7 +380,16 @@ type_given (json_val v)
 static bool
 type_ok (enum command_arg_type type, json_val v)
 {
-  return type == COMMAND_ARG_INTEGER ? json_is_integer (v) : json_is_string (v);
+  switch (type)
+    {
+    case COMMAND_ARG_INTEGER:
+      return json_is_integer (v);
+    case COMMAND_ARG_BOOLEAN:
+      return json_is_true (v) || json_is_false (v);
+    case COMMAND_ARG_STRING:
+    default:
+      return json_is_string (v);
+    }
 }
 
 int

@@ -71,6 +71,9 @@ struct conn
   size_t unanswered;
   bool eof;      /* the client sent its last byte */
   bool closing;  /* no more requests: close once everything is answered and sent */
+  bool stream;   /* answered; now carries event lines (control_reply_stream) */
+  char *stream_name; /* the one name it wants; NULL: all */
+  uint64_t dropped;  /* events it had no room for, not said yet */
   uint32_t events;
   uint64_t timer;
   uint64_t last_activity;
@@ -87,6 +90,7 @@ struct control
   void *ud;
   LIST_HEAD (, conn) conns;
   size_t nconns;
+  size_t nstreams;
   TAILQ_HEAD (, control_request) orphans; /* their client went away */
   char *group;
   uint64_t idle_ms;
@@ -301,6 +305,61 @@ control_reply_error (struct control_request *req, int status, const char *msg)
   reply_line (req, proto_reply_error (status, msg));
 }
 
+void
+control_reply_stream (struct control_request *req, const char *result_json, const char *name)
+{
+  struct conn *k = req->conn;
+  /* Only the head of its FIFO can become a stream: nothing may be queued
+   * behind it, as nothing more is read. */
+  bool alone = k && TAILQ_FIRST (&k->requests) == req && TAILQ_NEXT (req, link) == NULL;
+  reply_line (req, proto_reply_ok (result_json));
+  if (!alone || k->closing || k->stream)
+    return;
+  k->stream = true;
+  k->stream_name = name ? xstrdup (name) : NULL;
+  k->c->nstreams++;
+  conn_update_events (k);
+}
+
+/* Appends a line for k's reader, or counts it when k holds too much. */
+static void
+stream_push (struct conn *k, const char *line)
+{
+  if (k->out.len - k->out_off + strlen (line) > CONTROL_MAX_OUT)
+    {
+      k->dropped++;
+      return;
+    }
+  if (k->dropped)
+    {
+      cleanup_free char *ev = xasprintf ("{\"time\":%llu,\"kind\":\"dropped\",\"count\":%llu}",
+                                         (unsigned long long) now_real_ms (), (unsigned long long) k->dropped);
+      cleanup_free char *d = proto_event_line (ev);
+      buf_appends (&k->out, d);
+      k->dropped = 0;
+    }
+  buf_appends (&k->out, line);
+  conn_update_events (k);
+}
+
+void
+control_broadcast (struct control *c, const char *name, const char *event_json)
+{
+  if (c == NULL || c->nstreams == 0)
+    return;
+  cleanup_free char *line = proto_event_line (event_json);
+  struct conn *k;
+  LIST_FOREACH (k, &c->conns, link)
+    if (k->stream && !k->eof && (k->stream_name == NULL || (name && strcmp (k->stream_name, name) == 0)))
+      stream_push (k, line);
+}
+
+size_t
+control_streams (const struct control *c)
+{
+  return c ? c->nstreams : 0;
+}
+
 uid_t
 control_request_uid (const struct control_request *req)
 {
@@ -332,7 +391,7 @@ conn_has_line (const struct conn *k)
 static bool
 conn_can_take (const struct conn *k)
 {
-  return !k->closing && k->unanswered < CONTROL_MAX_PENDING && k->out.len - k->out_off < CONTROL_MAX_OUT;
+  return !k->closing && !k->stream && k->unanswered < CONTROL_MAX_PENDING && k->out.len - k->out_off < CONTROL_MAX_OUT;
 }
 
 static void
@@ -342,6 +401,9 @@ conn_update_events (struct conn *k)
   /* Read only when no whole line waits: the buffer holds at most one
    * line being received and one read. */
   if (!k->eof && conn_can_take (k) && !conn_has_line (k))
+    want |= EPOLLIN;
+  /* A stream reads only to learn that its client went away. */
+  if (k->stream && !k->eof)
     want |= EPOLLIN;
   if (k->out.len > k->out_off)
     want |= EPOLLOUT;
@@ -360,6 +422,9 @@ conn_close (struct conn *k)
   struct control *c = k->c;
   LIST_REMOVE (k, link);
   c->nconns--;
+  if (k->stream)
+    c->nstreams--;
+  free (k->stream_name);
   loop_del_fd (c->loop, k->fd);
   close (k->fd);
   loop_cancel_timer (c->loop, k->timer);
@@ -496,6 +561,18 @@ conn_cb (struct loop *l, int fd, uint32_t events, void *ud)
     goto gone;
   if ((events & EPOLLOUT) && conn_flush (k) < 0)
     goto gone;
+  if (k->stream)
+    {
+      /* What a stream's client sends is not read as requests: dropped. */
+      if ((events & (EPOLLIN | EPOLLHUP)) && (conn_read (k) < 0 || k->eof))
+        goto gone;
+      buf_reset (&k->in);
+      k->in_off = 0;
+      if (conn_flush (k) < 0)
+        goto gone;
+      conn_update_events (k);
+      return;
+    }
   if ((events & (EPOLLIN | EPOLLHUP)) && !k->eof && !k->closing && conn_read (k) < 0)
     goto gone;
   conn_process_lines (k);
@@ -533,8 +610,9 @@ conn_timer_cb (struct loop *l, void *ud)
   k->timer = 0;
   uint64_t now = now_mono_ms ();
   uint64_t idle = now - k->last_activity;
-  /* A client waiting for a deferred answer is not idle. */
-  if (k->unanswered > 0)
+  /* A client waiting for a deferred answer is not idle, nor one that
+   * follows events. */
+  if (k->unanswered > 0 || k->stream)
     k->timer = loop_add_timer (l, c->idle_ms, conn_timer_cb, k);
   else if (idle >= c->idle_ms)
     {

@@ -272,6 +272,7 @@ enum command_arg_type
 {
   COMMAND_ARG_STRING,
   COMMAND_ARG_INTEGER,
+  COMMAND_ARG_BOOLEAN,
 };
 struct command_arg
 {

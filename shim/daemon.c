@@ -36,8 +36,11 @@ void
 daemon_record (struct daemon *d, const struct history_entry *h)
 {
   lympho_error_t err = { 0 };
-  if (history_append (d->cfg->state_dir, h, &err) < 0)
+  cleanup_free char *entry = history_entry_json (h);
+  if (history_append_json (d->cfg->state_dir, entry, &err) < 0)
     log_error ("history: %s", err.msg);
+  /* Followed as it happens (lymphctl events --follow), written or not. */
+  control_broadcast (d->control, h->name, entry);
 }
 
 void
@@ -48,10 +51,34 @@ daemon_engine_info (struct daemon *d, struct rt_engine_info *info)
     d->ops->engine_info (d->rt, info);
 }
 
+/* A step of a regeneration, to whoever follows events. */
+static void
+on_regen_step (void *ud, const struct regen_step *s)
+{
+  struct daemon *d = ud;
+  if (control_streams (d->control) == 0)
+    return;
+  cleanup_jgen json_gen g = json_gen_new (false);
+  json_gen_map_open (g);
+  json_gen_kint (g, "time", (int64_t) now_real_ms ());
+  json_gen_kstr (g, "name", s->name);
+  json_gen_kstr (g, "kind", "step");
+  json_gen_kint (g, "generation", s->generation);
+  json_gen_kstr (g, "txn", s->txn);
+  json_gen_kstr (g, "step", s->step);
+  if (s->id)
+    json_gen_kstr (g, "id", s->id);
+  if (s->detail)
+    json_gen_kstr (g, "detail", s->detail);
+  json_gen_map_close (g);
+  cleanup_free char *ev = json_gen_text (g);
+  control_broadcast (d->control, s->name, ev);
+}
+
 struct regen_env
 daemon_regen_env (struct daemon *d)
 {
-  return (struct regen_env){ d->loop, d->ops, d->rt, d->journal, d->cfg, d->timing };
+  return (struct regen_env){ d->loop, d->ops, d->rt, d->journal, d->cfg, d->timing, on_regen_step, d };
 }
 
 /* Why the engine cannot be used now, one line, malloc'd; NULL when it can. */

@@ -11,17 +11,9 @@
 #include "lympho/json.h"
 #include "lympho/util.h"
 
-int
-history_append (const char *state_dir, const struct history_entry *e, lympho_error_t *err)
+char *
+history_entry_json (const struct history_entry *e)
 {
-  cleanup_free char *path = xasprintf ("%s/history", state_dir);
-  struct stat st;
-  if (stat (path, &st) == 0 && (uint64_t) st.st_size > HISTORY_MAX_BYTES)
-    {
-      cleanup_free char *old = xasprintf ("%s/history.1", state_dir);
-      if (rename (path, old) < 0)
-        return lympho_error_set_errno (err, errno, "rotate `%s`", path);
-    }
   cleanup_jgen json_gen g = json_gen_new (false);
   json_gen_map_open (g);
   json_gen_kint (g, "time", (int64_t) (e->time_ms ? e->time_ms : now_real_ms ()));
@@ -67,7 +59,27 @@ history_append (const char *state_dir, const struct history_entry *e, lympho_err
       e->detail (g, e->detail_arg);
     }
   json_gen_map_close (g);
-  cleanup_free char *entry = json_gen_text (g);
+  return json_gen_text (g);
+}
+
+int
+history_append (const char *state_dir, const struct history_entry *e, lympho_error_t *err)
+{
+  cleanup_free char *entry = history_entry_json (e);
+  return history_append_json (state_dir, entry, err);
+}
+
+int
+history_append_json (const char *state_dir, const char *entry, lympho_error_t *err)
+{
+  cleanup_free char *path = xasprintf ("%s/history", state_dir);
+  struct stat st;
+  if (stat (path, &st) == 0 && (uint64_t) st.st_size > HISTORY_MAX_BYTES)
+    {
+      cleanup_free char *old = xasprintf ("%s/history.1", state_dir);
+      if (rename (path, old) < 0)
+        return lympho_error_set_errno (err, errno, "rotate `%s`", path);
+    }
   cleanup_close int fd = open (path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0)
     return lympho_error_set_errno (err, errno, "open `%s`", path);

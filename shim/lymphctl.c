@@ -1,12 +1,15 @@
 /* lymphctl — the command-line client of lymphd. It only speaks the control
  * protocol over the Unix socket: one request, one reply, then prints it for a
- * human or (--json) as the daemon's JSON. Exit: 0 success, 1 failure, 2 usage.
+ * human or (--json) as the daemon's JSON; `events --follow` then prints the
+ * event lines that follow the reply until lymphd stops or Ctrl-C. Exit: 0
+ * success, 1 failure, 2 usage.
  * May call: proto (the wire format); never libshim's daemon. */
 #include "config.h"
 
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -36,10 +39,13 @@ static const char usage_text[] =
   "  alert NAME --severity N [--reason TEXT]\n"
   "                                 report an incident (severity 0..10)\n"
   "  history [NAME]                 past regenerations and incidents, newest first\n"
+  "  events [--follow] [NAME]       the history as it happens: the last 20 entries,\n"
+  "                                 then (--follow) each entry and each step of a\n"
+  "                                 regeneration as it comes, until Ctrl-C or lymphd stops\n"
   "\n"
   "Options:\n"
   "  --socket PATH   control socket (default $LYMPHO_SOCKET, else " DEFAULT_SOCKET ")\n"
-  "  --json          print the daemon's answer as JSON\n"
+  "  --json          print the daemon's answer as JSON (events: one object a line)\n"
   "  --help          show this help\n"
   "  --version       show the version\n";
 
@@ -383,7 +389,7 @@ print_status (json_val result)
   static const char *const keys[] = { "version", "uptime_s", "runtime", "engine", "engine_version", "api_version",
                                       "engine_api", "engine_problem", "protected", "regenerating", "queued",
                                       "retry_pending", "recovery_pending", "regenerations", "failures",
-                                      "exec_guard", "exec", NULL };
+                                      "event_followers", "exec_guard", "exec", NULL };
   for (size_t i = 0; keys[i]; i++)
     {
       if (json_get (result, keys[i]) == NULL)
@@ -521,6 +527,144 @@ print_json (json_val result)
     putchar ('\n');
 }
 
+/* --- events --------------------------------------------------------------- */
+
+static volatile sig_atomic_t interrupted;
+
+static void
+on_interrupt (int sig)
+{
+  (void) sig;
+  interrupted = 1;
+}
+
+/* One event: with --json the object on one line, else one line for a
+ * human (a step of a regeneration, or a history entry as history shows
+ * it). */
+static void
+print_event (json_val e, bool json)
+{
+  if (json)
+    {
+      cleanup_jgen json_gen g = json_gen_new (false);
+      json_gen_value (g, e);
+      cleanup_free char *text = json_gen_text (g);
+      fputs (text, stdout);
+      putchar ('\n');
+      fflush (stdout);
+      return;
+    }
+  cleanup_free char *when = time_text (json_get (e, "time"));
+  cleanup_free char *kind = value_text (json_get (e, "kind"));
+  cleanup_free char *name = value_text (json_get (e, "name"));
+  cleanup_free char *gen = value_text (json_get (e, "generation"));
+  if (strcmp (kind, "step") == 0)
+    {
+      cleanup_free char *step = value_text (json_get (e, "step"));
+      cleanup_free char *id = json_str (json_get (e, "id")) ? short_id (json_get (e, "id")) : NULL;
+      const char *detail = json_str (json_get (e, "detail"));
+      print_line (stdout, "%s  step      %s gen=%s %s%s%s%s%s", when, name, gen, step, id ? " id=" : "", id ? id : "",
+                  detail ? ": " : "", detail ? detail : "");
+    }
+  else if (strcmp (kind, "dropped") == 0)
+    {
+      cleanup_free char *count = value_text (json_get (e, "count"));
+      print_line (stdout, "%s  dropped   %s events: this reader was too slow for them", when, count);
+    }
+  else
+    {
+      cleanup_free char *result = value_text (json_get (e, "result"));
+      cleanup_free char *detail = history_detail (e);
+      print_line (stdout, "%s  %-9s %s gen=%s %s: %s", when, kind, name, gen, result, detail);
+    }
+  fflush (stdout);
+}
+
+/* lymphctl events: the reply (the last entries, newest first: printed
+ * oldest first), then with follow every event line until lymphd closes
+ * the connection (it stops: a clean end) or SIGINT/SIGTERM (a clean end
+ * too). */
+static int
+run_events (const char *socket_path, const char *args, bool follow, bool json)
+{
+  lympho_error_t err = { 0 };
+  cleanup_close int fd = connect_daemon (socket_path, &err);
+  if (fd < 0)
+    return fail (err.msg);
+  cleanup_free char *line = proto_request_encode ("events", args);
+  if (line == NULL || write_all (fd, line, strlen (line), &err) < 0)
+    return fail (line ? err.msg : "internal error: bad arguments for `events`");
+  struct sigaction sa = { .sa_handler = on_interrupt }; /* no SA_RESTART: read returns */
+  sigemptyset (&sa.sa_mask);
+  sigaction (SIGINT, &sa, NULL);
+  sigaction (SIGTERM, &sa, NULL);
+  struct timeval tv = { .tv_sec = REPLY_TIMEOUT_S };
+  setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  cleanup_buf struct buf in;
+  buf_init (&in);
+  bool replied = false;
+  char chunk[65536];
+  for (;;)
+    {
+      /* Every whole line that waits. */
+      char *nl;
+      while ((nl = memchr (in.data ? in.data : "", '\n', in.len)) != NULL)
+        {
+          size_t len = (size_t) (nl - in.data);
+          json_val tree = NULL, v = NULL;
+          if (!replied)
+            {
+              if (proto_reply_decode (in.data, len, &tree, &v, &err) < 0)
+                return fail (err.msg);
+              if (!json_is_array (v))
+                {
+                  json_free (tree);
+                  return fail ("lymphd's answer to events is not a list");
+                }
+              for (size_t i = json_arr_len (v); i > 0; i--)
+                print_event (json_arr_at (v, i - 1), json);
+              json_free (tree);
+              replied = true;
+              if (!follow)
+                return 0;
+              tv.tv_sec = 0; /* from now on, as long as it takes */
+              setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+            }
+          else
+            {
+              if (proto_event_decode (in.data, len, &tree, &v, &err) < 0)
+                return fail (err.msg);
+              print_event (v, json);
+              json_free (tree);
+            }
+          memmove (in.data, nl + 1, in.len - len - 1);
+          in.len -= len + 1;
+        }
+      if (in.len > PROTO_MAX_LINE)
+        return fail ("a line from lymphd is too long");
+      if (interrupted)
+        return 0;
+      ssize_t n = read (fd, chunk, sizeof chunk);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return fail ("lymphd did not answer within 60 s");
+      if (n < 0)
+        {
+          cleanup_free char *msg = xasprintf ("reading from lymphd: %s", strerror (errno));
+          return fail (msg);
+        }
+      if (n == 0)
+        {
+          if (!replied)
+            return fail ("lymphd closed the connection without a complete answer");
+          print_line (stderr, "lymphctl: lymphd closed the stream (it stopped)");
+          return 0;
+        }
+      buf_append (&in, chunk, (size_t) n);
+    }
+}
+
 /* --- main ---------------------------------------------------------------- */
 
 static bool
@@ -538,18 +682,18 @@ parse_severity (const char *s, int64_t *out)
 int
 main (int argc, char **argv)
 {
-  enum { OPT_SOCKET = 256, OPT_JSON, OPT_REASON, OPT_SEVERITY, OPT_HELP, OPT_VERSION };
+  enum { OPT_SOCKET = 256, OPT_JSON, OPT_REASON, OPT_SEVERITY, OPT_HELP, OPT_VERSION, OPT_FOLLOW };
   static const struct option opts[] = {
     { "socket", required_argument, NULL, OPT_SOCKET }, { "json", no_argument, NULL, OPT_JSON },
     { "reason", required_argument, NULL, OPT_REASON }, { "severity", required_argument, NULL, OPT_SEVERITY },
     { "help", no_argument, NULL, OPT_HELP },           { "version", no_argument, NULL, OPT_VERSION },
-    { NULL, 0, NULL, 0 },
+    { "follow", no_argument, NULL, OPT_FOLLOW },       { NULL, 0, NULL, 0 },
   };
   const char *socket_path = getenv ("LYMPHO_SOCKET");
   if (socket_path == NULL || socket_path[0] == '\0')
     socket_path = DEFAULT_SOCKET;
   const char *reason = NULL, *severity_text = NULL;
-  bool json = false;
+  bool json = false, follow = false;
 
   opterr = 0;
   int opt;
@@ -564,6 +708,9 @@ main (int argc, char **argv)
         break;
       case OPT_JSON:
         json = true;
+        break;
+      case OPT_FOLLOW:
+        follow = true;
         break;
       case OPT_REASON:
         reason = optarg;
@@ -592,13 +739,16 @@ main (int argc, char **argv)
   const char *name = optind < argc ? argv[optind] : NULL;
   int nargs = argc - optind;
   bool takes_name = strcmp (cmd, "regen") == 0 || strcmp (cmd, "alert") == 0;
+  bool may_name = takes_name || strcmp (cmd, "history") == 0 || strcmp (cmd, "events") == 0;
 
-  if (strcmp (cmd, "status") != 0 && strcmp (cmd, "ls") != 0 && strcmp (cmd, "history") != 0 && !takes_name)
+  if (strcmp (cmd, "status") != 0 && strcmp (cmd, "ls") != 0 && !may_name)
     usage_error ("unknown command `%s`", cmd);
   if (takes_name && nargs < 1)
     usage_error ("%s: a container NAME is required", cmd);
-  if (nargs > (takes_name || strcmp (cmd, "history") == 0 ? 1 : 0))
-    usage_error ("%s: unexpected argument `%s`", cmd, argv[optind + (takes_name || strcmp (cmd, "history") == 0)]);
+  if (nargs > (may_name ? 1 : 0))
+    usage_error ("%s: unexpected argument `%s`", cmd, argv[optind + (may_name ? 1 : 0)]);
+  if (follow && strcmp (cmd, "events") != 0)
+    usage_error ("%s: --follow applies only to events", cmd);
   if (reason && !takes_name)
     usage_error ("%s: --reason applies only to regen and alert", cmd);
   if (severity_text && strcmp (cmd, "alert") != 0)
@@ -624,8 +774,12 @@ main (int argc, char **argv)
     json_gen_kstr (g, "reason", reason);
   if (strcmp (cmd, "history") == 0)
     json_gen_kint (g, "limit", HISTORY_LIMIT);
+  if (follow)
+    json_gen_kbool (g, "follow", true);
   json_gen_map_close (g);
   cleanup_free char *args = json_gen_text (g);
+  if (strcmp (cmd, "events") == 0)
+    return run_events (socket_path, args, follow, json);
 
   json_val tree = NULL, result = NULL;
   lympho_error_t err = { 0 };

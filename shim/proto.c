@@ -218,3 +218,27 @@ proto_reply_decode (const char *line, size_t len, json_val *tree, json_val *resu
     return lympho_error_set (err, EPROTO, "malformed reply: `error` is not a string");
   return lympho_error_set (err, (int) status, "%s", msg);
 }
+
+char *
+proto_event_line (const char *event_json)
+{
+  return xasprintf ("{\"v\":%d,\"event\":%s}\n", PROTO_VERSION, event_json);
+}
+
+int
+proto_event_decode (const char *line, size_t len, json_val *tree, json_val *event, lympho_error_t *err)
+{
+  static const char *const allowed[] = { "v", "event", NULL };
+  *tree = NULL;
+  *event = NULL;
+  cleanup_json json_val t = NULL;
+  int ret = parse_line ("event", line, len, allowed, &t, err);
+  if (ret < 0)
+    return ret;
+  json_val e = json_get (t, "event");
+  if (e == NULL || !json_is_object (e))
+    return lympho_error_set (err, EPROTO, "malformed event: `event` is missing or not an object");
+  *event = e;
+  *tree = steal_pointer (&t);
+  return 0;
+}

@@ -91,6 +91,15 @@ regen_free (struct regen *r)
   free (r);
 }
 
+static void
+told (struct regen *r, const char *step, const char *id, const char *detail)
+{
+  if (r->env.on_step == NULL)
+    return;
+  struct regen_step s = { r->name, r->txn, step, id, detail, r->generation };
+  r->env.on_step (r->env.step_ud, &s);
+}
+
 void
 regen_finish (struct regen *r, enum regen_outcome outcome)
 {
@@ -100,6 +109,7 @@ regen_finish (struct regen *r, enum regen_outcome outcome)
       lympho_error_t e = { 0 };
       if (journal_end (r->env.journal, r->txn, result, &e) < 0)
         log_error ("%s txn=%s: %s", r->name, r->txn, e.msg);
+      told (r, "end", NULL, result);
     }
   struct regen_result res = {
     .outcome = outcome,
@@ -142,6 +152,7 @@ intend (struct regen *r, const char *step, const char *id)
     }
   log_info ("%s gen=%u txn=%s step=%s%s%s", r->name, r->generation, r->txn, step, id ? " id=" : "",
             id ? id : "");
+  told (r, step, id, NULL);
   return true;
 }
 
@@ -259,6 +270,7 @@ on_created (void *ud, int ret, const lympho_error_t *err, const char *id)
       regen_fail (r, -e.status, &e);
       return;
     }
+  told (r, "created", id, NULL);
   if (r->old_id == NULL)
     r->new_named = true; /* created under the protected name directly */
   step_forward (r);
@@ -466,6 +478,7 @@ advance (struct regen *r)
               return;
             }
           r->begun = true;
+          told (r, "begin", r->old_id, regen_reason (r));
         }
       step_forward (r);
       return;
@@ -577,6 +590,7 @@ advance (struct regen *r)
         }
       r->committed = true;
       log_info ("%s gen=%u txn=%s step=commit id=%.12s", r->name, r->generation, r->txn, r->new_id);
+      told (r, "commit", r->new_id, NULL);
       step_forward (r);
       return;
 

@@ -32,6 +32,17 @@ void control_reply_ok (struct control_request *req, const char *result_json);
 void control_reply_error (struct control_request *req, int status, const char *msg);
 uid_t control_request_uid (const struct control_request *req);
 
+/* Answers req with result_json, then turns its connection into a stream
+ * of event lines (control_broadcast) about `name` (NULL: every name), until
+ * the client or the daemon closes it. A stream reads nothing more, is never
+ * idle, and holds at most CONTROL_MAX_OUT bytes for a reader that does not
+ * read: past that, events are counted and said once as a "dropped" event. */
+void control_reply_stream (struct control_request *req, const char *result_json, const char *name);
+/* One event (a JSON object on one line) to every stream that wants `name`. */
+void control_broadcast (struct control *c, const char *name, const char *event_json);
+/* Streams open now. */
+size_t control_streams (const struct control *c);
+
 /* Tuning, mostly for tests. The group whose members may act (default
  * CONTROL_GROUP, looked up at every request), and how long a connection may
  * stay without a complete request line while nothing is pending. */

@@ -43,6 +43,11 @@ struct history_entry
 #define HISTORY_NO_INCIDENT .severity = -1, .threat_level = -1, .cut_ms = -1, .replaced_ms = -1
 
 int history_append (const char *state_dir, const struct history_entry *e, lympho_error_t *err) LYMPHO_MUST_CHECK;
+/* The entry as one line of JSON (no newline), as history_append writes it;
+ * its time is now when e has none. */
+char *history_entry_json (const struct history_entry *e);
+/* Appends an entry made by history_entry_json. */
+int history_append_json (const char *state_dir, const char *entry, lympho_error_t *err) LYMPHO_MUST_CHECK;
 /* JSON array text, newest first; name NULL for all; limit 0 for no limit.
  * A history file that cannot be read reads as empty. */
 char *history_read (const char *state_dir, const char *name, size_t limit);

@@ -15,6 +15,12 @@
  *   regen   {"name":S,"reason":S?}              -> {"name","id","generation","duration_ms"} (sent when done)
  *   alert   {"name":S,"severity":N,"reason":S?} -> {"name","threat_level","action"}
  *   history {"name":S?,"limit":N?}              -> [ {...}, ... ] newest first
+ *   events  {"name":S?,"limit":N?,"follow":B?}  -> [ {...}, ... ] the last history entries, newest first;
+ *            with follow, the connection then carries event lines, one per history entry and per step of
+ *            a regeneration as they happen, until the daemon stops (it closes the connection):
+ *   event:    {"v":1,"event":{"time","name","kind",...}}
+ *            kind "step": {"generation","txn","step","id"?,"detail"?}; kind "dropped": {"count"}, events
+ *            a reader too slow to take them lost; any other kind: a history entry as history gives it.
  */
 #ifndef LYMPHO_PROTO_H
 #define LYMPHO_PROTO_H
@@ -40,5 +46,10 @@ char *proto_reply_error (int status, const char *msg);
 /* Parse a reply line. On ok: *result points into *tree. On a refusal from
  * the daemon, returns -status with err holding its message. */
 int proto_reply_decode (const char *line, size_t len, json_val *tree, json_val *result, lympho_error_t *err) LYMPHO_MUST_CHECK;
+
+/* event_json: a JSON object text on one line, as json_gen writes it. */
+char *proto_event_line (const char *event_json);
+/* Parse an event line. *event points into *tree and is an object. */
+int proto_event_decode (const char *line, size_t len, json_val *tree, json_val *event, lympho_error_t *err) LYMPHO_MUST_CHECK;
 
 #endif

@@ -40,6 +40,22 @@ struct regen_timing
   uint64_t ready_poll_ms;   /* swap: between looks while waiting for it to be ready; default 200 */
 };
 
+/* One step of a regeneration, as its journal has it, for whoever follows
+ * them as they happen (lymphctl events): "begin" (id: the old generation,
+ * detail: why), each mutating step before it is taken, "created" (id: the
+ * new one), "commit" (id: the new one) and "end" (detail: ok, rolled-back
+ * or failed). Valid during the call. */
+struct regen_step
+{
+  const char *name;
+  const char *txn;
+  const char *step;
+  const char *id;     /* NULL: none */
+  const char *detail; /* NULL: none */
+  unsigned generation;
+};
+typedef void (*regen_step_cb) (void *ud, const struct regen_step *s);
+
 struct regen_env
 {
   struct loop *loop;
@@ -48,6 +64,8 @@ struct regen_env
   struct journal *journal;
   const struct config *cfg;
   const struct regen_timing *timing; /* NULL: the defaults */
+  regen_step_cb on_step;             /* NULL: nobody follows */
+  void *step_ud;
 };
 
 enum regen_outcome

@@ -53,7 +53,7 @@ static void
 test_find (void **state)
 {
   (void) state;
-  static const char *const known[] = { "status", "ls", "regen", "alert", "history" };
+  static const char *const known[] = { "status", "ls", "regen", "alert", "history", "events" };
   for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
     {
       const struct command *c = command_find (known[i]);
@@ -98,6 +98,8 @@ test_wrong_type (void **state)
                 "alert: `reason` must be a string, not an integer");
   expect_usage ("history", "{\"limit\":\"10\"}", "history: `limit` must be an integer, not a string");
   expect_usage ("history", "{\"name\":false}", "history: `name` must be a string, not a boolean");
+  expect_usage ("events", "{\"follow\":1}", "events: `follow` must be a boolean, not an integer");
+  expect_usage ("events", "{\"follow\":\"yes\"}", "events: `follow` must be a boolean, not a string");
 }
 
 static void
@@ -115,6 +117,9 @@ test_accepted (void **state)
   expect_ok ("alert", "{\"name\":\"web\",\"severity\":3,\"reason\":\"canary\"}");
   expect_ok ("history", "{}");
   expect_ok ("history", "{\"name\":\"web\",\"limit\":100}");
+  expect_ok ("events", "{}");
+  expect_ok ("events", "{\"name\":\"web\",\"follow\":true,\"limit\":0}");
+  expect_ok ("events", "{\"follow\":false}");
 }
 
 /* Every key declared, every integer in its range, every string bounded:

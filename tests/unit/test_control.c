@@ -62,6 +62,8 @@ handler (void *ud, struct control_request *req, const char *cmd, json_val args)
     loop_add_timer (f->loop, 50, later_cb, req);
   else if (strcmp (cmd, "hold") == 0)
     f->held = req;
+  else if (strcmp (cmd, "follow") == 0)
+    control_reply_stream (req, "[]", json_str (json_get (args, "name")));
   else
     control_reply_error (req, EINVAL, "unknown command");
 }
@@ -648,6 +650,103 @@ test_unauthorised_peer (void **state)
   assert_int_equal (f->handled, 2);
 }
 
+/* Reads event lines until none comes for 100 ms: how many, and the
+ * "dropped" count said among them. Fails on anything but an event. */
+static size_t
+client_events (struct fixture *f, struct client *cl, const char *want_name, uint64_t *dropped)
+{
+  size_t n = 0;
+  char *line = NULL;
+  while (client_read (f, cl, 100, &line) == 1)
+    {
+      json_val tree = NULL, ev = NULL;
+      lympho_error_t err = { 0 };
+      assert_int_equal (proto_event_decode (line, strlen (line), &tree, &ev, &err), 0);
+      const char *kind = json_str (json_get (ev, "kind"));
+      int64_t count = 0;
+      if (kind && strcmp (kind, "dropped") == 0 && json_as_int64 (json_get (ev, "count"), &count))
+        *dropped += (uint64_t) count;
+      else
+        {
+          if (want_name)
+            assert_string_equal (json_str (json_get (ev, "name")), want_name);
+          n++;
+        }
+      json_free (tree);
+      free (steal_pointer (&line));
+    }
+  return n;
+}
+
+/* A stream: answered, then carries the events of its name (or all), reads
+ * nothing as a request, is never idle, and ends with its client. */
+static void
+test_stream (void **state)
+{
+  struct fixture *f = *state;
+  control_set_idle_timeout (f->ctl, 100);
+  struct client all, one;
+  client_open (&all, f->path);
+  client_open (&one, f->path);
+  client_sends (f, &all, "{\"v\":1,\"cmd\":\"follow\"}\n");
+  client_sends (f, &one, "{\"v\":1,\"cmd\":\"follow\",\"args\":{\"name\":\"x\"}}\n");
+  lympho_error_t err = { 0 };
+  char *result = NULL;
+  assert_int_equal (client_reply (f, &all, &result, &err), 0);
+  assert_string_equal (result, "[]");
+  free (result);
+  assert_int_equal (client_reply (f, &one, NULL, &err), 0);
+  assert_int_equal (control_streams (f->ctl), 2);
+  /* What a stream's client sends is no request: no answer, nothing handled. */
+  unsigned handled = f->handled;
+  client_sends (f, &all, "{\"v\":1,\"cmd\":\"echo\"}\n");
+  drive (f, 400); /* past the idle timeout */
+  assert_int_equal (f->handled, handled);
+  control_broadcast (f->ctl, "x", "{\"name\":\"x\",\"kind\":\"regen\"}");
+  control_broadcast (f->ctl, "y", "{\"name\":\"y\",\"kind\":\"regen\"}");
+  uint64_t dropped = 0;
+  assert_int_equal (client_events (f, &all, NULL, &dropped), 2);
+  assert_int_equal (client_events (f, &one, "x", &dropped), 1);
+  assert_int_equal (dropped, 0);
+  client_close (&one);
+  drive (f, 50);
+  assert_int_equal (control_streams (f->ctl), 1);
+  client_close (&all);
+  drive (f, 50);
+  assert_int_equal (control_streams (f->ctl), 0);
+}
+
+/* A reader that does not read: lymphd holds at most CONTROL_MAX_OUT for
+ * it, counts what had no room and says it once there is room again;
+ * nothing is lost without being counted. */
+static void
+test_stream_bounded (void **state)
+{
+  struct fixture *f = *state;
+  struct client cl;
+  client_open (&cl, f->path);
+  client_sends (f, &cl, "{\"v\":1,\"cmd\":\"follow\"}\n");
+  lympho_error_t err = { 0 };
+  assert_int_equal (client_reply (f, &cl, NULL, &err), 0);
+  char ev[300];
+  size_t total = 20000; /* about 5 MiB */
+  for (size_t i = 0; i < total; i++)
+    {
+      snprintf (ev, sizeof ev, "{\"name\":\"x\",\"kind\":\"regen\",\"n\":%zu,\"pad\":\"%0200d\"}", i, 0);
+      control_broadcast (f->ctl, "x", ev);
+      if (i % 64 == 0)
+        drive (f, 1); /* the socket fills; the client reads nothing */
+    }
+  uint64_t dropped = 0;
+  size_t got = client_events (f, &cl, "x", &dropped);
+  assert_int_equal (dropped, 0); /* said with the next event that has room */
+  control_broadcast (f->ctl, "x", "{\"name\":\"x\",\"kind\":\"last\"}");
+  got += client_events (f, &cl, "x", &dropped);
+  assert_true (dropped > 0);
+  assert_int_equal (got + dropped, total + 1);
+  client_close (&cl);
+}
+
 int
 main (void)
 {
@@ -666,6 +765,8 @@ main (void)
     cmocka_unit_test_setup_teardown (test_idle_timeout, setup, teardown),
     cmocka_unit_test_setup_teardown (test_connection_cap, setup, teardown),
     cmocka_unit_test_setup_teardown (test_unauthorised_peer, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_stream, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_stream_bounded, setup, teardown),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -237,6 +237,34 @@ test_reply_too_large (void **state)
   free (big);
 }
 
+/* An event line: the daemon's object, whole; anything else refused. */
+static void
+test_event (void **state)
+{
+  (void) state;
+  cleanup_free char *line = proto_event_line ("{\"name\":\"web\",\"kind\":\"step\",\"step\":\"commit\"}");
+  assert_string_equal (line, "{\"v\":1,\"event\":{\"name\":\"web\",\"kind\":\"step\",\"step\":\"commit\"}}\n");
+  json_val tree = NULL, ev = NULL;
+  lympho_error_t err = { 0 };
+  assert_int_equal (proto_event_decode (line, strlen (line) - 1, &tree, &ev, &err), 0);
+  assert_string_equal (json_str (json_get (ev, "step")), "commit");
+  json_free (tree);
+  static const char *const bad[] = {
+    "{\"v\":1,\"event\":[]}",           /* not an object */
+    "{\"v\":1}",                         /* none */
+    "{\"v\":1,\"event\":{},\"ok\":true}", /* a key of a reply */
+    "{\"v\":2,\"event\":{}}",           /* another version */
+    "[]",
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    {
+      lympho_error_clear (&err);
+      assert_true (proto_event_decode (bad[i], strlen (bad[i]), &tree, &ev, &err) < 0);
+      assert_null (tree);
+      assert_null (ev);
+    }
+}
+
 int
 main (void)
 {
@@ -244,6 +272,7 @@ main (void)
     cmocka_unit_test (test_request_roundtrip), cmocka_unit_test (test_request_strict),
     cmocka_unit_test (test_request_too_long),  cmocka_unit_test (test_reply_roundtrip),
     cmocka_unit_test (test_reply_strict),      cmocka_unit_test (test_reply_too_large),
+    cmocka_unit_test (test_event),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }

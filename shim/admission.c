@@ -331,6 +331,27 @@ launch (struct daemon *d, struct entry *e, const char *reason)
   daemon_update_status (d);
 }
 
+/* Observed: what would have been done is recorded and counted, nothing
+ * is touched, and the next TTL is planned as if it had been done. */
+static void
+observe_regen (struct daemon *d, struct entry *e, const char *reason)
+{
+  cleanup_free char *why = xasprintf ("would have regenerated: %s", reason);
+  log_info ("%s gen=%u: observe: %s", e->name, e->generation, why);
+  struct history_entry h = {
+    .name = e->name, .kind = "regen", .result = "observed", .generation = e->generation, .old_id = e->id,
+    .reason = why, .duration_ms = -1, .severity = -1, .threat_level = -1, .cut_ms = -1, .replaced_ms = -1,
+  };
+  d->act->record (d, &h);
+  metrics_inc (&d->metrics, "lympho_observed_total", "container", e->name, "action", "regenerate", NULL);
+  if (e->state != ES_RUNNING)
+    return;
+  double level = threat_level (&e->threat, now_real_ms (), d->cfg->threat_half_life_ms);
+  admission_arm (d, e,
+                 sched_jittered_ttl (threat_effective_ttl (e->policy.ttl_ms, level), e->policy.jitter_pct,
+                                     random_unit ()));
+}
+
 void
 admission_request_regen (struct daemon *d, struct entry *e, const char *reason, bool keep_old_down,
                       struct control_request *req)
@@ -339,6 +360,13 @@ admission_request_regen (struct daemon *d, struct entry *e, const char *reason, 
     {
       if (req)
         control_reply_error (req, ECANCELED, "lymphd is shutting down");
+      return;
+    }
+  /* lymphd's own decisions on an observed container are recorded only; an
+   * operator's request (req) acts. */
+  if (req == NULL && entry_observed (d, e))
+    {
+      observe_regen (d, e, reason);
       return;
     }
   if (e->regen)

@@ -126,6 +126,7 @@ gen_entry (struct daemon *d, json_gen g, struct entry *e)
   json_gen_kstr (g, "state", entry_state_name (e));
   json_gen_kstr (g, "group", e->policy.group);
   json_gen_kstr (g, "strategy", strategy_name (e->policy.strategy));
+  json_gen_kstr (g, "mode", entry_observed (d, e) ? "observe" : "enforce");
   json_gen_kstr (g, "effective_strategy", strategy_name (admission_resolve_strategy (e)));
   json_gen_kstr (g, "swap_blocker", e->golden.swap_blocker);
   json_gen_kint (g, "jitter_pct", e->policy.jitter_pct);

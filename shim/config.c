@@ -31,6 +31,7 @@ enum kind
   K_DURATION,
   K_SHARE,
   K_YESNO, /* int: 1 yes, 0 no, -1 (the default) as said in its help */
+  K_MODE,  /* int: 1 observe, 0 enforce */
 };
 
 struct setting
@@ -62,6 +63,8 @@ static const struct setting settings[] = {
     "HTTP listener for alerts and metrics, repeatable; `none` disables it" },
   { "metrics-token", K_YESNO, F (metrics_token), 0, 0, CONFIG_CHANGED_LISTEN, "yes|no",
     "GET /metrics needs the bearer token too" },
+  { "mode", K_MODE, F (observe), 0, 0, CONFIG_CHANGED_MODE, "enforce|observe",
+    "observe: detect, judge, schedule and record everything, change nothing" },
   { "token-file", K_PATH, F (token_file), 0, 0, CONFIG_CHANGED_TOKEN_FILE, "PATH",
     "bearer token for alert POSTs, created if absent" },
   { "log-level", K_LOG_LEVEL, F (log_level), 0, 0, CONFIG_CHANGED_LOG_LEVEL, "LEVEL",
@@ -344,6 +347,12 @@ setting_apply (struct config *c, enum source src, const struct setting *s, const
       else
         why = "must be yes or no";
       break;
+    case K_MODE:
+      if (strcmp (v, "enforce") == 0 || strcmp (v, "observe") == 0)
+        *(int *) (base + s->off) = strcmp (v, "observe") == 0;
+      else
+        why = "must be enforce or observe";
+      break;
     case K_SHARE:
       {
         char *end;
@@ -446,6 +455,9 @@ config_usage (FILE *out)
             def = xstrdup (yn < 0 ? "no on a loopback listener, yes elsewhere" : yn ? "yes" : "no");
             break;
           }
+        case K_MODE:
+          def = xstrdup (*(int *) (base + s->off) ? "observe" : "enforce");
+          break;
         }
       /* Name, then what it does, then the default where it fits: lines
        * stay within 80 columns whatever the paths configure chose. */
@@ -694,6 +706,7 @@ changes (const struct config *a, const struct config *b)
           differ = *(const double *) (pa + s->off) != *(const double *) (pb + s->off);
           break;
         case K_YESNO:
+        case K_MODE:
           differ = *(const int *) (pa + s->off) != *(const int *) (pb + s->off);
           break;
         }

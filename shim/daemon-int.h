@@ -82,6 +82,7 @@ struct entry_detect
   /* the exec guard (detect-programs.c) */
   enum exec_mode exec_mode; /* in force: deny, detect or off (never auto) */
   char *exec_note;          /* why, when not deny */
+  bool exec_would_deny;     /* observed: detect mode, where deny would be */
   char *guard_id;           /* the generation it guards or learns through, NULL: none */
   char *applied_id;         /* the generation and process the mode was worked out for */
   int applied_pid;
@@ -126,6 +127,8 @@ struct entry
   char **firing;            /* Alertmanager fingerprints firing now */
   size_t n_firing;
   struct incident *incident; /* quarantine + forensics in flight */
+  char *observed_sig;        /* observed: the last incident recorded, not recorded again for this generation */
+  unsigned observed_gen;
   /* Forensic images back off: none before forensics_next_mono; each image
    * taken doubles the wait (forensics_streak), a quiet hour resets it. */
   uint64_t forensics_next_mono;
@@ -198,6 +201,15 @@ struct daemon
   uint64_t scan_timer;      /* the next look at every process (detect-programs.c) */
   const struct regen_timing *timing; /* regen's waits; NULL (lymphd): its defaults, a test shortens them */
 };
+
+/* Whether e is observed: detected, judged, scheduled and recorded, never
+ * changed by lymphd on its own (its lympho.mode, else the daemon's mode).
+ * An operator's own lymphctl regen still acts. */
+static inline bool
+entry_observed (const struct daemon *d, const struct entry *e)
+{
+  return e->policy.mode == LYMPHO_MODE_OBSERVE || (e->policy.mode == LYMPHO_MODE_DEFAULT && d->cfg->observe);
+}
 
 /* daemon.c: daemon_run, signals, reload, shutdown, watchdog, status, the
  * HTTP listener's callbacks. */
@@ -308,6 +320,9 @@ void detect_generation_started (struct daemon *d, struct entry *e, bool fresh);
 void detect_entry_free (struct daemon *d, struct entry *e);
 /* The engine told e's main process (reconcile): the exec guard marks it. */
 void detect_running (struct daemon *d, struct entry *e);
+/* The daemon's mode changed (reload): each running entry's exec guard is
+ * worked out again (deny where enforced, detect where observed). */
+void detect_mode_changed (struct daemon *d);
 /* What status says of the detectors: the guard, and each entry's mode. */
 void detect_status_gen (struct daemon *d, json_gen g);
 /* Engine events about a protected container; true when handled. */

@@ -176,12 +176,18 @@ static void
 reload (struct daemon *d)
 {
   lympho_error_t err = { 0 };
-  if (config_reload (d->cfg, &err) < 0)
+  int changed = config_reload (d->cfg, &err);
+  if (changed < 0)
     {
       log_error ("reload: %s (keeping the running configuration)", err.msg);
       return;
     }
   log_set_level (d->cfg->log_level);
+  if (changed & CONFIG_CHANGED_MODE)
+    {
+      log_info ("mode %s: containers without lympho.mode follow it now", d->cfg->observe ? "observe" : "enforce");
+      detect_mode_changed (d);
+    }
   log_info ("configuration reloaded (socket, state dir, engine and listener changes need a restart)");
 }
 

@@ -19,6 +19,7 @@ void detect_programs_open (struct daemon *d);
 void detect_programs_close (struct daemon *d);
 void detect_programs_started (struct daemon *d, struct entry *e, bool fresh);
 void detect_programs_running (struct daemon *d, struct entry *e);
+void detect_programs_reapply (struct daemon *d, struct entry *e);
 void detect_programs_entry_free (struct daemon *d, struct entry *e);
 void detect_programs_status (struct daemon *d, json_gen g);
 void detect_programs_gen (struct daemon *d, struct entry *e, json_gen g);

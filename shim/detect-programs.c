@@ -321,6 +321,7 @@ guard_apply (struct daemon *d, struct entry *e)
   char *const *list = NULL;
   size_t n = 0;
   bool have_list = false, learning = false;
+  e->det.exec_would_deny = false;
   if (e->policy.exec_allow_set)
     {
       list = e->policy.exec_allow;
@@ -378,7 +379,10 @@ guard_apply (struct daemon *d, struct entry *e)
   /* Detect mode judges through the guard where it can (the file run, while
    * its process waits: nothing exits before it is judged), else through
    * the detector alone. */
-  bool detect = want == EXEC_MODE_DETECT;
+  /* Observed: judged and reported as ever, never refused. */
+  bool would_deny = want != EXEC_MODE_DETECT && entry_observed (d, e);
+  bool detect = want == EXEC_MODE_DETECT || would_deny;
+  e->det.exec_would_deny = would_deny;
   if (want == EXEC_MODE_AUTO && n == 0)
     why = "the learned list is empty";
   else if (problem)
@@ -409,7 +413,9 @@ guard_apply (struct daemon *d, struct entry *e)
   e->det.guard_id = xstrdup (e->id);
   /* A mount left unmarked is said: programs there are only detected. */
   cleanup_free char *note = NULL;
-  if (detect)
+  if (would_deny)
+    note = xstrdup ("mode observe: a program outside the list would be denied");
+  else if (detect)
     note = marked.not_pinned ? xasprintf ("lympho.exec.mode=detect; %zu listed program%s not the file its sha256 pins",
                                           marked.not_pinned, marked.not_pinned == 1 ? " is" : "s are")
                              : xstrdup ("lympho.exec.mode=detect");
@@ -466,6 +472,16 @@ detect_programs_running (struct daemon *d, struct entry *e)
 }
 
 void
+detect_programs_reapply (struct daemon *d, struct entry *e)
+{
+  free (e->det.applied_id);
+  e->det.applied_id = NULL;
+  e->det.applied_pid = 0;
+  if (e->state == ES_RUNNING)
+    detect_programs_running (d, e);
+}
+
+void
 detect_programs_entry_free (struct daemon *d, struct entry *e)
 {
   guard_drop (d, e);
@@ -496,8 +512,9 @@ on_guard_report (void *ud, const struct execguard_report *r)
                 r->path, (int) r->pid, r->id);
       return;
     }
-  cleanup_free char *reason = xasprintf ("%s program %s (pid %d)", detected ? "unexpected" : "denied", r->path,
-                                         (int) r->pid);
+  cleanup_free char *reason = xasprintf ("%s program %s (pid %d)",
+                                         !detected ? "denied" : e->det.exec_would_deny ? "would have denied" : "unexpected",
+                                         r->path, (int) r->pid);
   log_warn ("%s gen=%u: %s", e->name, e->generation, reason);
   if (e->incident || e->regen || e->state != ES_RUNNING)
     return; /* already being replaced */

@@ -62,6 +62,14 @@ detect_running (struct daemon *d, struct entry *e)
 }
 
 void
+detect_mode_changed (struct daemon *d)
+{
+  DAEMON_EACH (e, d)
+    if (e->golden.name && e->policy.mode == LYMPHO_MODE_DEFAULT)
+      detect_programs_reapply (d, e);
+}
+
+void
 detect_status_gen (struct daemon *d, json_gen g)
 {
   detect_programs_status (d, g);
@@ -74,8 +82,9 @@ regen_after_death (struct daemon *d, struct entry *e, enum alert_source src, con
   bool young = e->started_real_ms && now - e->started_real_ms < YOUNG_MS;
   e->det.crashes = young ? e->det.crashes + 1 : 0;
   struct history_entry h = {
-    .name = e->name, .kind = "incident", .result = "ok", .generation = e->generation, .old_id = e->id,
-    .reason = reason, .duration_ms = -1, .source = alert_source_name (src), .severity = -1, .threat_level = -1,
+    .name = e->name, .kind = "incident", .result = entry_observed (d, e) ? "observed" : "ok",
+    .generation = e->generation, .old_id = e->id, .reason = reason, .duration_ms = -1,
+    .source = alert_source_name (src), .severity = -1, .threat_level = -1,
     .action = "regenerate", .cut_ms = -1, .replaced_ms = -1,
   };
   d->act->record (d, &h);

@@ -179,6 +179,8 @@ incident_entry_free (struct entry *e)
   strv_free (e->firing, e->n_firing);
   e->firing = NULL;
   e->n_firing = 0;
+  free (e->observed_sig);
+  e->observed_sig = NULL;
   if (e->incident)
     {
       /* Callbacks still in flight find it cancelled and free it. */
@@ -678,6 +680,41 @@ record_only (struct daemon *d, struct entry *e, const struct alert *a, const cha
   d->act->record (d, &h);
 }
 
+/* Observed: the incident as it would have been answered, recorded and
+ * counted; the pattern is remembered as it would be; nothing is touched. */
+static void
+observe_incident (struct daemon *d, struct entry *e, const struct alert *a, const char *reason, const char *sig,
+                  double level, const char *action)
+{
+  lympho_error_t err = { 0 };
+  if (sig && memory_remember (&d->memory, sig, e->name, e->policy.group, now_real_ms (), &err) < 0)
+    log_error ("%s: immune memory: %s", e->name, err.msg);
+  metrics_inc (&d->metrics, "lympho_observed_total", "container", e->name, "action", action, NULL);
+  /* Nothing is replaced, so the same finding comes again (a program run
+   * each second): recorded once per generation, counted each time. */
+  if (sig && e->observed_sig && e->observed_gen == e->generation && strcmp (e->observed_sig, sig) == 0)
+    {
+      log_debug ("%s gen=%u: observe: %s again (level %.2f)", e->name, e->generation, reason, level);
+      return;
+    }
+  free (e->observed_sig);
+  e->observed_sig = sig ? xstrdup (sig) : NULL;
+  e->observed_gen = e->generation;
+  unsigned q = e->policy.quarantine;
+  cleanup_free char *would = xasprintf ("would have %s%s%sregenerated: %s",
+                                        (q & QUARANTINE_NETWORK) ? "cut its network, " : "",
+                                        (q & QUARANTINE_PAUSE) ? "paused it, " : "",
+                                        (q & QUARANTINE_FORENSICS) ? "kept forensics, " : "", reason);
+  log_warn ("%s gen=%u: observe: %s (level %.2f, threshold %u)", e->name, e->generation, would, level,
+            e->policy.threshold);
+  struct history_entry h = {
+    .name = e->name, .kind = "incident", .result = "observed", .generation = e->generation, .old_id = e->id,
+    .reason = would, .duration_ms = -1, .source = alert_source_name (a->source), .severity = a->severity,
+    .threat_level = level, .signature = sig, .action = action, .cut_ms = -1, .replaced_ms = -1,
+  };
+  d->act->record (d, &h);
+}
+
 /* Raise one container's level; respond when it reaches the threshold. */
 static const char *
 raise_level (struct daemon *d, struct entry *e, const struct alert *a, const char *sig, double severity,
@@ -702,6 +739,11 @@ raise_level (struct daemon *d, struct entry *e, const struct alert *a, const cha
       action = remembered ? "memory" : "regenerate";
       cleanup_free char *reason = xasprintf ("%s: %s%s%s", why, alert_source_name (a->source),
                                              a->reason ? ": " : "", a->reason ? a->reason : "");
+      if (entry_observed (d, e))
+        {
+          observe_incident (d, e, a, reason, sig, level, action);
+          return "observed";
+        }
       log_warn ("%s gen=%u: %s (level %.2f, threshold %u) -> quarantine and regenerate", e->name, e->generation,
                 reason, level, e->policy.threshold);
       if (e->incident == NULL && e->state == ES_RUNNING)

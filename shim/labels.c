@@ -334,6 +334,30 @@ parse_exec_mode (const char *v, struct policy *p, lympho_error_t *err)
   return lympho_error_set (err, EINVAL, "must be deny, detect or off");
 }
 
+const char *
+lympho_mode_name (enum lympho_mode m)
+{
+  switch (m)
+    {
+    case LYMPHO_MODE_ENFORCE: return "enforce";
+    case LYMPHO_MODE_OBSERVE: return "observe";
+    case LYMPHO_MODE_DEFAULT: break;
+    }
+  return "default";
+}
+
+static int
+parse_mode (const char *v, struct policy *p, lympho_error_t *err)
+{
+  if (strcmp (v, "enforce") == 0)
+    p->mode = LYMPHO_MODE_ENFORCE;
+  else if (strcmp (v, "observe") == 0)
+    p->mode = LYMPHO_MODE_OBSERVE;
+  else
+    return lympho_error_set (err, EINVAL, "must be enforce or observe");
+  return 0;
+}
+
 static int
 parse_drift_allow (const char *v, struct policy *p, lympho_error_t *err)
 {
@@ -418,6 +442,7 @@ static const struct
   { LABEL_DRIFT_INTERVAL, parse_drift_interval },
   { LABEL_DRIFT_LEARN, parse_drift_learn },
   { LABEL_QUARANTINE, parse_quarantine },
+  { LABEL_MODE, parse_mode },
 };
 
 /* Labels lympho itself puts on the containers it creates. */

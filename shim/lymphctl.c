@@ -357,15 +357,15 @@ pending_text (json_val e)
 static void
 print_ls (json_val result)
 {
-  static const char *const header[] = { "NAME", "GEN", "ID", "IMAGE", "TTL", "NEXT", "THREAT", "STATE", "PENDING" };
+  static const char *const header[] = { "NAME", "GEN", "ID", "IMAGE", "TTL", "NEXT", "THREAT", "STATE", "MODE", "PENDING" };
   struct table t;
-  table_init (&t, header, 9);
+  table_init (&t, header, 10);
   for (size_t i = 0; i < json_arr_len (result); i++)
     {
       json_val e = json_arr_at (result, i);
       int64_t next = 0;
       bool due = json_as_int64 (json_get (e, "next_regen_in_s"), &next) && next <= 0;
-      char *row[9] = {
+      char *row[10] = {
         value_text (json_get (e, "name")),
         value_text (json_get (e, "generation")),
         short_id (json_get (e, "id")),
@@ -374,6 +374,7 @@ print_ls (json_val result)
         due ? xstrdup ("now") : duration_text (json_get (e, "next_regen_in_s")),
         value_text (json_get (e, "threat_level")),
         value_text (json_get (e, "state")),
+        value_text (json_get (e, "mode")),
         pending_text (e),
       };
       table_add (&t, row);

@@ -18,6 +18,8 @@ help_of (const char *name)
     return "Alerts by source and result.";
   if (strcmp (name, "lympho_incidents_total") == 0)
     return "Incidents by container, source and action.";
+  if (strcmp (name, "lympho_observed_total") == 0)
+    return "What an observed container would have had done, by container and action.";
   return "lympho counter.";
 }
 

@@ -31,6 +31,7 @@ struct config
   size_t n_listen;
   unsigned listen_source; /* where the listen values came from: 0 built in, 1 the file, 2 options */
   int metrics_token;      /* metrics-token: 1 yes, 0 no, -1 no on loopback and yes elsewhere */
+  int observe;            /* mode: 1 observe, 0 enforce; a container's lympho.mode wins */
   char *token_file;       /* default <state-dir>/webhook.token */
   enum log_level log_level;
 
@@ -66,6 +67,7 @@ enum config_change
   CONFIG_CHANGED_TOKEN_FILE = 1u << 5,
   CONFIG_CHANGED_LOG_LEVEL = 1u << 6,
   CONFIG_CHANGED_TUNING = 1u << 7, /* any of the tuning keys */
+  CONFIG_CHANGED_MODE = 1u << 8,
 };
 
 void config_init (struct config *c);   /* built-in defaults */

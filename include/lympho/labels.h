@@ -24,6 +24,7 @@
 #define LABEL_DRIFT_INTERVAL "lympho.drift.interval"
 #define LABEL_DRIFT_LEARN "lympho.drift.learn"
 #define LABEL_QUARANTINE "lympho.quarantine"
+#define LABEL_MODE "lympho.mode"
 /* Set by lympho on every container it creates. */
 #define LABEL_GENERATION "lympho.generation"
 /* Internal: the protected name a generation belongs to, and the regeneration
@@ -38,6 +39,12 @@ const char *strategy_name (enum strategy s);
  * label): deny once a list is given or learned, detect while learning. */
 enum exec_mode { EXEC_MODE_AUTO = 0, EXEC_MODE_DENY, EXEC_MODE_DETECT, EXEC_MODE_OFF };
 const char *exec_mode_name (enum exec_mode m);
+
+/* lympho.mode: ENFORCE acts; OBSERVE detects, judges, schedules and
+ * records everything and changes nothing. DEFAULT (no label): the
+ * daemon's `mode`. */
+enum lympho_mode { LYMPHO_MODE_DEFAULT = 0, LYMPHO_MODE_ENFORCE, LYMPHO_MODE_OBSERVE };
+const char *lympho_mode_name (enum lympho_mode m);
 
 enum quarantine_flags
 {
@@ -66,6 +73,7 @@ struct policy
   bool drift_learn_set;       /* false: the start-up window follows the health check or the interval */
   uint64_t drift_learn_ms;    /* lympho.drift.learn; 0: no start-up set, every change is drift */
   unsigned quarantine;        /* QUARANTINE_* bits; default network|forensics */
+  enum lympho_mode mode;      /* lympho.mode; default: the daemon's */
 };
 
 /* Bounds, documented in lymphd(8). */

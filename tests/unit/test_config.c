@@ -238,6 +238,7 @@ test_bad_args (void **state)
   expect_bad_args ("--group-share: invalid value \"-0\": must be a number from 0 to 1", "--group-share=-0", NULL);
   expect_bad_args ("--group-share: invalid value \"0.5x\": must be a number from 0 to 1", "--group-share=0.5x", NULL);
   expect_bad_args ("--metrics-token: invalid value \"maybe\": must be yes or no", "--metrics-token=maybe", NULL);
+  expect_bad_args ("--mode: invalid value \"Observe\": must be enforce or observe", "--mode=Observe", NULL);
 }
 
 static void
@@ -467,6 +468,17 @@ test_reload (void **state)
   assert_int_equal (mask, CONFIG_CHANGED_TUNING | CONFIG_CHANGED_LOG_LEVEL | CONFIG_CHANGED_LISTEN);
   assert_int_equal (c.max_concurrent, 2);
   assert_int_equal (c.n_listen, 0);
+  assert_int_equal (c.observe, 0);
+
+  /* The mode: its own change bit, so that lymphd works out the guards again. */
+  free (write_conf ("r.conf", "listen = none\nmode = observe\n"));
+  assert_int_equal (config_reload (&c, &err), CONFIG_CHANGED_MODE);
+  assert_int_equal (c.observe, 1);
+  free (write_conf ("r.conf", "listen = none\nmode = enforce\n"));
+  assert_int_equal (config_reload (&c, &err), CONFIG_CHANGED_MODE);
+  assert_int_equal (c.observe, 0);
+  free (write_conf ("r.conf", "listen = none\n"));
+  assert_int_equal (config_reload (&c, &err), 0);
 
   /* The file vanishing under an explicit --config is an error, not defaults. */
   assert_int_equal (unlink (path), 0);

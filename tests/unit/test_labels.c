@@ -463,6 +463,21 @@ test_exec_mode (void **state)
 }
 
 static void
+test_mode (void **state)
+{
+  (void) state;
+  struct policy p;
+  policy_defaults (&p);
+  assert_int_equal (p.mode, LYMPHO_MODE_DEFAULT);
+  assert_int_equal (good (LABEL_MODE, "observe").mode, LYMPHO_MODE_OBSERVE);
+  assert_int_equal (good (LABEL_MODE, "enforce").mode, LYMPHO_MODE_ENFORCE);
+  bad (LABEL_MODE, "watch", "label lympho.mode=\"watch\": must be enforce or observe");
+  bad (LABEL_MODE, "", "label lympho.mode=\"\": must be enforce or observe");
+  assert_string_equal (lympho_mode_name (LYMPHO_MODE_OBSERVE), "observe");
+  assert_string_equal (lympho_mode_name (LYMPHO_MODE_DEFAULT), "default");
+}
+
+static void
 test_unknown_label (void **state)
 {
   (void) state;
@@ -487,7 +502,7 @@ main (void)
     cmocka_unit_test (test_jitter),         cmocka_unit_test (test_group),
     cmocka_unit_test (test_strategy),       cmocka_unit_test (test_threshold),
     cmocka_unit_test (test_path_lists),     cmocka_unit_test (test_drift_interval), cmocka_unit_test (test_drift_learn),
-    cmocka_unit_test (test_quarantine),     cmocka_unit_test (test_unknown_label), cmocka_unit_test (test_exec_mode),
+    cmocka_unit_test (test_quarantine),     cmocka_unit_test (test_unknown_label), cmocka_unit_test (test_exec_mode), cmocka_unit_test (test_mode),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }

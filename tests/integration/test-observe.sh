@@ -6,7 +6,8 @@
 # paused or committed on an alert, and a program outside its list runs
 # (judged, reported, not denied). An operator's own lymphctl regen still
 # acts. The daemon's mode changes on SIGHUP, without a restart, for the
-# containers that have no lympho.mode of their own.
+# containers that have no lympho.mode of their own. Last, the Grafana
+# dashboard in contrib/ is checked against the metrics this lymphd serves.
 here=$(cd "$(dirname "$0")" && pwd)
 export LYMPHO_EXEC_JUDGE=fanotify
 . "$here/lib-incident.sh"
@@ -118,6 +119,23 @@ say "alert: $r"
 if wait_gen "$pl" 1 30; then ok "the next alert regenerates it"; else _afail "generation of $pl: '$(c_gen "$pl")'"; fi
 wait_for "lymphd_idle $pl" 20 || _afail "$pl not settled"
 assert_single "$pl"
+case_end
+
+# contrib/grafana/lympho-dashboard.json asks for what /metrics really
+# serves: every metric name in its queries is a series of this lymphd,
+# which by now has regenerated, cut and replaced, and observed.
+case_begin dashboard-metrics-served
+dash="$LYT_SRCDIR/contrib/grafana/lympho-dashboard.json"
+assert_true "the dashboard is JSON with panels" jq -e '.panels | length > 0' "$dash"
+assert_eq 0 "$(jq '[.panels[] | select((.title // "") == "" or (.targets | length) == 0)] | length' "$dash")" \
+  "every panel has a title and a query"
+m=$(curl -s --max-time 5 "$INC_URL/metrics")
+names=$(jq -r '.panels[].targets[].expr' "$dash" | grep -o 'lympho_[a-z_]*' | sort -u)
+say "asked: $(echo $names)"
+assert_ge 8 "$(wc -w <<<"$names")" "the dashboard asks for lymphd's metrics"
+for n in $names; do
+  assert_true "/metrics serves $n" grep -qE "^$n(\{| )" <<<"$m"
+done
 case_end
 
 finish

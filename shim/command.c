@@ -198,6 +198,7 @@ cmd_status (struct daemon *d, struct control_request *req, json_val args)
   json_gen_kint (g, "protected", entry_count (d, 0, true));
   json_gen_kint (g, "regenerating", d->in_flight);
   json_gen_kint (g, "event_followers", (int64_t) control_streams (d->control));
+  daemon_notify_status (d, g);
   {
     int64_t queued = 0, retrying = 0;
     ENTRY_FOREACH (e, d)

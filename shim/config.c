@@ -32,6 +32,7 @@ enum kind
   K_SHARE,
   K_YESNO, /* int: 1 yes, 0 no, -1 (the default) as said in its help */
   K_MODE,  /* int: 1 observe, 0 enforce */
+  K_URL,   /* notify-url: repeatable */
 };
 
 struct setting
@@ -65,6 +66,10 @@ static const struct setting settings[] = {
     "GET /metrics needs the bearer token too" },
   { "mode", K_MODE, F (observe), 0, 0, CONFIG_CHANGED_MODE, "enforce|observe",
     "observe: detect, judge, schedule and record everything, change nothing" },
+  { "notify-url", K_URL, F (notify_url), 0, 0, CONFIG_CHANGED_NOTIFY, "URL",
+    "POST each regeneration, incident and refusal as JSON there, repeatable" },
+  { "notify-token-file", K_PATH, F (notify_token_file), 0, 0, CONFIG_CHANGED_NOTIFY, "PATH",
+    "bearer token sent to the notify-url receivers" },
   { "token-file", K_PATH, F (token_file), 0, 0, CONFIG_CHANGED_TOKEN_FILE, "PATH",
     "bearer token for alert POSTs, created if absent" },
   { "log-level", K_LOG_LEVEL, F (log_level), 0, 0, CONFIG_CHANGED_LOG_LEVEL, "LEVEL",
@@ -158,6 +163,9 @@ config_free (struct config *c)
   free (c->runtime);
   for (size_t i = 0; i < c->n_listen; i++)
     free (c->listen[i]);
+  for (size_t i = 0; i < c->n_notify_url; i++)
+    free (c->notify_url[i]);
+  free (c->notify_token_file);
   free (c->token_file);
   free_args (c->args, c->n_args);
   memset (c, 0, sizeof *c);
@@ -243,6 +251,51 @@ listen_add (struct config *c, enum source src, const char *v, char *detail, size
       return detail;
     }
   c->listen[c->n_listen++] = xstrdup (v);
+  return NULL;
+}
+
+/* A receiver: http:// or https://, a host, nothing a header or a log line
+ * could be split by. */
+static const char *
+check_url (const char *v)
+{
+  const char *rest = str_has_prefix (v, "https://") ? v + 8 : str_has_prefix (v, "http://") ? v + 7 : NULL;
+  if (rest == NULL)
+    return "must start with http:// or https://";
+  if (*rest == '\0' || *rest == '/')
+    return "has no host";
+  if (strlen (v) > CONFIG_URL_MAX)
+    return "is too long";
+  for (const char *p = v; *p; p++)
+    if ((unsigned char) *p <= ' ' || *p == 0x7f)
+      return "has a space or a control character";
+  return NULL;
+}
+
+static const char *
+notify_add (struct config *c, enum source src, const char *v, char *detail, size_t dlen)
+{
+  if (c->notify_source != src || strcmp (v, "none") == 0)
+    {
+      for (size_t i = 0; i < c->n_notify_url; i++)
+        free (c->notify_url[i]);
+      c->n_notify_url = 0;
+      c->notify_source = src;
+    }
+  if (strcmp (v, "none") == 0)
+    return NULL;
+  const char *why = check_url (v);
+  if (why)
+    return why;
+  for (size_t i = 0; i < c->n_notify_url; i++)
+    if (strcmp (c->notify_url[i], v) == 0)
+      return "given twice";
+  if (c->n_notify_url == CONFIG_MAX_NOTIFY)
+    {
+      snprintf (detail, dlen, "at most %d receivers", CONFIG_MAX_NOTIFY);
+      return detail;
+    }
+  c->notify_url[c->n_notify_url++] = xstrdup (v);
   return NULL;
 }
 
@@ -347,6 +400,9 @@ setting_apply (struct config *c, enum source src, const struct setting *s, const
       else
         why = "must be yes or no";
       break;
+    case K_URL:
+      why = notify_add (c, src, v, detail, sizeof detail);
+      break;
     case K_MODE:
       if (strcmp (v, "enforce") == 0 || strcmp (v, "observe") == 0)
         *(int *) (base + s->off) = strcmp (v, "observe") == 0;
@@ -429,7 +485,7 @@ config_usage (FILE *out)
           if (s->off == F (token_file))
             def = xstrdup ("<state-dir>/webhook.token");
           else
-            def = xstrdup (*(char **) (base + s->off));
+            def = xstrdup (*(char **) (base + s->off) ? *(char **) (base + s->off) : "none");
           break;
         case K_LOG_LEVEL:
           def = xstrdup ("info");
@@ -457,6 +513,9 @@ config_usage (FILE *out)
           }
         case K_MODE:
           def = xstrdup (*(int *) (base + s->off) ? "observe" : "enforce");
+          break;
+        case K_URL:
+          def = xstrdup ("none");
           break;
         }
       /* Name, then what it does, then the default where it fits: lines
@@ -602,7 +661,7 @@ load_file (struct config *c, lympho_error_t *err)
       if (s == NULL)
         return lympho_error_set (err, EINVAL, "%s:%u: %s: unknown key", c->config_path, lineno, line);
       size_t idx = (size_t) (s - settings);
-      if (seen_line[idx] && s->kind != K_LISTEN)
+      if (seen_line[idx] && s->kind != K_LISTEN && s->kind != K_URL)
         return lympho_error_set (err, EINVAL, "%s:%u: %s: already set on line %u", c->config_path, lineno,
                                  line, seen_line[idx]);
       seen_line[idx] = lineno;
@@ -708,6 +767,11 @@ changes (const struct config *a, const struct config *b)
         case K_YESNO:
         case K_MODE:
           differ = *(const int *) (pa + s->off) != *(const int *) (pb + s->off);
+          break;
+        case K_URL:
+          differ = a->n_notify_url != b->n_notify_url;
+          for (size_t j = 0; !differ && j < a->n_notify_url; j++)
+            differ = strcmp (a->notify_url[j], b->notify_url[j]) != 0;
           break;
         }
       if (differ)

@@ -193,6 +193,8 @@ struct daemon
   struct memory memory;
   struct metrics metrics;
   struct httpd *httpd;
+  struct notifier *notifier; /* notify-url receivers; NULL: none */
+  char *notify_problem;      /* why there is none though notify-url is set */
   struct procwatch *procwatch;
   struct execguard *guard;  /* NULL: unavailable (guard_problem says why) */
   char *guard_problem;
@@ -214,6 +216,8 @@ entry_observed (const struct daemon *d, const struct entry *e)
 /* daemon.c: daemon_run, signals, reload, shutdown, watchdog, status, the
  * HTTP listener's callbacks. */
 void daemon_record (struct daemon *d, const struct history_entry *h);
+/* status' "notify": the receivers and what was sent, when notify-url is set. */
+void daemon_notify_status (struct daemon *d, json_gen g);
 /* STATUS= for systemd: how many protected and regenerating, the engine. */
 void daemon_update_status (struct daemon *d);
 /* Shutting down and nothing in flight: stop the loop. */

@@ -23,6 +23,7 @@
 #include "lympho/labels.h"
 #include "lympho/log.h"
 #include "lympho/loop.h"
+#include "lympho/notifier.h"
 #include "lympho/notify.h"
 #include "lympho/privs.h"
 #include "lympho/regen.h"
@@ -31,6 +32,31 @@
 #include "lympho/util.h"
 
 #include "daemon-int.h"
+
+/* What notify-url receivers hear of: regenerations (rollbacks and what
+ * observe mode would have done among them), recoveries, incidents and
+ * refusals. */
+static void
+notify_out (struct daemon *d, const struct history_entry *h, const char *entry)
+{
+  static const char *const kinds[] = { "regen", "recover", "incident", "refuse", NULL };
+  bool wanted = false;
+  for (size_t i = 0; kinds[i] && !wanted; i++)
+    wanted = h->kind && strcmp (h->kind, kinds[i]) == 0;
+  if (d->notifier == NULL || !wanted)
+    return;
+  /* The event without its time: the same one again is sent once. */
+  cleanup_free char *key = xasprintf ("%s\n%s\n%s\n%lld\n%s\n%s\n%s\n%s", h->name, h->kind, h->result ? h->result : "",
+                                      (long long) h->generation, h->reason ? h->reason : "",
+                                      h->action ? h->action : "", h->source ? h->source : "",
+                                      h->error ? h->error : "");
+  cleanup_free char *gen = h->generation >= 0 ? xasprintf (", generation %lld", (long long) h->generation)
+                                              : xstrdup ("");
+  const char *why = h->reason ? h->reason : h->error;
+  cleanup_free char *text = xasprintf ("%s: %s %s%s%s%s", h->name, h->kind, h->result ? h->result : "", gen,
+                                       why ? ": " : "", why ? why : "");
+  notifier_post (d->notifier, key, entry, text);
+}
 
 void
 daemon_record (struct daemon *d, const struct history_entry *h)
@@ -41,6 +67,70 @@ daemon_record (struct daemon *d, const struct history_entry *h)
     log_error ("history: %s", err.msg);
   /* Followed as it happens (lymphctl events --follow), written or not. */
   control_broadcast (d->control, h->name, entry);
+  notify_out (d, h, entry);
+}
+
+/* The notify-url receivers, as the configuration says now. A token file
+ * that cannot be read: nothing is sent, and status says why. */
+static void
+notifier_setup (struct daemon *d)
+{
+  notifier_free (d->notifier);
+  d->notifier = NULL;
+  free (d->notify_problem);
+  d->notify_problem = NULL;
+  const struct config *cfg = d->cfg;
+  if (cfg->n_notify_url == 0)
+    return;
+  lympho_error_t err = { 0 };
+  cleanup_free char *token = NULL;
+  if (cfg->notify_token_file)
+    {
+      size_t len = 0;
+      if (read_file (cfg->notify_token_file, 4096, &token, &len, &err) < 0)
+        {
+          d->notify_problem = xasprintf ("notify-token-file: %s", err.msg);
+          log_error ("notify: %s; nothing is sent", d->notify_problem);
+          return;
+        }
+      while (len > 0 && (token[len - 1] == '\n' || token[len - 1] == '\r' || token[len - 1] == ' '))
+        token[--len] = '\0';
+      for (size_t i = 0; i < len; i++)
+        if ((unsigned char) token[i] < ' ' || token[i] == 0x7f)
+          {
+            d->notify_problem = xstrdup ("notify-token-file: the token has a control character");
+            log_error ("notify: %s; nothing is sent", d->notify_problem);
+            return;
+          }
+    }
+  if (notifier_new (cfg->notify_url, cfg->n_notify_url, token && token[0] ? token : NULL, &d->notifier, &err) < 0)
+    {
+      d->notify_problem = xstrdup (err.msg);
+      log_error ("notify: %s; nothing is sent", err.msg);
+      return;
+    }
+  log_info ("notify: %zu receiver%s", cfg->n_notify_url, cfg->n_notify_url == 1 ? "" : "s");
+}
+
+void
+daemon_notify_status (struct daemon *d, json_gen g)
+{
+  if (d->cfg->n_notify_url == 0)
+    return;
+  struct notifier_stats st;
+  notifier_stats (d->notifier, &st);
+  json_gen_str (g, "notify");
+  json_gen_map_open (g);
+  json_gen_kint (g, "receivers", (int64_t) d->cfg->n_notify_url);
+  if (d->notify_problem)
+    json_gen_kstr (g, "problem", d->notify_problem);
+  json_gen_kint (g, "sent", (int64_t) st.sent);
+  json_gen_kint (g, "failed", (int64_t) st.failed);
+  json_gen_kint (g, "retried", (int64_t) st.retried);
+  json_gen_kint (g, "dropped", (int64_t) st.dropped);
+  json_gen_kint (g, "duplicates", (int64_t) st.duplicates);
+  json_gen_kint (g, "queued", (int64_t) st.queued);
+  json_gen_map_close (g);
 }
 
 void
@@ -183,6 +273,8 @@ reload (struct daemon *d)
       return;
     }
   log_set_level (d->cfg->log_level);
+  if (changed & CONFIG_CHANGED_NOTIFY)
+    notifier_setup (d);
   if (changed & CONFIG_CHANGED_MODE)
     {
       log_info ("mode %s: containers without lympho.mode follow it now", d->cfg->observe ? "observe" : "enforce");
@@ -326,6 +418,8 @@ daemon_run (struct config *cfg, lympho_error_t *err)
   /* After the drop: capabilities belong to each thread, and the exec
    * guard's thread must hold no more than lymphd keeps. */
   detect_open (d);
+  /* After the drop too: its thread holds no capability. */
+  notifier_setup (d);
 
   struct golden *gs = NULL;
   size_t ng = 0;
@@ -359,6 +453,10 @@ daemon_run (struct config *cfg, lympho_error_t *err)
 out:
   if (d->httpd)
     httpd_close (d->httpd);
+  notifier_free (d->notifier);
+  d->notifier = NULL;
+  free (d->notify_problem);
+  d->notify_problem = NULL;
   detect_close (d);
   if (d->rt)
     d->ops->close (d->rt);

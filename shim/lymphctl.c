@@ -390,7 +390,7 @@ print_status (json_val result)
   static const char *const keys[] = { "version", "uptime_s", "runtime", "engine", "engine_version", "api_version",
                                       "engine_api", "engine_problem", "protected", "regenerating", "queued",
                                       "retry_pending", "recovery_pending", "regenerations", "failures",
-                                      "event_followers", "exec_guard", "exec", NULL };
+                                      "event_followers", "notify", "exec_guard", "exec", NULL };
   for (size_t i = 0; keys[i]; i++)
     {
       if (json_get (result, keys[i]) == NULL)

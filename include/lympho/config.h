@@ -18,6 +18,9 @@
 #define DEFAULT_LISTEN "127.0.0.1:9797"
 /* listen is repeatable: TCP addresses and unix:PATH, at most this many. */
 #define CONFIG_MAX_LISTEN 4
+/* notify-url is repeatable: http:// and https:// receivers, at most this many. */
+#define CONFIG_MAX_NOTIFY 8
+#define CONFIG_URL_MAX 2048
 
 struct config
 {
@@ -33,6 +36,10 @@ struct config
   int metrics_token;      /* metrics-token: 1 yes, 0 no, -1 no on loopback and yes elsewhere */
   int observe;            /* mode: 1 observe, 0 enforce; a container's lympho.mode wins */
   char *token_file;       /* default <state-dir>/webhook.token */
+  char *notify_url[CONFIG_MAX_NOTIFY]; /* receivers of one JSON POST per regeneration, incident, refusal */
+  size_t n_notify_url;
+  unsigned notify_source; /* as listen_source */
+  char *notify_token_file; /* its content: their Authorization: Bearer; NULL: none */
   enum log_level log_level;
 
   /* Tuning keys (config file or --key=value), with defaults. */
@@ -68,6 +75,7 @@ enum config_change
   CONFIG_CHANGED_LOG_LEVEL = 1u << 6,
   CONFIG_CHANGED_TUNING = 1u << 7, /* any of the tuning keys */
   CONFIG_CHANGED_MODE = 1u << 8,
+  CONFIG_CHANGED_NOTIFY = 1u << 9,
 };
 
 void config_init (struct config *c);   /* built-in defaults */

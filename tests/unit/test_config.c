@@ -239,6 +239,13 @@ test_bad_args (void **state)
   expect_bad_args ("--group-share: invalid value \"0.5x\": must be a number from 0 to 1", "--group-share=0.5x", NULL);
   expect_bad_args ("--metrics-token: invalid value \"maybe\": must be yes or no", "--metrics-token=maybe", NULL);
   expect_bad_args ("--mode: invalid value \"Observe\": must be enforce or observe", "--mode=Observe", NULL);
+  expect_bad_args ("--notify-url: invalid value \"ftp://x/y\": must start with http:// or https://",
+                   "--notify-url=ftp://x/y", NULL);
+  expect_bad_args ("--notify-url: invalid value \"https:///y\": has no host", "--notify-url=https:///y", NULL);
+  expect_bad_args ("--notify-url: invalid value \"http://a/b\tc\": has a space or a control character",
+                   "--notify-url=http://a/b\tc", NULL);
+  expect_bad_args ("--notify-url: invalid value \"http://a/\": given twice", "--notify-url=http://a/",
+                   "--notify-url=http://a/", NULL);
 }
 
 static void
@@ -479,6 +486,15 @@ test_reload (void **state)
   assert_int_equal (c.observe, 0);
   free (write_conf ("r.conf", "listen = none\n"));
   assert_int_equal (config_reload (&c, &err), 0);
+
+  /* Receivers: repeatable in the file, their own change bit. */
+  free (write_conf ("r.conf", "listen = none\nnotify-url = http://127.0.0.1:1/a\nnotify-url = https://n.example/b\n"));
+  assert_int_equal (config_reload (&c, &err), CONFIG_CHANGED_NOTIFY);
+  assert_int_equal (c.n_notify_url, 2);
+  assert_string_equal (c.notify_url[1], "https://n.example/b");
+  free (write_conf ("r.conf", "listen = none\n"));
+  assert_int_equal (config_reload (&c, &err), CONFIG_CHANGED_NOTIFY);
+  assert_int_equal (c.n_notify_url, 0);
 
   /* The file vanishing under an explicit --config is an error, not defaults. */
   assert_int_equal (unlink (path), 0);

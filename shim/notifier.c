@@ -1,0 +1,328 @@
+/* lympho — notifications out (see notifier.h): a bounded queue in memory,
+ * drained by one thread that POSTs each body to every receiver with
+ * libcurl's easy interface. The loop only queues (a lock held for a
+ * memcpy's time); nothing the receivers do reaches it.
+ * May call: json, log and util. */
+#include "config.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lympho/json.h"
+#include "lympho/log.h"
+#include "lympho/notifier.h"
+#include "lympho/util.h"
+
+/* --- the queue (pure) ---------------------------------------------------- */
+
+static uint64_t
+fnv1a (const char *s)
+{
+  uint64_t h = 1469598103934665603ull;
+  for (; *s; s++)
+    h = (h ^ (unsigned char) *s) * 1099511628211ull;
+  return h;
+}
+
+int
+nq_push (struct nq *q, const char *key, char *body, uint64_t now_ms)
+{
+  uint64_t h = fnv1a (key);
+  for (size_t i = 0; i < q->n_recent; i++)
+    if (q->recent[i].hash == h && now_ms - q->recent[i].at_ms < NOTIFY_DEDUP_MS)
+      {
+        q->duplicates++;
+        free (body);
+        return 0;
+      }
+  q->recent[q->recent_next].hash = h;
+  q->recent[q->recent_next].at_ms = now_ms;
+  q->recent_next = (q->recent_next + 1) % NOTIFY_RECENT;
+  if (q->n_recent < NOTIFY_RECENT)
+    q->n_recent++;
+  if (q->n == NOTIFY_QUEUE_MAX)
+    {
+      free (nq_pop (q));
+      q->dropped++;
+    }
+  q->v[(q->head + q->n) % NOTIFY_QUEUE_MAX].body = body;
+  q->n++;
+  return 1;
+}
+
+char *
+nq_pop (struct nq *q)
+{
+  if (q->n == 0)
+    return NULL;
+  char *b = q->v[q->head].body;
+  q->v[q->head].body = NULL;
+  q->head = (q->head + 1) % NOTIFY_QUEUE_MAX;
+  q->n--;
+  return b;
+}
+
+void
+nq_clear (struct nq *q)
+{
+  char *b;
+  while ((b = nq_pop (q)) != NULL)
+    free (b);
+}
+
+/* --- the thread ---------------------------------------------------------- */
+
+struct notifier
+{
+  pthread_t thread;
+  bool started;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  bool stop;
+  struct nq q;
+  char **urls;
+  size_t n_urls;
+  char *auth;   /* "Authorization: Bearer ..." or NULL */
+  char *node;
+  _Atomic uint64_t sent, failed, retried;
+  struct rate_limit fail_log;
+};
+
+static int
+on_progress (void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+  (void) dltotal, (void) dlnow, (void) ultotal, (void) ulnow;
+  struct notifier *n = ud;
+  pthread_mutex_lock (&n->mu);
+  bool stop = n->stop;
+  pthread_mutex_unlock (&n->mu);
+  return stop ? 1 : 0; /* non-zero: abandon the transfer */
+}
+
+static size_t
+discard (char *p, size_t size, size_t nmemb, void *ud)
+{
+  (void) p, (void) ud;
+  return size * nmemb;
+}
+
+/* One POST; 0 on a 2xx answer, else -1 with why. */
+static int
+post_once (struct notifier *n, const char *url, const char *body, char *why, size_t why_len)
+{
+  CURL *c = curl_easy_init ();
+  if (c == NULL)
+    {
+      snprintf (why, why_len, "curl_easy_init failed");
+      return -1;
+    }
+  struct curl_slist *h = curl_slist_append (NULL, "Content-Type: application/json");
+  if (n->auth)
+    h = curl_slist_append (h, n->auth);
+  char errbuf[CURL_ERROR_SIZE] = "";
+  curl_easy_setopt (c, CURLOPT_URL, url);
+  curl_easy_setopt (c, CURLOPT_HTTPHEADER, h);
+  curl_easy_setopt (c, CURLOPT_POSTFIELDS, body);
+  curl_easy_setopt (c, CURLOPT_POSTFIELDSIZE, (long) strlen (body));
+  curl_easy_setopt (c, CURLOPT_TIMEOUT_MS, (long) NOTIFY_TIMEOUT_MS);
+  curl_easy_setopt (c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt (c, CURLOPT_ERRORBUFFER, errbuf);
+  curl_easy_setopt (c, CURLOPT_WRITEFUNCTION, discard);
+  curl_easy_setopt (c, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt (c, CURLOPT_XFERINFOFUNCTION, on_progress);
+  curl_easy_setopt (c, CURLOPT_XFERINFODATA, n);
+  /* http and https only, never a redirect elsewhere. */
+#if LIBCURL_VERSION_NUM >= 0x075500
+  curl_easy_setopt (c, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+  curl_easy_setopt (c, CURLOPT_PROTOCOLS, (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+  curl_easy_setopt (c, CURLOPT_FOLLOWLOCATION, 0L);
+  CURLcode rc = curl_easy_perform (c);
+  long status = 0;
+  curl_easy_getinfo (c, CURLINFO_RESPONSE_CODE, &status);
+  curl_slist_free_all (h);
+  curl_easy_cleanup (c);
+  if (rc != CURLE_OK)
+    {
+      snprintf (why, why_len, "%s", errbuf[0] ? errbuf : curl_easy_strerror (rc));
+      return -1;
+    }
+  if (status < 200 || status > 299)
+    {
+      snprintf (why, why_len, "HTTP %ld", status);
+      return -1;
+    }
+  return 0;
+}
+
+/* Waits ms unless stopped; true when stopped. */
+static bool
+sleep_unless_stopped (struct notifier *n, uint64_t ms)
+{
+  struct timespec until;
+  clock_gettime (CLOCK_REALTIME, &until);
+  until.tv_sec += (time_t) (ms / 1000);
+  until.tv_nsec += (long) (ms % 1000) * 1000000L;
+  if (until.tv_nsec >= 1000000000L)
+    {
+      until.tv_sec++;
+      until.tv_nsec -= 1000000000L;
+    }
+  pthread_mutex_lock (&n->mu);
+  while (!n->stop && pthread_cond_timedwait (&n->cv, &n->mu, &until) != ETIMEDOUT)
+    ;
+  bool stop = n->stop;
+  pthread_mutex_unlock (&n->mu);
+  return stop;
+}
+
+static void
+deliver (struct notifier *n, const char *body)
+{
+  for (size_t u = 0; u < n->n_urls; u++)
+    {
+      char why[CURL_ERROR_SIZE + 32] = "";
+      for (unsigned t = 0; t < NOTIFY_TRIES; t++)
+        {
+          if (t > 0)
+            {
+              atomic_fetch_add (&n->retried, 1);
+              if (sleep_unless_stopped (n, 1000ull << (t - 1)))
+                return;
+            }
+          if (post_once (n, n->urls[u], body, why, sizeof why) == 0)
+            {
+              atomic_fetch_add (&n->sent, 1);
+              break;
+            }
+          if (t + 1 == NOTIFY_TRIES)
+            {
+              atomic_fetch_add (&n->failed, 1);
+              unsigned held = 0;
+              pthread_mutex_lock (&n->mu);
+              bool say = rate_limit_pass (&n->fail_log, 60000, &held);
+              pthread_mutex_unlock (&n->mu);
+              if (say)
+                log_warn ("notify: %s: %s after %d tries; the event is dropped for it%s", n->urls[u], why,
+                          NOTIFY_TRIES, held ? " (and others since the last such line)" : "");
+            }
+        }
+    }
+}
+
+static void *
+run (void *arg)
+{
+  struct notifier *n = arg;
+  pthread_mutex_lock (&n->mu);
+  while (!n->stop)
+    {
+      char *body = nq_pop (&n->q);
+      if (body == NULL)
+        {
+          pthread_cond_wait (&n->cv, &n->mu);
+          continue;
+        }
+      pthread_mutex_unlock (&n->mu);
+      deliver (n, body);
+      free (body);
+      pthread_mutex_lock (&n->mu);
+    }
+  pthread_mutex_unlock (&n->mu);
+  return NULL;
+}
+
+int
+notifier_new (char *const *urls, size_t n_urls, const char *token, struct notifier **out, lympho_error_t *err)
+{
+  *out = NULL;
+  if (curl_global_init (CURL_GLOBAL_DEFAULT) != CURLE_OK)
+    return lympho_error_set (err, EIO, "curl_global_init failed");
+  struct notifier *n = xmalloc0 (sizeof *n);
+  pthread_mutex_init (&n->mu, NULL);
+  pthread_cond_init (&n->cv, NULL);
+  n->urls = xmalloc0 ((n_urls ? n_urls : 1) * sizeof *n->urls);
+  for (size_t i = 0; i < n_urls; i++)
+    n->urls[i] = xstrdup (urls[i]);
+  n->n_urls = n_urls;
+  n->auth = token ? xasprintf ("Authorization: Bearer %s", token) : NULL;
+  char host[256] = "";
+  if (gethostname (host, sizeof host - 1) < 0)
+    snprintf (host, sizeof host, "unknown");
+  n->node = xstrdup (host);
+  int e = pthread_create (&n->thread, NULL, run, n);
+  if (e != 0)
+    {
+      notifier_free (n);
+      return lympho_error_set (err, e, "cannot start the notifier's thread: %s", strerror (e));
+    }
+  n->started = true;
+  *out = n;
+  return 0;
+}
+
+void
+notifier_post (struct notifier *n, const char *key, const char *event_json, const char *text)
+{
+  if (n == NULL || n->n_urls == 0)
+    return;
+  cleanup_jgen json_gen g = json_gen_new (false);
+  json_gen_map_open (g);
+  json_gen_kint (g, "version", 1);
+  json_gen_kstr (g, "node", n->node);
+  json_gen_kstr (g, "text", text);
+  json_gen_map_close (g);
+  cleanup_free char *head = json_gen_text (g);
+  head[strlen (head) - 1] = '\0'; /* its closing brace */
+  char *body = xasprintf ("%s,\"event\":%s}", head, event_json);
+  pthread_mutex_lock (&n->mu);
+  if (nq_push (&n->q, key, body, now_mono_ms ()))
+    pthread_cond_signal (&n->cv);
+  pthread_mutex_unlock (&n->mu);
+}
+
+void
+notifier_stats (struct notifier *n, struct notifier_stats *out)
+{
+  memset (out, 0, sizeof *out);
+  if (n == NULL)
+    return;
+  out->receivers = n->n_urls;
+  out->sent = atomic_load (&n->sent);
+  out->failed = atomic_load (&n->failed);
+  out->retried = atomic_load (&n->retried);
+  pthread_mutex_lock (&n->mu);
+  out->dropped = n->q.dropped;
+  out->duplicates = n->q.duplicates;
+  out->queued = n->q.n;
+  pthread_mutex_unlock (&n->mu);
+}
+
+void
+notifier_free (struct notifier *n)
+{
+  if (n == NULL)
+    return;
+  pthread_mutex_lock (&n->mu);
+  n->stop = true;
+  pthread_cond_broadcast (&n->cv);
+  pthread_mutex_unlock (&n->mu);
+  if (n->started)
+    pthread_join (n->thread, NULL);
+  nq_clear (&n->q);
+  for (size_t i = 0; i < n->n_urls; i++)
+    free (n->urls[i]);
+  free (n->urls);
+  free (n->auth);
+  free (n->node);
+  pthread_cond_destroy (&n->cv);
+  pthread_mutex_destroy (&n->mu);
+  curl_global_cleanup ();
+  free (n);
+}

@@ -224,6 +224,7 @@ admission_on_regen_done (void *ud, const struct regen_result *res)
         schedule (d, e);
         /* Learn the new generation's pid and networks for quarantine. */
         d->ops->inspect (d->rt, e->id, reconcile_on_inspected, d);
+        after_regenerated (d, e);
         break;
       }
     case REGEN_REFUSED:

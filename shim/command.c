@@ -127,6 +127,11 @@ gen_entry (struct daemon *d, json_gen g, struct entry *e)
   json_gen_kstr (g, "group", e->policy.group);
   json_gen_kstr (g, "strategy", strategy_name (e->policy.strategy));
   json_gen_kstr (g, "mode", entry_observed (d, e) ? "observe" : "enforce");
+  json_gen_str (g, "after");
+  json_gen_array_open (g);
+  for (size_t i = 0; i < e->policy.n_after; i++)
+    json_gen_str (g, e->policy.after[i]);
+  json_gen_array_close (g);
   json_gen_kstr (g, "effective_strategy", strategy_name (admission_resolve_strategy (e)));
   json_gen_kstr (g, "swap_blocker", e->golden.swap_blocker);
   json_gen_kint (g, "jitter_pct", e->policy.jitter_pct);

@@ -213,6 +213,12 @@ entry_observed (const struct daemon *d, const struct entry *e)
   return e->policy.mode == LYMPHO_MODE_OBSERVE || (e->policy.mode == LYMPHO_MODE_DEFAULT && d->cfg->observe);
 }
 
+/* after.c: lympho.after. Regenerate e's dependants (it was regenerated);
+ * the cycle the container `name` would close (malloc'd "a -> b -> a"), or
+ * NULL. */
+void after_regenerated (struct daemon *d, struct entry *e);
+char *after_cycle (struct daemon *d, const char *name, const struct policy *p, const struct rt_labels *labels);
+
 /* daemon.c: daemon_run, signals, reload, shutdown, watchdog, status, the
  * HTTP listener's callbacks. */
 void daemon_record (struct daemon *d, const struct history_entry *h);

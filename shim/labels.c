@@ -154,9 +154,11 @@ policy_free (struct policy *p)
   free (p->group);
   free_list (p->exec_allow, p->n_exec_allow);
   free_list (p->drift_allow, p->n_drift_allow);
+  free_list (p->after, p->n_after);
   p->group = NULL;
-  p->exec_allow = p->drift_allow = NULL;
-  p->n_exec_allow = p->n_drift_allow = 0;
+  p->exec_allow = p->drift_allow = p->after = NULL;
+  p->n_exec_allow = p->n_drift_allow = p->n_after = 0;
+  p->after_compose = false;
 }
 
 /* Decimal digits only: no sign, no spaces, no hex. */
@@ -358,6 +360,83 @@ parse_mode (const char *v, struct policy *p, lympho_error_t *err)
   return 0;
 }
 
+/* A container name as Docker takes it: [a-zA-Z0-9][a-zA-Z0-9_.-]*, at
+ * most 255 bytes. */
+static const char *
+check_name (const char *s, size_t len)
+{
+  if (len == 0)
+    return "empty item";
+  if (len > 255)
+    return "longer than 255 bytes";
+  if (!isalnum ((unsigned char) s[0]))
+    return "must start with a letter or a digit";
+  for (size_t i = 1; i < len; i++)
+    if (!isalnum ((unsigned char) s[i]) && s[i] != '_' && s[i] != '.' && s[i] != '-')
+      return "only letters, digits, '_', '.' and '-' are allowed";
+  return NULL;
+}
+
+/* Comma-separated names; item_len (may be NULL) cuts each item (compose's
+ * "name:condition:restart"). */
+static int
+parse_name_list (const char *v, size_t (*item_len) (const char *, size_t), char ***out, size_t *n_out,
+                 lympho_error_t *err)
+{
+  char **list = NULL;
+  size_t n = 0;
+  for (const char *p = v;;)
+    {
+      const char *end = strchr (p, ',');
+      size_t len = end ? (size_t) (end - p) : strlen (p);
+      size_t nlen = item_len ? item_len (p, len) : len;
+      const char *why = n == AFTER_MAX ? "too many names" : check_name (p, nlen);
+      for (size_t i = 0; !why && i < n; i++)
+        if (strlen (list[i]) == nlen && memcmp (list[i], p, nlen) == 0)
+          why = "given twice";
+      if (why)
+        {
+          free_list (list, n);
+          if (nlen == 0)
+            return lympho_error_set (err, EINVAL, "%s", why);
+          return lympho_error_set (err, EINVAL, "\"%.*s\": %s", (int) (nlen > 64 ? 64 : nlen), p, why);
+        }
+      list = xrealloc (list, (n + 1) * sizeof *list);
+      list[n++] = xstrndup (p, nlen);
+      if (end == NULL)
+        break;
+      p = end + 1;
+    }
+  *out = list;
+  *n_out = n;
+  return 0;
+}
+
+static int
+parse_after (const char *v, struct policy *p, lympho_error_t *err)
+{
+  free_list (p->after, p->n_after);
+  p->after = NULL;
+  p->n_after = 0;
+  p->after_compose = false;
+  return parse_name_list (v, NULL, &p->after, &p->n_after, err);
+}
+
+static size_t
+up_to_colon (const char *s, size_t len)
+{
+  const char *c = memchr (s, ':', len);
+  return c ? (size_t) (c - s) : len;
+}
+
+int
+compose_depends_on_parse (const char *v, char ***out, size_t *n_out, lympho_error_t *err)
+{
+  *out = NULL;
+  *n_out = 0;
+  return parse_name_list (v, up_to_colon, out, n_out, err);
+}
+
 static int
 parse_drift_allow (const char *v, struct policy *p, lympho_error_t *err)
 {
@@ -443,6 +522,7 @@ static const struct
   { LABEL_DRIFT_LEARN, parse_drift_learn },
   { LABEL_QUARANTINE, parse_quarantine },
   { LABEL_MODE, parse_mode },
+  { LABEL_AFTER, parse_after },
 };
 
 /* Labels lympho itself puts on the containers it creates. */
@@ -484,6 +564,17 @@ policy_from_labels (const struct rt_labels *labels, struct policy *out, lympho_e
           out->enabled = en && strcmp (en, "true") == 0;
           return lympho_error_prefix (err, "label %s=\"%s\"", key, value);
         }
+    }
+  /* In a compose project, without lympho.after: compose's depends_on. A
+   * label compose wrote that cannot be read is not the operator's error:
+   * nothing follows from it. */
+  const char *deps = rt_labels_get (labels, LABEL_COMPOSE_DEPENDS_ON);
+  if (rt_labels_get (labels, LABEL_AFTER) == NULL && deps && deps[0]
+      && rt_labels_get (labels, LABEL_COMPOSE_PROJECT))
+    {
+      lympho_error_t derr = { 0 };
+      if (compose_depends_on_parse (deps, &p.after, &p.n_after, &derr) == 0)
+        p.after_compose = true;
     }
   *out = p;
   return 0;

@@ -140,6 +140,20 @@ handle_container (struct daemon *d, const struct rt_container *c)
       refresh (d, e, c);
       return;
     }
+  cleanup_free char *cycle = after_cycle (d, c->name, &p, &c->labels);
+  if (cycle)
+    {
+      if (!adopt_refused_before (d, c->id))
+        {
+          cleanup_free char *why = xasprintf ("lympho.after: a dependency cycle: %s", cycle);
+          log_error ("%s id=%.12s: not protected: %s", c->name, c->id, why);
+          struct history_entry h = { HISTORY_NO_INCIDENT, .name = c->name, .kind = "refuse", .result = "refused",
+                                     .generation = -1, .new_id = c->id, .error = why, .duration_ms = -1 };
+          daemon_record (d, &h);
+        }
+      policy_free (&p);
+      return;
+    }
   if (e && e->golden.name)
     log_info ("%s: a new container %.12s took the name; adopting it afresh", c->name, c->id);
   adopt_container (d, c, c->name, &p, generation_of (c));

@@ -25,6 +25,12 @@
 #define LABEL_DRIFT_LEARN "lympho.drift.learn"
 #define LABEL_QUARANTINE "lympho.quarantine"
 #define LABEL_MODE "lympho.mode"
+#define LABEL_AFTER "lympho.after"
+/* Compose's own labels: the default of lympho.after in a compose project. */
+#define LABEL_COMPOSE_PROJECT "com.docker.compose.project"
+#define LABEL_COMPOSE_SERVICE "com.docker.compose.service"
+#define LABEL_COMPOSE_DEPENDS_ON "com.docker.compose.depends_on"
+#define AFTER_MAX 16
 /* Set by lympho on every container it creates. */
 #define LABEL_GENERATION "lympho.generation"
 /* Internal: the protected name a generation belongs to, and the regeneration
@@ -74,6 +80,9 @@ struct policy
   uint64_t drift_learn_ms;    /* lympho.drift.learn; 0: no start-up set, every change is drift */
   unsigned quarantine;        /* QUARANTINE_* bits; default network|forensics */
   enum lympho_mode mode;      /* lympho.mode; default: the daemon's */
+  char **after;               /* lympho.after: regenerated after these (protected names) */
+  size_t n_after;
+  bool after_compose;         /* no lympho.after: `after` holds compose's depends_on services */
 };
 
 /* Bounds, documented in lymphd(8). */
@@ -91,6 +100,10 @@ void policy_defaults (struct policy *p);
  * and lympho.txn are ours and ignored. */
 int policy_from_labels (const struct rt_labels *labels, struct policy *out, lympho_error_t *err) LYMPHO_MUST_CHECK;
 void policy_free (struct policy *p);
+/* Compose's depends_on label ("db:service_started:false,cache:...", or
+ * without the conditions in older compose): the service names, at most
+ * AFTER_MAX. Returns -EINVAL on an empty or malformed item. */
+int compose_depends_on_parse (const char *v, char ***out, size_t *n_out, lympho_error_t *err) LYMPHO_MUST_CHECK;
 
 /* "90s", "10m", "2h", "1h30m", "250ms", "1d". A bare number is refused (a
  * unit is required). Overflow, empty, negative: -EINVAL. */

@@ -478,6 +478,60 @@ test_mode (void **state)
 }
 
 static void
+test_after (void **state)
+{
+  (void) state;
+  struct policy p = good (LABEL_AFTER, "db,cache-1");
+  assert_int_equal (p.n_after, 2);
+  assert_string_equal (p.after[0], "db");
+  assert_string_equal (p.after[1], "cache-1");
+  assert_false (p.after_compose);
+  policy_free (&p);
+  bad (LABEL_AFTER, "", "label lympho.after=\"\": empty item");
+  bad (LABEL_AFTER, "db,,x", "label lympho.after=\"db,,x\": empty item");
+  bad (LABEL_AFTER, "db,db", "label lympho.after=\"db,db\": \"db\": given twice");
+  bad (LABEL_AFTER, "-db", "label lympho.after=\"-db\": \"-db\": must start with a letter or a digit");
+  bad (LABEL_AFTER, "a b", "label lympho.after=\"a b\": \"a b\": only letters, digits, '_', '.' and '-' are allowed");
+  bad (LABEL_AFTER, "a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q",
+       "label lympho.after=\"a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q\": \"q\": too many names");
+
+  /* In a compose project without lympho.after: compose's depends_on. */
+  struct rt_labels l = make_labels (LABEL_ENABLE, "true", LABEL_COMPOSE_PROJECT, "shop", LABEL_COMPOSE_DEPENDS_ON,
+                                    "db:service_started:false,cache:service_healthy:true", NULL);
+  lympho_error_t err = { 0 };
+  assert_int_equal (policy_from_labels (&l, &p, &err), 0);
+  assert_true (p.after_compose);
+  assert_int_equal (p.n_after, 2);
+  assert_string_equal (p.after[0], "db");
+  assert_string_equal (p.after[1], "cache");
+  policy_free (&p);
+  rt_labels_free (&l);
+  /* lympho.after wins; outside a project depends_on means nothing. */
+  l = make_labels (LABEL_ENABLE, "true", LABEL_COMPOSE_PROJECT, "shop", LABEL_COMPOSE_DEPENDS_ON, "db:service_started",
+                   LABEL_AFTER, "web", NULL);
+  assert_int_equal (policy_from_labels (&l, &p, &err), 0);
+  assert_false (p.after_compose);
+  assert_string_equal (p.after[0], "web");
+  policy_free (&p);
+  rt_labels_free (&l);
+  l = make_labels (LABEL_ENABLE, "true", LABEL_COMPOSE_DEPENDS_ON, "db:service_started", NULL);
+  assert_int_equal (policy_from_labels (&l, &p, &err), 0);
+  assert_int_equal (p.n_after, 0);
+  policy_free (&p);
+  rt_labels_free (&l);
+  /* Older compose: names alone; a malformed one is compose's, not an error. */
+  char **v;
+  size_t n;
+  assert_int_equal (compose_depends_on_parse ("db,redis", &v, &n, &err), 0);
+  assert_int_equal (n, 2);
+  assert_string_equal (v[1], "redis");
+  free (v[0]);
+  free (v[1]);
+  free (v);
+  assert_int_equal (compose_depends_on_parse ("db,:x", &v, &n, &err), -EINVAL);
+}
+
+static void
 test_unknown_label (void **state)
 {
   (void) state;
@@ -502,7 +556,7 @@ main (void)
     cmocka_unit_test (test_jitter),         cmocka_unit_test (test_group),
     cmocka_unit_test (test_strategy),       cmocka_unit_test (test_threshold),
     cmocka_unit_test (test_path_lists),     cmocka_unit_test (test_drift_interval), cmocka_unit_test (test_drift_learn),
-    cmocka_unit_test (test_quarantine),     cmocka_unit_test (test_unknown_label), cmocka_unit_test (test_exec_mode), cmocka_unit_test (test_mode),
+    cmocka_unit_test (test_quarantine),     cmocka_unit_test (test_unknown_label), cmocka_unit_test (test_exec_mode), cmocka_unit_test (test_mode), cmocka_unit_test (test_after),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -226,32 +226,40 @@ enum source
   SRC_ENV, /* $DOCKER_HOST, checked last; sets no listen value */
 };
 
-/* One listen value into c->listen. The first of a source (the file, the
- * options) replaces what an earlier one gave (the built-in default, the
- * file's); `none` empties the list given so far, as an empty assignment
- * does in a systemd unit. Why not, or NULL. */
+/* One value of a repeatable key into its list (listen, notify-url). The
+ * first of a source (the file, the options) replaces what an earlier one
+ * gave (the built-in default, the file's); `none` empties the list given so
+ * far, as an empty assignment does in a systemd unit. Why not, or NULL. */
 static const char *
-listen_add (struct config *c, enum source src, const char *v, char *detail, size_t dlen)
+list_add (char **list, size_t *n, size_t max, unsigned *list_source, enum source src, const char *v,
+          const char *what, char *detail, size_t dlen)
 {
-  if (c->listen_source != src || strcmp (v, "none") == 0)
+  if (*list_source != src || strcmp (v, "none") == 0)
     {
-      for (size_t i = 0; i < c->n_listen; i++)
-        free (c->listen[i]);
-      c->n_listen = 0;
-      c->listen_source = src;
+      for (size_t i = 0; i < *n; i++)
+        free (list[i]);
+      *n = 0;
+      *list_source = src;
     }
   if (strcmp (v, "none") == 0)
     return NULL;
-  for (size_t i = 0; i < c->n_listen; i++)
-    if (strcmp (c->listen[i], v) == 0)
+  for (size_t i = 0; i < *n; i++)
+    if (strcmp (list[i], v) == 0)
       return "given twice";
-  if (c->n_listen == CONFIG_MAX_LISTEN)
+  if (*n == max)
     {
-      snprintf (detail, dlen, "at most %d listen addresses", CONFIG_MAX_LISTEN);
+      snprintf (detail, dlen, "at most %zu %s", max, what);
       return detail;
     }
-  c->listen[c->n_listen++] = xstrdup (v);
+  list[(*n)++] = xstrdup (v);
   return NULL;
+}
+
+static const char *
+listen_add (struct config *c, enum source src, const char *v, char *detail, size_t dlen)
+{
+  return list_add (c->listen, &c->n_listen, CONFIG_MAX_LISTEN, &c->listen_source, src, v, "listen addresses",
+                   detail, dlen);
 }
 
 /* A receiver: http:// or https://, a host, nothing a header or a log line
@@ -275,28 +283,11 @@ check_url (const char *v)
 static const char *
 notify_add (struct config *c, enum source src, const char *v, char *detail, size_t dlen)
 {
-  if (c->notify_source != src || strcmp (v, "none") == 0)
-    {
-      for (size_t i = 0; i < c->n_notify_url; i++)
-        free (c->notify_url[i]);
-      c->n_notify_url = 0;
-      c->notify_source = src;
-    }
-  if (strcmp (v, "none") == 0)
-    return NULL;
-  const char *why = check_url (v);
+  const char *why = strcmp (v, "none") == 0 ? NULL : check_url (v);
   if (why)
     return why;
-  for (size_t i = 0; i < c->n_notify_url; i++)
-    if (strcmp (c->notify_url[i], v) == 0)
-      return "given twice";
-  if (c->n_notify_url == CONFIG_MAX_NOTIFY)
-    {
-      snprintf (detail, dlen, "at most %d receivers", CONFIG_MAX_NOTIFY);
-      return detail;
-    }
-  c->notify_url[c->n_notify_url++] = xstrdup (v);
-  return NULL;
+  return list_add (c->notify_url, &c->n_notify_url, CONFIG_MAX_NOTIFY, &c->notify_source, src, v, "receivers",
+                   detail, dlen);
 }
 
 /* Check and store one value. The message says what is wrong with the value;

@@ -200,6 +200,7 @@ struct daemon
   char *guard_problem;
   SLIST_HEAD (, learned) learned;          /* program lists per image (detect-programs.c) */
   SLIST_HEAD (, drift_image) drift_images; /* start-up sets per image and name (detect-drift.c) */
+  LIST_HEAD (, drift_check) drift_checks;  /* asked of the engine, not answered yet (detect-drift.c) */
   uint64_t scan_timer;      /* the next look at every process (detect-programs.c) */
   const struct regen_timing *timing; /* regen's waits; NULL (lymphd): its defaults, a test shortens them */
 };

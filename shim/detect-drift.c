@@ -149,9 +149,13 @@ drift_verdict (struct daemon *d, struct entry *e, const struct rt_change *v, siz
   d->act->record (d, &h);
 }
 
+/* One question to the engine about a container's files. Kept on the
+ * daemon's list until answered: at shutdown the runtime drops what is in
+ * flight without an answer, and detect_drift_close frees what is left. */
 struct drift_check
 {
   struct daemon *d;
+  LIST_ENTRY (drift_check) link;
   char *name;
   char *id;
   int pid;
@@ -160,6 +164,7 @@ struct drift_check
 static void
 drift_check_free (struct drift_check *dc)
 {
+  LIST_REMOVE (dc, link);
   free (dc->name);
   free (dc->id);
   free (dc);
@@ -172,6 +177,7 @@ drift_check_new (struct daemon *d, struct entry *e)
   dc->d = d;
   dc->name = xstrdup (e->name);
   dc->id = xstrdup (e->id);
+  LIST_INSERT_HEAD (&d->drift_checks, dc, link);
   return dc;
 }
 
@@ -503,6 +509,9 @@ detect_drift_gen (struct daemon *d, struct entry *e, json_gen g)
 void
 detect_drift_close (struct daemon *d)
 {
+  /* Called before the runtime closes: no answer comes after this. */
+  while (!LIST_EMPTY (&d->drift_checks))
+    drift_check_free (LIST_FIRST (&d->drift_checks));
   struct drift_image *i;
   while ((i = SLIST_FIRST (&d->drift_images)) != NULL)
     {

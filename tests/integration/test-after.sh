@@ -2,7 +2,8 @@
 # Dependants (issue 14): lympho.after=NAME[,NAME…]. When a protected
 # container has been regenerated, those that name it are regenerated after
 # it (a chain goes down in order: each starts after the one before it
-# ended), whatever regenerated it; a dependency cycle is refused at
+# ended, in the order lymphd's own event stream gives, not by comparing
+# two clocks), whatever regenerated it; a dependency cycle is refused at
 # adoption, with a history entry that names it. ls shows the list.
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
@@ -19,6 +20,13 @@ run () # NAME [LABELS...]
   shift
   dk run -d --name "$n" --network "$LYT_NET" --label lympho.enable=true --label lympho.ttl=1h "$@" "$LYT_IMAGE" >/dev/null
 }
+# The line number, in the follower's stream, of NAME's first STEP.
+step_line ()
+{
+  jq -n --arg n "$1" --arg s "$2" '[inputs] | to_entries
+    | map(select(.value.kind == "step" and .value.name == $n and .value.step == $s))
+    | .[0].key // empty' "$LYT_TMP/steps.json" 2>/dev/null
+}
 # The newest regen entry of NAME, as JSON.
 last_regen () { history_json "$1" | jq -c '[.[] | select(.kind == "regen")][0] // empty'; }
 
@@ -33,6 +41,14 @@ assert_eq "[]" "$(ls_field "$a" after | jq -c .)" "ls: $a after nothing"
 case_end
 
 case_begin chain-follows-in-order
+# The order of steps, as lymphd streams them (lymphctl events --follow):
+# the history's time and duration_ms come from two clocks at millisecond
+# resolution, so "began after" is read from the stream's order instead.
+"$LYMPHCTL" --socket "$LYT_SOCK" --json events --follow >"$LYT_TMP/steps.json" 2>"$LYT_TMP/steps.err" &
+fol=$!
+LYT_PIDS+=("$fol")
+wait_for "[ \"\$(ctl --json status 2>/dev/null | jq -r '.event_followers // empty')\" = 1 ]" 10 ||
+  _afail "the follower did not attach"
 ctl regen "$a" >/dev/null || _afail "regen $a"
 if wait_for "[ \"\$(c_gen $c)\" = 1 ] && lymphd_idle $b && lymphd_idle $c" 30; then ok "the chain went down"
 else _afail "generations: $a $(c_gen "$a"), $b $(c_gen "$b"), $c $(c_gen "$c")"; fi
@@ -41,8 +57,13 @@ ra=$(last_regen "$a") rb=$(last_regen "$b") rc=$(last_regen "$c")
 say "ends: $a $(jq .time <<<"$ra"), $b $(jq .time <<<"$rb") ($(jq -r .reason <<<"$rb")), $c $(jq .time <<<"$rc") ($(jq -r .reason <<<"$rc"))"
 assert_eq "after $a" "$(jq -r .reason <<<"$rb")" "$b: reason after $a"
 assert_eq "after $b" "$(jq -r .reason <<<"$rc")" "$c: reason after $b"
-assert_true "$b started after $a ended" test "$(jq '.time - .duration_ms' <<<"$rb")" -ge "$(jq .time <<<"$ra")"
-assert_true "$c started after $b ended" test "$(jq '.time - .duration_ms' <<<"$rc")" -ge "$(jq .time <<<"$rb")"
+wait_for "[ -n \"\$(step_line $c end)\" ]" 10 || _afail "the follower saw no end of $c"
+say "stream: $(jq -r 'select(.kind == "step" and (.step == "begin" or .step == "end")) | "\(.name):\(.step)"' \
+  "$LYT_TMP/steps.json" | tr '\n' ' ')"
+assert_true "$b began after $a ended" test "$(step_line "$b" begin)" -gt "$(step_line "$a" end)"
+assert_true "$c began after $b ended" test "$(step_line "$c" begin)" -gt "$(step_line "$b" end)"
+kill -INT "$fol" 2>/dev/null
+wait "$fol" 2>/dev/null
 for n in "$a" "$b" "$c"; do assert_single "$n"; done
 case_end
 

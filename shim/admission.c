@@ -380,6 +380,16 @@ admission_request_regen (struct daemon *d, struct entry *e, const char *reason, 
       entry_add_waiter (e, req, true);
       return;
     }
+  if (e->replaced_by)
+    {
+      /* Its operator (compose) is replacing it: a regeneration now would
+       * take the name from under the replacement. */
+      log_msg (req ? LOG_LVL_INFO : LOG_LVL_DEBUG, "%s: %s: not regenerated; its operator is replacing it with %.12s",
+               e->name, reason, e->replaced_by);
+      if (req)
+        control_reply_error (req, EBUSY, "its operator is replacing the container; it is adopted anew when that ends");
+      return;
+    }
   if (e->state != ES_RUNNING || e->id == NULL || e->busy)
     {
       if (req)

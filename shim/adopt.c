@@ -133,6 +133,8 @@ adopt_tagged (void *ud, int ret, const lympho_error_t *err)
   e->state = a->state == RT_STATE_RUNNING || a->state == RT_STATE_PAUSED ? ES_RUNNING : ES_STOPPED;
   e->failures = 0;
   e->busy = false;
+  free (e->replaced_by);
+  e->replaced_by = NULL;
   cleanup_free char *ttl = duration_format (e->policy.ttl_ms);
   log_info ("%s gen=%u step=adopt id=%.12s image=%.19s ttl=%s strategy=%s%s%s", e->name, e->generation, e->id,
             e->golden.image_id, ttl, strategy_name (e->policy.strategy), e->golden.swap_blocker ? " swap-blocker=" : "",

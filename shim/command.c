@@ -132,6 +132,7 @@ gen_entry (struct daemon *d, json_gen g, struct entry *e)
   for (size_t i = 0; i < e->policy.n_after; i++)
     json_gen_str (g, e->policy.after[i]);
   json_gen_array_close (g);
+  json_gen_kstr (g, "replaced_by", e->replaced_by);
   json_gen_kstr (g, "effective_strategy", strategy_name (admission_resolve_strategy (e)));
   json_gen_kstr (g, "swap_blocker", e->golden.swap_blocker);
   json_gen_kint (g, "jitter_pct", e->policy.jitter_pct);

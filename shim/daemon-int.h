@@ -136,6 +136,7 @@ struct entry
   struct entry_detect det;  /* the detectors' own: detect*.c alone touch it */
   uint64_t stopped_mono;    /* when it was last seen stopping */
   bool engine_took;         /* running (or just stopped) when the engine went away */
+  char *replaced_by;        /* its operator (compose) replaces it with this container, which takes the name */
   LIST_ENTRY (entry) link;  /* in daemon.entries */
 };
 

@@ -101,6 +101,7 @@ entry_free (struct daemon *d, struct entry *e)
   golden_free (&e->golden);
   policy_free (&e->policy);
   free (e->name);
+  free (e->replaced_by);
   free (e->id);
   free (e->queued_reason);
   free (e->last_error);

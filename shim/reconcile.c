@@ -22,6 +22,8 @@
 
 #include "daemon-int.h"
 
+static void release (struct daemon *d, struct entry *e, const char *why);
+
 static unsigned
 generation_of (const struct rt_container *c)
 {
@@ -78,6 +80,48 @@ refresh (struct daemon *d, struct entry *e, const struct rt_container *c)
     detect_running (d, e);
 }
 
+/* Compose (2.x, recreateContainer) replaces a container by creating the
+ * new one as "<the old one's id, 12 digits>_<name>", then stopping and
+ * removing the old one, then renaming the new one to the name. The entry
+ * whose container such a name replaces, or NULL. */
+static struct entry *
+replacement_of (struct daemon *d, const char *name)
+{
+  const char *us = strchr (name, '_');
+  if (us == NULL || us - name != 12)
+    return NULL;
+  for (const char *p = name; p < us; p++)
+    if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+      return NULL;
+  struct entry *e = entry_find (d, us + 1);
+  if (e == NULL || e->id == NULL || e->golden.name == NULL || strncmp (e->id, name, 12) != 0)
+    return NULL;
+  return e;
+}
+
+/* Its operator renamed e's container (docker rename): the entry, its
+ * snapshot and its history go on under the new name; listed once. */
+static void
+follow_rename (struct daemon *d, struct entry *e, const char *to)
+{
+  char *from = e->name;
+  log_info ("%s gen=%u: renamed to %s outside lympho; protected under its new name", from, e->generation, to);
+  e->name = xstrdup (to);
+  free (e->golden.name);
+  e->golden.name = xstrdup (to);
+  lympho_error_t err = { 0 };
+  if (store_save (d->cfg->state_dir, &e->golden, &err) < 0)
+    log_error ("%s: %s", to, err.msg);
+  else if (store_remove (d->cfg->state_dir, from, &err) < 0)
+    log_error ("%s: %s", from, err.msg);
+  cleanup_free char *why = xasprintf ("renamed from %s outside lympho", from);
+  struct history_entry h = { HISTORY_NO_INCIDENT, .name = to, .kind = "rename", .result = "ok", .generation = e->generation,
+                             .old_id = e->id, .new_id = e->id, .reason = why, .duration_ms = -1 };
+  daemon_record (d, &h);
+  free (from);
+  daemon_update_status (d);
+}
+
 static void
 handle_container (struct daemon *d, const struct rt_container *c)
 {
@@ -90,7 +134,7 @@ handle_container (struct daemon *d, const struct rt_container *c)
       struct entry *e = entry_find (d, ours);
       if (e && (e->regen || e->busy))
         return;
-      if (strcmp (c->name, ours) != 0)
+      if (regen_is_temp_name (c->name, ours))
         {
           if (d->recovering == 0)
             {
@@ -100,6 +144,41 @@ handle_container (struct daemon *d, const struct rt_container *c)
             }
           return;
         }
+    }
+  /* The entry that holds this container, under whatever name. */
+  struct entry *held = entry_by_id (d, c->id);
+  if (held && (held->regen || held->busy))
+    return;
+  struct entry *old = replacement_of (d, c->name);
+  if (old)
+    {
+      /* Not adopted under the passing name: when it takes the name, it
+       * is adopted afresh into old's entry, as a new snapshot. */
+      if (old->replaced_by == NULL || strcmp (old->replaced_by, c->id) != 0)
+        {
+          log_info ("%s gen=%u: its operator replaces it with %.12s (%s); adopted when it takes the name", old->name,
+                    old->generation, c->id, c->name);
+          free (old->replaced_by);
+          old->replaced_by = xstrdup (c->id);
+        }
+      return;
+    }
+  if (held && held->golden.name && strcmp (held->name, c->name) != 0)
+    {
+      struct entry *other = entry_find (d, c->name);
+      if (other && (other->regen || other->busy))
+        return; /* the name is in use by a regeneration: settled when it ends */
+      if (other)
+        {
+          /* Two entries cannot hold one name: the one that held it before
+           * has no container under it any more. */
+          release (d, other, "its name was taken by a renamed container");
+        }
+      follow_rename (d, held, c->name);
+    }
+  if (ours && strcmp (c->name, ours) == 0)
+    {
+      struct entry *e = entry_find (d, ours);
       if (e && e->golden.name)
         {
           refresh (d, e, c);
@@ -206,9 +285,13 @@ on_listed (void *ud, int ret, const lympho_error_t *err, const struct rt_contain
       next = LIST_NEXT (e, link);
       if (e->regen || e->busy || e->golden.name == NULL)
         continue;
+      /* Under its name; under another (renamed by its operator: followed
+       * when it is inspected below); or its replacement is there, to take
+       * the name. */
       bool present = false;
       for (size_t i = 0; i < n && !present; i++)
-        present = v[i].name && strcmp (v[i].name, e->name) == 0;
+        present = (v[i].name && strcmp (v[i].name, e->name) == 0) || (e->id && strcmp (v[i].id, e->id) == 0)
+                  || (e->replaced_by && strcmp (v[i].id, e->replaced_by) == 0);
       if (!present)
         release (d, e, "container removed outside lympho");
     }
@@ -283,7 +366,23 @@ reconcile_on_event (void *ud, const struct rt_event *ev)
   const char *a = ev->action;
   if (strcmp (a, "destroy") == 0)
     {
-      if (e)
+      if (e && e->replaced_by)
+        {
+          /* Its replacement takes the name next and is adopted into this
+           * entry; until then the entry waits, stopped. */
+          log_info ("%s gen=%u: removed by its operator; its replacement %.12s takes the name next", e->name,
+                    e->generation, e->replaced_by);
+          if (e->timer)
+            loop_cancel_timer (d->loop, e->timer);
+          e->timer = 0;
+          e->due_mono = 0;
+          e->queued = false;
+          e->state = ES_STOPPED;
+          free (e->id);
+          e->id = NULL;
+          daemon_update_status (d);
+        }
+      else if (e)
         release (d, e, "container removed outside lympho");
       return;
     }

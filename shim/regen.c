@@ -72,6 +72,24 @@ regen_old_name (const char *name, const char *txn)
   return xasprintf ("%s-lympho-old-%s", name, txn);
 }
 
+bool
+regen_is_temp_name (const char *name, const char *base)
+{
+  size_t n = strlen (base);
+  if (strncmp (name, base, n) != 0)
+    return false;
+  name += n;
+  if (!str_has_prefix (name, "-lympho-new-") && !str_has_prefix (name, "-lympho-old-"))
+    return false;
+  name += strlen ("-lympho-new-");
+  if (*name == '\0')
+    return false;
+  for (; *name; name++)
+    if (!((*name >= '0' && *name <= '9') || (*name >= 'a' && *name <= 'f')))
+      return false;
+  return true;
+}
+
 static void
 regen_free (struct regen *r)
 {

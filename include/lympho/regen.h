@@ -134,5 +134,7 @@ enum recover_way recover_decide (const struct recover_obs *o, bool committed);
 /* Temporary names: "<name>-lympho-new-<txn>", "<name>-lympho-old-<txn>". */
 char *regen_new_name (const char *name, const char *txn);
 char *regen_old_name (const char *name, const char *txn);
+/* Whether name is one of those two for base, whatever the transaction. */
+bool regen_is_temp_name (const char *name, const char *base);
 
 #endif

@@ -8,9 +8,10 @@
 #   contrib/newer-engine.sh fetch SUITE          download and unpack (once)
 #   contrib/newer-engine.sh start SUITE [--min-api V] [--containerd-store]
 #   contrib/newer-engine.sh stop SUITE           stop it (by its pid file)
-#   contrib/newer-engine.sh env SUITE            DOCKER=... (its CLI) and
+#   contrib/newer-engine.sh env SUITE            DOCKER=... (its CLI),
 #                                                ENGINE_BIN=... (its binaries'
-#                                                folder), for eval
+#                                                folder) and COMPOSE=... (its
+#                                                docker-compose), for eval
 #
 # SUITE: trixie (Docker 26.1) or sid (Docker 28.5). --min-api sets the
 # engine's API floor (DOCKER_MIN_API_VERSION: 1.44 is Docker 29.0-29.2's);
@@ -46,19 +47,19 @@ ping_engine ()
 
 fetch ()
 {
-  if [ -x "$prefix/usr/sbin/dockerd" ] && [ -x "$prefix/usr/bin/docker" ]; then
+  if [ -x "$prefix/usr/sbin/dockerd" ] && [ -x "$prefix/usr/bin/docker" ] && [ -x "$prefix/usr/bin/docker-compose" ]; then
     echo "newer-engine: $suite already in $prefix"
     return 0
   fi
   local apt=(env "APT_CONFIG=$top/apt.conf" apt-get)
   mkdir -p "$top/debs"
-  echo "newer-engine: fetching $suite's docker.io, docker-cli, containerd"
+  echo "newer-engine: fetching $suite's docker.io, docker-cli, containerd, docker-compose"
   "$(dirname "$0")/suite-apt.sh" "$top" "$suite" || return 1
   # The suite's own versions: apt-get download picks the newest candidate,
   # and the private lists hold only this suite.
   # docker-init (for --init) is tini's static build: its own package in
   # sid, part of tini in trixie.
-  (cd "$top/debs" && "${apt[@]}" download docker.io docker-cli containerd &&
+  (cd "$top/debs" && "${apt[@]}" download docker.io docker-cli containerd docker-compose &&
     { "${apt[@]}" download tini-static || "${apt[@]}" download tini; }) >>"$top/apt.log" 2>&1 ||
     { tail -n 5 "$top/apt.log" >&2; return 1; }
   rm -rf "$prefix.new"
@@ -145,6 +146,6 @@ case $cmd in
   fetch) fetch ;;
   start) start "$@" ;;
   stop) stop ;;
-  env) echo "DOCKER=$prefix/usr/bin/docker ENGINE_BIN=$prefix/usr/bin" ;;
+  env) echo "DOCKER=$prefix/usr/bin/docker ENGINE_BIN=$prefix/usr/bin COMPOSE=$prefix/usr/bin/docker-compose" ;;
   *) usage ;;
 esac

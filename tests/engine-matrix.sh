@@ -7,8 +7,9 @@
 #       that suite's Docker Engine (contrib/newer-engine.sh: unpacked into a
 #       private prefix, run on the usual socket in place of the default
 #       engine, which is started again at the end): the API negotiation and
-#       snapshot fidelity tests (test-engine-api, test-fidelity) and the
-#       conformance suite. "trixie" is Docker 26.1 (Debian 13's), "sid@1.44"
+#       snapshot fidelity tests (test-engine-api, test-fidelity), the suite's
+#       own docker compose against it (test-compose) and the conformance
+#       suite. "trixie" is Docker 26.1 (Debian 13's), "sid@1.44"
 #       Docker 28.5 with the API floor of Docker 29.0-29.2,
 #       "sid+containerd-store" the same with the containerd image store
 #       (Docker 29's default on new installs), where test-drift and
@@ -99,7 +100,7 @@ fetch () # ENGINE SCRIPT SUITE
 
 docker_engine () # ENGINE
 {
-  local eng=$1 suite min_api= args=() out ver tests
+  local eng=$1 suite min_api= args=() out ver tests COMPOSE=
   suite=${eng%%[@+]*}
   [[ $eng == *@* ]] && { min_api=${eng#*@}; min_api=${min_api%%+*}; }
   [ -n "$min_api" ] && args+=(--min-api "$min_api")
@@ -122,7 +123,10 @@ docker_engine () # ENGINE
   # writable layer's changes for drift) is run there too.
   tests=(test-engine-api test-fidelity)
   [[ $eng == *+containerd-store ]] && tests+=(test-drift test-quarantine)
-  DOCKER=$DOCKER suite "$eng" bash "$src/tests/integration/run.sh" "${tests[@]}"
+  # The suite's own docker compose (2.26 with trixie's Docker 26.1, 2.40
+  # with sid's 28.5), where the image store is the graph driver's.
+  [[ $eng != *+containerd-store ]] && tests+=(test-compose)
+  DOCKER=$DOCKER COMPOSE=$COMPOSE suite "$eng" bash "$src/tests/integration/run.sh" "${tests[@]}"
   DOCKER=$DOCKER suite "$eng" bash "$src/tests/conformance/conformance.sh" docker
   bash "$src/contrib/newer-engine.sh" stop "$suite" || rc=1
 }

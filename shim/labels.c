@@ -258,36 +258,35 @@ parse_threshold (const char *v, struct policy *p, lympho_error_t *err)
   return 0;
 }
 
-/* "PATH[,PATH...]": absolute paths, no empty items and no whitespace, so
- * "/bin/sh, /bin/ls" is refused rather than guessed at. */
+/* Comma-separated items, each cut by item_len (NULL: the whole item) and
+ * judged by check (why it is refused, or NULL); at most max (0: no bound);
+ * unique: an item given twice is refused. *out is replaced. No item is
+ * empty and none is trimmed, so "/bin/sh, /bin/ls" is refused rather than
+ * guessed at. */
 static int
-parse_path_list (const char *v, char ***out, size_t *n_out, lympho_error_t *err)
+parse_list (const char *v, size_t (*item_len) (const char *, size_t), const char *(*check) (const char *, size_t),
+            size_t max, bool unique, char ***out, size_t *n_out, lympho_error_t *err)
 {
   char **list = NULL;
   size_t n = 0;
-  const char *p = v;
-  for (;;)
+  for (const char *p = v;;)
     {
       const char *end = strchr (p, ',');
       size_t len = end ? (size_t) (end - p) : strlen (p);
-      const char *why = NULL;
-      if (len == 0)
-        why = "empty item";
-      else if (p[0] != '/')
-        why = "not an absolute path";
-      else
-        for (size_t i = 0; i < len && !why; i++)
-          if (isspace ((unsigned char) p[i]) || iscntrl ((unsigned char) p[i]))
-            why = "whitespace is not allowed";
+      size_t nlen = item_len ? item_len (p, len) : len;
+      const char *why = max && n == max ? "too many names" : check (p, nlen);
+      for (size_t i = 0; unique && !why && i < n; i++)
+        if (strlen (list[i]) == nlen && memcmp (list[i], p, nlen) == 0)
+          why = "given twice";
       if (why)
         {
           free_list (list, n);
-          if (len == 0)
+          if (nlen == 0)
             return lympho_error_set (err, EINVAL, "%s", why);
-          return lympho_error_set (err, EINVAL, "\"%.*s\": %s", (int) len, p, why);
+          return lympho_error_set (err, EINVAL, "\"%.*s\": %s", (int) (nlen > 64 ? 64 : nlen), p, why);
         }
       list = xrealloc (list, (n + 1) * sizeof *list);
-      list[n++] = xstrndup (p, len);
+      list[n++] = xstrndup (p, nlen);
       if (end == NULL)
         break;
       p = end + 1;
@@ -296,6 +295,26 @@ parse_path_list (const char *v, char ***out, size_t *n_out, lympho_error_t *err)
   *out = list;
   *n_out = n;
   return 0;
+}
+
+/* An absolute path with no whitespace. */
+static const char *
+check_path (const char *s, size_t len)
+{
+  if (len == 0)
+    return "empty item";
+  if (s[0] != '/')
+    return "not an absolute path";
+  for (size_t i = 0; i < len; i++)
+    if (isspace ((unsigned char) s[i]) || iscntrl ((unsigned char) s[i]))
+      return "whitespace is not allowed";
+  return NULL;
+}
+
+static int
+parse_path_list (const char *v, char ***out, size_t *n_out, lympho_error_t *err)
+{
+  return parse_list (v, NULL, check_path, 0, false, out, n_out, err);
 }
 
 static int
@@ -383,33 +402,7 @@ static int
 parse_name_list (const char *v, size_t (*item_len) (const char *, size_t), char ***out, size_t *n_out,
                  lympho_error_t *err)
 {
-  char **list = NULL;
-  size_t n = 0;
-  for (const char *p = v;;)
-    {
-      const char *end = strchr (p, ',');
-      size_t len = end ? (size_t) (end - p) : strlen (p);
-      size_t nlen = item_len ? item_len (p, len) : len;
-      const char *why = n == AFTER_MAX ? "too many names" : check_name (p, nlen);
-      for (size_t i = 0; !why && i < n; i++)
-        if (strlen (list[i]) == nlen && memcmp (list[i], p, nlen) == 0)
-          why = "given twice";
-      if (why)
-        {
-          free_list (list, n);
-          if (nlen == 0)
-            return lympho_error_set (err, EINVAL, "%s", why);
-          return lympho_error_set (err, EINVAL, "\"%.*s\": %s", (int) (nlen > 64 ? 64 : nlen), p, why);
-        }
-      list = xrealloc (list, (n + 1) * sizeof *list);
-      list[n++] = xstrndup (p, nlen);
-      if (end == NULL)
-        break;
-      p = end + 1;
-    }
-  *out = list;
-  *n_out = n;
-  return 0;
+  return parse_list (v, item_len, check_name, AFTER_MAX, true, out, n_out, err);
 }
 
 static int

@@ -704,6 +704,28 @@ test_fake_events_and_close (void **state)
   assert_false (a.done);
 }
 
+/* lymphd's own temporary names, and nothing else (an operator's rename of
+ * a generation of ours keeps its lympho.name label). */
+static void
+test_temp_names (void **state)
+{
+  (void) state;
+  char *n = regen_new_name ("web", "0a1b2c3d"), *o = regen_old_name ("web", "0a1b2c3d");
+  assert_true (regen_is_temp_name (n, "web"));
+  assert_true (regen_is_temp_name (o, "web"));
+  assert_false (regen_is_temp_name (n, "we"));
+  assert_false (regen_is_temp_name (n, "web2"));
+  free (n);
+  free (o);
+  assert_false (regen_is_temp_name ("web", "web"));
+  assert_false (regen_is_temp_name ("web-renamed", "web"));
+  assert_false (regen_is_temp_name ("web-lympho-new-", "web"));
+  assert_false (regen_is_temp_name ("web-lympho-new-0A1B", "web"));
+  assert_false (regen_is_temp_name ("web-lympho-new-0a1b/x", "web"));
+  assert_false (regen_is_temp_name ("web-lympho-mid-0a1b", "web"));
+  assert_false (regen_is_temp_name ("0a1b2c3d4e5f_web", "web"));
+}
+
 /* ---- the forward paths, call by call ---- */
 
 #define RB REGEN_ROLLED_BACK
@@ -1481,6 +1503,7 @@ main (void)
   add (&s, xstrdup ("fake engine: a real engine's rules"), test_fake_engine_rules, NULL);
   add (&s, xstrdup ("fake engine: scripts"), test_fake_scripts, NULL);
   add (&s, xstrdup ("fake engine: events, close"), test_fake_events_and_close, NULL);
+  add (&s, xstrdup ("temporary names"), test_temp_names, NULL);
 
   for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++)
     {

@@ -201,6 +201,7 @@ struct daemon
   char *guard_problem;
   SLIST_HEAD (, learned) learned;          /* program lists per image (detect-programs.c) */
   SLIST_HEAD (, drift_image) drift_images; /* start-up sets per image and name (detect-drift.c) */
+  LIST_HEAD (, incident) incidents_orphaned; /* incident.c: cancelled, runtime calls pending */
   LIST_HEAD (, drift_check) drift_checks;  /* asked of the engine, not answered yet (detect-drift.c) */
   uint64_t scan_timer;      /* the next look at every process (detect-programs.c) */
   const struct regen_timing *timing; /* regen's waits; NULL (lymphd): its defaults, a test shortens them */
@@ -348,6 +349,9 @@ int incident_alert (struct daemon *d, const struct alert *a, uint64_t received_m
                     lympho_error_t *err) LYMPHO_MUST_CHECK;
 void incident_regen_done (struct daemon *d, struct entry *e, const struct regen_result *res);
 void incident_entry_free (struct entry *e);
+/* Frees the incidents whose entry went away while runtime calls were
+ * pending: after the runtime is closed, which calls none of them back. */
+void incident_close (struct daemon *d);
 char *incident_metrics (struct daemon *d);
 
 #endif

@@ -468,6 +468,7 @@ out:
       LIST_REMOVE (e, link);
       entry_free (d, e);
     }
+  incident_close (d); /* after the runtime's close: no callback comes now */
   if (d->control)
     control_close (d->control);
   for (size_t i = 0; i < d->n_refused; i++)

@@ -43,6 +43,7 @@ struct incident
   bool have_changes, have_procs;
   unsigned pending;
   bool cancelled;        /* the entry went away while we worked */
+  LIST_ENTRY (incident) orphan; /* cancelled with pieces pending: on d->incidents_orphaned */
 };
 
 static void
@@ -183,11 +184,27 @@ incident_entry_free (struct entry *e)
   e->observed_sig = NULL;
   if (e->incident)
     {
-      /* Callbacks still in flight find it cancelled and free it. */
-      e->incident->cancelled = true;
-      if (e->incident->pending == 0)
-        incident_free (e->incident);
+      /* Callbacks still in flight find it cancelled and free it; until
+       * they come it is the daemon's, which frees it when the runtime is
+       * closed and none will (incident_close). */
+      struct incident *inc = e->incident;
+      inc->cancelled = true;
+      if (inc->pending == 0)
+        incident_free (inc);
+      else
+        LIST_INSERT_HEAD (&inc->d->incidents_orphaned, inc, orphan);
       e->incident = NULL;
+    }
+}
+
+void
+incident_close (struct daemon *d)
+{
+  while (!LIST_EMPTY (&d->incidents_orphaned))
+    {
+      struct incident *inc = LIST_FIRST (&d->incidents_orphaned);
+      LIST_REMOVE (inc, orphan);
+      incident_free (inc);
     }
 }
 
@@ -215,7 +232,10 @@ piece_done (struct incident *inc)
   if (inc->cancelled)
     {
       if (inc->pending == 0)
-        incident_free (inc);
+        {
+          LIST_REMOVE (inc, orphan);
+          incident_free (inc);
+        }
       return false;
     }
   return inc->pending == 0;

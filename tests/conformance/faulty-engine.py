@@ -10,6 +10,7 @@ every request through, except those a fault names:
   create-hang     the create is never answered
   rename-noop     POST .../containers/ID/rename answered 204, nothing renamed
   start-hang      POST .../containers/ID/start is never answered
+  commit-hang     POST .../commit (an image of a container) is never answered
   changes-huge:ID GET .../containers/ID.../changes answered with a change list
                   of 70 MiB (a writable layer past any cap), for the container
                   whose id starts with ID
@@ -42,6 +43,7 @@ import time
 CREATE = re.compile(r"^(/v[0-9.]+)?/containers/create(\?|$)")
 RENAME = re.compile(r"^(/v[0-9.]+)?/containers/[^/]+/rename(\?|$)")
 START = re.compile(r"^(/v[0-9.]+)?/containers/[^/]+/start(\?|$)")
+COMMIT = re.compile(r"^(/v[0-9.]+)?/commit(\?|$)")
 CHANGES = re.compile(r"^(/v[0-9.]+)?/containers/[^/]+/changes(\?|$)")
 MAX_HEAD = 64 * 1024
 
@@ -73,6 +75,8 @@ def fault_for(fault, method, path):
     if fault == "rename-noop" and RENAME.match(path):
         return fault
     if fault == "start-hang" and START.match(path):
+        return fault
+    if fault == "commit-hang" and COMMIT.match(path):
         return fault
     if fault.startswith("tag-moves:") and CREATE.match(path):
         return fault
@@ -186,7 +190,7 @@ class Handler(socketserver.StreamRequestHandler):
             return
         if fault == "create-exit":
             return
-        if fault in ("create-hang", "start-hang"):
+        if fault in ("create-hang", "start-hang", "commit-hang"):
             hold(conn)
             return
         if fault == "create-endless":

@@ -285,11 +285,11 @@ admission_on_regen_done (void *ud, const struct regen_result *res)
   daemon_update_status (d);
   if (d->in_flight == 0 && !d->shutting_down)
     {
-      bool broken = false;
+      bool keep = false; /* a broken entry's or an incident's transaction is open */
       ENTRY_FOREACH (x, d)
-        broken |= x->state == ES_BROKEN;
+        keep |= x->state == ES_BROKEN || incident_journal_open (x);
       lympho_error_t err = { 0 };
-      if (!broken && journal_compact (d->journal, &err) < 0)
+      if (!keep && journal_compact (d->journal, &err) < 0)
         log_warn ("journal: %s", err.msg);
     }
   if (d->recovering == 0 && d->syncing)

@@ -128,6 +128,12 @@ struct entry
   size_t n_firing;
   struct incident *incident; /* quarantine + forensics in flight */
   char *observed_sig;        /* observed: the last incident recorded, not recorded again for this generation */
+  /* An incident a stop of lymphd cut short (its journal transaction is
+   * open): the generation it was replacing is replaced once seen. */
+  char *resume_txn;
+  char *resume_old_id;
+  char *resume_reason;
+  bool resume_started;
   unsigned observed_gen;
   /* Forensic images back off: none before forensics_next_mono; each image
    * taken doubles the wait (forensics_streak), a quiet hour resets it. */
@@ -349,6 +355,14 @@ int incident_alert (struct daemon *d, const struct alert *a, uint64_t received_m
                     lympho_error_t *err) LYMPHO_MUST_CHECK;
 void incident_regen_done (struct daemon *d, struct entry *e, const struct regen_result *res);
 void incident_entry_free (struct entry *e);
+/* An incident's journal transaction open at start-up (t->incident): e's
+ * generation t->old_id is replaced once reconciliation sees it running
+ * (incident_resume), with keep_old_down. */
+void incident_interrupted (struct daemon *d, struct entry *e, const struct txn *t);
+void incident_resume (struct daemon *d, struct entry *e);
+/* Whether an incident of e has its journal transaction open: the journal
+ * is not compacted then. */
+bool incident_journal_open (const struct entry *e);
 /* Frees the incidents whose entry went away while runtime calls were
  * pending: after the runtime is closed, which calls none of them back. */
 void incident_close (struct daemon *d);

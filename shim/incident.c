@@ -11,9 +11,11 @@
 #include <string.h>
 
 #include "daemon-int.h"
+#include "lympho/journal.h"
 #include "lympho/json.h"
 #include "lympho/log.h"
 #include "lympho/quarantine.h"
+#include "lympho/regen.h"
 #include "lympho/util.h"
 
 struct incident
@@ -41,6 +43,7 @@ struct incident
   struct rt_process *procs;
   size_t n_procs;
   bool have_changes, have_procs;
+  char *txn;             /* its journal transaction, open until it is over */
   unsigned pending;
   bool cancelled;        /* the entry went away while we worked */
   LIST_ENTRY (incident) orphan; /* cancelled with pieces pending: on d->incidents_orphaned */
@@ -49,6 +52,7 @@ struct incident
 static void
 incident_free (struct incident *inc)
 {
+  free (inc->txn);
   free (inc->reason);
   free (inc->source);
   free (inc->signature);
@@ -111,6 +115,21 @@ gen_detail (json_gen g, const void *arg)
   json_gen_map_close (g);
 }
 
+/* The incident's intent is over (replaced, or nothing left to replace):
+ * its journal transaction ends. Not at shutdown: an incident cut short by
+ * a stop stays open, and the next lymphd finishes it. */
+static void
+end_txn (struct daemon *d, char **txn, const char *result)
+{
+  if (*txn == NULL)
+    return;
+  lympho_error_t err = { 0 };
+  if (journal_end (d->journal, *txn, result, &err) < 0)
+    log_error ("journal: %s", err.msg);
+  free (*txn);
+  *txn = NULL;
+}
+
 static void
 record_incident (struct incident *inc, const char *result, const char *error, const char *new_id, int64_t replaced_ms)
 {
@@ -150,6 +169,8 @@ incident_regen_done (struct daemon *d, struct entry *e, const struct regen_resul
         free (e->firing[i]);
       e->n_firing = 0;
     }
+  if (res->outcome == REGEN_OK)
+    end_txn (d, &e->resume_txn, "ok"); /* an incident lymphd stopped in the middle of */
   if (inc == NULL)
     return;
   if (res->outcome != REGEN_OK)
@@ -170,6 +191,7 @@ incident_regen_done (struct daemon *d, struct entry *e, const struct regen_resul
   record_incident (inc, "ok", NULL, res->new_id, replaced);
   log_info ("%s gen=%u: incident closed: cut after %lld ms, new generation running after %lld ms", e->name,
             res->generation, (long long) inc->cut_ms, (long long) replaced);
+  end_txn (d, &inc->txn, "ok");
   e->incident = NULL;
   incident_free (inc);
 }
@@ -182,12 +204,22 @@ incident_entry_free (struct entry *e)
   e->n_firing = 0;
   free (e->observed_sig);
   e->observed_sig = NULL;
+  if (e->resume_txn && !e->d->shutting_down)
+    end_txn (e->d, &e->resume_txn, "released");
+  free (e->resume_txn);
+  e->resume_txn = NULL;
+  free (e->resume_old_id);
+  e->resume_old_id = NULL;
+  free (e->resume_reason);
+  e->resume_reason = NULL;
   if (e->incident)
     {
       /* Callbacks still in flight find it cancelled and free it; until
        * they come it is the daemon's, which frees it when the runtime is
        * closed and none will (incident_close). */
       struct incident *inc = e->incident;
+      if (!inc->d->shutting_down)
+        end_txn (inc->d, &inc->txn, "released");
       inc->cancelled = true;
       if (inc->pending == 0)
         incident_free (inc);
@@ -195,6 +227,57 @@ incident_entry_free (struct entry *e)
         LIST_INSERT_HEAD (&inc->d->incidents_orphaned, inc, orphan);
       e->incident = NULL;
     }
+}
+
+void
+incident_interrupted (struct daemon *d, struct entry *e, const struct txn *t)
+{
+  if (e->incident || e->resume_txn)
+    return; /* in flight in this lymphd, or known already */
+  e->resume_txn = xstrdup (t->txn);
+  free (e->resume_old_id);
+  e->resume_old_id = t->old_id ? xstrdup (t->old_id) : NULL;
+  free (e->resume_reason);
+  e->resume_reason = xstrdup (t->reason ? t->reason : "an incident");
+  log_warn ("%s txn=%s: an incident was cut short by a stop of lymphd (%s); its generation %.12s is replaced once "
+            "seen",
+            e->name, t->txn, e->resume_reason, e->resume_old_id ? e->resume_old_id : "?");
+  (void) d;
+}
+
+void
+incident_resume (struct daemon *d, struct entry *e)
+{
+  if (e->resume_txn == NULL || e->resume_started || e->incident || e->regen)
+    return;
+  if (e->id == NULL || e->resume_old_id == NULL || strcmp (e->id, e->resume_old_id) != 0)
+    {
+      log_info ("%s: the generation of the interrupted incident is gone; nothing left to replace", e->name);
+      end_txn (d, &e->resume_txn, "gone");
+      return;
+    }
+  if (e->state != ES_RUNNING)
+    {
+      log_info ("%s: the generation of the interrupted incident is stopped; it is replaced when it is started", e->name);
+      return;
+    }
+  e->resume_started = true;
+  cleanup_free char *why = xasprintf ("incident cut short by a stop of lymphd: %s", e->resume_reason);
+  struct history_entry h = { HISTORY_NO_INCIDENT, .name = e->name, .kind = "incident", .result = "resumed",
+                             .generation = e->generation, .old_id = e->id, .reason = e->resume_reason,
+                             .error = "cut short by a stop of lymphd: the infected generation is replaced now",
+                             .duration_ms = -1 };
+  d->act->record (d, &h);
+  log_warn ("%s gen=%u: %s; replacing it now", e->name, e->generation, why);
+  /* Like any regeneration of an infected generation: it never serves
+   * again, even if this one rolls back. */
+  d->act->regenerate (d, e, why, true);
+}
+
+bool
+incident_journal_open (const struct entry *e)
+{
+  return (e->incident && e->incident->txn) || e->resume_txn;
 }
 
 void
@@ -219,6 +302,7 @@ replace_now (struct incident *inc)
   if (e->regen == NULL && !e->queued)
     {
       record_incident (inc, "failed", "the container could not be regenerated now", NULL, -1);
+      end_txn (d, &inc->txn, "failed");
       e->incident = NULL;
       incident_free (inc);
     }
@@ -572,6 +656,19 @@ respond (struct daemon *d, struct entry *e, const char *reason, const char *sour
   inc->cut_ms = -1;
   inc->flags = e->policy.quarantine;
   e->incident = inc;
+  /* The intent first: a stop of lymphd from here on leaves it open, and
+   * the next lymphd replaces this generation (incident_resume). */
+  inc->txn = regen_new_txn_id ();
+  struct txn t = { .txn = inc->txn, .name = e->name, .old_id = e->id, .generation = e->generation,
+                   .reason = (char *) reason, .keep_old_down = true, .incident = true };
+  lympho_error_t jerr = { 0 };
+  if (journal_begin (d->journal, &t, &jerr) < 0)
+    {
+      log_error ("%s: journal: %s (a stop of lymphd before the replacement would lose this incident)", e->name,
+                 jerr.msg);
+      free (inc->txn);
+      inc->txn = NULL;
+    }
 
   lympho_error_t err = { 0 };
   if (signature && memory_remember (&d->memory, signature, e->name, e->policy.group, now_real_ms (), &err) < 0)

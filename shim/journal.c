@@ -131,7 +131,7 @@ journal_begin (struct journal *j, const struct txn *t, lympho_error_t *err)
 {
   cleanup_jgen json_gen g = json_gen_new (false);
   json_gen_map_open (g);
-  json_gen_kstr (g, "op", "begin");
+  json_gen_kstr (g, "op", t->incident ? "incident" : "begin");
   json_gen_kstr (g, "txn", t->txn);
   json_gen_kstr (g, "name", t->name);
   json_gen_kstr (g, "old_id", t->old_id);
@@ -247,7 +247,7 @@ journal_replay (const char *text, size_t len, struct txn **open, size_t *n, size
       if (op == NULL || id == NULL)
         SKIP ("journal line %zu: record without op or txn", lineno);
       struct txn *t = find_txn (v, nv, id);
-      if (strcmp (op, "begin") == 0)
+      if (strcmp (op, "begin") == 0 || strcmp (op, "incident") == 0)
         {
           const char *name = json_str (json_get (rec, "name"));
           int64_t gen = -1;
@@ -265,6 +265,7 @@ journal_replay (const char *text, size_t len, struct txn **open, size_t *n, size
           t->reason = opt_str (rec, "reason");
           t->generation = (unsigned) gen;
           t->keep_old_down = json_is_true (json_get (rec, "keep_old_down"));
+          t->incident = strcmp (op, "incident") == 0;
           continue;
         }
       if (t == NULL)

@@ -78,6 +78,8 @@ refresh (struct daemon *d, struct entry *e, const struct rt_container *c)
     admission_schedule_from (d, e, c->started_at_ms, false);
   if (e->state == ES_RUNNING)
     detect_running (d, e);
+  if (e->resume_txn)
+    incident_resume (d, e);
 }
 
 /* Compose (2.x, recreateContainer) replaces a container by creating the
@@ -324,6 +326,22 @@ reconcile_sync_engine (struct daemon *d)
   for (size_t i = 0; i < n; i++)
     {
       struct entry *e = entry_find (d, open[i].name);
+      if (open[i].incident)
+        {
+          /* Not a regeneration to replay: the generation it was replacing
+           * is replaced when the listing below shows it (refresh). */
+          if (e && e->golden.name)
+            incident_interrupted (d, e, &open[i]);
+          else
+            {
+              lympho_error_t jerr = { 0 };
+              log_info ("%s txn=%s: an interrupted incident of a container no longer protected: closed", open[i].name,
+                        open[i].txn);
+              if (journal_end (d->journal, open[i].txn, "gone", &jerr) < 0)
+                log_error ("journal: %s", jerr.msg);
+            }
+          continue;
+        }
       if (e && (e->regen || e->recover_blocked))
         continue; /* in flight in this process, or waiting for the engine */
       if (e == NULL)

@@ -694,8 +694,8 @@ advance (struct regen *r)
     }
 }
 
-static char *
-new_txn_id (void)
+char *
+regen_new_txn_id (void)
 {
   unsigned char b[4];
   if (random_bytes (b, sizeof b, NULL) < 0)
@@ -740,7 +740,7 @@ regen_start (const struct regen_env *env, const struct regen_params *p, regen_do
   regen_golden_copy (&r->golden, p->golden);
   r->have_golden = true;
   r->name = xstrdup (p->golden->name);
-  r->txn = new_txn_id ();
+  r->txn = regen_new_txn_id ();
   r->old_id = xstrdup (p->old_id);
   r->old_exists = p->old_id != NULL;
   r->old_generation = p->old_generation;

@@ -5,6 +5,10 @@
  *   {"op":"step","txn":..,"step":"create|start-new|stop-old|rename-old|rename-new|remove-old|...","id":..}
  *   {"op":"commit","txn":..,"new_id":..}   the new generation holds the name and runs
  *   {"op":"end","txn":..,"result":"ok|failed|rolled-back"}
+ * An incident that will replace an infected generation opens a transaction
+ * of its own before its quarantine, ended when the incident is over:
+ *   {"op":"incident","txn":..,"name":..,"old_id":..,"gen":N,"reason":..,"keep_old_down":true}
+ * one still open at start-up is finished: that generation is replaced.
  * At start-up the transactions without an end are replayed against what the
  * engine reports (see recover_decide in regen.h). A torn last line (a crash
  * in the middle of a write) is cut off on open; any other damaged record is
@@ -31,6 +35,7 @@ struct txn
   unsigned generation;
   bool keep_old_down; /* infected: a rollback never starts the old one again */
   bool committed;
+  bool incident;      /* an incident's, not a regeneration's ("op":"incident") */
 };
 void txn_free (struct txn *t);
 
@@ -38,6 +43,7 @@ struct journal;
 
 int journal_open (const char *state_dir, struct journal **out, lympho_error_t *err) LYMPHO_MUST_CHECK;
 void journal_close (struct journal *j);
+/* The begin record of t, or its incident record when t->incident. */
 int journal_begin (struct journal *j, const struct txn *t, lympho_error_t *err) LYMPHO_MUST_CHECK;
 int journal_step (struct journal *j, const char *txn, const char *step, const char *id, lympho_error_t *err) LYMPHO_MUST_CHECK;
 int journal_commit (struct journal *j, const char *txn, const char *new_id, lympho_error_t *err) LYMPHO_MUST_CHECK;

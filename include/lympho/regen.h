@@ -134,6 +134,8 @@ enum recover_way recover_decide (const struct recover_obs *o, bool committed);
 /* Temporary names: "<name>-lympho-new-<txn>", "<name>-lympho-old-<txn>". */
 char *regen_new_name (const char *name, const char *txn);
 char *regen_old_name (const char *name, const char *txn);
+/* A new transaction id (8 hex digits), for the journal. */
+char *regen_new_txn_id (void);
 /* Whether name is one of those two for base, whatever the transaction. */
 bool regen_is_temp_name (const char *name, const char *base);
 

@@ -208,7 +208,8 @@ case_end
 # lymphd stopped while an incident's forensics wait on the engine (the
 # commit never answered, by the conformance suite's faulty engine in
 # front of the real one): it exits cleanly, every pending piece freed
-# (the sanitizer build reports a leak as a failed exit).
+# (the sanitizer build reports a leak as a failed exit), and the incident,
+# journalled before its quarantine, is finished by the next lymphd.
 case_begin stop-during-forensics
 lymphd_stop
 h="${LYT_PFX}held"
@@ -222,6 +223,7 @@ LYT_PIDS+=("$!")
 wait_for "[ -S '$fsock' ]" 10 || die "the faulty engine does not listen"
 inc_start --docker-host "unix://$fsock" --forensics-backoff 0s || die "lymphd does not start through the faulty engine"
 wait_for "lymphd_idle $h" 15 || die "$h not adopted"
+id0=$(c_id "$h")
 echo commit-hang >"$ffile"
 out=$(post /v1/alerts "$(generic_body "$h" 3 "lyt held")")
 assert_eq 202 "${out%% *}" "alert accepted"
@@ -230,6 +232,19 @@ assert_eq false "$(ls_field "$h" idle)" "the incident is in flight"
 lymphd_stop
 assert_eq 0 "$LYMPHD_RC" "lymphd exits 0 on SIGTERM mid-forensics, nothing leaked"
 : >"$ffile"
+# The next lymphd finishes it: the generation that was being replaced is
+# replaced, never adopted as clean.
+inc_start --forensics-backoff 0s || die "lymphd does not start again"
+if wait_gen "$h" 1 30; then ok "the next lymphd replaced it"; else _afail "generation of $h is '$(c_gen "$h")'"; fi
+wait_for "lymphd_idle $h" 20 || _afail "$h not idle"
+assert_true "the infected generation is gone" sh -c '! "$1" inspect "$2" >/dev/null 2>&1' _ "$DOCKER" "$id0"
+say "history: $(history_json "$h" | jq -c '[.[] | {kind, result, reason}]')"
+assert_eq "alert: generic: lyt held" "$(history_json "$h" | jq -r '[.[] | select(.kind == "incident" and .result == "resumed")][0].reason')" \
+  "history: the incident resumed, with its reason"
+assert_match "^incident cut short by a stop of lymphd" "$(history_json "$h" | jq -r '[.[] | select(.kind == "regen")][0].reason')" \
+  "the regeneration says why"
+assert_single "$h"
+assert_eq 0 "$(wc -c <"$LYT_STATE/journal")" "the journal holds nothing open any more (compacted)"
 case_end
 
 lymphd_stop

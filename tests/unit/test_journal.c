@@ -374,6 +374,33 @@ test_keep_old_down_replayed (void **state)
   free_txns (v, n);
 }
 
+/* An incident's record opens a transaction of its own, told apart from a
+ * regeneration's; its end closes it; one left open is replayed. */
+static void
+test_incident_replayed (void **state)
+{
+  (void) state;
+  const char *text = "{\"op\":\"incident\",\"txn\":\"i1\",\"name\":\"web\",\"old_id\":\"abc\",\"gen\":2,"
+                     "\"reason\":\"alert: generic: x\",\"keep_old_down\":true}\n"
+                     "{\"op\":\"begin\",\"txn\":\"r1\",\"name\":\"web\",\"old_id\":\"abc\",\"gen\":2,\"keep_old_down\":true}\n"
+                     "{\"op\":\"end\",\"txn\":\"r1\",\"result\":\"rolled-back\"}\n"
+                     "{\"op\":\"incident\",\"txn\":\"i2\",\"name\":\"db\",\"old_id\":\"def\",\"gen\":0}\n"
+                     "{\"op\":\"end\",\"txn\":\"i2\",\"result\":\"ok\"}\n";
+  struct txn *v = NULL;
+  size_t n = 0;
+  lympho_error_t err = { 0 };
+  assert_int_equal (journal_replay (text, strlen (text), &v, &n, &damaged, &err), 0);
+  assert_int_equal (damaged, 0);
+  assert_int_equal (n, 1);
+  assert_string_equal (v[0].txn, "i1");
+  assert_true (v[0].incident);
+  assert_true (v[0].keep_old_down);
+  assert_string_equal (v[0].old_id, "abc");
+  assert_string_equal (v[0].reason, "alert: generic: x");
+  assert_int_equal (v[0].generation, 2);
+  free_txns (v, n);
+}
+
 /* What recovery does for engine states outside the two step orders. */
 static void
 test_recover_decisions (void **state)
@@ -762,6 +789,7 @@ main (void)
     cmocka_unit_test (test_recover_decisions),
     cmocka_unit_test (test_names),
     cmocka_unit_test (test_keep_old_down_replayed),
+    cmocka_unit_test (test_incident_replayed),
     cmocka_unit_test_setup_teardown (test_regen_writes_replace_records, setup_dir, teardown_dir),
     cmocka_unit_test_setup_teardown (test_regen_writes_swap_records, setup_dir, teardown_dir),
   };

@@ -15,6 +15,7 @@
 #include "lympho/json.h"
 #include "lympho/labels.h"
 #include "lympho/log.h"
+#include "lympho/parser.h"
 #include "lympho/regen.h"
 #include "lympho/util.h"
 
@@ -205,6 +206,16 @@ cmd_status (struct daemon *d, struct control_request *req, json_val args)
   json_gen_kint (g, "regenerating", d->in_flight);
   json_gen_kint (g, "event_followers", (int64_t) control_streams (d->control));
   daemon_notify_status (d, g);
+  if (d->parser)
+    {
+      /* The process that parses the listener's bodies (parser.h). */
+      json_gen_str (g, "parser");
+      json_gen_map_open (g);
+      json_gen_kint (g, "pid", parser_pid (d->parser));
+      json_gen_kint (g, "restarts", parser_restarts (d->parser));
+      json_gen_kstr (g, "confinement", parser_confinement (d->parser));
+      json_gen_map_close (g);
+    }
   {
     int64_t queued = 0, retrying = 0;
     ENTRY_FOREACH (e, d)

@@ -40,6 +40,7 @@
 
 struct httpd;
 struct incident;
+struct parser;
 struct execguard;
 
 #define SHUTDOWN_GRACE_MS 120000
@@ -200,6 +201,7 @@ struct daemon
   struct memory memory;
   struct metrics metrics;
   struct httpd *httpd;
+  struct parser *parser;    /* parses the listener's bodies (parser.h); NULL without a listener */
   struct notifier *notifier; /* notify-url receivers; NULL: none */
   char *notify_problem;      /* why there is none though notify-url is set */
   struct procwatch *procwatch;

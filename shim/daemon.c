@@ -25,6 +25,7 @@
 #include "lympho/loop.h"
 #include "lympho/notifier.h"
 #include "lympho/notify.h"
+#include "lympho/parser.h"
 #include "lympho/privs.h"
 #include "lympho/regen.h"
 #include "lympho/runtime.h"
@@ -202,6 +203,14 @@ http_alert (void *ud, const struct alert *a, lympho_error_t *err)
   struct daemon *d = ud;
   cleanup_free char *action = NULL;
   return incident_alert (d, a, now_mono_ms (), &action, err);
+}
+
+static int
+http_parse (void *ud, enum alert_source src, const char *body, size_t len, struct alert_list *out,
+            lympho_error_t *err)
+{
+  struct daemon *d = ud;
+  return parser_parse (d->parser, src, body, len, out, err);
 }
 
 static bool
@@ -393,13 +402,17 @@ daemon_run (struct config *cfg, lympho_error_t *err)
     }
   if (cfg->n_listen)
     {
+      /* The bodies the listener takes are parsed in a confined process of
+       * their own (parser.h). */
+      if ((ret = parser_open (&d->parser, err)) < 0)
+        goto out;
       cleanup_free char *token = NULL;
       if ((ret = httpd_load_token (cfg->token_file, &token, err)) < 0)
         {
           lympho_error_prefix (err, "token file");
           goto out;
         }
-      struct httpd_callbacks cb = { http_alert, http_known, http_metrics, http_unhealthy, d };
+      struct httpd_callbacks cb = { http_alert, http_known, http_metrics, http_unhealthy, http_parse, d };
       if ((ret = httpd_open (d->loop, (const char *const *) cfg->listen, cfg->n_listen, token, &cb, &d->httpd, err))
           < 0)
         {
@@ -453,6 +466,8 @@ daemon_run (struct config *cfg, lympho_error_t *err)
 out:
   if (d->httpd)
     httpd_close (d->httpd);
+  parser_close (d->parser);
+  d->parser = NULL;
   notifier_free (d->notifier);
   d->notifier = NULL;
   free (d->notify_problem);

@@ -69,7 +69,7 @@ static const struct
 #define N_POST 3
 
 /* HTTP answers to alert POSTs, counted per route for /metrics. */
-static const unsigned int counted_codes[] = { 202, 400, 401, 404, 405, 413, 500 };
+static const unsigned int counted_codes[] = { 202, 400, 401, 404, 405, 413, 500, 503 };
 #define N_CODES (sizeof counted_codes / sizeof counted_codes[0])
 
 /* One listening socket and the MHD daemon that serves it; every listener
@@ -354,7 +354,16 @@ serve_post (struct httpd *h, struct MHD_Connection *c, struct request *r)
   struct alert_list l = { 0 };
   enum MHD_Result ret;
 
-  if (parsers[r->route](r->body.data ? r->body.data : "", r->body.len, &l, &err) < 0)
+  const char *body = r->body.data ? r->body.data : "";
+  int pr = h->cb.parse ? h->cb.parse (h->cb.ud, (enum alert_source) r->route, body, r->body.len, &l, &err)
+                       : parsers[r->route](body, r->body.len, &l, &err);
+  if (pr == -EIO)
+    {
+      log_error ("http: %s: %s", path, err.msg);
+      count (h, r->route, 503);
+      return reply_text (c, MHD_HTTP_SERVICE_UNAVAILABLE, NULL, NULL, "%s", err.msg);
+    }
+  if (pr < 0)
     {
       log_info ("http: %s: refused malformed body: %s", path, err.msg);
       count (h, r->route, 400);

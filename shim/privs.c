@@ -8,7 +8,10 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/capability.h>
+#include <linux/capability.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "lympho/log.h"
 #include "lympho/privs.h"
@@ -31,6 +34,15 @@ static const struct kept_cap kept[] = {
   { CAP_SYS_PTRACE, "CAP_SYS_PTRACE" },
 };
 #define N_KEPT (sizeof kept / sizeof kept[0])
+
+/* Kept permitted, never effective, and not inheritable: only the forked
+ * child that becomes the parser process raises them, to take uid and gid
+ * 65534 before it executes (parser.h). */
+static const struct kept_cap for_parser[] = {
+  { CAP_SETUID, "CAP_SETUID" },
+  { CAP_SETGID, "CAP_SETGID" },
+};
+#define N_PARSER (sizeof for_parser / sizeof for_parser[0])
 
 /* Used before the drop only, never kept: loading the exec guard's kernel
  * judge, a BPF LSM program (CAP_SYS_ADMIN, kept, covers CAP_BPF and
@@ -79,6 +91,9 @@ privs_bounding_names (void)
       join_names (kept, N_KEPT, names, sizeof names);
       size_t off = strlen (names);
       snprintf (names + off, sizeof names - off, " ");
+      join_names (for_parser, N_PARSER, names + off + 1, sizeof names - off - 1);
+      off = strlen (names);
+      snprintf (names + off, sizeof names - off, " ");
       join_names (at_start, N_AT_START, names + off + 1, sizeof names - off - 1);
     }
   return names;
@@ -118,6 +133,9 @@ is_kept (cap_value_t c)
   for (size_t i = 0; plugins && i < N_PLUGINS; i++)
     if (for_plugins[i].cap == c)
       return true;
+  for (size_t i = 0; i < N_PARSER; i++)
+    if (for_parser[i].cap == c)
+      return true;
   return false;
 }
 
@@ -129,6 +147,23 @@ cleanup_capp (cap_t *c)
 }
 #define cleanup_cap __attribute__ ((cleanup (cleanup_capp)))
 
+bool
+privs_parser_raise (void)
+{
+  struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+  struct __user_cap_data_struct d[2];
+  if (syscall (SYS_capget, &h, d) < 0)
+    return false;
+  for (size_t i = 0; i < N_PARSER; i++)
+    {
+      unsigned c = (unsigned) for_parser[i].cap;
+      if (!(d[c / 32].permitted & (1u << (c % 32))))
+        return false;
+      d[c / 32].effective |= 1u << (c % 32);
+    }
+  return syscall (SYS_capset, &h, d) == 0;
+}
+
 int
 privs_drop (lympho_error_t *err)
 {
@@ -138,8 +173,9 @@ privs_drop (lympho_error_t *err)
 
   /* Keep only what we hold: without root there is nothing to keep, and that
    * is fine for tests and unprivileged trial runs. */
-  cap_value_t keep[N_KEPT + N_PLUGINS];
-  bool effective[N_KEPT + N_PLUGINS];
+  cap_value_t keep[N_KEPT + N_PLUGINS + N_PARSER];
+  bool effective[N_KEPT + N_PLUGINS + N_PARSER];
+  bool inheritable[N_KEPT + N_PLUGINS + N_PARSER];
   int n_keep = 0;
   for (size_t i = 0; i < N_KEPT + (plugins ? N_PLUGINS : 0); i++)
     {
@@ -149,11 +185,22 @@ privs_drop (lympho_error_t *err)
       if (cap_get_flag (cur, c, CAP_PERMITTED, &v) == 0 && v == CAP_SET)
         {
           effective[n_keep] = own;
+          inheritable[n_keep] = true;
           keep[n_keep++] = c;
         }
       else
         log_debug ("privileges: %s not held, continuing without it",
                    own ? kept[i].name : for_plugins[i - N_KEPT].name);
+    }
+  for (size_t i = 0; i < N_PARSER; i++)
+    {
+      cap_flag_value_t v = CAP_CLEAR;
+      if (cap_get_flag (cur, for_parser[i].cap, CAP_PERMITTED, &v) == 0 && v == CAP_SET)
+        {
+          effective[n_keep] = false;
+          inheritable[n_keep] = false;
+          keep[n_keep++] = for_parser[i].cap;
+        }
     }
 
   /* The bounding set needs CAP_SETPCAP, so it goes before we drop that. */
@@ -186,7 +233,8 @@ privs_drop (lympho_error_t *err)
           || (effective[i] && cap_set_flag (want, CAP_EFFECTIVE, 1, &keep[i], CAP_SET) < 0))
         return lympho_error_set_errno (err, errno, "build capability set");
       /* The kernel refuses an inheritable cap outside the bounding set. */
-      if (cap_get_bound (keep[i]) == 1 && cap_set_flag (want, CAP_INHERITABLE, 1, &keep[i], CAP_SET) < 0)
+      if (inheritable[i] && cap_get_bound (keep[i]) == 1
+          && cap_set_flag (want, CAP_INHERITABLE, 1, &keep[i], CAP_SET) < 0)
         return lympho_error_set_errno (err, errno, "build capability set");
     }
   if (cap_set_proc (want) < 0)

@@ -27,6 +27,11 @@ struct httpd_callbacks
   /* NULL when the engine is reachable and usable; else why not, one line,
    * malloc'd: /healthz answers 503 with it. */
   char *(*unhealthy) (void *ud);
+  /* Parse an authenticated POST's body as src's payload, outside this
+   * process (parser.h); NULL: parse it here. As alerts.c's parsers, and
+   * -EIO when the parsing process failed (-> 503). */
+  int (*parse) (void *ud, enum alert_source src, const char *body, size_t len, struct alert_list *out,
+                lympho_error_t *err);
   void *ud;
 };
 

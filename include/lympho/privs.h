@@ -13,8 +13,10 @@
 /* "CAP_NET_ADMIN CAP_SYS_ADMIN CAP_SYS_PTRACE": the kept capabilities, space
  * separated, as systemd.exec(5) spells them. Static storage. */
 const char *privs_capability_names (void);
-/* The unit's CapabilityBoundingSet: the kept ones, then those used only
- * before the drop (CAP_MAC_ADMIN: the exec guard's kernel judge). */
+/* The unit's CapabilityBoundingSet: the kept ones, those kept only to
+ * start the parser process as uid 65534 (CAP_SETUID CAP_SETGID), then
+ * those used only before the drop (CAP_MAC_ADMIN: the exec guard's kernel
+ * judge). */
 const char *privs_bounding_names (void);
 /* The kept capabilities as libcap values (cap_value_t is an int). */
 const int *privs_capabilities (size_t *n);
@@ -32,6 +34,12 @@ void privs_for_plugins (void);
  * Without privileges (not root, or some caps not held) keep whatever subset
  * is held and do not fail; that is logged at debug. */
 int privs_drop (lympho_error_t *err) LYMPHO_MUST_CHECK;
+
+/* In the forked child that becomes the parser process (parser.c), before
+ * it changes its ids: raise CAP_SETUID and CAP_SETGID, which lymphd keeps
+ * permitted but never effective, into the effective set. A raw system
+ * call, safe between fork and exec; false when they are not held. */
+bool privs_parser_raise (void);
 
 /* Around spawning a plugin: raise (true) what lymphd keeps, with the plugin
  * capabilities, into the calling thread's ambient set, so that the plugin

@@ -4,8 +4,9 @@
 # holding every connection, a request nested 262,144 deep, undeclared
 # arguments, a program name that is not UTF-8 and carries an escape
 # sequence, HTTP senders that trickle, a page rebound by DNS, /metrics with
-# the token required, alerts over a Unix socket, and state files damaged
-# before a start. Each case
+# the token required, alerts over a Unix socket, state files damaged
+# before a start, and the confinement of the process that parses alert
+# bodies. Each case
 # failed against the lymphd before issue 11's changes; hostile.py is the
 # caller.
 here=$(cd "$(dirname "$0")" && pwd)
@@ -107,6 +108,36 @@ out=$(post /v1/alerts "@$LYT_TMP/deep-http.json")
 say "HTTP: ${out:0:200}"
 assert_eq 400 "${out%% *}" "a deep alert body is a bad request"
 assert_true "lymphd answers" ctl_alive
+case_end
+
+# The bodies the listener takes are parsed in a process of their own:
+# uid 65534, no capability in any set, no_new_privs, no network, no file
+# but its socket and stdio. Killed from outside, it is replaced and the
+# alert still goes through; lymphd never parsed it itself.
+case_begin parser-process-confined
+pp=$(ctl --json status | jq -r '.parser.pid // empty')
+say "parser: $(ctl --json status | jq -c .parser)"
+assert_match '^[0-9]+$' "$pp" "status names the parser process"
+st=$(cat "/proc/$pp/status" 2>/dev/null)
+assert_eq "65534 65534 65534 65534" "$(awk '/^Uid:/ { print $2, $3, $4, $5 }' <<<"$st")" "uid 65534"
+assert_eq "65534 65534 65534 65534" "$(awk '/^Gid:/ { print $2, $3, $4, $5 }' <<<"$st")" "gid 65534"
+assert_eq "" "$(awk '/^Groups:/ { $1 = ""; print }' <<<"$st" | tr -d ' ')" "no groups"
+for set in CapInh CapPrm CapEff CapAmb; do
+  assert_eq 0000000000000000 "$(awk -v s="$set:" '$1 == s { print $2 }' <<<"$st")" "$set empty"
+done
+assert_eq 1 "$(awk '/^NoNewPrivs:/ { print $2 }' <<<"$st")" "no_new_privs"
+assert_ne "$(readlink "/proc/$LYMPHD_PID/ns/net")" "$(readlink "/proc/$pp/ns/net")" "a network namespace of its own"
+assert_eq "0 1 2 3" "$(ls "/proc/$pp/fd" | sort -n | tr '\n' ' ' | sed 's/ $//')" "no file but stdio and its socket"
+assert_eq "$(readlink "/proc/$LYMPHD_PID/exe")" "$(readlink "/proc/$pp/exe")" "lymphd's own binary, executed afresh"
+kill -9 "$pp"
+out=$(post /v1/alerts "$(generic_body "$c" 0 "lyt after the parser died")")
+assert_eq 202 "${out%% *}" "an alert after the parser was killed is taken"
+assert_eq 1 "$(ctl --json status | jq -r '.parser.restarts')" "status counts the restart"
+np=$(ctl --json status | jq -r '.parser.pid')
+assert_ne "$pp" "$np" "a new parser process"
+assert_eq "0000000000000000 65534" "$(awk '/^CapEff:/ { c = $2 } /^Uid:/ { u = $2 } END { print c, u }' "/proc/$np/status")" \
+  "confined as the first (no capability, uid 65534)"
+assert_true "the killed one was reaped" sh -c "! [ -e /proc/$pp ] || [ \"\$(awk '{ print \$3 }' /proc/$pp/stat)\" != Z ]"
 case_end
 
 case_begin undeclared-arguments-refused

@@ -763,9 +763,19 @@ check_drop_in_child (enum drop_mode mode)
       for (size_t i = 0; i < n_kept; i++)
         is_kept |= kept[i] == v;
       bool for_plugins = plugins && v == CAP_DAC_OVERRIDE;
+      bool for_parser = v == CAP_SETUID || v == CAP_SETGID;
       bool held = cap_in (before, v, CAP_PERMITTED);
-      if (!is_kept && !for_plugins
+      if (!is_kept && !for_plugins && !for_parser
           && (cap_in (after, v, CAP_PERMITTED) || cap_in (after, v, CAP_EFFECTIVE) || cap_in (after, v, CAP_INHERITABLE)))
+        return FAILED ();
+      /* Kept for the parser process's fork alone: permitted, never
+       * effective nor inheritable (a plugin never gets them). */
+      if (for_parser && held
+          && !(cap_in (after, v, CAP_PERMITTED) && !cap_in (after, v, CAP_EFFECTIVE) && !cap_in (after, v, CAP_INHERITABLE)))
+        return FAILED ();
+      if (for_parser && !held && (cap_in (after, v, CAP_PERMITTED) || cap_in (after, v, CAP_EFFECTIVE)))
+        return FAILED ();
+      if (for_parser && had_setpcap && cap_get_bound (v) != 1)
         return FAILED ();
       if (is_kept && held && !(cap_in (after, v, CAP_PERMITTED) && cap_in (after, v, CAP_EFFECTIVE)))
         return FAILED ();
@@ -773,7 +783,7 @@ check_drop_in_child (enum drop_mode mode)
       if (for_plugins && held
           && !(cap_in (after, v, CAP_PERMITTED) && cap_in (after, v, CAP_INHERITABLE) && !cap_in (after, v, CAP_EFFECTIVE)))
         return FAILED ();
-      if (!is_kept && !for_plugins && mode != DROP_USER_PLUGINS && mode != DROP_NOBODY && had_setpcap
+      if (!is_kept && !for_plugins && !for_parser && mode != DROP_USER_PLUGINS && mode != DROP_NOBODY && had_setpcap
           && cap_get_bound (v) != 0)
         return FAILED ();
       if (for_plugins && had_setpcap && cap_get_bound (v) != 1)
@@ -799,6 +809,14 @@ check_drop_in_child (enum drop_mode mode)
   for (cap_value_t v = 0; CAP_IS_SUPPORTED (v); v++)
     if (prctl (PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, v, 0, 0) == 1)
       return FAILED ();
+  /* What the parser process's fork does: raise the two, held or not. */
+  bool parser_held = cap_in (before, CAP_SETUID, CAP_PERMITTED) && cap_in (before, CAP_SETGID, CAP_PERMITTED);
+  if (privs_parser_raise () != parser_held)
+    return FAILED ();
+  cap_t raised = cap_get_proc ();
+  if (parser_held && !(cap_in (raised, CAP_SETUID, CAP_EFFECTIVE) && cap_in (raised, CAP_SETGID, CAP_EFFECTIVE)))
+    return FAILED ();
+  cap_free (raised);
   cap_free (before);
   cap_free (after);
   return 0;

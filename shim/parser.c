@@ -212,9 +212,10 @@ parser_child_main (void)
 
 /* ---- lymphd's side ------------------------------------------------- */
 
-/* Read exactly len bytes by the deadline (monotonic ms). */
+/* Read (out false) or write (out true) exactly len bytes by the deadline
+ * (monotonic ms). */
 static int
-read_by (int fd, void *buf, size_t len, uint64_t deadline)
+io_by (int fd, void *buf, size_t len, bool out, uint64_t deadline)
 {
   char *p = buf;
   while (len > 0)
@@ -222,7 +223,7 @@ read_by (int fd, void *buf, size_t len, uint64_t deadline)
       uint64_t now = now_mono_ms ();
       if (now >= deadline)
         return -ETIMEDOUT;
-      struct pollfd pfd = { .fd = fd, .events = POLLIN };
+      struct pollfd pfd = { .fd = fd, .events = out ? POLLOUT : POLLIN };
       int r = poll (&pfd, 1, (int) (deadline - now));
       if (r < 0 && errno == EINTR)
         continue;
@@ -230,7 +231,7 @@ read_by (int fd, void *buf, size_t len, uint64_t deadline)
         return -errno;
       if (r == 0)
         return -ETIMEDOUT;
-      ssize_t n = read (fd, p, len);
+      ssize_t n = out ? send (fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT) : read (fd, p, len);
       if (n < 0 && (errno == EINTR || errno == EAGAIN))
         continue;
       if (n < 0)
@@ -244,31 +245,15 @@ read_by (int fd, void *buf, size_t len, uint64_t deadline)
 }
 
 static int
+read_by (int fd, void *buf, size_t len, uint64_t deadline)
+{
+  return io_by (fd, buf, len, false, deadline);
+}
+
+static int
 write_by (int fd, const void *buf, size_t len, uint64_t deadline)
 {
-  const char *p = buf;
-  while (len > 0)
-    {
-      uint64_t now = now_mono_ms ();
-      if (now >= deadline)
-        return -ETIMEDOUT;
-      struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-      int r = poll (&pfd, 1, (int) (deadline - now));
-      if (r < 0 && errno == EINTR)
-        continue;
-      if (r < 0)
-        return -errno;
-      if (r == 0)
-        return -ETIMEDOUT;
-      ssize_t n = send (fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-      if (n < 0 && (errno == EINTR || errno == EAGAIN))
-        continue;
-      if (n < 0)
-        return -errno;
-      p += n;
-      len -= (size_t) n;
-    }
-  return 0;
+  return io_by (fd, (void *) buf, len, true, deadline);
 }
 
 static void

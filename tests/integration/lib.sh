@@ -270,6 +270,23 @@ image_up ()
   LYT_OWN_IMAGE=1
 }
 
+# ---------------------------------------------------------------- faults
+
+# faulty_engine_up SOCK: the conformance suite's faulty engine in front of
+# the test's engine, listening on SOCK, its fault read from
+# $LYT_TMP/fault (empty: pass everything through), its log in
+# $LYT_TMP/faulty.log; FAULTY_PID is its pid (stopped with the test).
+faulty_engine_up ()
+{
+  local fsock=$1
+  [ -e "$LYT_TMP/fault" ] || : >"$LYT_TMP/fault"
+  python3 "$LYT_SRCDIR/tests/conformance/faulty-engine.py" --listen "$fsock" \
+    --engine "${LYT_DOCKER_HOST#unix://}" --fault-file "$LYT_TMP/fault" >"$LYT_TMP/faulty.log" 2>&1 &
+  FAULTY_PID=$!
+  LYT_PIDS+=("$FAULTY_PID")
+  wait_for "[ -S '$fsock' ]" 10
+}
+
 # ---------------------------------------------------------------- lymphd
 
 lyt_bins ()

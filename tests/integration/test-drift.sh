@@ -183,10 +183,7 @@ dk run -d --name "$big" --network "$LYT_NET" --label lympho.enable=true --label 
 fsock="$LYT_TMP/faulty.sock"
 ffile="$LYT_TMP/fault"
 : >"$ffile"
-python3 "$here/../conformance/faulty-engine.py" --listen "$fsock" --engine "${LYT_DOCKER_HOST#unix://}" \
-  --fault-file "$ffile" >"$LYT_TMP/faulty.log" 2>&1 &
-LYT_PIDS+=("$!")
-wait_for "[ -S '$fsock' ]" 10 || die "the faulty engine does not listen"
+faulty_engine_up "$fsock" || die "the faulty engine does not listen"
 inc_start --docker-host "unix://$fsock" || die "lymphd does not start through the faulty engine"
 wait_for "lymphd_idle $big" 15 || die "$big not adopted"
 id0=$(c_id "$big")

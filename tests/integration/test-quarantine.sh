@@ -217,10 +217,7 @@ dk run -d --name "$h" --network "$LYT_NET" "${INC_QUIET[@]}" "$LYT_IMAGE" >/dev/
 fsock="$LYT_TMP/faulty.sock"
 ffile="$LYT_TMP/fault"
 : >"$ffile"
-python3 "$here/../conformance/faulty-engine.py" --listen "$fsock" --engine "${LYT_DOCKER_HOST#unix://}" \
-  --fault-file "$ffile" >"$LYT_TMP/faulty.log" 2>&1 &
-LYT_PIDS+=("$!")
-wait_for "[ -S '$fsock' ]" 10 || die "the faulty engine does not listen"
+faulty_engine_up "$fsock" || die "the faulty engine does not listen"
 inc_start --docker-host "unix://$fsock" --forensics-backoff 0s || die "lymphd does not start through the faulty engine"
 wait_for "lymphd_idle $h" 15 || die "$h not adopted"
 id0=$(c_id "$h")

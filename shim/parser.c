@@ -307,13 +307,19 @@ spawn (struct parser *p, lympho_error_t *err)
       sigemptyset (&none);
       sigprocmask (SIG_SETMASK, &none, NULL);
       prctl (PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-      if (dup2 (sv[1], 3) < 0)
+      /* The socket out of the way first (any of 0, 1 and 3 may be it or
+       * /dev/null), then stdin and stdout, then the socket as 3, without
+       * close-on-exec (dup2 onto itself would keep it). */
+      int sock = fcntl (sv[1], F_DUPFD, 10);
+      if (sock < 0)
         _exit (127);
       if (devnull >= 0)
         {
           dup2 (devnull, 0);
           dup2 (devnull, 1);
         }
+      if (dup2 (sock, 3) < 0)
+        _exit (127);
       if (syscall (SYS_close_range, 4u, ~0u, 0u) < 0)
         for (int fd = 4; fd < 65536; fd++)
           close (fd);

@@ -62,41 +62,53 @@ struct parser
   char confinement[160];
 };
 
-/* ---- the child ---------------------------------------------------- */
+/* ---- both sides ---------------------------------------------------- */
 
-static bool
-read_all_fd (int fd, void *buf, size_t len)
+/* Read (out false) or write (out true) exactly len bytes by the deadline
+ * (monotonic ms; 0: none, as the parser waits for its next request). */
+static int
+io_by (int fd, void *buf, size_t len, bool out, uint64_t deadline)
 {
   char *p = buf;
   while (len > 0)
     {
-      ssize_t n = read (fd, p, len);
-      if (n < 0 && errno == EINTR)
+      uint64_t now = now_mono_ms ();
+      if (deadline && now >= deadline)
+        return -ETIMEDOUT;
+      struct pollfd pfd = { .fd = fd, .events = out ? POLLOUT : POLLIN };
+      int r = poll (&pfd, 1, deadline ? (int) (deadline - now) : -1);
+      if (r < 0 && errno == EINTR)
         continue;
-      if (n <= 0)
-        return false;
+      if (r < 0)
+        return -errno;
+      if (r == 0)
+        return -ETIMEDOUT;
+      ssize_t n = out ? send (fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT) : read (fd, p, len);
+      if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        continue;
+      if (n < 0)
+        return -errno;
+      if (n == 0)
+        return -EPIPE;
       p += n;
       len -= (size_t) n;
     }
-  return true;
+  return 0;
 }
 
-static bool
-write_all_fd (int fd, const void *buf, size_t len)
+static int
+read_by (int fd, void *buf, size_t len, uint64_t deadline)
 {
-  const char *p = buf;
-  while (len > 0)
-    {
-      ssize_t n = send (fd, p, len, MSG_NOSIGNAL);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n <= 0)
-        return false;
-      p += n;
-      len -= (size_t) n;
-    }
-  return true;
+  return io_by (fd, buf, len, false, deadline);
 }
+
+static int
+write_by (int fd, const void *buf, size_t len, uint64_t deadline)
+{
+  return io_by (fd, (void *) buf, len, true, deadline);
+}
+
+/* ---- the child ---------------------------------------------------- */
 
 static void
 put_u32 (struct buf *b, uint32_t v)
@@ -161,7 +173,7 @@ parser_child_main (void)
   const int fd = 3;
   unsigned conf = child_confine ();
   uint32_t hello[2] = { PARSER_HELLO, conf };
-  if (!write_all_fd (fd, hello, sizeof hello))
+  if (write_by (fd, hello, sizeof hello, 0) < 0)
     _exit (1);
   static int (*const parsers[]) (const char *, size_t, struct alert_list *, lympho_error_t *) = {
     [ALERT_SRC_GENERIC] = alerts_parse_generic,
@@ -171,12 +183,12 @@ parser_child_main (void)
   for (;;)
     {
       uint32_t head[2];
-      if (!read_all_fd (fd, head, sizeof head))
+      if (read_by (fd, head, sizeof head, 0) < 0)
         _exit (0); /* lymphd closed it */
       if (head[0] > ALERT_SRC_FALCO || head[1] > BODY_MAX)
         _exit (1);
       char *body = xmalloc (head[1] + 1);
-      if (!read_all_fd (fd, body, head[1]))
+      if (read_by (fd, body, head[1], 0) < 0)
         _exit (1);
       body[head[1]] = '\0';
       struct alert_list l = { 0 };
@@ -203,7 +215,7 @@ parser_child_main (void)
         }
       alert_list_free (&l);
       uint32_t len = (uint32_t) b.len;
-      bool ok = write_all_fd (fd, &len, sizeof len) && write_all_fd (fd, b.data, b.len);
+      bool ok = write_by (fd, &len, sizeof len, 0) == 0 && write_by (fd, b.data, b.len, 0) == 0;
       buf_free (&b);
       if (!ok)
         _exit (1);
@@ -211,50 +223,6 @@ parser_child_main (void)
 }
 
 /* ---- lymphd's side ------------------------------------------------- */
-
-/* Read (out false) or write (out true) exactly len bytes by the deadline
- * (monotonic ms). */
-static int
-io_by (int fd, void *buf, size_t len, bool out, uint64_t deadline)
-{
-  char *p = buf;
-  while (len > 0)
-    {
-      uint64_t now = now_mono_ms ();
-      if (now >= deadline)
-        return -ETIMEDOUT;
-      struct pollfd pfd = { .fd = fd, .events = out ? POLLOUT : POLLIN };
-      int r = poll (&pfd, 1, (int) (deadline - now));
-      if (r < 0 && errno == EINTR)
-        continue;
-      if (r < 0)
-        return -errno;
-      if (r == 0)
-        return -ETIMEDOUT;
-      ssize_t n = out ? send (fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT) : read (fd, p, len);
-      if (n < 0 && (errno == EINTR || errno == EAGAIN))
-        continue;
-      if (n < 0)
-        return -errno;
-      if (n == 0)
-        return -EPIPE;
-      p += n;
-      len -= (size_t) n;
-    }
-  return 0;
-}
-
-static int
-read_by (int fd, void *buf, size_t len, uint64_t deadline)
-{
-  return io_by (fd, buf, len, false, deadline);
-}
-
-static int
-write_by (int fd, const void *buf, size_t len, uint64_t deadline)
-{
-  return io_by (fd, (void *) buf, len, true, deadline);
-}
 
 static void
 kill_child (struct parser *p)

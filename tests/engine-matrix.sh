@@ -8,8 +8,15 @@
 #       private prefix, run on the usual socket in place of the default
 #       engine, which is started again at the end): the API negotiation and
 #       snapshot fidelity tests (test-engine-api, test-fidelity), the suite's
-#       own docker compose against it (test-compose) and the conformance
-#       suite. "trixie" is Docker 26.1 (Debian 13's), "sid@1.44"
+#       own docker compose against it (test-compose) and, on the engines
+#       named in $LYMPHO_MATRIX_CONFORMANCE (default "sid@1.44"), the
+#       conformance suite. It runs on the oldest engine (Docker 20.10, in
+#       the default pass) and the newest (28.5, the newest API lymphd
+#       speaks) only, for CI's time: trixie's 26.1 is negotiated and
+#       snapshotted by test-engine-api and test-fidelity, and what the
+#       containerd image store changes (images: pins, commits, the writable
+#       layer's changes) is run there by test-drift and test-quarantine.
+#       "trixie" is Docker 26.1 (Debian 13's), "sid@1.44"
 #       Docker 28.5 with the API floor of Docker 29.0-29.2,
 #       "sid+containerd-store" the same with the containerd image store
 #       (Docker 29's default on new installs), where test-drift and
@@ -127,7 +134,9 @@ docker_engine () # ENGINE
   # with sid's 28.5), where the image store is the graph driver's.
   [[ $eng != *+containerd-store ]] && tests+=(test-compose)
   DOCKER=$DOCKER COMPOSE=$COMPOSE suite "$eng" bash "$src/tests/integration/run.sh" "${tests[@]}"
-  DOCKER=$DOCKER suite "$eng" bash "$src/tests/conformance/conformance.sh" docker
+  if [[ " ${LYMPHO_MATRIX_CONFORMANCE:-sid@1.44} " == *" $eng "* ]]; then
+    DOCKER=$DOCKER suite "$eng" bash "$src/tests/conformance/conformance.sh" docker
+  fi
   bash "$src/contrib/newer-engine.sh" stop "$suite" || rc=1
 }
 

@@ -245,6 +245,9 @@ void docker_layer_size (struct runtime *rt, const char *id, rt_size_cb cb, void 
 void docker_commit (struct runtime *rt, const char *id, const char *repo, const char *tag,
                     const struct rt_labels *labels, rt_id_cb cb, void *ud);
 
+/* ---- docker-swarm.c ---- */
+void docker_service_inspect (struct runtime *rt, const char *id, rt_service_cb cb, void *ud);
+
 /* ---- docker-events.c ---- */
 int docker_subscribe (struct runtime *rt, rt_event_cb ev_cb, rt_conn_cb conn_cb, void *ud, lympho_error_t *err) LYMPHO_MUST_CHECK;
 /* The stream's supervision, at open. */

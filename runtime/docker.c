@@ -603,6 +603,8 @@ const struct runtime_ops runtime_docker_ops = {
   .name = "docker",
   .open = docker_open,
   DOCKER_COMPATIBLE_OPS,
+  /* Podman has no swarm. */
+  .service_inspect = docker_service_inspect,
 };
 
 /* Podman's Docker-compatible API (`podman system service`). */

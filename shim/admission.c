@@ -74,6 +74,8 @@ schedule (struct daemon *d, struct entry *e)
 enum strategy
 admission_resolve_strategy (struct entry *e)
 {
+  if (e->swarm)
+    return STRATEGY_SWARM;
   if (e->policy.strategy == STRATEGY_REPLACE)
     return STRATEGY_REPLACE;
   if (e->golden.swap_blocker)
@@ -238,12 +240,30 @@ admission_on_regen_done (void *ud, const struct regen_result *res)
           free (e->id);
           e->id = xstrdup (res->new_id);
         }
-      e->state = e->id ? ES_RUNNING : ES_UNKNOWN;
+      else if (res->strategy == STRATEGY_SWARM && res->outcome == REGEN_ROLLED_BACK)
+        {
+          /* Its task was removed and the swarm did not replace it: nothing
+           * runs in the slot. Said, and left for the swarm: the slot's next
+           * task is adopted into the entry when it runs. */
+          free (e->id);
+          e->id = NULL;
+          log_error ("%s: %s; nothing runs in the slot", e->name, res->err.msg);
+        }
+      e->state = e->id ? ES_RUNNING : e->swarm ? ES_STOPPED : ES_UNKNOWN;
       free (e->last_error);
       e->last_error = xstrdup (res->err.msg);
       daemon_record (d, &h);
       reply_regen_waiters (e, res);
-      if (e->id && !d->shutting_down)
+      if (e->id && !d->shutting_down && res->strategy == STRATEGY_SWARM && res->outcome == REGEN_REFUSED
+          && res->err.status == EPERM)
+        {
+          /* Its service never replaces a task: no retry would change
+           * that. Said at each of its TTLs, its task left running. */
+          log_warn ("%s: regeneration refused (%s); asked again at its next TTL", e->name, res->err.msg);
+          e->failures = 0; /* nothing to retry: its TTL, not a backoff, comes next */
+          admission_schedule_from (d, e, now_real_ms (), false);
+        }
+      else if (e->id && !d->shutting_down)
         {
           uint64_t delay = sched_backoff (e->failures, d->cfg->backoff_min_ms, d->cfg->backoff_max_ms,
                                           random_unit ());
@@ -317,6 +337,12 @@ launch (struct daemon *d, struct entry *e, const char *reason)
     .old_networks = e->networks,
     .n_old_networks = e->n_networks,
   };
+  if (e->swarm)
+    {
+      /* The swarm recreates its task from the service's spec. */
+      p.strategy = STRATEGY_SWARM;
+      p.swarm = e->swarm;
+    }
   if (e->timer)
     {
       loop_cancel_timer (d->loop, e->timer);

@@ -134,6 +134,10 @@ gen_entry (struct daemon *d, json_gen g, struct entry *e)
     json_gen_str (g, e->policy.after[i]);
   json_gen_array_close (g);
   json_gen_kstr (g, "replaced_by", e->replaced_by);
+  /* A swarm task's slot: its service, slot and the task running in it. */
+  json_gen_kstr (g, "service", e->swarm ? e->swarm->service : NULL);
+  json_gen_kstr (g, "slot", e->swarm ? e->swarm->slot : NULL);
+  json_gen_kstr (g, "task", e->swarm ? e->swarm->task_id : NULL);
   json_gen_kstr (g, "effective_strategy", strategy_name (admission_resolve_strategy (e)));
   json_gen_kstr (g, "swap_blocker", e->golden.swap_blocker);
   json_gen_kint (g, "jitter_pct", e->policy.jitter_pct);

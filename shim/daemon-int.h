@@ -36,6 +36,7 @@
 #include "lympho/regen.h"
 #include "lympho/runtime.h"
 #include "lympho/store.h"
+#include "lympho/swarm.h"
 #include "lympho/threat.h"
 
 struct httpd;
@@ -144,6 +145,7 @@ struct entry
   uint64_t stopped_mono;    /* when it was last seen stopping */
   bool engine_took;         /* running (or just stopped) when the engine went away */
   char *replaced_by;        /* its operator (compose) replaces it with this container, which takes the name */
+  struct swarm_task *swarm; /* a swarm task's slot (swarm.h): its name is "<service>.<slot>"; NULL: not one */
   LIST_ENTRY (entry) link;  /* in daemon.entries */
 };
 

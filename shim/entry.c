@@ -30,6 +30,16 @@ entry_lookup (struct daemon *d, const char *ref)
   if (e)
     return e;
   size_t len = strlen (ref);
+  /* A swarm task's container by its own name, "<service>.<slot>.<task
+   * id>" (what Falco and the engine call it): the slot's entry while that
+   * task runs in it. */
+  ENTRY_FOREACH (x, d)
+    {
+      size_t k = x->swarm ? strlen (x->name) : 0;
+      if (k && len > k + 1 && strncmp (ref, x->name, k) == 0 && ref[k] == '.'
+          && strcmp (ref + k + 1, x->swarm->task_id) == 0)
+        return x;
+    }
   if (len < 12)
     return NULL;
   ENTRY_FOREACH (x, d)
@@ -102,6 +112,9 @@ entry_free (struct daemon *d, struct entry *e)
   policy_free (&e->policy);
   free (e->name);
   free (e->replaced_by);
+  if (e->swarm)
+    swarm_task_free (e->swarm);
+  free (e->swarm);
   free (e->id);
   free (e->queued_reason);
   free (e->last_error);

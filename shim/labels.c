@@ -15,7 +15,7 @@
 const char *
 strategy_name (enum strategy s)
 {
-  static const char *const names[] = { "auto", "replace", "swap" };
+  static const char *const names[] = { "auto", "replace", "swap", "swarm" };
   return (unsigned) s < sizeof names / sizeof names[0] ? names[s] : "auto";
 }
 

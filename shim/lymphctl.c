@@ -380,6 +380,18 @@ print_ls (json_val result)
       table_add (&t, row);
     }
   table_print_free (&t);
+  /* Swarm tasks: the slot a NAME stands for, and its task now. */
+  for (size_t i = 0; i < json_arr_len (result); i++)
+    {
+      json_val e = json_arr_at (result, i);
+      const char *service = json_str (json_get (e, "service"));
+      if (service == NULL)
+        continue;
+      cleanup_free char *name = value_text (json_get (e, "name"));
+      cleanup_free char *slot = value_text (json_get (e, "slot"));
+      cleanup_free char *task = value_text (json_get (e, "task"));
+      print_line (stdout, "swarm: %s service %s slot %s task %s", name, service, slot, task);
+    }
 }
 
 static void

@@ -40,7 +40,9 @@ refresh (struct daemon *d, struct entry *e, const struct rt_container *c)
 {
   free (e->id);
   e->id = xstrdup (c->id);
-  e->generation = generation_of (c);
+  /* A swarm task carries no label of ours: its entry counts. */
+  if (e->swarm == NULL)
+    e->generation = generation_of (c);
   e->pid = c->pid;
   strv_free (e->networks, e->n_networks);
   e->networks = strv_dup (c->networks, c->n_networks);
@@ -125,11 +127,101 @@ follow_rename (struct daemon *d, struct entry *e, const char *to)
 }
 
 static void
+set_swarm (struct entry *e, const struct swarm_task *t)
+{
+  if (e->swarm == NULL)
+    e->swarm = xmalloc0 (sizeof *e->swarm);
+  else
+    swarm_task_free (e->swarm);
+  swarm_task_copy (e->swarm, t);
+}
+
+/* A swarm task's container: protected as its slot, "<service>.<slot>",
+ * whichever task of the slot runs now (swarm.h). The swarm keeps the
+ * slot's ended tasks' containers, exited, as its history: those are not
+ * adopted. */
+static void
+handle_swarm_task (struct daemon *d, const struct rt_container *c, const struct swarm_task *t)
+{
+  struct entry *e = entry_find (d, t->key);
+  if (e && (e->regen || e->busy))
+    return;
+  bool running = c->state == RT_STATE_RUNNING || c->state == RT_STATE_PAUSED || c->state == RT_STATE_RESTARTING;
+  if (e && e->golden.name
+      && ((e->id && strcmp (e->id, c->id) == 0) || (e->id == NULL && strcmp (e->golden.source_id, c->id) == 0)))
+    {
+      set_swarm (e, t);
+      refresh (d, e, c);
+      return;
+    }
+  if (!running)
+    return;
+  struct policy p;
+  lympho_error_t err = { 0 };
+  if (policy_from_labels (&c->labels, &p, &err) < 0)
+    {
+      if (p.enabled && !adopt_refused_before (d, c->id))
+        {
+          log_error ("%s id=%.12s: not protected: %s", t->key, c->id, err.msg);
+          struct history_entry h = { HISTORY_NO_INCIDENT, .name = t->key, .kind = "refuse", .result = "refused",
+                                     .generation = -1, .new_id = c->id, .error = err.msg, .duration_ms = -1 };
+          daemon_record (d, &h);
+        }
+      return;
+    }
+  if (!p.enabled)
+    {
+      policy_free (&p);
+      return;
+    }
+  /* The tasks of one service are one group unless they say otherwise:
+   * regenerated one at a time (never two replicas down at once), and
+   * warned together. */
+  if (p.group == NULL)
+    p.group = xstrdup (t->service);
+  unsigned generation = 0;
+  if (e && e->golden.name)
+    {
+      /* The swarm started a new task in the slot (a task that failed, a
+       * rolling update): the slot's entry, its threat and its history go
+       * on with it. */
+      log_info ("%s gen=%u: the swarm runs a new task %s (%.12s) in the slot; adopting it", t->key, e->generation,
+                t->task_id, c->id);
+      generation = e->generation + 1;
+    }
+  adopt_container (d, c, t->key, &p, generation);
+  policy_free (&p);
+  e = entry_find (d, t->key);
+  if (e)
+    set_swarm (e, t);
+}
+
+static void
 handle_container (struct daemon *d, const struct rt_container *c)
 {
   /* A container the engine is removing may come without a name. */
   if (rt_labels_get (&c->labels, LABEL_ENABLE) == NULL || c->name == NULL || c->name[0] == '\0')
     return;
+  struct swarm_task task;
+  lympho_error_t terr = { 0 };
+  int is_task = swarm_task_from_labels (&c->labels, &task, &terr);
+  if (is_task < 0)
+    {
+      if (!adopt_refused_before (d, c->id))
+        {
+          log_error ("%s id=%.12s: not protected: %s", c->name, c->id, terr.msg);
+          struct history_entry h = { HISTORY_NO_INCIDENT, .name = c->name, .kind = "refuse", .result = "refused",
+                                     .generation = -1, .new_id = c->id, .error = terr.msg, .duration_ms = -1 };
+          daemon_record (d, &h);
+        }
+      return;
+    }
+  if (is_task > 0)
+    {
+      handle_swarm_task (d, c, &task);
+      swarm_task_free (&task);
+      return;
+    }
   const char *ours = rt_labels_get (&c->labels, LABEL_NAME);
   if (ours)
     {
@@ -294,6 +386,13 @@ on_listed (void *ud, int ret, const lympho_error_t *err, const struct rt_contain
       for (size_t i = 0; i < n && !present; i++)
         present = (v[i].name && strcmp (v[i].name, e->name) == 0) || (e->id && strcmp (v[i].id, e->id) == 0)
                   || (e->replaced_by && strcmp (v[i].id, e->replaced_by) == 0);
+      /* A swarm slot is there while any task of it is, even one ended:
+       * the swarm replaces it. */
+      for (size_t i = 0; i < n && !present; i++)
+        {
+          cleanup_free char *key = swarm_key_of (&v[i].labels);
+          present = key && strcmp (key, e->name) == 0;
+        }
       if (!present)
         release (d, e, "container removed outside lympho");
     }
@@ -344,6 +443,18 @@ reconcile_sync_engine (struct daemon *d)
         }
       if (e && (e->regen || e->recover_blocked))
         continue; /* in flight in this process, or waiting for the engine */
+      if (open[i].strategy && strcmp (open[i].strategy, strategy_name (STRATEGY_SWARM)) == 0)
+        {
+          /* A swarm task's: nothing of lymphd's to finish or undo (it
+           * never creates a task), the swarm replaces a removed task, and
+           * the listing below adopts what runs in the slot. */
+          lympho_error_t jerr = { 0 };
+          log_info ("%s txn=%s: an interrupted regeneration of a swarm task: left to the swarm", open[i].name,
+                    open[i].txn);
+          if (journal_end (d->journal, open[i].txn, "swarm", &jerr) < 0)
+            log_error ("journal: %s", jerr.msg);
+          continue;
+        }
       if (e == NULL)
         e = entry_new (d, open[i].name);
       struct regen_env env = daemon_regen_env (d);
@@ -390,6 +501,24 @@ reconcile_on_event (void *ud, const struct rt_event *ev)
            * entry; until then the entry waits, stopped. */
           log_info ("%s gen=%u: removed by its operator; its replacement %.12s takes the name next", e->name,
                     e->generation, e->replaced_by);
+          if (e->timer)
+            loop_cancel_timer (d->loop, e->timer);
+          e->timer = 0;
+          e->due_mono = 0;
+          e->queued = false;
+          e->state = ES_STOPPED;
+          free (e->id);
+          e->id = NULL;
+          daemon_update_status (d);
+        }
+      else if (e && e->swarm)
+        {
+          /* The swarm removes a slot's ended tasks, and replaces one
+           * removed: the slot's next task is adopted into the entry; a
+           * slot no task is left in (scaled down, the service removed) is
+           * let go at the next sync. */
+          log_info ("%s gen=%u: task %s removed outside lympho; the slot's next task is adopted when it runs",
+                    e->name, e->generation, e->swarm->task_id);
           if (e->timer)
             loop_cancel_timer (d->loop, e->timer);
           e->timer = 0;

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "lympho/regen.h"
+#include "lympho/swarm.h"
 
 enum phase
 {
@@ -35,6 +36,10 @@ enum phase
   P_OBS_OLD,
   P_OBS_NEW,
   P_OBS_DECIDE,
+  /* swarm (regen-swarm.c) */
+  P_SW_SERVICE,
+  P_SW_REMOVE,
+  P_SW_WAIT,
 };
 
 struct regen
@@ -71,6 +76,9 @@ struct regen
   char **drain;             /* swap: networks the old one leaves before it stops */
   size_t n_drain, drain_i;
   lympho_error_t failure;   /* first error, kept through rollback */
+  struct swarm_task swarm;  /* SWARM: the task; its key is the name */
+  uint64_t swarm_deadline;  /* SWARM: the replacement runs by then (monotonic) */
+  int64_t swarm_delay_ms;   /* SWARM: the service's restart delay, -1 not known */
   regen_done_cb cb;
   void *ud;
 };
@@ -87,6 +95,15 @@ void regen_fail (struct regen *r, int ret, const lympho_error_t *err);
 void regen_finish (struct regen *r, enum regen_outcome outcome);
 void regen_kick (struct loop *l, void *ud);
 void regen_golden_copy (struct golden *dst, const struct golden *src);
+
+/* Journal a mutating step's intent and tell it; false when the journal
+ * cannot be written (the regeneration is failed already). */
+bool regen_intend (struct regen *r, const char *step, const char *id);
+/* The next phase of r's forward path. */
+void regen_step_forward (struct regen *r);
+
+/* regen-swarm.c: the phases P_SW_SERVICE, P_SW_REMOVE, P_SW_WAIT */
+void regen_swarm_advance (struct regen *r);
 
 /* regen-recover.c: the phases P_OBS_OLD, P_OBS_NEW, P_OBS_DECIDE */
 void regen_observe_old (struct regen *r);

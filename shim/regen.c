@@ -17,14 +17,16 @@
 const struct regen_timing regen_default_timing = {
   .verify_delay_ms = 300,
   .ready_poll_ms = 200,
+  .swarm_poll_ms = 250,
 };
 
 static const char *const phase_names[] = {
   "check-image", "begin", "create", "start-new", "wait-ready", "publish", "stop-old", "rename-old", "rename-new",
   "start-new", "verify", "commit", "drain-old", "remove-old", "done", "rollback-remove-new", "rollback-rename-old",
-  "rollback-start-old", "rolled-back", "observe-old", "observe-new", "decide",
+  "rollback-start-old", "rolled-back", "observe-old", "observe-new", "decide", "ask-service", "remove-task",
+  "wait-replacement",
 };
-_Static_assert (sizeof phase_names / sizeof phase_names[0] == P_OBS_DECIDE + 1, "a name for every phase");
+_Static_assert (sizeof phase_names / sizeof phase_names[0] == P_SW_WAIT + 1, "a name for every phase");
 
 
 static void advance (struct regen *r);
@@ -96,6 +98,7 @@ regen_free (struct regen *r)
   if (r->timer)
     loop_cancel_timer (r->env.loop, r->timer);
   golden_free (&r->golden);
+  swarm_task_free (&r->swarm);
   free (r->name);
   free (r->txn);
   free (r->old_id);
@@ -159,8 +162,8 @@ regen_finish (struct regen *r, enum regen_outcome outcome)
 
 /* Write the intent of a mutating step; a journal that cannot be written
  * stops the regeneration before the step is taken. */
-static bool
-intend (struct regen *r, const char *step, const char *id)
+bool
+regen_intend (struct regen *r, const char *step, const char *id)
 {
   lympho_error_t e = { 0 };
   if (journal_step (r->env.journal, r->txn, step, id, &e) < 0)
@@ -192,17 +195,23 @@ next_forward (struct regen *r, enum phase p)
   static const enum phase swap[] = { P_CHECK_IMAGE, P_BEGIN,     P_CREATE,     P_START_SWAP, P_WAIT_READY,
                                      P_PUBLISH,     P_RENAME_OLD, P_RENAME_NEW, P_VERIFY,     P_COMMIT,
                                      P_DRAIN_OLD,   P_STOP_OLD,   P_REMOVE_OLD, P_DONE };
+  static const enum phase swarm[] = { P_SW_SERVICE, P_BEGIN, P_SW_REMOVE, P_SW_WAIT, P_COMMIT, P_DONE };
   const enum phase *seq = r->strategy == STRATEGY_SWAP && !r->recovering ? swap : replace;
   size_t n = r->strategy == STRATEGY_SWAP && !r->recovering ? sizeof swap / sizeof swap[0]
                                                              : sizeof replace / sizeof replace[0];
+  if (r->strategy == STRATEGY_SWARM)
+    {
+      seq = swarm;
+      n = sizeof swarm / sizeof swarm[0];
+    }
   for (size_t i = 0; i + 1 < n; i++)
     if (seq[i] == p)
       return seq[i + 1];
   return P_DONE;
 }
 
-static void
-step_forward (struct regen *r)
+void
+regen_step_forward (struct regen *r)
 {
   regen_go (r, next_forward (r, r->phase));
 }
@@ -268,7 +277,7 @@ on_image (void *ud, int ret, const lympho_error_t *err, const char *id)
       regen_fail (r, -e.status, &e);
       return;
     }
-  step_forward (r);
+  regen_step_forward (r);
 }
 
 static void
@@ -291,7 +300,7 @@ on_created (void *ud, int ret, const lympho_error_t *err, const char *id)
   told (r, "created", id, NULL);
   if (r->old_id == NULL)
     r->new_named = true; /* created under the protected name directly */
-  step_forward (r);
+  regen_step_forward (r);
 }
 
 static void
@@ -350,7 +359,7 @@ on_done_forward (void *ud, int ret, const lympho_error_t *err)
       start_rollback (r);
       return;
     }
-  step_forward (r);
+  regen_step_forward (r);
 }
 
 static void
@@ -421,7 +430,7 @@ on_inspect_new (void *ud, int ret, const lympho_error_t *err, const struct rt_co
           regen_fail (r, -EIO, &e);
           return;
         }
-      step_forward (r);
+      regen_step_forward (r);
       return;
     }
   /* P_WAIT_READY */
@@ -445,7 +454,7 @@ on_inspect_new (void *ud, int ret, const lympho_error_t *err, const struct rt_co
     }
   if (ready)
     {
-      step_forward (r);
+      regen_step_forward (r);
       return;
     }
   if (now >= r->ready_deadline)
@@ -498,12 +507,12 @@ advance (struct regen *r)
           r->begun = true;
           told (r, "begin", r->old_id, regen_reason (r));
         }
-      step_forward (r);
+      regen_step_forward (r);
       return;
 
     case P_CREATE:
       {
-        if (!intend (r, "create", NULL))
+        if (!regen_intend (r, "create", NULL))
           return;
         struct rt_labels extra = { 0 };
         char gen[16];
@@ -520,7 +529,7 @@ advance (struct regen *r)
       }
 
     case P_START_SWAP:
-      if (!intend (r, "start-new", r->new_id))
+      if (!regen_intend (r, "start-new", r->new_id))
         return;
       ops->start (rt, r->new_id, on_done_forward, r);
       return;
@@ -534,10 +543,10 @@ advance (struct regen *r)
     case P_PUBLISH:
       if (ops->publish == NULL || ops->create_hidden == NULL)
         {
-          step_forward (r);
+          regen_step_forward (r);
           return;
         }
-      if (!intend (r, "publish", r->new_id))
+      if (!regen_intend (r, "publish", r->new_id))
         return;
       ops->publish (rt, r->new_id, r->golden.spec, on_done_forward, r);
       return;
@@ -545,10 +554,10 @@ advance (struct regen *r)
     case P_STOP_OLD:
       if (r->old_id == NULL || r->old_stopped)
         {
-          step_forward (r);
+          regen_step_forward (r);
           return;
         }
-      if (!intend (r, "stop-old", r->old_id))
+      if (!regen_intend (r, "stop-old", r->old_id))
         return;
       /* An infected generation (quarantined, its forensics taken) has no
        * right to a graceful stop: killed at once. */
@@ -558,10 +567,10 @@ advance (struct regen *r)
     case P_RENAME_OLD:
       if (r->old_id == NULL || r->old_renamed)
         {
-          step_forward (r);
+          regen_step_forward (r);
           return;
         }
-      if (!intend (r, "rename-old", r->old_id))
+      if (!regen_intend (r, "rename-old", r->old_id))
         return;
       ops->rename (rt, r->old_id, r->old_name, on_done_forward, r);
       return;
@@ -569,10 +578,10 @@ advance (struct regen *r)
     case P_RENAME_NEW:
       if (r->new_named)
         {
-          step_forward (r);
+          regen_step_forward (r);
           return;
         }
-      if (!intend (r, "rename-new", r->new_id))
+      if (!regen_intend (r, "rename-new", r->new_id))
         return;
       ops->rename (rt, r->new_id, r->name, on_done_forward, r);
       return;
@@ -580,10 +589,10 @@ advance (struct regen *r)
     case P_START_NEW:
       if (r->new_started)
         {
-          step_forward (r);
+          regen_step_forward (r);
           return;
         }
-      if (!intend (r, "start-new", r->new_id))
+      if (!regen_intend (r, "start-new", r->new_id))
         return;
       ops->start (rt, r->new_id, on_done_forward, r);
       return;
@@ -609,16 +618,16 @@ advance (struct regen *r)
       r->committed = true;
       log_info ("%s gen=%u txn=%s step=commit id=%.12s", r->name, r->generation, r->txn, r->new_id);
       told (r, "commit", r->new_id, NULL);
-      step_forward (r);
+      regen_step_forward (r);
       return;
 
     case P_DRAIN_OLD:
       if (r->old_id == NULL || r->drain_i >= r->n_drain)
         {
-          step_forward (r);
+          regen_step_forward (r);
           return;
         }
-      if (r->drain_i == 0 && !intend (r, "drain-old", r->old_id))
+      if (r->drain_i == 0 && !regen_intend (r, "drain-old", r->old_id))
         return;
       ops->network_disconnect (rt, r->old_id, r->drain[r->drain_i], on_done_forward, r);
       return;
@@ -626,10 +635,10 @@ advance (struct regen *r)
     case P_REMOVE_OLD:
       if (r->old_id == NULL || !r->old_exists)
         {
-          step_forward (r);
+          regen_step_forward (r);
           return;
         }
-      if (!intend (r, "remove-old", r->old_id))
+      if (!regen_intend (r, "remove-old", r->old_id))
         return;
       /* Volumes stay: they were re-attached to the new generation. */
       ops->remove (rt, r->old_id, true, false, on_done_forward, r);
@@ -647,7 +656,7 @@ advance (struct regen *r)
           regen_go (r, P_RB_RENAME_OLD);
           return;
         }
-      if (!intend (r, "rollback-remove-new", r->new_id))
+      if (!regen_intend (r, "rollback-remove-new", r->new_id))
         return;
       ops->remove (rt, r->new_id, true, false, on_done_rollback, r);
       return;
@@ -658,7 +667,7 @@ advance (struct regen *r)
           regen_go (r, P_RB_START_OLD);
           return;
         }
-      if (!intend (r, "rollback-rename-old", r->old_id))
+      if (!regen_intend (r, "rollback-rename-old", r->old_id))
         return;
       ops->rename (rt, r->old_id, r->name, on_done_rollback, r);
       return;
@@ -669,14 +678,17 @@ advance (struct regen *r)
           regen_go (r, P_RB_DONE);
           return;
         }
-      if (!intend (r, "rollback-start-old", r->old_id))
+      if (!regen_intend (r, "rollback-start-old", r->old_id))
         return;
       ops->start (rt, r->old_id, on_done_rollback, r);
       return;
 
     case P_RB_DONE:
-      log_warn ("%s gen=%u txn=%s step=rolled-back: generation %u keeps serving", r->name, r->generation, r->txn,
-                r->old_generation);
+      if (r->old_exists)
+        log_warn ("%s gen=%u txn=%s step=rolled-back: generation %u keeps serving", r->name, r->generation, r->txn,
+                  r->old_generation);
+      else
+        log_warn ("%s gen=%u txn=%s step=failed: nothing serves under the name", r->name, r->generation, r->txn);
       regen_finish (r, REGEN_ROLLED_BACK);
       return;
 
@@ -690,6 +702,12 @@ advance (struct regen *r)
 
     case P_OBS_DECIDE:
       regen_decide (r);
+      return;
+
+    case P_SW_SERVICE:
+    case P_SW_REMOVE:
+    case P_SW_WAIT:
+      regen_swarm_advance (r);
       return;
     }
 }
@@ -749,6 +767,13 @@ regen_start (const struct regen_env *env, const struct regen_params *p, regen_do
   r->old_name = regen_old_name (r->name, r->txn);
   r->reason = xstrdup (p->reason ? p->reason : "");
   r->strategy = p->strategy == STRATEGY_SWAP ? STRATEGY_SWAP : STRATEGY_REPLACE;
+  if (p->strategy == STRATEGY_SWARM && p->swarm)
+    {
+      /* The swarm names each new task afresh: nothing is renamed. */
+      r->strategy = STRATEGY_SWARM;
+      swarm_task_copy (&r->swarm, p->swarm);
+      r->swarm_delay_ms = -1;
+    }
   r->keep_old_down = p->keep_old_down;
   for (size_t i = 0; r->strategy == STRATEGY_SWAP && i < p->n_old_networks; i++)
     {
@@ -758,7 +783,7 @@ regen_start (const struct regen_env *env, const struct regen_params *p, regen_do
       r->drain = xrealloc (r->drain, (r->n_drain + 1) * sizeof *r->drain);
       r->drain[r->n_drain++] = xstrdup (n);
     }
-  r->phase = P_CHECK_IMAGE;
+  r->phase = r->strategy == STRATEGY_SWARM ? P_SW_SERVICE : P_CHECK_IMAGE;
   r->started_mono = now_mono_ms ();
   r->cb = cb;
   r->ud = ud;

@@ -38,7 +38,9 @@
 #define LABEL_NAME "lympho.name"
 #define LABEL_TXN "lympho.txn"
 
-enum strategy { STRATEGY_AUTO = 0, STRATEGY_REPLACE, STRATEGY_SWAP };
+/* SWARM: a swarm task, removed for the swarm to replace (swarm.h); never
+ * asked for by a label, the task being one decides it. */
+enum strategy { STRATEGY_AUTO = 0, STRATEGY_REPLACE, STRATEGY_SWAP, STRATEGY_SWARM };
 const char *strategy_name (enum strategy s);
 
 /* lympho.exec.mode: what a program outside the allow list meets. AUTO (no

@@ -8,6 +8,11 @@
  *                    publish (join the aliases), rename old away, rename
  *                    new, verify, commit, drain old (leave its networks),
  *                    stop old, remove old.
+ * Forward, swarm:    ask the service (a manager can tell: a service whose
+ *                    tasks are never replaced is refused, nothing touched),
+ *                    remove old (forced), wait for the swarm's new task of
+ *                    the slot to run, commit. Nothing to roll back after
+ *                    the removal: the swarm owns the slot (regen-swarm.c).
  * Before commit any failure rolls back: remove new, rename old back, start
  * old if it was stopped — the old generation keeps serving. Every mutating
  * step is journalled (fsync) before it is taken.
@@ -30,6 +35,7 @@
 struct loop;
 struct config;
 struct regen;
+struct swarm_task;
 
 /* The state machine's own waits. The daemon leaves regen_env's timing NULL
  * and gets the defaults; a test sets them near 0 so that a run costs no
@@ -38,6 +44,7 @@ struct regen_timing
 {
   uint64_t verify_delay_ms; /* before the last look at the new generation ahead of the commit; default 300 */
   uint64_t ready_poll_ms;   /* swap: between looks while waiting for it to be ready; default 200 */
+  uint64_t swarm_poll_ms;   /* swarm: between looks for the swarm's replacement; default 250 */
 };
 
 /* One step of a regeneration, as its journal has it, for whoever follows
@@ -98,7 +105,8 @@ struct regen_params
   const struct golden *golden; /* copied */
   const char *old_id;          /* NULL: nothing runs under the name */
   unsigned old_generation;
-  enum strategy strategy;      /* REPLACE or SWAP (auto resolved by the caller) */
+  enum strategy strategy;      /* REPLACE, SWAP (auto resolved by the caller) or SWARM */
+  const struct swarm_task *swarm; /* SWARM: the task (copied) */
   const char *reason;
   bool keep_old_down;          /* infected: a rollback renames the old one back but never restarts it */
   char *const *old_networks;   /* swap: networks the old one leaves before it stops, so that */

@@ -162,6 +162,23 @@ struct rt_engine_info
   bool refused;
 };
 
+/* A Docker Swarm service as a manager tells it (service_inspect). */
+enum rt_restart_condition
+{
+  RT_RESTART_UNKNOWN = 0,
+  RT_RESTART_ANY,        /* a task that ends, whatever its exit, is replaced */
+  RT_RESTART_ON_FAILURE, /* replaced when it fails (a forced removal is a failure) */
+  RT_RESTART_NONE,       /* never replaced */
+};
+struct rt_service
+{
+  const char *id;
+  const char *name;
+  enum rt_restart_condition restart;
+  int64_t restart_delay_ms; /* -1: not said (the swarm's default, 5 s) */
+  struct rt_labels labels;  /* the service's own, not its containers' */
+};
+
 typedef void (*rt_done_cb) (void *ud, int ret, const lympho_error_t *err);
 typedef void (*rt_id_cb) (void *ud, int ret, const lympho_error_t *err, const char *id);
 typedef void (*rt_container_cb) (void *ud, int ret, const lympho_error_t *err, const struct rt_container *c);
@@ -179,6 +196,7 @@ typedef void (*rt_changes_cb) (void *ud, int ret, const lympho_error_t *err, con
 typedef void (*rt_refs_cb) (void *ud, int ret, const lympho_error_t *err, char *const *v, size_t n);
 typedef void (*rt_size_cb) (void *ud, int ret, const lympho_error_t *err, int64_t bytes);
 typedef void (*rt_top_cb) (void *ud, int ret, const lympho_error_t *err, const struct rt_process *v, size_t n);
+typedef void (*rt_service_cb) (void *ud, int ret, const lympho_error_t *err, const struct rt_service *s);
 typedef void (*rt_event_cb) (void *ud, const struct rt_event *ev);
 /* Called when the event stream (and so the engine) goes up or down, and
  * again while down whenever engine_info's problem changes. After a
@@ -198,6 +216,7 @@ union rt_callback
   rt_top_cb top;
   rt_refs_cb refs;
   rt_size_cb size;
+  rt_service_cb service;
 };
 
 struct runtime_ops
@@ -260,6 +279,10 @@ struct runtime_ops
   void (*layer_size) (struct runtime *rt, const char *id, rt_size_cb cb, void *ud);
   void (*top) (struct runtime *rt, const char *id, rt_top_cb cb, void *ud);
   void (*network_disconnect) (struct runtime *rt, const char *id, const char *network, rt_done_cb cb, void *ud);
+  /* Optional (NULL: the engine has no swarm): the Docker Swarm service
+   * `id`, on a manager; a worker cannot tell (EACCES), nor can a node
+   * outside a swarm. */
+  void (*service_inspect) (struct runtime *rt, const char *id, rt_service_cb cb, void *ud);
 
   /* Optional (NULL: nothing to tell): what is known of the engine, from
    * what the backend has seen; never asks the engine. */

@@ -22,8 +22,8 @@
 
 /* RFC 3339 as the engine writes it ("2024-05-01T10:00:00.123456789Z"),
  * to realtime ms; 0 for the zero time or anything unparsable. */
-static uint64_t
-parse_time_ms (const char *s)
+uint64_t
+docker_parse_time_ms (const char *s)
 {
   struct tm tm = { 0 };
   int n = 0;
@@ -81,7 +81,7 @@ parse_inspect (json_val v, struct rt_container *c, lympho_error_t *err)
   c->pid = json_as_int64 (json_get (state, "Pid"), &n) ? (int) n : 0;
   c->exit_code = json_as_int64 (json_get (state, "ExitCode"), &n) ? (int) n : 0;
   c->oom_killed = json_is_true (json_get (state, "OOMKilled"));
-  c->started_at_ms = parse_time_ms (json_str (json_get (state, "StartedAt")));
+  c->started_at_ms = docker_parse_time_ms (json_str (json_get (state, "StartedAt")));
   json_val nets = json_path (v, "NetworkSettings", "Networks", NULL);
   for (size_t i = 0; i < json_obj_len (nets); i++)
     {

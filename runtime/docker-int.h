@@ -213,6 +213,9 @@ char *docker_container_path (const char *ref, const char *suffix);
 void docker_negotiate (struct runtime *rt);
 
 /* ---- docker-containers.c ---- */
+/* An engine's timestamp ("2026-12-05T15:38:14.125515309Z", an offset
+ * allowed) in realtime ms; 0 for the zero time or anything unparsable. */
+uint64_t docker_parse_time_ms (const char *s);
 void docker_ping (struct runtime *rt, rt_done_cb cb, void *ud);
 void docker_list (struct runtime *rt, const char *label_filter, rt_list_cb cb, void *ud);
 void docker_inspect (struct runtime *rt, const char *ref, rt_container_cb cb, void *ud);
@@ -247,6 +250,8 @@ void docker_commit (struct runtime *rt, const char *id, const char *repo, const 
 
 /* ---- docker-swarm.c ---- */
 void docker_service_inspect (struct runtime *rt, const char *id, rt_service_cb cb, void *ud);
+void docker_service_list (struct runtime *rt, const char *label, rt_service_list_cb cb, void *ud);
+void docker_service_force_update (struct runtime *rt, const char *id, rt_done_cb cb, void *ud);
 
 /* ---- docker-events.c ---- */
 int docker_subscribe (struct runtime *rt, rt_event_cb ev_cb, rt_conn_cb conn_cb, void *ud, lympho_error_t *err) LYMPHO_MUST_CHECK;

@@ -605,6 +605,8 @@ const struct runtime_ops runtime_docker_ops = {
   DOCKER_COMPATIBLE_OPS,
   /* Podman has no swarm. */
   .service_inspect = docker_service_inspect,
+  .service_list = docker_service_list,
+  .service_force_update = docker_service_force_update,
 };
 
 /* Podman's Docker-compatible API (`podman system service`). */

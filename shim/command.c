@@ -210,6 +210,7 @@ cmd_status (struct daemon *d, struct control_request *req, json_val args)
   json_gen_kint (g, "regenerating", d->in_flight);
   json_gen_kint (g, "event_followers", (int64_t) control_streams (d->control));
   daemon_notify_status (d, g);
+  services_status_gen (d, g);
   if (d->parser)
     {
       /* The process that parses the listener's bodies (parser.h). */

@@ -8,6 +8,8 @@
  *                (retry and recovery backoff)
  *   adopt.c      adoption, snapshots, pins, refused labels, leftovers
  *   reconcile.c  the engine's lists, inspects, events and connection
+ *                (a swarm task's slot too)
+ *   services.c   swarm services regenerated as a whole (service lympho.ttl)
  *   command.c    the control commands, one table
  *   detect.c     lymphd's own detectors: health, exits, their life cycle
  *                (detect-programs.c, detect-drift.c: detect-int.h)
@@ -43,6 +45,7 @@ struct httpd;
 struct incident;
 struct parser;
 struct execguard;
+struct services;
 
 #define SHUTDOWN_GRACE_MS 120000
 
@@ -204,6 +207,7 @@ struct daemon
   struct metrics metrics;
   struct httpd *httpd;
   struct parser *parser;    /* parses the listener's bodies (parser.h); NULL without a listener */
+  struct services *services; /* swarm services with a service-level lympho.ttl (services.c); NULL: none */
   struct notifier *notifier; /* notify-url receivers; NULL: none */
   char *notify_problem;      /* why there is none though notify-url is set */
   struct procwatch *procwatch;
@@ -225,6 +229,14 @@ entry_observed (const struct daemon *d, const struct entry *e)
 {
   return e->policy.mode == LYMPHO_MODE_OBSERVE || (e->policy.mode == LYMPHO_MODE_DEFAULT && d->cfg->observe);
 }
+
+/* services.c: swarm services regenerated as a whole (a service label
+ * lympho.ttl), on a manager. Never fails: an engine that is no manager
+ * leaves it idle. Closed after the runtime. */
+void services_open (struct daemon *d);
+void services_close (struct daemon *d);
+/* status' "swarm_services", when there are any. */
+void services_status_gen (struct daemon *d, json_gen g);
 
 /* after.c: lympho.after. Regenerate e's dependants (it was regenerated);
  * the cycle the container `name` would close (malloc'd "a -> b -> a"), or

@@ -433,6 +433,7 @@ daemon_run (struct config *cfg, lympho_error_t *err)
   detect_open (d);
   /* After the drop too: its thread holds no capability. */
   notifier_setup (d);
+  services_open (d);
 
   struct golden *gs = NULL;
   size_t ng = 0;
@@ -484,6 +485,7 @@ out:
       entry_free (d, e);
     }
   incident_close (d); /* after the runtime's close: no callback comes now */
+  services_close (d);
   if (d->control)
     control_close (d->control);
   for (size_t i = 0; i < d->n_refused; i++)

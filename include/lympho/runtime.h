@@ -177,6 +177,9 @@ struct rt_service
   enum rt_restart_condition restart;
   int64_t restart_delay_ms; /* -1: not said (the swarm's default, 5 s) */
   struct rt_labels labels;  /* the service's own, not its containers' */
+  uint64_t force_update;    /* TaskTemplate.ForceUpdate: bumped by each forced update */
+  const char *update_state; /* its last update's: "updating", "completed", "paused", "rollback_*"; NULL: none */
+  uint64_t updated_ms;      /* realtime: its last update's end, else its creation; 0: not known */
 };
 
 typedef void (*rt_done_cb) (void *ud, int ret, const lympho_error_t *err);
@@ -197,6 +200,7 @@ typedef void (*rt_refs_cb) (void *ud, int ret, const lympho_error_t *err, char *
 typedef void (*rt_size_cb) (void *ud, int ret, const lympho_error_t *err, int64_t bytes);
 typedef void (*rt_top_cb) (void *ud, int ret, const lympho_error_t *err, const struct rt_process *v, size_t n);
 typedef void (*rt_service_cb) (void *ud, int ret, const lympho_error_t *err, const struct rt_service *s);
+typedef void (*rt_service_list_cb) (void *ud, int ret, const lympho_error_t *err, const struct rt_service *v, size_t n);
 typedef void (*rt_event_cb) (void *ud, const struct rt_event *ev);
 /* Called when the event stream (and so the engine) goes up or down, and
  * again while down whenever engine_info's problem changes. After a
@@ -217,6 +221,7 @@ union rt_callback
   rt_refs_cb refs;
   rt_size_cb size;
   rt_service_cb service;
+  rt_service_list_cb services;
 };
 
 struct runtime_ops
@@ -283,6 +288,14 @@ struct runtime_ops
    * `id`, on a manager; a worker cannot tell (EACCES), nor can a node
    * outside a swarm. */
   void (*service_inspect) (struct runtime *rt, const char *id, rt_service_cb cb, void *ud);
+  /* Optional, with service_inspect: the services with the service label
+   * `label` (a key), on a manager. */
+  void (*service_list) (struct runtime *rt, const char *label, rt_service_list_cb cb, void *ud);
+  /* Optional, with service_inspect: a forced rolling update of the
+   * service (its tasks replaced as its own update config says, as
+   * `docker service update --force` does); on a manager. EBUSY when the
+   * service changed meanwhile (its version moved on). */
+  void (*service_force_update) (struct runtime *rt, const char *id, rt_done_cb cb, void *ud);
 
   /* Optional (NULL: nothing to tell): what is known of the engine, from
    * what the backend has seen; never asks the engine. */

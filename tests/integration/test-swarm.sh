@@ -15,6 +15,9 @@
 #     adopted into the same entry;
 #   - a service with restart condition none is refused, and said so,
 #     nothing removed, no retry;
+#   - a service labelled lympho.ttl (a service label) is rolled as a whole
+#     on that TTL by a forced update, its update config untouched, one
+#     update at a time;
 #   - across a restart of lymphd each slot is listed once, its task kept.
 # It makes this engine a swarm manager when it is in no swarm, and leaves
 # the swarm at the end; an engine already in a swarm (someone's) is not
@@ -26,13 +29,14 @@ lyt_init
 svc="${LYT_PFX}web"
 ttl="${LYT_PFX}ttl"
 once="${LYT_PFX}once"
+roll="${LYT_PFX}roll"
 LYT_SWARM=0
 
 swarm_down ()
 {
   [ "$LYT_SWARM" = 1 ] || return 0
   local s
-  for s in "$svc" "$ttl" "$once"; do "$DOCKER" service rm "$s" >/dev/null 2>&1; done
+  for s in "$svc" "$ttl" "$once" "$roll"; do "$DOCKER" service rm "$s" >/dev/null 2>&1; done
   # The tasks' containers go with their services; wait, so that the
   # common cleanup finds nothing the swarm would recreate.
   wait_for "[ -z \"\$(\"$DOCKER\" ps -aq --filter label=com.docker.swarm.service.name 2>/dev/null | head -n 1)\" ]" 30
@@ -193,6 +197,34 @@ assert_match "restart condition none" "$(jq -r .error <<<"$h")" "history: why"
 # No retry would change it: asked again at its next TTL only.
 assert_eq null "$(ls_field "$once.1" retry)" "no retry pending"
 assert_ge 600 "$(ls_field "$once.1" next_regen_in_s)" "next at its TTL"
+case_end
+
+case_begin service-ttl-rolls-the-service
+# A service label, not its containers': the service as a whole, by a
+# forced rolling update on the manager, as its own update config says.
+dk service create -d --no-resolve-image --name "$roll" --replicas 2 --restart-delay 1s \
+  --label lympho.ttl=8s --label lympho.jitter=0 --update-parallelism 1 "$LYT_IMAGE" >/dev/null || _afail "service create $roll"
+wait_for "[ \$(running_tasks $roll) -eq 2 ]" 30 || _afail "$roll does not run"
+before=$(tasks "$roll" | awk '$3 == "running" {print $1}' | sort | tr '\n' ' ')
+svc_json () { "$DOCKER" service inspect "$roll" 2>/dev/null | jq -c '.[0]'; }
+rolled () { [ "$(history_json "$roll" | jq '[.[] | select(.kind == "regen" and .result == "ok")] | length')" -ge 1 ]; }
+if wait_for rolled 60; then ok "rolled on its TTL"; else _afail "not rolled: $(ctl --json status | jq -c .swarm_services)"; fi
+h=$(history_json "$roll" | jq -c '[.[] | select(.kind == "regen")][0]')
+assert_eq "ok rolling-update" "$(jq -r '"\(.result) \(.strategy)"' <<<"$h")" "history"
+j=$(svc_json)
+assert_eq completed "$(jq -r .UpdateStatus.State <<<"$j")" "the swarm's update completed"
+forced=$(ctl --json status | jq --arg n "$roll" '.swarm_services[] | select(.name == $n) | .forced')
+assert_eq "$forced" "$(jq -r .Spec.TaskTemplate.ForceUpdate <<<"$j")" "one forced update per TTL, none more"
+assert_eq 1 "$(jq -r '.Spec.UpdateConfig.Parallelism' <<<"$j")" "its update config untouched"
+wait_for "[ \$(running_tasks $roll) -eq 2 ]" 20 || true
+after=$(tasks "$roll" | awk '$3 == "running" {print $1}' | sort | tr '\n' ' ')
+assert_eq 2 "$(running_tasks "$roll")" "replicas back to 2"
+for c in $before; do
+  grep -q "$c" <<<"$after" && _afail "task container $c still runs after the roll"
+done
+ok "every task replaced ($before-> $after)"
+dk service rm "$roll" >/dev/null || _afail "service rm $roll"
+wait_for "[ -z \"\$(ctl --json status | jq -r '.swarm_services // empty')\" ]" 10 || _afail "$roll still followed after its removal"
 case_end
 
 case_begin follows-across-restart

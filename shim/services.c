@@ -1,0 +1,339 @@
+/* lympho — swarm services regenerated as a whole, on a manager: a service
+ * labelled lympho.ttl (a service label, not its containers') gets a forced
+ * rolling update (TaskTemplate.ForceUpdate, as `docker service update
+ * --force`) on that TTL, with its jitter: the swarm replaces every task as
+ * the service's own update config says (parallelism, delay, order, failure
+ * action). Never more than one update of a service in flight: none is
+ * forced while the service updates (by anyone), and the next TTL is counted
+ * from the end of the last. The swarm keeps what is needed (the update's
+ * state and end): nothing is stored. Calls the engine through d->ops and
+ * daemon.c (history, status). */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+
+#include "lympho/labels.h"
+#include "lympho/log.h"
+#include "lympho/loop.h"
+#include "lympho/sched.h"
+#include "lympho/util.h"
+
+#include "daemon-int.h"
+
+/* How often the manager's services are looked at: often enough for a TTL
+ * of a few seconds to be kept within one look, seldom enough to cost
+ * nothing (one GET a look, filtered by the label). */
+#define SERVICES_POLL_MS 2000
+/* Not a manager (or in no swarm): looked at again this much later. */
+#define SERVICES_IDLE_POLL_MS 60000
+/* A forced update the engine refused: tried again this much later. */
+#define SERVICES_RETRY_MS 30000
+/* A forced update the engine took but never showed as updating nor
+ * ended: given up after this. */
+#define SERVICES_GIVE_UP_MS (10 * 60 * 1000)
+
+struct service_entry
+{
+  char *id;
+  char *name;
+  uint64_t ttl_ms;
+  unsigned jitter_pct;
+  uint64_t due_real_ms;     /* the next forced update */
+  bool forcing;             /* asked of the engine, not answered yet */
+  bool ours;                /* the update in flight is one lymphd forced */
+  uint64_t forced_mono;     /* when it was asked */
+  uint64_t forced_real_ms;  /* the same, realtime: an update that ended after it is ours */
+  uint64_t forced;          /* forced updates asked by this lymphd */
+  bool seen;                /* in the last list */
+  char *problem;            /* its labels, or the engine's last refusal */
+  LIST_ENTRY (service_entry) link;
+};
+
+struct services
+{
+  struct daemon *d;
+  uint64_t timer;
+  bool listing;
+  char *problem;            /* why no service is looked at (not a manager), NULL when they are */
+  LIST_HEAD (, service_entry) list;
+};
+
+static void arm (struct services *s, uint64_t ms);
+
+static void
+entry_gone (struct service_entry *x)
+{
+  LIST_REMOVE (x, link);
+  free (x->id);
+  free (x->name);
+  free (x->problem);
+  free (x);
+}
+
+static struct service_entry *
+find (struct services *s, const char *id)
+{
+  struct service_entry *x;
+  LIST_FOREACH (x, &s->list, link)
+  if (strcmp (x->id, id) == 0)
+    return x;
+  return NULL;
+}
+
+static void
+plan_next (struct service_entry *x, uint64_t from_real_ms)
+{
+  x->due_real_ms = from_real_ms + sched_jittered_ttl (x->ttl_ms, x->jitter_pct, random_unit ());
+}
+
+struct force_ctx
+{
+  struct services *s;
+  char *id;
+};
+
+static void
+on_forced (void *ud, int ret, const lympho_error_t *err)
+{
+  struct force_ctx *c = ud;
+  struct services *s = c->s;
+  struct service_entry *x = find (s, c->id);
+  free (c->id);
+  free (c);
+  if (x == NULL)
+    return;
+  x->forcing = false;
+  free (x->problem);
+  x->problem = NULL;
+  if (ret < 0)
+    {
+      x->ours = false;
+      x->problem = xstrdup (err ? err->msg : "failed");
+      log_warn ("service %s: forced update refused: %s; again in %d s", x->name, x->problem, SERVICES_RETRY_MS / 1000);
+      x->due_real_ms = now_real_ms () + SERVICES_RETRY_MS;
+      struct history_entry h = { HISTORY_NO_INCIDENT, .name = x->name, .kind = "regen", .result = "failed",
+                                 .generation = -1, .reason = "ttl (service)", .error = x->problem, .duration_ms = -1,
+                                 .strategy = "rolling-update" };
+      daemon_record (s->d, &h);
+      return;
+    }
+  x->forced++;
+  log_info ("service %s: forced rolling update started (ttl)", x->name);
+}
+
+static void
+force (struct services *s, struct service_entry *x)
+{
+  struct daemon *d = s->d;
+  if (d->cfg->observe)
+    {
+      log_info ("service %s: observed: would have forced a rolling update (ttl)", x->name);
+      struct history_entry h = { HISTORY_NO_INCIDENT, .name = x->name, .kind = "regen", .result = "observed",
+                                 .generation = -1, .reason = "would have regenerated: ttl (service)",
+                                 .duration_ms = -1, .strategy = "rolling-update" };
+      daemon_record (d, &h);
+      plan_next (x, now_real_ms ());
+      return;
+    }
+  x->forcing = true;
+  x->ours = true;
+  x->forced_mono = now_mono_ms ();
+  x->forced_real_ms = now_real_ms ();
+  struct force_ctx *c = xmalloc0 (sizeof *c);
+  c->s = s;
+  c->id = xstrdup (x->id);
+  d->ops->service_force_update (d->rt, x->id, on_forced, c);
+}
+
+/* One service as the engine lists it now. */
+static void
+look_at (struct services *s, const struct rt_service *v, uint64_t now)
+{
+  struct service_entry *x = find (s, v->id);
+  if (x == NULL)
+    {
+      struct policy p;
+      lympho_error_t err = { 0 };
+      /* Its labels read as a container's: lympho.ttl and lympho.jitter. */
+      if (policy_from_labels (&v->labels, &p, &err) < 0)
+        {
+          log_error ("service %s: lympho.ttl not followed: %s", v->name, err.msg);
+          x = xmalloc0 (sizeof *x);
+          x->problem = xstrdup (err.msg);
+          x->due_real_ms = UINT64_MAX;
+        }
+      else
+        {
+          x = xmalloc0 (sizeof *x);
+          x->ttl_ms = p.ttl_ms;
+          x->jitter_pct = p.jitter_pct;
+          policy_free (&p);
+          /* From the end of its last update (or its creation): a restart
+           * of lymphd does not push the TTL back. */
+          plan_next (x, v->updated_ms ? v->updated_ms : now);
+          cleanup_free char *ttl = duration_format (x->ttl_ms);
+          log_info ("service %s: regenerated as a whole every %s (a forced rolling update)", v->name, ttl);
+        }
+      x->id = xstrdup (v->id);
+      x->name = xstrdup (v->name);
+      LIST_INSERT_HEAD (&s->list, x, link);
+    }
+  x->seen = true;
+  if (x->ttl_ms == 0 || x->forcing)
+    return;
+  bool updating = v->update_state
+                  && (strcmp (v->update_state, "updating") == 0 || strcmp (v->update_state, "rollback_started") == 0);
+  if (updating)
+    return; /* one at a time, whoever started it */
+  if (x->ours && v->updated_ms + 1000 < x->forced_real_ms)
+    {
+      /* Asked, and no update has ended since: the engine may not show
+       * it updating yet. One that never shows is given up after a while. */
+      if (now_mono_ms () - x->forced_mono < SERVICES_GIVE_UP_MS)
+        return;
+      log_warn ("service %s: the forced update never showed; the next one at its TTL", x->name);
+      x->ours = false;
+      plan_next (x, now);
+      return;
+    }
+  if (x->ours)
+    {
+      /* Ours ended: said, and the next counted from its end. */
+      bool ok = v->update_state && strcmp (v->update_state, "completed") == 0;
+      cleanup_free char *why = ok ? NULL : xasprintf ("the update ended %s", v->update_state ? v->update_state : "unsaid");
+      struct history_entry h = { HISTORY_NO_INCIDENT, .name = x->name, .kind = "regen", .result = ok ? "ok" : "failed",
+                                 .generation = (int64_t) v->force_update, .reason = "ttl (service)", .error = why,
+                                 .duration_ms = (int64_t) (now_mono_ms () - x->forced_mono), .strategy = "rolling-update" };
+      daemon_record (s->d, &h);
+      log_msg (ok ? LOG_LVL_INFO : LOG_LVL_WARN, "service %s: forced rolling update %s", x->name,
+               ok ? "completed" : why);
+      x->ours = false;
+      plan_next (x, v->updated_ms ? v->updated_ms : now);
+      return;
+    }
+  if (now >= x->due_real_ms)
+    force (s, x);
+}
+
+static void
+on_listed (void *ud, int ret, const lympho_error_t *err, const struct rt_service *v, size_t n)
+{
+  struct services *s = ud;
+  struct daemon *d = s->d;
+  s->listing = false;
+  if (d->shutting_down)
+    return;
+  if (ret < 0)
+    {
+      /* A worker, a node in no swarm, an engine with no swarm at all:
+       * services are a manager's. Said once. */
+      if (s->problem == NULL || strcmp (s->problem, err->msg) != 0)
+        log_debug ("services: %s (service-level lympho.ttl is followed by a manager)", err->msg);
+      free (s->problem);
+      s->problem = xstrdup (err->msg);
+      arm (s, SERVICES_IDLE_POLL_MS);
+      return;
+    }
+  free (s->problem);
+  s->problem = NULL;
+  uint64_t now = now_real_ms ();
+  struct service_entry *x, *next;
+  LIST_FOREACH (x, &s->list, link)
+  x->seen = false;
+  for (size_t i = 0; i < n; i++)
+    look_at (s, &v[i], now);
+  for (x = LIST_FIRST (&s->list); x; x = next)
+    {
+      next = LIST_NEXT (x, link);
+      if (!x->seen && !x->forcing)
+        {
+          log_info ("service %s: gone or no longer labelled lympho.ttl", x->name);
+          entry_gone (x);
+        }
+    }
+  arm (s, SERVICES_POLL_MS);
+}
+
+static void
+on_timer (struct loop *l, void *ud)
+{
+  (void) l;
+  struct services *s = ud;
+  s->timer = 0;
+  struct daemon *d = s->d;
+  if (d->shutting_down || s->listing)
+    return;
+  if (!d->connected)
+    {
+      arm (s, SERVICES_POLL_MS);
+      return;
+    }
+  s->listing = true;
+  d->ops->service_list (d->rt, LABEL_TTL, on_listed, s);
+}
+
+static void
+arm (struct services *s, uint64_t ms)
+{
+  if (s->timer)
+    loop_cancel_timer (s->d->loop, s->timer);
+  s->timer = loop_add_timer (s->d->loop, ms, on_timer, s);
+}
+
+void
+services_open (struct daemon *d)
+{
+  if (d->ops->service_list == NULL || d->ops->service_force_update == NULL)
+    return;
+  struct services *s = xmalloc0 (sizeof *s);
+  s->d = d;
+  LIST_INIT (&s->list);
+  d->services = s;
+  arm (s, SERVICES_POLL_MS);
+}
+
+void
+services_close (struct daemon *d)
+{
+  struct services *s = d->services;
+  if (s == NULL)
+    return;
+  if (s->timer)
+    loop_cancel_timer (d->loop, s->timer);
+  while (!LIST_EMPTY (&s->list))
+    entry_gone (LIST_FIRST (&s->list));
+  free (s->problem);
+  free (s);
+  d->services = NULL;
+}
+
+void
+services_status_gen (struct daemon *d, json_gen g)
+{
+  struct services *s = d->services;
+  if (s == NULL || LIST_EMPTY (&s->list))
+    return;
+  uint64_t now = now_real_ms ();
+  json_gen_str (g, "swarm_services");
+  json_gen_array_open (g);
+  struct service_entry *x;
+  LIST_FOREACH (x, &s->list, link)
+  {
+    json_gen_map_open (g);
+    json_gen_kstr (g, "name", x->name);
+    json_gen_kint (g, "ttl_s", (int64_t) (x->ttl_ms / 1000));
+    json_gen_str (g, "next_regen_in_s");
+    if (x->ttl_ms && !x->forcing && !x->ours)
+      json_gen_int (g, (int64_t) ((x->due_real_ms > now ? x->due_real_ms - now : 0) / 1000));
+    else
+      json_gen_null (g);
+    json_gen_kbool (g, "updating", x->forcing || x->ours);
+    json_gen_kint (g, "forced", (int64_t) x->forced);
+    json_gen_kstr (g, "problem", x->problem);
+    json_gen_map_close (g);
+  }
+  json_gen_array_close (g);
+}

@@ -23,6 +23,9 @@ PACKAGES=(
   podman runc containerd python3 catatonit
   # the kernel judge's test in Debian's kernels (tests/kernel/run-vm.sh)
   qemu-system-x86 cpio
+  # the fleet's bus between two nodes (tests/integration/test-fleet.sh runs
+  # its own, on a port of its own)
+  prometheus-alertmanager
 )
 if [ $# -gt 0 ]; then
   PACKAGES=("$@")

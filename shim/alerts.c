@@ -55,6 +55,8 @@ alert_clear (struct alert *a)
   free (a->program);
   free (a->path);
   free (a->fingerprint);
+  free (a->node);
+  free (a->group);
   memset (a, 0, sizeof *a);
 }
 
@@ -306,6 +308,37 @@ am_alert (json_val v, size_t idx, struct alert_list *l, lympho_error_t *err)
   if (strcmp (status, "resolved") == 0)
     {
       l->ignored++;
+      return 0;
+    }
+  /* Sent by a lymphd (lympho_node): about its node's container, never one
+   * of this node's of the same name. Its incidents warn the group here;
+   * its threshold crossings are for people, and are not answered (an
+   * answer would echo round the fleet). */
+  const char *node = json_str (json_get (labels, "lympho_node"));
+  if (node && node[0])
+    {
+      const char *group = json_str (json_get (labels, "lympho_group"));
+      if (alertname == NULL || strcmp (alertname, FLEET_ALERT_INCIDENT) != 0 || group == NULL || group[0] == '\0')
+        {
+          l->ignored++;
+          return 0;
+        }
+      struct alert a = { .source = ALERT_SRC_ALERTMANAGER, .severity = severity };
+      cleanup_free char *remote = NULL;
+      if (check_container (node, &a.node, what, err) < 0 || check_container (group, &a.group, what, err) < 0
+          || (container && check_container (container, &remote, what, err) < 0))
+        {
+          free (a.node);
+          free (a.group);
+          return -EINVAL;
+        }
+      const char *summary = json_str (json_get (annotations, "summary"));
+      cleanup_free char *reason = xasprintf ("%s/%s: %s", a.node, remote ? remote : "?",
+                                             summary && summary[0] ? summary : "incident");
+      a.reason = xstrdup_capped (reason, REASON_MAX);
+      a.rule = xstrdup (alertname);
+      a.fingerprint = (fingerprint && fingerprint[0]) ? xstrdup (fingerprint) : NULL;
+      list_push (l, &a);
       return 0;
     }
   /* A firing alert with no container label is about something else (a node,

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "lympho/control.h"
+#include "lympho/fleet.h"
 #include "lympho/history.h"
 #include "lympho/json.h"
 #include "lympho/labels.h"
@@ -211,6 +212,8 @@ cmd_status (struct daemon *d, struct control_request *req, json_val args)
   json_gen_kint (g, "event_followers", (int64_t) control_streams (d->control));
   daemon_notify_status (d, g);
   services_status_gen (d, g);
+  if (d->cfg->n_alertmanager_url)
+    fleet_status_gen (d->fleet, g);
   if (d->parser)
     {
       /* The process that parses the listener's bodies (parser.h). */

@@ -32,7 +32,8 @@ enum kind
   K_SHARE,
   K_YESNO, /* int: 1 yes, 0 no, -1 (the default) as said in its help */
   K_MODE,  /* int: 1 observe, 0 enforce */
-  K_URL,   /* notify-url: repeatable */
+  K_URL,   /* notify-url, alertmanager-url: repeatable */
+  K_NAME,  /* a name: letters, digits, '.', '_', '-' */
 };
 
 struct setting
@@ -70,6 +71,10 @@ static const struct setting settings[] = {
     "POST each regeneration, incident and refusal as JSON there, repeatable" },
   { "notify-token-file", K_PATH, F (notify_token_file), 0, 0, CONFIG_CHANGED_NOTIFY, "PATH",
     "bearer token sent to the notify-url receivers" },
+  { "alertmanager-url", K_URL, F (alertmanager_url), 0, 0, CONFIG_CHANGED_FLEET, "URL",
+    "send incidents and threshold crossings to this Alertmanager, repeatable" },
+  { "node-name", K_NAME, F (node_name), 0, 0, CONFIG_CHANGED_FLEET, "NAME",
+    "this node's name in the fleet's alerts (lympho_node)" },
   { "token-file", K_PATH, F (token_file), 0, 0, CONFIG_CHANGED_TOKEN_FILE, "PATH",
     "bearer token for alert POSTs, created if absent" },
   { "log-level", K_LOG_LEVEL, F (log_level), 0, 0, CONFIG_CHANGED_LOG_LEVEL, "LEVEL",
@@ -165,6 +170,9 @@ config_free (struct config *c)
     free (c->listen[i]);
   for (size_t i = 0; i < c->n_notify_url; i++)
     free (c->notify_url[i]);
+  for (size_t i = 0; i < c->n_alertmanager_url; i++)
+    free (c->alertmanager_url[i]);
+  free (c->node_name);
   free (c->notify_token_file);
   free (c->token_file);
   free_args (c->args, c->n_args);
@@ -281,13 +289,28 @@ check_url (const char *v)
 }
 
 static const char *
-notify_add (struct config *c, enum source src, const char *v, char *detail, size_t dlen)
+url_add (struct config *c, const struct setting *s, enum source src, const char *v, char *detail, size_t dlen)
 {
   const char *why = strcmp (v, "none") == 0 ? NULL : check_url (v);
   if (why)
     return why;
+  if (s->off == F (alertmanager_url))
+    return list_add (c->alertmanager_url, &c->n_alertmanager_url, CONFIG_MAX_NOTIFY, &c->alertmanager_source, src,
+                     v, "Alertmanagers", detail, dlen);
   return list_add (c->notify_url, &c->n_notify_url, CONFIG_MAX_NOTIFY, &c->notify_source, src, v, "receivers",
                    detail, dlen);
+}
+
+/* A node's name: what a label value and a log line take as they are. */
+static const char *
+check_name (const char *v)
+{
+  if (strlen (v) > 63)
+    return "is longer than 63 characters";
+  for (const char *p = v; *p; p++)
+    if (!isalnum ((unsigned char) *p) && *p != '.' && *p != '_' && *p != '-')
+      return "may hold letters, digits, '.', '_' and '-' only";
+  return NULL;
 }
 
 /* Check and store one value. The message says what is wrong with the value;
@@ -392,7 +415,10 @@ setting_apply (struct config *c, enum source src, const struct setting *s, const
         why = "must be yes or no";
       break;
     case K_URL:
-      why = notify_add (c, src, v, detail, sizeof detail);
+      why = url_add (c, s, src, v, detail, sizeof detail);
+      break;
+    case K_NAME:
+      why = check_name (v);
       break;
     case K_MODE:
       if (strcmp (v, "enforce") == 0 || strcmp (v, "observe") == 0)
@@ -423,6 +449,7 @@ setting_apply (struct config *c, enum source src, const struct setting *s, const
     case K_SOCKET:
     case K_DOCKER_HOST:
     case K_RUNTIME:
+    case K_NAME:
       {
         char **field = (char **) (base + s->off);
         free (*field);
@@ -507,6 +534,9 @@ config_usage (FILE *out)
           break;
         case K_URL:
           def = xstrdup ("none");
+          break;
+        case K_NAME:
+          def = xstrdup ("the host's name");
           break;
         }
       /* Name, then what it does, then the default where it fits: lines
@@ -736,6 +766,7 @@ changes (const struct config *a, const struct config *b)
         case K_SOCKET:
         case K_DOCKER_HOST:
         case K_RUNTIME:
+        case K_NAME:
           differ = str_differs (*(char *const *) (pa + s->off), *(char *const *) (pb + s->off));
           break;
         case K_LISTEN:
@@ -760,6 +791,13 @@ changes (const struct config *a, const struct config *b)
           differ = *(const int *) (pa + s->off) != *(const int *) (pb + s->off);
           break;
         case K_URL:
+          if (s->off == F (alertmanager_url))
+            {
+              differ = a->n_alertmanager_url != b->n_alertmanager_url;
+              for (size_t j = 0; !differ && j < a->n_alertmanager_url; j++)
+                differ = strcmp (a->alertmanager_url[j], b->alertmanager_url[j]) != 0;
+              break;
+            }
           differ = a->n_notify_url != b->n_notify_url;
           for (size_t j = 0; !differ && j < a->n_notify_url; j++)
             differ = strcmp (a->notify_url[j], b->notify_url[j]) != 0;

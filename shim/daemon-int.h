@@ -46,6 +46,7 @@ struct incident;
 struct parser;
 struct execguard;
 struct services;
+struct fleet;
 
 #define SHUTDOWN_GRACE_MS 120000
 
@@ -209,6 +210,7 @@ struct daemon
   struct parser *parser;    /* parses the listener's bodies (parser.h); NULL without a listener */
   struct services *services; /* swarm services with a service-level lympho.ttl (services.c); NULL: none */
   struct notifier *notifier; /* notify-url receivers; NULL: none */
+  struct fleet *fleet;       /* Alertmanagers and this node's name (fleet.h); NULL: not set up */
   char *notify_problem;      /* why there is none though notify-url is set */
   struct procwatch *procwatch;
   struct execguard *guard;  /* NULL: unavailable (guard_problem says why) */

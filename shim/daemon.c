@@ -27,6 +27,7 @@
 #include "lympho/notify.h"
 #include "lympho/parser.h"
 #include "lympho/privs.h"
+#include "lympho/fleet.h"
 #include "lympho/regen.h"
 #include "lympho/runtime.h"
 #include "lympho/store.h"
@@ -78,6 +79,8 @@ notifier_setup (struct daemon *d)
 {
   notifier_free (d->notifier);
   d->notifier = NULL;
+  fleet_free (d->fleet);
+  d->fleet = NULL;
   free (d->notify_problem);
   d->notify_problem = NULL;
   const struct config *cfg = d->cfg;
@@ -111,6 +114,26 @@ notifier_setup (struct daemon *d)
       return;
     }
   log_info ("notify: %zu receiver%s", cfg->n_notify_url, cfg->n_notify_url == 1 ? "" : "s");
+}
+
+/* The fleet's Alertmanagers and this node's name, as the configuration
+ * says now. One that cannot be set up: nothing is sent, and it is said. */
+static void
+fleet_setup (struct daemon *d)
+{
+  fleet_free (d->fleet);
+  d->fleet = NULL;
+  lympho_error_t err = { 0 };
+  if (fleet_new (d->cfg->alertmanager_url, d->cfg->n_alertmanager_url, d->cfg->node_name, &d->fleet, &err) < 0)
+    {
+      log_error ("fleet: %s; nothing is sent", err.msg);
+      if (fleet_new (NULL, 0, d->cfg->node_name, &d->fleet, &err) < 0)
+        log_error ("fleet: %s", err.msg);
+      return;
+    }
+  if (d->cfg->n_alertmanager_url)
+    log_info ("fleet: node %s, %zu Alertmanager%s", fleet_node (d->fleet), d->cfg->n_alertmanager_url,
+              d->cfg->n_alertmanager_url == 1 ? "" : "s");
 }
 
 void
@@ -284,6 +307,8 @@ reload (struct daemon *d)
   log_set_level (d->cfg->log_level);
   if (changed & CONFIG_CHANGED_NOTIFY)
     notifier_setup (d);
+  if (changed & CONFIG_CHANGED_FLEET)
+    fleet_setup (d);
   if (changed & CONFIG_CHANGED_MODE)
     {
       log_info ("mode %s: containers without lympho.mode follow it now", d->cfg->observe ? "observe" : "enforce");
@@ -433,6 +458,7 @@ daemon_run (struct config *cfg, lympho_error_t *err)
   detect_open (d);
   /* After the drop too: its thread holds no capability. */
   notifier_setup (d);
+  fleet_setup (d);
   services_open (d);
 
   struct golden *gs = NULL;

@@ -26,6 +26,8 @@ entry_find (struct daemon *d, const char *name)
 struct entry *
 entry_lookup (struct daemon *d, const char *ref)
 {
+  if (ref == NULL)
+    return NULL;
   struct entry *e = entry_find (d, ref);
   if (e)
     return e;

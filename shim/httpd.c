@@ -373,7 +373,8 @@ serve_post (struct httpd *h, struct MHD_Connection *c, struct request *r)
   /* Resolve every container before applying any alert: a payload naming one
    * unknown container changes nothing at all. */
   for (size_t i = 0; i < l.n; i++)
-    if (h->cb.known == NULL || !h->cb.known (h->cb.ud, l.v[i].container))
+    if (l.v[i].container != NULL /* a fleet warning names no container here */
+        && (h->cb.known == NULL || !h->cb.known (h->cb.ud, l.v[i].container)))
       {
         log_info ("http: %s: refused alert for unknown container %s", path, l.v[i].container);
         count (h, r->route, 404);

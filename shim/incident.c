@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "daemon-int.h"
+#include "lympho/fleet.h"
 #include "lympho/journal.h"
 #include "lympho/json.h"
 #include "lympho/log.h"
@@ -854,6 +855,11 @@ raise_level (struct daemon *d, struct entry *e, const struct alert *a, const cha
   else if (remembered || threat_reached (level, e->policy.threshold))
     {
       action = remembered ? "memory" : "regenerate";
+      /* A threshold crossing: for people (the fleet's routes page on it),
+       * never a warning to other nodes. */
+      struct fleet_event fe = { FLEET_ALERT_THRESHOLD, e->name, e->policy.group, a->severity, level,
+                                alert_source_name (a->source), told, action };
+      fleet_send (d->fleet, &fe, now_real_ms ());
       cleanup_free char *reason = xasprintf ("%s: %s%s%s", why, alert_source_name (a->source),
                                              a->reason ? ": " : "", a->reason ? a->reason : "");
       if (entry_observed (d, e))
@@ -878,10 +884,54 @@ raise_level (struct daemon *d, struct entry *e, const struct alert *a, const cha
   return action;
 }
 
+/* Another node's incident, through Alertmanager (fleet.h): a share of its
+ * severity to each member of its group here, as a group warning from this
+ * node would be. Never sent on (only a node's own incidents are), so it
+ * cannot echo round the fleet; this node's own, coming back, is not
+ * counted twice. */
+static int
+fleet_warning (struct daemon *d, const struct alert *a, uint64_t received_mono, char **action)
+{
+  const char *src = alert_source_name (a->source);
+  if (d->fleet && strcmp (a->node, fleet_node (d->fleet)) == 0)
+    {
+      fleet_count_received (d->fleet, true);
+      metrics_inc (&d->metrics, "lympho_alerts_total", "source", src, "result", "own", NULL);
+      *action = xstrdup ("own");
+      return 0;
+    }
+  if (d->fleet && !fleet_first_seen (d->fleet, a->fingerprint, now_mono_ms ()))
+    {
+      metrics_inc (&d->metrics, "lympho_alerts_total", "source", src, "result", "duplicate", NULL);
+      *action = xstrdup ("duplicate");
+      return 0;
+    }
+  if (d->fleet)
+    fleet_count_received (d->fleet, false);
+  metrics_inc (&d->metrics, "lympho_alerts_total", "source", src, "result", "fleet", NULL);
+  cleanup_free char *sig = alert_signature (a);
+  cleanup_free char *why = xasprintf ("fleet warning from %s", a->node);
+  unsigned n = 0;
+  if (a->severity > 0 && d->cfg->group_share > 0)
+    DAEMON_EACH (x, d)
+      {
+        if (x->golden.name == NULL || x->policy.group == NULL || strcmp (x->policy.group, a->group) != 0)
+          continue;
+        raise_level (d, x, a, sig, d->cfg->group_share * a->severity, false, received_mono, why);
+        n++;
+      }
+  log_info ("fleet: incident on %s (group %s, severity %d): %u member%s warned here", a->node, a->group, a->severity,
+            n, n == 1 ? "" : "s");
+  *action = xstrdup (n ? "group-warned" : "no-member");
+  return 0;
+}
+
 int
 incident_alert (struct daemon *d, const struct alert *a, uint64_t received_mono, char **action, lympho_error_t *err)
 {
   const char *src = alert_source_name (a->source);
+  if (a->node)
+    return fleet_warning (d, a, received_mono, action);
   struct entry *e = d->act->lookup (d, a->container);
   if (e == NULL || e->golden.name == NULL)
     {
@@ -901,6 +951,12 @@ incident_alert (struct daemon *d, const struct alert *a, uint64_t received_mono,
   const char *act = raise_level (d, e, a, sig, a->severity, remembered, received_mono, remembered ? "immune memory" : "alert");
   metrics_inc (&d->metrics, "lympho_incidents_total", "container", e->name, "source", src, "action", act, NULL);
   *action = xstrdup (act);
+  /* The fleet hears of this node's own incidents (not of the warnings
+   * they cause here). */
+  struct fleet_event fe = { FLEET_ALERT_INCIDENT, e->name, e->policy.group, a->severity,
+                            threat_level (&e->threat, now_real_ms (), d->cfg->threat_half_life_ms), src,
+                            a->reason, act };
+  fleet_send (d->fleet, &fe, now_real_ms ());
 
   /* Warn the group: a share of the severity, no further echo. */
   if (e->policy.group && a->severity > 0 && d->cfg->group_share > 0)

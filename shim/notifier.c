@@ -288,6 +288,17 @@ notifier_post (struct notifier *n, const char *key, const char *event_json, cons
 }
 
 void
+notifier_post_raw (struct notifier *n, const char *key, const char *body)
+{
+  if (n == NULL || n->n_urls == 0)
+    return;
+  pthread_mutex_lock (&n->mu);
+  if (nq_push (&n->q, key, xstrdup (body), now_mono_ms ()))
+    pthread_cond_signal (&n->cv);
+  pthread_mutex_unlock (&n->mu);
+}
+
+void
 notifier_stats (struct notifier *n, struct notifier_stats *out)
 {
   memset (out, 0, sizeof *out);

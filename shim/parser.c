@@ -9,8 +9,9 @@
  *   (both to lymphd)
  *   request:  u32 source (0..2), u32 length, the body
  *   answer:   i32 status (0 or -errno), u32 ignored, u32 n, str error,
- *             n times: u32 source, i32 severity, 6 str (container, reason,
- *             rule, program, path, fingerprint)
+ *             n times: u32 source, i32 severity, 8 str (container, reason,
+ *             rule, program, path, fingerprint, node, group); container
+ *             is none only for a fleet warning, which has node and group
  *   str:      u32 length (STR_NULL: none), the bytes
  * May call: alerts.c (child), util; the kernel. */
 #include "config.h"
@@ -212,6 +213,8 @@ parser_child_main (void)
           put_str (&b, a->program);
           put_str (&b, a->path);
           put_str (&b, a->fingerprint);
+          put_str (&b, a->node);
+          put_str (&b, a->group);
         }
       alert_list_free (&l);
       uint32_t len = (uint32_t) b.len;
@@ -436,6 +439,24 @@ get_str (struct reader *r, char **out, bool may_null)
   return true;
 }
 
+/* A node's or a group's name as the parser lets it through: what becomes
+ * a label and a log field. */
+static bool
+name_ok (const char *s)
+{
+  size_t n = strlen (s);
+  if (n == 0 || n > 255)
+    return false;
+  for (size_t i = 0; i < n; i++)
+    {
+      char c = s[i];
+      if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+            || (i > 0 && (c == '_' || c == '.' || c == '-'))))
+        return false;
+    }
+  return true;
+}
+
 int
 parser_decode (const char *buf, size_t len, enum alert_source src, struct alert_list *out, lympho_error_t *err)
 {
@@ -466,9 +487,16 @@ parser_decode (const char *buf, size_t len, enum alert_source src, struct alert_
       out->n++;
       a->source = src;
       a->severity = (int) (int32_t) severity;
-      if (source != (uint32_t) src || a->severity < 0 || a->severity > 10 || !get_str (&r, &a->container, false)
+      if (source != (uint32_t) src || a->severity < 0 || a->severity > 10 || !get_str (&r, &a->container, true)
           || !get_str (&r, &a->reason, true) || !get_str (&r, &a->rule, true) || !get_str (&r, &a->program, true)
-          || !get_str (&r, &a->path, true) || !get_str (&r, &a->fingerprint, true) || a->container[0] == '\0')
+          || !get_str (&r, &a->path, true) || !get_str (&r, &a->fingerprint, true) || !get_str (&r, &a->node, true)
+          || !get_str (&r, &a->group, true))
+        goto bad;
+      /* A container, or a fleet warning (node and group, no container),
+       * never both nor neither; and each name as the parser checks it. */
+      bool fleet = a->node != NULL;
+      if (fleet ? (a->container != NULL || a->group == NULL || !name_ok (a->node) || !name_ok (a->group))
+                : (a->container == NULL || a->container[0] == '\0' || a->group != NULL))
         goto bad;
     }
   if (r.p != r.end)

@@ -32,7 +32,16 @@ struct alert
   char *program;     /* process path / name, when present */
   char *path;        /* file path, when present */
   char *fingerprint; /* Alertmanager fingerprint, when present */
+  /* A fleet warning: an incident another lymphd sent through Alertmanager
+   * (labels lympho_node, lympho_group, alertname LymphoIncident). It names
+   * no container here (container NULL): its group's members are warned. */
+  char *node;        /* the node it came from; NULL: not a fleet warning */
+  char *group;       /* its lympho.group */
 };
+
+/* What lymphd sends to Alertmanager, and reads back from its webhook. */
+#define FLEET_ALERT_INCIDENT "LymphoIncident"
+#define FLEET_ALERT_THRESHOLD "LymphoThreshold"
 
 struct alert_list
 {

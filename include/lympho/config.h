@@ -40,6 +40,10 @@ struct config
   size_t n_notify_url;
   unsigned notify_source; /* as listen_source */
   char *notify_token_file; /* its content: their Authorization: Bearer; NULL: none */
+  char *alertmanager_url[CONFIG_MAX_NOTIFY]; /* Alertmanagers: incidents and threshold crossings, for the fleet */
+  size_t n_alertmanager_url;
+  unsigned alertmanager_source; /* as listen_source */
+  char *node_name;        /* this node in the fleet (lympho_node); NULL: the host's name */
   enum log_level log_level;
 
   /* Tuning keys (config file or --key=value), with defaults. */
@@ -76,6 +80,7 @@ enum config_change
   CONFIG_CHANGED_TUNING = 1u << 7, /* any of the tuning keys */
   CONFIG_CHANGED_MODE = 1u << 8,
   CONFIG_CHANGED_NOTIFY = 1u << 9,
+  CONFIG_CHANGED_FLEET = 1u << 10, /* alertmanager-url, node-name */
 };
 
 void config_init (struct config *c);   /* built-in defaults */

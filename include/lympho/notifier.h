@@ -65,6 +65,8 @@ int notifier_new (char *const *urls, size_t n_urls, const char *token, struct no
  * without its time); event_json is one JSON object; text one line. Never
  * blocks on a receiver. */
 void notifier_post (struct notifier *n, const char *key, const char *event_json, const char *text);
+/* The same, the body sent as it is (Alertmanager's alerts: fleet.c). */
+void notifier_post_raw (struct notifier *n, const char *key, const char *body);
 void notifier_stats (struct notifier *n, struct notifier_stats *out);
 /* Stops the thread: a POST in flight is abandoned, the queue dropped. */
 void notifier_free (struct notifier *n);

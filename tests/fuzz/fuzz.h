@@ -18,8 +18,12 @@ fuzz_check (const struct alert_list *l, int max_severity, enum alert_source sour
   for (size_t i = 0; i < l->n; i++)
     {
       const struct alert *a = &l->v[i];
-      if (a->source != source || a->container == NULL || a->container[0] == '\0' || strlen (a->container) > 256
-          || a->severity < 0 || a->severity > max_severity)
+      /* A container, or a fleet warning: a node and a group, no container. */
+      bool fleet = a->node != NULL;
+      if (fleet ? (a->container != NULL || a->group == NULL || a->node[0] == '\0' || a->group[0] == '\0')
+                : (a->container == NULL || a->container[0] == '\0' || strlen (a->container) > 256 || a->group != NULL))
+        abort ();
+      if (a->source != source || a->severity < 0 || a->severity > max_severity)
         abort ();
       if (a->reason && strlen (a->reason) > 4096)
         abort ();

@@ -25,7 +25,7 @@ daemon='^(entry|admission|adopt|reconcile|command|daemon)_'
 for o in shim/detect.o shim/detect-programs.o shim/detect-drift.o shim/incident.o; do
   check "$o" "$daemon" "the daemon's own files"
 done
-for o in runtime/docker.o runtime/docker-containers.o runtime/docker-create.o runtime/docker-images.o \
+for o in runtime/docker.o runtime/docker-containers.o runtime/docker-create.o runtime/docker-images.o runtime/docker-swarm.o \
          runtime/docker-events.o runtime/podman.o runtime/exec.o runtime/exec-call.o runtime/exec-events.o; do
   check "$o" "$daemon|^(detect|incident)_" "the daemon"
 done

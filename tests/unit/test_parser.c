@@ -32,9 +32,10 @@ str (struct buf *b, const char *s)
   buf_append (b, s, strlen (s));
 }
 
-/* One alert of source src for container c, reason r. */
+/* One alert of source src for container c (or, from node, for group). */
 static void
-alert (struct buf *b, uint32_t src, int32_t sev, const char *c, const char *r)
+fleet_alert (struct buf *b, uint32_t src, int32_t sev, const char *c, const char *r, const char *node,
+             const char *group)
 {
   u32 (b, src);
   u32 (b, (uint32_t) sev);
@@ -44,6 +45,15 @@ alert (struct buf *b, uint32_t src, int32_t sev, const char *c, const char *r)
   str (b, NULL);
   str (b, "/bin/sh");
   str (b, NULL);
+  str (b, node);
+  str (b, group);
+}
+
+/* One alert of source src for container c, reason r. */
+static void
+alert (struct buf *b, uint32_t src, int32_t sev, const char *c, const char *r)
+{
+  fleet_alert (b, src, sev, c, r, NULL, NULL);
 }
 
 static void
@@ -68,13 +78,19 @@ test_well_formed (void **state)
   (void) state;
   struct buf b;
   buf_init (&b);
-  head (&b, 0, 2, 2, NULL);
+  head (&b, 0, 2, 3, NULL);
   alert (&b, ALERT_SRC_FALCO, 3, "web", "a shell in \"web\"\n(twice)");
   alert (&b, ALERT_SRC_FALCO, 0, "db", NULL);
+  fleet_alert (&b, ALERT_SRC_FALCO, 2, NULL, "node-a/web: a shell", "node-a", "frontend");
   struct alert_list l;
   lympho_error_t err = { 0 };
   assert_int_equal (decode (&b, &l, &err), 0);
-  assert_int_equal (l.n, 2);
+  assert_int_equal (l.n, 3);
+  assert_null (l.v[0].node);
+  assert_null (l.v[0].group);
+  assert_null (l.v[2].container);
+  assert_string_equal (l.v[2].node, "node-a");
+  assert_string_equal (l.v[2].group, "frontend");
   assert_int_equal (l.ignored, 2);
   assert_string_equal (l.v[0].container, "web");
   assert_string_equal (l.v[0].reason, "a shell in \"web\"\n(twice)");
@@ -108,7 +124,7 @@ static void
 test_breaches (void **state)
 {
   (void) state;
-  for (int k = 0; k < 14; k++)
+  for (int k = 0; k < 19; k++)
     {
       struct buf b;
       buf_init (&b);
@@ -162,7 +178,7 @@ test_breaches (void **state)
           u32 (&b, 1);
           u32 (&b, 4);
           buf_append (&b, "we\0b", 4);
-          for (int i = 0; i < 5; i++)
+          for (int i = 0; i < 7; i++)
             str (&b, NULL);
           break;
         case 11: /* malformed UTF-8 */
@@ -175,6 +191,26 @@ test_breaches (void **state)
         case 13:
           head (&b, -EINVAL, 0, 1, "bad");
           alert (&b, ALERT_SRC_FALCO, 1, "web", "x");
+          break;
+        case 14: /* a fleet warning with a container of this node's */
+          head (&b, 0, 0, 1, NULL);
+          fleet_alert (&b, ALERT_SRC_FALCO, 1, "web", "x", "node-a", "frontend");
+          break;
+        case 15: /* a fleet warning with no group */
+          head (&b, 0, 0, 1, NULL);
+          fleet_alert (&b, ALERT_SRC_FALCO, 1, NULL, "x", "node-a", NULL);
+          break;
+        case 16: /* a group with no node */
+          head (&b, 0, 0, 1, NULL);
+          fleet_alert (&b, ALERT_SRC_FALCO, 1, "web", "x", NULL, "frontend");
+          break;
+        case 17: /* a node or a group that is no name */
+          head (&b, 0, 0, 1, NULL);
+          fleet_alert (&b, ALERT_SRC_FALCO, 1, NULL, "x", "../etc", "frontend");
+          break;
+        case 18:
+          head (&b, 0, 0, 1, NULL);
+          fleet_alert (&b, ALERT_SRC_FALCO, 1, NULL, "x", "node-a", "front end");
           break;
         }
       struct alert_list l;

@@ -79,8 +79,6 @@ notifier_setup (struct daemon *d)
 {
   notifier_free (d->notifier);
   d->notifier = NULL;
-  fleet_free (d->fleet);
-  d->fleet = NULL;
   free (d->notify_problem);
   d->notify_problem = NULL;
   const struct config *cfg = d->cfg;
@@ -497,6 +495,8 @@ out:
   d->parser = NULL;
   notifier_free (d->notifier);
   d->notifier = NULL;
+  fleet_free (d->fleet);
+  d->fleet = NULL;
   free (d->notify_problem);
   d->notify_problem = NULL;
   detect_close (d);

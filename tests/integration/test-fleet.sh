@@ -14,78 +14,10 @@
 # The time an incident takes from node-a to node-b is bench/fleet.sh's.
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib-incident.sh"
+. "$here/lib-fleet.sh"
 inc_init
 
-am_bin=$(command -v prometheus-alertmanager || command -v alertmanager)
-if [ -z "$am_bin" ]; then
-  echo "SKIP: $LYT_TEST: no Alertmanager (Debian's prometheus-alertmanager)"
-  exit 77
-fi
-PSOCK=${LYMPHO_PODMAN_SOCK:-/run/podman/podman.sock}
-if ! LYMPHO_PODMAN_SOCK="$PSOCK" bash "$here/../../contrib/podman.sh" >/dev/null 2>&1; then
-  echo "SKIP: $LYT_TEST: no Podman service for the second node"
-  exit 77
-fi
-PODMAN="$here/podman-cli.sh"
-export LYMPHO_PODMAN_SOCK=$PSOCK
-
-B="$LYT_TMP/node-b"
-mkdir -p "$B/state" "$LYT_STATE" "$LYT_TMP/am"
-fleet_down ()
-{
-  local ids
-  ids=$("$PODMAN" ps -aq --filter "name=$LYT_PFX" 2>/dev/null)
-  [ -n "$ids" ] && "$PODMAN" rm -f $ids >/dev/null 2>&1
-  "$PODMAN" rmi -f "${LYT_PFX}img:1" >/dev/null 2>&1
-  return 0
-}
-trap '_f_rc=$?; fleet_down; inc_cleanup_images; (exit $_f_rc); lyt_cleanup' EXIT
-
-AM_PORT=$(free_port) && PA=$(free_port) && PB=$(free_port) || die "no free port"
-[ "$AM_PORT" != "$PA" ] && [ "$PA" != "$PB" ] && [ "$AM_PORT" != "$PB" ] || die "ports not distinct"
-AM="http://127.0.0.1:$AM_PORT"
-head -c 24 /dev/urandom | base64 | tr -d '/+=' >"$LYT_STATE/webhook.token"
-chmod 600 "$LYT_STATE/webhook.token"
-cp "$LYT_STATE/webhook.token" "$B/state/webhook.token"
-
-# The fleet's route as contrib/alertmanager/fleet.yml gives it, the two
-# nodes its receivers; each alert its own group, sent after group_wait.
-cat >"$LYT_TMP/am/am.yml" <<EOF
-route:
-  receiver: lympho-fleet
-  group_by: ['...']
-  group_wait: 1s
-  group_interval: 1s
-  repeat_interval: 1h
-receivers:
-  - name: lympho-fleet
-    webhook_configs:
-      - url: http://127.0.0.1:$PA/v1/alerts/alertmanager
-        send_resolved: false
-        http_config:
-          authorization:
-            credentials_file: $LYT_STATE/webhook.token
-      - url: http://127.0.0.1:$PB/v1/alerts/alertmanager
-        send_resolved: false
-        http_config:
-          authorization:
-            credentials_file: $LYT_STATE/webhook.token
-EOF
-"$am_bin" --config.file="$LYT_TMP/am/am.yml" --storage.path="$LYT_TMP/am/data" \
-  --web.listen-address="127.0.0.1:$AM_PORT" --cluster.listen-address= >"$LYT_TMP/am/log" 2>&1 &
-LYT_PIDS+=($!)
-wait_for "[ \"\$(curl -s -o /dev/null -w '%{http_code}' $AM/-/ready)\" = 200 ]" 30 ||
-  die "Alertmanager not ready: $(tail -n 3 "$LYT_TMP/am/log")"
-
-ctlb () { "$LYMPHCTL" --socket "$B/sock" "$@"; }
-lsb_field () { ctlb --json ls 2>/dev/null | jq -r --arg n "$1" ".[] | select(.name == \$n) | .$2"; }
-level_a () { ls_field "$1" threat_level; }
-level_b () { lsb_field "$1" threat_level; }
-# AWK: is LEVEL within [LO, HI]?
-between () { awk -v v="$1" -v lo="$2" -v hi="$3" 'BEGIN { exit !(v != "" && v >= lo && v <= hi) }'; }
-# Alertmanager's alerts matching a label set ({"k":"v",...}): how many.
-am_count () { curl -s "$AM/api/v2/alerts" | jq --argjson m "$1" '[.[] | select(.labels | contains($m))] | length'; }
-am_state () { curl -s "$AM/api/v2/alerts" | jq -r --argjson m "$1" '[.[] | select(.labels | contains($m))][0].status.state // empty'; }
+fleet_init
 
 a_front="${LYT_PFX}a-front"
 a_front2="${LYT_PFX}a-front2"
@@ -105,7 +37,6 @@ member () # CLI NAME GROUP [THRESHOLD]
 }
 
 case_begin setup
-DOCKER="$PODMAN" build_image "${LYT_PFX}img:1" || die "the test image for Podman"
 member "$DOCKER" "$a_front" frontend || die "run $a_front"
 member "$DOCKER" "$a_front2" frontend || die "run $a_front2"
 member "$DOCKER" "$a_back" backend || die "run $a_back"
@@ -114,12 +45,7 @@ member "$DOCKER" "$a_hot" hot 3 || die "run $a_hot"
 for n in "$b_front:frontend" "$b_front2:frontend" "$b_back:backend" "$b_edge:edge" "$b_hot:hot"; do
   member "$PODMAN" "${n%%:*}" "${n#*:}" 10 "${LYT_PFX}img:1" || die "podman run ${n%%:*}"
 done
-INC_PORT=$PA inc_start --alertmanager-url "$AM" --node-name node-a || die "node-a does not start"
-"$LYMPHD" --runtime podman --docker-host "unix://$PSOCK" --config "$LYT_CONFIG" --socket "$B/sock" \
-  --state-dir "$B/state" --listen "127.0.0.1:$PB" --alertmanager-url "$AM" --node-name node-b \
-  --learn-window 5s --log-level debug >>"$LYT_TMP/lymphd-b.log" 2>&1 &
-LYT_PIDS+=($!)
-wait_for "ctlb --json ls >/dev/null 2>&1" 30 || die "node-b does not answer"
+fleet_nodes_up || die "the nodes do not start"
 wait_for "lymphd_idle $a_front && lymphd_idle $a_front2 && lymphd_idle $a_back && lymphd_idle $a_edge && lymphd_idle $a_hot" 30 ||
   die "node-a: not adopted"
 wait_for "[ \"\$(ctlb --json ls | jq '[.[] | select(.idle)] | length')\" = 5 ]" 60 || die "node-b: not adopted: $(ctlb ls)"

@@ -22,6 +22,7 @@
 struct adopt_ctx
 {
   struct daemon *d;
+  LIST_ENTRY (adopt_ctx) link; /* in d->adoptions while the engine answers */
   char *name;
   char *id;
   char *image_id;
@@ -35,6 +36,7 @@ struct adopt_ctx
 static void
 adopt_ctx_free (struct adopt_ctx *a)
 {
+  LIST_REMOVE (a, link);
   free (a->name);
   free (a->id);
   free (a->image_id);
@@ -182,6 +184,7 @@ adopt_container (struct daemon *d, const struct rt_container *c, const char *nam
   e->busy = true;
   struct adopt_ctx *a = xmalloc0 (sizeof *a);
   a->d = d;
+  LIST_INSERT_HEAD (&d->adoptions, a, link);
   a->name = xstrdup (name);
   a->id = xstrdup (c->id);
   a->image_id = xstrdup (c->image_id);
@@ -192,6 +195,13 @@ adopt_container (struct daemon *d, const struct rt_container *c, const char *nam
   a->started_at_ms = c->started_at_ms;
   log_debug ("%s step=adopt-snapshot id=%.12s", name, c->id);
   d->ops->snapshot (d->rt, c->id, adopt_snapshot, a);
+}
+
+void
+adopt_close (struct daemon *d)
+{
+  while (!LIST_EMPTY (&d->adoptions))
+    adopt_ctx_free (LIST_FIRST (&d->adoptions));
 }
 
 bool

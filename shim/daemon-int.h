@@ -47,6 +47,7 @@ struct parser;
 struct execguard;
 struct services;
 struct fleet;
+struct adopt_ctx;
 
 #define SHUTDOWN_GRACE_MS 120000
 
@@ -218,6 +219,7 @@ struct daemon
   SLIST_HEAD (, learned) learned;          /* program lists per image (detect-programs.c) */
   SLIST_HEAD (, drift_image) drift_images; /* start-up sets per image and name (detect-drift.c) */
   LIST_HEAD (, incident) incidents_orphaned; /* incident.c: cancelled, runtime calls pending */
+  LIST_HEAD (, adopt_ctx) adoptions;       /* adopt.c: snapshots and pins asked of the engine */
   LIST_HEAD (, drift_check) drift_checks;  /* asked of the engine, not answered yet (detect-drift.c) */
   uint64_t scan_timer;      /* the next look at every process (detect-programs.c) */
   const struct regen_timing *timing; /* regen's waits; NULL (lymphd): its defaults, a test shortens them */
@@ -302,6 +304,9 @@ void adopt_container (struct daemon *d, const struct rt_container *c, const char
                       unsigned generation);
 /* Removes the tag `ref` (NULL: nothing) from the engine, in the background. */
 void adopt_untag (struct daemon *d, const char *ref);
+/* Frees the adoptions the engine had not answered: after the runtime is
+ * closed, which calls none of them back. */
+void adopt_close (struct daemon *d);
 /* True when id's refusal was reported already; remembers it otherwise. */
 bool adopt_refused_before (struct daemon *d, const char *id);
 /* The engine's answer to removing a leftover; ud is its name (freed). */

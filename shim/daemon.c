@@ -511,6 +511,7 @@ out:
       entry_free (d, e);
     }
   incident_close (d); /* after the runtime's close: no callback comes now */
+  adopt_close (d);
   services_close (d);
   if (d->control)
     control_close (d->control);

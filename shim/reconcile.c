@@ -126,6 +126,40 @@ follow_rename (struct daemon *d, struct entry *e, const char *to)
   daemon_update_status (d);
 }
 
+/* A container that asked for protection and cannot have it hears why,
+ * once: logged and in the history under name. */
+static void
+refuse (struct daemon *d, const char *name, const char *id, const char *why)
+{
+  if (adopt_refused_before (d, id))
+    return;
+  log_error ("%s id=%.12s: not protected: %s", name, id, why);
+  struct history_entry h = { HISTORY_NO_INCIDENT, .name = name, .kind = "refuse", .result = "refused",
+                             .generation = -1, .new_id = id, .error = why, .duration_ms = -1 };
+  daemon_record (d, &h);
+}
+
+/* c's policy when it asks for protection and its labels are right: true,
+ * *p filled; else false (a refusal said, under name, when it asked). */
+static bool
+wanted (struct daemon *d, const struct rt_container *c, const char *name, struct policy *p)
+{
+  lympho_error_t err = { 0 };
+  if (policy_from_labels (&c->labels, p, &err) < 0)
+    {
+      /* Only containers that asked for protection hear why they lack it. */
+      if (p->enabled)
+        refuse (d, name, c->id, err.msg);
+      return false;
+    }
+  if (!p->enabled)
+    {
+      policy_free (p);
+      return false;
+    }
+  return true;
+}
+
 static void
 set_swarm (struct entry *e, const struct swarm_task *t)
 {
@@ -157,23 +191,8 @@ handle_swarm_task (struct daemon *d, const struct rt_container *c, const struct 
   if (!running)
     return;
   struct policy p;
-  lympho_error_t err = { 0 };
-  if (policy_from_labels (&c->labels, &p, &err) < 0)
-    {
-      if (p.enabled && !adopt_refused_before (d, c->id))
-        {
-          log_error ("%s id=%.12s: not protected: %s", t->key, c->id, err.msg);
-          struct history_entry h = { HISTORY_NO_INCIDENT, .name = t->key, .kind = "refuse", .result = "refused",
-                                     .generation = -1, .new_id = c->id, .error = err.msg, .duration_ms = -1 };
-          daemon_record (d, &h);
-        }
-      return;
-    }
-  if (!p.enabled)
-    {
-      policy_free (&p);
-      return;
-    }
+  if (!wanted (d, c, t->key, &p))
+    return;
   /* The tasks of one service are one group unless they say otherwise:
    * regenerated one at a time (never two replicas down at once), and
    * warned together. */
@@ -207,13 +226,7 @@ handle_container (struct daemon *d, const struct rt_container *c)
   int is_task = swarm_task_from_labels (&c->labels, &task, &terr);
   if (is_task < 0)
     {
-      if (!adopt_refused_before (d, c->id))
-        {
-          log_error ("%s id=%.12s: not protected: %s", c->name, c->id, terr.msg);
-          struct history_entry h = { HISTORY_NO_INCIDENT, .name = c->name, .kind = "refuse", .result = "refused",
-                                     .generation = -1, .new_id = c->id, .error = terr.msg, .duration_ms = -1 };
-          daemon_record (d, &h);
-        }
+      refuse (d, c->name, c->id, terr.msg);
       return;
     }
   if (is_task > 0)
@@ -280,24 +293,8 @@ handle_container (struct daemon *d, const struct rt_container *c)
         }
     }
   struct policy p;
-  lympho_error_t err = { 0 };
-  if (policy_from_labels (&c->labels, &p, &err) < 0)
-    {
-      /* Only containers that asked for protection hear why they lack it. */
-      if (p.enabled && !adopt_refused_before (d, c->id))
-        {
-          log_error ("%s id=%.12s: not protected: %s", c->name, c->id, err.msg);
-          struct history_entry h = { HISTORY_NO_INCIDENT, .name = c->name, .kind = "refuse", .result = "refused", .generation = -1,
-                                     .new_id = c->id, .error = err.msg, .duration_ms = -1 };
-          daemon_record (d, &h);
-        }
-      return;
-    }
-  if (!p.enabled)
-    {
-      policy_free (&p);
-      return;
-    }
+  if (!wanted (d, c, c->name, &p))
+    return;
   struct entry *e = entry_find (d, c->name);
   if (e && (e->regen || e->busy))
     {
@@ -316,14 +313,8 @@ handle_container (struct daemon *d, const struct rt_container *c)
   cleanup_free char *cycle = after_cycle (d, c->name, &p, &c->labels);
   if (cycle)
     {
-      if (!adopt_refused_before (d, c->id))
-        {
-          cleanup_free char *why = xasprintf ("lympho.after: a dependency cycle: %s", cycle);
-          log_error ("%s id=%.12s: not protected: %s", c->name, c->id, why);
-          struct history_entry h = { HISTORY_NO_INCIDENT, .name = c->name, .kind = "refuse", .result = "refused",
-                                     .generation = -1, .new_id = c->id, .error = why, .duration_ms = -1 };
-          daemon_record (d, &h);
-        }
+      cleanup_free char *why = xasprintf ("lympho.after: a dependency cycle: %s", cycle);
+      refuse (d, c->name, c->id, why);
       policy_free (&p);
       return;
     }
@@ -480,6 +471,23 @@ reconcile_sync_engine (struct daemon *d)
   d->ops->list (d->rt, filter, on_listed, d);
 }
 
+/* e's container is gone and another comes to take its place (compose's
+ * replacement, the swarm's next task): e waits for it, stopped, with no
+ * container and nothing planned. */
+static void
+wait_for_successor (struct daemon *d, struct entry *e)
+{
+  if (e->timer)
+    loop_cancel_timer (d->loop, e->timer);
+  e->timer = 0;
+  e->due_mono = 0;
+  e->queued = false;
+  e->state = ES_STOPPED;
+  free (e->id);
+  e->id = NULL;
+  daemon_update_status (d);
+}
+
 void
 reconcile_on_event (void *ud, const struct rt_event *ev)
 {
@@ -501,15 +509,7 @@ reconcile_on_event (void *ud, const struct rt_event *ev)
            * entry; until then the entry waits, stopped. */
           log_info ("%s gen=%u: removed by its operator; its replacement %.12s takes the name next", e->name,
                     e->generation, e->replaced_by);
-          if (e->timer)
-            loop_cancel_timer (d->loop, e->timer);
-          e->timer = 0;
-          e->due_mono = 0;
-          e->queued = false;
-          e->state = ES_STOPPED;
-          free (e->id);
-          e->id = NULL;
-          daemon_update_status (d);
+          wait_for_successor (d, e);
         }
       else if (e && e->swarm)
         {
@@ -519,15 +519,7 @@ reconcile_on_event (void *ud, const struct rt_event *ev)
            * let go at the next sync. */
           log_info ("%s gen=%u: task %s removed outside lympho; the slot's next task is adopted when it runs",
                     e->name, e->generation, e->swarm->task_id);
-          if (e->timer)
-            loop_cancel_timer (d->loop, e->timer);
-          e->timer = 0;
-          e->due_mono = 0;
-          e->queued = false;
-          e->state = ES_STOPPED;
-          free (e->id);
-          e->id = NULL;
-          daemon_update_status (d);
+          wait_for_successor (d, e);
         }
       else if (e)
         release (d, e, "container removed outside lympho");

@@ -499,6 +499,15 @@ lyt_cleanup ()
     [ -n "$ids" ] && "$DOCKER" rmi -f "$ids" >/dev/null 2>&1
   fi
   private_engine_down
+  # A lymphd of this test that left a sanitizer's report (a leak at its
+  # exit, most often: written as it exits, after the test's own checks) is a
+  # failure of the test, whoever stopped it.
+  local report
+  report=$(grep -h -m 1 -E '^==[0-9]+==ERROR: (AddressSanitizer|LeakSanitizer)|: runtime error: ' "$LYT_TMP"/*.log 2>/dev/null | head -n 1)
+  if [ -n "$report" ]; then
+    echo "FAIL: $LYT_TEST/sanitizer: $report"
+    [ "$rc" -eq 0 ] && rc=1
+  fi
   lyt_tmp_done "$rc"
   exit "$rc"
 }

@@ -252,9 +252,11 @@ if wait_for "[ \"\$(exec_field $ns mounts_marked)\" -gt ${m0:-0} ]" 25; then
 else
   _afail "mounts marked in $ns stay '$(exec_field "$ns" mounts_marked)' ($m0 before)"
 fi
+# Read before the plant: its loop runs the program within a second, and the
+# replacement may be done before a read after it.
+g=$(c_gen "$ns")
 dk exec "$ns" sh -c 'cp /bin/busybox /late/t.x; chmod 755 /late/t.x; mv /late/t.x /late/touch; touch /tmp/go-late' ||
   die "plant /late/touch"
-g=$(c_gen "$ns")
 expect_exec_incident "$ns" $((g + 1)) "^denied program /late/touch " "a program on the later mount is denied"
 assert_true "it never ran" test ! -e "$LYT_TMP/out-ns/late"
 case_end

@@ -42,9 +42,9 @@ echo "Alertmanager $("$am_bin" --version 2>&1 | awk 'NR == 1 { print $3 }'), rou
 : >"$LYT_TMP/delays"
 for i in $(seq 1 "$N"); do
   ctl alert "$a" --severity 1 --reason "bench $i" >/dev/null || die "alert $i"
-  sent=$(history_json "$a" | jq -r --arg r "bench $i" '[.[] | select(.kind == "incident" and .reason == $r)][0].time_ms // empty')
+  sent=$(history_json "$a" | jq -r --arg r "bench $i" '[.[] | select(.kind == "incident" and .reason == $r)][0].time // empty')
   # node-b's entry names node-a's reason: "fleet warning from node-a: node-a/<a>: cli: bench i"
-  got () { ctlb --json history "$b" | jq -r --arg r "bench $i" '[.[] | select(.kind == "incident" and (.reason | endswith(": " + $r)))][0].time_ms // empty'; }
+  got () { ctlb --json history "$b" | jq -r --arg r "bench $i" '[.[] | select(.kind == "incident" and (.reason | endswith(": " + $r)))][0].time // empty'; }
   wait_for "[ -n \"\$(got)\" ]" 30 || die "incident $i never reached node-b"
   echo $(($(got) - sent)) >>"$LYT_TMP/delays"
 done

@@ -6,6 +6,7 @@
 #define LYMPHO_FUZZ_H
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -21,18 +21,15 @@ struct fleet
   struct notifier *out;   /* NULL: no Alertmanager */
   uint64_t next_id;
   uint64_t sent_incidents, sent_thresholds, received, own_ignored;
-  struct
-  {
-    uint64_t hash;
-    uint64_t at;
-  } seen[FLEET_SEEN_MAX];
-  size_t n_seen, seen_next;
+  struct recent_slot seen_v[FLEET_SEEN_MAX];
+  struct recent seen;       /* warnings' fingerprints, over seen_v */
 };
 
 int
 fleet_new (char *const *urls, size_t n, const char *node, struct fleet **out, lympho_error_t *err)
 {
   struct fleet *f = xmalloc0 (sizeof *f);
+  f->seen = (struct recent) { .v = f->seen_v, .cap = FLEET_SEEN_MAX };
   char host[256] = "";
   if (node == NULL && gethostname (host, sizeof host - 1) < 0)
     snprintf (host, sizeof host, "unknown");
@@ -146,30 +143,10 @@ fleet_send (struct fleet *f, const struct fleet_event *ev, uint64_t now_real_ms)
     f->sent_thresholds++;
 }
 
-static uint64_t
-hash (const char *s)
-{
-  uint64_t h = 1469598103934665603ull; /* FNV-1a */
-  for (; *s; s++)
-    h = (h ^ (unsigned char) *s) * 1099511628211ull;
-  return h;
-}
-
 bool
 fleet_first_seen (struct fleet *f, const char *fingerprint, uint64_t now_mono_ms)
 {
-  if (fingerprint == NULL)
-    return true;
-  uint64_t h = hash (fingerprint);
-  for (size_t i = 0; i < f->n_seen; i++)
-    if (f->seen[i].hash == h && now_mono_ms - f->seen[i].at < FLEET_SEEN_MS)
-      return false;
-  f->seen[f->seen_next].hash = h;
-  f->seen[f->seen_next].at = now_mono_ms;
-  f->seen_next = (f->seen_next + 1) % FLEET_SEEN_MAX;
-  if (f->n_seen < FLEET_SEEN_MAX)
-    f->n_seen++;
-  return true;
+  return fingerprint == NULL || recent_first (&f->seen, fingerprint, now_mono_ms, FLEET_SEEN_MS);
 }
 
 void

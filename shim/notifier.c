@@ -20,31 +20,17 @@
 
 /* --- the queue (pure) ---------------------------------------------------- */
 
-static uint64_t
-fnv1a (const char *s)
-{
-  uint64_t h = 1469598103934665603ull;
-  for (; *s; s++)
-    h = (h ^ (unsigned char) *s) * 1099511628211ull;
-  return h;
-}
-
 int
 nq_push (struct nq *q, const char *key, char *body, uint64_t now_ms)
 {
-  uint64_t h = fnv1a (key);
-  for (size_t i = 0; i < q->n_recent; i++)
-    if (q->recent[i].hash == h && now_ms - q->recent[i].at_ms < NOTIFY_DEDUP_MS)
-      {
-        q->duplicates++;
-        free (body);
-        return 0;
-      }
-  q->recent[q->recent_next].hash = h;
-  q->recent[q->recent_next].at_ms = now_ms;
-  q->recent_next = (q->recent_next + 1) % NOTIFY_RECENT;
-  if (q->n_recent < NOTIFY_RECENT)
-    q->n_recent++;
+  if (q->recent.v == NULL)
+    q->recent = (struct recent) { .v = q->recent_v, .cap = NOTIFY_RECENT };
+  if (!recent_first (&q->recent, key, now_ms, NOTIFY_DEDUP_MS))
+    {
+      q->duplicates++;
+      free (body);
+      return 0;
+    }
   if (q->n == NOTIFY_QUEUE_MAX)
     {
       free (nq_pop (q));

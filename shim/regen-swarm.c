@@ -69,7 +69,6 @@ on_removed (void *ud, int ret, const lympho_error_t *err)
       return;
     }
   r->old_exists = false;
-  r->old_stopped = true;
   r->swarm_deadline = now_mono_ms () + swarm_replace_within_ms (r->swarm_delay_ms);
   regen_step_forward (r);
 }
@@ -88,8 +87,8 @@ on_listed (void *ud, int ret, const lympho_error_t *err, const struct rt_contain
       if (key == NULL || strcmp (key, r->swarm.key) != 0)
         continue;
       free (r->new_id);
+      /* The swarm's: new_created stays false, a rollback never removes it. */
       r->new_id = xstrdup (v[i].id);
-      r->new_created = false; /* the swarm's, never lymphd's to remove */
       r->running_mono = now_mono_ms ();
       log_info ("%s gen=%u txn=%s step=replaced id=%.12s (%s)", r->name, r->generation, r->txn, v[i].id,
                 v[i].name ? v[i].name : "?");

@@ -157,17 +157,16 @@ look_at (struct services *s, const struct rt_service *v, uint64_t now)
     {
       struct policy p;
       lympho_error_t err = { 0 };
+      x = xmalloc0 (sizeof *x);
       /* Its labels read as a container's: lympho.ttl and lympho.jitter. */
       if (policy_from_labels (&v->labels, &p, &err) < 0)
         {
           log_error ("service %s: lympho.ttl not followed: %s", v->name, err.msg);
-          x = xmalloc0 (sizeof *x);
           x->problem = xstrdup (err.msg);
           x->due_real_ms = UINT64_MAX;
         }
       else
         {
-          x = xmalloc0 (sizeof *x);
           x->ttl_ms = p.ttl_ms;
           x->jitter_pct = p.jitter_pct;
           policy_free (&p);

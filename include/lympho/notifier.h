@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "lympho/error.h"
+#include "lympho/util.h"
 
 #define NOTIFY_QUEUE_MAX 256
 #define NOTIFY_TRIES 4                /* a POST, then 3 retries: 1 s, 2 s, 4 s after */
@@ -34,12 +35,8 @@ struct nq
 {
   struct nq_item v[NOTIFY_QUEUE_MAX];
   size_t head, n;
-  struct
-  {
-    uint64_t hash;
-    uint64_t at_ms;
-  } recent[NOTIFY_RECENT];
-  size_t n_recent, recent_next;
+  struct recent_slot recent_v[NOTIFY_RECENT];
+  struct recent recent; /* over recent_v: set up by nq_push */
   uint64_t dropped, duplicates;
 };
 /* Takes body (malloc'd). Returns 1 when queued, 0 when an identical event

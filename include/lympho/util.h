@@ -124,4 +124,21 @@ bool str_has_prefix (const char *s, const char *prefix);
 char **strv_dup (char *const *v, size_t n);
 void strv_free (char **v, size_t n);
 
+/* Keys seen recently, by their hash (FNV-1a), at most cap of them: the
+ * oldest is forgotten first. v points to cap slots the caller owns,
+ * zeroed. */
+struct recent_slot
+{
+  uint64_t hash;
+  uint64_t at_ms;
+};
+struct recent
+{
+  struct recent_slot *v;
+  size_t cap, n, next;
+};
+/* True the first time key is seen within window_ms before now_ms (it is
+ * remembered then); false when it was. */
+bool recent_first (struct recent *r, const char *key, uint64_t now_ms, uint64_t window_ms);
+
 #endif

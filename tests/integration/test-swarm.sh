@@ -13,6 +13,8 @@
 #     are one group), replicas back to 2 each time;
 #   - a task removed outside lympho: the swarm's next task of the slot is
 #     adopted into the same entry;
+#   - a task the swarm does not replace (the node paused) is reported, the
+#     slot shown stopped, and adopted again when the node takes tasks;
 #   - a service with restart condition none is refused, and said so,
 #     nothing removed, no retry;
 #   - a service labelled lympho.ttl (a service label) is rolled as a whole
@@ -225,6 +227,30 @@ done
 ok "every task replaced ($before-> $after)"
 dk service rm "$roll" >/dev/null || _afail "service rm $roll"
 wait_for "[ -z \"\$(ctl --json status | jq -r '.swarm_services // empty')\" ]" 10 || _afail "$roll still followed after its removal"
+case_end
+
+case_begin not-replaced-reported
+# A node that takes no new task (paused): the swarm cannot replace a
+# removed one. lymphd says so once its wait is over, and the slot's next
+# task is adopted into the entry when the node takes tasks again.
+node=$("$DOCKER" info --format '{{.Swarm.NodeID}}')
+gen=$(ls_field "$svc.2" generation)
+id2=$(ls_field "$svc.2" id)
+dk node update --availability pause "$node" >/dev/null || _afail "pause the node"
+out=$(ctl regen "$svc.2" 2>&1) && _afail "a regeneration nothing replaced succeeded: $out"
+assert_match "the swarm did not replace the task" "$out" "refused, saying why"
+assert_eq "" "$(c_id "$id2")" "its task's container was removed"
+assert_eq stopped "$(ls_field "$svc.2" state)" "the slot shows stopped"
+assert_eq null "$(ls_field "$svc.2" id)" "with no container"
+h=$(history_json "$svc.2" | jq -c '[.[] | select(.kind == "regen")][0]')
+assert_eq "failed swarm" "$(jq -r '"\(.result) \(.strategy)"' <<<"$h")" "history"
+dk node update --availability active "$node" >/dev/null || _afail "resume the node"
+if wait_for "[ -n \"\$(slot_id $svc 2)\" ] && [ \"\$(ls_field $svc.2 id)\" = \"\$(slot_id $svc 2)\" ] && lymphd_idle $svc.2" 60; then
+  ok "the slot's next task adopted once the node takes tasks"
+else
+  _afail "not adopted: $(ls_json | jq -c ".[] | select(.name == \"$svc.2\")")"
+fi
+assert_eq $((gen + 1)) "$(ls_field "$svc.2" generation)" "the same entry, its generation on"
 case_end
 
 case_begin follows-across-restart

@@ -248,6 +248,8 @@ admission_on_regen_done (void *ud, const struct regen_result *res)
           free (e->id);
           e->id = NULL;
           log_error ("%s: %s; nothing runs in the slot", e->name, res->err.msg);
+          if (!d->shutting_down)
+            reconcile_slot_check (d, e);
         }
       e->state = e->id ? ES_RUNNING : e->swarm ? ES_STOPPED : ES_UNKNOWN;
       free (e->last_error);

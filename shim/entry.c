@@ -105,6 +105,8 @@ entry_free (struct daemon *d, struct entry *e)
     loop_cancel_timer (d->loop, e->timer);
   if (e->recover_timer)
     loop_cancel_timer (d->loop, e->recover_timer);
+  if (e->slot_timer)
+    loop_cancel_timer (d->loop, e->slot_timer);
   entry_reply_waiters (e, false, NULL, ENOENT, "the container is no longer protected");
   incident_entry_free (e);
   detect_entry_free (d, e);

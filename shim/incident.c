@@ -867,6 +867,26 @@ raise_level (struct daemon *d, struct entry *e, const struct alert *a, const cha
           observe_incident (d, e, a, reason, sig, level, action);
           return "observed";
         }
+      /* A swarm task brought to its threshold by its group (a sibling's
+       * incident, another node's): the whole service is regenerated, by
+       * the swarm's own rolling update, as its update config says, where
+       * this node manages the swarm. Its own alert answers it alone. */
+      if (!own && e->swarm)
+        {
+          lympho_error_t rerr = { 0 };
+          int r = services_roll (d, e->swarm->service_id, e->swarm->service, reason, &rerr);
+          if (r >= 0)
+            {
+              action = r ? "rolling-update" : "absorbed";
+              log_warn ("%s gen=%u: %s (level %.2f, threshold %u) -> service %s %s", e->name, e->generation, reason,
+                        level, e->policy.threshold, e->swarm->service,
+                        r ? "regenerated as a whole (forced rolling update)" : "already regenerating as a whole");
+              record_only (d, e, a, told, sig, level, action);
+              return action;
+            }
+          log_info ("%s: service %s not rolled as a whole: %s; its task alone is regenerated", e->name,
+                    e->swarm->service, rerr.msg);
+        }
       log_warn ("%s gen=%u: %s (level %.2f, threshold %u) -> quarantine and regenerate", e->name, e->generation,
                 reason, level, e->policy.threshold);
       if (e->incident == NULL && e->state == ES_RUNNING)

@@ -202,11 +202,13 @@ handle_swarm_task (struct daemon *d, const struct rt_container *c, const struct 
   if (e && e->golden.name)
     {
       /* The swarm started a new task in the slot (a task that failed, a
-       * rolling update): the slot's entry, its threat and its history go
-       * on with it. */
+       * rolling update): the slot's entry and its history go on with it. */
       log_info ("%s gen=%u: the swarm runs a new task %s (%.12s) in the slot; adopting it", t->key, e->generation,
                 t->task_id, c->id);
       generation = e->generation + 1;
+      /* A fresh container from the service's pinned spec, as after a
+       * regeneration: its level starts again (immune memory stays). */
+      threat_reset (&e->threat);
     }
   adopt_container (d, c, t->key, &p, generation);
   policy_free (&p);
@@ -488,6 +490,72 @@ wait_for_successor (struct daemon *d, struct entry *e)
   daemon_update_status (d);
 }
 
+struct slot_check
+{
+  struct daemon *d;
+  char *name;
+};
+
+static void
+on_slot_listed (void *ud, int ret, const lympho_error_t *err, const struct rt_container *v, size_t n)
+{
+  struct slot_check *c = ud;
+  struct daemon *d = c->d;
+  struct entry *e = d->shutting_down ? NULL : entry_find (d, c->name);
+  free (c->name);
+  free (c);
+  /* Gone meanwhile, or a task of the slot adopted already. */
+  if (e == NULL || e->swarm == NULL || e->id || e->regen || e->busy)
+    return;
+  if (ret < 0)
+    {
+      log_warn ("%s: its slot's tasks not listed: %s; looked for again later", e->name, err->msg);
+      reconcile_slot_check (d, e);
+      return;
+    }
+  /* Any task of the slot, even one ended: the swarm is at it. */
+  for (size_t i = 0; i < n; i++)
+    {
+      cleanup_free char *key = swarm_key_of (&v[i].labels);
+      if (key && strcmp (key, e->name) == 0)
+        {
+          reconcile_slot_check (d, e);
+          return;
+        }
+    }
+  release (d, e, "no task of the slot on this node since its last was removed (the service removed or scaled "
+                 "down, or its task placed on another node)");
+}
+
+static void
+on_slot_check (struct loop *l, void *ud)
+{
+  (void) l;
+  struct entry *e = ud;
+  struct daemon *d = e->d;
+  e->slot_timer = 0;
+  if (d->shutting_down || e->swarm == NULL || e->id || e->regen || e->busy)
+    return;
+  if (!d->connected)
+    {
+      reconcile_slot_check (d, e); /* the sync at the reconnection settles it too */
+      return;
+    }
+  struct slot_check *c = xmalloc0 (sizeof *c);
+  c->d = d;
+  c->name = xstrdup (e->name);
+  cleanup_free char *filter = xasprintf ("%s=%s", SWARM_LABEL_SERVICE_ID, e->swarm->service_id);
+  d->ops->list (d->rt, filter, on_slot_listed, c);
+}
+
+void
+reconcile_slot_check (struct daemon *d, struct entry *e)
+{
+  if (e->slot_timer)
+    loop_cancel_timer (d->loop, e->slot_timer);
+  e->slot_timer = loop_add_timer (d->loop, swarm_replace_within_ms (-1), on_slot_check, e);
+}
+
 void
 reconcile_on_event (void *ud, const struct rt_event *ev)
 {
@@ -514,12 +582,14 @@ reconcile_on_event (void *ud, const struct rt_event *ev)
       else if (e && e->swarm)
         {
           /* The swarm removes a slot's ended tasks, and replaces one
-           * removed: the slot's next task is adopted into the entry; a
-           * slot no task is left in (scaled down, the service removed) is
-           * let go at the next sync. */
+           * removed: the slot's next task is adopted into the entry. A
+           * slot no task of which is left on this node once the swarm
+           * would have replaced it (the service removed or scaled down,
+           * its task placed on another node) is let go then. */
           log_info ("%s gen=%u: task %s removed outside lympho; the slot's next task is adopted when it runs",
                     e->name, e->generation, e->swarm->task_id);
           wait_for_successor (d, e);
+          reconcile_slot_check (d, e);
         }
       else if (e)
         release (d, e, "container removed outside lympho");

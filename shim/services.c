@@ -3,11 +3,12 @@
  * rolling update (TaskTemplate.ForceUpdate, as `docker service update
  * --force`) on that TTL, with its jitter: the swarm replaces every task as
  * the service's own update config says (parallelism, delay, order, failure
- * action). Never more than one update of a service in flight: none is
- * forced while the service updates (by anyone), and the next TTL is counted
- * from the end of the last. The swarm keeps what is needed (the update's
- * state and end): nothing is stored. Calls the engine through d->ops and
- * daemon.c (history, status). */
+ * action). So does a group alert at the threshold of a protected task of
+ * any service (services_roll, from incident.c). Never more than one update
+ * of a service in flight: none is forced while the service updates (by
+ * anyone), and the next TTL is counted from the end of the last. The swarm
+ * keeps what is needed (the update's state and end): nothing is stored.
+ * Calls the engine through d->ops and daemon.c (history, status). */
 #include "config.h"
 
 #include <errno.h>
@@ -48,6 +49,9 @@ struct service_entry
   uint64_t forced_real_ms;  /* the same, realtime: an update that ended after it is ours */
   uint64_t forced;          /* forced updates asked by this lymphd */
   bool seen;                /* in the last list */
+  bool by_alert;            /* not labelled lympho.ttl: followed for the update a group alert forced, then let go */
+  bool inspecting;          /* a by_alert one's state asked of the engine */
+  char *why;                /* the reason of the forced update in flight: "ttl (service)", a group alert's */
   char *problem;            /* its labels, or the engine's last refusal */
   LIST_ENTRY (service_entry) link;
 };
@@ -57,6 +61,7 @@ struct services
   struct daemon *d;
   uint64_t timer;
   bool listing;
+  bool manager;             /* the last list was answered: this node is a manager */
   char *problem;            /* why no service is looked at (not a manager), NULL when they are */
   LIST_HEAD (, service_entry) list;
 };
@@ -69,6 +74,7 @@ entry_gone (struct service_entry *x)
   LIST_REMOVE (x, link);
   free (x->id);
   free (x->name);
+  free (x->why);
   free (x->problem);
   free (x);
 }
@@ -87,6 +93,25 @@ static void
 plan_next (struct service_entry *x, uint64_t from_real_ms)
 {
   x->due_real_ms = from_real_ms + sched_jittered_ttl (x->ttl_ms, x->jitter_pct, random_unit ());
+}
+
+/* The swarm refused to roll the service a group alert named: what the
+ * alert asked is still done, task by task, by removal (its protected
+ * tasks are one group: one at a time). */
+static void
+tasks_one_by_one (struct services *s, struct service_entry *x)
+{
+  struct daemon *d = s->d;
+  unsigned n = 0;
+  DAEMON_EACH (e, d)
+    {
+      if (e->swarm == NULL || e->golden.name == NULL || strcmp (e->swarm->service_id, x->id) != 0)
+        continue;
+      admission_request_regen (d, e, x->why, false, NULL);
+      n++;
+    }
+  log_error ("service %s: forced update refused: %s; its %u protected task%s regenerated one by one instead", x->name,
+             x->problem, n, n == 1 ? "" : "s");
 }
 
 struct force_ctx
@@ -108,34 +133,57 @@ on_forced (void *ud, int ret, const lympho_error_t *err)
   x->forcing = false;
   free (x->problem);
   x->problem = NULL;
+  if (ret < 0 && err && err->status == EALREADY)
+    {
+      /* Someone's update is in flight: it replaces the tasks; none is
+       * forced over it. A TTL counts again from now. */
+      x->ours = false;
+      log_info ("service %s: %s; no update forced over it (%s)", x->name, err->msg, x->why);
+      struct history_entry h = { HISTORY_NO_INCIDENT, .name = x->name, .kind = "regen", .result = "absorbed",
+                                 .generation = -1, .reason = x->why, .error = err->msg, .duration_ms = -1,
+                                 .strategy = "rolling-update" };
+      daemon_record (s->d, &h);
+      if (!x->by_alert)
+        plan_next (x, now_real_ms ());
+      return;
+    }
   if (ret < 0)
     {
       x->ours = false;
       x->problem = xstrdup (err ? err->msg : "failed");
-      log_warn ("service %s: forced update refused: %s; again in %d s", x->name, x->problem, SERVICES_RETRY_MS / 1000);
-      x->due_real_ms = now_real_ms () + SERVICES_RETRY_MS;
       struct history_entry h = { HISTORY_NO_INCIDENT, .name = x->name, .kind = "regen", .result = "failed",
-                                 .generation = -1, .reason = "ttl (service)", .error = x->problem, .duration_ms = -1,
+                                 .generation = -1, .reason = x->why, .error = x->problem, .duration_ms = -1,
                                  .strategy = "rolling-update" };
       daemon_record (s->d, &h);
+      if (x->by_alert)
+        tasks_one_by_one (s, x);
+      else
+        {
+          log_warn ("service %s: forced update refused: %s; again in %d s", x->name, x->problem,
+                    SERVICES_RETRY_MS / 1000);
+          x->due_real_ms = now_real_ms () + SERVICES_RETRY_MS;
+        }
       return;
     }
   x->forced++;
-  log_info ("service %s: forced rolling update started (ttl)", x->name);
+  log_info ("service %s: forced rolling update started (%s)", x->name, x->why);
 }
 
 static void
-force (struct services *s, struct service_entry *x)
+force (struct services *s, struct service_entry *x, const char *why)
 {
   struct daemon *d = s->d;
+  free (x->why);
+  x->why = xstrdup (why);
   if (d->cfg->observe)
     {
-      log_info ("service %s: observed: would have forced a rolling update (ttl)", x->name);
+      log_info ("service %s: observed: would have forced a rolling update (%s)", x->name, why);
+      cleanup_free char *would = xasprintf ("would have regenerated: %s", why);
       struct history_entry h = { HISTORY_NO_INCIDENT, .name = x->name, .kind = "regen", .result = "observed",
-                                 .generation = -1, .reason = "would have regenerated: ttl (service)",
-                                 .duration_ms = -1, .strategy = "rolling-update" };
+                                 .generation = -1, .reason = would, .duration_ms = -1, .strategy = "rolling-update" };
       daemon_record (d, &h);
-      plan_next (x, now_real_ms ());
+      if (!x->by_alert)
+        plan_next (x, now_real_ms ());
       return;
     }
   x->forcing = true;
@@ -148,11 +196,19 @@ force (struct services *s, struct service_entry *x)
   d->ops->service_force_update (d->rt, x->id, on_forced, c);
 }
 
-/* One service as the engine lists it now. */
+static void follow (struct services *s, struct service_entry *x, const struct rt_service *v, uint64_t now);
+
+/* One service labelled lympho.ttl, as the engine lists it now. */
 static void
 look_at (struct services *s, const struct rt_service *v, uint64_t now)
 {
   struct service_entry *x = find (s, v->id);
+  if (x && x->by_alert && !x->forcing && !x->ours)
+    {
+      /* Labelled since a group alert rolled it: followed for its TTL. */
+      entry_gone (x);
+      x = NULL;
+    }
   if (x == NULL)
     {
       struct policy p;
@@ -181,7 +237,14 @@ look_at (struct services *s, const struct rt_service *v, uint64_t now)
       LIST_INSERT_HEAD (&s->list, x, link);
     }
   x->seen = true;
-  if (x->ttl_ms == 0 || x->forcing)
+  follow (s, x, v, now);
+}
+
+/* Where x's update is, as v tells it; a TTL due forces the next. */
+static void
+follow (struct services *s, struct service_entry *x, const struct rt_service *v, uint64_t now)
+{
+  if (x->forcing || (x->ttl_ms == 0 && !x->ours))
     return;
   bool updating = v->update_state
                   && (strcmp (v->update_state, "updating") == 0 || strcmp (v->update_state, "rollback_started") == 0);
@@ -193,9 +256,11 @@ look_at (struct services *s, const struct rt_service *v, uint64_t now)
        * it updating yet. One that never shows is given up after a while. */
       if (now_mono_ms () - x->forced_mono < SERVICES_GIVE_UP_MS)
         return;
-      log_warn ("service %s: the forced update never showed; the next one at its TTL", x->name);
+      log_warn ("service %s: the forced update (%s) never showed%s", x->name, x->why,
+                x->by_alert ? "" : "; the next one at its TTL");
       x->ours = false;
-      plan_next (x, now);
+      if (!x->by_alert)
+        plan_next (x, now);
       return;
     }
   if (x->ours)
@@ -204,17 +269,54 @@ look_at (struct services *s, const struct rt_service *v, uint64_t now)
       bool ok = v->update_state && strcmp (v->update_state, "completed") == 0;
       cleanup_free char *why = ok ? NULL : xasprintf ("the update ended %s", v->update_state ? v->update_state : "unsaid");
       struct history_entry h = { HISTORY_NO_INCIDENT, .name = x->name, .kind = "regen", .result = ok ? "ok" : "failed",
-                                 .generation = (int64_t) v->force_update, .reason = "ttl (service)", .error = why,
+                                 .generation = (int64_t) v->force_update, .reason = x->why, .error = why,
                                  .duration_ms = (int64_t) (now_mono_ms () - x->forced_mono), .strategy = "rolling-update" };
       daemon_record (s->d, &h);
-      log_msg (ok ? LOG_LVL_INFO : LOG_LVL_WARN, "service %s: forced rolling update %s", x->name,
+      log_msg (ok ? LOG_LVL_INFO : LOG_LVL_WARN, "service %s: forced rolling update (%s) %s", x->name, x->why,
                ok ? "completed" : why);
       x->ours = false;
-      plan_next (x, v->updated_ms ? v->updated_ms : now);
+      if (!x->by_alert)
+        plan_next (x, v->updated_ms ? v->updated_ms : now);
       return;
     }
-  if (now >= x->due_real_ms)
-    force (s, x);
+  if (x->ttl_ms && now >= x->due_real_ms)
+    force (s, x, "ttl (service)");
+}
+
+struct inspect_ctx
+{
+  struct services *s;
+  char *id;
+};
+
+static void
+on_inspected (void *ud, int ret, const lympho_error_t *err, const struct rt_service *v)
+{
+  struct inspect_ctx *c = ud;
+  struct services *s = c->s;
+  struct service_entry *x = find (s, c->id);
+  free (c->id);
+  free (c);
+  if (x == NULL || s->d->shutting_down)
+    return;
+  x->inspecting = false;
+  if (ret < 0)
+    {
+      /* Removed meanwhile: its tasks went with it. Anything else is
+       * asked again at the next look. */
+      if (err && err->status == ENOENT && x->ours)
+        {
+          log_info ("service %s: removed during the update a group alert forced", x->name);
+          struct history_entry h = { HISTORY_NO_INCIDENT, .name = x->name, .kind = "regen", .result = "failed",
+                                     .generation = -1, .reason = x->why, .error = "the service was removed",
+                                     .duration_ms = (int64_t) (now_mono_ms () - x->forced_mono),
+                                     .strategy = "rolling-update" };
+          daemon_record (s->d, &h);
+          x->ours = false;
+        }
+      return;
+    }
+  follow (s, x, v, now_real_ms ());
 }
 
 static void
@@ -233,11 +335,13 @@ on_listed (void *ud, int ret, const lympho_error_t *err, const struct rt_service
         log_debug ("services: %s (service-level lympho.ttl is followed by a manager)", err->msg);
       free (s->problem);
       s->problem = xstrdup (err->msg);
+      s->manager = false;
       arm (s, SERVICES_IDLE_POLL_MS);
       return;
     }
   free (s->problem);
   s->problem = NULL;
+  s->manager = true;
   uint64_t now = now_real_ms ();
   struct service_entry *x, *next;
   LIST_FOREACH (x, &s->list, link)
@@ -247,9 +351,25 @@ on_listed (void *ud, int ret, const lympho_error_t *err, const struct rt_service
   for (x = LIST_FIRST (&s->list); x; x = next)
     {
       next = LIST_NEXT (x, link);
-      if (!x->seen && !x->forcing)
+      if (x->seen || x->forcing)
+        continue;
+      if (x->by_alert && x->ours)
         {
-          log_info ("service %s: gone or no longer labelled lympho.ttl", x->name);
+          /* Not labelled: its state asked alone, until its update ends. */
+          if (!x->inspecting)
+            {
+              struct inspect_ctx *c = xmalloc0 (sizeof *c);
+              c->s = s;
+              c->id = xstrdup (x->id);
+              x->inspecting = true;
+              d->ops->service_inspect (d->rt, x->id, on_inspected, c);
+            }
+          continue;
+        }
+      if (!x->inspecting)
+        {
+          if (!x->by_alert)
+            log_info ("service %s: gone or no longer labelled lympho.ttl", x->name);
           entry_gone (x);
         }
     }
@@ -285,7 +405,7 @@ arm (struct services *s, uint64_t ms)
 void
 services_open (struct daemon *d)
 {
-  if (d->ops->service_list == NULL || d->ops->service_force_update == NULL)
+  if (d->ops->service_list == NULL || d->ops->service_force_update == NULL || d->ops->service_inspect == NULL)
     return;
   struct services *s = xmalloc0 (sizeof *s);
   s->d = d;
@@ -330,9 +450,39 @@ services_status_gen (struct daemon *d, json_gen g)
     else
       json_gen_null (g);
     json_gen_kbool (g, "updating", x->forcing || x->ours);
+    json_gen_kstr (g, "reason", x->forcing || x->ours ? x->why : NULL);
     json_gen_kint (g, "forced", (int64_t) x->forced);
     json_gen_kstr (g, "problem", x->problem);
     json_gen_map_close (g);
   }
   json_gen_array_close (g);
+}
+
+int
+services_roll (struct daemon *d, const char *service_id, const char *service_name, const char *why,
+               lympho_error_t *err)
+{
+  struct services *s = d->services;
+  if (s == NULL)
+    return lympho_error_set (err, ENOTSUP, "this engine has no swarm service to update");
+  if (!s->manager)
+    return lympho_error_set (err, ENOTSUP, "this node does not manage the swarm%s%s", s->problem ? ": " : "",
+                             s->problem ? s->problem : " (not known yet)");
+  struct service_entry *x = find (s, service_id);
+  if (x && (x->forcing || x->ours))
+    {
+      log_info ("service %s: %s: absorbed in the update in flight (%s)", x->name, why, x->why);
+      return 0;
+    }
+  if (x == NULL)
+    {
+      x = xmalloc0 (sizeof *x);
+      x->id = xstrdup (service_id);
+      x->name = xstrdup (service_name);
+      x->by_alert = true;
+      x->due_real_ms = UINT64_MAX;
+      LIST_INSERT_HEAD (&s->list, x, link);
+    }
+  force (s, x, why);
+  return 1;
 }

@@ -294,7 +294,8 @@ struct runtime_ops
   /* Optional, with service_inspect: a forced rolling update of the
    * service (its tasks replaced as its own update config says, as
    * `docker service update --force` does); on a manager. EBUSY when the
-   * service changed meanwhile (its version moved on). */
+   * service changed meanwhile (its version moved on); EALREADY when an
+   * update of it (anyone's) is in flight: none is forced over it. */
   void (*service_force_update) (struct runtime *rt, const char *id, rt_done_cb cb, void *ud);
 
   /* Optional (NULL: nothing to tell): what is known of the engine, from

@@ -20,10 +20,17 @@
 #   - a service labelled lympho.ttl (a service label) is rolled as a whole
 #     on that TTL by a forced update, its update config untouched, one
 #     update at a time;
-#   - across a restart of lymphd each slot is listed once, its task kept.
+#   - a group alert (another node's incident in the service's group) that
+#     brings its tasks to their threshold rolls the service as a whole,
+#     once: the second task's threshold is absorbed in the update in
+#     flight; one arriving while someone else's update runs forces none;
+#   - across a restart of lymphd each slot is listed once, its task kept;
+#   - a slot scaled away is let go once the swarm would have replaced its
+#     task, and a slot scaled back is protected again.
 # It makes this engine a swarm manager when it is in no swarm, and leaves
 # the swarm at the end; an engine already in a swarm (someone's) is not
 # touched: skipped.
+# lyt-timeout: 480
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib-incident.sh"
 lyt_init
@@ -32,13 +39,14 @@ svc="${LYT_PFX}web"
 ttl="${LYT_PFX}ttl"
 once="${LYT_PFX}once"
 roll="${LYT_PFX}roll"
+grp="${LYT_PFX}grp"
 LYT_SWARM=0
 
 swarm_down ()
 {
   [ "$LYT_SWARM" = 1 ] || return 0
   local s
-  for s in "$svc" "$ttl" "$once" "$roll"; do "$DOCKER" service rm "$s" >/dev/null 2>&1; done
+  for s in "$svc" "$ttl" "$once" "$roll" "$grp"; do "$DOCKER" service rm "$s" >/dev/null 2>&1; done
   # The tasks' containers go with their services; wait, so that the
   # common cleanup finds nothing the swarm would recreate.
   wait_for "[ -z \"\$(\"$DOCKER\" ps -aq --filter label=com.docker.swarm.service.name 2>/dev/null | head -n 1)\" ]" 30
@@ -229,6 +237,65 @@ dk service rm "$roll" >/dev/null || _afail "service rm $roll"
 wait_for "[ -z \"\$(ctl --json status | jq -r '.swarm_services // empty')\" ]" 10 || _afail "$roll still followed after its removal"
 case_end
 
+case_begin group-alert-rolls-the-service
+# Another node's incident in the group of this service's tasks (their
+# service's name), each raised by group-share x 6 = 3, the threshold: the
+# service is rolled as a whole by the swarm, once, as its update config
+# says; not task by task.
+service "$grp" 2 --update-parallelism 1 --update-delay 2s || _afail "service create $grp"
+wait_for "lymphd_idle $grp.1 && lymphd_idle $grp.2" 60 || _afail "$grp not adopted"
+g1=$(ls_field "$grp.1" generation)
+g2=$(ls_field "$grp.2" generation)
+before=$(tasks "$grp" | awk '$3 == "running" {print $1}' | sort | tr '\n' ' ')
+# fleet_body FINGERPRINT: another node's LymphoIncident in group $grp.
+fleet_body ()
+{
+  am_body "$grp.1" critical "$1" firing LymphoIncident | jq -c --arg g "$grp" '
+    .alerts |= map(.labels.lympho_node = "lyt-node-x" | .labels.lympho_group = $g | .labels.lympho_severity = "6")'
+}
+out=$(post /v1/alerts/alertmanager "$(fleet_body "fp-grp-$RANDOM")")
+assert_eq 202 "${out%% *}" "the fleet warning taken: $out"
+acts=$(for s in 1 2; do history_json "$grp.$s" | jq -r '[.[] | select(.kind == "incident")][0].action'; done | sort | tr '\n' ' ')
+assert_eq "absorbed rolling-update " "$acts" "one task's threshold rolls the service, the other's is absorbed in it"
+rolled () { [ "$(history_json "$grp" | jq '[.[] | select(.kind == "regen" and .strategy == "rolling-update" and .result != "absorbed")] | length')" -ge 1 ]; }
+if wait_for rolled 90; then ok "the service rolled"; else _afail "not rolled: $(ctl --json status | jq -c .swarm_services)"; fi
+h=$(history_json "$grp" | jq -c '[.[] | select(.kind == "regen")][0]')
+assert_eq "ok rolling-update" "$(jq -r '"\(.result) \(.strategy)"' <<<"$h")" "history"
+assert_match "fleet warning from lyt-node-x" "$(jq -r .reason <<<"$h")" "history: why"
+j=$("$DOCKER" service inspect "$grp" | jq -c '.[0]')
+assert_eq 1 "$(jq -r .Spec.TaskTemplate.ForceUpdate <<<"$j")" "one forced update, not two"
+assert_eq completed "$(jq -r .UpdateStatus.State <<<"$j")" "the swarm's update completed"
+assert_eq 1 "$(jq -r .Spec.UpdateConfig.Parallelism <<<"$j")" "its update config untouched"
+wait_for "[ \$(running_tasks $grp) -eq 2 ] && lymphd_idle $grp.1 && lymphd_idle $grp.2 && [ \"\$(ls_field $grp.1 id)\" = \"\$(slot_id $grp 1)\" ] && [ \"\$(ls_field $grp.2 id)\" = \"\$(slot_id $grp 2)\" ]" 30 ||
+  _afail "slots not followed: $(ls_json | jq -c "[.[] | select(.name | startswith(\"$grp\")) | {name, id, state}]")"
+after=$(tasks "$grp" | awk '$3 == "running" {print $1}' | sort | tr '\n' ' ')
+for c in $before; do
+  grep -q "$c" <<<"$after" && _afail "task container $c still runs after the roll"
+done
+ok "every task replaced ($before-> $after)"
+assert_ge $((g1 + 1)) "$(ls_field "$grp.1" generation)" "slot 1: its new task adopted into the entry"
+assert_ge $((g2 + 1)) "$(ls_field "$grp.2" generation)" "slot 2: its new task adopted into the entry"
+for s in 1 2; do
+  assert_eq 0 "$(ls_field "$grp.$s" threat_level)" "$grp.$s: a fresh task, its level back to 0"
+done
+assert_true "no container of lymphd's making" only_swarm_containers "$grp"
+wait_for "[ -z \"\$(ctl --json status | jq -r '.swarm_services // empty')\" ]" 10 ||
+  _afail "the rolled service still followed: $(ctl --json status | jq -c .swarm_services)"
+
+# Someone's own update in flight: a group alert forces none over it.
+dk service update -d --force --update-delay 8s "$grp" >/dev/null || _afail "docker service update --force"
+wait_for "[ \"\$(\"$DOCKER\" service inspect -f '{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}' $grp)\" = updating ]" 20 ||
+  _afail "the operator's update does not show"
+out=$(post /v1/alerts/alertmanager "$(fleet_body "fp-grp2-$RANDOM")")
+assert_eq 202 "${out%% *}" "the second fleet warning taken: $out"
+wait_for "[ \"\$(history_json $grp | jq -r '[.[] | select(.kind == \"regen\")][0].result')\" = absorbed ]" 20 ||
+  _afail "not absorbed: $(history_json "$grp" | jq -c '.[0]')"
+assert_match "in flight" "$(history_json "$grp" | jq -r '[.[] | select(.kind == "regen")][0].error')" "history: why"
+assert_eq 2 "$("$DOCKER" service inspect -f '{{.Spec.TaskTemplate.ForceUpdate}}' "$grp")" \
+  "the operator's forced update alone (1 + 1), none of lymphd's over it"
+dk service rm "$grp" >/dev/null || _afail "service rm $grp"
+case_end
+
 case_begin not-replaced-reported
 # A node that takes no new task (paused): the swarm cannot replace a
 # removed one. lymphd says so once its wait is over, and the slot's next
@@ -264,6 +331,25 @@ assert_eq "$id2" "$(ls_field "$svc.2" id)" "slot 2: the same task, not replaced"
 assert_eq "$svc 1" "$(ls_field "$svc.1" service) $(ls_field "$svc.1" slot)" "slot 1: service and slot"
 assert_eq 2 "$(ls_json | jq --arg p "$svc." '[.[] | select(.name | startswith($p))] | length')" "listed once each"
 assert_eq 2 "$(running_tasks "$svc")" "replicas still 2"
+case_end
+
+
+case_begin scaled-down-slot-let-go
+id1=$(ls_field "$svc.1" id)
+dk service scale -d "$svc=1" >/dev/null || _afail "scale $svc to 1"
+if wait_for "! in_ls $svc.2" 90; then
+  ok "slot 2 let go"
+else
+  _afail "slot 2 still listed: $(ls_json | jq -c ".[] | select(.name == \"$svc.2\")")"
+fi
+h=$(history_json "$svc.2" | jq -c '.[0]')
+assert_eq "release ok" "$(jq -r '"\(.kind) \(.result)"' <<<"$h")" "history: released"
+assert_match "no task of the slot on this node" "$(jq -r .reason <<<"$h")" "history: why"
+assert_eq "$id1" "$(ls_field "$svc.1" id)" "slot 1 kept, its task untouched"
+dk service scale -d "$svc=2" >/dev/null || _afail "scale $svc to 2"
+wait_for "lymphd_idle $svc.2 && [ \"\$(ls_field $svc.2 id)\" = \"\$(slot_id $svc 2)\" ]" 60 ||
+  _afail "slot 2 not protected again: $(ls_json | jq -c '[.[] | .name]')"
+assert_eq 2 "$(ls_json | jq --arg p "$svc." '[.[] | select(.name | startswith($p))] | length')" "two entries again"
 case_end
 
 finish

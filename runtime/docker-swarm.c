@@ -157,8 +157,7 @@ resp_force_spec (struct op *op, int ret, const lympho_error_t *in, long status, 
     ret = lympho_error_set (&err, EIO, "%s: engine answer has no service spec and version", op->what);
   /* Never a second update over one in flight, whoever started it: the
    * swarm would abandon the first half done. */
-  if (ret == 0 && s.update_state
-      && (strcmp (s.update_state, "updating") == 0 || strcmp (s.update_state, "rollback_started") == 0))
+  if (ret == 0 && rt_service_updating (&s))
     ret = lympho_error_set (&err, EALREADY, "%s: an update of the service is in flight (%s)", op->what,
                             s.update_state);
   rt_labels_free (&s.labels);

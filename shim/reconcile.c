@@ -24,6 +24,19 @@
 
 static void release (struct daemon *d, struct entry *e, const char *why);
 
+/* A task of the swarm slot key (in any state) among v[0..n). */
+static bool
+slot_listed (const struct rt_container *v, size_t n, const char *key)
+{
+  for (size_t i = 0; i < n; i++)
+    {
+      cleanup_free char *k = swarm_key_of (&v[i].labels);
+      if (k && strcmp (k, key) == 0)
+        return true;
+    }
+  return false;
+}
+
 static unsigned
 generation_of (const struct rt_container *c)
 {
@@ -381,12 +394,7 @@ on_listed (void *ud, int ret, const lympho_error_t *err, const struct rt_contain
                   || (e->replaced_by && strcmp (v[i].id, e->replaced_by) == 0);
       /* A swarm slot is there while any task of it is, even one ended:
        * the swarm replaces it. */
-      for (size_t i = 0; i < n && !present; i++)
-        {
-          cleanup_free char *key = swarm_key_of (&v[i].labels);
-          present = key && strcmp (key, e->name) == 0;
-        }
-      if (!present)
+      if (!present && !slot_listed (v, n, e->name))
         release (d, e, "container removed outside lympho");
     }
   /* A container being removed is listed without a name: nothing to adopt. */
@@ -514,14 +522,10 @@ on_slot_listed (void *ud, int ret, const lympho_error_t *err, const struct rt_co
       return;
     }
   /* Any task of the slot, even one ended: the swarm is at it. */
-  for (size_t i = 0; i < n; i++)
+  if (slot_listed (v, n, e->name))
     {
-      cleanup_free char *key = swarm_key_of (&v[i].labels);
-      if (key && strcmp (key, e->name) == 0)
-        {
-          reconcile_slot_check (d, e);
-          return;
-        }
+      reconcile_slot_check (d, e);
+      return;
     }
   release (d, e, "no task of the slot on this node since its last was removed (the service removed or scaled "
                  "down, or its task placed on another node)");

@@ -95,6 +95,17 @@ plan_next (struct service_entry *x, uint64_t from_real_ms)
   x->due_real_ms = from_real_ms + sched_jittered_ttl (x->ttl_ms, x->jitter_pct, random_unit ());
 }
 
+/* One forced update of x in the history, under the service's name. */
+static void
+record (struct services *s, const struct service_entry *x, const char *result, int64_t generation,
+        const char *reason, const char *error, int64_t duration_ms)
+{
+  struct history_entry h = { HISTORY_NO_INCIDENT, .name = x->name, .kind = "regen", .result = result,
+                             .generation = generation, .reason = reason, .error = error, .duration_ms = duration_ms,
+                             .strategy = "rolling-update" };
+  daemon_record (s->d, &h);
+}
+
 /* The swarm refused to roll the service a group alert named: what the
  * alert asked is still done, task by task, by removal (its protected
  * tasks are one group: one at a time). */
@@ -139,10 +150,7 @@ on_forced (void *ud, int ret, const lympho_error_t *err)
        * forced over it. A TTL counts again from now. */
       x->ours = false;
       log_info ("service %s: %s; no update forced over it (%s)", x->name, err->msg, x->why);
-      struct history_entry h = { HISTORY_NO_INCIDENT, .name = x->name, .kind = "regen", .result = "absorbed",
-                                 .generation = -1, .reason = x->why, .error = err->msg, .duration_ms = -1,
-                                 .strategy = "rolling-update" };
-      daemon_record (s->d, &h);
+      record (s, x, "absorbed", -1, x->why, err->msg, -1);
       if (!x->by_alert)
         plan_next (x, now_real_ms ());
       return;
@@ -151,10 +159,7 @@ on_forced (void *ud, int ret, const lympho_error_t *err)
     {
       x->ours = false;
       x->problem = xstrdup (err ? err->msg : "failed");
-      struct history_entry h = { HISTORY_NO_INCIDENT, .name = x->name, .kind = "regen", .result = "failed",
-                                 .generation = -1, .reason = x->why, .error = x->problem, .duration_ms = -1,
-                                 .strategy = "rolling-update" };
-      daemon_record (s->d, &h);
+      record (s, x, "failed", -1, x->why, x->problem, -1);
       if (x->by_alert)
         tasks_one_by_one (s, x);
       else
@@ -179,9 +184,7 @@ force (struct services *s, struct service_entry *x, const char *why)
     {
       log_info ("service %s: observed: would have forced a rolling update (%s)", x->name, why);
       cleanup_free char *would = xasprintf ("would have regenerated: %s", why);
-      struct history_entry h = { HISTORY_NO_INCIDENT, .name = x->name, .kind = "regen", .result = "observed",
-                                 .generation = -1, .reason = would, .duration_ms = -1, .strategy = "rolling-update" };
-      daemon_record (d, &h);
+      record (s, x, "observed", -1, would, NULL, -1);
       if (!x->by_alert)
         plan_next (x, now_real_ms ());
       return;
@@ -246,9 +249,7 @@ follow (struct services *s, struct service_entry *x, const struct rt_service *v,
 {
   if (x->forcing || (x->ttl_ms == 0 && !x->ours))
     return;
-  bool updating = v->update_state
-                  && (strcmp (v->update_state, "updating") == 0 || strcmp (v->update_state, "rollback_started") == 0);
-  if (updating)
+  if (rt_service_updating (v))
     return; /* one at a time, whoever started it */
   if (x->ours && v->updated_ms + 1000 < x->forced_real_ms)
     {
@@ -268,10 +269,8 @@ follow (struct services *s, struct service_entry *x, const struct rt_service *v,
       /* Ours ended: said, and the next counted from its end. */
       bool ok = v->update_state && strcmp (v->update_state, "completed") == 0;
       cleanup_free char *why = ok ? NULL : xasprintf ("the update ended %s", v->update_state ? v->update_state : "unsaid");
-      struct history_entry h = { HISTORY_NO_INCIDENT, .name = x->name, .kind = "regen", .result = ok ? "ok" : "failed",
-                                 .generation = (int64_t) v->force_update, .reason = x->why, .error = why,
-                                 .duration_ms = (int64_t) (now_mono_ms () - x->forced_mono), .strategy = "rolling-update" };
-      daemon_record (s->d, &h);
+      record (s, x, ok ? "ok" : "failed", (int64_t) v->force_update, x->why, why,
+              (int64_t) (now_mono_ms () - x->forced_mono));
       log_msg (ok ? LOG_LVL_INFO : LOG_LVL_WARN, "service %s: forced rolling update (%s) %s", x->name, x->why,
                ok ? "completed" : why);
       x->ours = false;
@@ -307,11 +306,7 @@ on_inspected (void *ud, int ret, const lympho_error_t *err, const struct rt_serv
       if (err && err->status == ENOENT && x->ours)
         {
           log_info ("service %s: removed during the update a group alert forced", x->name);
-          struct history_entry h = { HISTORY_NO_INCIDENT, .name = x->name, .kind = "regen", .result = "failed",
-                                     .generation = -1, .reason = x->why, .error = "the service was removed",
-                                     .duration_ms = (int64_t) (now_mono_ms () - x->forced_mono),
-                                     .strategy = "rolling-update" };
-          daemon_record (s->d, &h);
+          record (s, x, "failed", -1, x->why, "the service was removed", (int64_t) (now_mono_ms () - x->forced_mono));
           x->ours = false;
         }
       return;
@@ -366,12 +361,10 @@ on_listed (void *ud, int ret, const lympho_error_t *err, const struct rt_service
             }
           continue;
         }
-      if (!x->inspecting)
-        {
-          if (!x->by_alert)
-            log_info ("service %s: gone or no longer labelled lympho.ttl", x->name);
-          entry_gone (x);
-        }
+      /* An answer still on its way finds it gone (by id): dropped. */
+      if (!x->by_alert)
+        log_info ("service %s: gone or no longer labelled lympho.ttl", x->name);
+      entry_gone (x);
     }
   arm (s, SERVICES_POLL_MS);
 }

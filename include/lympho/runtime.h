@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "lympho/error.h"
 #include "lympho/json.h"
@@ -181,6 +182,14 @@ struct rt_service
   const char *update_state; /* its last update's: "updating", "completed", "paused", "rollback_*"; NULL: none */
   uint64_t updated_ms;      /* realtime: its last update's end, else its creation; 0: not known */
 };
+/* An update of s is in flight (anyone's, a rollback included): no other
+ * is forced over it. */
+static inline bool
+rt_service_updating (const struct rt_service *s)
+{
+  return s->update_state
+         && (strcmp (s->update_state, "updating") == 0 || strcmp (s->update_state, "rollback_started") == 0);
+}
 
 typedef void (*rt_done_cb) (void *ud, int ret, const lympho_error_t *err);
 typedef void (*rt_id_cb) (void *ud, int ret, const lympho_error_t *err, const char *id);

@@ -27,6 +27,8 @@ on_due (struct loop *l, void *ud)
 {
   struct entry *e = ud;
   e->timer = 0;
+  /* When it came due, not when the loop got to it: lateness counts both. */
+  e->came_due_mono = e->due_mono ? e->due_mono : now_mono_ms ();
   e->due_mono = 0;
   admission_request_regen (e->d, e, e->failures ? "retry" : "ttl", e->keep_old_down, NULL);
 }
@@ -87,23 +89,26 @@ admission_resolve_strategy (struct entry *e)
   return STRATEGY_SWAP;
 }
 
-static bool
-admit (struct daemon *d, struct entry *e)
+/* What is in flight now. */
+static void
+load_of (struct daemon *d, struct sched_load *l)
 {
-  size_t n = 0;
+  memset (l, 0, sizeof *l);
   ENTRY_FOREACH (x, d)
-    n++;
-  struct sched_slot *slots = xmalloc0 ((n ? n : 1) * sizeof *slots);
-  size_t i = 0;
-  ENTRY_FOREACH (x, d)
-    {
-      slots[i].group = x->policy.group;
-      slots[i].running = x->regen != NULL;
-      i++;
-    }
-  bool ok = sched_admit (e->policy.group, slots, n, d->cfg->max_concurrent) && d->recovering == 0;
-  free (slots);
-  return ok;
+    if (x->regen)
+      sched_load_add (l, x->policy.group);
+}
+
+static bool
+admits (struct daemon *d, const struct sched_load *l, struct entry *e)
+{
+  return d->recovering == 0 && sched_load_admits (l, e->policy.group, d->cfg->max_concurrent);
+}
+
+static bool
+urgent_reason (const char *reason)
+{
+  return !str_has_prefix (reason, "ttl") && !str_has_prefix (reason, "retry");
 }
 
 /* The answer to regen: the regeneration's result, and for a request that
@@ -176,6 +181,7 @@ admission_on_regen_done (void *ud, const struct regen_result *res)
   struct daemon *d = e->d;
   e->regen = NULL;
   d->in_flight--;
+  sched_rate_add (&d->regen_ends, now_mono_ms ());
   if (res->outcome != REGEN_BROKEN)
     e->recover_tries = 0;
   if (res->outcome == REGEN_OK)
@@ -204,6 +210,8 @@ admission_on_regen_done (void *ud, const struct regen_result *res)
     .reason = e->queued_reason,
     .duration_ms = (int64_t) res->duration_ms,
     .strategy = strategy_name (res->strategy),
+    .has_late = e->late_ms >= 0,
+    .late_ms = e->late_ms,
   };
   switch (res->outcome)
     {
@@ -351,8 +359,18 @@ launch (struct daemon *d, struct entry *e, const char *reason)
       e->timer = 0;
     }
   e->queued = false;
+  e->queued_urgent = false;
   free (e->queued_reason);
   e->queued_reason = xstrdup (reason);
+  /* How late a TTL (or retry) started: the queue's wait and the loop's. */
+  e->late_ms = -1;
+  if (e->came_due_mono && !urgent_reason (reason))
+    {
+      uint64_t now = now_mono_ms ();
+      e->late_ms = now > e->came_due_mono ? (int64_t) (now - e->came_due_mono) : 0;
+      metrics_observe (&d->metrics.ttl_late_seconds, (double) e->late_ms / 1000.0);
+    }
+  e->came_due_mono = 0;
   struct regen_env env = daemon_regen_env (d);
   e->regen = regen_start (&env, &p, admission_on_regen_done, e);
   e->state = ES_REGENERATING;
@@ -435,13 +453,19 @@ admission_request_regen (struct daemon *d, struct entry *e, const char *reason, 
                reason, e->queued_reason);
       entry_add_waiter (e, req, true);
       e->keep_old_down |= keep_old_down;
+      /* An alert on a container waiting for its TTL takes it to the
+       * front: it does not wait behind the TTL backlog. */
+      e->queued_urgent |= urgent_reason (reason);
       return;
     }
   entry_add_waiter (e, req, false);
   e->keep_old_down = keep_old_down;
-  if (!d->connected || !admit (d, e))
+  struct sched_load load;
+  load_of (d, &load);
+  if (!d->connected || !admits (d, &load, e))
     {
       e->queued = true;
+      e->queued_urgent = urgent_reason (reason);
       e->queued_seq = ++d->queue_seq;
       free (e->queued_reason);
       e->queued_reason = xstrdup (reason);
@@ -456,18 +480,125 @@ admission_start_queued (struct daemon *d)
 {
   if (!d->connected || d->shutting_down)
     return;
-  /* First come, first served: the longest waiting that may start now goes
-   * first (one held back by its group does not hold back the others). */
+  /* Whatever is not a TTL or a retry (an alert, an incident, an operator)
+   * first, then first come, first served: the longest waiting that may
+   * start now goes first (one held back by its group does not hold back
+   * the others). What is in flight is gathered once a launch, so a long
+   * backlog costs the cap for each waiting entry, not every entry. */
+  struct sched_load load;
+  load_of (d, &load);
   for (;;)
     {
+      if (!sched_load_admits (&load, NULL, d->cfg->max_concurrent) || d->recovering)
+        return;
       struct entry *first = NULL;
       ENTRY_FOREACH (e, d)
         if (e->queued && e->regen == NULL && e->state == ES_RUNNING
-            && (first == NULL || e->queued_seq < first->queued_seq) && admit (d, e))
+            && (first == NULL || (e->queued_urgent && !first->queued_urgent)
+                || (e->queued_urgent == first->queued_urgent && e->queued_seq < first->queued_seq))
+            && admits (d, &load, e))
           first = e;
       if (first == NULL)
         return;
       cleanup_free char *reason = xstrdup (first->queued_reason ? first->queued_reason : "ttl");
       launch (d, first, reason);
+      if (first->regen)
+        sched_load_add (&load, first->policy.group);
     }
+}
+
+/* ---- whether the TTLs are being met ---- */
+
+#define TTL_LOOK_MS 5000
+#define TTL_HOLD_MS 30000
+#define TTL_RATE_WINDOW_MS 120000
+
+struct ttl_view
+{
+  double needed_per_s;   /* what the TTLs of every protected entry need */
+  double achieved_per_s; /* regenerations ended, whatever their reason */
+  unsigned waiting;      /* TTL regenerations due and queued */
+  uint64_t oldest_late_ms;
+};
+
+static void
+ttl_view (struct daemon *d, struct ttl_view *v)
+{
+  memset (v, 0, sizeof *v);
+  uint64_t now = now_mono_ms ();
+  uint64_t real = now_real_ms ();
+  ENTRY_FOREACH (e, d)
+    {
+      if (e->policy.ttl_ms && e->state != ES_STOPPED && !entry_observed (d, e))
+        {
+          double level = threat_level (&e->threat, real, d->cfg->threat_half_life_ms);
+          uint64_t ttl = threat_effective_ttl (e->policy.ttl_ms, level);
+          if (ttl < 1000)
+            ttl = 1000;
+          v->needed_per_s += 1000.0 / (double) ttl;
+        }
+      if (e->queued && !e->queued_urgent && e->came_due_mono)
+        {
+          v->waiting++;
+          if (now > e->came_due_mono && now - e->came_due_mono > v->oldest_late_ms)
+            v->oldest_late_ms = now - e->came_due_mono;
+        }
+    }
+  /* While TTLs wait, the engine is kept busy: the rate since the backlog
+   * began is what it can do (the window before it counts idle time). */
+  uint64_t window = TTL_RATE_WINDOW_MS;
+  uint64_t since = d->ttl_watch.backlog_since;
+  if (v->waiting && since && now > since && now - since < window)
+    window = now - since;
+  v->achieved_per_s = sched_rate_per_s (&d->regen_ends, now, window);
+}
+
+static void
+on_ttl_look (struct loop *l, void *ud)
+{
+  struct daemon *d = ud;
+  d->ttl_timer = loop_add_timer (l, TTL_LOOK_MS, on_ttl_look, d);
+  struct ttl_view v;
+  ttl_view (d, &v);
+  int turn = sched_ttl_watch (&d->ttl_watch, now_mono_ms (), v.waiting > 0, v.needed_per_s, v.achieved_per_s,
+                              TTL_HOLD_MS);
+  if (turn > 0)
+    log_warn ("the TTLs cannot be met: they need %.2f regenerations a second, the engine completes %.2f; %u "
+              "wait, the oldest %.0f s late. TTL regenerations run late, oldest first; alerts go first",
+              v.needed_per_s, v.achieved_per_s, v.waiting, (double) v.oldest_late_ms / 1000.0);
+  else if (turn < 0)
+    log_info ("the TTLs are met again: they need %.2f regenerations a second, the engine completes %.2f",
+              v.needed_per_s, v.achieved_per_s);
+}
+
+void
+admission_watch_start (struct daemon *d)
+{
+  d->regen_ends.since = now_mono_ms ();
+  d->ttl_timer = loop_add_timer (d->loop, TTL_LOOK_MS, on_ttl_look, d);
+}
+
+void
+admission_watch_stop (struct daemon *d)
+{
+  if (d->ttl_timer)
+    loop_cancel_timer (d->loop, d->ttl_timer);
+  d->ttl_timer = 0;
+}
+
+void
+admission_status_gen (struct daemon *d, json_gen g)
+{
+  struct ttl_view v;
+  ttl_view (d, &v);
+  json_gen_str (g, "ttl");
+  json_gen_map_open (g);
+  json_gen_kstr (g, "state", d->ttl_watch.behind ? "behind" : "met");
+  json_gen_str (g, "needed_per_s");
+  json_gen_fixed (g, v.needed_per_s, 3);
+  json_gen_str (g, "achieved_per_s");
+  json_gen_fixed (g, v.achieved_per_s, 3);
+  json_gen_kint (g, "waiting", v.waiting);
+  json_gen_kint (g, "oldest_late_ms", (int64_t) v.oldest_late_ms);
+  json_gen_map_close (g);
 }

@@ -237,6 +237,7 @@ cmd_status (struct daemon *d, struct control_request *req, json_val args)
   }
   json_gen_kint (g, "regenerations", (int64_t) d->regenerations);
   json_gen_kint (g, "failures", (int64_t) d->failures);
+  admission_status_gen (d, g);
   json_gen_kstr (g, "state_dir", d->cfg->state_dir);
   detect_status_gen (d, g);
   json_gen_map_close (g);

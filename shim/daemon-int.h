@@ -37,6 +37,7 @@
 #include "lympho/metrics.h"
 #include "lympho/regen.h"
 #include "lympho/runtime.h"
+#include "lympho/sched.h"
 #include "lympho/store.h"
 #include "lympho/swarm.h"
 #include "lympho/threat.h"
@@ -115,6 +116,9 @@ struct entry
   bool queued;              /* due, waiting for admission */
   uint64_t queued_seq;      /* when it was queued, for first come first served */
   char *queued_reason;
+  bool queued_urgent;       /* asked for by other than its TTL or a retry: goes first */
+  uint64_t came_due_mono;   /* when its TTL or retry came due, 0 when not waiting on one */
+  int64_t late_ms;          /* how late its TTL regeneration in flight started; -1: none */
   struct regen *regen;
   SLIST_HEAD (, waiter) waiters;
   bool busy;                /* adoption in flight */
@@ -203,6 +207,9 @@ struct daemon
   uint64_t started_mono;
   uint64_t regenerations, failures;
   uint64_t watchdog_timer;
+  struct sched_rate regen_ends; /* when regenerations ended: the rate the engine keeps */
+  struct sched_ttl_watch ttl_watch; /* whether the TTLs are being met */
+  uint64_t ttl_timer;       /* the next look at the TTLs (admission.c) */
   uint64_t shutdown_deadline;
   char **refused_ids;       /* containers whose bad labels were reported */
   size_t n_refused;
@@ -306,6 +313,12 @@ void admission_request_regen (struct daemon *d, struct entry *e, const char *rea
                            struct control_request *req);
 /* Launch the queued regenerations that are admitted now. */
 void admission_start_queued (struct daemon *d);
+/* Start and stop the periodic look at whether the TTLs are being met. */
+void admission_watch_start (struct daemon *d);
+void admission_watch_stop (struct daemon *d);
+/* The "ttl" field of status: the rate the TTLs need, the rate achieved,
+ * what waits and how late. */
+void admission_status_gen (struct daemon *d, json_gen g);
 /* A regeneration or recovery ended (ud is the entry). */
 void admission_on_regen_done (void *ud, const struct regen_result *res);
 

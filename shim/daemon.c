@@ -280,6 +280,7 @@ begin_shutdown (struct daemon *d, const char *why)
   d->shutting_down = true;
   notify_stopping ();
   log_info ("shutting down (%s); %u regenerations in flight", why, d->in_flight);
+  admission_watch_stop (d);
   ENTRY_FOREACH (e, d)
     {
       if (e->timer)
@@ -483,6 +484,7 @@ daemon_run (struct config *cfg, lympho_error_t *err)
     goto out;
   if (notify_watchdog_usec () > 0)
     on_watchdog (d->loop, d);
+  admission_watch_start (d);
   daemon_update_status (d);
 
   ret = loop_run (d->loop, err);

@@ -34,6 +34,8 @@ history_entry_json (const struct history_entry *e)
     json_gen_kint (g, "duration_ms", e->duration_ms);
   if (e->strategy)
     json_gen_kstr (g, "strategy", e->strategy);
+  if (e->has_late)
+    json_gen_kint (g, "late_ms", e->late_ms);
   if (e->source)
     json_gen_kstr (g, "source", e->source);
   if (e->severity >= 0)

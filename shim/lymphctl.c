@@ -401,7 +401,7 @@ print_status (json_val result)
    * field the daemon did not send is not printed. */
   static const char *const keys[] = { "version", "uptime_s", "runtime", "engine", "engine_version", "api_version",
                                       "engine_api", "engine_problem", "protected", "regenerating", "queued",
-                                      "retry_pending", "recovery_pending", "regenerations", "failures",
+                                      "retry_pending", "recovery_pending", "regenerations", "failures", "ttl",
                                       "event_followers", "notify", "exec_guard", "exec", NULL };
   for (size_t i = 0; keys[i]; i++)
     {
@@ -419,6 +419,20 @@ print_status (json_val result)
               cleanup_free char *mode = value_text (json_get (c, "mode"));
               print_line (stdout, "exec: %s %s%s%s%s", name, mode, note ? " (" : "", note ? note : "", note ? ")" : "");
             }
+          continue;
+        }
+      if (strcmp (keys[i], "ttl") == 0)
+        {
+          /* "ttl: behind: 8.333/s needed, 1.020/s achieved, 412 waiting, the oldest 42 s late" */
+          json_val t = json_get (result, "ttl");
+          cleanup_free char *st = value_text (json_get (t, "state"));
+          cleanup_free char *need = value_text (json_get (t, "needed_per_s"));
+          cleanup_free char *got = value_text (json_get (t, "achieved_per_s"));
+          cleanup_free char *waiting = value_text (json_get (t, "waiting"));
+          int64_t late = 0;
+          (void) json_as_int64 (json_get (t, "oldest_late_ms"), &late);
+          print_line (stdout, "ttl: %s: %s/s needed, %s/s achieved, %s waiting, the oldest %lld s late", st, need, got,
+                      waiting, (long long) (late / 1000));
           continue;
         }
       cleanup_free char *v = strcmp (keys[i], "uptime_s") == 0 ? duration_text (json_get (result, keys[i]))

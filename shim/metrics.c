@@ -125,6 +125,8 @@ metrics_render (const struct metrics *m, struct buf *out)
                             "Time from an alert's receipt to the network cut of its container.", out);
   metrics_render_histogram (&m->alert_to_replaced_seconds, "lympho_alert_to_replaced_seconds",
                             "Time from an alert's receipt to the new generation running.", out);
+  metrics_render_histogram (&m->ttl_late_seconds, "lympho_ttl_late_seconds",
+                            "Time from a TTL (or retry) coming due to its regeneration starting.", out);
 }
 
 void

@@ -33,17 +33,93 @@ sched_backoff (unsigned failures, uint64_t min_ms, uint64_t max_ms, double u)
   return v < 1.0 ? 1 : (uint64_t) v;
 }
 
-bool
-sched_admit (const char *group, const struct sched_slot *slots, size_t n, unsigned max_concurrent)
+void
+sched_load_add (struct sched_load *l, const char *group)
 {
-  unsigned running = 0;
-  for (size_t i = 0; i < n; i++)
+  l->running++;
+  if (group == NULL)
+    return;
+  if (l->n_groups < SCHED_MAX_CONCURRENT)
+    l->groups[l->n_groups] = group;
+  l->n_groups++;
+}
+
+bool
+sched_load_admits (const struct sched_load *l, const char *group, unsigned max_concurrent)
+{
+  if (l->running >= max_concurrent)
+    return false;
+  if (group == NULL)
+    return true;
+  if (l->n_groups > SCHED_MAX_CONCURRENT)
+    return false;
+  for (unsigned i = 0; i < l->n_groups; i++)
+    if (strcmp (group, l->groups[i]) == 0)
+      return false;
+  return true;
+}
+
+void
+sched_rate_add (struct sched_rate *r, uint64_t now_ms)
+{
+  r->t[r->next] = now_ms;
+  r->next = (r->next + 1) % SCHED_RATE_RING;
+  if (r->n < SCHED_RATE_RING)
+    r->n++;
+}
+
+double
+sched_rate_per_s (const struct sched_rate *r, uint64_t now_ms, uint64_t window_ms)
+{
+  uint64_t span = window_ms;
+  if (now_ms > r->since && now_ms - r->since < span)
+    span = now_ms - r->since;
+  size_t count = 0;
+  uint64_t oldest = now_ms;
+  for (size_t i = 0; i < r->n; i++)
     {
-      if (!slots[i].running)
-        continue;
-      running++;
-      if (group && slots[i].group && strcmp (group, slots[i].group) == 0)
-        return false;
+      /* Newest first. */
+      uint64_t t = r->t[(r->next + SCHED_RATE_RING - 1 - i) % SCHED_RATE_RING];
+      if (t > now_ms || now_ms - t > span)
+        break;
+      count++;
+      oldest = t;
     }
-  return running < max_concurrent;
+  /* The ring is full and all of it within the window: it holds only the
+   * span since its oldest end. */
+  if (count == SCHED_RATE_RING && now_ms - oldest < span)
+    {
+      span = now_ms - oldest;
+      count--;
+    }
+  if (span < 1000)
+    return 0;
+  return (double) count * 1000.0 / (double) span;
+}
+
+int
+sched_ttl_watch (struct sched_ttl_watch *w, uint64_t now_ms, bool backlog, double needed_per_s,
+                 double achieved_per_s, uint64_t hold_ms)
+{
+  if (backlog)
+    {
+      w->clear_since = 0;
+      if (w->backlog_since == 0)
+        w->backlog_since = now_ms;
+      if (!w->behind && now_ms - w->backlog_since >= hold_ms && needed_per_s > achieved_per_s * 1.1)
+        {
+          w->behind = true;
+          return 1;
+        }
+      return 0;
+    }
+  w->backlog_since = 0;
+  if (w->clear_since == 0)
+    w->clear_since = now_ms;
+  if (w->behind && now_ms - w->clear_since >= hold_ms)
+    {
+      w->behind = false;
+      return -1;
+    }
+  return 0;
 }

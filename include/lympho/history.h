@@ -4,6 +4,7 @@
 #ifndef LYMPHO_HISTORY_H
 #define LYMPHO_HISTORY_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "lympho/error.h"
@@ -24,6 +25,8 @@ struct history_entry
   const char *error;
   int64_t duration_ms;  /* -1 when not applicable */
   const char *strategy;
+  bool has_late;        /* a TTL (or retry) regeneration: how late it started */
+  int64_t late_ms;
   /* incidents */
   const char *source;         /* alertmanager, falco, generic, cli, exec, drift, health, ... */
   int severity;               /* -1 when not applicable */

@@ -31,6 +31,7 @@ struct metrics
   struct metrics_histogram regen_seconds;
   struct metrics_histogram alert_to_replaced_seconds;
   struct metrics_histogram alert_to_cut_seconds;
+  struct metrics_histogram ttl_late_seconds;
 };
 
 extern const double metrics_bounds[METRICS_NBUCKETS]; /* upper bounds, seconds; the last is +Inf */

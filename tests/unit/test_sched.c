@@ -65,21 +65,90 @@ static void
 test_admission (void **state)
 {
   (void) state;
-  struct sched_slot slots[] = {
-    { "db", true },
-    { "web", false },
-    { NULL, true },
-    { "web", false },
-  };
+  struct sched_load l = { 0 };
+  sched_load_add (&l, "db");
+  sched_load_add (&l, NULL);
   /* One per group at a time. */
-  assert_false (sched_admit ("db", slots, 4, 8));
-  assert_true (sched_admit ("web", slots, 4, 8));
-  assert_true (sched_admit (NULL, slots, 4, 8));
+  assert_false (sched_load_admits (&l, "db", 8));
+  assert_true (sched_load_admits (&l, "web", 8));
+  assert_true (sched_load_admits (&l, NULL, 8));
   /* Global cap counts everything in flight. */
-  assert_false (sched_admit ("web", slots, 4, 2));
-  assert_false (sched_admit (NULL, slots, 4, 2));
-  assert_true (sched_admit (NULL, slots, 4, 3));
-  assert_true (sched_admit ("x", NULL, 0, 1));
+  assert_false (sched_load_admits (&l, "web", 2));
+  assert_false (sched_load_admits (&l, NULL, 2));
+  assert_true (sched_load_admits (&l, NULL, 3));
+  struct sched_load empty = { 0 };
+  assert_true (sched_load_admits (&empty, "x", 1));
+  assert_false (sched_load_admits (&empty, "x", 0));
+  /* More groups than the load holds: it cannot tell, so nothing in a
+   * group starts; one without a group still may, within the cap. */
+  struct sched_load full = { 0 };
+  for (int i = 0; i <= SCHED_MAX_CONCURRENT; i++)
+    sched_load_add (&full, "g");
+  assert_false (sched_load_admits (&full, "other", 1000));
+  assert_true (sched_load_admits (&full, NULL, 1000));
+}
+
+static void
+test_rate (void **state)
+{
+  (void) state;
+  struct sched_rate r = { .since = 100000 };
+  /* Nothing yet, and under a second of counting: 0. */
+  assert_true (sched_rate_per_s (&r, 100500, 60000) == 0);
+  assert_true (sched_rate_per_s (&r, 110000, 60000) == 0);
+  /* One end every 2 s for 60 s: 0.5/s over a 60 s window. */
+  for (uint64_t t = 102000; t <= 160000; t += 2000)
+    sched_rate_add (&r, t);
+  double v = sched_rate_per_s (&r, 160000, 60000);
+  assert_true (v > 0.48 && v < 0.52);
+  /* Nothing more for 41 s: the window holds 10 of them. */
+  v = sched_rate_per_s (&r, 201000, 60000);
+  assert_true (v > 0.16 && v < 0.17);
+  /* Counted since 100 s, 20 s ago: over those 20 s, not the window. */
+  struct sched_rate s = { .since = 100000 };
+  for (uint64_t t = 102000; t <= 120000; t += 2000)
+    sched_rate_add (&s, t);
+  v = sched_rate_per_s (&s, 120000, 60000);
+  assert_true (v > 0.49 && v < 0.51);
+  /* Ten a second, more than the ring holds in the window: the rate is
+   * that of the span the ring holds. */
+  struct sched_rate f = { .since = 0 };
+  for (uint64_t t = 1000; t <= 61000; t += 100)
+    sched_rate_add (&f, t);
+  v = sched_rate_per_s (&f, 61000, 60000);
+  assert_true (v > 9.9 && v < 10.1);
+}
+
+static void
+test_ttl_watch (void **state)
+{
+  (void) state;
+  struct sched_ttl_watch w = { 0 };
+  /* A backlog, but not yet for the hold: not behind. */
+  assert_int_equal (sched_ttl_watch (&w, 1000, true, 8, 1, 30000), 0);
+  assert_int_equal (sched_ttl_watch (&w, 30000, true, 8, 1, 30000), 0);
+  assert_false (w.behind);
+  /* Held 30 s with 8/s needed and 1/s done: behind, said once. */
+  assert_int_equal (sched_ttl_watch (&w, 31000, true, 8, 1, 30000), 1);
+  assert_true (w.behind);
+  assert_int_equal (sched_ttl_watch (&w, 60000, true, 8, 1, 30000), 0);
+  /* A moment with nothing waiting is not catching up. */
+  assert_int_equal (sched_ttl_watch (&w, 61000, false, 8, 1, 30000), 0);
+  assert_int_equal (sched_ttl_watch (&w, 62000, true, 8, 1, 30000), 0);
+  assert_true (w.behind);
+  /* Nothing waiting for the hold: met again, said once. */
+  assert_int_equal (sched_ttl_watch (&w, 70000, false, 1, 1, 30000), 0);
+  assert_int_equal (sched_ttl_watch (&w, 100000, false, 1, 1, 30000), -1);
+  assert_false (w.behind);
+  assert_int_equal (sched_ttl_watch (&w, 200000, false, 1, 1, 30000), 0);
+  /* A long backlog at the rate the engine keeps (a burst after a restart
+   * of lymphd, all due at once) is not falling behind. */
+  struct sched_ttl_watch b = { 0 };
+  assert_int_equal (sched_ttl_watch (&b, 1000, true, 1.0, 1.0, 30000), 0);
+  assert_int_equal (sched_ttl_watch (&b, 90000, true, 1.05, 1.0, 30000), 0);
+  assert_false (b.behind);
+  /* An engine that ends nothing while TTLs wait: behind. */
+  assert_int_equal (sched_ttl_watch (&b, 120000, true, 0.2, 0, 30000), 1);
 }
 
 int
@@ -90,6 +159,8 @@ main (void)
     cmocka_unit_test (test_jitter_spread),
     cmocka_unit_test (test_backoff),
     cmocka_unit_test (test_admission),
+    cmocka_unit_test (test_rate),
+    cmocka_unit_test (test_ttl_watch),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -28,14 +28,14 @@ here=$(cd "$(dirname "$0")" && pwd)
 export LYT_TEST=bench-execguard
 # shellcheck source=../tests/integration/lib-incident.sh
 . "$here/../tests/integration/lib-incident.sh"
+# shellcheck source=lib.sh
+. "$here/lib.sh"
 inc_init
 
 STORM_S=${BENCH_STORM_S:-1}
 NA=${BENCH_ALERTS:-10}
 IMG="${LYT_PFX}storm:1"
 
-pct () { sort -n | awk -v p="$1" '{ v[NR] = $1 } END { if (NR == 0) { print "nan"; exit } r = int((p / 100) * NR + 0.999999); if (r < 1) r = 1; print v[r] }'; }
-verdict () { awk -v x="$1" -v t="$2" 'BEGIN { print (x != "nan" && x + 0 <= t) ? "meets" : "misses" }'; }
 
 need_cmd busybox busybox-static || die "no busybox"
 cc -static -O2 -Wall -Wextra -Werror -o "$LYT_TMP/execstorm" "$here/execstorm.c" || die "cannot build execstorm"

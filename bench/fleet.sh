@@ -19,13 +19,13 @@ export LYT_TEST=bench-fleet
 . "$here/../tests/integration/lib-incident.sh"
 # shellcheck source=../tests/integration/lib-fleet.sh
 . "$here/../tests/integration/lib-fleet.sh"
+# shellcheck source=lib.sh
+. "$here/lib.sh"
 inc_init
 N=${BENCH_INCIDENTS:-20}
 FLEET_GROUP_WAIT=${BENCH_GROUP_WAIT:-1s}
 fleet_init
 
-pct () { sort -n | awk -v p="$1" '{ v[NR] = $1 } END { if (NR == 0) { print "nan"; exit } r = int((p / 100) * NR + 0.999999); if (r < 1) r = 1; print v[r] }'; }
-verdict () { awk -v x="$1" -v t="$2" 'BEGIN { print (x != "nan" && x + 0 <= t) ? "meets" : "misses" }'; }
 
 a="${LYT_PFX}a-front"
 b="${LYT_PFX}b-front"

@@ -21,6 +21,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 export LYT_TEST=bench-incident
 # shellcheck source=../tests/integration/lib-incident.sh
 . "$here/../tests/integration/lib-incident.sh"
+# shellcheck source=lib.sh
+. "$here/lib.sh"
 inc_init
 
 NA=${BENCH_ALERTS:-20}
@@ -28,11 +30,6 @@ NE=${BENCH_EXECS:-20}
 STORM_S=${BENCH_STORM_S:-20}
 storm="$LYT_TMP/execstorm"
 cc -O2 -Wall -Wextra -Werror -o "$storm" "$here/execstorm.c" || die "cannot build execstorm"
-
-# pct P: the P-th percentile (nearest rank) of numbers on stdin.
-pct () { sort -n | awk -v p="$1" '{ v[NR] = $1 } END { if (NR == 0) { print "nan"; exit } r = int((p / 100) * NR + 0.999999); if (r < 1) r = 1; print v[r] }'; }
-ratio () { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "inf" }'; }
-verdict () { awk -v x="$1" -v t="$2" 'BEGIN { print (x != "nan" && x + 0 <= t) ? "meets" : "misses" }'; }
 
 echo "lympho incident benchmark: $(date -u +%FT%TZ), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), engine $("$DOCKER" version -f '{{.Server.Version}}') at $LYT_DOCKER_HOST"
 echo "lymphd: $LYMPHD"

@@ -19,36 +19,13 @@ here=$(cd "$(dirname "$0")" && pwd)
 export LYT_TEST=bench
 # shellcheck source=../tests/integration/lib.sh
 . "$here/../tests/integration/lib.sh"
+# shellcheck source=lib.sh
+. "$here/lib.sh"
 lyt_init
 
 N=${BENCH_N:-5}
 IDLE_S=${BENCH_IDLE_S:-60}
-probe="$LYT_TMP/httpprobe"
-cc -O2 -Wall -Wextra -Werror -o "$probe" "$here/httpprobe.c" || die "cannot build httpprobe"
-
-median () { sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-
-# measure PORT CMD...: run CMD while probing 127.0.0.1:PORT every 10 ms;
-# prints "max_gap_ms failed requests cmd_ms".
-measure ()
-{
-  local port=$1 stop="$LYT_TMP/probe.stop" out="$LYT_TMP/probe.out" pp t0 t1
-  shift
-  rm -f "$stop"
-  "$probe" 127.0.0.1 "$port" 10 "$stop" >"$out" &
-  pp=$!
-  sleep 0.5
-  t0=$(now_ms)
-  # Diagnostics to stderr: stdout is the measurement.
-  "$@" >/dev/null 2>"$LYT_TMP/cmd.err" || say "command failed: $* ($(cat "$LYT_TMP/cmd.err"))" >&2
-  t1=$(now_ms)
-  wait_for "http_ok $port" 15 || say "port $port still down 15 s after: $*" >&2
-  sleep 0.3
-  touch "$stop"
-  wait "$pp"
-  sed -E 's/requests=([0-9]+) failed=([0-9]+) max_gap_ms=([0-9.]+)/\3 \2 \1/' "$out" | tr -d '\n'
-  echo " $((t1 - t0))"
-}
+probe_build || die "cannot build httpprobe"
 
 echo "lympho benchmark: $(date -u +%FT%TZ), $(nproc) CPUs, engine $("$DOCKER" version -f '{{.Server.Version}}')"
 echo "lymphd: $LYMPHD"

@@ -22,6 +22,9 @@
 #              during the backlog (it goes first), lymphd saying once that
 #              the TTLs cannot be met, then no regeneration lost or done
 #              twice.
+#   downtime   a published port's unavailability during lymphctl regen
+#              against docker restart with the same stop timeout, median of
+#              9 each, interleaved (target ratio <= 1.0).
 # BENCH_SCALE_CHECK=1 runs capacity and past only and asserts (PASS/FAIL
 # lines): nothing lost, nothing duplicated, the cap held, the alert first,
 # said once. Otherwise it prints and never fails on a target.
@@ -36,6 +39,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 export LYT_TEST=${LYT_TEST:-scale}
 # shellcheck source=../tests/integration/lib.sh
 . "$here/../tests/integration/lib.sh"
+# shellcheck source=lib.sh
+. "$here/lib.sh"
 
 N=${BENCH_SCALE_N:-500}
 CHECK=${BENCH_SCALE_CHECK:-0}
@@ -47,7 +52,7 @@ if [ "$CHECK" = 1 ]; then
   PHASES=${BENCH_SCALE_PHASES:-capacity past}
   PAST_TTL=${BENCH_SCALE_PAST_TTL:-10}
 else
-  PHASES=${BENCH_SCALE_PHASES:-capacity footprint inside past}
+  PHASES=${BENCH_SCALE_PHASES:-capacity footprint inside past downtime}
 fi
 have_phase () { [[ " $PHASES " == *" $1 "* ]]; }
 
@@ -95,11 +100,6 @@ api () # METHOD PATH [BODY] -> body, then the HTTP status on its own line
     curl -s --max-time 120 --unix-socket "$SOCK" -X "$1" -w '\n%{http_code}' "http://engine$2"
   fi
 }
-median () { sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-pct () { sort -n | awk -v p="$1" '{ v[NR] = $1 } END { if (NR == 0) { print "nan"; exit } i = int(NR * p / 100 + 0.999999); if (i < 1) i = 1; print v[i] }'; }
-mean () { awk '{ s += $1; n++ } END { if (n) printf "%.1f\n", s / n; else print "nan" }'; }
-verdict () { awk -v v="$1" -v t="$2" -v dir="${3:-le}" 'BEGIN { if (v == "nan") print "no data"; else if ((dir == "le" && v + 0 <= t + 0) || (dir == "lt" && v + 0 < t + 0)) print "met"; else print "NOT met" }'; }
-
 echo "lympho scale bench: $(date -u +%FT%TZ), $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f MiB", $2 / 1024}' /proc/meminfo), engine $("$DOCKER" version -f '{{.Server.Version}}' 2>/dev/null), kernel $(uname -r)"
 echo "lymphd: ${REAL_LYMPHD:-$LYMPHD}; $N containers, concurrency cap $CAP; phases: $PHASES"
 [ "$CHECK" = 1 ] && echo "correctness only (BENCH_SCALE_CHECK=1): no target is judged here"
@@ -259,19 +259,19 @@ phase_footprint ()
     [ "$at" = 20 ] && base_kb=$PSS_PRIV_KB
   done
   echo "  per additional container: $(awk -v a="$PSS_PRIV_KB" -v b="${base_kb:-0}" -v n=$((N - 20)) 'BEGIN { if (n > 0) printf "%.1f", (a - b) / n; else print "nan" }') KiB of PSS+private"
-  echo "  at $N: PSS+private $(kib "$PSS_PRIV_KB") MiB (target < 6: $(verdict "$(kib "$PSS_PRIV_KB")" 6 lt)), RSS $(kib "$RSS_KB") MiB (target < 10: $(verdict "$(kib "$RSS_KB")" 10 lt))"
+  echo "  at $N: PSS+private $(kib "$PSS_PRIV_KB") MiB (target < 6: $(verdict "$(kib "$PSS_PRIV_KB")" 6)), RSS $(kib "$RSS_KB") MiB (target < 10: $(verdict "$(kib "$RSS_KB")" 10))"
   k0=$(cpu_ticks)
   sleep "$IDLE_S"
   k1=$(cpu_ticks)
   local idle
   idle=$(awk -v d=$((k1 - k0)) -v hz="$HZ" -v s="$IDLE_S" 'BEGIN { printf "%.3f", d / hz / s * 100 }')
-  echo "  idle CPU at $N: $idle % of a core over $IDLE_S s (target < 0.5: $(verdict "$idle" 0.5 lt))"
+  echo "  idle CPU at $N: $idle % of a core over $IDLE_S s (target < 0.5: $(verdict "$idle" 0.5))"
   lymphd_stop
   t0=$(now_ms)
   lymphd_start || die "lymphd does not start again"
   wait_for "[ \$(n_adopted) -ge $N ]" 300 || say "only $(n_adopted) adopted after 300 s"
   adopt_ms=$(($(now_ms) - t0))
-  echo "  adoption of all $N after a restart of lymphd: $adopt_ms ms (target < 10000: $(verdict "$adopt_ms" 10000 lt))"
+  echo "  adoption of all $N after a restart of lymphd: $adopt_ms ms (target < 10000: $(verdict "$adopt_ms" 10000))"
   rm_all
 }
 
@@ -308,10 +308,10 @@ phase_inside ()
   p50=$(awk '$2 >= 0 {print $2}' <<<"$rows" | pct 50)
   p99=$(awk '$2 >= 0 {print $2}' <<<"$rows" | pct 99)
   dur=$(awk '$6 == "ok" {print $3}' <<<"$rows" | mean)
-  echo "  $n TTL regenerations in the window; lateness p50 $p50 ms, p99 $p99 ms (target p99 < 1000: $(verdict "$p99" 1000 lt))"
+  echo "  $n TTL regenerations in the window; lateness p50 $p50 ms, p99 $p99 ms (target p99 < 1000: $(verdict "$p99" 1000))"
   echo "  most in flight $MAX_INFLIGHT (cap $CAP: $(verdict "$MAX_INFLIGHT" "$CAP")), most containers at once $MAX_CONTAINERS (at most $((N + CAP)): $(verdict "$MAX_CONTAINERS" $((N + CAP)))), $SAMPLES samples"
   echo "  lymphd CPU: $(awk -v d=$((k1 - k0)) -v hz="$HZ" -v n=$((r1 - r0)) 'BEGIN { if (n > 0) printf "%.1f ms", d / hz * 1000 / n; else print "nan" }') per regeneration ($((r1 - r0)) regenerations, $(awk -v d=$((k1 - k0)) -v hz="$HZ" -v s="$WINDOW_S" 'BEGIN { printf "%.2f", d / hz / s * 100 }') % of a core)"
-  echo "  time per regeneration: lymphd $dur ms mean, the engine's own replacement $ENGINE_MS ms; ratio $(awk -v a="$dur" -v b="$ENGINE_MS" 'BEGIN { if (b > 0 && a != "nan") printf "%.2f", a / b; else print "nan" }') (target <= 1.1)"
+  echo "  time per regeneration: lymphd $dur ms mean, the engine's own replacement $ENGINE_MS ms; ratio $(ratio "$dur" "$ENGINE_MS") (target <= 1.1: $(verdict "$(ratio "$dur" "$ENGINE_MS")" 1.1))"
   rm_all
 }
 
@@ -322,7 +322,7 @@ phase_inside ()
 # container of lymphd's making left beside them.
 check_no_loss ()
 {
-  local names bad=0 i name ids gen last seqs
+  local bad=0 i name ids gen last seqs
   # name -> its regenerated generations, in order ("1 2 3"), in one pass.
   hist_all | jq -r '[.[] | select(.kind == "regen" and .result == "ok")] | group_by(.name)[]
     | "\(.[0].name)=\([.[].generation] | sort | map(tostring) | join(" "))"' >"$LYT_TMP/gens"
@@ -351,7 +351,7 @@ check_no_loss ()
 
 phase_past ()
 {
-  local t0 rows m k late_at alerted x tx xs tstart between said
+  local t0 rows k late_at alerted x tx xs between said
   echo
   echo "(past capacity) $N containers, TTL ${PAST_TTL}s: needs $(awk -v n="$N" -v t="$PAST_TTL" 'BEGIN { printf "%.2f", n / t }')/s, the engine sustains ${ENGINE_RATE:-?}/s"
   [ "$CHECK" = 1 ] && case_begin past-capacity-setup
@@ -445,12 +445,49 @@ phase_past ()
   rm_all
 }
 
+# ---------------------------------------------------------------- downtime
+# A published port's unavailability during lymphctl regen against docker
+# restart of an identical container, same stop timeout (the container's:
+# its process exits at SIGTERM), interleaved, median of BENCH_SCALE_DOWN_N.
+phase_downtime ()
+{
+  local n=${BENCH_SCALE_DOWN_N:-9} pa pb A=${LYT_PFX}down-regen B=${LYT_PFX}down-restart i r s
+  echo
+  echo "(downtime) a published port (probed every 10 ms) during lymphctl regen and docker restart, $n each, interleaved"
+  probe_build || die "cannot build httpprobe"
+  pa=$(free_port) || die "no free port"
+  pb=$(free_port) || die "no free port"
+  dk run -d --name "$A" --network "$LYT_NET" --label lympho.enable=true --label lympho.ttl=24h \
+    -p "127.0.0.1:$pa:80" "$LYT_IMAGE" >/dev/null || die "run $A"
+  dk run -d --name "$B" --network "$LYT_NET" -p "127.0.0.1:$pb:80" "$LYT_IMAGE" >/dev/null || die "run $B"
+  lymphd_start || die "lymphd does not start"
+  wait_for "in_ls $A" 30 || die "$A not adopted"
+  wait_for "http_ok $pa && http_ok $pb" 15 || die "ports do not answer"
+  : >"$LYT_TMP/down.regen"
+  : >"$LYT_TMP/down.restart"
+  for ((i = 1; i <= n; i++)); do
+    wait_for "lymphd_idle $A" 30 || say "$A not idle"
+    r=$(measure "$pa" ctl regen "$A")
+    s=$(measure "$pb" "$DOCKER" restart "$B")
+    echo "$r" >>"$LYT_TMP/down.regen"
+    echo "$s" >>"$LYT_TMP/down.restart"
+    printf '  run %d: regen gap %s ms, restart gap %s ms\n' "$i" "${r%% *}" "${s%% *}"
+  done
+  local mr ms
+  mr=$(awk '{print $1}' "$LYT_TMP/down.regen" | median)
+  ms=$(awk '{print $1}' "$LYT_TMP/down.restart" | median)
+  echo "  median unavailability: lymphctl regen $mr ms, docker restart $ms ms; ratio $(ratio "$mr" "$ms") (target <= 1.0: $(verdict "$(ratio "$mr" "$ms")" 1.0))"
+  lymphd_stop
+  dk rm -f "$A" "$B" >/dev/null
+}
+
 for ph in $PHASES; do
   case $ph in
     capacity) phase_capacity ;;
     footprint) phase_footprint ;;
     inside) phase_inside ;;
     past) phase_past ;;
+    downtime) phase_downtime ;;
     *) die "unknown phase $ph" ;;
   esac
 done

@@ -388,8 +388,10 @@ phase_past ()
     x=$(ls_json | jq -r '[.[] | select(.queued == "ttl")] | last | .name // empty')
     [ -n "$x" ] || { sleep 1; continue; }
     late_at=$(ctl --json status | jq -r .ttl.oldest_late_ms)
-    tx=$(now_ms)
-    ctl alert "$x" --severity 5 --reason "bench: alert during the TTL backlog" >/dev/null || { say "alert $x failed"; continue; }
+    # From when lymphd took the alert (its answer says), not when it was
+    # sent: a TTL that starts while the alert is on its way is not after it.
+    tx=$(ctl --json alert "$x" --severity 5 --reason "bench: alert during the TTL backlog" | jq -r '.received_ms // empty')
+    [ -n "$tx" ] || { say "alert $x failed"; continue; }
     wait_for "[ -n \"\$(history_json $x | jq -r --argjson t $tx '.[] | select(.kind == \"regen\" and .time >= \$t) | .time')\" ]" 120 ||
       { _afail "$x not regenerated within 120 s of its alert"; break; }
     xs=$(history_json "$x" | jq -r --argjson t "$tx" '[.[] | select(.kind == "regen" and .time >= $t)] | last | .time - .duration_ms')
@@ -400,7 +402,9 @@ phase_past ()
     break
   done
   if [ -n "$alerted" ]; then
-    between=$(ttl_rows | awk -v a="$tx" -v b="$xs" -v x="$alerted" '$1 > a && $1 < b && $4 != x' | grep -c .)
+    # A start's time is its end less its duration: to the millisecond, so
+    # 5 ms of margin after the alert.
+    between=$(ttl_rows | awk -v a="$((tx + 5))" -v b="$xs" -v x="$alerted" '$1 > a && $1 < b && $4 != x' | grep -c .)
     echo "  alert on $alerted (waiting for its TTL) while the oldest TTL waited $late_at ms: its regeneration started $((xs - tx)) ms after the alert; TTL regenerations started in between: $between"
     echo "  (the alert's own figures: $(history_json "$alerted" | jq -r '[.[] | select(.kind == "incident")][0] | "cut \(.cut_ms // "none (no network)") ms, replaced \(.replaced_ms // "?") ms"'))"
     [ "$CHECK" = 1 ] && assert_eq 0 "$between" "no TTL regeneration started between the alert and the alerted container's"

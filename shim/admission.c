@@ -111,6 +111,20 @@ urgent_reason (const char *reason)
   return !str_has_prefix (reason, "ttl") && !str_has_prefix (reason, "retry");
 }
 
+/* An alert's regeneration is being prepared (its container cut off,
+ * paused, its forensics taken): a slot that frees meanwhile waits for it
+ * rather than go to a TTL, so that nothing but other alerts starts between
+ * an alert and its container's regeneration. At most INCIDENT_HOLD_MS. */
+static bool
+alert_preparing (struct daemon *d)
+{
+  uint64_t now = now_mono_ms ();
+  ENTRY_FOREACH (x, d)
+    if (incident_preparing (x, now))
+      return true;
+  return false;
+}
+
 /* The answer to regen: the regeneration's result, and for a request that
  * joined one already in flight, which one it joined. */
 static char *
@@ -455,14 +469,19 @@ admission_request_regen (struct daemon *d, struct entry *e, const char *reason, 
       e->keep_old_down |= keep_old_down;
       /* An alert on a container waiting for its TTL takes it to the
        * front: it does not wait behind the TTL backlog. */
-      e->queued_urgent |= urgent_reason (reason);
+      if (urgent_reason (reason) && !e->queued_urgent)
+        {
+          e->queued_urgent = true;
+          /* A hold for this alert ends: the slots it kept go to the queue. */
+          admission_start_queued (d);
+        }
       return;
     }
   entry_add_waiter (e, req, false);
   e->keep_old_down = keep_old_down;
   struct sched_load load;
   load_of (d, &load);
-  if (!d->connected || !admits (d, &load, e))
+  if (!d->connected || !admits (d, &load, e) || (!urgent_reason (reason) && alert_preparing (d)))
     {
       e->queued = true;
       e->queued_urgent = urgent_reason (reason);
@@ -470,9 +489,14 @@ admission_request_regen (struct daemon *d, struct entry *e, const char *reason, 
       free (e->queued_reason);
       e->queued_reason = xstrdup (reason);
       log_debug ("%s: regeneration queued (%s)", e->name, reason);
+      /* An alert's, ending a hold: the slots it kept go to the queue. */
+      if (e->queued_urgent)
+        admission_start_queued (d);
       return;
     }
   launch (d, e, reason);
+  if (urgent_reason (reason))
+    admission_start_queued (d);
 }
 
 void
@@ -487,13 +511,14 @@ admission_start_queued (struct daemon *d)
    * backlog costs the cap for each waiting entry, not every entry. */
   struct sched_load load;
   load_of (d, &load);
+  bool hold = alert_preparing (d);
   for (;;)
     {
       if (!sched_load_admits (&load, NULL, d->cfg->max_concurrent) || d->recovering)
         return;
       struct entry *first = NULL;
       ENTRY_FOREACH (e, d)
-        if (e->queued && e->regen == NULL && e->state == ES_RUNNING
+        if (e->queued && e->regen == NULL && e->state == ES_RUNNING && (e->queued_urgent || !hold)
             && (first == NULL || (e->queued_urgent && !first->queued_urgent)
                 || (e->queued_urgent == first->queued_urgent && e->queued_seq < first->queued_seq))
             && admits (d, &load, e))
@@ -558,6 +583,10 @@ on_ttl_look (struct loop *l, void *ud)
 {
   struct daemon *d = ud;
   d->ttl_timer = loop_add_timer (l, TTL_LOOK_MS, on_ttl_look, d);
+  /* What a hold for an alert kept waiting (one whose incident ended
+   * without a regeneration, or past INCIDENT_HOLD_MS) starts at the latest
+   * now. */
+  admission_start_queued (d);
   struct ttl_view v;
   ttl_view (d, &v);
   int turn = sched_ttl_watch (&d->ttl_watch, now_mono_ms (), v.waiting > 0, v.needed_per_s, v.achieved_per_s,

@@ -285,6 +285,7 @@ cmd_alert (struct daemon *d, struct control_request *req, json_val args)
                      .reason = (char *) arg_str (args, "reason") };
   cleanup_free char *action = NULL;
   lympho_error_t err = { 0 };
+  uint64_t received = now_real_ms ();
   if (incident_alert (d, &a, now_mono_ms (), &action, &err) < 0)
     {
       control_reply_error (req, err.status, err.msg);
@@ -297,6 +298,8 @@ cmd_alert (struct daemon *d, struct control_request *req, json_val args)
   json_gen_str (g, "threat_level");
   json_gen_fixed (g, e ? threat_level (&e->threat, now_real_ms (), d->cfg->threat_half_life_ms) : 0.0, 2);
   json_gen_kstr (g, "action", action);
+  /* When lymphd took it (realtime ms): what came after it is its doing. */
+  json_gen_kint (g, "received_ms", (int64_t) received);
   json_gen_map_close (g);
   cleanup_free char *json = json_gen_text (g);
   control_reply_ok (req, json);

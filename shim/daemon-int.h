@@ -414,6 +414,11 @@ void incident_resume (struct daemon *d, struct entry *e);
 /* Whether an incident of e has its journal transaction open: the journal
  * is not compacted then. */
 bool incident_journal_open (const struct entry *e);
+/* Whether e's incident is preparing its regeneration (quarantine,
+ * forensics), begun less than INCIDENT_HOLD_MS ago: admission keeps the
+ * next free slot for it, no TTL regeneration takes it. */
+#define INCIDENT_HOLD_MS 30000
+bool incident_preparing (const struct entry *e, uint64_t now_mono);
 /* Frees the incidents whose entry went away while runtime calls were
  * pending: after the runtime is closed, which calls none of them back. */
 void incident_close (struct daemon *d);

@@ -281,6 +281,16 @@ incident_journal_open (const struct entry *e)
   return (e->incident && e->incident->txn) || e->resume_txn;
 }
 
+bool
+incident_preparing (const struct entry *e, uint64_t now_mono)
+{
+  const struct incident *inc = e->incident;
+  /* Its regeneration is asked for once the quarantine is done: then it is
+   * in flight, or queued ahead of every TTL. */
+  return inc && !inc->cancelled && e->regen == NULL && !(e->queued && e->queued_urgent)
+         && now_mono - inc->received_mono < INCIDENT_HOLD_MS;
+}
+
 void
 incident_close (struct daemon *d)
 {

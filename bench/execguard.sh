@@ -76,7 +76,6 @@ done
 
 # storm [NAME]: "RATE P50_US" of one storm, one exec at a time.
 storm () { dk exec "${1:-$g}" /bin/execstorm "$STORM_S" 1 /bin/execstorm | sed -nE 's/.*rate=([0-9.]+).* p50_us=([0-9.]+).*/\1 \2/p'; }
-cpu_ticks () { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 col () { awk -v c="$1" '{ print $c }' "$2"; }
 
 echo

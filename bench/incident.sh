@@ -136,13 +136,12 @@ echo "  polling detection / lymphd cut (p50) = $(ratio "$poll50" "$ecut50")"
 echo
 echo "(c) lymphd CPU under an exec storm on the host, outside containers, ${STORM_S} s"
 pid=$LYMPHD_PID
-ticks () { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$pid/stat"; }
-t0=$(ticks); sleep 5; t1=$(ticks)
+t0=$(cpu_ticks "$pid"); sleep 5; t1=$(cpu_ticks "$pid")
 idle=$(awk -v d=$((t1 - t0)) -v hz="$hz" 'BEGIN { printf "%.2f", d / hz / 5 * 100 }')
 prog=$(command -v busybox || echo /bin/true)
-t0=$(ticks); s0=$(now_ms)
+t0=$(cpu_ticks "$pid"); s0=$(now_ms)
 res=$("$storm" "$STORM_S" "$(nproc)" "$prog")
-t1=$(ticks); s1=$(now_ms)
+t1=$(cpu_ticks "$pid"); s1=$(now_ms)
 cpu=$(awk -v d=$((t1 - t0)) -v hz="$hz" -v ms=$((s1 - s0)) 'BEGIN { printf "%.2f", d / hz / (ms / 1000) * 100 }')
 echo "  storm: $res ($prog as true, $(nproc) at once)"
 echo "  lymphd CPU: $cpu % of one core during the storm (target < 5 %: $(verdict "$cpu" 4.9999)), $idle % idle before"

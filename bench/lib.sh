@@ -14,6 +14,11 @@ ratio () { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a != "nan") printf "%.2
 # verdict X TARGET: whether X is at most TARGET.
 verdict () { awk -v x="$1" -v t="$2" 'BEGIN { print (x != "nan" && x + 0 <= t) ? "meets" : "misses" }'; }
 
+# cpu_ticks PID: the user and system CPU time of PID, in clock ticks
+# (fields 14 and 15 of /proc/PID/stat, counted after the command's name,
+# which may hold spaces).
+cpu_ticks () { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
+
 # probe_build: bench/httpprobe.c into $LYT_TMP/httpprobe.
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 probe_build () { cc -O2 -Wall -Wextra -Werror -o "$LYT_TMP/httpprobe" "$BENCH_DIR/httpprobe.c"; }

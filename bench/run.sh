@@ -126,9 +126,9 @@ idle_measure () # COUNT
   adopt_ms=$(($(now_ms) - t0))
   sleep 5
   hz=$(getconf CLK_TCK)
-  ticks0=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+  ticks0=$(cpu_ticks "$pid")
   sleep "$IDLE_S"
-  ticks1=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+  ticks1=$(cpu_ticks "$pid")
   rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status")
   hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status")
   cpu=$(awk -v d=$((ticks1 - ticks0)) -v hz="$hz" -v s="$IDLE_S" 'BEGIN { printf "%.3f", d / hz / s * 100 }')

@@ -188,8 +188,7 @@ rm_all ()
   [ -n "$ids" ] && echo "$ids" | xargs -n 50 "$DOCKER" rm -f -v >/dev/null 2>&1
   rm -rf "$LYT_STATE"
 }
-n_adopted () { ls_json | jq '[.[] | select(.state == "running" or .state == "queued" or .state == "regenerating")] | length'; }
-cpu_ticks () { awk '{print $14 + $15}' "/proc/$LYMPHD_PID/stat"; }
+n_adopted () { ls_json | jq '[.[] | select(.state == "running" or .state == "regenerating")] | length'; }
 HZ=$(getconf CLK_TCK)
 kib () { awk -v k="$1" 'BEGIN { printf "%.2f", k / 1024 }'; }
 mem_line () # COUNT -> prints; sets PSS_PRIV_KB RSS_KB
@@ -260,9 +259,9 @@ phase_footprint ()
   done
   echo "  per additional container: $(awk -v a="$PSS_PRIV_KB" -v b="${base_kb:-0}" -v n=$((N - 20)) 'BEGIN { if (n > 0) printf "%.1f", (a - b) / n; else print "nan" }') KiB of PSS+private"
   echo "  at $N: PSS+private $(kib "$PSS_PRIV_KB") MiB (target < 6: $(verdict "$(kib "$PSS_PRIV_KB")" 6)), RSS $(kib "$RSS_KB") MiB (target < 10: $(verdict "$(kib "$RSS_KB")" 10))"
-  k0=$(cpu_ticks)
+  k0=$(cpu_ticks "$LYMPHD_PID")
   sleep "$IDLE_S"
-  k1=$(cpu_ticks)
+  k1=$(cpu_ticks "$LYMPHD_PID")
   local idle
   idle=$(awk -v d=$((k1 - k0)) -v hz="$HZ" -v s="$IDLE_S" 'BEGIN { printf "%.3f", d / hz / s * 100 }')
   echo "  idle CPU at $N: $idle % of a core over $IDLE_S s (target < 0.5: $(verdict "$idle" 0.5))"
@@ -296,10 +295,10 @@ phase_inside ()
   local w0
   w0=$(now_ms)
   sampler_start
-  k0=$(cpu_ticks)
+  k0=$(cpu_ticks "$LYMPHD_PID")
   r0=$(ctl --json status | jq '.regenerations')
   sleep "$WINDOW_S"
-  k1=$(cpu_ticks)
+  k1=$(cpu_ticks "$LYMPHD_PID")
   r1=$(ctl --json status | jq '.regenerations')
   sampler_stop
   rows=$(ttl_rows | awk -v w0="$w0" '$1 >= w0')

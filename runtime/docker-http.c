@@ -1,58 +1,93 @@
-/* lympho — Docker Engine API client on curl multi, driven by struct loop.
+/* lympho — the Docker Engine API client: HTTP/1.1 over the engine's Unix
+ * socket (or plain TCP), driven by struct loop, one connection a request
+ * ("Connection: close"); answers are read by http-parse.
  *
- * curl's callbacks (socket, timer, header, write) only record state; user
- * callbacks run afterwards from dispatch(), outside curl, so that they may
- * start or cancel requests freely.
- * May call: libcurl, the loop: a leaf of the Docker backend. */
+ * Not libcurl (#21): the engine is reached over a local socket, and lymphd
+ * needs none of TLS, proxies, redirects, cookies or a resolver there; libcurl
+ * brought TLS and its dependencies into every lymphd, pages that no other
+ * program on the host shares, for nothing used.
+ *
+ * User callbacks run only from the loop (an fd's or a timer's callback),
+ * never from inside a dhttp_* call. A request cancelled while a callback
+ * runs is unlinked at once and freed once the outermost callback returns
+ * (h->busy), so the code below it may still look at it.
+ * May call: the loop, http-parse: a leaf of the Docker backend. */
 #include "config.h"
 
-#include <curl/curl.h>
 #include <errno.h>
-#include <strings.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
+#include "lympho/http-parse.h"
 #include "lympho/json.h"
 #include "lympho/log.h"
 #include "lympho/loop.h"
 #include "lympho/util.h"
 #include "docker-http.h"
 
+#define CONNECT_TIMEOUT_MS 10000
+#define CONNECT_RETRY_MS 10   /* a Unix socket's full backlog (EAGAIN): try again */
+#define READ_CHUNK 16384
+#define READS_PER_WAKE 16     /* then back to the loop: one large answer does not starve the rest */
+
+enum phase
+{
+  PH_CONNECT, /* waiting for connect() (TCP), or to retry it (EAGAIN) */
+  PH_WRITE,
+  PH_READ,
+};
+
 struct dhttp_req
 {
   struct dhttp *h;
-  LIST_ENTRY (dhttp_req) link; /* in dhttp.reqs */
-  CURL *easy;
-  struct curl_slist *headers;
-  char *body_out;
-  struct buf resp;        /* whole body, or a stream's undelivered part */
+  LIST_ENTRY (dhttp_req) link; /* in dhttp.reqs, then in dhttp.dead once cancelled */
+  int fd;
+  enum phase phase;
+  bool cancelled;       /* never called back again */
   bool stream;
-  bool headers_done;      /* final (non-1xx) header block seen */
   bool open_sent;
   bool too_big;
-  long status;
+  bool no_body;         /* HEAD */
+  char *what;           /* "GET /v1.44/containers/json", for the log */
+  struct buf out;       /* the request, as sent */
+  size_t out_off;
+  struct http_parse parse;
+  struct buf resp;      /* whole body, or a stream's undelivered part */
+  long status;          /* the final answer's, once its head is read */
+  char *api_version;    /* the answer's Api-Version header */
   dhttp_done_cb done;
-  dhttp_ping_cb ping;     /* instead of done, for dhttp_ping */
-  char *api_version;      /* the answer's Api-Version header */
+  dhttp_ping_cb ping;   /* instead of done, for dhttp_ping */
   dhttp_open_cb open;
   dhttp_data_cb data;
   void *ud;
-  char errbuf[CURL_ERROR_SIZE];
+  long timeout_ms;
+  uint64_t deadline_timer;
+  uint64_t step_timer;  /* the first connect, a connect retry, or an early failure's delivery */
+  uint64_t connect_by;  /* monotonic ms */
+  int fail;             /* < 0: the failure to deliver */
+  lympho_error_t err;
 };
 
 struct dhttp
 {
   struct loop *loop;
-  CURLM *multi;
-  char *base;             /* "http://localhost" */
   char *version;          /* "/v1.44", or "" */
   char *unix_path;        /* NULL for TCP */
+  char *host;             /* TCP: "host:port"; the Host header in both */
+  struct sockaddr_storage addr;
+  socklen_t addr_len;
   LIST_HEAD (, dhttp_req) reqs;
-  uint64_t timer;
-  int busy;               /* dispatch depth: frees wait until it is 0 */
+  LIST_HEAD (, dhttp_req) dead; /* cancelled while busy */
+  int busy;               /* callback depth: frees wait until it is 0 */
   bool closing;
 };
 
-static void dispatch (struct dhttp *h);
 
 char *
 dhttp_escape (const char *s)
@@ -109,161 +144,111 @@ dhttp_status_error (long status, const char *body, size_t len, int conflict_errn
   return lympho_error_set (err, e, "engine answered %ld: %s", status, msg[0] ? msg : "(no message)");
 }
 
+
+/* ---- a request's life ---- */
+
 static void
-req_free (struct dhttp_req *r)
+enter (struct dhttp *h)
 {
-  if (r->easy)
+  h->busy++;
+}
+
+static void really_free (struct dhttp *h);
+static void req_destroy (struct dhttp_req *r);
+
+/* The end of a callback from the loop: free what was cancelled under it,
+ * and the client itself when dhttp_free was called under it. */
+static void
+leave (struct dhttp *h)
+{
+  if (--h->busy > 0)
+    return;
+  while (!LIST_EMPTY (&h->dead))
     {
-      curl_multi_remove_handle (r->h->multi, r->easy);
-      curl_easy_cleanup (r->easy);
+      struct dhttp_req *r = LIST_FIRST (&h->dead);
+      LIST_UNLINK (r, link);
+      req_destroy (r);
     }
-  curl_slist_free_all (r->headers);
-  free (r->body_out);
-  free (r->api_version);
-  buf_free (&r->resp);
-  free (r);
+  if (h->closing)
+    really_free (h);
+}
+
+/* Close the connection and stop every timer; the memory stays. */
+static void
+req_release (struct dhttp_req *r)
+{
+  struct dhttp *h = r->h;
+  if (r->fd >= 0)
+    {
+      loop_del_fd (h->loop, r->fd);
+      close (r->fd);
+      r->fd = -1;
+    }
+  loop_cancel_timer (h->loop, r->deadline_timer);
+  loop_cancel_timer (h->loop, r->step_timer);
+  r->deadline_timer = r->step_timer = 0;
 }
 
 static void
-req_unlink (struct dhttp_req *r)
+req_destroy (struct dhttp_req *r)
 {
-  LIST_UNLINK (r, link);
+  req_release (r);
+  free (r->what);
+  free (r->api_version);
+  buf_free (&r->out);
+  buf_free (&r->resp);
+  free (r);
 }
 
 void
 dhttp_cancel (struct dhttp_req *r)
 {
-  if (r == NULL)
+  if (r == NULL || r->cancelled)
     return;
-  req_unlink (r);
-  req_free (r);
+  struct dhttp *h = r->h;
+  r->cancelled = true;
+  LIST_UNLINK (r, link);
+  req_release (r);
+  if (h->busy > 0)
+    LIST_INSERT_HEAD (&h->dead, r, link);
+  else
+    req_destroy (r);
 }
 
-/* ---- curl -> loop plumbing ---- */
-
+/* Deliver the end of r, once, and drop it. Runs inside enter/leave. */
 static void
-on_fd (struct loop *l, int fd, uint32_t events, void *ud)
+finish (struct dhttp_req *r)
 {
-  struct dhttp *h = ud;
-  int mask = 0, running = 0;
-  if (events & EPOLLIN)
-    mask |= CURL_CSELECT_IN;
-  if (events & EPOLLOUT)
-    mask |= CURL_CSELECT_OUT;
-  if (events & (EPOLLERR | EPOLLHUP))
-    mask |= CURL_CSELECT_ERR;
-  curl_multi_socket_action (h->multi, fd, mask, &running);
-  dispatch (h);
-}
-
-static int
-sock_cb (CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
-{
-  struct dhttp *h = userp;
-  lympho_error_t err = { 0 };
-  if (what == CURL_POLL_REMOVE)
-    {
-      if (socketp)
-        loop_del_fd (h->loop, s);
-      curl_multi_assign (h->multi, s, NULL);
-      return 0;
-    }
-  uint32_t ev = 0;
-  if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
-    ev |= EPOLLIN;
-  if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
-    ev |= EPOLLOUT;
-  if (socketp)
-    {
-      if (loop_mod_fd (h->loop, s, ev, &err) < 0)
-        log_warn ("docker: %s", err.msg);
-      return 0;
-    }
-  if (loop_add_fd (h->loop, s, ev, on_fd, h, &err) < 0)
-    {
-      log_warn ("docker: %s", err.msg);
-      return -1;
-    }
-  /* Any non-NULL marker: this socket is watched by the loop. */
-  curl_multi_assign (h->multi, s, h);
-  return 0;
+  struct dhttp *h = r->h;
+  int ret = r->fail;
+  if (ret == 0 && r->stream && r->status == 200)
+    /* A stream always ends in failure: the engine went away. */
+    ret = lympho_error_set (&r->err, EIO, "engine stream ended: EOF");
+  if (log_get_level () >= LOG_LVL_DEBUG)
+    log_debug ("docker: %s -> %ld%s%s", r->what, r->status, ret < 0 ? ": " : "", ret < 0 ? r->err.msg : "");
+  /* Off the list before the callback, which may start, cancel or free. */
+  r->cancelled = true;
+  LIST_UNLINK (r, link);
+  req_release (r);
+  LIST_INSERT_HEAD (&h->dead, r, link);
+  const char *body = r->resp.data ? r->resp.data : "";
+  if (r->ping)
+    r->ping (r->ud, ret, ret < 0 ? &r->err : NULL, r->status, r->api_version, body, r->resp.len);
+  else
+    r->done (r->ud, ret, ret < 0 ? &r->err : NULL, r->status, body, r->resp.len);
 }
 
 static void
-on_timer (struct loop *l, void *ud)
+fail (struct dhttp_req *r, int ret)
 {
-  struct dhttp *h = ud;
-  int running = 0;
-  h->timer = 0;
-  curl_multi_socket_action (h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-  dispatch (h);
+  r->fail = ret;
+  finish (r);
 }
 
-static int
-timer_cb (CURLM *multi, long timeout_ms, void *userp)
-{
-  struct dhttp *h = userp;
-  loop_cancel_timer (h->loop, h->timer);
-  h->timer = 0;
-  if (timeout_ms >= 0)
-    h->timer = loop_add_timer (h->loop, (uint64_t) timeout_ms, on_timer, h);
-  return 0;
-}
-
-/* ---- per-transfer callbacks: record only ---- */
-
-static size_t
-header_cb (char *data, size_t size, size_t n, void *ud)
-{
-  struct dhttp_req *r = ud;
-  size_t len = size * n;
-  static const char api[] = "api-version:";
-  if (len > sizeof api - 1 && strncasecmp (data, api, sizeof api - 1) == 0)
-    {
-      /* One per header block; a later block (after a 1xx) replaces it. */
-      const char *v = data + sizeof api - 1;
-      size_t vl = len - (sizeof api - 1);
-      while (vl > 0 && (*v == ' ' || *v == '\t'))
-        v++, vl--;
-      while (vl > 0 && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' ' || v[vl - 1] == '\t'))
-        vl--;
-      free (r->api_version);
-      r->api_version = xstrndup (v, vl > 32 ? 32 : vl);
-    }
-  if (len <= 2 && (len == 0 || data[0] == '\r' || data[0] == '\n'))
-    {
-      long code = 0;
-      curl_easy_getinfo (r->easy, CURLINFO_RESPONSE_CODE, &code);
-      if (code >= 200)
-        {
-          r->status = code;
-          r->headers_done = true;
-        }
-    }
-  return len;
-}
-
-static size_t
-write_cb (char *data, size_t size, size_t n, void *ud)
-{
-  struct dhttp_req *r = ud;
-  size_t len = size * n;
-  if (r->resp.len + len > DHTTP_MAX_BODY)
-    {
-      r->too_big = true;
-      return 0; /* curl aborts the transfer with a write error */
-    }
-  buf_append (&r->resp, data, len);
-  return len;
-}
-
-/* ---- delivering to users ---- */
-
-/* Why a transfer could not connect, from the connect's own errno, and the
- * errno to report: EACCES where lymphd's user may not, else ECONNREFUSED.
- * NULL for an errno without a cause worth naming. */
+/* Why a connect failed, from its errno, and the errno to report: EACCES
+ * where lymphd's user may not, else ECONNREFUSED. */
 static const char *
-connect_cause (long os_errno, int *report)
+connect_cause (int os_errno, int *report)
 {
   *report = ECONNREFUSED;
   switch (os_errno)
@@ -278,55 +263,69 @@ connect_cause (long os_errno, int *report)
       return "nothing listens there (is the engine running?)";
     case ENOTSOCK:
       return "not a socket";
+    case EAGAIN:
+      return "the engine takes no new connection (its backlog stayed full)";
     default:
-      return NULL;
+      return strerror (os_errno);
     }
 }
 
-static int
-curl_errno (CURLcode rc)
+static void
+fail_connect (struct dhttp_req *r, int os_errno)
 {
-  switch (rc)
+  int report = ECONNREFUSED;
+  const char *cause = connect_cause (os_errno, &report);
+  fail (r, lympho_error_set (&r->err, report, "engine at %s: %s", r->h->unix_path ? r->h->unix_path : r->h->host,
+                             cause));
+}
+
+/* ---- parser events: record only ---- */
+
+static void
+on_header (void *ud, const char *name, size_t name_len, const char *value, size_t value_len)
+{
+  struct dhttp_req *r = ud;
+  if (name_len == strlen ("Api-Version") && strncasecmp (name, "Api-Version", name_len) == 0)
     {
-    case CURLE_COULDNT_CONNECT:
-    case CURLE_COULDNT_RESOLVE_HOST:
-      return ECONNREFUSED;
-    case CURLE_OPERATION_TIMEDOUT:
-      return ETIMEDOUT;
-    default:
-      return EIO;
+      free (r->api_version);
+      r->api_version = xstrndup (value, value_len > 32 ? 32 : value_len);
     }
 }
 
-/* Deliver a stream's open notice and pending data. Returns false when the
- * request is gone (cancelled by its callback, or the client is closing). */
-/* After a callback that may have cancelled r (or closed everything): is r
- * still one of ours? */
-static bool
-req_alive (struct dhttp *h, const struct dhttp_req *r)
+static void
+on_head (void *ud, int status)
 {
-  if (h->closing)
-    return false;
-  struct dhttp_req *q;
-  LIST_FOREACH (q, &h->reqs, link)
-    if (q == r)
-      return true;
-  return false;
+  struct dhttp_req *r = ud;
+  r->status = status;
 }
 
-static bool
-stream_flush (struct dhttp *h, struct dhttp_req *r)
+static void
+on_body (void *ud, const char *data, size_t len)
 {
-  if (!r->headers_done)
+  struct dhttp_req *r = ud;
+  if (r->too_big || r->resp.len + len > DHTTP_MAX_BODY)
+    {
+      r->too_big = true;
+      return;
+    }
+  buf_append (&r->resp, data, len);
+}
+
+static const struct http_parse_cb parse_cb = { on_header, on_head, on_body };
+
+/* A stream's open notice and pending data. False when r is gone. */
+static bool
+stream_flush (struct dhttp_req *r)
+{
+  if (!http_parse_head_done (&r->parse))
     return true;
   if (!r->open_sent)
     {
       r->open_sent = true;
       if (r->open)
         {
-          /* The callback may cancel r: detect it by looking it up again. */
           r->open (r->ud, r->status);
-          if (!req_alive (h, r))
+          if (r->cancelled)
             return false;
         }
     }
@@ -337,146 +336,316 @@ stream_flush (struct dhttp *h, struct dhttp_req *r)
       buf_init (&r->resp);
       r->data (r->ud, chunk.data, chunk.len);
       buf_free (&chunk);
-      return req_alive (h, r);
+      return !r->cancelled;
     }
   return true;
 }
+
+/* ---- the connection ---- */
+
+static void
+do_read (struct dhttp_req *r)
+{
+  char chunk[READ_CHUNK];
+  for (int i = 0; i < READS_PER_WAKE; i++)
+    {
+      ssize_t n = read (r->fd, chunk, sizeof chunk);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return;
+      lympho_error_t perr = { 0 };
+      if (n < 0)
+        {
+          int e = errno;
+          if (r->stream && r->status == 200)
+            /* A stream's end, as every other: let finish say so. */
+            fail (r, lympho_error_set (&r->err, EIO, "engine stream ended: %s", strerror (e)));
+          else
+            fail (r, lympho_error_set (&r->err, EIO, "engine: reading the answer: %s", strerror (e)));
+          return;
+        }
+      if (n == 0)
+        {
+          if (http_parse_eof (&r->parse, &perr) < 0)
+            {
+              if (r->stream && r->status == 200)
+                fail (r, lympho_error_set (&r->err, EIO, "engine stream ended: %s", perr.msg));
+              else
+                fail (r, lympho_error_set (&r->err, EIO, "engine: %s", perr.msg));
+              return;
+            }
+          if (r->stream && !stream_flush (r))
+            return;
+          finish (r);
+          return;
+        }
+      if (http_parse_feed (&r->parse, chunk, (size_t) n, &perr) < 0)
+        {
+          fail (r, lympho_error_set (&r->err, EIO, "engine: malformed answer: %s", perr.msg));
+          return;
+        }
+      if (r->too_big)
+        {
+          fail (r, lympho_error_set (&r->err, EFBIG, "engine answer larger than %u bytes", DHTTP_MAX_BODY));
+          return;
+        }
+      if (r->stream && !stream_flush (r))
+        return;
+      if (http_parse_done (&r->parse))
+        {
+          finish (r);
+          return;
+        }
+    }
+}
+
+static void
+do_write (struct dhttp_req *r)
+{
+  while (r->out_off < r->out.len)
+    {
+      ssize_t n = send (r->fd, r->out.data + r->out_off, r->out.len - r->out_off, MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return; /* EPOLLOUT brings us back */
+      if (n < 0 && errno != EPIPE && errno != ECONNRESET)
+        {
+          fail (r, lympho_error_set (&r->err, EIO, "engine: sending %s: %s", r->what, strerror (errno)));
+          return;
+        }
+      if (n < 0)
+        break; /* the engine closed early: read what it said, if anything */
+      r->out_off += (size_t) n;
+    }
+  r->phase = PH_READ;
+  lympho_error_t e = { 0 };
+  if (loop_mod_fd (r->h->loop, r->fd, EPOLLIN, &e) < 0)
+    {
+      fail (r, lympho_error_set (&r->err, EIO, "engine: %s", e.msg));
+      return;
+    }
+}
+
+static void
+on_io (struct loop *l, int fd, uint32_t events, void *ud)
+{
+  struct dhttp_req *r = ud;
+  struct dhttp *h = r->h;
+  enter (h);
+  if (r->phase == PH_CONNECT)
+    {
+      int soerr = 0;
+      socklen_t sl = sizeof soerr;
+      if (getsockopt (fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
+        soerr = errno;
+      if (soerr != 0)
+        {
+          fail_connect (r, soerr);
+          goto out;
+        }
+      loop_cancel_timer (h->loop, r->step_timer);
+      r->step_timer = 0;
+      r->phase = PH_WRITE;
+    }
+  if (r->phase == PH_WRITE)
+    do_write (r);
+  else
+    do_read (r);
+out:
+  leave (h);
+}
+
+static void on_connect_step (struct loop *l, void *ud);
+
+static void
+on_connect_timeout (struct loop *l, void *ud)
+{
+  struct dhttp_req *r = ud;
+  struct dhttp *h = r->h;
+  r->step_timer = 0;
+  enter (h);
+  fail (r, lympho_error_set (&r->err, ETIMEDOUT, "engine at %s: no connection within %d ms", h->host,
+                             CONNECT_TIMEOUT_MS));
+  leave (h);
+}
+
+/* Connect, from the loop. A Unix socket connects at once or not at all;
+ * TCP finishes on EPOLLOUT. */
+static void
+connect_now (struct dhttp_req *r)
+{
+  struct dhttp *h = r->h;
+  r->fd = socket (h->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (r->fd < 0)
+    {
+      fail (r, lympho_error_set (&r->err, EIO, "engine: socket: %s", strerror (errno)));
+      return;
+    }
+  int rc;
+  do
+    rc = connect (r->fd, (const struct sockaddr *) &h->addr, h->addr_len);
+  while (rc < 0 && errno == EINTR);
+  int e = rc < 0 ? errno : 0;
+  if (e == EAGAIN && h->unix_path && now_mono_ms () < r->connect_by)
+    {
+      /* The listener's backlog is full: it is busy, not gone. */
+      close (r->fd);
+      r->fd = -1;
+      r->step_timer = loop_add_timer (h->loop, CONNECT_RETRY_MS, on_connect_step, r);
+      return;
+    }
+  if (e != 0 && e != EINPROGRESS)
+    {
+      fail_connect (r, e);
+      return;
+    }
+  lympho_error_t err = { 0 };
+  if (loop_add_fd (h->loop, r->fd, EPOLLOUT, on_io, r, &err) < 0)
+    {
+      close (r->fd);
+      r->fd = -1;
+      fail (r, lympho_error_set (&r->err, EIO, "engine: %s", err.msg));
+      return;
+    }
+  if (e == EINPROGRESS)
+    r->step_timer = loop_add_timer (h->loop, CONNECT_TIMEOUT_MS, on_connect_timeout, r);
+  else
+    {
+      r->phase = PH_WRITE;
+      do_write (r);
+    }
+}
+
+static void
+on_connect_step (struct loop *l, void *ud)
+{
+  struct dhttp_req *r = ud;
+  struct dhttp *h = r->h;
+  r->step_timer = 0;
+  enter (h);
+  if (r->fail < 0)
+    finish (r); /* refused before it was sent: said from the loop */
+  else
+    connect_now (r);
+  leave (h);
+}
+
+static void
+on_deadline (struct loop *l, void *ud)
+{
+  struct dhttp_req *r = ud;
+  struct dhttp *h = r->h;
+  r->deadline_timer = 0;
+  enter (h);
+  fail (r, lympho_error_set (&r->err, ETIMEDOUT, "engine: no answer to %s within %ld ms", r->what, r->timeout_ms));
+  leave (h);
+}
+
+/* ---- public ---- */
 
 static void
 really_free (struct dhttp *h)
 {
   while (!LIST_EMPTY (&h->reqs))
     dhttp_cancel (LIST_FIRST (&h->reqs));
-  curl_multi_cleanup (h->multi);
-  loop_cancel_timer (h->loop, h->timer);
-  free (h->base);
+  while (!LIST_EMPTY (&h->dead))
+    {
+      struct dhttp_req *r = LIST_FIRST (&h->dead);
+      LIST_UNLINK (r, link);
+      req_destroy (r);
+    }
   free (h->version);
   free (h->unix_path);
+  free (h->host);
   free (h);
 }
 
-static void
-dispatch (struct dhttp *h)
+/* "host:port", "[v6]:port" or "host" (port dflt) into a socket address,
+ * once, when the client is made: the loop never waits on a resolver. */
+static int
+resolve (struct dhttp *h, const char *hostport, size_t n, const char *dflt, const char *endpoint, lympho_error_t *err)
 {
-  h->busy++;
-  /* Streams first: data that arrived before a transfer ended is delivered
-   * before its end. Restart the walk after each callback, which may have
-   * changed the list. */
-  bool again = true;
-  while (again && !h->closing)
+  cleanup_free char *hp = xstrndup (hostport, n);
+  char *host = hp, *port = NULL;
+  if (host[0] == '[')
     {
-      again = false;
-      struct dhttp_req *r;
-      LIST_FOREACH (r, &h->reqs, link)
-        if (r->stream && r->headers_done && (!r->open_sent || (r->status == 200 && r->resp.len > 0)))
-          {
-            stream_flush (h, r);
-            again = true;
-            break;
-          }
+      char *end = strchr (host, ']');
+      if (end == NULL || (end[1] != '\0' && end[1] != ':'))
+        return lympho_error_set (err, EINVAL, "docker host %s: bad address", endpoint);
+      *end = '\0';
+      host++;
+      port = end[1] == ':' ? end + 2 : NULL;
     }
-
-  CURLMsg *msg;
-  int left;
-  while (!h->closing && (msg = curl_multi_info_read (h->multi, &left)) != NULL)
-    {
-      if (msg->msg != CURLMSG_DONE)
-        continue;
-      struct dhttp_req *r = NULL;
-      curl_easy_getinfo (msg->easy_handle, CURLINFO_PRIVATE, (char **) &r);
-      CURLcode rc = msg->data.result;
-      if (r->stream && !stream_flush (h, r))
-        continue;
-      req_unlink (r);
-      lympho_error_t err = { 0 };
-      int ret = 0;
-      if (r->too_big)
-        ret = lympho_error_set (&err, EFBIG, "engine answer larger than %u bytes", DHTTP_MAX_BODY);
-      else if (rc != CURLE_OK && !(r->stream && r->headers_done))
-        {
-          long os_errno = 0;
-          int report = 0;
-          const char *cause = NULL;
-          if (rc == CURLE_COULDNT_CONNECT && curl_easy_getinfo (r->easy, CURLINFO_OS_ERRNO, &os_errno) == CURLE_OK)
-            cause = connect_cause (os_errno, &report);
-          if (cause && h->unix_path)
-            ret = lympho_error_set (&err, report, "engine at %s: %s", h->unix_path, cause);
-          else
-            ret = lympho_error_set (&err, curl_errno (rc), "engine: %s",
-                                    r->errbuf[0] ? r->errbuf : curl_easy_strerror (rc));
-        }
-      else if (rc != CURLE_OK || r->stream)
-        /* A stream always ends in failure: the engine went away. */
-        ret = lympho_error_set (&err, EIO, "engine stream ended: %s",
-                                rc != CURLE_OK ? (r->errbuf[0] ? r->errbuf : curl_easy_strerror (rc)) : "EOF");
-      if (r->status == 0 && ret == 0)
-        curl_easy_getinfo (r->easy, CURLINFO_RESPONSE_CODE, &r->status);
-      if (r->stream && r->status != 200 && r->headers_done && rc == CURLE_OK)
-        ret = 0; /* let the caller map the engine's status */
-      if (log_get_level () >= LOG_LVL_DEBUG)
-        {
-          char *url = NULL;
-          curl_easy_getinfo (r->easy, CURLINFO_EFFECTIVE_URL, &url);
-          log_debug ("docker: %s -> %ld%s%s", url ? url : "?", r->status, ret < 0 ? ": " : "", ret < 0 ? err.msg : "");
-        }
-      if (r->ping)
-        r->ping (r->ud, ret, ret < 0 ? &err : NULL, r->status, r->api_version, r->resp.data ? r->resp.data : "",
-                 r->resp.len);
-      else
-        r->done (r->ud, ret, ret < 0 ? &err : NULL, r->status, r->resp.data ? r->resp.data : "", r->resp.len);
-      req_free (r);
-    }
-  h->busy--;
-  if (h->closing && h->busy == 0)
-    really_free (h);
+  else if ((port = strrchr (host, ':')) != NULL)
+    *port++ = '\0';
+  if (port == NULL || port[0] == '\0')
+    port = (char *) dflt;
+  if (host[0] == '\0')
+    return lympho_error_set (err, EINVAL, "docker host %s: no host", endpoint);
+  struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG };
+  struct addrinfo *res = NULL;
+  int rc = getaddrinfo (host, port, &hints, &res);
+  if (rc != 0)
+    return lympho_error_set (err, ECONNREFUSED, "docker host %s: %s", endpoint, gai_strerror (rc));
+  memcpy (&h->addr, res->ai_addr, res->ai_addrlen);
+  h->addr_len = res->ai_addrlen;
+  freeaddrinfo (res);
+  return 0;
 }
-
-/* ---- public ---- */
 
 int
 dhttp_new (struct loop *loop, const char *endpoint, struct dhttp **out, lympho_error_t *err)
 {
-  static bool global_done;
-  if (!global_done)
-    {
-      if (curl_global_init (CURL_GLOBAL_DEFAULT) != CURLE_OK)
-        return lympho_error_set (err, EIO, "curl_global_init failed");
-      global_done = true;
-    }
-  cleanup_free char *unix_path = NULL;
-  cleanup_free char *base = NULL;
+  struct dhttp *h = xmalloc0 (sizeof *h);
+  h->loop = loop;
+  h->version = xstrdup ("");
+  LIST_INIT (&h->reqs);
+  LIST_INIT (&h->dead);
+  const char *path = NULL;
   if (str_has_prefix (endpoint, "unix://"))
-    unix_path = xstrdup (endpoint + strlen ("unix://"));
+    path = endpoint + strlen ("unix://");
   else if (endpoint[0] == '/')
-    unix_path = xstrdup (endpoint);
+    path = endpoint;
+  if (path)
+    {
+      struct sockaddr_un *sun = (struct sockaddr_un *) &h->addr;
+      if (path[0] != '/')
+        {
+          really_free (h);
+          return lympho_error_set (err, EINVAL, "docker host %s: socket path must be absolute", endpoint);
+        }
+      if (strlen (path) >= sizeof sun->sun_path)
+        {
+          really_free (h);
+          return lympho_error_set (err, EINVAL, "docker host %s: socket path longer than %zu bytes", endpoint,
+                                   sizeof sun->sun_path - 1);
+        }
+      sun->sun_family = AF_UNIX;
+      strcpy (sun->sun_path, path);
+      h->addr_len = sizeof *sun;
+      h->unix_path = xstrdup (path);
+      h->host = xstrdup ("localhost");
+    }
   else if (str_has_prefix (endpoint, "tcp://") || str_has_prefix (endpoint, "http://"))
     {
       const char *hp = strstr (endpoint, "://") + 3;
       size_t n = strcspn (hp, "/");
-      if (n == 0)
-        return lympho_error_set (err, EINVAL, "docker host %s: no host", endpoint);
-      base = xasprintf ("http://%.*s", (int) n, hp);
+      int ret = n == 0 ? lympho_error_set (err, EINVAL, "docker host %s: no host", endpoint)
+                       : resolve (h, hp, n, str_has_prefix (endpoint, "tcp://") ? "2375" : "80", endpoint, err);
+      if (ret < 0)
+        {
+          really_free (h);
+          return ret;
+        }
+      h->host = xstrndup (hp, n);
     }
   else
-    return lympho_error_set (err, EINVAL, "docker host %s: expected unix:// or tcp://", endpoint);
-  if (unix_path && unix_path[0] != '/')
-    return lympho_error_set (err, EINVAL, "docker host %s: socket path must be absolute", endpoint);
-  if (unix_path)
-    base = xstrdup ("http://localhost");
-
-  CURLM *multi = curl_multi_init ();
-  if (multi == NULL)
-    return lympho_error_set (err, ENOMEM, "curl_multi_init failed");
-  struct dhttp *h = xmalloc0 (sizeof *h);
-  h->loop = loop;
-  h->multi = multi;
-  h->base = steal_pointer (&base);
-  h->version = xstrdup ("");
-  h->unix_path = steal_pointer (&unix_path);
-  curl_multi_setopt (multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
-  curl_multi_setopt (multi, CURLMOPT_SOCKETDATA, h);
-  curl_multi_setopt (multi, CURLMOPT_TIMERFUNCTION, timer_cb);
-  curl_multi_setopt (multi, CURLMOPT_TIMERDATA, h);
+    {
+      really_free (h);
+      return lympho_error_set (err, EINVAL, "docker host %s: expected unix:// or tcp://", endpoint);
+    }
   *out = h;
   return 0;
 }
@@ -496,7 +665,7 @@ dhttp_free (struct dhttp *h)
   if (h->busy > 0)
     {
       /* Called from one of our callbacks: drop the requests now, free the
-       * rest when dispatch() unwinds. */
+       * rest when it unwinds. */
       h->closing = true;
       while (!LIST_EMPTY (&h->reqs))
         dhttp_cancel (LIST_FIRST (&h->reqs));
@@ -511,60 +680,38 @@ start (struct dhttp *h, const char *method, const char *path_query, const char *
 {
   struct dhttp_req *r = xmalloc0 (sizeof *r);
   r->h = h;
+  r->fd = -1;
+  r->phase = PH_CONNECT;
   r->stream = stream;
   r->open = open;
   r->data = data;
   r->done = done;
   r->ud = ud;
+  r->timeout_ms = timeout_ms;
+  r->no_body = strcmp (method, "HEAD") == 0;
+  buf_init (&r->out);
   buf_init (&r->resp);
-  r->easy = curl_easy_init ();
-  if (r->easy == NULL)
-    abort (); /* allocation failure */
-  cleanup_free char *url = xasprintf ("%s%s%s", h->base, unversioned ? "" : h->version, path_query);
-  CURL *e = r->easy;
-  curl_easy_setopt (e, CURLOPT_URL, url);
-  if (h->unix_path)
-    curl_easy_setopt (e, CURLOPT_UNIX_SOCKET_PATH, h->unix_path);
-  curl_easy_setopt (e, CURLOPT_PRIVATE, r);
-  curl_easy_setopt (e, CURLOPT_ERRORBUFFER, r->errbuf);
-  curl_easy_setopt (e, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt (e, CURLOPT_HEADERFUNCTION, header_cb);
-  curl_easy_setopt (e, CURLOPT_HEADERDATA, r);
-  curl_easy_setopt (e, CURLOPT_WRITEFUNCTION, write_cb);
-  curl_easy_setopt (e, CURLOPT_WRITEDATA, r);
-  curl_easy_setopt (e, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
-  curl_easy_setopt (e, CURLOPT_TCP_KEEPALIVE, 1L);
-  if (timeout_ms > 0)
-    curl_easy_setopt (e, CURLOPT_TIMEOUT_MS, timeout_ms);
-  r->headers = curl_slist_append (r->headers, "Expect:");
+  http_parse_init (&r->parse, r->no_body, &parse_cb, r);
+  const char *version = unversioned ? "" : h->version;
+  r->what = xasprintf ("%s %s%s", method, version, path_query);
+  if (path_query[0] != '/' || strpbrk (path_query, " \t\r\n") != NULL)
+    /* Callers escape what they put in a path; a request line is never split. */
+    r->fail = lympho_error_set (&r->err, EINVAL, "engine request: a path must start with '/' and hold no blank");
+  buf_printf (&r->out, "%s %s%s HTTP/1.1\r\nHost: %s\r\nUser-Agent: lympho/%s\r\nConnection: close\r\n", method,
+              version, path_query, h->host, PACKAGE_VERSION);
   if (body)
-    {
-      r->body_out = xstrdup (body);
-      r->headers = curl_slist_append (r->headers, "Content-Type: application/json");
-      curl_easy_setopt (e, CURLOPT_POSTFIELDS, r->body_out);
-      curl_easy_setopt (e, CURLOPT_POSTFIELDSIZE, (long) strlen (r->body_out));
-    }
-  else if (strcmp (method, "POST") == 0)
-    {
-      curl_easy_setopt (e, CURLOPT_POSTFIELDS, "");
-      curl_easy_setopt (e, CURLOPT_POSTFIELDSIZE, 0L);
-    }
-  if (strcmp (method, "GET") != 0 && strcmp (method, "POST") != 0)
-    curl_easy_setopt (e, CURLOPT_CUSTOMREQUEST, method);
-  else if (strcmp (method, "POST") == 0)
-    curl_easy_setopt (e, CURLOPT_POST, 1L);
-  curl_easy_setopt (e, CURLOPT_HTTPHEADER, r->headers);
-
+    buf_printf (&r->out, "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s", strlen (body), body);
+  else if (strcmp (method, "POST") == 0 || strcmp (method, "PUT") == 0)
+    buf_appends (&r->out, "Content-Length: 0\r\n\r\n");
+  else
+    buf_appends (&r->out, "\r\n");
   LIST_INSERT_HEAD (&h->reqs, r, link);
-  /* Never runs the transfer here: curl only asks for a timer, so the
-   * callback comes from the loop, after we have returned. */
-  CURLMcode mc = curl_multi_add_handle (h->multi, e);
-  if (mc != CURLM_OK)
-    {
-      /* Only on misuse or allocation failure; nothing sane to report later. */
-      log_error ("docker: curl_multi_add_handle: %s", curl_multi_strerror (mc));
-      abort ();
-    }
+  r->connect_by = now_mono_ms () + CONNECT_TIMEOUT_MS;
+  /* Nothing happens inside this call: the connect, and any failure, come
+   * from the loop after we have returned. */
+  r->step_timer = loop_add_timer (h->loop, 0, on_connect_step, r);
+  if (timeout_ms > 0)
+    r->deadline_timer = loop_add_timer (h->loop, (uint64_t) timeout_ms, on_deadline, r);
   return r;
 }
 

@@ -1,5 +1,6 @@
-/* lympho — a small HTTP client for the Docker Engine API, on libcurl's multi
- * interface plugged into the daemon's loop. Private to runtime/.
+/* lympho — a small HTTP/1.1 client for the Docker Engine API, on the
+ * daemon's loop: one connection a request, over the engine's Unix socket or
+ * plain TCP (no TLS). Private to runtime/.
  *
  * Every callback runs from the loop (never from inside a dhttp_* call), at
  * most once per request for `done`. dhttp_cancel() and dhttp_free() drop

@@ -9,7 +9,7 @@
  *   docker-events.c      the event stream: parse, deliver, reconnect
  *   podman.c             what Podman does differently: its quirks, the
  *                        healthcheck runner, held deaths
- * Over docker-http (libcurl) and docker-spec (inspect -> create spec). */
+ * Over docker-http (HTTP/1.1 on the loop) and docker-spec (inspect -> create spec). */
 #ifndef LYMPHO_DOCKER_INT_H
 #define LYMPHO_DOCKER_INT_H
 

@@ -29,7 +29,7 @@ yajl_libs=$(pkg-config --libs yajl 2>/dev/null || echo -lyajl)
 flags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 
 status=0
-for t in generic alertmanager falco plugin control labels config inspect answer; do
+for t in generic alertmanager falco plugin control labels config inspect answer http; do
   bin=$work/fuzz_$t
   # What each target parses with, beside json.c, util.c and error.c.
   case $t in
@@ -39,6 +39,7 @@ for t in generic alertmanager falco plugin control labels config inspect answer;
     inspect) parser="$src/runtime/docker-spec.c $src/runtime/docker-plan.c $src/runtime/docker-version.c $src/runtime/runtime.c" ;;
     config) parser="$src/shim/config.c $src/shim/labels.c $src/shim/allow.c $src/runtime/runtime.c $src/shim/log.c" ;;
     answer) parser="$src/shim/parser.c $src/shim/alerts.c $src/shim/privs.c $src/shim/log.c -lcap" ;;
+    http) parser="$src/shim/http-parse.c" ;;
     *) parser="$src/shim/alerts.c" ;;
   esac
   # shellcheck disable=SC2086 # flag and file lists are meant to split

@@ -10,7 +10,7 @@ PACKAGES=(
   # build
   build-essential autoconf automake libtool pkg-config
   libcurl4-openssl-dev libyajl-dev libcap-dev libnl-3-dev libnl-route-3-dev
-  libmicrohttpd-dev libssl-dev
+  libmicrohttpd-dev nettle-dev
   # the exec guard's kernel judge (a BPF LSM program, compiled by clang)
   libbpf-dev
   # tests: unit tests, fuzzing (libFuzzer ships in libclang-rt)

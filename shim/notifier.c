@@ -2,10 +2,15 @@
  * drained by one thread that POSTs each body to every receiver with
  * libcurl's easy interface. The loop only queues (a lock held for a
  * memcpy's time); nothing the receivers do reaches it.
+ *
+ * libcurl is loaded (dlopen) when the first notifier with a receiver is
+ * made, not linked: receivers may be https, so it brings TLS, and a lymphd
+ * without notify-url or a fleet should not carry those pages (#21).
  * May call: json, log and util. */
 #include "config.h"
 
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -61,6 +66,65 @@ nq_clear (struct nq *q)
     free (b);
 }
 
+/* --- libcurl, loaded when first needed --------------------------------- */
+
+/* What this file uses of libcurl. The types come from <curl/curl.h>; the
+ * calls go through these pointers (never the header's macros). */
+static struct
+{
+  bool loaded;
+  CURL *(*easy_init) (void);
+  CURLcode (*easy_setopt) (CURL *, CURLoption, ...);
+  CURLcode (*easy_perform) (CURL *);
+  CURLcode (*easy_getinfo) (CURL *, CURLINFO, ...);
+  void (*easy_cleanup) (CURL *);
+  const char *(*easy_strerror) (CURLcode);
+  struct curl_slist *(*slist_append) (struct curl_slist *, const char *);
+  void (*slist_free_all) (struct curl_slist *);
+} cu;
+
+/* Load libcurl once, for the life of the process (it is never unloaded:
+ * TLS libraries do not take that well). Called from the loop's thread
+ * only, before any notifier thread exists that would use it. */
+static int
+curl_load (lympho_error_t *err)
+{
+  static const char *const names[] = { "libcurl.so.4", "libcurl-gnutls.so.4" };
+  if (cu.loaded)
+    return 0;
+  void *dl = NULL;
+  for (size_t i = 0; dl == NULL && i < sizeof names / sizeof names[0]; i++)
+    dl = dlopen (names[i], RTLD_NOW | RTLD_LOCAL);
+  if (dl == NULL)
+    return lympho_error_set (err, ENOENT, "notifications need libcurl (libcurl.so.4, package libcurl4): %s",
+                             dlerror ());
+  CURLcode (*global_init) (long) = (CURLcode (*) (long)) dlsym (dl, "curl_global_init");
+#define CU_SYM(field, name) *(void **) &cu.field = dlsym (dl, name)
+  CU_SYM (easy_init, "curl_easy_init");
+  CU_SYM (easy_setopt, "curl_easy_setopt");
+  CU_SYM (easy_perform, "curl_easy_perform");
+  CU_SYM (easy_getinfo, "curl_easy_getinfo");
+  CU_SYM (easy_cleanup, "curl_easy_cleanup");
+  CU_SYM (easy_strerror, "curl_easy_strerror");
+  CU_SYM (slist_append, "curl_slist_append");
+  CU_SYM (slist_free_all, "curl_slist_free_all");
+#undef CU_SYM
+  if (global_init == NULL || cu.easy_init == NULL || cu.easy_setopt == NULL || cu.easy_perform == NULL
+      || cu.easy_getinfo == NULL || cu.easy_cleanup == NULL || cu.easy_strerror == NULL || cu.slist_append == NULL
+      || cu.slist_free_all == NULL)
+    {
+      dlclose (dl);
+      return lympho_error_set (err, ENOENT, "notifications: the libcurl found lacks a function lympho calls");
+    }
+  if (global_init (CURL_GLOBAL_DEFAULT) != CURLE_OK)
+    {
+      dlclose (dl);
+      return lympho_error_set (err, EIO, "notifications: curl_global_init failed");
+    }
+  cu.loaded = true;
+  return 0;
+}
+
 /* --- the thread ---------------------------------------------------------- */
 
 struct notifier
@@ -101,42 +165,42 @@ discard (char *p, size_t size, size_t nmemb, void *ud)
 static int
 post_once (struct notifier *n, const char *url, const char *body, char *why, size_t why_len)
 {
-  CURL *c = curl_easy_init ();
+  CURL *c = cu.easy_init ();
   if (c == NULL)
     {
       snprintf (why, why_len, "curl_easy_init failed");
       return -1;
     }
-  struct curl_slist *h = curl_slist_append (NULL, "Content-Type: application/json");
+  struct curl_slist *h = cu.slist_append (NULL, "Content-Type: application/json");
   if (n->auth)
-    h = curl_slist_append (h, n->auth);
+    h = cu.slist_append (h, n->auth);
   char errbuf[CURL_ERROR_SIZE] = "";
-  curl_easy_setopt (c, CURLOPT_URL, url);
-  curl_easy_setopt (c, CURLOPT_HTTPHEADER, h);
-  curl_easy_setopt (c, CURLOPT_POSTFIELDS, body);
-  curl_easy_setopt (c, CURLOPT_POSTFIELDSIZE, (long) strlen (body));
-  curl_easy_setopt (c, CURLOPT_TIMEOUT_MS, (long) NOTIFY_TIMEOUT_MS);
-  curl_easy_setopt (c, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt (c, CURLOPT_ERRORBUFFER, errbuf);
-  curl_easy_setopt (c, CURLOPT_WRITEFUNCTION, discard);
-  curl_easy_setopt (c, CURLOPT_NOPROGRESS, 0L);
-  curl_easy_setopt (c, CURLOPT_XFERINFOFUNCTION, on_progress);
-  curl_easy_setopt (c, CURLOPT_XFERINFODATA, n);
-  /* http and https only, never a redirect elsewhere. */
-#if LIBCURL_VERSION_NUM >= 0x075500
-  curl_easy_setopt (c, CURLOPT_PROTOCOLS_STR, "http,https");
-#else
-  curl_easy_setopt (c, CURLOPT_PROTOCOLS, (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
-  curl_easy_setopt (c, CURLOPT_FOLLOWLOCATION, 0L);
-  CURLcode rc = curl_easy_perform (c);
+  cu.easy_setopt (c, CURLOPT_URL, url);
+  cu.easy_setopt (c, CURLOPT_HTTPHEADER, h);
+  cu.easy_setopt (c, CURLOPT_POSTFIELDS, body);
+  cu.easy_setopt (c, CURLOPT_POSTFIELDSIZE, (long) strlen (body));
+  cu.easy_setopt (c, CURLOPT_TIMEOUT_MS, (long) NOTIFY_TIMEOUT_MS);
+  cu.easy_setopt (c, CURLOPT_NOSIGNAL, 1L);
+  cu.easy_setopt (c, CURLOPT_ERRORBUFFER, errbuf);
+  cu.easy_setopt (c, CURLOPT_WRITEFUNCTION, discard);
+  cu.easy_setopt (c, CURLOPT_NOPROGRESS, 0L);
+  cu.easy_setopt (c, CURLOPT_XFERINFOFUNCTION, on_progress);
+  cu.easy_setopt (c, CURLOPT_XFERINFODATA, n);
+  /* http and https only, never a redirect elsewhere. The string form
+   * first (7.85 and later), the older bit mask where it is unknown; by
+   * number, as the loaded libcurl may be older or newer than the header
+   * (which marks the mask deprecated). */
+  if (cu.easy_setopt (c, (CURLoption) 10318 /* CURLOPT_PROTOCOLS_STR */, "http,https") != CURLE_OK)
+    cu.easy_setopt (c, (CURLoption) 181 /* CURLOPT_PROTOCOLS */, (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
+  cu.easy_setopt (c, CURLOPT_FOLLOWLOCATION, 0L);
+  CURLcode rc = cu.easy_perform (c);
   long status = 0;
-  curl_easy_getinfo (c, CURLINFO_RESPONSE_CODE, &status);
-  curl_slist_free_all (h);
-  curl_easy_cleanup (c);
+  cu.easy_getinfo (c, CURLINFO_RESPONSE_CODE, &status);
+  cu.slist_free_all (h);
+  cu.easy_cleanup (c);
   if (rc != CURLE_OK)
     {
-      snprintf (why, why_len, "%s", errbuf[0] ? errbuf : curl_easy_strerror (rc));
+      snprintf (why, why_len, "%s", errbuf[0] ? errbuf : cu.easy_strerror (rc));
       return -1;
     }
   if (status < 200 || status > 299)
@@ -228,8 +292,12 @@ int
 notifier_new (char *const *urls, size_t n_urls, const char *token, struct notifier **out, lympho_error_t *err)
 {
   *out = NULL;
-  if (curl_global_init (CURL_GLOBAL_DEFAULT) != CURLE_OK)
-    return lympho_error_set (err, EIO, "curl_global_init failed");
+  if (n_urls > 0)
+    {
+      int ret = curl_load (err);
+      if (ret < 0)
+        return ret;
+    }
   struct notifier *n = xmalloc0 (sizeof *n);
   pthread_mutex_init (&n->mu, NULL);
   pthread_cond_init (&n->cv, NULL);
@@ -320,6 +388,5 @@ notifier_free (struct notifier *n)
   free (n->node);
   pthread_cond_destroy (&n->cv);
   pthread_mutex_destroy (&n->mu);
-  curl_global_cleanup ();
   free (n);
 }

@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <string.h>
 
 #include "lympho/journal.h"
@@ -31,6 +32,8 @@ on_due (struct loop *l, void *ud)
   e->came_due_mono = e->due_mono ? e->due_mono : now_mono_ms ();
   e->due_mono = 0;
   admission_request_regen (e->d, e, e->failures ? "retry" : "ttl", e->keep_old_down, NULL);
+  /* Slots still free: a TTL due soon may take one (due_soonest). */
+  admission_start_queued (e->d);
 }
 
 void
@@ -499,6 +502,29 @@ admission_request_regen (struct daemon *d, struct entry *e, const char *reason, 
     admission_start_queued (d);
 }
 
+/* The running entry whose TTL regeneration may start early now, the one
+ * due soonest: as on_due would start it (not observed, not a retry, not
+ * waiting on anything), and admitted by its group. */
+static struct entry *
+due_soonest (struct daemon *d, const struct sched_load *load)
+{
+  struct entry *best = NULL;
+  uint64_t now = now_mono_ms (), now_real = now_real_ms ();
+  ENTRY_FOREACH (e, d)
+    {
+      if (e->timer == 0 || e->failures || e->queued || e->regen || e->state != ES_RUNNING || e->id == NULL
+          || e->busy || e->replaced_by || e->due_mono == 0 || (best && e->due_mono >= best->due_mono))
+        continue;
+      uint64_t remaining = e->due_mono > now ? e->due_mono - now : 0;
+      uint64_t age = e->started_real_ms && e->started_real_ms < now_real ? now_real - e->started_real_ms : 0;
+      double level = threat_level (&e->threat, now_real, d->cfg->threat_half_life_ms);
+      if (sched_may_start_early (age, threat_effective_ttl (e->policy.ttl_ms, level), e->policy.jitter_pct, remaining)
+          && !entry_observed (d, e) && admits (d, load, e))
+        best = e;
+    }
+  return best;
+}
+
 void
 admission_start_queued (struct daemon *d)
 {
@@ -523,6 +549,20 @@ admission_start_queued (struct daemon *d)
                 || (e->queued_urgent == first->queued_urgent && e->queued_seq < first->queued_seq))
             && admits (d, &load, e))
           first = e;
+      if (first == NULL && !hold && (first = due_soonest (d, &load)) != NULL)
+        {
+          /* Nothing waits and a slot is free: the TTL due soonest starts
+           * now, inside its jitter, rather than collide later with
+           * another (sched_may_start_early). */
+          log_debug ("%s: TTL regeneration started %" PRIu64 " ms early, a slot being free", first->name,
+                     admission_remaining_ms (d, first));
+          first->came_due_mono = now_mono_ms (); /* not late: 0 in its history */
+          first->due_mono = 0;
+          launch (d, first, "ttl");
+          if (first->regen)
+            sched_load_add (&load, first->policy.group);
+          continue;
+        }
       if (first == NULL)
         return;
       cleanup_free char *reason = xstrdup (first->queued_reason ? first->queued_reason : "ttl");

@@ -18,6 +18,20 @@ sched_jittered_ttl (uint64_t ttl_ms, unsigned jitter_pct, double u)
   return (uint64_t) v;
 }
 
+bool
+sched_may_start_early (uint64_t age_ms, uint64_t ttl_ms, unsigned jitter_pct, uint64_t remaining_ms)
+{
+  if (jitter_pct == 0 || remaining_ms > SCHED_EARLY_MAX_MS)
+    return false;
+  if (jitter_pct > 100)
+    jitter_pct = 100;
+  /* As sched_jittered_ttl's lowest draw, its 1 s floor included. */
+  uint64_t earliest = ttl_ms / 100 * (100 - jitter_pct) + ttl_ms % 100 * (100 - jitter_pct) / 100;
+  if (earliest < 1000)
+    earliest = 1000;
+  return age_ms >= earliest;
+}
+
 uint64_t
 sched_backoff (unsigned failures, uint64_t min_ms, uint64_t max_ms, double u)
 {

@@ -11,6 +11,15 @@
 /* ttl spread uniformly over ttl * (1 +- jitter_pct/100); u in [0,1). Never
  * below 1 s. */
 uint64_t sched_jittered_ttl (uint64_t ttl_ms, unsigned jitter_pct, double u);
+/* A TTL is a deadline: while a slot is free and nothing waits, the TTL
+ * regeneration due soonest may start early, so that two coming due
+ * together do not make one of them late. Never earlier than the jitter
+ * allows (age at least ttl * (1 - jitter)), never more than
+ * SCHED_EARLY_MAX_MS before it is due. age_ms: of the running generation;
+ * ttl_ms: the TTL in force (threat included); remaining_ms: until its timer. */
+#define SCHED_EARLY_MAX_MS 10000
+bool sched_may_start_early (uint64_t age_ms, uint64_t ttl_ms, unsigned jitter_pct, uint64_t remaining_ms);
+
 /* Delay before retry number `failures` (1-based): min * 2^(failures-1),
  * capped at max, then spread by +-20 % with u so that a group's retries do
  * not synchronise. */

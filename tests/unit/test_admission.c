@@ -901,6 +901,52 @@ test_ttl (void **state)
     }
 }
 
+/* A TTL is a deadline: when a slot frees and nothing waits, the TTL due
+ * soonest starts early, if its age is one its jitter could have drawn and
+ * it is due within SCHED_EARLY_MAX_MS. One too young for its jitter, and
+ * one without jitter, wait for their timers. */
+static void
+test_ttl_early (void **state)
+{
+  struct world *w = *state;
+  w->d.cfg->max_concurrent = 1;
+  struct entry *a = add_entry (w, "due", NULL);
+  struct entry *b = add_entry (w, "soon", NULL);
+  struct entry *c = add_entry (w, "young", NULL);
+  struct entry *x = add_entry (w, "exact", NULL);
+  a->policy.ttl_ms = b->policy.ttl_ms = c->policy.ttl_ms = x->policy.ttl_ms = 20000;
+  a->policy.jitter_pct = b->policy.jitter_pct = c->policy.jitter_pct = 50; /* the lowest draw: 10 s */
+  x->policy.jitter_pct = 0;
+  uint64_t now = now_real_ms ();
+  admission_schedule_from (&w->d, a, now - 40000, false); /* overdue: at once */
+  admission_schedule_from (&w->d, b, now - 15000, false);
+  admission_schedule_from (&w->d, c, now - 5000, false);
+  admission_schedule_from (&w->d, x, now - 15000, false);
+  /* Their timers, whatever the jitter drew: b, c and x within 4 s. */
+  admission_arm (&w->d, b, 4000);
+  admission_arm (&w->d, c, 3000);
+  admission_arm (&w->d, x, 2000);
+  uint64_t b_due = b->due_mono;
+
+  RUN_UNTIL (w, b->generation == 2, 3000);
+  settle (w);
+  assert_regenerated (w, a, 2);
+  assert_regenerated (w, b, 2);
+  size_t ia = index_of (w, a), ib = index_of (w, b);
+  assert_int_equal (w->n_began[ib], 1);
+  /* b began after a's slot freed, before its own timer. */
+  assert_true (w->began_mono[ib][0] >= w->began_mono[ia][0]);
+  assert_true (w->began_mono[ib][0] < b_due);
+  cleanup_free char *hb = history_of (w, "soon");
+  assert_string_equal (hb, "ok ttl");
+  /* c and x still wait for their own timers. */
+  assert_int_equal (c->generation, 1);
+  assert_int_equal (x->generation, 1);
+  assert_true (c->timer != 0 && x->timer != 0);
+  assert_int_equal (w->n_began[index_of (w, c)], 0);
+  assert_int_equal (w->n_began[index_of (w, x)], 0);
+}
+
 /* The engine away: a request waits in the queue whatever the cap, and
  * starts once the engine is back and the queue is looked at. */
 static void
@@ -999,6 +1045,7 @@ main (void)
     cmocka_unit_test_setup_teardown (test_queued_keeps_reason, setup, teardown),
     cmocka_unit_test_setup_teardown (test_retry_backoff, setup, teardown),
     cmocka_unit_test_setup_teardown (test_ttl, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_ttl_early, setup, teardown),
     cmocka_unit_test_setup_teardown (test_engine_away, setup, teardown),
     cmocka_unit_test_setup_teardown (test_shutting_down, setup, teardown),
   };

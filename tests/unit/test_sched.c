@@ -25,6 +25,31 @@ test_jitter_bounds (void **state)
 
 /* Replicas must not expire together: with 10 % jitter over many draws the
  * spread covers most of the window and the mean sits near the TTL. */
+/* An early start stays inside the jitter's window, and within
+ * SCHED_EARLY_MAX_MS of the timer. */
+static void
+test_start_early (void **state)
+{
+  (void) state;
+  /* TTL 100 s, jitter 10 %: the lowest draw is 90 s. */
+  assert_false (sched_may_start_early (89999, 100000, 10, 5000));
+  assert_true (sched_may_start_early (90000, 100000, 10, 5000));
+  assert_true (sched_may_start_early (95000, 100000, 10, SCHED_EARLY_MAX_MS));
+  assert_false (sched_may_start_early (95000, 100000, 10, SCHED_EARLY_MAX_MS + 1));
+  /* No jitter: the TTL is exact, never early. */
+  assert_false (sched_may_start_early (99999, 100000, 0, 1));
+  /* Every age the rule allows is one sched_jittered_ttl could have drawn. */
+  for (unsigned j = 1; j <= 50; j += 7)
+    for (uint64_t ttl = 1000; ttl < 3000000; ttl = ttl * 3 + 17)
+      {
+        uint64_t lowest = sched_jittered_ttl (ttl, j, 0.0);
+        assert_false (sched_may_start_early (lowest - 1, ttl, j, 0));
+        assert_true (sched_may_start_early (lowest + 1, ttl, j, 0));
+      }
+  /* The 1 s floor holds too. */
+  assert_false (sched_may_start_early (999, 1000, 50, 0));
+}
+
 static void
 test_jitter_spread (void **state)
 {
@@ -157,6 +182,7 @@ main (void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_jitter_bounds),
     cmocka_unit_test (test_jitter_spread),
+    cmocka_unit_test (test_start_early),
     cmocka_unit_test (test_backoff),
     cmocka_unit_test (test_admission),
     cmocka_unit_test (test_rate),

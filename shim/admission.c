@@ -108,10 +108,23 @@ admits (struct daemon *d, const struct sched_load *l, struct entry *e)
   return d->recovering == 0 && sched_load_admits (l, e->policy.group, d->cfg->max_concurrent);
 }
 
+/* What a regeneration's reason makes it, for the metrics and the queue:
+ * "ttl", "retry", "manual" (an operator's), else "incident". */
+static const char *
+reason_kind (const char *reason)
+{
+  return str_has_prefix (reason, "manual") ? "manual"
+         : str_has_prefix (reason, "ttl")   ? "ttl"
+         : str_has_prefix (reason, "retry") ? "retry"
+                                            : "incident";
+}
+
+/* Whatever is not a TTL or a retry goes ahead of them in the queue. */
 static bool
 urgent_reason (const char *reason)
 {
-  return !str_has_prefix (reason, "ttl") && !str_has_prefix (reason, "retry");
+  const char *k = reason_kind (reason);
+  return strcmp (k, "ttl") != 0 && strcmp (k, "retry") != 0;
 }
 
 /* An alert's regeneration is being prepared (its container cut off,
@@ -206,12 +219,7 @@ admission_on_regen_done (void *ud, const struct regen_result *res)
   incident_regen_done (d, e, res);
   metrics_observe (&d->metrics.regen_seconds, (double) res->duration_ms / 1000.0);
   {
-    const char *why = e->queued_reason ? e->queued_reason : "";
-    const char *kind = res->recovered                    ? "recovery"
-                       : str_has_prefix (why, "manual")  ? "manual"
-                       : str_has_prefix (why, "ttl")     ? "ttl"
-                       : str_has_prefix (why, "retry")   ? "retry"
-                                                         : "incident";
+    const char *kind = res->recovered ? "recovery" : reason_kind (e->queued_reason ? e->queued_reason : "");
     metrics_inc (&d->metrics, "lympho_regenerations_total", "container", e->name, "reason", kind, "result",
                  regen_outcome_name (res->outcome), NULL);
   }

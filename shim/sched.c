@@ -23,13 +23,8 @@ sched_may_start_early (uint64_t age_ms, uint64_t ttl_ms, unsigned jitter_pct, ui
 {
   if (jitter_pct == 0 || remaining_ms > SCHED_EARLY_MAX_MS)
     return false;
-  if (jitter_pct > 100)
-    jitter_pct = 100;
-  /* As sched_jittered_ttl's lowest draw, its 1 s floor included. */
-  uint64_t earliest = ttl_ms / 100 * (100 - jitter_pct) + ttl_ms % 100 * (100 - jitter_pct) / 100;
-  if (earliest < 1000)
-    earliest = 1000;
-  return age_ms >= earliest;
+  /* Never before the lowest TTL the jitter could have drawn. */
+  return age_ms >= sched_jittered_ttl (ttl_ms, jitter_pct, 0.0);
 }
 
 uint64_t

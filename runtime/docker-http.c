@@ -53,7 +53,6 @@ struct dhttp_req
   bool stream;
   bool open_sent;
   bool too_big;
-  bool no_body;         /* HEAD */
   char *what;           /* "GET /v1.44/containers/json", for the log */
   struct buf out;       /* the request, as sent */
   size_t out_off;
@@ -343,6 +342,18 @@ stream_flush (struct dhttp_req *r)
 
 /* ---- the connection ---- */
 
+/* The connection failed or ended too soon: for a running stream, its end
+ * (always a failure); for anything else, the answer lost (context: what
+ * was being done). */
+static void
+fail_read (struct dhttp_req *r, const char *context, const char *why)
+{
+  if (r->stream && r->status == 200)
+    fail (r, lympho_error_set (&r->err, EIO, "engine stream ended: %s", why));
+  else
+    fail (r, lympho_error_set (&r->err, EIO, "engine: %s%s", context, why));
+}
+
 static void
 do_read (struct dhttp_req *r)
 {
@@ -357,22 +368,14 @@ do_read (struct dhttp_req *r)
       lympho_error_t perr = { 0 };
       if (n < 0)
         {
-          int e = errno;
-          if (r->stream && r->status == 200)
-            /* A stream's end, as every other: let finish say so. */
-            fail (r, lympho_error_set (&r->err, EIO, "engine stream ended: %s", strerror (e)));
-          else
-            fail (r, lympho_error_set (&r->err, EIO, "engine: reading the answer: %s", strerror (e)));
+          fail_read (r, "reading the answer: ", strerror (errno));
           return;
         }
       if (n == 0)
         {
           if (http_parse_eof (&r->parse, &perr) < 0)
             {
-              if (r->stream && r->status == 200)
-                fail (r, lympho_error_set (&r->err, EIO, "engine stream ended: %s", perr.msg));
-              else
-                fail (r, lympho_error_set (&r->err, EIO, "engine: %s", perr.msg));
+              fail_read (r, "", perr.msg);
               return;
             }
           if (r->stream && !stream_flush (r))
@@ -688,10 +691,9 @@ start (struct dhttp *h, const char *method, const char *path_query, const char *
   r->done = done;
   r->ud = ud;
   r->timeout_ms = timeout_ms;
-  r->no_body = strcmp (method, "HEAD") == 0;
   buf_init (&r->out);
   buf_init (&r->resp);
-  http_parse_init (&r->parse, r->no_body, &parse_cb, r);
+  http_parse_init (&r->parse, strcmp (method, "HEAD") == 0, &parse_cb, r);
   const char *version = unversioned ? "" : h->version;
   r->what = xasprintf ("%s %s%s", method, version, path_query);
   if (path_query[0] != '/' || strpbrk (path_query, " \t\r\n") != NULL)

@@ -77,6 +77,22 @@ finish ()
   exit $?
 }
 
+# Each failed cmocka case of a log with its messages, one line each, for
+# the summary at the end (a section's own output may be cut off where only
+# the end of CI's output is kept).
+cmocka_why ()
+{
+  awk '
+    /^\[ RUN      \] / { name = $4; msg = "" }
+    /^ERROR: |^\[  ERROR   \] |error: |runtime error: / {
+      line = $0
+      gsub(/\[  ERROR   \] --- |\[   LINE   \] --- /, "", line)
+      if (length(msg) < 400) msg = msg (msg == "" ? "" : " | ") line
+    }
+    /^\[  FAILED  \] [^0-9]/ && !done[$4]++ { printf "\n     %s: %s", $4, substr(msg, 1, 600) }
+  ' "$1"
+}
+
 # Count PASS:/FAIL:/SKIP: lines of a log; adds to the totals.
 count_lines ()
 {
@@ -358,7 +374,7 @@ else
     else
       passed=$((passed + cases))
       [ "$nfail" -gt 0 ] || nfail=1
-      fail "$name: exit $rc, $nfail failed (log: $elog)"
+      fail "$name: exit $rc, $nfail failed (log: $elog)$(cmocka_why "$elog")"
       failed=$((failed + nfail - 1))
       tail -n 15 "$elog" | sed 's/^/     /'
     fi

@@ -27,6 +27,7 @@
 #include <cmocka.h>
 
 #include "lympho/json.h"
+#include "lympho/log.h"
 #include "lympho/loop.h"
 #include "lympho/runtime.h"
 #include "lympho/util.h"
@@ -1000,7 +1001,7 @@ r2_up_twice (void)
 {
   return r2_ups == 2;
 }
-static struct runtime *r2_rt;
+static struct runtime *r2_rt; /* the backend behind the relay */
 /* The backend has told why the engine is unreachable. */
 static bool
 r2_problem_known (void)
@@ -1029,21 +1030,72 @@ count (const char *hay, const char *needle)
   return n;
 }
 
+static void r2_expect (int ups, int downs, const char *when);
+
+/* A second backend, through the relay, subscribed and up. */
+static struct runtime *
+r2_open (void)
+{
+  snprintf (relay_path, sizeof relay_path, "/tmp/%s-relay.sock", prefix);
+  relay_up ();
+  cleanup_free char *ep = xasprintf ("unix://%s", relay_path);
+  lympho_error_t err = { 0 };
+  r2_ups = r2_downs = 0;
+  assert_int_equal (ops->open (loop, ep, &r2_rt, &err), 0);
+  assert_int_equal (ops->subscribe (r2_rt, on_event2, on_conn2, NULL, &err), 0);
+  run_until (r2_up_once, 10000);
+  r2_expect (1, 0, "subscribed through the relay");
+  return r2_rt;
+}
+
+/* The backend behind the relay reported up and down so many times; on a
+ * failure, what it knows and what it saw. */
+static void
+r2_expect (int ups, int downs, const char *when)
+{
+  if (r2_ups == ups && r2_downs == downs)
+    return;
+  struct rt_engine_info info;
+  ops->engine_info (r2_rt, &info);
+  fail_msg ("%s: the backend reported up %d and down %d times, not %d and %d (its problem: %s; events of the "
+            "container: %s)",
+            when, r2_ups, r2_downs, ups, downs, info.problem ? info.problem : "none",
+            r2_seen.data ? r2_seen.data : "");
+}
+
+static void
+r2_expect_seen (bool (*cond) (void), const char *what)
+{
+  if (!cond ())
+    fail_msg ("%s not seen: the backend reported up %d and down %d times; events of the container: %s", what, r2_ups,
+              r2_downs, r2_seen.data ? r2_seen.data : "");
+}
+
+/* After each relay case, passed or failed: nothing of it is left to count
+ * in the next one. */
+static int
+r2_teardown (void **state)
+{
+  if (r2_rt)
+    ops->close (r2_rt);
+  r2_rt = NULL;
+  if (relay_fd >= 0)
+    relay_down ();
+  free (r2_watch);
+  r2_watch = NULL;
+  buf_free (&r2_seen);
+  r2_ups = r2_downs = 0;
+  /* The container of the case, gone by the case's end when it passed. */
+  run ("rm -f %s-ev", prefix);
+  return 0;
+}
+
 static void
 test_events_resume (void **state)
 {
   if (!str_has_prefix (endpoint, "unix://"))
     skip ();
-  snprintf (relay_path, sizeof relay_path, "/tmp/%s-relay.sock", prefix);
-  relay_up ();
-  cleanup_free char *ep = xasprintf ("unix://%s", relay_path);
-  struct runtime *rt2 = NULL;
-  lympho_error_t err = { 0 };
-  assert_int_equal (ops->open (loop, ep, &rt2, &err), 0);
-  assert_int_equal (ops->subscribe (rt2, on_event2, on_conn2, NULL, &err), 0);
-  run_until (r2_up_once, 10000);
-  assert_int_equal (r2_ups, 1);
-  assert_int_equal (r2_downs, 0);
+  struct runtime *rt2 = r2_open ();
 
   /* An event seen live, so that the stream has a point to resume from. */
   cleanup_free char *out = capture ("run -d %s --name %s-ev --label lrt.test=%s %s /bin/sleep 600", run_opts, prefix,
@@ -1051,48 +1103,40 @@ test_events_resume (void **state)
   assert_true (strlen (out) >= 64);
   r2_watch = xstrndup (out, 64);
   run_until (r2_saw_start, 10000);
-  assert_true (r2_saw_start ());
+  r2_expect_seen (r2_saw_start, "the start");
 
   /* The engine goes away; what happens meanwhile must not be lost. */
   relay_down ();
   run_until (r2_down_once, 10000);
-  assert_int_equal (r2_downs, 1);
+  r2_expect (1, 1, "the relay down");
   assert_int_equal (run ("rm -f %s-ev", prefix), 0);
   /* The first reconnect finds no socket: reported once more, with the
    * reason (engine_info's problem changed). */
-  r2_rt = rt2;
   run_until (r2_problem_known, 10000);
   struct rt_engine_info info;
   ops->engine_info (rt2, &info);
   assert_non_null (info.problem);
   assert_non_null (strstr (info.problem, "no socket there"));
   assert_false (info.refused);
-  assert_int_equal (r2_downs, 2);
+  r2_expect (1, 2, "the first reconnect");
   /* Let a few more reconnects fail the same way. */
   run_until (r2_up_twice, 1500);
-  assert_int_equal (r2_ups, 1);
-  assert_int_equal (r2_downs, 2); /* once for each reason, not per attempt */
+  r2_expect (1, 2, "more reconnects"); /* once for each reason, not per attempt */
 
   relay_up ();
   run_until (r2_up_twice, 10000);
-  assert_int_equal (r2_ups, 2);
+  r2_expect (2, 2, "the relay back");
   run_until (r2_saw_all, 10000);
-  assert_true (r2_saw_all ());
+  r2_expect_seen (r2_saw_all, "the die and the destroy");
   /* Resumed with since=: each event once, none replayed twice. */
-  assert_int_equal (count (r2_seen.data, "start"), 1);
-  assert_int_equal (count (r2_seen.data, "destroy"), 1);
+  if (count (r2_seen.data, "start") != 1 || count (r2_seen.data, "destroy") != 1)
+    fail_msg ("an event lost or replayed twice: %s", r2_seen.data);
 
   /* The backend also works through the new connection, and the reason is
    * gone. */
   ops->engine_info (rt2, &info);
   assert_null (info.problem);
   OK (ops->ping (rt2, on_done, NULL));
-  ops->close (rt2);
-  r2_rt = NULL;
-  relay_down ();
-  free (r2_watch);
-  r2_watch = NULL;
-  buf_free (&r2_seen);
 }
 
 /* Podman ends event streams now and then while it runs: the backend resumes
@@ -1103,23 +1147,14 @@ test_stream_ends_quietly (void **state)
 {
   if (!podman || !str_has_prefix (endpoint, "unix://"))
     skip ();
-  snprintf (relay_path, sizeof relay_path, "/tmp/%s-relay.sock", prefix);
-  relay_up ();
-  cleanup_free char *ep = xasprintf ("unix://%s", relay_path);
-  struct runtime *rt2 = NULL;
-  lympho_error_t err = { 0 };
-  r2_ups = r2_downs = 0;
-  assert_int_equal (ops->open (loop, ep, &rt2, &err), 0);
-  assert_int_equal (ops->subscribe (rt2, on_event2, on_conn2, NULL, &err), 0);
-  run_until (r2_up_once, 10000);
-  assert_int_equal (r2_ups, 1);
+  r2_open ();
 
   cleanup_free char *out = capture ("run -d %s --name %s-ev --label lrt.test=%s %s /bin/sleep 600", run_opts, prefix,
                                     prefix, image);
   assert_true (strlen (out) >= 64);
   r2_watch = xstrndup (out, 64);
   run_until (r2_saw_start, 10000);
-  assert_true (r2_saw_start ());
+  r2_expect_seen (r2_saw_start, "the start");
 
   /* The stream's connection ends; the engine stays. What happens in the
    * gap comes through the resumed stream. */
@@ -1128,16 +1163,10 @@ test_stream_ends_quietly (void **state)
       pair_close (&pairs[i]);
   assert_int_equal (run ("rm -f %s-ev", prefix), 0);
   run_until (r2_saw_all, 15000);
-  assert_true (r2_saw_all ());
-  assert_int_equal (r2_downs, 0);
-  assert_int_equal (r2_ups, 1);
-  assert_int_equal (count (r2_seen.data, "start"), 1);
-  assert_int_equal (count (r2_seen.data, "destroy"), 1);
-  ops->close (rt2);
-  relay_down ();
-  free (r2_watch);
-  r2_watch = NULL;
-  buf_free (&r2_seen);
+  r2_expect_seen (r2_saw_all, "the die and the destroy");
+  r2_expect (1, 0, "the stream's end");
+  if (count (r2_seen.data, "start") != 1 || count (r2_seen.data, "destroy") != 1)
+    fail_msg ("an event lost or replayed twice: %s", r2_seen.data);
 }
 
 /* LYMPHO_ENGINE_TIMEOUT_MS: a bad value keeps the backend from opening,
@@ -1196,11 +1225,17 @@ main (void)
     cmocka_unit_test (test_health_events),
     cmocka_unit_test (test_stop_is_not_a_crash),
     cmocka_unit_test (test_stop_paused),
-    cmocka_unit_test (test_events_resume),
-    cmocka_unit_test (test_stream_ends_quietly),
+    cmocka_unit_test_teardown (test_events_resume, r2_teardown),
+    cmocka_unit_test_teardown (test_stream_ends_quietly, r2_teardown),
     cmocka_unit_test (test_call_timeout_env),
     cmocka_unit_test (test_close_cancels),
   };
+  /* LYMPHO_TEST_DEBUG=1: the backend's debug log on stderr. */
+  if (getenv ("LYMPHO_TEST_DEBUG"))
+    log_set_level (LOG_LVL_DEBUG);
+  /* LYMPHO_TEST_FILTER=PATTERN: only the cases whose names match. */
+  if (getenv ("LYMPHO_TEST_FILTER"))
+    cmocka_set_test_filter (getenv ("LYMPHO_TEST_FILTER"));
   int ret = cmocka_run_group_tests (tests, setup, teardown);
   free (src_id);
   free (copy_id);

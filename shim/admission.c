@@ -635,6 +635,14 @@ on_ttl_look (struct loop *l, void *ud)
    * without a regeneration, or past INCIDENT_HOLD_MS) starts at the latest
    * now. */
   admission_start_queued (d);
+  /* Without the engine nothing can be met: its own message says why. The
+   * rate the engine keeps is measured again from when it is back. */
+  if (!d->connected)
+    {
+      sched_ttl_watch_pause (&d->ttl_watch);
+      d->regen_ends.since = now_mono_ms ();
+      return;
+    }
   struct ttl_view v;
   ttl_view (d, &v);
   int turn = sched_ttl_watch (&d->ttl_watch, now_mono_ms (), v.waiting > 0, v.needed_per_s, v.achieved_per_s,

@@ -132,3 +132,10 @@ sched_ttl_watch (struct sched_ttl_watch *w, uint64_t now_ms, bool backlog, doubl
     }
   return 0;
 }
+
+void
+sched_ttl_watch_pause (struct sched_ttl_watch *w)
+{
+  w->backlog_since = 0;
+  w->clear_since = 0;
+}

@@ -67,5 +67,9 @@ struct sched_ttl_watch
 /* +1 when it falls behind now, -1 when it catches up now, 0 otherwise. */
 int sched_ttl_watch (struct sched_ttl_watch *w, uint64_t now_ms, bool backlog, double needed_per_s,
                      double achieved_per_s, uint64_t hold_ms);
+/* The engine is away: nothing is judged meanwhile; a backlog or a clear
+ * spell counts its hold again from when it is back. Behind stays as it
+ * was. */
+void sched_ttl_watch_pause (struct sched_ttl_watch *w);
 
 #endif

@@ -166,6 +166,23 @@ test_ttl_watch (void **state)
   assert_int_equal (sched_ttl_watch (&w, 100000, false, 1, 1, 30000), -1);
   assert_false (w.behind);
   assert_int_equal (sched_ttl_watch (&w, 200000, false, 1, 1, 30000), 0);
+  /* The engine away in the middle of a backlog: its hold starts again
+   * when the engine is back; behind, it stays behind meanwhile. */
+  struct sched_ttl_watch p = { 0 };
+  assert_int_equal (sched_ttl_watch (&p, 1000, true, 8, 1, 30000), 0);
+  sched_ttl_watch_pause (&p);
+  assert_int_equal (sched_ttl_watch (&p, 40000, true, 8, 0, 30000), 0);
+  assert_int_equal (sched_ttl_watch (&p, 69000, true, 8, 0, 30000), 0);
+  assert_false (p.behind);
+  assert_int_equal (sched_ttl_watch (&p, 70000, true, 8, 0, 30000), 1);
+  sched_ttl_watch_pause (&p);
+  assert_true (p.behind);
+  assert_int_equal (sched_ttl_watch (&p, 80000, false, 8, 0, 30000), 0);
+  sched_ttl_watch_pause (&p);
+  assert_int_equal (sched_ttl_watch (&p, 100000, false, 8, 0, 30000), 0);
+  assert_int_equal (sched_ttl_watch (&p, 129000, false, 8, 0, 30000), 0);
+  assert_true (p.behind);
+  assert_int_equal (sched_ttl_watch (&p, 130000, false, 8, 0, 30000), -1);
   /* A long backlog at the rate the engine keeps (a burst after a restart
    * of lymphd, all due at once) is not falling behind. */
   struct sched_ttl_watch b = { 0 };

@@ -42,10 +42,6 @@ events_line (struct runtime *rt, const char *line, size_t len)
       if (json_as_int64 (json_get (v, "time"), &sec))
         nano = sec * 1000000000LL;
     }
-  if (rt->replay_upto && (uint64_t) nano <= rt->replay_upto)
-    return; /* delivered before the reconnect */
-  rt->replay_upto = 0;
-
   const char *type = json_str (json_get (v, "Type"));
   const char *action = json_str (json_get (v, "Action"));
   if (action == NULL)
@@ -56,6 +52,15 @@ events_line (struct runtime *rt, const char *line, size_t len)
     id = json_str (json_get (v, "id"));
   if (type == NULL || action == NULL || id == NULL)
     return;
+  /* Sent again (after a reconnect, or by the engine itself): not passed
+   * on twice. (An event without a time cannot be told from another.) */
+  if (nano > 0)
+    {
+      uint64_t key = rt_event_key ((uint64_t) nano, id, action);
+      if ((uint64_t) nano <= rt->replay_floor || rt_recent_has (&rt->recent, rt->s.last_nano, (uint64_t) nano, key))
+        return;
+      rt_recent_add (&rt->recent, (uint64_t) nano, key);
+    }
 
   struct rt_labels attrs = { 0 };
   rt_labels_from_json (json_get (actor, "Attributes"), false, NULL, &attrs, NULL);
@@ -204,15 +209,20 @@ docker_events_connect (struct runtime *rt)
     }
   cleanup_free char *filters = dhttp_escape ("{\"type\":[\"container\",\"image\"]}");
   cleanup_free char *path = NULL;
-  /* Where streams end by themselves, even a stream that delivered nothing
-   * resumes from when it opened, so that nothing falls in the gap. */
-  uint64_t since = rt->s.last_nano ? rt->s.last_nano : rt->q->stream_ends ? rt->open_nano : 0;
+  /* Resumed a little before the newest event delivered (events are not
+   * always recorded in the order of their times), the replays skipped by
+   * the recent ones. Where streams end by themselves, even a stream that
+   * delivered nothing resumes from when it opened, so that nothing falls
+   * in the gap; what came before is not the core's. */
+  uint64_t since = 0;
+  rt->replay_floor = 0;
+  if (rt->s.last_nano)
+    since = rt->s.last_nano > RT_RESUME_MARGIN_NS ? rt->s.last_nano - RT_RESUME_MARGIN_NS : 1;
+  else if (rt->q->stream_ends && rt->open_nano)
+    rt->replay_floor = since = rt->open_nano;
   if (since)
-    {
-      path = xasprintf ("/events?filters=%s&since=%llu.%09llu", filters, (unsigned long long) (since / 1000000000ULL),
-                        (unsigned long long) (since % 1000000000ULL));
-      rt->replay_upto = since;
-    }
+    path = xasprintf ("/events?filters=%s&since=%llu.%09llu", filters, (unsigned long long) (since / 1000000000ULL),
+                      (unsigned long long) (since % 1000000000ULL));
   else
     path = xasprintf ("/events?filters=%s", filters);
   rt->ev_req = dhttp_stream (rt->http, path, events_on_open, events_on_data, events_on_done, rt);

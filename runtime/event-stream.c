@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "lympho/loop.h"
@@ -114,4 +115,49 @@ rt_stream_close (struct rt_stream *s)
   s->timer = 0;
   s->closed = true;
   return s->cb_depth == 0;
+}
+
+uint64_t
+rt_event_key (uint64_t nano, const char *id, const char *action)
+{
+  /* FNV-1a over the three, each ended by a zero byte. */
+  uint64_t h = 1469598103934665603ULL;
+  for (int i = 0; i < 8; i++)
+    h = (h ^ ((nano >> (8 * i)) & 0xff)) * 1099511628211ULL;
+  const char *parts[2] = { id ? id : "", action ? action : "" };
+  for (int k = 0; k < 2; k++)
+    {
+      for (const unsigned char *p = (const unsigned char *) parts[k]; *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+      h *= 1099511628211ULL;
+    }
+  return h;
+}
+
+void
+rt_recent_add (struct rt_recent *r, uint64_t nano, uint64_t key)
+{
+  r->nano[r->next] = nano;
+  r->key[r->next] = key;
+  r->next = (r->next + 1) % RT_RECENT_MAX;
+  if (r->n < RT_RECENT_MAX)
+    r->n++;
+}
+
+bool
+rt_recent_has (const struct rt_recent *r, uint64_t newest, uint64_t nano, uint64_t key)
+{
+  if (newest == 0 || nano > newest)
+    return false;
+  if (nano + RT_RESUME_MARGIN_NS < newest)
+    return true;
+  uint64_t oldest = UINT64_MAX;
+  for (unsigned i = 0; i < r->n; i++)
+    {
+      if (r->nano[i] == nano && r->key[i] == key)
+        return true;
+      if (r->nano[i] < oldest)
+        oldest = r->nano[i];
+    }
+  return r->n == RT_RECENT_MAX && nano < oldest;
 }

@@ -37,6 +37,31 @@ struct rt_stream
   bool closed;
 };
 
+/* The events delivered lately, so that none is delivered twice: a stream
+ * is resumed a little before the newest event delivered, since engines
+ * that write their events from several processes (Podman) record some
+ * out of the order of their times (by up to a fifth of a second as
+ * measured), and a stream resumed exactly after the newest one would lose
+ * those written after it with an earlier time; and an engine may send
+ * again what it sent (Podman's stream rereads its log). */
+#define RT_RECENT_MAX 256
+#define RT_RESUME_MARGIN_NS 2000000000ULL
+struct rt_recent
+{
+  uint64_t nano[RT_RECENT_MAX];
+  uint64_t key[RT_RECENT_MAX];
+  unsigned next, n;
+};
+/* An event's identity: its time, the container or image, the action. */
+uint64_t rt_event_key (uint64_t nano, const char *id, const char *action);
+void rt_recent_add (struct rt_recent *r, uint64_t nano, uint64_t key);
+/* Whether an event at nano was delivered already, newest being the newest
+ * delivered: one of those kept; or one from more than the margin before
+ * the newest, or older than all those kept while some were forgotten. One
+ * not newer than the newest but within the margin and not kept is one
+ * recorded late: not delivered yet. */
+bool rt_recent_has (const struct rt_recent *r, uint64_t newest, uint64_t nano, uint64_t key);
+
 /* owner: the backend's runtime, handed to connect and release. */
 void rt_stream_init (struct rt_stream *s, struct loop *loop, const char *name, uint64_t backoff_min_ms,
                      uint64_t backoff_max_ms, void (*connect) (void *owner), void (*release) (void *owner),

@@ -12,6 +12,7 @@
 #include "lympho/json.h"
 #include "lympho/runtime.h"
 #include "lympho/util.h"
+#include "runtime/event-stream.h"
 
 static void
 test_states (void **state)
@@ -188,6 +189,44 @@ test_lone_dirs (void **state)
   free (w);
 }
 
+/* A stream resumed before its newest event, or sent again by the engine:
+ * what was delivered is known again, what was recorded late with an
+ * earlier time is not; what is older than the margin, or older than
+ * everything kept once some were forgotten, counts as delivered. */
+static void
+test_recent_events (void **state)
+{
+  (void) state;
+  static struct rt_recent r;
+  memset (&r, 0, sizeof r);
+  uint64_t t0 = 1700000000ULL * 1000000000ULL, ms = 1000000ULL;
+  uint64_t a = rt_event_key (t0, "c1", "start");
+  assert_int_not_equal (a, rt_event_key (t0, "c1", "die"));
+  assert_int_not_equal (a, rt_event_key (t0, "c2", "start"));
+  assert_int_not_equal (a, rt_event_key (t0 + 1, "c1", "start"));
+  /* The id and the action are not run together. */
+  assert_int_not_equal (rt_event_key (t0, "ab", "c"), rt_event_key (t0, "a", "bc"));
+  /* Nothing delivered yet: nothing is a replay. */
+  assert_false (rt_recent_has (&r, 0, t0, a));
+  rt_recent_add (&r, t0, a);
+  assert_true (rt_recent_has (&r, t0, t0, a));
+  /* Newer than the newest: new. */
+  assert_false (rt_recent_has (&r, t0, t0 + 1, rt_event_key (t0 + 1, "c1", "die")));
+  /* Recorded after it with a time 200 ms before it: not delivered yet. */
+  uint64_t late = t0 - 200 * ms;
+  assert_false (rt_recent_has (&r, t0, late, rt_event_key (late, "c2", "die")));
+  /* More than the margin before the newest: from before, delivered. */
+  uint64_t old = t0 - RT_RESUME_MARGIN_NS - 1;
+  assert_true (rt_recent_has (&r, t0, old, rt_event_key (old, "c2", "die")));
+  /* The set full: the oldest forgotten, anything older counts as seen. */
+  for (uint64_t i = 1; i <= RT_RECENT_MAX; i++)
+    rt_recent_add (&r, t0 + i, rt_event_key (t0 + i, "c3", "exec"));
+  uint64_t newest = t0 + RT_RECENT_MAX;
+  assert_true (rt_recent_has (&r, newest, t0, a));
+  assert_true (rt_recent_has (&r, newest, newest, rt_event_key (newest, "c3", "exec")));
+  assert_false (rt_recent_has (&r, newest, t0 + 2, rt_event_key (t0 + 2, "c4", "exec")));
+}
+
 int
 main (void)
 {
@@ -196,6 +235,7 @@ main (void)
     cmocka_unit_test (test_lone_dirs),
     cmocka_unit_test (test_health),
     cmocka_unit_test (test_labels),
+    cmocka_unit_test (test_recent_events),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -15,6 +15,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,7 +24,10 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "lympho/json.h"
@@ -335,7 +339,7 @@ cleanup_engine (void)
   for (char *p = strtok (ids, "\n"); p; p = strtok (NULL, "\n"))
     run ("rm -f %s", p);
   /* One at a time: podman stops at the first name it does not know. */
-  static const char *const names[] = { "src", "src-old", "copy", "bad", "ev", "hc", "st", "ps" };
+  static const char *const names[] = { "src", "src-old", "copy", "bad", "ev", "hc", "st", "ps", "rot" };
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
     run ("rm -f %s-%s", prefix, names[i]);
   run ("network rm %s-n1", prefix);
@@ -858,6 +862,89 @@ test_stop_paused (void **state)
   OK (ops->remove (rt, id, false, false, on_done, NULL));
 }
 
+/* ---- Podman rotates its event log ----
+ * Past events_logfile_max_size (1m by default) the process writing the
+ * next event keeps the newer half of the log and renames it into place;
+ * the service's live streams read the log again from its start and send
+ * that half once more. What the backend delivered already must not reach
+ * the core twice (a second "start", a second "die"). */
+
+#define PODMAN_EVENTS_LOG "/run/libpod/events/events.log"
+
+static off_t
+file_size (const char *path)
+{
+  struct stat st;
+  return stat (path, &st) == 0 ? st.st_size : -1;
+}
+
+/* Append events of type "system" (no stream of the backend asks for them)
+ * to Podman's log until it holds `upto` bytes, under the log's own lock
+ * as Podman's writers take it. */
+static void
+pad_events_log (off_t upto)
+{
+  cleanup_close int lock = open (PODMAN_EVENTS_LOG ".lock", O_RDWR | O_CLOEXEC);
+  assert_true (lock >= 0);
+  struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+  assert_int_equal (fcntl (lock, F_SETLKW, &fl), 0);
+  cleanup_close int fd = open (PODMAN_EVENTS_LOG, O_WRONLY | O_APPEND | O_CLOEXEC);
+  assert_true (fd >= 0);
+  struct timespec ts;
+  clock_gettime (CLOCK_REALTIME, &ts);
+  struct tm tm;
+  gmtime_r (&ts.tv_sec, &tm);
+  char when[64];
+  strftime (when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+  cleanup_free char *line = xasprintf ("{\"Name\":\"%s-padding\",\"Status\":\"refresh\",\"Time\":\"%s.%09ldZ\","
+                                       "\"Type\":\"system\",\"Attributes\":null}\n",
+                                       prefix, when, ts.tv_nsec);
+  struct buf b;
+  buf_init (&b);
+  off_t size = file_size (PODMAN_EVENTS_LOG);
+  while (size + (off_t) b.len < upto)
+    buf_append (&b, line, strlen (line));
+  assert_int_equal (write (fd, b.data ? b.data : "", b.len), (ssize_t) b.len);
+  buf_free (&b);
+  fl.l_type = F_UNLCK;
+  fcntl (lock, F_SETLK, &fl);
+}
+
+static void
+test_log_rotation_resends (void **state)
+{
+  if (!podman)
+    skip ();
+  cleanup_free char *logger = capture ("info --format '{{.Host.EventLogger}}'");
+  if (!str_has_prefix (logger, "file") || access (PODMAN_EVENTS_LOG, W_OK) != 0)
+    {
+      print_message ("no events log file here (%s): not run\n", logger);
+      skip ();
+    }
+  /* Below the limit (whether 1m counts 10^6 or 2^20 bytes), with room for
+   * the container's events. */
+  pad_events_log (990000);
+  off_t before = file_size (PODMAN_EVENTS_LOG);
+  cleanup_free char *id = watch_new ("rot", "", loop_cmd);
+  wait_seen ("start");
+  assert_true (file_size (PODMAN_EVENTS_LOG) > before); /* not rotated yet */
+  /* Past it: the next event rotates the log, the container's events among
+   * the half kept. */
+  pad_events_log (1100000);
+  assert_int_equal (run ("pause %s-rot", prefix), 0);
+  wait_seen ("pause");
+  if (file_size (PODMAN_EVENTS_LOG) >= 1100000)
+    {
+      print_message ("the events log was not rotated (events_logfile_max_size above 1.1 MB?): not run\n");
+      skip ();
+    }
+  /* Whatever was sent again came before the pause; and a little more. */
+  run_for (1000);
+  if (count (seen_text (), "create") != 1 || count (seen_text (), "start") != 1 || count (seen_text (), "pause") != 1)
+    fail_msg ("events delivered twice after Podman rotated its log: %s", seen_text ());
+  assert_int_equal (run ("rm -f %s-rot", prefix), 0);
+}
+
 /* ---- an engine that goes away and comes back ----
  * A relay on a Unix socket in front of the real engine: closing it (and
  * its connections) is, for the backend, the engine vanishing. */
@@ -1225,6 +1312,7 @@ main (void)
     cmocka_unit_test (test_health_events),
     cmocka_unit_test (test_stop_is_not_a_crash),
     cmocka_unit_test (test_stop_paused),
+    cmocka_unit_test (test_log_rotation_resends),
     cmocka_unit_test_teardown (test_events_resume, r2_teardown),
     cmocka_unit_test_teardown (test_stream_ends_quietly, r2_teardown),
     cmocka_unit_test (test_call_timeout_env),

@@ -266,8 +266,8 @@ rule_of (struct task_struct *t, __u32 *ns_out)
  * namespace. An ancestor in the engine's namespace first: started through
  * the engine (docker exec, a health check), allowed. Neither: a rule left
  * by a container that is gone, whose namespace number another now has (a
- * new generation, started by the engine): not judged by it. A parent that
- * cannot be read ends the walk: judged, as the fanotify judge does. */
+ * new generation, started by the engine): not judged by it. Past the
+ * depth the walk ends: judged, as the fanotify judge does. */
 static __always_inline bool
 judged (struct task_struct *t, const struct kj_rule *r)
 {
@@ -281,10 +281,11 @@ judged (struct task_struct *t, const struct kj_rule *r)
       struct task_struct *p = BPF_CORE_READ (t, real_parent);
       if (p == NULL || p == t || pid <= 1)
         return false;
+      /* A parent with no namespace has exited (runc's leader while its
+       * other threads end, just after `docker exec` started its
+       * process): its own parent tells. */
       __u32 ns = mntns_of (p);
-      if (ns == 0)
-        return true;
-      if (ns == r->engine_ns)
+      if (ns != 0 && ns == r->engine_ns)
         return false;
       t = p;
     }

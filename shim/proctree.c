@@ -76,7 +76,28 @@ proctree_ancestor_ns (int pid, struct proc_ns *out, size_t max)
 }
 
 int
-proctree_ppid_at (int dirfd)
+proctree_stat_parse (const char *line, struct proc_seen *out)
+{
+  /* comm may hold spaces and parentheses: parse after the last ')'. Then
+   * (3) state, (4) ppid, ... (22) starttime. */
+  const char *p = strrchr (line, ')');
+  char state = 0;
+  int ppid = -1;
+  unsigned long long start = 0;
+  if (p == NULL
+      || sscanf (p + 1, " %c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu", &state,
+                 &ppid, &start)
+             != 3)
+    return -EIO;
+  out->ppid = ppid;
+  out->state = state;
+  out->start = start;
+  return 0;
+}
+
+/* The stat line of the process whose /proc directory is dirfd. */
+static int
+seen_at (int dirfd, struct proc_seen *out)
 {
   char buf[512];
   int fd = openat (dirfd, "stat", O_RDONLY | O_CLOEXEC);
@@ -88,12 +109,79 @@ proctree_ppid_at (int dirfd)
   if (n <= 0)
     return n < 0 ? -saved : -EIO;
   buf[n] = '\0';
-  /* comm may hold spaces and parentheses: parse after the last ')'. */
-  char *p = strrchr (buf, ')');
-  int ppid = -1;
-  if (p == NULL || sscanf (p + 1, " %*c %d", &ppid) != 1)
-    return -EIO;
-  return ppid > 0 ? ppid : -ESRCH;
+  return proctree_stat_parse (buf, out);
+}
+
+int
+proctree_ppid_at (int dirfd)
+{
+  struct proc_seen s;
+  int r = seen_at (dirfd, &s);
+  if (r < 0)
+    return r;
+  return s.ppid > 0 ? s.ppid : -ESRCH;
+}
+
+/* From a process to its ancestors. child_dfd is the /proc directory of the
+ * process the walk is at (-1 once it is gone: then only what was seen of
+ * it), child what was read of it. A parent that has exited (a leader left
+ * a zombie while its other threads end, as runc's is just after `docker
+ * exec` started its process) has no namespace left: its own parent tells.
+ * A parent gone, or whose pid a process started after the child has now,
+ * may have had the child reparented meanwhile: the child's parent is read
+ * again. Anything else unreadable: the workload's. */
+static bool
+walk_up (int child_dfd, struct proc_seen child, int init_pid, const struct proc_ns *engine)
+{
+  bool by_engine = false;
+  int rereads = 2;
+  int ppid = child.ppid;
+  for (int depth = 0; depth < 64; depth++)
+    {
+      if (ppid <= 0 || ppid == init_pid)
+        break;
+      char path[32];
+      snprintf (path, sizeof path, "/proc/%d", ppid);
+      int dfd = open (path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+      struct proc_seen p;
+      if (dfd < 0 || seen_at (dfd, &p) < 0 || p.start > child.start)
+        {
+          if (dfd >= 0)
+            close (dfd);
+          struct proc_seen again;
+          if (rereads-- > 0 && child_dfd >= 0 && seen_at (child_dfd, &again) == 0 && again.ppid != ppid)
+            {
+              ppid = again.ppid;
+              continue;
+            }
+          break;
+        }
+      struct stat st;
+      if (fstatat (dfd, "ns/mnt", &st, 0) == 0)
+        {
+          struct proc_ns pns = { st.st_dev, st.st_ino };
+          if (proctree_ns_eq (&pns, engine))
+            {
+              by_engine = true; /* an ancestor in the engine's namespace */
+              close (dfd);
+              break;
+            }
+          /* The container's, or one of its own inside it: walk on. */
+        }
+      else if (p.state != 'Z' && p.state != 'X')
+        {
+          close (dfd);
+          break; /* alive and unreadable: the workload's */
+        }
+      if (child_dfd >= 0)
+        close (child_dfd);
+      child_dfd = dfd;
+      child = p;
+      ppid = p.ppid;
+    }
+  if (child_dfd >= 0)
+    close (child_dfd);
+  return by_engine;
 }
 
 bool
@@ -104,32 +192,33 @@ proctree_started_by_engine (int pid, int init_pid, const struct proc_ns *engine)
   char path[32];
   snprintf (path, sizeof path, "/proc/%d", pid);
   int dfd = open (path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-  for (int depth = 0; dfd >= 0 && depth < 64; depth++)
+  if (dfd < 0)
+    return false;
+  struct proc_seen s;
+  if (seen_at (dfd, &s) < 0)
     {
-      int ppid = proctree_ppid_at (dfd);
       close (dfd);
-      dfd = -1;
-      if (ppid <= 0 || ppid == init_pid)
-        return false;
-      /* The parent, opened once: its namespace, then its own parent. */
-      snprintf (path, sizeof path, "/proc/%d", ppid);
-      dfd = open (path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-      if (dfd < 0)
-        return false;
-      struct stat st;
-      if (fstatat (dfd, "ns/mnt", &st, 0) < 0)
-        break;       /* unreadable (a zombie leader, gone): the workload's */
-      struct proc_ns pns = { st.st_dev, st.st_ino };
-      if (proctree_ns_eq (&pns, engine))
-        {
-          close (dfd);
-          return true; /* an ancestor in the engine's namespace */
-        }
-      /* The container's, or one of its own inside it: walk on. */
+      return false;
     }
+  return walk_up (dfd, s, init_pid, engine);
+}
+
+bool
+proctree_started_by_engine_seen (int pid, const struct proc_seen *seen, int init_pid, const struct proc_ns *engine)
+{
+  if (init_pid <= 0 || engine == NULL || engine->ino == 0 || pid == init_pid || seen->ppid <= 0)
+    return false;
+  /* Still that process: from it as it is now (reparented, maybe). */
+  char path[32];
+  snprintf (path, sizeof path, "/proc/%d", pid);
+  int dfd = open (path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  struct proc_seen now;
+  if (dfd >= 0 && seen_at (dfd, &now) == 0 && now.start == seen->start)
+    return walk_up (dfd, now, init_pid, engine);
   if (dfd >= 0)
     close (dfd);
-  return false;
+  /* Gone, or its pid another's: from the parent it had when it was seen. */
+  return walk_up (-1, *seen, init_pid, engine);
 }
 
 /* Decode mountinfo's octal escapes (\040 for a space) in place. */

@@ -6,11 +6,15 @@
  * namespace: that of the init's own parent (the engine's shim, conmon),
  * where runc and the shim start `docker exec` and health checks. An
  * ancestor in a namespace of its own inside the container (`unshare -m`)
- * is the workload's. Anything that cannot be read on the way (a process that
- * exited, a main thread gone through pthread_exit, a namespace link that
- * no longer resolves) counts as the workload: a detector must fail closed.
- * Each process on the way is read once, through a /proc/<pid> directory
- * descriptor. */
+ * is the workload's. An ancestor that has exited has no namespace left
+ * (runc's leader, a zombie for the moment its other threads take to end,
+ * right after `docker exec` started its process; a main thread gone
+ * through pthread_exit): its own parent tells, since exiting changes no
+ * one's ancestry. A parent gone meanwhile is looked for again (the child
+ * was reparented). Anything else that cannot be read on the way counts as
+ * the workload: a detector must fail closed. Each process on the way is
+ * read once, through a /proc/<pid> directory descriptor; a parent that
+ * started after its child is a pid used again, not the parent. */
 #ifndef LYMPHO_PROCTREE_H
 #define LYMPHO_PROCTREE_H
 
@@ -43,6 +47,25 @@ bool proctree_started_by_engine (int pid, int init_pid, const struct proc_ns *en
 
 /* The parent of the process whose /proc directory is dirfd: > 0, or -errno. */
 int proctree_ppid_at (int dirfd);
+
+/* What /proc/<pid>/stat says of a process, read while it lived. */
+struct proc_seen
+{
+  int ppid;
+  char state;             /* 'R', 'S', ... 'Z' (exited, not reaped) */
+  unsigned long long start; /* clock ticks after boot when it started */
+};
+
+/* Parse a /proc/<pid>/stat line: 0, or -EIO. */
+int proctree_stat_parse (const char *line, struct proc_seen *out);
+
+/* As proctree_started_by_engine, for a process seen when its exec was told
+ * (an exec detector reads after the fact): walked from as it is now while
+ * it is still that process (same start), else from the parent it had then.
+ * A program that ran and exited at once, from a shell `docker exec`
+ * started, is still the engine's. */
+bool proctree_started_by_engine_seen (int pid, const struct proc_seen *seen, int init_pid,
+                                      const struct proc_ns *engine);
 
 /* One line of /proc/<pid>/mountinfo, parsed in place: the strings point
  * into the line, the mount point with its octal escapes decoded. */

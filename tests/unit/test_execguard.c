@@ -475,6 +475,190 @@ test_pthread_exit_trick (void **state)
   waitpid (init, NULL, 0);
 }
 
+/* `docker exec` as runc does it: the process is started in the container
+ * by a process of the engine's namespace whose main thread then exits while
+ * its other threads end. For that moment the started process's parent is
+ * a leader with no namespace left; its parent is the engine's. (The exec
+ * guard denied a program of a `docker exec` shell run then: stop 40's CI.) */
+struct runc_like
+{
+  int out;
+  int nsfd;
+};
+
+static void *
+runc_like_thread (void *arg)
+{
+  struct runc_like *r = arg;
+  char path[64];
+  struct stat st;
+  snprintf (path, sizeof path, "/proc/%d/ns/mnt", getpid ());
+  for (int i = 0; i < 2000 && stat (path, &st) == 0; i++)
+    usleep (1000);
+  int done = 1;
+  if (write (r->out, &done, sizeof done) != (ssize_t) sizeof done)
+    _exit (1);
+  for (;;)
+    pause ();
+  return NULL;
+}
+
+static void
+test_engine_parent_exiting (void **state)
+{
+  (void) state;
+  struct box b;
+  if (!box_start (&b))
+    skip ();
+  char path[64];
+  snprintf (path, sizeof path, "/proc/%d/ns/mnt", b.init);
+  int p[2];
+  assert_int_equal (pipe (p), 0);
+  pid_t r = fork ();
+  assert_true (r >= 0);
+  if (r == 0)
+    setpgid (0, 0);
+  else
+    own_group (r);
+  if (r == 0)
+    {
+      close (p[0]);
+      static struct runc_like rl;
+      rl.out = p[1];
+      rl.nsfd = open (path, O_RDONLY | O_CLOEXEC);
+      pid_t c = fork ();
+      if (c == 0)
+        {
+          if (setns (rl.nsfd, CLONE_NEWNS) < 0)
+            _exit (1);
+          int pid = getpid ();
+          if (write (rl.out, &pid, sizeof pid) != (ssize_t) sizeof pid)
+            _exit (1);
+          for (;;)
+            pause ();
+        }
+      pthread_t th;
+      if (c < 0 || pthread_create (&th, NULL, runc_like_thread, &rl) != 0)
+        _exit (1);
+      pthread_exit (NULL);
+    }
+  close (p[1]);
+  int c, done;
+  assert_int_equal (wait_readable (p[0], &c), 0);
+  assert_int_equal (wait_readable (p[0], &done), 0);
+  close (p[0]);
+  struct proc_ns cns = { 0, 0 }, rns;
+  for (int i = 0; i < 2000; i++)
+    {
+      if (proctree_mntns (c, &cns) == 0 && proctree_ns_eq (&cns, &b.ns))
+        break;
+      usleep (1000);
+    }
+  assert_true (proctree_ns_eq (&cns, &b.ns));
+  /* The precondition: its parent is that leader, with no namespace left. */
+  snprintf (path, sizeof path, "/proc/%d", c);
+  int dfd = open (path, O_PATH | O_DIRECTORY);
+  assert_true (dfd >= 0);
+  assert_int_equal (proctree_ppid_at (dfd), r);
+  close (dfd);
+  assert_true (proctree_mntns (r, &rns) < 0);
+  assert_true (proctree_started_by_engine (c, b.init, &b.engine));
+  box_stop (&b);
+}
+
+/* An exec detector reads after the fact: a program `docker exec` started
+ * may have exited, and been reaped, by then. What was seen of it while it
+ * ran (its parent, its start) still says whose it was. */
+static void
+test_seen_after_exit (void **state)
+{
+  (void) state;
+  struct box b;
+  if (!box_start (&b))
+    skip ();
+  char path[64];
+  snprintf (path, sizeof path, "/proc/%d/ns/mnt", b.init);
+  int nsfd = open (path, O_RDONLY | O_CLOEXEC);
+  assert_true (nsfd >= 0);
+  int told[2], go[2];
+  assert_int_equal (pipe (told), 0);
+  assert_int_equal (pipe (go), 0);
+  /* e: the shell `docker exec` started, in the container; c its program. */
+  pid_t e = fork ();
+  assert_true (e >= 0);
+  if (e == 0)
+    setpgid (0, 0);
+  else
+    own_group (e);
+  if (e == 0)
+    {
+      if (setns (nsfd, CLONE_NEWNS) < 0)
+        _exit (1);
+      pid_t c = fork ();
+      if (c == 0)
+        {
+          int pid = getpid (), x;
+          if (write (told[1], &pid, sizeof pid) != (ssize_t) sizeof pid || read (go[0], &x, sizeof x) < 0)
+            _exit (1);
+          _exit (0);
+        }
+      while (waitpid (c, NULL, 0) < 0 && errno == EINTR)
+        ;
+      for (;;)
+        pause ();
+    }
+  close (nsfd);
+  int c;
+  assert_int_equal (wait_readable (told[0], &c), 0);
+  char line[512];
+  snprintf (path, sizeof path, "/proc/%d/stat", c);
+  FILE *f = fopen (path, "r");
+  assert_non_null (f);
+  assert_non_null (fgets (line, sizeof line, f));
+  fclose (f);
+  struct proc_seen seen;
+  assert_int_equal (proctree_stat_parse (line, &seen), 0);
+  assert_int_equal (seen.ppid, e);
+  int x = 1;
+  assert_int_equal (write (go[1], &x, sizeof x), (ssize_t) sizeof x);
+  snprintf (path, sizeof path, "/proc/%d", c);
+  struct stat st;
+  for (int i = 0; i < 2000 && stat (path, &st) == 0; i++)
+    usleep (1000);
+  assert_int_not_equal (stat (path, &st), 0); /* reaped */
+  assert_false (proctree_started_by_engine (c, b.init, &b.engine));
+  assert_true (proctree_started_by_engine_seen (c, &seen, b.init, &b.engine));
+  /* A parent that started after the child is a pid used again: judged. */
+  struct proc_seen early = seen;
+  early.start = 0;
+  assert_false (proctree_started_by_engine_seen (c, &early, b.init, &b.engine));
+  /* A child of the container's init: the workload's. */
+  struct proc_seen of_init = seen;
+  of_init.ppid = b.init;
+  assert_false (proctree_started_by_engine_seen (c, &of_init, b.init, &b.engine));
+  close (told[0]);
+  close (told[1]);
+  close (go[0]);
+  close (go[1]);
+  box_stop (&b);
+}
+
+static void
+test_stat_parse (void **state)
+{
+  (void) state;
+  struct proc_seen s;
+  assert_int_equal (proctree_stat_parse ("4242 (a) (b c) S 17 4242 4242 0 -1 4194560 99 0 0 0 1 2 0 0 20 0 2 0 "
+                                         "900739 2322432 348 18446744073709551615\n",
+                                         &s),
+                    0);
+  assert_int_equal (s.ppid, 17);
+  assert_int_equal (s.state, 'S');
+  assert_int_equal (s.start, 900739);
+  assert_int_equal (proctree_stat_parse ("4242 (z) Z 17 4242", &s), -EIO); /* cut short */
+  assert_int_equal (proctree_stat_parse ("no parenthesis", &s), -EIO);
+}
+
 /* SHA-256 of a file's contents, against the standard's test vectors. */
 static void
 test_sha256 (void **state)
@@ -577,6 +761,9 @@ main (void)
     cmocka_unit_test_teardown (test_engine_and_workload, kill_groups),
     cmocka_unit_test_teardown (test_pthread_exit_trick, kill_groups),
     cmocka_unit_test_teardown (test_nested_namespace, kill_groups),
+    cmocka_unit_test_teardown (test_engine_parent_exiting, kill_groups),
+    cmocka_unit_test_teardown (test_seen_after_exit, kill_groups),
+    cmocka_unit_test (test_stat_parse),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }

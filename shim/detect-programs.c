@@ -148,7 +148,7 @@ learned_get (struct daemon *d, const char *image_id, bool start_learning)
 /* Started through the engine (docker exec, a healthcheck): not judged.
  * Fails closed: anything unreadable on the way is the workload's. */
 static bool
-started_by_engine (int pid, struct entry *e)
+started_by_engine (const struct proc_exec *ev, struct entry *e)
 {
   if (e->pid <= 0)
     return false;
@@ -158,7 +158,10 @@ started_by_engine (int pid, struct entry *e)
         return false;
       e->det.engine_pid = e->pid;
     }
-  return proctree_started_by_engine (pid, e->pid, &e->det.engine_ns);
+  /* Read after the fact: the program may have run and exited meanwhile. */
+  if (ev->have_seen)
+    return proctree_started_by_engine_seen (ev->pid, &ev->seen, e->pid, &e->det.engine_ns);
+  return proctree_started_by_engine (ev->pid, e->pid, &e->det.engine_ns);
 }
 
 /* A program with no file to judge: a memfd, a deleted file. */
@@ -233,7 +236,18 @@ on_exec (void *ud, const struct proc_exec *ev)
     return;
   if (ev->exe == NULL)
     return; /* gone before it could be read: nothing to judge it by */
-  if (started_by_engine (ev->pid, e))
+  /* A file of its root, started while the guard judged every start there:
+   * judged as it started, by the guard, while its process waited. Judged
+   * here again, later, it could be misjudged: whoever started it may be
+   * gone. What the guard cannot see stays the detector's (a memfd, a
+   * deleted file, a mount left unmarked, what a scan finds). */
+  if (!ev->scanned && ev->have_exe_dev && !anonymous_program (ev->exe)
+      && execguard_judges (d->guard, e->id, ev->exe_dev, ev->exec_ns))
+    {
+      log_debug ("%s: %s (pid %d) judged by the exec guard as it started", e->name, ev->exe, ev->pid);
+      return;
+    }
+  if (started_by_engine (ev, e))
     {
       log_debug ("%s: %s (pid %d) started through the engine, not judged", e->name, ev->exe, ev->pid);
       return;

@@ -76,6 +76,7 @@ struct rule
   unsigned n_cached;   /* ignore marks set on its allowed files (under mu) */
   uint64_t n_asked;    /* permission events of its programs answered (under mu) */
   enum execguard_mode mode;
+  uint64_t since_ns;   /* CLOCK_MONOTONIC when its root was marked (or the kernel judge took it); 0 before */
   bool kernel;         /* judged by the kernel judge (no fanotify mark), as slot kslot */
   uint32_t kslot;
   struct ident *allow; /* sorted by device and inode */
@@ -142,11 +143,17 @@ struct execguard
 };
 
 static uint64_t
-mono_us (void)
+mono_ns (void)
 {
   struct timespec ts;
   clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+  return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
+}
+
+static uint64_t
+mono_us (void)
+{
+  return mono_ns () / 1000u;
 }
 
 static int64_t
@@ -748,6 +755,17 @@ sweep (struct execguard *g)
   free (v);
 }
 
+/* From now on every program started from r's root is judged as it
+ * starts (execguard_judges). */
+static void
+rule_judged_since (struct execguard *g, struct rule *r)
+{
+  uint64_t now = mono_ns ();
+  pthread_mutex_lock (&g->mu);
+  r->since_ns = now;
+  pthread_mutex_unlock (&g->mu);
+}
+
 int
 execguard_protect (struct execguard *g, const char *id, int pid, enum execguard_mode mode, char *const *allow,
                    size_t n_allow, struct execguard_marked *marked, lympho_error_t *err)
@@ -875,6 +893,7 @@ execguard_protect (struct execguard *g, const char *id, int pid, enum execguard_
   rule_drop (g, old);
   if (r->kernel)
     {
+      rule_judged_since (g, r);
       close (rootfd);
       return 0;
     }
@@ -896,6 +915,7 @@ execguard_protect (struct execguard *g, const char *id, int pid, enum execguard_
       rule_free (old);
       return lympho_error_set (err, e, "cannot mark its root filesystem: %s", strerror (e));
     }
+  rule_judged_since (g, r);
   /* Its volumes, binds and tmpfs. The rule is linked: the main loop alone
    * touches its mounts. */
   cleanup_free unsigned long *host = NULL;
@@ -908,6 +928,20 @@ execguard_protect (struct execguard *g, const char *id, int pid, enum execguard_
     }
   close (rootfd);
   return 0;
+}
+
+bool
+execguard_judges (struct execguard *g, const char *id, dev_t dev, uint64_t exec_ns)
+{
+  if (g == NULL || id == NULL || atomic_load (&g->dropped))
+    return false;
+  pthread_mutex_lock (&g->mu);
+  struct rule *r = g->rules;
+  while (r && strcmp (r->id, id) != 0)
+    r = r->next;
+  bool judges = r && r->mode != EXECGUARD_MODE_LEARN && r->since_ns && r->since_ns <= exec_ns && r->root_dev == dev;
+  pthread_mutex_unlock (&g->mu);
+  return judges;
 }
 
 bool

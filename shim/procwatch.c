@@ -1,5 +1,5 @@
 /* lympho — the process-events connector watcher (contract in procwatch.h).
- * May call: the loop, netlink (libnl): a leaf of lymphd. */
+ * May call: the loop, netlink (libnl), proctree (a parser): a leaf of lymphd. */
 #include "config.h"
 
 #include <errno.h>
@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <linux/cn_proc.h>
@@ -22,6 +23,7 @@
 
 #include "lympho/log.h"
 #include "lympho/procwatch.h"
+#include "lympho/proctree.h"
 #include "lympho/util.h"
 
 /* Since Linux 6.6 a listener may ask the kernel to send it only some event
@@ -453,6 +455,11 @@ report_process (struct procwatch *pw, pid_t pid, uint64_t exec_ns, uint64_t read
   if (!scanned)
     pw->st.container_execs++;
 
+  /* Its parent and start, before its program: whose it was can be told
+   * after it exited (proctree_started_by_engine_seen). */
+  snprintf (path, sizeof path, "%d/stat", (int) pid);
+  char st[512];
+  pe.have_seen = read_small (pw->procfd, path, st, sizeof st) > 0 && proctree_stat_parse (st, &pe.seen) == 0;
   char exe[4096], cmd[4096];
   snprintf (path, sizeof path, "%d/exe", (int) pid);
   ssize_t n = readlinkat (pw->procfd, path, exe, sizeof exe - 1);
@@ -478,6 +485,13 @@ report_process (struct procwatch *pw, pid_t pid, uint64_t exec_ns, uint64_t read
     {
       exe[n] = '\0';
       pe.exe = exe;
+      struct stat xs;
+      snprintf (path, sizeof path, "%d/exe", (int) pid);
+      if (fstatat (pw->procfd, path, &xs, 0) == 0)
+        {
+          pe.have_exe_dev = true;
+          pe.exe_dev = xs.st_dev;
+        }
     }
   snprintf (path, sizeof path, "%d/cmdline", (int) pid);
   /* argv[0] ends at the first NUL; an empty cmdline (zombie) means gone. */

@@ -102,12 +102,10 @@ struct execguard_marked
  * that names no file in the container then is allowed by its name alone.
  * An entry PATH@sha256:HEX allows that file only when its contents hash
  * to HEX (checked once, when marked: the file's identity then stands for
- * its contents), never by name.
- * An entry PATH@sha256:HEX allows that file only when its contents hash
- * to HEX (checked once, when marked: the file's identity then stands for
- * its contents), never by name. Replaces what `id` had. *marked (may be NULL): what was marked. -errno
- * with a message when its root cannot be marked (not an overlay, the
- * host's device, gone); nothing is marked then. */
+ * its contents), never by name. Replaces what `id` had. *marked (may be
+ * NULL): what was marked. -errno with a message when its root cannot be
+ * marked (not an overlay, the host's device, gone); nothing is marked
+ * then. */
 int execguard_protect (struct execguard *g, const char *id, int pid, enum execguard_mode mode, char *const *allow,
                        size_t n_allow, struct execguard_marked *marked, lympho_error_t *err) LYMPHO_MUST_CHECK;
 /* The SHA-256 of what fd holds, as 64 lower-case hex digits. -errno. */
@@ -118,6 +116,12 @@ int execguard_sha256_fd (int fd, char hex[65]) LYMPHO_MUST_CHECK;
 void execguard_refresh (struct execguard *g);
 /* Forget `id`; its mark is removed while its process still runs. */
 void execguard_release (struct execguard *g, const char *id);
+/* Whether a program of `id` from the device dev (its file's st_dev),
+ * started at exec_ns (CLOCK_MONOTONIC), was judged by the guard as it
+ * started: its root was marked for deny or detect by then, and the guard
+ * still works. The exec detector, reading after the fact, leaves those to
+ * the guard (main loop). */
+bool execguard_judges (struct execguard *g, const char *id, dev_t dev, uint64_t exec_ns);
 /* Of the rule of `id` (main loop): the permission events of its programs
  * answered, how many of its files' answers the kernel keeps (a read-only
  * root: those ask no more), and its mounts marked besides its root. false

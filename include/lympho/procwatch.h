@@ -29,6 +29,7 @@
 
 #include "lympho/error.h"
 #include "lympho/loop.h"
+#include "lympho/proctree.h"
 
 #define PROCWATCH_ID_LEN 64
 
@@ -44,6 +45,10 @@ struct proc_exec
   uint64_t exec_ns;           /* the kernel's CLOCK_MONOTONIC stamp of the exec */
   uint64_t read_ns;           /* CLOCK_MONOTONIC when lympho read the event */
   bool scanned;               /* found by procwatch_scan, not told by an exec event */
+  bool have_seen;             /* seen read: its parent then, its start */
+  struct proc_seen seen;
+  bool have_exe_dev;          /* exe_dev read: the device of the file it runs */
+  dev_t exe_dev;
 };
 
 struct procwatch_callbacks

@@ -296,6 +296,30 @@ box_stop (struct box *b)
   waitpid (b->init, NULL, 0);
 }
 
+/* fork: the child in a process group of its own, killed by the teardown. */
+static pid_t
+fork_own_group (void)
+{
+  pid_t p = fork ();
+  assert_true (p >= 0);
+  if (p == 0)
+    setpgid (0, 0);
+  else
+    own_group (p);
+  return p;
+}
+
+/* The box's mount namespace, to enter as `docker exec` does. */
+static int
+box_nsfd (const struct box *b)
+{
+  char path[64];
+  snprintf (path, sizeof path, "/proc/%d/ns/mnt", b->init);
+  int fd = open (path, O_RDONLY | O_CLOEXEC);
+  assert_true (fd >= 0);
+  return fd;
+}
+
 static void
 test_engine_and_workload (void **state)
 {
@@ -309,16 +333,8 @@ test_engine_and_workload (void **state)
 
   /* Entered from outside, as `docker exec` does: its parent (this test)
    * is in another namespace. */
-  char path[64];
-  snprintf (path, sizeof path, "/proc/%d/ns/mnt", b.init);
-  int nsfd = open (path, O_RDONLY | O_CLOEXEC);
-  assert_true (nsfd >= 0);
-  pid_t e = fork ();
-  assert_true (e >= 0);
-  if (e == 0)
-    setpgid (0, 0);
-  else
-    own_group (e);
+  int nsfd = box_nsfd (&b);
+  pid_t e = fork_own_group ();
   if (e == 0)
     {
       if (setns (nsfd, CLONE_NEWNS) < 0)
@@ -510,22 +526,16 @@ test_engine_parent_exiting (void **state)
   struct box b;
   if (!box_start (&b))
     skip ();
-  char path[64];
-  snprintf (path, sizeof path, "/proc/%d/ns/mnt", b.init);
+  int nsfd = box_nsfd (&b);
   int p[2];
   assert_int_equal (pipe (p), 0);
-  pid_t r = fork ();
-  assert_true (r >= 0);
-  if (r == 0)
-    setpgid (0, 0);
-  else
-    own_group (r);
+  pid_t r = fork_own_group ();
   if (r == 0)
     {
       close (p[0]);
       static struct runc_like rl;
       rl.out = p[1];
-      rl.nsfd = open (path, O_RDONLY | O_CLOEXEC);
+      rl.nsfd = nsfd;
       pid_t c = fork ();
       if (c == 0)
         {
@@ -543,6 +553,7 @@ test_engine_parent_exiting (void **state)
       pthread_exit (NULL);
     }
   close (p[1]);
+  close (nsfd);
   int c, done;
   assert_int_equal (wait_readable (p[0], &c), 0);
   assert_int_equal (wait_readable (p[0], &done), 0);
@@ -556,6 +567,7 @@ test_engine_parent_exiting (void **state)
     }
   assert_true (proctree_ns_eq (&cns, &b.ns));
   /* The precondition: its parent is that leader, with no namespace left. */
+  char path[64];
   snprintf (path, sizeof path, "/proc/%d", c);
   int dfd = open (path, O_PATH | O_DIRECTORY);
   assert_true (dfd >= 0);
@@ -576,20 +588,12 @@ test_seen_after_exit (void **state)
   struct box b;
   if (!box_start (&b))
     skip ();
-  char path[64];
-  snprintf (path, sizeof path, "/proc/%d/ns/mnt", b.init);
-  int nsfd = open (path, O_RDONLY | O_CLOEXEC);
-  assert_true (nsfd >= 0);
+  int nsfd = box_nsfd (&b);
   int told[2], go[2];
   assert_int_equal (pipe (told), 0);
   assert_int_equal (pipe (go), 0);
   /* e: the shell `docker exec` started, in the container; c its program. */
-  pid_t e = fork ();
-  assert_true (e >= 0);
-  if (e == 0)
-    setpgid (0, 0);
-  else
-    own_group (e);
+  pid_t e = fork_own_group ();
   if (e == 0)
     {
       if (setns (nsfd, CLONE_NEWNS) < 0)
@@ -610,7 +614,7 @@ test_seen_after_exit (void **state)
   close (nsfd);
   int c;
   assert_int_equal (wait_readable (told[0], &c), 0);
-  char line[512];
+  char line[512], path[64];
   snprintf (path, sizeof path, "/proc/%d/stat", c);
   FILE *f = fopen (path, "r");
   assert_non_null (f);

@@ -54,13 +54,8 @@ events_line (struct runtime *rt, const char *line, size_t len)
     return;
   /* Sent again (after a reconnect, or by the engine itself): not passed
    * on twice. (An event without a time cannot be told from another.) */
-  if (nano > 0)
-    {
-      uint64_t key = rt_event_key ((uint64_t) nano, id, action);
-      if ((uint64_t) nano <= rt->replay_floor || rt_recent_has (&rt->recent, rt->s.last_nano, (uint64_t) nano, key))
-        return;
-      rt_recent_add (&rt->recent, (uint64_t) nano, key);
-    }
+  if (nano > 0 && !rt_stream_first_time (&rt->s, (uint64_t) nano, id, action))
+    return;
 
   struct rt_labels attrs = { 0 };
   rt_labels_from_json (json_get (actor, "Attributes"), false, NULL, &attrs, NULL);
@@ -81,8 +76,6 @@ events_line (struct runtime *rt, const char *line, size_t len)
   if (strcmp (ev.action, "die") == 0 && code)
     ev.exit_code = atoi (code);
   ev.time_nano = (uint64_t) nano;
-  if ((uint64_t) nano > rt->s.last_nano)
-    rt->s.last_nano = (uint64_t) nano;
   if (!podman_events (rt, v, &ev))
     rt_stream_deliver (&rt->s, &ev);
   rt_labels_free (&attrs);
@@ -214,12 +207,10 @@ docker_events_connect (struct runtime *rt)
    * the recent ones. Where streams end by themselves, even a stream that
    * delivered nothing resumes from when it opened, so that nothing falls
    * in the gap; what came before is not the core's. */
-  uint64_t since = 0;
-  rt->replay_floor = 0;
-  if (rt->s.last_nano)
-    since = rt->s.last_nano > RT_RESUME_MARGIN_NS ? rt->s.last_nano - RT_RESUME_MARGIN_NS : 1;
-  else if (rt->q->stream_ends && rt->open_nano)
-    rt->replay_floor = since = rt->open_nano;
+  uint64_t since = rt_stream_resume_since (&rt->s);
+  rt->s.replay_floor = 0;
+  if (since == 0 && rt->q->stream_ends && rt->open_nano)
+    rt->s.replay_floor = since = rt->open_nano;
   if (since)
     path = xasprintf ("/events?filters=%s&since=%llu.%09llu", filters, (unsigned long long) (since / 1000000000ULL),
                       (unsigned long long) (since % 1000000000ULL));

@@ -109,8 +109,6 @@ struct runtime
   struct dhttp_req *ev_req;
   uint64_t open_nano;   /* realtime when the stream last opened (stream_ends) */
   uint64_t open_ms;     /* monotonic, the same */
-  uint64_t replay_floor; /* resumed from when it opened: what came before is not the core's */
-  struct rt_recent recent; /* delivered lately, never twice */
   struct buf ev_line;
 
   /* run_healthchecks */

@@ -161,3 +161,23 @@ rt_recent_has (const struct rt_recent *r, uint64_t newest, uint64_t nano, uint64
     }
   return r->n == RT_RECENT_MAX && nano < oldest;
 }
+
+bool
+rt_stream_first_time (struct rt_stream *s, uint64_t nano, const char *id, const char *action)
+{
+  uint64_t key = rt_event_key (nano, id, action);
+  if (nano <= s->replay_floor || rt_recent_has (&s->recent, s->last_nano, nano, key))
+    return false;
+  rt_recent_add (&s->recent, nano, key);
+  if (nano > s->last_nano)
+    s->last_nano = nano;
+  return true;
+}
+
+uint64_t
+rt_stream_resume_since (const struct rt_stream *s)
+{
+  if (s->last_nano == 0)
+    return 0;
+  return s->last_nano > RT_RESUME_MARGIN_NS ? s->last_nano - RT_RESUME_MARGIN_NS : 1;
+}

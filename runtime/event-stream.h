@@ -18,25 +18,6 @@
 
 struct loop;
 
-struct rt_stream
-{
-  struct loop *loop;
-  const char *name;        /* in log lines */
-  rt_event_cb ev_cb;
-  rt_conn_cb conn_cb;
-  void *ud;
-  bool subscribed;
-  int conn_state;          /* -1 not reported yet, 0 down, 1 up */
-  uint64_t last_nano;      /* newest event delivered */
-  uint64_t timer;          /* the next (re)connection */
-  uint64_t backoff_ms, backoff_min_ms, backoff_max_ms;
-  void (*connect) (void *owner); /* called by the timer */
-  void (*release) (void *owner); /* frees the owner once closed and left */
-  void *owner;
-  int cb_depth;            /* inside core callbacks */
-  bool closed;
-};
-
 /* The events delivered lately, so that none is delivered twice: a stream
  * is resumed a little before the newest event delivered, since engines
  * that write their events from several processes (Podman) record some
@@ -62,6 +43,28 @@ void rt_recent_add (struct rt_recent *r, uint64_t nano, uint64_t key);
  * recorded late: not delivered yet. */
 bool rt_recent_has (const struct rt_recent *r, uint64_t newest, uint64_t nano, uint64_t key);
 
+struct rt_stream
+{
+  struct loop *loop;
+  const char *name;        /* in log lines */
+  rt_event_cb ev_cb;
+  rt_conn_cb conn_cb;
+  void *ud;
+  bool subscribed;
+  int conn_state;          /* -1 not reported yet, 0 down, 1 up */
+  uint64_t last_nano;      /* newest event delivered */
+  uint64_t replay_floor;   /* what is not newer came before the stream opened: not the core's */
+  struct rt_recent recent; /* delivered lately, never twice (rt_stream_first_time) */
+  uint64_t timer;          /* the next (re)connection */
+  uint64_t backoff_ms, backoff_min_ms, backoff_max_ms;
+  void (*connect) (void *owner); /* called by the timer */
+  void (*release) (void *owner); /* frees the owner once closed and left */
+  void *owner;
+  int cb_depth;            /* inside core callbacks */
+  bool closed;
+};
+
+
 /* owner: the backend's runtime, handed to connect and release. */
 void rt_stream_init (struct rt_stream *s, struct loop *loop, const char *name, uint64_t backoff_min_ms,
                      uint64_t backoff_max_ms, void (*connect) (void *owner), void (*release) (void *owner),
@@ -72,6 +75,14 @@ int rt_stream_subscribe (struct rt_stream *s, rt_event_cb ev_cb, rt_conn_cb conn
 /* Tell the core the stream went up or down, when that is news (or always,
  * with force). The callback may close the runtime: call inside a stretch. */
 void rt_stream_report (struct rt_stream *s, bool up, bool force);
+/* Before an event with a time is handed on: true the first time it comes
+ * (then it is kept, and the newest time moves), false when it came before
+ * (rt_recent_has) or is not newer than replay_floor. */
+bool rt_stream_first_time (struct rt_stream *s, uint64_t nano, const char *id, const char *action);
+/* The time a stream is resumed from: a margin before the newest event
+ * delivered (rt_stream_first_time skips what comes again); 0 when none
+ * was delivered. */
+uint64_t rt_stream_resume_since (const struct rt_stream *s);
 /* Hand an event to the core; false when the core closed the runtime. */
 bool rt_stream_deliver (struct rt_stream *s, const struct rt_event *ev);
 /* Connect again after the current backoff, which then doubles (bounded). */

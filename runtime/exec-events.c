@@ -121,9 +121,10 @@ stream_line (struct runtime *rt, const char *line, size_t len)
       log_warn ("exec: events from %s: %s", rt->path, err.msg);
       return;
     }
-  if (ev.time_nano > rt->s.last_nano)
-    rt->s.last_nano = ev.time_nano;
-  rt_stream_deliver (&rt->s, &ev);
+  /* A plugin that sends again what it sent (a resumed stream's margin, a
+   * replay of its own): not passed on twice. */
+  if (ev.time_nano == 0 || rt_stream_first_time (&rt->s, ev.time_nano, ev.id, ev.action))
+    rt_stream_deliver (&rt->s, &ev);
   rt_labels_free (&attrs);
 }
 
@@ -229,8 +230,8 @@ events_begin (struct runtime *rt)
       c->internal = caps_on_answer;
       break;
     case 1:
-      if (rt->s.last_nano)
-        json_gen_kint (g, "since", (int64_t) rt->s.last_nano);
+      if (rt_stream_resume_since (&rt->s))
+        json_gen_kint (g, "since", (int64_t) rt_stream_resume_since (&rt->s));
       /* The time limit holds until the hello line, then the stream is
        * open-ended. */
       rt->stream_hello = false;

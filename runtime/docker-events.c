@@ -53,8 +53,8 @@ events_line (struct runtime *rt, const char *line, size_t len)
   if (type == NULL || action == NULL || id == NULL)
     return;
   /* Sent again (after a reconnect, or by the engine itself): not passed
-   * on twice. (An event without a time cannot be told from another.) */
-  if (nano > 0 && !rt_stream_first_time (&rt->s, (uint64_t) nano, id, action))
+   * on twice. */
+  if (!rt_stream_first_time (&rt->s, nano > 0 ? (uint64_t) nano : 0, id, action))
     return;
 
   struct rt_labels attrs = { 0 };

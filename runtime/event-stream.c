@@ -165,6 +165,8 @@ rt_recent_has (const struct rt_recent *r, uint64_t newest, uint64_t nano, uint64
 bool
 rt_stream_first_time (struct rt_stream *s, uint64_t nano, const char *id, const char *action)
 {
+  if (nano == 0)
+    return true; /* without a time, an event cannot be told from another */
   uint64_t key = rt_event_key (nano, id, action);
   if (nano <= s->replay_floor || rt_recent_has (&s->recent, s->last_nano, nano, key))
     return false;

@@ -64,7 +64,6 @@ struct rt_stream
   bool closed;
 };
 
-
 /* owner: the backend's runtime, handed to connect and release. */
 void rt_stream_init (struct rt_stream *s, struct loop *loop, const char *name, uint64_t backoff_min_ms,
                      uint64_t backoff_max_ms, void (*connect) (void *owner), void (*release) (void *owner),
@@ -75,9 +74,10 @@ int rt_stream_subscribe (struct rt_stream *s, rt_event_cb ev_cb, rt_conn_cb conn
 /* Tell the core the stream went up or down, when that is news (or always,
  * with force). The callback may close the runtime: call inside a stretch. */
 void rt_stream_report (struct rt_stream *s, bool up, bool force);
-/* Before an event with a time is handed on: true the first time it comes
- * (then it is kept, and the newest time moves), false when it came before
- * (rt_recent_has) or is not newer than replay_floor. */
+/* Before an event is handed on: true the first time it comes (then it is
+ * kept, and the newest time moves), false when it came before
+ * (rt_recent_has) or is not newer than replay_floor. An event without a
+ * time (nano 0) cannot be told from another: always true, nothing kept. */
 bool rt_stream_first_time (struct rt_stream *s, uint64_t nano, const char *id, const char *action);
 /* The time a stream is resumed from: a margin before the newest event
  * delivered (rt_stream_first_time skips what comes again); 0 when none

@@ -123,7 +123,7 @@ stream_line (struct runtime *rt, const char *line, size_t len)
     }
   /* A plugin that sends again what it sent (a resumed stream's margin, a
    * replay of its own): not passed on twice. */
-  if (ev.time_nano == 0 || rt_stream_first_time (&rt->s, ev.time_nano, ev.id, ev.action))
+  if (rt_stream_first_time (&rt->s, ev.time_nano, ev.id, ev.action))
     rt_stream_deliver (&rt->s, &ev);
   rt_labels_free (&attrs);
 }
@@ -223,6 +223,7 @@ events_begin (struct runtime *rt)
 {
   cleanup_jgen json_gen g = exec_proto_request ();
   struct call *c;
+  uint64_t since;
   switch (rt->mode)
     {
     case 0:
@@ -230,8 +231,9 @@ events_begin (struct runtime *rt)
       c->internal = caps_on_answer;
       break;
     case 1:
-      if (rt_stream_resume_since (&rt->s))
-        json_gen_kint (g, "since", (int64_t) rt_stream_resume_since (&rt->s));
+      since = rt_stream_resume_since (&rt->s);
+      if (since)
+        json_gen_kint (g, "since", (int64_t) since);
       /* The time limit holds until the hello line, then the stream is
        * open-ended. */
       rt->stream_hello = false;

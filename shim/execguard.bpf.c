@@ -281,11 +281,11 @@ judged (struct task_struct *t, const struct kj_rule *r)
       struct task_struct *p = BPF_CORE_READ (t, real_parent);
       if (p == NULL || p == t || pid <= 1)
         return false;
-      /* A parent with no namespace has exited (runc's leader while its
-       * other threads end, just after `docker exec` started its
-       * process): its own parent tells. */
+      /* A parent with no namespace (0, never engine_ns) has exited
+       * (runc's leader while its other threads end, just after `docker
+       * exec` started its process): its own parent tells. */
       __u32 ns = mntns_of (p);
-      if (ns != 0 && ns == r->engine_ns)
+      if (ns == r->engine_ns)
         return false;
       t = p;
     }

@@ -13,6 +13,16 @@
 
 #include "lympho/proctree.h"
 
+/* /proc/<pid> as a directory descriptor: each process on a walk is read
+ * through one. -1 with errno when it cannot be opened. */
+static int
+proc_dir (int pid)
+{
+  char path[32];
+  snprintf (path, sizeof path, "/proc/%d", pid);
+  return open (path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+}
+
 int
 proctree_mntns (int pid, struct proc_ns *out)
 {
@@ -35,9 +45,7 @@ proctree_ns_eq (const struct proc_ns *a, const struct proc_ns *b)
 int
 proctree_engine_ns (int init_pid, struct proc_ns *out)
 {
-  char path[32];
-  snprintf (path, sizeof path, "/proc/%d", init_pid);
-  int dfd = open (path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  int dfd = proc_dir (init_pid);
   if (dfd < 0)
     return -errno;
   int ppid = proctree_ppid_at (dfd);
@@ -51,9 +59,7 @@ size_t
 proctree_ancestor_ns (int pid, struct proc_ns *out, size_t max)
 {
   size_t n = 0;
-  char path[32];
-  snprintf (path, sizeof path, "/proc/%d", pid);
-  int dfd = open (path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  int dfd = proc_dir (pid);
   while (dfd >= 0 && n < max)
     {
       int ppid = proctree_ppid_at (dfd);
@@ -61,8 +67,7 @@ proctree_ancestor_ns (int pid, struct proc_ns *out, size_t max)
       dfd = -1;
       if (ppid <= 0)
         break;
-      snprintf (path, sizeof path, "/proc/%d", ppid);
-      dfd = open (path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+      dfd = proc_dir (ppid);
       struct stat st;
       if (dfd < 0 || fstatat (dfd, "ns/mnt", &st, 0) < 0)
         break;
@@ -140,9 +145,7 @@ walk_up (int child_dfd, struct proc_seen child, int init_pid, const struct proc_
     {
       if (ppid <= 0 || ppid == init_pid)
         break;
-      char path[32];
-      snprintf (path, sizeof path, "/proc/%d", ppid);
-      int dfd = open (path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+      int dfd = proc_dir (ppid);
       struct proc_seen p;
       if (dfd < 0 || seen_at (dfd, &p) < 0 || p.start > child.start)
         {
@@ -184,34 +187,35 @@ walk_up (int child_dfd, struct proc_seen child, int init_pid, const struct proc_
   return by_engine;
 }
 
+/* Whether pid can be the engine's at all: not the container's init, and
+ * the engine's namespace known. */
+static bool
+walkable (int pid, int init_pid, const struct proc_ns *engine)
+{
+  return init_pid > 0 && engine != NULL && engine->ino != 0 && pid != init_pid;
+}
+
 bool
 proctree_started_by_engine (int pid, int init_pid, const struct proc_ns *engine)
 {
-  if (init_pid <= 0 || engine == NULL || engine->ino == 0 || pid == init_pid)
+  if (!walkable (pid, init_pid, engine))
     return false;
-  char path[32];
-  snprintf (path, sizeof path, "/proc/%d", pid);
-  int dfd = open (path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0)
-    return false;
+  int dfd = proc_dir (pid);
   struct proc_seen s;
-  if (seen_at (dfd, &s) < 0)
-    {
-      close (dfd);
-      return false;
-    }
-  return walk_up (dfd, s, init_pid, engine);
+  if (dfd >= 0 && seen_at (dfd, &s) == 0)
+    return walk_up (dfd, s, init_pid, engine);
+  if (dfd >= 0)
+    close (dfd);
+  return false;
 }
 
 bool
 proctree_started_by_engine_seen (int pid, const struct proc_seen *seen, int init_pid, const struct proc_ns *engine)
 {
-  if (init_pid <= 0 || engine == NULL || engine->ino == 0 || pid == init_pid || seen->ppid <= 0)
+  if (!walkable (pid, init_pid, engine) || seen->ppid <= 0)
     return false;
   /* Still that process: from it as it is now (reparented, maybe). */
-  char path[32];
-  snprintf (path, sizeof path, "/proc/%d", pid);
-  int dfd = open (path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  int dfd = proc_dir (pid);
   struct proc_seen now;
   if (dfd >= 0 && seen_at (dfd, &now) == 0 && now.start == seen->start)
     return walk_up (dfd, now, init_pid, engine);

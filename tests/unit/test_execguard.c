@@ -498,7 +498,7 @@ test_pthread_exit_trick (void **state)
  * guard denied a program of a `docker exec` shell run then: stop 40's CI.) */
 struct runc_like
 {
-  int out;
+  int done; /* the leader is gone: told here, apart from the child's pid */
   int nsfd;
 };
 
@@ -512,7 +512,7 @@ runc_like_thread (void *arg)
   for (int i = 0; i < 2000 && stat (path, &st) == 0; i++)
     usleep (1000);
   int done = 1;
-  if (write (r->out, &done, sizeof done) != (ssize_t) sizeof done)
+  if (write (r->done, &done, sizeof done) != (ssize_t) sizeof done)
     _exit (1);
   for (;;)
     pause ();
@@ -527,14 +527,17 @@ test_engine_parent_exiting (void **state)
   if (!box_start (&b))
     skip ();
   int nsfd = box_nsfd (&b);
-  int p[2];
-  assert_int_equal (pipe (p), 0);
+  /* Two pipes: the child's pid and the leader's end come in either order. */
+  int told[2], gone[2];
+  assert_int_equal (pipe (told), 0);
+  assert_int_equal (pipe (gone), 0);
   pid_t r = fork_own_group ();
   if (r == 0)
     {
-      close (p[0]);
+      close (told[0]);
+      close (gone[0]);
       static struct runc_like rl;
-      rl.out = p[1];
+      rl.done = gone[1];
       rl.nsfd = nsfd;
       pid_t c = fork ();
       if (c == 0)
@@ -542,7 +545,7 @@ test_engine_parent_exiting (void **state)
           if (setns (rl.nsfd, CLONE_NEWNS) < 0)
             _exit (1);
           int pid = getpid ();
-          if (write (rl.out, &pid, sizeof pid) != (ssize_t) sizeof pid)
+          if (write (told[1], &pid, sizeof pid) != (ssize_t) sizeof pid)
             _exit (1);
           for (;;)
             pause ();
@@ -552,12 +555,14 @@ test_engine_parent_exiting (void **state)
         _exit (1);
       pthread_exit (NULL);
     }
-  close (p[1]);
+  close (told[1]);
+  close (gone[1]);
   close (nsfd);
   int c, done;
-  assert_int_equal (wait_readable (p[0], &c), 0);
-  assert_int_equal (wait_readable (p[0], &done), 0);
-  close (p[0]);
+  assert_int_equal (wait_readable (told[0], &c), 0);
+  assert_int_equal (wait_readable (gone[0], &done), 0);
+  close (told[0]);
+  close (gone[0]);
   struct proc_ns cns = { 0, 0 }, rns;
   for (int i = 0; i < 2000; i++)
     {

@@ -105,6 +105,12 @@ parse_inspect (json_val v, struct rt_container *c, lympho_error_t *err)
       c->mounts = xrealloc (c->mounts, (c->n_mounts + 1) * sizeof *c->mounts);
       c->mounts[c->n_mounts++] = xstrdup (dst);
     }
+  /* Its writable layer, where the storage driver is an overlay (Docker's
+   * overlay2, Podman's overlay): the drift check looks there first. */
+  const char *driver = json_str (json_path (v, "GraphDriver", "Name", NULL));
+  const char *upper = json_str (json_path (v, "GraphDriver", "Data", "UpperDir", NULL));
+  if (driver && (strcmp (driver, "overlay2") == 0 || strcmp (driver, "overlay") == 0) && upper && upper[0] == '/')
+    c->upper_dir = xstrdup (upper);
   /* tmpfs mounts are listed in HostConfig only. */
   json_val tmpfs = json_path (v, "HostConfig", "Tmpfs", NULL);
   for (size_t i = 0; i < json_obj_len (tmpfs); i++)

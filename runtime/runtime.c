@@ -165,6 +165,7 @@ rt_container_free (struct rt_container *c)
   rt_labels_free (&c->labels);
   strv_free (c->networks, c->n_networks);
   strv_free (c->mounts, c->n_mounts);
+  free (c->upper_dir);
   memset (c, 0, sizeof *c);
 }
 

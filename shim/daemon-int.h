@@ -87,6 +87,17 @@ struct entry_detect
   bool startup_over;        /* the window closed: `stamps` hold its start-up files as they were */
   struct drift_stamps stamps;
   char *drift_reported;     /* detect-only drift last reported, not repeated */
+  /* The writable layer as the last check the engine answered found it
+   * (layer.h), with what the verdict then depended on: while both are the
+   * same, a check is answered by the layer alone, at most DRIFT_QUIET_MAX
+   * times in a row. */
+  bool layer_known;
+  uint64_t layer_digest, layer_ctx;
+  bool layer_asked;         /* the digest taken as the engine was asked */
+  uint64_t layer_asked_digest, layer_asked_ctx;
+  unsigned layer_quiet;     /* checks in a row answered by the layer */
+  uint64_t drift_asked;     /* checks asked of the engine, this generation */
+  uint64_t drift_unchanged; /* checks answered by the layer alone, this generation */
   /* the exec guard (detect-programs.c) */
   enum exec_mode exec_mode; /* in force: deny, detect or off (never auto) */
   char *exec_note;          /* why, when not deny */
@@ -131,6 +142,7 @@ struct entry
   int pid;                  /* its main process on the host, 0 when unknown */
   char **networks;          /* its networks, for the engine-side quarantine */
   size_t n_networks;
+  char *upper_dir;          /* its writable layer on the host (NULL: unknown): drift looks there first */
   char **mounts;            /* its mount destinations: not drift */
   size_t n_mounts;
   /* incidents */

@@ -1,8 +1,9 @@
 /* lympho — the drift detector: the engine's change list of the writable
- * layer every lympho.drift.interval, staggered across containers, judged
+ * layer every lympho.drift.interval, staggered across containers (unless
+ * the layer, read by lymphd, is as the last list found it: layer.h), judged
  * against the image's start-up set (what a fresh generation writes while it
  * starts, learned once per image and name). May call: drift, the runtime's
- * changes and inspect, incident (detect_incident). */
+ * changes and inspect, layer, incident (detect_incident). */
 #include "config.h"
 
 #include <errno.h>
@@ -15,6 +16,7 @@
 #include "lympho/allow.h"
 #include "lympho/drift.h"
 #include "lympho/json.h"
+#include "lympho/layer.h"
 #include "lympho/log.h"
 #include "lympho/loop.h"
 #include "lympho/procwatch.h"
@@ -183,6 +185,10 @@ drift_check_new (struct daemon *d, struct entry *e)
 
 /* Failed drift checks in a row that make an incident. */
 #define DRIFT_FAILURES_MAX 3
+/* Checks in a row answered by an unchanged writable layer: the engine is
+ * asked at least every DRIFT_QUIET_MAX + 1 intervals whatever the layer
+ * says. */
+#define DRIFT_QUIET_MAX 9
 
 static bool
 judgeable (const struct daemon *d, const struct entry *e)
@@ -200,6 +206,27 @@ drift_unsupported (struct daemon *d, const lympho_error_t *err)
   d->no_changes = true;
 }
 
+/* What a verdict depends on besides the change list and the files it
+ * names: the image's start-up set learned or not, the window over, the
+ * generation lympho's own. */
+static uint64_t
+verdict_ctx (struct daemon *d, struct entry *e)
+{
+  struct drift_image *img = drift_image_get (d, e);
+  return (uint64_t) (img && img->learned) | (uint64_t) (img && img->over_cap) << 1
+         | (uint64_t) e->det.startup_over << 2 | (uint64_t) e->det.drift_fresh << 3 | (uint64_t) drift_strict (e) << 4;
+}
+
+/* Answered without the engine: the layer, and what the verdict depends
+ * on, are as the last check found them. */
+static bool
+layer_unchanged (struct daemon *d, struct entry *e, uint64_t *digest, bool *have)
+{
+  *have = e->upper_dir && layer_digest (e->upper_dir, digest) == 0;
+  return *have && e->det.layer_known && *digest == e->det.layer_digest && verdict_ctx (d, e) == e->det.layer_ctx
+         && e->det.layer_quiet < DRIFT_QUIET_MAX;
+}
+
 static void
 on_changes (void *ud, int ret, const lympho_error_t *err, const struct rt_change *v, size_t n)
 {
@@ -213,6 +240,13 @@ on_changes (void *ud, int ret, const lympho_error_t *err, const struct rt_change
     {
       e->det.drift_failures = 0;
       drift_verdict (d, e, v, n);
+      /* The layer as it was asked is what this verdict holds for, while
+       * nothing it depends on moved meanwhile. */
+      uint64_t ctx = verdict_ctx (d, e);
+      e->det.layer_known = e->det.layer_asked && !e->incident && ctx == e->det.layer_asked_ctx;
+      e->det.layer_digest = e->det.layer_asked_digest;
+      e->det.layer_ctx = ctx;
+      e->det.layer_quiet = 0;
     }
   else if (ret == -ENOTSUP)
     drift_unsupported (d, err);
@@ -251,6 +285,22 @@ on_drift_timer (struct loop *l, void *ud)
       drift_arm (d, e, e->policy.drift_interval_ms);
       return;
     }
+  uint64_t digest = 0;
+  bool have = false;
+  if (layer_unchanged (d, e, &digest, &have))
+    {
+      e->det.layer_quiet++;
+      e->det.drift_unchanged++;
+      drift_arm (d, e, e->policy.drift_interval_ms);
+      return;
+    }
+  /* Taken before the engine walks the layer: what changes after is seen
+   * by the next check. */
+  e->det.layer_known = false;
+  e->det.layer_asked = have;
+  e->det.layer_asked_digest = digest;
+  e->det.layer_asked_ctx = verdict_ctx (d, e);
+  e->det.drift_asked++;
   e->det.drift_in_flight = true;
   d->ops->changes (d->rt, e->id, on_changes, drift_check_new (d, e));
 }
@@ -458,6 +508,11 @@ void
 detect_drift_started (struct daemon *d, struct entry *e, bool fresh)
 {
   startup_reset (d, e);
+  e->det.layer_known = false;
+  e->det.layer_asked = false;
+  e->det.layer_quiet = 0;
+  e->det.drift_asked = 0;
+  e->det.drift_unchanged = 0;
   e->det.drift_fresh = fresh;
   if (drift_strict (e))
     e->det.startup_over = true;
@@ -489,6 +544,10 @@ detect_drift_gen (struct daemon *d, struct entry *e, json_gen g)
   json_gen_str (g, "drift");
   json_gen_map_open (g);
   json_gen_kint (g, "interval_s", (int64_t) (e->policy.drift_interval_ms / 1000));
+  /* Checks of this generation: asked of the engine, or answered by its
+   * writable layer, unchanged since the last answer. */
+  json_gen_kint (g, "checks_asked", (int64_t) e->det.drift_asked);
+  json_gen_kint (g, "checks_unchanged", (int64_t) e->det.drift_unchanged);
   /* enforce: drift is an incident; detect: reported only, until the
    * image's start-up set is learned. */
   json_gen_kstr (g, "mode", strict || (img && img->learned) ? "enforce" : "detect");

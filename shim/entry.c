@@ -112,6 +112,7 @@ entry_free (struct daemon *d, struct entry *e)
   detect_entry_free (d, e);
   strv_free (e->networks, e->n_networks);
   strv_free (e->mounts, e->n_mounts);
+  free (e->upper_dir);
   golden_free (&e->golden);
   policy_free (&e->policy);
   free (e->name);

@@ -60,6 +60,8 @@ refresh (struct daemon *d, struct entry *e, const struct rt_container *c)
   strv_free (e->networks, e->n_networks);
   e->networks = strv_dup (c->networks, c->n_networks);
   e->n_networks = c->n_networks;
+  free (e->upper_dir);
+  e->upper_dir = c->upper_dir ? xstrdup (c->upper_dir) : NULL;
   strv_free (e->mounts, e->n_mounts);
   e->mounts = strv_dup (c->mounts, c->n_mounts);
   e->n_mounts = c->n_mounts;

@@ -101,6 +101,7 @@ struct rt_container
   size_t n_networks;
   char **mounts;     /* mount destinations: volumes, binds, tmpfs (inspect only) */
   size_t n_mounts;
+  char *upper_dir;   /* its writable layer on the host, an overlay's upper directory (inspect only; NULL: unknown) */
 };
 void rt_container_free (struct rt_container *c); /* frees fields, not c */
 

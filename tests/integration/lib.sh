@@ -110,6 +110,10 @@ assert_ge () # MIN SEEN WHAT
 {
   if [ "$2" -ge "$1" ] 2>/dev/null; then ok "$3 ($2 >= $1)"; else _afail "$3: expected >= $1, saw '$2'"; fi
 }
+assert_le () # MAX SEEN WHAT
+{
+  if [ "$2" -le "$1" ] 2>/dev/null; then ok "$3 ($2 <= $1)"; else _afail "$3: expected <= $1, saw '$2'"; fi
+}
 
 # A setup step failed: nothing meaningful can be asserted any more.
 die ()

@@ -1,6 +1,6 @@
 #!/bin/bash
 # Drift: every lympho.drift.interval the container's changes are read from
-# the engine; a file added or changed outside lympho.drift.allow (and its
+# the engine (unless its writable layer is as the last answer found it); a file added or changed outside lympho.drift.allow (and its
 # volumes) regenerates it and the history names the path; writes under the
 # allowed paths and in a volume do not. $c and $v have no start-up set
 # (lympho.drift.learn=0s): every change is judged from the first check.
@@ -56,6 +56,23 @@ dk exec "$c" sh -c 'echo a >/tmp/ok; mkdir -p /tmp/d/e; echo b >/tmp/d/e/f; echo
 sleep 5
 assert_eq "$id0" "$(c_id "$c")" "writes under /tmp and /data: engine id unchanged"
 assert_eq 0 "$(incident_count "$c")" "no incident"
+case_end
+
+# A layer that does not change is not walked by the engine at every
+# interval: the check finds it as the last answer did (its entries' names,
+# inodes and change times) and asks the engine at least every tenth time.
+case_begin quiet-layer-not-asked
+a0=$(ls_field "$c" drift.checks_asked)
+u0=$(ls_field "$c" drift.checks_unchanged)
+wait_for "[ \"\$(ls_field $c drift.checks_unchanged)\" -ge $((u0 + 12)) ]" 30 ||
+  _afail "checks answered by the layer: '$(ls_field "$c" drift.checks_unchanged)' (from $u0) after 30 s at 1 s"
+a1=$(ls_field "$c" drift.checks_asked)
+u1=$(ls_field "$c" drift.checks_unchanged)
+say "asked $a0 -> $a1, answered by the layer $u0 -> $u1"
+# Never more than 9 in a row answered by the layer: 12 of them span one
+# question to the engine at least, two at most.
+assert_ge 1 $((a1 - a0)) "the engine still asked (at least every tenth check)"
+assert_le 2 $((a1 - a0)) "the engine asked at most twice in 12 checks of an unchanged layer"
 case_end
 
 case_begin drift-regenerates

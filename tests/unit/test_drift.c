@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "lympho/drift.h"
+#include "lympho/layer.h"
 #include "lympho/util.h"
 
 static void
@@ -390,6 +391,101 @@ test_findings_text_caps (void **state)
   assert_string_equal (t, "A /f0, A /f1, A /f2, A /f3, A /f4 ...");
 }
 
+/* --- the writable layer's digest ------------------------------------------ */
+
+static void
+put (const char *dir, const char *rel, const char *text)
+{
+  char p[512];
+  snprintf (p, sizeof p, "%s/%s", dir, rel);
+  int fd = open (p, O_WRONLY | O_CREAT | O_APPEND, 0644);
+  assert_true (fd >= 0);
+  assert_int_equal (write (fd, text, strlen (text)), (ssize_t) strlen (text));
+  close (fd);
+}
+
+static uint64_t
+digest_of (const char *upper)
+{
+  uint64_t h = 0;
+  assert_int_equal (layer_digest (upper, &h), 0);
+  return h;
+}
+
+static void
+test_layer_digest (void **state)
+{
+  (void) state;
+  char top[] = "/tmp/lympho-layer-XXXXXX";
+  assert_non_null (mkdtemp (top));
+  char upper[600], outside[600], p[700];
+  snprintf (upper, sizeof upper, "%s/upper", top);
+  snprintf (outside, sizeof outside, "%s/outside", top);
+  assert_int_equal (mkdir (upper, 0755), 0);
+  assert_int_equal (mkdir (outside, 0755), 0);
+  snprintf (p, sizeof p, "%s/etc", upper);
+  assert_int_equal (mkdir (p, 0755), 0);
+  snprintf (p, sizeof p, "%s/etc/app", upper);
+  assert_int_equal (mkdir (p, 0755), 0);
+  put (upper, "etc/app/conf", "a=1\n");
+  put (upper, "log", "");
+  /* A symlink out of the layer is an entry, never followed. */
+  snprintf (p, sizeof p, "%s/away", upper);
+  assert_int_equal (symlink (outside, p), 0);
+
+  uint64_t h0 = digest_of (upper);
+  assert_int_equal (digest_of (upper), h0); /* the same layer, the same digest */
+  put (outside, "elsewhere", "x");
+  assert_int_equal (digest_of (upper), h0); /* what the symlink points at is not the layer's */
+
+  /* A file written again: its change time moves (waited for: the clock's
+   * tick may be coarse), so does the digest. */
+  snprintf (p, sizeof p, "%s/etc/app/conf", upper);
+  struct stat before, now;
+  assert_int_equal (stat (p, &before), 0);
+  for (int i = 0; i < 1000; i++)
+    {
+      put (upper, "etc/app/conf", "b=2\n");
+      assert_int_equal (stat (p, &now), 0);
+      if (now.st_ctim.tv_sec != before.st_ctim.tv_sec || now.st_ctim.tv_nsec != before.st_ctim.tv_nsec)
+        break;
+      usleep (1000);
+    }
+  assert_false (now.st_ctim.tv_sec == before.st_ctim.tv_sec && now.st_ctim.tv_nsec == before.st_ctim.tv_nsec);
+  uint64_t h1 = digest_of (upper);
+  assert_int_not_equal (h1, h0);
+
+  /* An entry made deep down, removed, renamed: each moves it. */
+  put (upper, "etc/app/new", "");
+  uint64_t h2 = digest_of (upper);
+  assert_int_not_equal (h2, h1);
+  snprintf (p, sizeof p, "%s/etc/app/new", upper);
+  assert_int_equal (unlink (p), 0);
+  uint64_t h3 = digest_of (upper);
+  assert_int_not_equal (h3, h2);
+  char q[700];
+  snprintf (p, sizeof p, "%s/log", upper);
+  snprintf (q, sizeof q, "%s/log.1", upper);
+  assert_int_equal (rename (p, q), 0);
+  assert_int_not_equal (digest_of (upper), h3);
+
+  /* Bounds and bad input: no digest, never a wrong one. */
+  uint64_t h;
+  assert_int_equal (layer_digest ("relative/upper", &h), -EINVAL);
+  snprintf (p, sizeof p, "%s/missing", top);
+  assert_int_equal (layer_digest (p, &h), -ENOENT);
+  size_t len = (size_t) snprintf (p, sizeof p, "%s", upper);
+  for (int i = 0; i <= LAYER_MAX_DEPTH + 1 && len + 3 < sizeof p; i++)
+    {
+      len += (size_t) snprintf (p + len, sizeof p - len, "/d");
+      assert_int_equal (mkdir (p, 0755), 0);
+    }
+  assert_int_equal (layer_digest (upper, &h), -E2BIG);
+  char cmd[700];
+  snprintf (cmd, sizeof cmd, "rm -rf '%s'", top);
+  assert_int_equal (system (cmd), 0);
+}
+
 int
 main (void)
 {
@@ -403,6 +499,7 @@ main (void)
     cmocka_unit_test (test_judge_appears),
     cmocka_unit_test (test_stamp_stays_inside),
     cmocka_unit_test (test_findings_text_caps),
+    cmocka_unit_test (test_layer_digest),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }

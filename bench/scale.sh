@@ -262,6 +262,12 @@ phase_footprint ()
   done
   echo "  per additional container: $(awk -v a="$PSS_PRIV_KB" -v b="${base_kb:-0}" -v n=$((N - 20)) 'BEGIN { if (n > 0) printf "%.1f", (a - b) / n; else print "nan" }') KiB of PSS+private"
   echo "  at $N: PSS+private $(kib "$PSS_PRIV_KB") MiB (target < 6: $(verdict "$(kib "$PSS_PRIV_KB")" 6)), RSS $(kib "$RSS_KB") MiB (target < 10: $(verdict "$(kib "$RSS_KB")" 10))"
+  # Steady state: every container's drift check answered once by its
+  # unchanged layer (the first checks of an adopted generation, and the one
+  # after its start-up window closes, ask the engine). A lymphd that does
+  # not count its checks is not waited for.
+  wait_for "[ \"\$(ls_json | jq '[.[] | select((.drift.checks_unchanged // 1) < 1)] | length')\" = 0 ]" 180 ||
+    say "not every container's drift check was answered by its layer within 180 s"
   # What the engine spends meanwhile is the host's too: the drift checks'
   # change lists are walked by it.
   local epid e0 e1 ecpu=

@@ -75,6 +75,26 @@ assert_ge 1 $((a1 - a0)) "the engine still asked (at least every tenth check)"
 assert_le 2 $((a1 - a0)) "the engine asked at most twice in 12 checks of an unchanged layer"
 case_end
 
+# A layer lymphd cannot read whole (a directory of another user, mode 0700:
+# lymphd keeps no CAP_DAC_OVERRIDE or CAP_DAC_READ_SEARCH) has no digest: the
+# engine is asked at every check, as before there was one.
+case_begin unreadable-layer-asked
+dk exec "$c" sh -c 'mkdir /tmp/priv && echo x >/tmp/priv/f && chown -R 1000:1000 /tmp/priv && chmod 700 /tmp/priv' ||
+  die "cannot make /tmp/priv"
+# The first check after the write asks the engine (the layer changed); from
+# the next one on, none is answered by the layer.
+a0=$(ls_field "$c" drift.checks_asked)
+wait_for "[ \"\$(ls_field $c drift.checks_asked)\" -ge $((a0 + 1)) ]" 10 || _afail "no check asked after the write"
+a0=$(ls_field "$c" drift.checks_asked)
+u0=$(ls_field "$c" drift.checks_unchanged)
+wait_for "[ \"\$(ls_field $c drift.checks_asked)\" -ge $((a0 + 5)) ]" 20 ||
+  _afail "checks asked: '$(ls_field "$c" drift.checks_asked)' (from $a0) after 20 s at 1 s"
+say "asked $a0 -> $(ls_field "$c" drift.checks_asked), answered by the layer $u0 -> $(ls_field "$c" drift.checks_unchanged)"
+assert_eq "$u0" "$(ls_field "$c" drift.checks_unchanged)" "no check answered by a layer lymphd cannot read"
+assert_eq 0 "$(incident_count "$c")" "no incident: /tmp is allowed"
+dk exec "$c" rm -rf /tmp/priv || die "cannot remove /tmp/priv"
+case_end
+
 case_begin drift-regenerates
 id0=$(c_id "$c")
 t0=$(now_ms)

@@ -243,8 +243,7 @@ admission_on_regen_done (void *ud, const struct regen_result *res)
     case REGEN_OK:
       {
         d->regenerations++;
-        free (e->id);
-        e->id = xstrdup (res->new_id);
+        entry_set_id (d, e, res->new_id);
         e->generation = res->generation;
         e->state = ES_RUNNING;
         e->failures = 0;
@@ -270,16 +269,14 @@ admission_on_regen_done (void *ud, const struct regen_result *res)
       h.error = res->err.msg;
       if (res->new_id)
         {
-          free (e->id);
-          e->id = xstrdup (res->new_id);
+          entry_set_id (d, e, res->new_id);
         }
       else if (res->strategy == STRATEGY_SWARM && res->outcome == REGEN_ROLLED_BACK)
         {
           /* Its task was removed and the swarm did not replace it: nothing
            * runs in the slot. Said, and left for the swarm: the slot's next
            * task is adopted into the entry when it runs. */
-          free (e->id);
-          e->id = NULL;
+          entry_set_id (d, e, NULL);
           log_error ("%s: %s; nothing runs in the slot", e->name, res->err.msg);
           if (!d->shutting_down)
             reconcile_slot_check (d, e);

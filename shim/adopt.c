@@ -129,8 +129,7 @@ adopt_tagged (void *ud, int ret, const lympho_error_t *err)
   policy_free (&e->policy);
   e->policy = a->policy;
   memset (&a->policy, 0, sizeof a->policy);
-  free (e->id);
-  e->id = xstrdup (a->id);
+  entry_set_id (d, e, a->id);
   e->generation = a->generation;
   e->state = a->state == RT_STATE_RUNNING || a->state == RT_STATE_PAUSED ? ES_RUNNING : ES_STOPPED;
   e->failures = 0;

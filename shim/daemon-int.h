@@ -39,6 +39,7 @@
 #include "lympho/runtime.h"
 #include "lympho/sched.h"
 #include "lympho/store.h"
+#include "lympho/strmap.h"
 #include "lympho/swarm.h"
 #include "lympho/threat.h"
 
@@ -207,6 +208,8 @@ struct daemon
   struct journal *journal;
   struct control *control;
   LIST_HEAD (, entry) entries; /* owned by entry.c; newest first */
+  struct strmap entry_names;   /* the entries by name, and by id (entry.c): */
+  struct strmap entry_ids;     /* set only through entry_set_name, entry_set_id */
   int sigfd;
   bool connected;
   bool ready_sent;
@@ -296,9 +299,13 @@ struct regen_env daemon_regen_env (struct daemon *d);
 struct entry *entry_new (struct daemon *d, const char *name);
 struct entry *entry_find (struct daemon *d, const char *name);
 struct entry *entry_by_id (struct daemon *d, const char *id);
+/* e's engine id (NULL: none) and name, kept in the index entry_find and
+ * entry_by_id read: an entry's id and name change only through these. */
+void entry_set_id (struct daemon *d, struct entry *e, const char *id);
+void entry_set_name (struct daemon *d, struct entry *e, const char *name);
 /* By name, full id, or an id prefix of at least 12 characters. */
 struct entry *entry_lookup (struct daemon *d, const char *ref);
-/* Unlinks e from d->entries, then frees it. */
+/* Unlinks e from d->entries and the index, then frees it. */
 void entry_remove (struct daemon *d, struct entry *e);
 /* Frees e (not linked any more); its waiters hear ENOENT. */
 void entry_free (struct daemon *d, struct entry *e);

@@ -507,11 +507,9 @@ out:
   /* Entries answer their waiting requests as they go; the control socket
    * closes after them so those answers are still sent. */
   while (!LIST_EMPTY (&d->entries))
-    {
-      struct entry *e = LIST_FIRST (&d->entries);
-      LIST_REMOVE (e, link);
-      entry_free (d, e);
-    }
+    entry_remove (d, LIST_FIRST (&d->entries));
+  strmap_free (&d->entry_names);
+  strmap_free (&d->entry_ids);
   incident_close (d); /* after the runtime's close: no callback comes now */
   adopt_close (d);
   services_close (d);

@@ -1,4 +1,5 @@
-/* lympho — the daemon's entries: one per protected name, in d->entries.
+/* lympho — the daemon's entries: one per protected name, in d->entries,
+ * indexed by name and by id (strmap.h; the list keeps their order).
  * Finds them (by name, by id, by the reference a user types), creates,
  * frees and unlinks them, counts them, and answers the control requests
  * waiting on one. Calls only the hooks that free what detect.c and
@@ -9,6 +10,7 @@
 #include <string.h>
 
 #include "lympho/loop.h"
+#include "lympho/strmap.h"
 #include "lympho/util.h"
 
 #include "daemon-int.h"
@@ -16,10 +18,7 @@
 struct entry *
 entry_find (struct daemon *d, const char *name)
 {
-  ENTRY_FOREACH (e, d)
-    if (strcmp (e->name, name) == 0)
-      return e;
-  return NULL;
+  return strmap_get (&d->entry_names, name);
 }
 
 /* By name, full id, or an id prefix of at least 12 characters. */
@@ -53,10 +52,47 @@ entry_lookup (struct daemon *d, const char *ref)
 struct entry *
 entry_by_id (struct daemon *d, const char *id)
 {
-  ENTRY_FOREACH (e, d)
-    if (e->id && strcmp (e->id, id) == 0)
-      return e;
-  return NULL;
+  return strmap_get (&d->entry_ids, id);
+}
+
+/* key leaves the index m if it is e's there. Two entries never hold one
+ * name or one id for long (reconcile.c releases the one that held it
+ * before), but should one still hold it, it is found from now on. */
+static void
+unindex (struct daemon *d, struct strmap *m, const char *key, struct entry *e, bool by_id)
+{
+  if (key == NULL || !strmap_del (m, key, e))
+    return;
+  ENTRY_FOREACH (x, d)
+    {
+      const char *k = by_id ? x->id : x->name;
+      if (x != e && k && strcmp (k, key) == 0)
+        {
+          strmap_put (m, k, x);
+          return;
+        }
+    }
+}
+
+void
+entry_set_id (struct daemon *d, struct entry *e, const char *id)
+{
+  unindex (d, &d->entry_ids, e->id, e, true);
+  char *was = e->id;
+  e->id = id ? xstrdup (id) : NULL;
+  free (was);
+  if (e->id)
+    strmap_put (&d->entry_ids, e->id, e);
+}
+
+void
+entry_set_name (struct daemon *d, struct entry *e, const char *name)
+{
+  unindex (d, &d->entry_names, e->name, e, false);
+  char *was = e->name;
+  e->name = xstrdup (name);
+  free (was);
+  strmap_put (&d->entry_names, e->name, e);
 }
 
 struct entry *
@@ -67,6 +103,7 @@ entry_new (struct daemon *d, const char *name)
   e->name = xstrdup (name);
   policy_defaults (&e->policy);
   LIST_INSERT_HEAD (&d->entries, e, link);
+  strmap_put (&d->entry_names, e->name, e);
   return e;
 }
 
@@ -130,6 +167,8 @@ void
 entry_remove (struct daemon *d, struct entry *e)
 {
   LIST_UNLINK (e, link);
+  unindex (d, &d->entry_names, e->name, e, false);
+  unindex (d, &d->entry_ids, e->id, e, true);
   entry_free (d, e);
 }
 

@@ -51,8 +51,7 @@ generation_of (const struct rt_container *c)
 static void
 refresh (struct daemon *d, struct entry *e, const struct rt_container *c)
 {
-  free (e->id);
-  e->id = xstrdup (c->id);
+  entry_set_id (d, e, c->id);
   /* A swarm task carries no label of ours: its entry counts. */
   if (e->swarm == NULL)
     e->generation = generation_of (c);
@@ -123,9 +122,9 @@ replacement_of (struct daemon *d, const char *name)
 static void
 follow_rename (struct daemon *d, struct entry *e, const char *to)
 {
-  char *from = e->name;
+  char *from = xstrdup (e->name);
   log_info ("%s gen=%u: renamed to %s outside lympho; protected under its new name", from, e->generation, to);
-  e->name = xstrdup (to);
+  entry_set_name (d, e, to);
   free (e->golden.name);
   e->golden.name = xstrdup (to);
   lympho_error_t err = { 0 };
@@ -495,8 +494,7 @@ wait_for_successor (struct daemon *d, struct entry *e)
   e->due_mono = 0;
   e->queued = false;
   e->state = ES_STOPPED;
-  free (e->id);
-  e->id = NULL;
+  entry_set_id (d, e, NULL);
   daemon_update_status (d);
 }
 

@@ -120,6 +120,21 @@ check (struct world *w)
           fail_msg ("%s and %s of group %s regenerate at once", e->name, x->name, e->policy.group);
     }
   assert_int_equal (regenerating, d->in_flight);
+  /* The index holds every entry under its name and id, and nothing else,
+   * while ids change with each generation. */
+  size_t n = 0, ids = 0;
+  ENTRY_FOREACH (e, d)
+    {
+      n++;
+      assert_ptr_equal (entry_find (d, e->name), e);
+      if (e->id)
+        {
+          ids++;
+          assert_ptr_equal (entry_by_id (d, e->id), e);
+        }
+    }
+  assert_int_equal (d->entry_names.n, n);
+  assert_int_equal (d->entry_ids.n, ids);
   if (d->in_flight > d->cfg->max_concurrent)
     fail_msg ("%u regenerations in flight, the cap is %u", d->in_flight, d->cfg->max_concurrent);
   if (d->in_flight > w->peak)
@@ -270,11 +285,9 @@ teardown (void **state)
   detect_close (d);
   d->ops->close (d->rt);
   while (!LIST_EMPTY (&d->entries))
-    {
-      struct entry *e = LIST_FIRST (&d->entries);
-      LIST_REMOVE (e, link);
-      entry_free (d, e);
-    }
+    entry_remove (d, LIST_FIRST (&d->entries));
+  strmap_free (&d->entry_names);
+  strmap_free (&d->entry_ids);
   control_close (d->control);
   for (size_t i = 0; i < MAX_CLIENTS; i++)
     {
@@ -332,7 +345,7 @@ add_entry (struct world *w, const char *name, const char *group)
   e->policy.strategy = STRATEGY_REPLACE;
   e->policy.drift_interval_ms = 0; /* no drift checks: not what is tested */
   e->policy.group = group ? xstrdup (group) : NULL;
-  e->id = xstrdup (w->first_id[i]);
+  entry_set_id (&w->d, e, w->first_id[i]);
   e->generation = 1;
   e->state = ES_RUNNING;
   e->started_real_ms = now_real_ms ();
@@ -1032,12 +1045,59 @@ test_shutting_down (void **state)
   assert_int_equal (open_txns (w), 0);
 }
 
+/* Entries are found by name, id and id prefix through the index, through
+ * a rename and a new id, and not once removed; should two hold one id, the
+ * other is found once the first lets it go. */
+static void
+test_entry_index (void **state)
+{
+  struct world *w = *state;
+  struct daemon *d = &w->d;
+  struct entry *a = add_entry (w, "web-a", NULL);
+  struct entry *b = add_entry (w, "web-b", NULL);
+  assert_ptr_equal (entry_find (d, "web-a"), a);
+  assert_ptr_equal (entry_by_id (d, w->first_id[1]), b);
+  assert_ptr_equal (entry_lookup (d, w->first_id[0]), a);
+  cleanup_free char *prefix = xstrndup (w->first_id[1], 12);
+  assert_ptr_equal (entry_lookup (d, prefix), b);
+  assert_null (entry_find (d, "web-c"));
+  assert_null (entry_by_id (d, "0123456789ab"));
+
+  entry_set_name (d, a, "web-c");
+  assert_null (entry_find (d, "web-a"));
+  assert_ptr_equal (entry_find (d, "web-c"), a);
+  assert_string_equal (a->name, "web-c");
+
+  entry_set_id (d, a, "feedface0001");
+  assert_null (entry_by_id (d, w->first_id[0]));
+  assert_ptr_equal (entry_by_id (d, "feedface0001"), a);
+
+  /* b takes a's id for a moment: the newest setter is found; when b lets
+   * it go, a is again. */
+  entry_set_id (d, b, "feedface0001");
+  assert_ptr_equal (entry_by_id (d, "feedface0001"), b);
+  assert_null (entry_by_id (d, w->first_id[1]));
+  entry_set_id (d, b, NULL);
+  assert_ptr_equal (entry_by_id (d, "feedface0001"), a);
+  assert_int_equal (d->entry_ids.n, 1);
+
+  entry_remove (d, a);
+  assert_null (entry_find (d, "web-c"));
+  assert_null (entry_by_id (d, "feedface0001"));
+  assert_int_equal (d->entry_names.n, 1);
+  entry_remove (d, b);
+  assert_null (entry_find (d, "web-b"));
+  assert_int_equal (d->entry_names.n, 0);
+  assert_int_equal (d->entry_ids.n, 0);
+}
+
 int
 main (void)
 {
   log_set_level (getenv ("TEST_ADMISSION_LOG") ? LOG_LVL_DEBUG : LOG_LVL_ERROR);
   unsetenv ("NOTIFY_SOCKET");
   const struct CMUnitTest tests[] = {
+    cmocka_unit_test_setup_teardown (test_entry_index, setup, teardown),
     cmocka_unit_test_setup_teardown (test_global_cap, setup, teardown),
     cmocka_unit_test_setup_teardown (test_queue_order, setup, teardown),
     cmocka_unit_test_setup_teardown (test_one_per_group, setup, teardown),

@@ -150,6 +150,14 @@ gen_entry (struct daemon *d, json_gen g, struct entry *e)
   json_gen_map_close (g);
 }
 
+/* For qsort: the list is newest first, the reverse of most names' order,
+ * and an insertion sort of 500 entries was 125,000 comparisons an ls. */
+static int
+by_name (const void *a, const void *b)
+{
+  return strcmp ((*(struct entry *const *) a)->name, (*(struct entry *const *) b)->name);
+}
+
 static void
 cmd_ls (struct daemon *d, struct control_request *req, json_val args)
 {
@@ -163,13 +171,7 @@ cmd_ls (struct daemon *d, struct control_request *req, json_val args)
   size_t i = 0;
   ENTRY_FOREACH (e, d)
     v[i++] = e;
-  for (size_t a = 1; a < n; a++)
-    for (size_t b = a; b > 0 && strcmp (v[b - 1]->name, v[b]->name) > 0; b--)
-      {
-        struct entry *t = v[b];
-        v[b] = v[b - 1];
-        v[b - 1] = t;
-      }
+  qsort (v, n, sizeof *v, by_name);
   for (i = 0; i < n; i++)
     if (v[i]->golden.name)
       gen_entry (d, g, v[i]);

@@ -241,6 +241,7 @@ struct daemon
   char *guard_problem;
   SLIST_HEAD (, learned) learned;          /* program lists per image (detect-programs.c) */
   SLIST_HEAD (, drift_image) drift_images; /* start-up sets per image and name (detect-drift.c) */
+  struct strmap drift_index;  /* the same, by "<name>/<image id>" */
   LIST_HEAD (, incident) incidents_orphaned; /* incident.c: cancelled, runtime calls pending */
   LIST_HEAD (, adopt_ctx) adoptions;       /* adopt.c: snapshots and pins asked of the engine */
   LIST_HEAD (, drift_check) drift_checks;  /* asked of the engine, not answered yet (detect-drift.c) */

@@ -18,6 +18,7 @@
 #include "lympho/json.h"
 #include "lympho/layer.h"
 #include "lympho/log.h"
+#include "lympho/strmap.h"
 #include "lympho/loop.h"
 #include "lympho/procwatch.h"
 #include "lympho/sched.h"
@@ -37,6 +38,7 @@ struct drift_image
 {
   char *image_id;
   char *name;               /* one image run under two names may write different files at start */
+  char *key;                /* "<name>/<image id>": its key in d->drift_index */
   struct drift_set set;
   bool learned;
   bool over_cap;            /* a fresh generation changed more than DRIFT_SET_MAX paths */
@@ -51,13 +53,16 @@ drift_image_get (struct daemon *d, const struct entry *e)
   const char *image_id = e->golden.image_id;
   if (image_id == NULL)
     return NULL;
-  struct drift_image *i;
-  SLIST_FOREACH (i, &d->drift_images, link)
-    if (strcmp (i->image_id, image_id) == 0 && strcmp (i->name, e->name) == 0)
-      return i;
+  /* Asked at every check and every ls, of every container: by its key,
+   * not by walking the sets (a name holds no '/'). */
+  cleanup_free char *key = xasprintf ("%s/%s", e->name, image_id);
+  struct drift_image *i = strmap_get (&d->drift_index, key);
+  if (i)
+    return i;
   i = xmalloc0 (sizeof *i);
   i->image_id = xstrdup (image_id);
   i->name = xstrdup (e->name);
+  i->key = steal_pointer (&key);
   lympho_error_t err = { 0 };
   int ret = drift_set_load (d->cfg->state_dir, image_id, e->name, &i->set, &err);
   if (ret < 0 && ret != -ENOENT)
@@ -72,6 +77,7 @@ drift_image_get (struct daemon *d, const struct entry *e)
     }
   i->learned = ret == 0;
   SLIST_INSERT_HEAD (&d->drift_images, i, link);
+  strmap_put (&d->drift_index, i->key, i);
   return i;
 }
 
@@ -578,6 +584,8 @@ detect_drift_close (struct daemon *d)
       drift_set_free (&i->set);
       free (i->image_id);
       free (i->name);
+      free (i->key);
       free (i);
     }
+  strmap_free (&d->drift_index);
 }

@@ -144,7 +144,7 @@ res=$("$storm" "$STORM_S" "$(nproc)" "$prog")
 t1=$(cpu_ticks "$pid"); s1=$(now_ms)
 cpu=$(awk -v d=$((t1 - t0)) -v hz="$hz" -v ms=$((s1 - s0)) 'BEGIN { printf "%.2f", d / hz / (ms / 1000) * 100 }')
 echo "  storm: $res ($prog as true, $(nproc) at once)"
-echo "  lymphd CPU: $cpu % of one core during the storm (target < 5 %: $(verdict "$cpu" 4.9999)), $idle % idle before"
+echo "  lymphd CPU: $cpu % of one core during the storm (target < 5 %: $(below "$cpu" 5)), $idle % idle before"
 grep -c "overrun" "$LYMPHD_LOG" | xargs -I{} echo "  connector overruns logged: {}"
 alive=yes; kill -0 "$pid" 2>/dev/null || alive=no
 echo "  lymphd still running: $alive"

@@ -13,6 +13,8 @@ mean () { awk '{ s += $1; n++ } END { if (n) printf "%.1f\n", s / n; else print 
 ratio () { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a != "nan") printf "%.2f", a / b; else print "nan" }'; }
 # verdict X TARGET: whether X is at most TARGET.
 verdict () { awk -v x="$1" -v t="$2" 'BEGIN { print (x != "nan" && x + 0 <= t) ? "meets" : "misses" }'; }
+# below X TARGET: whether X is under TARGET (a target written "< TARGET").
+below () { awk -v x="$1" -v t="$2" 'BEGIN { print (x != "nan" && x + 0 < t) ? "meets" : "misses" }'; }
 
 # cpu_ticks PID: the user and system CPU time of PID, in clock ticks
 # (fields 14 and 15 of /proc/PID/stat, counted after the command's name,

@@ -260,8 +260,9 @@ phase_footprint ()
     mem_line "$at"
     [ "$at" = 20 ] && base_kb=$PSS_PRIV_KB
   done
-  echo "  per additional container: $(awk -v a="$PSS_PRIV_KB" -v b="${base_kb:-0}" -v n=$((N - 20)) 'BEGIN { if (n > 0) printf "%.1f", (a - b) / n; else print "nan" }') KiB of PSS+private"
-  echo "  at $N: PSS+private $(kib "$PSS_PRIV_KB") MiB (target < 6: $(verdict "$(kib "$PSS_PRIV_KB")" 6)), RSS $(kib "$RSS_KB") MiB (target < 10: $(verdict "$(kib "$RSS_KB")" 10))"
+  local rest0
+  rest0=$(now_ms)
+  echo "  per additional container, as adopted: $(awk -v a="$PSS_PRIV_KB" -v b="${base_kb:-0}" -v n=$((N - 20)) 'BEGIN { if (n > 0) printf "%.1f", (a - b) / n; else print "nan" }') KiB of PSS+private"
   # Steady state: every container's drift check answered once by its
   # unchanged layer (the first checks of an adopted generation, and the one
   # after its start-up window closes, ask the engine). A lymphd that does
@@ -280,13 +281,20 @@ phase_footprint ()
     ecpu=$(awk -v d=$((e1 - e0)) -v hz="$HZ" -v s="$IDLE_S" 'BEGIN { printf "%.3f", d / hz / s * 100 }')
   local idle
   idle=$(awk -v d=$((k1 - k0)) -v hz="$HZ" -v s="$IDLE_S" 'BEGIN { printf "%.3f", d / hz / s * 100 }')
-  echo "  idle CPU at $N: $idle % of a core over $IDLE_S s (target < 0.5: $(verdict "$idle" 0.5)); the engine meanwhile ${ecpu:-?} % (drift interval ${DRIFT:-30s})"
+  echo "  idle CPU at $N: $idle % of a core over $IDLE_S s (target < 0.5: $(below "$idle" 0.5)); the engine meanwhile ${ecpu:-?} % (drift interval ${DRIFT:-30s})"
+  # At rest: the adoption's burst is over and lymphd has handed its free
+  # heap back (every 30 s); what it keeps from here on is the footprint.
+  local left=$((rest0 + 35000 - $(now_ms)))
+  [ "$left" -gt 0 ] && sleep "$(awk -v ms="$left" 'BEGIN { printf "%.3f", ms / 1000 }')"
+  echo "  at rest, $((($(now_ms) - rest0) / 1000)) s after all $N were adopted:"
+  mem_line "$N"
+  echo "  at $N at rest: PSS+private $(kib "$PSS_PRIV_KB") MiB (target < 6: $(below "$(kib "$PSS_PRIV_KB")" 6)), RSS $(kib "$RSS_KB") MiB (target < 10: $(below "$(kib "$RSS_KB")" 10))"
   lymphd_stop
   t0=$(now_ms)
   lymphd_start || die "lymphd does not start again"
   wait_for "[ \$(n_adopted) -ge $N ]" 300 || say "only $(n_adopted) adopted after 300 s"
   adopt_ms=$(($(now_ms) - t0))
-  echo "  adoption of all $N after a restart of lymphd: $adopt_ms ms (target < 10000: $(verdict "$adopt_ms" 10000))"
+  echo "  adoption of all $N after a restart of lymphd: $adopt_ms ms (target < 10000: $(below "$adopt_ms" 10000))"
   rm_all
 }
 
@@ -323,7 +331,7 @@ phase_inside ()
   p50=$(awk '$2 >= 0 {print $2}' <<<"$rows" | pct 50)
   p99=$(awk '$2 >= 0 {print $2}' <<<"$rows" | pct 99)
   dur=$(awk '$6 == "ok" {print $3}' <<<"$rows" | mean)
-  echo "  $n TTL regenerations in the window; lateness p50 $p50 ms, p99 $p99 ms (target p99 < 1000: $(verdict "$p99" 1000))"
+  echo "  $n TTL regenerations in the window; lateness p50 $p50 ms, p99 $p99 ms (target p99 < 1000: $(below "$p99" 1000))"
   echo "  most in flight $MAX_INFLIGHT (cap $CAP: $(verdict "$MAX_INFLIGHT" "$CAP")), most containers at once $MAX_CONTAINERS (at most $((N + CAP)): $(verdict "$MAX_CONTAINERS" $((N + CAP)))), $SAMPLES samples"
   echo "  lymphd CPU: $(awk -v d=$((k1 - k0)) -v hz="$HZ" -v n=$((r1 - r0)) 'BEGIN { if (n > 0) printf "%.1f ms", d / hz * 1000 / n; else print "nan" }') per regeneration ($((r1 - r0)) regenerations, $(awk -v d=$((k1 - k0)) -v hz="$HZ" -v s="$WINDOW_S" 'BEGIN { printf "%.2f", d / hz / s * 100 }') % of a core)"
   echo "  time per regeneration: lymphd $dur ms mean, the engine's own replacement $ENGINE_MS ms; ratio $(ratio "$dur" "$ENGINE_MS") (target <= 1.1: $(verdict "$(ratio "$dur" "$ENGINE_MS")" 1.1))"

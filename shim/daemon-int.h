@@ -222,6 +222,7 @@ struct daemon
   uint64_t started_mono;
   uint64_t regenerations, failures;
   uint64_t watchdog_timer;
+  uint64_t trim_timer;      /* the heap's free pages handed back (daemon.c) */
   struct sched_rate regen_ends; /* when regenerations ended: the rate the engine keeps */
   struct sched_ttl_watch ttl_watch; /* whether the TTLs are being met */
   uint64_t ttl_timer;       /* the next look at the TTLs (admission.c) */

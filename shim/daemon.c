@@ -9,6 +9,9 @@
 #include "config.h"
 
 #include <errno.h>
+#ifdef HAVE_MALLOC_TRIM
+#include <malloc.h>
+#endif
 #include <signal.h>
 #include <string.h>
 #include <sys/signalfd.h>
@@ -339,6 +342,27 @@ on_watchdog (struct loop *l, void *ud)
   d->watchdog_timer = loop_add_timer (l, usec / 2000 ? usec / 2000 : 1, on_watchdog, d);
 }
 
+/* Every HEAP_TRIM_MS the heap's free pages go back to the kernel. A burst
+ * (adopting hundreds of containers, the engine's list of them, a flood of
+ * alerts) leaves its parsed answers freed between what lives on (entries,
+ * snapshots): glibc's malloc keeps those pages, and only returns a free top
+ * of the heap. At 500 protected containers that was 5 MB of 13.5 MB
+ * resident, kept for good (bench-scale, footprint). malloc_trim(0) hands
+ * back every free page, the middle of the heap's too; it walks the free
+ * chunks only, a few tens of microseconds for lymphd's heap. */
+#define HEAP_TRIM_MS 30000
+
+static void
+on_heap_trim (struct loop *l, void *ud)
+{
+  struct daemon *d = ud;
+#ifdef HAVE_MALLOC_TRIM
+  if (malloc_trim (0))
+    log_debug ("heap: free pages handed back to the kernel");
+#endif
+  d->trim_timer = loop_add_timer (l, HEAP_TRIM_MS, on_heap_trim, d);
+}
+
 static void
 bad_snapshot (const char *path, const lympho_error_t *e)
 {
@@ -486,6 +510,9 @@ daemon_run (struct config *cfg, lympho_error_t *err)
     on_watchdog (d->loop, d);
   admission_watch_start (d);
   daemon_update_status (d);
+  /* The exec guard's kernel judge was loaded above, its 20 MB of BTF and
+   * verifier log freed: once now, then every HEAP_TRIM_MS. */
+  on_heap_trim (d->loop, d);
 
   ret = loop_run (d->loop, err);
   log_info ("stopped");

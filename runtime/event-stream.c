@@ -1,6 +1,6 @@
 /* lympho — the event-stream supervision both backends share (see
  * event-stream.h).
- * May call: the loop. */
+ * May call: the loop, util.h's hash. */
 #include "config.h"
 
 #include <errno.h>
@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "lympho/loop.h"
+#include "lympho/util.h"
 #include "event-stream.h"
 
 void
@@ -121,17 +122,9 @@ uint64_t
 rt_event_key (uint64_t nano, const char *id, const char *action)
 {
   /* FNV-1a over the three, each ended by a zero byte. */
-  uint64_t h = 1469598103934665603ULL;
-  for (int i = 0; i < 8; i++)
-    h = (h ^ ((nano >> (8 * i)) & 0xff)) * 1099511628211ULL;
-  const char *parts[2] = { id ? id : "", action ? action : "" };
-  for (int k = 0; k < 2; k++)
-    {
-      for (const unsigned char *p = (const unsigned char *) parts[k]; *p; p++)
-        h = (h ^ *p) * 1099511628211ULL;
-      h *= 1099511628211ULL;
-    }
-  return h;
+  uint64_t h = fnv1a_u64 (FNV_OFFSET, nano);
+  h = fnv1a (fnv1a_str (h, id ? id : ""), "", 1);
+  return fnv1a (fnv1a_str (h, action ? action : ""), "", 1);
 }
 
 void

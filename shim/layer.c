@@ -1,5 +1,5 @@
 /* lympho — a digest of a container's writable layer (contract in layer.h).
- * May call: nothing but the kernel. */
+ * May call: the kernel, and util.h's hash. */
 #include "config.h"
 
 #include <dirent.h>
@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "lympho/layer.h"
+#include "lympho/util.h"
 
 struct walk
 {
@@ -24,20 +25,12 @@ struct walk
 static uint64_t
 entry_hash (uint64_t parent_ino, const char *name, const struct stat *st)
 {
-  uint64_t h = 1469598103934665603ULL;
+  uint64_t h = FNV_OFFSET;
   uint64_t f[5] = { parent_ino, (uint64_t) st->st_ino, (uint64_t) st->st_mode, (uint64_t) st->st_ctim.tv_sec,
                     (uint64_t) st->st_ctim.tv_nsec };
   for (int k = 0; k < 5; k++)
-    for (int i = 0; i < 8; i++)
-      h = (h ^ ((f[k] >> (8 * i)) & 0xff)) * 1099511628211ULL;
-  for (const unsigned char *p = (const unsigned char *) name; *p; p++)
-    h = (h ^ *p) * 1099511628211ULL;
-  h ^= h >> 30;
-  h *= 0xbf58476d1ce4e5b9ULL;
-  h ^= h >> 27;
-  h *= 0x94d049bb133111ebULL;
-  h ^= h >> 31;
-  return h;
+    h = fnv1a_u64 (h, f[k]);
+  return hash_mix (fnv1a_str (h, name));
 }
 
 /* The entries of the directory dfd (taken; closed here), at depth. */

@@ -12,17 +12,9 @@
 uint64_t
 strmap_hash (const char *s)
 {
-  uint64_t h = 1469598103934665603ULL;
-  for (const unsigned char *p = (const unsigned char *) s; *p; p++)
-    h = (h ^ *p) * 1099511628211ULL;
-  /* splitmix64's finalizer: the low bits pick the slot, and ids that share
-   * a long prefix must not crowd one run of slots. */
-  h ^= h >> 30;
-  h *= 0xbf58476d1ce4e5b9ULL;
-  h ^= h >> 27;
-  h *= 0x94d049bb133111ebULL;
-  h ^= h >> 31;
-  return h;
+  /* Mixed: the low bits pick the slot, and ids that share a long prefix
+   * must not crowd one run of slots. */
+  return hash_mix (fnv1a_str (FNV_OFFSET, s));
 }
 
 /* The slot of key: where it is, or the empty slot where it would go. */

@@ -580,9 +580,7 @@ unix_path_claim (const char *path, bool *removed, lympho_error_t *err)
 bool
 recent_first (struct recent *r, const char *key, uint64_t now_ms, uint64_t window_ms)
 {
-  uint64_t h = 1469598103934665603ull; /* FNV-1a */
-  for (const char *p = key; *p; p++)
-    h = (h ^ (unsigned char) *p) * 1099511628211ull;
+  uint64_t h = fnv1a_str (FNV_OFFSET, key);
   for (size_t i = 0; i < r->n; i++)
     if (r->v[i].hash == h && now_ms - r->v[i].at_ms < window_ms)
       return false;

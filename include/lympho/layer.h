@@ -17,7 +17,7 @@
  * system's). Bounded: a layer past LAYER_MAX_ENTRIES entries or
  * LAYER_MAX_DEPTH levels has no digest (the engine is asked as before):
  * the walk runs on lymphd's loop, and 2000 entries take about a
- * millisecond with their inodes cached. May call: nothing but the kernel. */
+ * millisecond with their inodes cached. May call: the kernel (and util.h's hash). */
 #ifndef LYMPHO_LAYER_H
 #define LYMPHO_LAYER_H
 

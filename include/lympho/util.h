@@ -29,6 +29,45 @@ static inline void cleanup_fclosep (FILE **f) { if (*f) fclose (*f); }
 #define cleanup_close __attribute__ ((cleanup (cleanup_closep)))
 #define cleanup_fclose __attribute__ ((cleanup (cleanup_fclosep)))
 
+/* FNV-1a, continued from h (FNV_OFFSET to begin): over n bytes, over a
+ * string (not its ending zero), over a 64-bit value's 8 bytes, least
+ * significant first. */
+#define FNV_OFFSET 1469598103934665603ULL
+#define FNV_PRIME 1099511628211ULL
+static inline uint64_t
+fnv1a (uint64_t h, const void *p, size_t n)
+{
+  for (const unsigned char *c = p; n--; c++)
+    h = (h ^ *c) * FNV_PRIME;
+  return h;
+}
+static inline uint64_t
+fnv1a_str (uint64_t h, const char *s)
+{
+  for (const unsigned char *c = (const unsigned char *) s; *c; c++)
+    h = (h ^ *c) * FNV_PRIME;
+  return h;
+}
+static inline uint64_t
+fnv1a_u64 (uint64_t h, uint64_t v)
+{
+  for (int i = 0; i < 8; i++)
+    h = (h ^ ((v >> (8 * i)) & 0xff)) * FNV_PRIME;
+  return h;
+}
+/* splitmix64's finalizer: each bit of h moves about half the bits of the
+ * result, so that low bits pick slots and sums of hashes do not cancel. */
+static inline uint64_t
+hash_mix (uint64_t h)
+{
+  h ^= h >> 30;
+  h *= 0xbf58476d1ce4e5b9ULL;
+  h ^= h >> 27;
+  h *= 0x94d049bb133111ebULL;
+  h ^= h >> 31;
+  return h;
+}
+
 /* Hand ownership on: returns the value and resets the variable. */
 #define steal_pointer(pp) ({ __typeof__ (*(pp)) _p = *(pp); *(pp) = NULL; _p; })
 /* <sys/queue.h>'s LIST_REMOVE, once: an element in no list (le_prev NULL,

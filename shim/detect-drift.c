@@ -18,7 +18,6 @@
 #include "lympho/json.h"
 #include "lympho/layer.h"
 #include "lympho/log.h"
-#include "lympho/strmap.h"
 #include "lympho/loop.h"
 #include "lympho/procwatch.h"
 #include "lympho/sched.h"

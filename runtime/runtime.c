@@ -170,6 +170,20 @@ rt_container_free (struct rt_container *c)
 }
 
 void
+rt_container_copy (struct rt_container *dst, const struct rt_container *src)
+{
+  *dst = *src;
+  dst->id = xstrdup (src->id);
+  dst->name = xstrdup (src->name);
+  dst->image_id = xstrdup (src->image_id);
+  memset (&dst->labels, 0, sizeof dst->labels);
+  rt_labels_copy (&dst->labels, &src->labels);
+  dst->networks = strv_dup (src->networks, src->n_networks);
+  dst->mounts = strv_dup (src->mounts, src->n_mounts);
+  dst->upper_dir = xstrdup (src->upper_dir);
+}
+
+void
 rt_snapshot_free (struct rt_snapshot *s)
 {
   if (s == NULL)

@@ -104,6 +104,8 @@ struct rt_container
   char *upper_dir;   /* its writable layer on the host, an overlay's upper directory (inspect only; NULL: unknown) */
 };
 void rt_container_free (struct rt_container *c); /* frees fields, not c */
+/* dst (its fields not owned yet) as a copy of src, owning every field. */
+void rt_container_copy (struct rt_container *dst, const struct rt_container *src);
 
 /* The golden snapshot of a container: everything needed to create an
  * identical fresh one. `spec` is the backend's own create specification,

@@ -212,14 +212,7 @@ on_container (void *ud, int ret, const lympho_error_t *err, const struct rt_cont
   got (ret, err);
   if (ret < 0)
     return;
-  r.c = *c;
-  r.c.id = xstrdup (c->id);
-  r.c.name = xstrdup (c->name);
-  r.c.image_id = xstrdup (c->image_id);
-  memset (&r.c.labels, 0, sizeof r.c.labels);
-  rt_labels_copy (&r.c.labels, &c->labels);
-  r.c.networks = strv_dup (c->networks, c->n_networks);
-  r.c.mounts = strv_dup (c->mounts, c->n_mounts);
+  rt_container_copy (&r.c, c);
 }
 
 static const char *want_name;
@@ -494,6 +487,15 @@ test_list_inspect (void **state)
   uint64_t now = now_real_ms ();
   assert_true (r.c.started_at_ms > now - 120000 && r.c.started_at_ms <= now + 1000);
   src_image = xstrdup (r.c.image_id);
+  /* Its writable layer, where the engine's storage is an overlay: a
+   * directory of the host (the drift check reads it). */
+  if (r.c.upper_dir)
+    {
+      struct stat us;
+      assert_true (r.c.upper_dir[0] == '/');
+      assert_int_equal (lstat (r.c.upper_dir, &us), 0);
+      assert_true (S_ISDIR (us.st_mode));
+    }
 
   FAILS (ops->inspect (rt, "lrt-it-no-such-container", on_container, NULL), ENOENT);
   FAILS (ops->snapshot (rt, "lrt-it-no-such-container", on_snapshot, NULL), ENOENT);

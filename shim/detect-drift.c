@@ -553,6 +553,9 @@ detect_drift_gen (struct daemon *d, struct entry *e, json_gen g)
    * writable layer, unchanged since the last answer. */
   json_gen_kint (g, "checks_asked", (int64_t) e->det.drift_asked);
   json_gen_kint (g, "checks_unchanged", (int64_t) e->det.drift_unchanged);
+  /* Whether the engine named its writable layer (an overlay's upper
+   * directory): without one, every check asks the engine. */
+  json_gen_kbool (g, "layer_known", e->upper_dir != NULL);
   /* enforce: drift is an incident; detect: reported only, until the
    * image's start-up set is learned. */
   json_gen_kstr (g, "mode", strict || (img && img->learned) ? "enforce" : "detect");
